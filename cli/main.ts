@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { ConfigError } from "../lab/config-error.js";
+import { LabExistsError, PreflightError } from "../lab/up.js";
+import { labCommand } from "./commands/lab.js";
+import { UsageError } from "./output.js";
+
+const program = new Command("meshctl")
+  .description("clustermesh: multi-cluster networking for Kubernetes")
+  .version("0.1.0")
+  .showHelpAfterError()
+  .exitOverride();
+
+program.addCommand(labCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exit(error.exitCode);
+  }
+  const expected =
+    error instanceof ConfigError ||
+    error instanceof UsageError ||
+    error instanceof LabExistsError ||
+    error instanceof PreflightError;
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`Error: ${message.split("\n").join("\nError: ")}\n`);
+  if (!expected && error instanceof Error && process.env.MESH_DEBUG) process.stderr.write(`${error.stack}\n`);
+  process.exit(expected ? 2 : 1);
+}

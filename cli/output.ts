@@ -1,0 +1,29 @@
+/** Terminal output for meshctl: progress to stderr, results to stdout (so `-o json` stays parseable). */
+
+export function progress(line: string): void {
+  process.stderr.write(` ✓ ${line}\n`);
+}
+
+export function printTable(headers: string[], rows: (string | number)[][]): void {
+  const cells = [headers, ...rows.map((row) => row.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? "").length)));
+  for (const row of cells) {
+    process.stdout.write(
+      `${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join("   ")}\n`,
+    );
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export type OutputFormat = "text" | "json";
+
+export function parseOutputFormat(value: string): OutputFormat {
+  if (value === "text" || value === "json") return value;
+  throw new UsageError(`-o/--output: unknown format "${value}" (expected text or json)`);
+}
+
+/** A bad command line: reported as one line, exit code 2. */
+export class UsageError extends Error {}

@@ -1,0 +1,11 @@
+/** A bad input: names the file (or flag) and the field, so the message alone says what to fix. */
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`${source}: ${field ? `${field}: ` : ""}${problem}`);
+    this.name = "ConfigError";
+  }
+}

@@ -1,0 +1,217 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Etcd3 } from "etcd3";
+import { bundlePaths } from "../certs/store.js";
+import { cgroup2Root } from "../lib/cgroup.js";
+import { connectEtcd, tlsFromFiles } from "../lib/etcd/client.js";
+import { runJson } from "../lib/exec.js";
+import { isRunning, waitFor } from "../lib/process.js";
+import { type LabFixture, labFixture, labUpArgs, meshctl, meshctlAsync } from "../test/lab-fixture.js";
+import { isMountPoint } from "./kernel-objects.js";
+import { listNetns } from "./network.js";
+import { labDir } from "./state.js";
+import type { LabStatus } from "./status.js";
+
+/** Asserts that nothing of the lab is left on the host. */
+async function assertNothingLeft(
+  fixture: LabFixture,
+  pids: { pid: number; startTime: string }[] = [],
+): Promise<void> {
+  const namespaces = (await listNetns()).filter((ns) => ns.startsWith(`${fixture.name}-`));
+  assert.deepEqual(namespaces, [], "network namespaces left");
+  const links = await runJson<{ ifname: string }[]>(["ip", "-j", "link", "show"]);
+  assert.deepEqual(
+    links.map((l) => l.ifname).filter((n) => n.startsWith(`${fixture.name}-`)),
+    [],
+    "links left",
+  );
+  const routes = await runJson<{ dst: string }[]>(["ip", "-j", "route", "show", "table", "all"]);
+  for (const prefix of fixture.prefixes) {
+    assert.ok(!routes.some((r) => r.dst === prefix), `route ${prefix} left`);
+  }
+  for (const ref of pids) assert.ok(!isRunning(ref), `process ${ref.pid} left`);
+  assert.ok(!existsSync(labDir(fixture.name)), "state directory left");
+  assert.ok(!isMountPoint(join(labDir(fixture.name), "bpffs")), "bpffs left mounted");
+  assert.ok(!existsSync(join(cgroup2Root() ?? "/nonexistent", `clustermesh-${fixture.name}`)), "cgroup left");
+  assert.ok(!existsSync(`/dev/shm/clustermesh-${fixture.name}`), "etcd data left");
+}
+
+describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
+  let fixture: LabFixture;
+  before(async () => {
+    fixture = await labFixture();
+  });
+  after(() => {
+    meshctl(["lab", "down", "--name", fixture.name]);
+    fixture.cleanup();
+  });
+
+  it("up creates the nodes and an etcd per cluster that needs a client certificate; down removes everything", async () => {
+    const up = meshctl(labUpArgs(fixture));
+    assert.equal(up.status, 0, up.stderr);
+    assert.match(up.stderr, /c1: cluster id 1/);
+
+    const status = meshctl(["lab", "status", "--name", fixture.name, "-o", "json"]);
+    assert.equal(status.status, 0, status.stderr);
+    const lab = JSON.parse(status.stdout) as LabStatus;
+    assert.equal(lab.complete, true);
+    assert.deepEqual(
+      lab.clusters.map((c) => [c.name, c.id, c.nodes.length]),
+      [
+        ["c1", 1, 2],
+        ["c2", 2, 2],
+      ],
+    );
+    for (const node of lab.clusters.flatMap((c) => c.nodes)) assert.ok(node.netnsPresent, node.netns);
+    assert.equal(lab.processes.filter((p) => p.role === "etcd" && p.running).length, 2);
+
+    // Nodes of both clusters share the lab network, like kind's docker network.
+    const [a, b] = [lab.clusters[0].nodes[1], lab.clusters[1].nodes[1]];
+    const pinged = spawnSync("nsenter", [`--net=/run/netns/${a.netns}`, "ping", "-c1", "-W2", b.ip]);
+    assert.equal(pinged.status, 0, "node to node across clusters");
+
+    const pki = join(labDir(fixture.name), "clusters", "c1", "pki");
+    const withCert = connectEtcd({
+      endpoints: [lab.clusters[0].etcdEndpoint],
+      tls: tlsFromFiles(bundlePaths(pki, "etcd-admin")),
+    });
+    try {
+      await withCert.put("probe").value("ok");
+      assert.equal(await withCert.get("probe").string(), "ok");
+    } finally {
+      withCert.close();
+    }
+    const withoutCert = new Etcd3({
+      hosts: [lab.clusters[0].etcdEndpoint],
+      credentials: { rootCertificate: readFileSync(join(pki, "ca.crt")) },
+      grpcOptions: { "grpc.ssl_target_name_override": "clustermesh-apiserver.cilium.io" },
+      dialTimeout: 1_000,
+    });
+    try {
+      await assert.rejects(withoutCert.get("probe").string());
+    } finally {
+      withoutCert.close();
+    }
+
+    const again = meshctl(labUpArgs(fixture));
+    assert.equal(again.status, 2);
+    assert.match(again.stderr, /already exists/);
+
+    const text = meshctl(["lab", "status", "--name", fixture.name]);
+    assert.match(text.stdout, /c1-control-plane\s+control-plane/);
+
+    const refs = lab.processes.map((p) => {
+      const state = JSON.parse(readFileSync(join(labDir(fixture.name), "state.json"), "utf8"));
+      const r = state.resources.find((x: { pid?: number }) => x.pid === p.pid);
+      return { pid: r.pid as number, startTime: r.startTime as string };
+    });
+    const down = meshctl(["lab", "down", "--name", fixture.name]);
+    assert.equal(down.status, 0, down.stderr);
+    await assertNothingLeft(fixture, refs);
+  });
+
+  it("down after a killed up removes what the up had created", async () => {
+    const child = meshctlAsync(labUpArgs(fixture));
+    const stateFile = join(labDir(fixture.name), "state.json");
+    // Kill it once it has started etcd: namespaces, links, routes, mounts and a process exist by then.
+    const refs = await waitFor(
+      "lab up to start an etcd",
+      () => {
+        if (!existsSync(stateFile)) return undefined;
+        try {
+          const state = JSON.parse(readFileSync(stateFile, "utf8"));
+          const procs = state.resources.filter((r: { kind: string }) => r.kind === "process");
+          return procs.length > 0 ? procs : undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      { timeoutMs: 30_000, intervalMs: 10 },
+    );
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    assert.ok(
+      (await listNetns()).some((ns) => ns.startsWith(`${fixture.name}-`)),
+      "the up had created namespaces",
+    );
+
+    const status = meshctl(["lab", "status", "--name", fixture.name]);
+    assert.match(status.stdout, /INCOMPLETE/);
+    const down = meshctl(["lab", "down", "--name", fixture.name]);
+    assert.equal(down.status, 0, down.stderr);
+    await assertNothingLeft(fixture, refs);
+  });
+
+  it("rejects bad input with one line naming the file and field, creating nothing", async () => {
+    const bad = (name: string, body: string) => {
+      const file = join(fixture.dir, name);
+      writeFileSync(file, `kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n${body}`);
+      return file;
+    };
+    const [c1, c2] = fixture.configFiles;
+    const cases: { args: string[]; error: RegExp; env?: NodeJS.ProcessEnv }[] = [
+      {
+        args: ["--config", bad("role.yaml", "name: r\nnodes:\n- role: control-plane\n- role: master\n")],
+        error: /role.yaml: nodes\[1\].role: unknown role "master"/,
+      },
+      {
+        args: ["--config", bad("noname.yaml", "nodes:\n- role: control-plane\n")],
+        error: /noname.yaml: name: is required/,
+      },
+      {
+        args: [
+          "--config",
+          c1,
+          "--config",
+          bad("overlap.yaml", `name: o\nnetworking:\n  podSubnet: ${fixture.prefixes[1]}\n`),
+        ],
+        error: /overlap.yaml: networking.podSubnet: .* overlaps/,
+      },
+      {
+        args: [
+          "--config",
+          c1,
+          "--config",
+          bad(
+            "hostroute.yaml",
+            "name: h\nnetworking:\n  podSubnet: 127.0.0.0/16\n  serviceSubnet: 10.99.0.0/16\n",
+          ),
+        ],
+        error: /hostroute.yaml: networking.podSubnet: 127.0.0.0\/16 overlaps the host route/,
+      },
+      { args: ["--config", c1, "--config", c1], error: /c1.yaml: name: cluster name "c1" is already used/ },
+      {
+        args: ["--config", c1, "--config", c2],
+        env: { ...process.env, MESH_KERNEL_CONFIG: bad("kconfig", "CONFIG_NET_NS=y\n") },
+        error: /kernel feature missing: VXLAN devices/,
+      },
+    ];
+    for (const { args, error, env } of cases) {
+      const result = meshctl(["lab", "up", "--name", fixture.name, "--mesh", fixture.meshFile, ...args], env);
+      assert.equal(result.status, 2, `${args.join(" ")}: ${result.stderr}`);
+      assert.match(result.stderr, error);
+      await assertNothingLeft(fixture);
+    }
+    const asNobody = spawnSync(
+      "setpriv",
+      [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        process.execPath,
+        "dist/cli/main.js",
+        ...labUpArgs(fixture),
+      ],
+      {
+        encoding: "utf8",
+      },
+    );
+    assert.equal(asNobody.status, 2, asNobody.stderr);
+    assert.match(asNobody.stderr, /must run as root/);
+    await assertNothingLeft(fixture);
+    assert.ok(readdirSync(fixture.dir).length > 0);
+  });
+});

@@ -1,0 +1,160 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createCa, issueClientCert, issueServerCert } from "../certs/authority.js";
+import { bundlePaths, loadBundle, saveBundle } from "../certs/store.js";
+import { etcdUsers } from "../certs/users.js";
+import { cgroup2Root } from "../lib/cgroup.js";
+import { tlsFromFiles } from "../lib/etcd/client.js";
+import { startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
+import { ConfigError } from "./config-error.js";
+import { createCgroup, mountBpffs } from "./kernel-objects.js";
+import { loadLabInputs } from "./load-config.js";
+import {
+  addBlackhole,
+  attachNode,
+  createBridge,
+  createNetns,
+  hostRoutes,
+  linkExists,
+  listNetns,
+} from "./network.js";
+import { checkHostRoutes, type LabPlan, type PlannedCluster, planLab } from "./plan.js";
+import { preflightProblems } from "./preflight.js";
+import { LabJournal, labDir } from "./state.js";
+
+export interface UpOptions {
+  name: string;
+  configFiles: string[];
+  meshFile?: string;
+  /** Called with a line per finished step (kind-style progress). */
+  progress?: (line: string) => void;
+}
+
+export class LabExistsError extends Error {}
+export class PreflightError extends Error {}
+
+export function labPaths(plan: LabPlan) {
+  const dir = labDir(plan.name);
+  return {
+    dir,
+    pki: join(dir, "pki"),
+    logs: join(dir, "logs"),
+    bpffs: join(dir, "bpffs"),
+    cgroup: join(cgroup2Root() ?? "/sys/fs/cgroup/unified", `clustermesh-${plan.name}`),
+    shm: join("/dev/shm", `clustermesh-${plan.name}`),
+    clusterPki: (cluster: string) => join(dir, "clusters", cluster, "pki"),
+  };
+}
+
+/** Everything that can be checked before creating anything: configs, host, names, routes. */
+export async function prepareLab(options: UpOptions): Promise<{ plan: LabPlan; meshFile?: string }> {
+  const problems = preflightProblems();
+  if (problems.length > 0) throw new PreflightError(problems.join("\n"));
+
+  const { clusters, mesh } = loadLabInputs(options.configFiles, options.meshFile);
+  const plan = planLab(options.name, clusters, mesh);
+
+  const existing = LabJournal.open(plan.name);
+  if (existing) {
+    const { createdAt, complete, plan: old } = existing.snapshot;
+    throw new LabExistsError(
+      `lab "${plan.name}" already exists (${old.clusters.map((c) => c.name).join(", ")}, created ${createdAt}` +
+        `${complete ? "" : ", its lab up did not finish"}); run: meshctl lab down --name ${plan.name}`,
+    );
+  }
+  const namespaces = new Set(await listNetns());
+  for (const node of plan.clusters.flatMap((cluster) => cluster.nodes)) {
+    if (namespaces.has(node.netns)) {
+      throw new LabExistsError(
+        `network namespace ${node.netns} already exists; remove it or use another --name`,
+      );
+    }
+  }
+  if (await linkExists(plan.bridge.name)) {
+    throw new LabExistsError(`link ${plan.bridge.name} already exists; remove it or use another --name`);
+  }
+  checkHostRoutes(plan, await hostRoutes(), mesh.file);
+  return { plan, meshFile: mesh.file };
+}
+
+export async function labUp(options: UpOptions): Promise<LabPlan> {
+  const { plan } = await prepareLab(options);
+  const say = options.progress ?? (() => {});
+  const journal = LabJournal.create(plan);
+  const paths = labPaths(plan);
+  journal.record({ kind: "dir", path: paths.dir });
+  mkdirSync(paths.logs, { recursive: true });
+
+  journal.record({ kind: "link", name: plan.bridge.name });
+  await createBridge(plan.bridge.name, plan.bridge.address);
+  for (const route of plan.blackholes) {
+    journal.record({ kind: "blackhole-route", prefix: route.prefix });
+    await addBlackhole(route.prefix);
+  }
+  say(
+    `Lab network ${plan.bridge.name} ${plan.bridge.address}; ${plan.blackholes.length} pod/service prefixes blackholed`,
+  );
+
+  journal.record({ kind: "bpffs", path: paths.bpffs });
+  await mountBpffs(paths.bpffs);
+  journal.record({ kind: "cgroup", path: paths.cgroup });
+  createCgroup(paths.cgroup);
+
+  for (const cluster of plan.clusters) {
+    for (const node of cluster.nodes) {
+      journal.record({ kind: "netns", name: node.netns });
+      await createNetns(node.netns);
+      await attachNode({
+        netns: node.netns,
+        hostInterface: node.hostInterface,
+        bridge: plan.bridge.name,
+        address: `${node.ip}/${plan.bridge.address.split("/")[1]}`,
+      });
+      createCgroup(join(paths.cgroup, node.name));
+    }
+    say(
+      `Cluster ${cluster.name} (id ${cluster.id}): nodes ${cluster.nodes.map((n) => `${n.name} ${n.ip}`).join(", ")}`,
+    );
+  }
+
+  const ca = createCa({ commonName: `clustermesh lab ${plan.name} CA` });
+  saveBundle(paths.pki, "ca", ca);
+  journal.record({ kind: "dir", path: paths.shm });
+  await Promise.all(plan.clusters.map((cluster) => startClusterEtcd(journal, plan, cluster)));
+  say(
+    `etcd ready in every control plane (TLS, client-certificate auth): ${plan.clusters.map((c) => c.etcdEndpoint).join(", ")}`,
+  );
+
+  journal.markComplete();
+  return plan;
+}
+
+async function startClusterEtcd(journal: LabJournal, plan: LabPlan, cluster: PlannedCluster): Promise<void> {
+  const paths = labPaths(plan);
+  const ca = loadBundle(paths.pki, "ca");
+  const pki = paths.clusterPki(cluster.name);
+  const controlPlane = cluster.nodes.find((node) => node.role === "control-plane");
+  if (!controlPlane) throw new ConfigError(cluster.configFile, "nodes", "no control-plane node");
+  saveBundle(pki, "etcd-server", issueServerCert(ca, { ipAddresses: [controlPlane.ip] }));
+  saveBundle(pki, "etcd-admin", issueClientCert(ca, { commonName: etcdUsers.admin(cluster.name) }));
+
+  const logFile = join(paths.logs, `${cluster.name}-etcd.log`);
+  const server = startEtcd({
+    name: cluster.name,
+    netns: controlPlane.netns,
+    listenAddress: controlPlane.ip,
+    dataDir: join(paths.shm, cluster.name, "etcd"),
+    logFile,
+    tlsFiles: bundlePaths(pki, "etcd-server"),
+  });
+  journal.record({
+    kind: "process",
+    role: "etcd",
+    cluster: cluster.name,
+    node: controlPlane.name,
+    pid: server.process.pid,
+    startTime: server.process.startTime,
+    logFile,
+  });
+  await waitEtcdHealthy(server, tlsFromFiles(bundlePaths(pki, "etcd-admin")), { logFile });
+}

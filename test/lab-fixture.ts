@@ -1,0 +1,117 @@
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { hostRoutes } from "../lab/network.js";
+import { cidrsOverlap, parseCidr } from "../lib/cidr.js";
+
+/** dist/cli/main.js, the meshctl a user runs. */
+export const MESHCTL = join(dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
+
+export interface LabFixture {
+  name: string;
+  dir: string;
+  configFiles: string[];
+  meshFile: string;
+  /** Every prefix the lab will use, for leak assertions. */
+  prefixes: string[];
+  cleanup(): void;
+}
+
+export interface FixtureCluster {
+  workers?: number;
+}
+
+/**
+ * Writes kind configs for a lab with a unique name and subnets no existing route uses (so tests can
+ * run beside a developer's lab), under 172.31.<n>.0/24 and 10.<200+n>.0.0/16.
+ */
+export async function labFixture(
+  clusters: FixtureCluster[] = [{ workers: 1 }, { workers: 1 }],
+): Promise<LabFixture> {
+  const routes = await hostRoutes();
+  const taken = (cidr: string) =>
+    routes.some((route) => {
+      try {
+        return (
+          route.dst !== "default" &&
+          cidrsOverlap(parseCidr(route.dst.includes("/") ? route.dst : `${route.dst}/32`), parseCidr(cidr))
+        );
+      } catch {
+        return false;
+      }
+    });
+  let slot = -1;
+  for (const candidate of shuffled([...Array(50).keys()])) {
+    if (!taken(`172.31.${candidate}.0/24`) && !taken(`10.${200 + candidate}.0.0/16`)) {
+      slot = candidate;
+      break;
+    }
+  }
+  if (slot < 0) throw new Error("no free subnet slot for a test lab");
+
+  const name = `t${Math.random().toString(36).slice(2, 8)}`;
+  const dir = mkdtempSync(join(tmpdir(), `mesh-${name}-`));
+  const prefixes = [`172.31.${slot}.0/24`];
+  const configFiles = clusters.map((cluster, i) => {
+    const podSubnet = `10.${200 + slot}.${i * 16}.0/20`;
+    const serviceSubnet = `10.${200 + slot}.${128 + i * 16}.0/20`;
+    prefixes.push(podSubnet, serviceSubnet);
+    const workers = Array.from({ length: cluster.workers ?? 1 }, () => "  - role: worker\n").join("");
+    const file = join(dir, `c${i + 1}.yaml`);
+    writeFileSync(
+      file,
+      `kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nname: c${i + 1}\nnodes:\n  - role: control-plane\n${workers}networking:\n  disableDefaultCNI: true\n  kubeProxyMode: none\n  podSubnet: ${podSubnet}\n  serviceSubnet: ${serviceSubnet}\n`,
+    );
+    return file;
+  });
+  const meshFile = join(dir, "mesh.yaml");
+  writeFileSync(
+    meshFile,
+    `nodeSubnet: 172.31.${slot}.0/24\nclusters:\n${clusters.map((_, i) => `  c${i + 1}: { id: ${i + 1} }\n`).join("")}`,
+  );
+  return {
+    name,
+    dir,
+    configFiles,
+    meshFile,
+    prefixes,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+function shuffled<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function meshctl(args: string[], env: NodeJS.ProcessEnv = process.env): CliResult {
+  const result = spawnSync(process.execPath, [MESHCTL, ...args], { encoding: "utf8", env, timeout: 120_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function meshctlAsync(args: string[]) {
+  return spawn(process.execPath, [MESHCTL, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+}
+
+export function labUpArgs(fixture: LabFixture): string[] {
+  return [
+    "lab",
+    "up",
+    "--name",
+    fixture.name,
+    ...fixture.configFiles.flatMap((f) => ["--config", f]),
+    "--mesh",
+    fixture.meshFile,
+  ];
+}
