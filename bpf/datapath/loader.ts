@@ -1,0 +1,175 @@
+/**
+ * Loads the datapath objects of one node and attaches them. All objects share the node's maps
+ * through LIBBPF_PIN_BY_NAME. Pin layout under pinRoot (a directory on a bpffs):
+ *   maps/cm_*                       the maps (see maps.ts)
+ *   links/from-pod-<name>            tcx ingress on an endpoint's host veth
+ *   links/to-pod-<name>              tcx egress on an endpoint's host veth
+ *   links/tunnel-ingress             tcx ingress on the VXLAN collect-metadata device
+ *   links/sock-<hook>-<name>         cgroup sock_addr hooks (connect4, sendmsg4, recvmsg4, getpeername4)
+ * Links are pinned so the datapath keeps working across agent restarts; detaching = unpinning.
+ */
+import { existsSync, mkdirSync, readdirSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  AttachType,
+  attachCgroup,
+  attachTcx,
+  BpfLink,
+  BpfObject,
+  type BpfProgram,
+  inNetworkNamespace,
+} from "../libbpf-ts/index.js";
+import { DatapathMaps, mapsDirectory } from "./maps.js";
+
+export const DEFAULT_OBJECT_DIR = fileURLToPath(new URL("../../../bpf/build/", import.meta.url));
+
+export const ProgramName = {
+  fromPod: "cm_from_pod",
+  toPod: "cm_to_pod",
+  tunnelIngress: "cm_tunnel_ingress",
+  sockConnect4: "cm_sock4_connect",
+  sockSendmsg4: "cm_sock4_sendmsg",
+  sockRecvmsg4: "cm_sock4_recvmsg",
+  sockGetpeername4: "cm_sock4_getpeername",
+} as const;
+
+const OBJECT_FILES = ["from_pod.bpf.o", "to_pod.bpf.o", "tunnel.bpf.o", "sock_lb.bpf.o"];
+
+const SOCKET_HOOKS = [
+  ["connect4", ProgramName.sockConnect4, AttachType.CgroupInet4Connect],
+  ["sendmsg4", ProgramName.sockSendmsg4, AttachType.CgroupUdp4Sendmsg],
+  ["recvmsg4", ProgramName.sockRecvmsg4, AttachType.CgroupUdp4Recvmsg],
+  ["getpeername4", ProgramName.sockGetpeername4, AttachType.CgroupInet4Getpeername],
+] as const;
+
+export interface LoadOptions {
+  /** Per-node directory on a bpffs. */
+  pinRoot: string;
+  objectDir?: string;
+}
+
+export interface AttachOptions {
+  /** Network namespace (path, e.g. /run/netns/x) the interface lives in; default: the caller's. */
+  netnsPath?: string;
+}
+
+export class Datapath {
+  private constructor(
+    readonly pinRoot: string,
+    private readonly objects: BpfObject[],
+    readonly maps: DatapathMaps,
+  ) {}
+
+  static load(options: LoadOptions): Datapath {
+    const objectDir = options.objectDir ?? DEFAULT_OBJECT_DIR;
+    const objects: BpfObject[] = [];
+    try {
+      for (const file of OBJECT_FILES) {
+        objects.push(
+          BpfObject.open(join(objectDir, file), { pinRoot: mapsDirectory(options.pinRoot) }).load(),
+        );
+      }
+      mkdirSync(join(options.pinRoot, "links"), { recursive: true });
+      return new Datapath(options.pinRoot, objects, DatapathMaps.open(options.pinRoot));
+    } catch (error) {
+      for (const object of objects) object.close();
+      throw error;
+    }
+  }
+
+  program(name: string): BpfProgram {
+    for (const object of this.objects) {
+      const found = object.programs().find((program) => program.name === name);
+      if (found) return found;
+    }
+    throw new Error(`no datapath program ${name}`);
+  }
+
+  linkPath(name: string): string {
+    return join(this.pinRoot, "links", name);
+  }
+
+  /** from-pod on tcx ingress and to-pod on tcx egress of an endpoint's host-side veth. */
+  attachEndpoint(endpointName: string, interfaceIndex: number, options: AttachOptions = {}): void {
+    this.attachTcxPinned(`from-pod-${endpointName}`, ProgramName.fromPod, interfaceIndex, "ingress", options);
+    this.attachTcxPinned(`to-pod-${endpointName}`, ProgramName.toPod, interfaceIndex, "egress", options);
+  }
+
+  detachEndpoint(endpointName: string): void {
+    this.unpin(`from-pod-${endpointName}`);
+    this.unpin(`to-pod-${endpointName}`);
+  }
+
+  /** tunnel ingress on the VXLAN collect-metadata device. */
+  attachTunnel(interfaceIndex: number, options: AttachOptions = {}): void {
+    this.attachTcxPinned("tunnel-ingress", ProgramName.tunnelIngress, interfaceIndex, "ingress", options);
+  }
+
+  /** Socket LB hooks on a per-pod or per-node cgroup (never a cgroup root: attachCgroup refuses). */
+  attachSocketLb(name: string, cgroupPath: string): void {
+    for (const [hook, program, type] of SOCKET_HOOKS) {
+      const link = attachCgroup(this.program(program), cgroupPath, type);
+      this.pinAndClose(link, `sock-${hook}-${name}`);
+    }
+  }
+
+  detachSocketLb(name: string): void {
+    for (const [hook] of SOCKET_HOOKS) this.unpin(`sock-${hook}-${name}`);
+  }
+
+  /** Names of the pinned links (what is attached). */
+  attachedLinks(): string[] {
+    const dir = join(this.pinRoot, "links");
+    return existsSync(dir) ? readdirSync(dir).sort() : [];
+  }
+
+  /** Detaches everything this node attached (pinned links). Maps stay pinned. */
+  detachAll(): void {
+    for (const name of this.attachedLinks()) this.unpin(name);
+  }
+
+  /** Releases our fds; pinned maps and links stay in the kernel. */
+  close(): void {
+    this.maps.close();
+    for (const object of this.objects) object.close();
+  }
+
+  private attachTcxPinned(
+    linkName: string,
+    programName: string,
+    interfaceIndex: number,
+    direction: "ingress" | "egress",
+    options: AttachOptions,
+  ): void {
+    const program = this.program(programName);
+    const attach = () => attachTcx(program, interfaceIndex, direction);
+    const link = options.netnsPath ? inNetworkNamespace(options.netnsPath, attach) : attach();
+    this.pinAndClose(link, linkName);
+  }
+
+  private pinAndClose(link: BpfLink, linkName: string): void {
+    try {
+      const path = this.linkPath(linkName);
+      if (existsSync(path)) unlinkSync(path); // re-attach replaces the previous attachment
+      link.pin(path);
+    } finally {
+      link.close();
+    }
+  }
+
+  private unpin(linkName: string): void {
+    const path = this.linkPath(linkName);
+    if (!existsSync(path)) return;
+    // detach explicitly: a defunct link (device gone) or another holder must not keep it alive
+    const link = BpfLink.openPinned(path);
+    try {
+      link.detach();
+    } catch {
+      // already detached, e.g. the interface was deleted: the pin is all that is left
+    } finally {
+      link.close();
+      unlinkSync(path);
+    }
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Builds and parses Ethernet/IPv4/TCP|UDP frames with correct checksums, for BPF_PROG_TEST_RUN
+ * tests and benchmarks.
+ */
+import { Proto } from "./codecs.js";
+
+export interface PacketSpec {
+  srcMac?: string;
+  dstMac?: string;
+  saddr: string;
+  daddr: string;
+  proto: number;
+  sport?: number;
+  dport?: number;
+  payload?: Buffer;
+  /** UDP only: send without checksum (0) */
+  noUdpChecksum?: boolean;
+}
+
+export interface ParsedPacket {
+  srcMac: string;
+  dstMac: string;
+  saddr: string;
+  daddr: string;
+  proto: number;
+  sport: number;
+  dport: number;
+  ipChecksumValid: boolean;
+  l4ChecksumValid: boolean;
+  l4Checksum: number;
+}
+
+const ETH_HLEN = 14;
+const IP_HLEN = 20;
+
+function ipBytes(address: string): Buffer {
+  return Buffer.from(address.split(".").map(Number));
+}
+
+function macBytes(mac: string): Buffer {
+  return Buffer.from(mac.split(":").map((part) => Number.parseInt(part, 16)));
+}
+
+function formatMac(bytes: Buffer): string {
+  return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join(":");
+}
+
+/** RFC 1071 one's-complement sum over the given buffers. */
+export function internetChecksum(...parts: Buffer[]): number {
+  let sum = 0;
+  for (const part of parts) {
+    for (let i = 0; i + 1 < part.length; i += 2) sum += part.readUInt16BE(i);
+    if (part.length % 2) sum += part[part.length - 1] << 8;
+  }
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+function pseudoHeader(saddr: Buffer, daddr: Buffer, proto: number, length: number): Buffer {
+  const header = Buffer.alloc(12);
+  saddr.copy(header, 0);
+  daddr.copy(header, 4);
+  header[9] = proto;
+  header.writeUInt16BE(length, 10);
+  return header;
+}
+
+function l4HeaderLength(proto: number): number {
+  return proto === Proto.TCP ? 20 : proto === Proto.UDP ? 8 : 0;
+}
+
+export function buildPacket(spec: PacketSpec): Buffer {
+  const payload = spec.payload ?? Buffer.from("clustermesh");
+  const l4Length = l4HeaderLength(spec.proto) + payload.length;
+  const frame = Buffer.alloc(ETH_HLEN + IP_HLEN + l4Length);
+  macBytes(spec.dstMac ?? "02:00:00:00:00:02").copy(frame, 0);
+  macBytes(spec.srcMac ?? "02:00:00:00:00:01").copy(frame, 6);
+  frame.writeUInt16BE(0x0800, 12);
+  const ip = frame.subarray(ETH_HLEN, ETH_HLEN + IP_HLEN);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(IP_HLEN + l4Length, 2);
+  ip.writeUInt16BE(0x1234, 4);
+  ip.writeUInt16BE(0x4000, 6); // DF
+  ip[8] = 64;
+  ip[9] = spec.proto;
+  const saddr = ipBytes(spec.saddr);
+  const daddr = ipBytes(spec.daddr);
+  saddr.copy(ip, 12);
+  daddr.copy(ip, 16);
+  ip.writeUInt16BE(internetChecksum(ip), 10);
+  const l4 = frame.subarray(ETH_HLEN + IP_HLEN);
+  if (spec.proto === Proto.TCP || spec.proto === Proto.UDP) {
+    l4.writeUInt16BE(spec.sport ?? 40000, 0);
+    l4.writeUInt16BE(spec.dport ?? 80, 2);
+    if (spec.proto === Proto.TCP) {
+      l4.writeUInt32BE(1, 4); // seq
+      l4[12] = 5 << 4; // data offset
+      l4[13] = 0x02; // SYN
+      l4.writeUInt16BE(65535, 14);
+    } else {
+      l4.writeUInt16BE(l4Length, 4);
+    }
+    payload.copy(l4, l4HeaderLength(spec.proto));
+    const checksumOffset = spec.proto === Proto.TCP ? 16 : 6;
+    if (!(spec.proto === Proto.UDP && spec.noUdpChecksum)) {
+      let checksum = internetChecksum(pseudoHeader(saddr, daddr, spec.proto, l4Length), l4);
+      if (spec.proto === Proto.UDP && checksum === 0) checksum = 0xffff;
+      l4.writeUInt16BE(checksum, checksumOffset);
+    }
+  } else {
+    payload.copy(l4, 0);
+  }
+  return frame;
+}
+
+export function parsePacket(frame: Buffer): ParsedPacket {
+  const ip = frame.subarray(ETH_HLEN, ETH_HLEN + IP_HLEN);
+  const proto = ip[9];
+  const totalLength = ip.readUInt16BE(2);
+  const l4 = frame.subarray(ETH_HLEN + IP_HLEN, ETH_HLEN + totalLength);
+  const saddr = ip.subarray(12, 16);
+  const daddr = ip.subarray(16, 20);
+  const hasPorts = proto === Proto.TCP || proto === Proto.UDP;
+  const l4Checksum = hasPorts ? l4.readUInt16BE(proto === Proto.TCP ? 16 : 6) : 0;
+  const udpWithoutChecksum = proto === Proto.UDP && l4Checksum === 0;
+  return {
+    dstMac: formatMac(frame.subarray(0, 6)),
+    srcMac: formatMac(frame.subarray(6, 12)),
+    saddr: [...saddr].join("."),
+    daddr: [...daddr].join("."),
+    proto,
+    sport: hasPorts ? l4.readUInt16BE(0) : 0,
+    dport: hasPorts ? l4.readUInt16BE(2) : 0,
+    ipChecksumValid: internetChecksum(ip) === 0,
+    l4ChecksumValid:
+      !hasPorts ||
+      udpWithoutChecksum ||
+      internetChecksum(pseudoHeader(saddr, daddr, proto, l4.length), l4) === 0,
+    l4Checksum,
+  };
+}

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
+/*
+ * Map key/value layouts shared by every datapath object. The TypeScript codecs in
+ * bpf/datapath/codecs.ts mirror these byte for byte; bpf/datapath/layout.test.ts checks
+ * sizes and member offsets against the compiled objects' BTF, so change both together.
+ * Addresses are 16 bytes so IPv6 fits without a layout change; IPv4 uses the first 4.
+ * Multi-byte addresses and ports are in network byte order, everything else host order.
+ */
+#ifndef DP_TYPES_H
+#define DP_TYPES_H
+
+#define DP_FAMILY_IPV4 1
+#define DP_FAMILY_IPV6 2
+
+union dp_addr {
+	__be32 ip4;
+	__u8 ip6[16];
+	__u32 ip6_words[4];
+};
+
+/* cm_services: slot 0 is the frontend ("master") entry, slots 1..count point at backends. */
+struct lb_service_key {
+	union dp_addr address; /* frontend VIP */
+	__be16 dport;
+	__u16 backend_slot;
+	__u8 proto;
+	__u8 family;
+	__u8 scope;
+	__u8 pad;
+};
+
+struct lb_service_value {
+	__u32 backend_id;    /* slot > 0: key in cm_backends; slot 0: unused */
+	__u16 count;         /* slot 0: number of backend slots */
+	__u16 rev_nat_index; /* key in cm_rev_nat */
+	__u8 flags;
+	__u8 flags2;
+	__u16 pad;
+};
+
+/* cm_backends, key __u32 backend_id */
+struct lb_backend {
+	union dp_addr address;
+	__be16 port;
+	__u8 proto;
+	__u8 flags; /* LB_BACKEND_* */
+	__u16 cluster_id;
+	__u8 zone;
+	__u8 family;
+};
+
+#define LB_BACKEND_ACTIVE 0
+#define LB_BACKEND_TERMINATING 1
+
+/* cm_rev_nat, key __u16 rev_nat_index: what replies are rewritten back to. */
+struct lb_rev_nat {
+	union dp_addr address;
+	__be16 port;
+	__u8 family;
+	__u8 pad;
+};
+
+#define CT_DIR_SERVICE 0 /* client -> VIP tuple, value holds the chosen backend */
+#define CT_DIR_REPLY 1   /* backend -> client tuple, value holds the rev_nat_index */
+
+/* cm_conntrack (LRU) */
+struct ct_key {
+	union dp_addr saddr;
+	union dp_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 direction;
+	__u8 pad;
+};
+
+struct ct_entry {
+	__u32 backend_id;
+	__u16 rev_nat_index;
+	__u16 flags;
+	__u64 last_seen_ns;
+};
+
+/* cm_ipcache (LPM trie). prefixlen counts the 32 bits of cluster_id/pad/family too,
+ * so an IPv4 /24 is stored with prefixlen 32 + 24 (as in Cilium). */
+struct ipcache_key {
+	__u32 prefixlen;
+	__u16 cluster_id;
+	__u8 pad;
+	__u8 family;
+	union dp_addr address;
+};
+
+#define IPCACHE_STATIC_PREFIX_BITS 32
+
+struct ipcache_value {
+	__u32 identity;
+	union dp_addr tunnel_endpoint;
+	__u8 flags; /* IPCACHE_F_* */
+	__u8 encrypt_key;
+	__u16 pad;
+};
+
+#define IPCACHE_F_HAS_TUNNEL 1
+#define IPCACHE_F_TUNNEL_IPV6 2
+#define IPCACHE_F_REMOTE_CLUSTER 4
+
+/* cm_endpoints: pods on this node. */
+struct endpoint_key {
+	union dp_addr address;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct endpoint_info {
+	__u32 ifindex;      /* host-side veth */
+	__u32 identity;
+	__u8 mac[6];        /* pod's eth0 */
+	__u8 node_mac[6];   /* host-side veth */
+	__u32 flags;
+};
+
+/* cm_config, single entry at key 0 */
+struct dp_config {
+	__u32 tunnel_ifindex;
+	__u32 flags; /* DP_CONFIG_* */
+	__u32 world_identity;
+	__u32 pad;
+};
+
+#define DP_CONFIG_TRACE 1 /* record the last tunnel tx/rx in cm_trace (tests, debugging) */
+
+/* cm_trace, single entry at key 0: lets tests see what test-run cannot return. */
+struct dp_trace {
+	__u32 tx_tunnel_id;
+	__be32 tx_remote_ip4;
+	__u32 tx_count;
+	__u32 rx_identity;
+	__be32 rx_remote_ip4;
+	__u32 rx_count;
+};
+
+/* cm_sock_revnat (LRU): socket LB rewrote a VIP to this backend for this socket. */
+struct sock_revnat_key {
+	__u64 cookie;
+	union dp_addr address;
+	__be16 port;
+	__u8 family;
+	__u8 pad[5];
+};
+
+struct sock_revnat_value {
+	union dp_addr address;
+	__be16 port;
+	__u16 rev_nat_index;
+};
+
+/* cm_metrics (per-CPU array) value; the key is an enum dp_metric. */
+struct dp_metric_value {
+	__u64 packets;
+	__u64 bytes;
+};
+
+enum dp_metric {
+	METRIC_FWD_STACK = 0,       /* handed to the kernel's routing */
+	METRIC_FWD_LOCAL = 1,       /* redirected to a local endpoint */
+	METRIC_FWD_TUNNEL = 2,      /* encapsulated to a remote node */
+	METRIC_LB_DNAT = 3,         /* per-packet service DNAT */
+	METRIC_LB_REV_NAT = 4,      /* reply rewritten back to the VIP */
+	METRIC_SOCK_LB = 5,         /* connect/sendmsg rewritten at the socket */
+	METRIC_TUNNEL_RX = 6,       /* decapsulated and delivered */
+	METRIC_CT_NEW = 7,
+	METRIC_CT_HIT = 8,
+	METRIC_DROP_NO_BACKEND = 16,    /* service has zero backends */
+	METRIC_DROP_BACKEND_SLOT = 17,  /* slot or backend entry missing */
+	METRIC_DROP_INVALID = 18,       /* truncated/malformed headers */
+	METRIC_DROP_TUNNEL_KEY = 19,    /* set/get tunnel key failed */
+	METRIC_DROP_NO_CONFIG = 20,     /* tunnel needed but no tunnel device configured */
+	METRIC_DROP_CSUM = 21,          /* rewrite helper failed */
+	METRIC_DROP_POLICY = 22,
+	METRIC_MAX = 32,
+};
+
+#endif
