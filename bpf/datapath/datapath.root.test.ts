@@ -1,12 +1,12 @@
 // BPF_PROG_TEST_RUN tests of the datapath programs with crafted packets (root, no namespaces).
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { mountPrivateBpffs, type PrivateBpffs } from "../testing.js";
 import { reconcileMaps } from "./apply.js";
 import { ConfigFlags, type Metric, Proto } from "./codecs.js";
 import { Datapath, ProgramName } from "./loader.js";
 import { buildPacket, parsePacket } from "./packet.js";
 import type { DesiredDatapathState, DesiredService } from "./reconcile.js";
-import { mountPrivateBpffs, type PrivateBpffs } from "./test-support.js";
 
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
