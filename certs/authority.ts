@@ -45,6 +45,19 @@ export interface ServerCertOptions {
 export interface ClientCertOptions {
   /** The etcd user the certificate authenticates as (etcd takes the user from the CN). */
   commonName: string;
+  /** Subject O entries: Kubernetes takes a client certificate's groups from them. */
+  organizations?: string[];
+  validityDays?: number;
+}
+
+/** Any leaf certificate: the names, and whether it may serve TLS, authenticate a client, or both. */
+export interface LeafCertOptions {
+  commonName: string;
+  organizations?: string[];
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  serverAuth?: boolean;
+  clientAuth?: boolean;
   validityDays?: number;
 }
 
@@ -93,6 +106,7 @@ function issue(
   commonName: string,
   validityDays: number,
   extensions: object[],
+  organizations: string[] = [],
 ): CertificateBundle {
   const caCert = pki.certificateFromPem(ca.certPem);
   const caKey = pki.privateKeyFromPem(ca.keyPem);
@@ -101,7 +115,10 @@ function issue(
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serialNumber();
   validity(cert, validityDays);
-  cert.setSubject([{ name: "commonName", value: commonName }]);
+  cert.setSubject([
+    ...organizations.map((value) => ({ name: "organizationName", value })),
+    { name: "commonName", value: commonName },
+  ]);
   cert.setIssuer(caCert.subject.attributes);
   cert.setExtensions([
     { name: "basicConstraints", cA: false },
@@ -136,9 +153,35 @@ export function issueServerCert(ca: CertificateBundle, options: ServerCertOption
 export function issueClientCert(ca: CertificateBundle, options: ClientCertOptions): CertificateBundle {
   if (!options.commonName)
     throw new Error("commonName (the etcd user name) is required for a client certificate");
-  return issue(ca, options.commonName, options.validityDays ?? DEFAULT_VALIDITY_DAYS, [
-    { name: "extKeyUsage", clientAuth: true },
-  ]);
+  return issue(
+    ca,
+    options.commonName,
+    options.validityDays ?? DEFAULT_VALIDITY_DAYS,
+    [{ name: "extKeyUsage", clientAuth: true }],
+    options.organizations,
+  );
+}
+
+/** A leaf certificate with exactly the given names (no Cilium defaults), e.g. for Kubernetes components. */
+export function issueLeafCert(ca: CertificateBundle, options: LeafCertOptions): CertificateBundle {
+  if (!options.commonName) throw new Error("commonName is required for a certificate");
+  if (!options.serverAuth && !options.clientAuth)
+    throw new Error("a certificate needs serverAuth, clientAuth or both");
+  const altNames = [
+    ...[...new Set(options.dnsNames ?? [])].map((value) => ({ type: 2, value })),
+    ...[...new Set(options.ipAddresses ?? [])].map((ip) => ({ type: 7, ip })),
+  ];
+  const extensions: object[] = [
+    { name: "extKeyUsage", serverAuth: options.serverAuth ?? false, clientAuth: options.clientAuth ?? false },
+  ];
+  if (altNames.length > 0) extensions.push({ name: "subjectAltName", altNames });
+  return issue(
+    ca,
+    options.commonName,
+    options.validityDays ?? DEFAULT_VALIDITY_DAYS,
+    extensions,
+    options.organizations,
+  );
 }
 
 /** True when cert was signed by ca (signature and issuer name). */
