@@ -1,0 +1,278 @@
+// End-to-end in network namespaces: two pods on node A, one pod on node B, nodes joined by a veth
+// "underlay" and VXLAN (collect-metadata) driven by the datapath. Pod to pod across nodes, pod to
+// VIP (TCP and UDP) with socket LB (client in the LB cgroup) and with per-packet NAT (client outside
+// it), then everything is removed. Nothing here is connected to the root namespace.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { runSync } from "../../lib/exec.js";
+import { type ProcessRef, startDaemon, stopProcess, waitFor } from "../../lib/process.js";
+import {
+  createTestCgroup,
+  inCgroupArgv,
+  mountPrivateBpffs,
+  type PrivateBpffs,
+  uniqueSuffix,
+} from "../testing.js";
+import { reconcileMaps } from "./apply.js";
+import { ConfigFlags, Proto } from "./codecs.js";
+import { Datapath } from "./loader.js";
+import type { DesiredDatapathState, DesiredEndpoint } from "./reconcile.js";
+
+const id = uniqueSuffix();
+const ns = {
+  nodeA: `dp${id}na`,
+  nodeB: `dp${id}nb`,
+  podA1: `dp${id}a1`,
+  podA2: `dp${id}a2`,
+  podB1: `dp${id}b1`,
+};
+const NODE_A_IP = "172.31.250.1";
+const NODE_B_IP = "172.31.250.2";
+const GATEWAY = "169.254.1.1";
+const POD_MTU = 1450;
+const TCP_VIP = "10.96.0.10";
+const UDP_VIP = "10.96.0.11";
+const LOCAL_VIP = "10.96.0.12";
+
+interface Pod {
+  netns: string;
+  ip: string;
+  hostIf: string;
+  identity: number;
+}
+const pods = {
+  a1: { netns: ns.podA1, ip: "10.1.0.10", hostIf: `lxc${id}a1`, identity: 1001 },
+  a2: { netns: ns.podA2, ip: "10.1.0.20", hostIf: `lxc${id}a2`, identity: 1002 },
+  b1: { netns: ns.podB1, ip: "10.2.0.10", hostIf: `lxc${id}b1`, identity: 2001 },
+} satisfies Record<string, Pod>;
+
+function sh(netns: string, command: string, timeoutMs = 10_000): string {
+  return runSync(["nsenter", `--net=/run/netns/${netns}`, "sh", "-c", command], { timeoutMs });
+}
+
+function linkInfo(netns: string, name: string): { ifindex: number; address: string } {
+  const [info] = JSON.parse(sh(netns, `ip -j link show dev ${name}`));
+  return { ifindex: info.ifindex, address: info.address };
+}
+
+function createPod(node: string, pod: Pod): void {
+  runSync(["ip", "netns", "add", pod.netns]);
+  sh(
+    node,
+    `ip link add ${pod.hostIf} type veth peer name eth0 netns ${pod.netns} && ip link set ${pod.hostIf} up`,
+  );
+  const hostMac = linkInfo(node, pod.hostIf).address;
+  sh(
+    pod.netns,
+    [
+      "sysctl -qw net.ipv6.conf.all.disable_ipv6=1",
+      "ip link set lo up",
+      `ip link set eth0 mtu ${POD_MTU} up`,
+      `ip addr add ${pod.ip}/32 dev eth0`,
+      `ip route add ${GATEWAY} dev eth0 scope link`,
+      `ip route add default via ${GATEWAY} dev eth0`,
+      `ip neigh add ${GATEWAY} lladdr ${hostMac} dev eth0 nud permanent`,
+    ].join(" && "),
+  );
+}
+
+function endpointOf(node: string, pod: Pod): DesiredEndpoint {
+  const host = linkInfo(node, pod.hostIf);
+  return {
+    address: pod.ip,
+    ifindex: host.ifindex,
+    identity: pod.identity,
+    mac: linkInfo(pod.netns, "eth0").address,
+    nodeMac: host.address,
+  };
+}
+
+describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_000 }, () => {
+  let bpffs: PrivateBpffs;
+  let logDir: string;
+  let nodeA: Datapath;
+  let nodeB: Datapath;
+  let socketLbCgroup: { path: string; cleanup(): void } | undefined;
+  const servers: ProcessRef[] = [];
+  const namespaces = Object.values(ns);
+
+  before(async () => {
+    bpffs = mountPrivateBpffs();
+    logDir = mkdtempSync(join(tmpdir(), `dp${id}-logs-`));
+    for (const node of [ns.nodeA, ns.nodeB]) runSync(["ip", "netns", "add", node]);
+    sh(ns.nodeA, `ip link add eth0 type veth peer name eth0b netns ${ns.nodeB}`);
+    sh(ns.nodeB, "ip link set eth0b name eth0");
+    for (const [node, ip] of [
+      [ns.nodeA, NODE_A_IP],
+      [ns.nodeB, NODE_B_IP],
+    ]) {
+      sh(
+        node,
+        [
+          "sysctl -qw net.ipv6.conf.all.disable_ipv6=1",
+          "ip link set lo up",
+          `ip addr add ${ip}/24 dev eth0`,
+          "ip link set eth0 up",
+          "ip link add vxlan0 type vxlan external dstport 4789",
+          `ip link set vxlan0 mtu ${POD_MTU} up`,
+        ].join(" && "),
+      );
+    }
+    createPod(ns.nodeA, pods.a1);
+    createPod(ns.nodeA, pods.a2);
+    createPod(ns.nodeB, pods.b1);
+
+    nodeA = Datapath.load({ pinRoot: join(bpffs.path, "nodeA") });
+    nodeB = Datapath.load({ pinRoot: join(bpffs.path, "nodeB") });
+    const services = [
+      {
+        frontend: { address: TCP_VIP, port: 80, proto: Proto.TCP },
+        backends: [{ address: pods.b1.ip, port: 8080 }],
+      },
+      {
+        frontend: { address: UDP_VIP, port: 53, proto: Proto.UDP },
+        backends: [{ address: pods.b1.ip, port: 5353 }],
+      },
+      {
+        frontend: { address: LOCAL_VIP, port: 80, proto: Proto.TCP },
+        backends: [{ address: pods.a2.ip, port: 8080 }],
+      },
+    ];
+    const stateA: DesiredDatapathState = {
+      services,
+      endpoints: [endpointOf(ns.nodeA, pods.a1), endpointOf(ns.nodeA, pods.a2)],
+      remoteNodes: [{ nodeIp: NODE_B_IP, podCidrs: ["10.2.0.0/24"], nodeIdentity: 6, podCidrIdentity: 2 }],
+      ipcache: [{ prefix: `${pods.b1.ip}/32`, identity: pods.b1.identity, tunnelEndpoint: NODE_B_IP }],
+    };
+    const stateB: DesiredDatapathState = {
+      services,
+      endpoints: [endpointOf(ns.nodeB, pods.b1)],
+      remoteNodes: [{ nodeIp: NODE_A_IP, podCidrs: ["10.1.0.0/24"], nodeIdentity: 6, podCidrIdentity: 2 }],
+      ipcache: [],
+    };
+    for (const [datapath, node, state, pod] of [
+      [nodeA, ns.nodeA, stateA, [pods.a1, pods.a2]],
+      [nodeB, ns.nodeB, stateB, [pods.b1]],
+    ] as const) {
+      const netnsPath = `/run/netns/${node}`;
+      datapath.maps.setConfig({
+        tunnelIfindex: linkInfo(node, "vxlan0").ifindex,
+        flags: ConfigFlags.Trace,
+        worldIdentity: 2,
+      });
+      reconcileMaps(datapath.maps, state);
+      datapath.attachTunnel(linkInfo(node, "vxlan0").ifindex, { netnsPath });
+      for (const each of pod)
+        datapath.attachEndpoint(each.hostIf, linkInfo(node, each.hostIf).ifindex, { netnsPath });
+    }
+
+    const serve = (pod: Pod, argv: string[], name: string) =>
+      servers.push(startDaemon({ argv, netns: pod.netns, logFile: join(logDir, `${name}.log`) }));
+    serve(
+      pods.b1,
+      ["socat", "TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo tcp-from-$SOCAT_PEERADDR"],
+      "b1-tcp",
+    );
+    serve(pods.b1, ["socat", "UDP-RECVFROM:5353,fork", "SYSTEM:echo udp-from-$SOCAT_PEERADDR"], "b1-udp");
+    serve(
+      pods.a2,
+      ["socat", "TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo tcp-from-$SOCAT_PEERADDR"],
+      "a2-tcp",
+    );
+    await waitFor("servers listening", () => {
+      const b1 = sh(pods.b1.netns, "ss -Hlntu");
+      const a2 = sh(pods.a2.netns, "ss -Hlnt");
+      return b1.includes(":8080") && b1.includes(":5353") && a2.includes(":8080");
+    });
+  });
+
+  after(async () => {
+    for (const server of servers) await stopProcess(server, 2_000);
+    for (const datapath of [nodeA, nodeB]) {
+      datapath?.detachAll();
+      datapath?.close();
+    }
+    for (const name of namespaces) {
+      if (existsSync(`/run/netns/${name}`)) runSync(["ip", "netns", "del", name]);
+    }
+    socketLbCgroup?.cleanup();
+    bpffs?.cleanup();
+    if (logDir) rmSync(logDir, { recursive: true, force: true });
+  });
+
+  it("pod to pod across nodes, with the source identity in the tunnel key", () => {
+    sh(pods.a1.netns, `ping -c 3 -i 0.05 -W 2 -q ${pods.b1.ip}`);
+    const traceA = nodeA.maps.readTrace();
+    const traceB = nodeB.maps.readTrace();
+    assert.equal(traceA.txTunnelId, pods.a1.identity);
+    assert.equal(traceA.txRemoteIp, NODE_B_IP);
+    assert.equal(traceB.rxIdentity, pods.a1.identity, "node B took the source identity from the tunnel key");
+    assert.equal(traceB.rxRemoteIp, NODE_A_IP);
+    assert.equal(nodeA.maps.readTrace().rxIdentity, pods.b1.identity, "and node A for the replies");
+  });
+
+  it("pod to pod on the same node through a local redirect", () => {
+    const before = nodeA.maps.readMetrics().ForwardLocal.packets;
+    sh(pods.a1.netns, `ping -c 2 -i 0.05 -W 2 -q ${pods.a2.ip}`);
+    assert.ok(nodeA.maps.readMetrics().ForwardLocal.packets - before >= 4n);
+  });
+
+  it("per-packet NAT: TCP and UDP VIPs across nodes, and a VIP with a local backend", () => {
+    const before = nodeA.maps.readMetrics();
+    const tcp = sh(pods.a1.netns, `socat -T 3 - TCP:${TCP_VIP}:80,connect-timeout=3 </dev/null`);
+    assert.equal(tcp.trim(), `tcp-from-${pods.a1.ip}`, "backend saw the client's own address");
+    const udp = sh(pods.a1.netns, `echo hi | socat -T 2 - UDP:${UDP_VIP}:53`);
+    assert.equal(udp.trim(), `udp-from-${pods.a1.ip}`);
+    const local = sh(pods.a1.netns, `socat -T 3 - TCP:${LOCAL_VIP}:80,connect-timeout=3 </dev/null`);
+    assert.equal(local.trim(), `tcp-from-${pods.a1.ip}`);
+    const now = nodeA.maps.readMetrics();
+    assert.ok(now.LbDnat.packets > before.LbDnat.packets, "DNAT in from-pod");
+    assert.ok(now.LbRevNat.packets > before.LbRevNat.packets, "reverse NAT in to-pod");
+    assert.equal(now.SockLb.packets, before.SockLb.packets, "no socket LB outside the cgroup");
+  });
+
+  it("socket LB: a client in the pod's cgroup is load-balanced at connect/sendmsg, no packet NAT", () => {
+    socketLbCgroup = createTestCgroup(`dp${id}-podA1`);
+    nodeA.attachSocketLb("podA1", socketLbCgroup.path);
+    const inPod = (command: string) =>
+      runSync(
+        inCgroupArgv(socketLbCgroup?.path ?? "", [
+          "nsenter",
+          `--net=/run/netns/${pods.a1.netns}`,
+          "sh",
+          "-c",
+          command,
+        ]),
+        {
+          timeoutMs: 10_000,
+        },
+      );
+    const before = nodeA.maps.readMetrics();
+    assert.equal(
+      inPod(`socat -T 3 - TCP:${TCP_VIP}:80,connect-timeout=3 </dev/null`).trim(),
+      `tcp-from-${pods.a1.ip}`,
+    );
+    assert.equal(inPod(`echo hi | socat -T 2 - UDP:${UDP_VIP}:53`).trim(), `udp-from-${pods.a1.ip}`);
+    // unconnected UDP: sendmsg4 rewrites the VIP, recvmsg4 shows the VIP as the reply's source
+    assert.equal(inPod(`echo hi | socat -T 2 - UDP-SENDTO:${UDP_VIP}:53`).trim(), `udp-from-${pods.a1.ip}`);
+    const now = nodeA.maps.readMetrics();
+    assert.ok(now.SockLb.packets - before.SockLb.packets >= 3n, "rewritten at the socket");
+    assert.equal(now.LbDnat.packets, before.LbDnat.packets, "no per-packet DNAT for these sockets");
+    nodeA.detachSocketLb("podA1");
+  });
+
+  it("removes everything it attached", () => {
+    for (const datapath of [nodeA, nodeB]) {
+      assert.ok(datapath.attachedLinks().length > 0);
+      datapath.detachAll();
+      assert.deepEqual(datapath.attachedLinks(), []);
+    }
+    // with the programs detached, VIP traffic is no longer translated
+    assert.throws(() =>
+      sh(pods.a1.netns, `socat -T 1 - TCP:${TCP_VIP}:80,connect-timeout=1 </dev/null`, 5_000),
+    );
+  });
+});
