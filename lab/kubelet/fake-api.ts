@@ -1,0 +1,75 @@
+import { randomUUID } from "node:crypto";
+import type { V1Node, V1NodeStatus, V1Pod } from "@kubernetes/client-node";
+import type { KubeletApi } from "./kubelet.js";
+
+/** An in-memory stand-in for the API server, for tests of the kubelet's pod lifecycle. */
+export class FakeKubeletApi implements KubeletApi {
+  readonly pods = new Map<string, V1Pod>();
+  readonly events: { pod: string; type: string; reason: string; message: string }[] = [];
+  node: V1Node | undefined;
+  private listeners: ((pod: V1Pod, deleted: boolean) => void)[] = [];
+
+  async watchPods(_nodeName: string, onPod: (pod: V1Pod, deleted: boolean) => void) {
+    this.listeners.push(onPod);
+    for (const pod of this.pods.values()) onPod(pod, false);
+    return {
+      stop: async () => {
+        this.listeners = this.listeners.filter((l) => l !== onPod);
+      },
+    };
+  }
+
+  private emit(pod: V1Pod, deleted: boolean): void {
+    for (const listener of this.listeners) listener(structuredClone(pod), deleted);
+  }
+
+  /** Creates a pod already bound to nodeName. */
+  createPod(name: string, nodeName: string, spec: Partial<NonNullable<V1Pod["spec"]>>): V1Pod {
+    const pod: V1Pod = {
+      metadata: { name, namespace: "default", uid: randomUUID(), creationTimestamp: new Date() },
+      spec: { nodeName, containers: [], ...spec },
+      status: { phase: "Pending" },
+    };
+    this.pods.set(name, pod);
+    this.emit(pod, false);
+    return pod;
+  }
+
+  /** Graceful delete: sets deletionTimestamp; the kubelet finishes it with deletePod. */
+  requestDelete(name: string, graceSeconds = 5): void {
+    const pod = this.pods.get(name);
+    if (!pod?.metadata) return;
+    pod.metadata.deletionTimestamp = new Date();
+    pod.metadata.deletionGracePeriodSeconds = graceSeconds;
+    this.emit(pod, false);
+  }
+
+  async updateStatus(pod: V1Pod, status: NonNullable<V1Pod["status"]>): Promise<void> {
+    const stored = this.pods.get(pod.metadata?.name ?? "");
+    if (stored && stored.metadata?.uid === pod.metadata?.uid) stored.status = structuredClone(status);
+  }
+
+  async deletePod(pod: V1Pod): Promise<void> {
+    const stored = this.pods.get(pod.metadata?.name ?? "");
+    if (stored && stored.metadata?.uid === pod.metadata?.uid) {
+      this.pods.delete(pod.metadata?.name ?? "");
+      this.emit(stored, true);
+    }
+  }
+
+  async event(pod: V1Pod, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
+    this.events.push({ pod: pod.metadata?.name ?? "", type, reason, message });
+  }
+
+  async registerNode(node: V1Node): Promise<V1Node> {
+    this.node = structuredClone(node);
+    return this.node;
+  }
+
+  async updateNodeStatus(
+    _name: string,
+    status: (previous: V1NodeStatus | undefined) => V1NodeStatus,
+  ): Promise<void> {
+    if (this.node) this.node.status = status(this.node.status);
+  }
+}

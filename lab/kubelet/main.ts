@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
+import { Command } from "commander";
+import { createLogger } from "../../lib/log.js";
+import { CniRuntime } from "./cni.js";
+import { KubeApi } from "./kube-api.js";
+import { Kubelet } from "./kubelet.js";
+import { parseTaints } from "./node-status.js";
+import { assertCgroupRootSafe } from "./sandbox.js";
+import { KubeletServer } from "./server.js";
+import { StateStore } from "./state.js";
+
+/** The lab's pod runner for one node; run it inside the node's netns (nsenter --net=/run/netns/<node>). */
+const program = new Command()
+  .name("lab-kubelet")
+  .requiredOption(
+    "--kubeconfig <file>",
+    "kubeconfig with this node's client certificate (CN system:node:<node>)",
+  )
+  .requiredOption("--node-name <name>", "Node object name")
+  .requiredOption("--node-ip <ips>", "InternalIP(s), comma-separated (IPv4 first for dual-stack)")
+  .requiredOption("--cluster-name <name>", "cluster name (given to pods as CLUSTER_NAME)")
+  .requiredOption("--cni-conf-dir <dir>", "CNI network config directory (the first file by name is used)")
+  .requiredOption("--cni-bin-dir <dirs>", "CNI plugin directories, colon-separated")
+  .requiredOption(
+    "--netns-prefix <prefix>",
+    "pod network namespaces are named <prefix><12 hex of the pod uid>",
+  )
+  .requiredOption("--cgroup-root <dir>", "cgroup2 directory for this node's pods (below the cgroup2 mount)")
+  .requiredOption("--state-dir <dir>", "pod records and container logs")
+  .option("--port <port>", "HTTPS port for logs/exec", "10250")
+  .option("--address <ip>", "address the HTTPS server binds to", "0.0.0.0")
+  .requiredOption("--tls-cert-file <file>", "serving certificate")
+  .requiredOption("--tls-private-key-file <file>", "serving key")
+  .requiredOption("--client-ca-file <file>", "CA that signs the clients allowed to call logs/exec")
+  .option("--control-plane", "label node-role.kubernetes.io/control-plane and taint it NoSchedule", false)
+  .option("--register-with-taints <taints>", "extra taints key[=value]:Effect,…")
+  .option("--node-labels <labels>", "extra labels key=value,…")
+  .option("--node-status-update-frequency <seconds>", "heartbeat period", "10")
+  .option("--log-level <level>", "pino log level", process.env.MESH_LOG_LEVEL ?? "info");
+
+async function main(): Promise<void> {
+  const opts = program.parse().opts();
+  const log = createLogger({ name: `kubelet/${opts.nodeName}`, level: opts.logLevel });
+  assertCgroupRootSafe(opts.cgroupRoot);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(opts.kubeconfig);
+  const labels = Object.fromEntries(
+    String(opts.nodeLabels ?? "")
+      .split(",")
+      .filter(Boolean)
+      .map((pair) => {
+        const [key, ...value] = pair.split("=");
+        return [key, value.join("=")];
+      }),
+  );
+  const server = new KubeletServer({
+    tls: {
+      cert: readFileSync(opts.tlsCertFile, "utf8"),
+      key: readFileSync(opts.tlsPrivateKeyFile, "utf8"),
+      ca: readFileSync(opts.clientCaFile, "utf8"),
+    },
+    address: opts.address,
+    port: Number(opts.port),
+    pods: { findPod: (namespace, name) => kubelet.findPod(namespace, name) },
+    log,
+  });
+  const port = await server.listen();
+  const kubelet: Kubelet = new Kubelet({
+    identity: {
+      name: opts.nodeName,
+      ips: String(opts.nodeIp).split(",").filter(Boolean),
+      port,
+      controlPlane: Boolean(opts.controlPlane),
+      taints: parseTaints(opts.registerWithTaints),
+      labels,
+    },
+    clusterName: opts.clusterName,
+    netnsPrefix: opts.netnsPrefix,
+    cgroupRoot: opts.cgroupRoot,
+    cni: new CniRuntime(opts.cniConfDir, String(opts.cniBinDir).split(":").filter(Boolean)),
+    state: new StateStore(opts.stateDir),
+    api: new KubeApi(kubeConfig, opts.nodeName, log),
+    log,
+    heartbeatMs: Number(opts.nodeStatusUpdateFrequency) * 1000,
+  });
+  await kubelet.start();
+  log.info({ port, stateDir: opts.stateDir, logs: join(opts.stateDir, "logs") }, "serving logs/exec");
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping: tearing down this node's pods");
+    Promise.all([kubelet.stop(), server.close()])
+      .catch((error) => log.error({ err: (error as Error).message }, "shutdown failed"))
+      .finally(() => process.exit(0));
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+}
+
+main().catch((error) => {
+  console.error(`lab-kubelet: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

@@ -1,0 +1,636 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { V1Container, V1ContainerState, V1EnvVar, V1Pod } from "@kubernetes/client-node";
+import type { Logger } from "../../lib/log.js";
+import { isRunning, type ProcessRef, processStartTime, stopProcess } from "../../lib/process.js";
+import { type CniResult, type CniRuntime, podIpsFromResult, type RuntimeContext } from "./cni.js";
+import { resolveImage } from "./images.js";
+import { buildPodStatus, type ContainerView, statusKey } from "./pod-status.js";
+import { ProbeState, probeTiming, runProbe } from "./probes.js";
+import {
+  createCgroup,
+  createNetns,
+  deleteNetns,
+  inPodArgv,
+  podCgroupName,
+  podNetnsName,
+  removeCgroup,
+} from "./sandbox.js";
+import type { PodRecord, StateStore } from "./state.js";
+
+/**
+ * One pod's lifecycle on this node: sandbox (netns + CNI + cgroup), container processes with
+ * restarts and probes, status reports, and teardown. All work is serialized per pod.
+ */
+
+export interface PodApi {
+  updateStatus(pod: V1Pod, status: NonNullable<V1Pod["status"]>): Promise<void>;
+  /** Deletes the pod object with grace period 0 once everything is cleaned up. */
+  deletePod(pod: V1Pod): Promise<void>;
+  event(pod: V1Pod, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
+}
+
+export interface NodeContext {
+  nodeName: string;
+  nodeIps: string[];
+  clusterName: string;
+  netnsPrefix: string;
+  cgroupRoot: string;
+  cni: CniRuntime;
+  state: StateStore;
+  api: PodApi;
+  log: Logger;
+  /** Base of the restart back-off (doubles per restart, capped at 30 s); 1 s by default in the lab. */
+  restartBackoffMs?: number;
+  sandboxRetryMs?: number;
+}
+
+interface ContainerRuntime {
+  spec: V1Container;
+  restartCount: number;
+  child?: ChildProcess;
+  ref?: ProcessRef;
+  state: V1ContainerState;
+  lastState?: V1ContainerState;
+  everStarted: boolean;
+  final: boolean;
+  nextStartAt: number;
+  readiness?: ProbeState;
+  liveness?: ProbeState;
+  probeTimers: NodeJS.Timeout[];
+  /** Reason of the last Warning event, so a persistent failure is reported once. */
+  lastWarning?: string;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+export function containerIdFor(podUid: string): string {
+  return createHash("sha256").update(`sandbox/${podUid}`).digest("hex");
+}
+
+export class PodWorker {
+  pod: V1Pod;
+  readonly uid: string;
+  private readonly log: Logger;
+  private readonly containers = new Map<string, ContainerRuntime>();
+  private sandbox: { netns?: string; cgroupDir: string; cniResult?: CniResult; podIps: string[] } | undefined;
+  private sandboxFailures = 0;
+  private sandboxRetryAt = 0;
+  private sandboxMessage: string | undefined;
+  private lastReported = "";
+  private removed = false;
+  private running: Promise<void> = Promise.resolve();
+  private queued = false;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private done = false;
+  private startTime: Date | undefined;
+
+  constructor(
+    pod: V1Pod,
+    private readonly node: NodeContext,
+    private readonly onFinished: (worker: PodWorker) => void,
+  ) {
+    this.pod = pod;
+    this.uid = pod.metadata?.uid ?? "";
+    this.log = node.log.child({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}` });
+    for (const spec of pod.spec?.containers ?? []) {
+      this.containers.set(spec.name, {
+        spec,
+        restartCount: 0,
+        state: { waiting: { reason: "ContainerCreating" } },
+        everStarted: false,
+        final: false,
+        nextStartAt: 0,
+        probeTimers: [],
+      });
+    }
+  }
+
+  get namespace(): string {
+    return this.pod.metadata?.namespace ?? "default";
+  }
+
+  get name(): string {
+    return this.pod.metadata?.name ?? "";
+  }
+
+  get netns(): string | undefined {
+    return this.sandbox?.netns;
+  }
+
+  get cgroupDir(): string | undefined {
+    return this.sandbox?.cgroupDir;
+  }
+
+  containerNames(): string[] {
+    return [...this.containers.keys()];
+  }
+
+  restartCount(container: string): number | undefined {
+    return this.containers.get(container)?.restartCount;
+  }
+
+  isContainerRunning(container: string): boolean {
+    return Boolean(this.containers.get(container)?.child);
+  }
+
+  /** The environment a command exec'd into this container gets (the container's own). */
+  execEnv(container: string): Record<string, string> | undefined {
+    const spec = this.containers.get(container)?.spec;
+    return spec ? this.containerEnv(spec) : undefined;
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  logFile(container: string, restart: number): string {
+    return join(this.node.state.podLogDir(this.pod), container, `${restart}.log`);
+  }
+
+  /** The newest pod object from the API (or that it is gone). */
+  update(pod: V1Pod | undefined): void {
+    if (pod) this.pod = pod;
+    else this.removed = true;
+    this.kick();
+  }
+
+  /** Stops everything without deleting the pod object (kubelet shutdown). */
+  async shutdown(): Promise<void> {
+    this.removed = true;
+    this.kick();
+    await this.settled();
+  }
+
+  async settled(): Promise<void> {
+    while (this.queued || this.wakeTimer) {
+      await this.running;
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.done) return;
+    }
+    await this.running;
+  }
+
+  private kick(delayMs = 0): void {
+    if (this.done) return;
+    if (delayMs > 0) {
+      if (this.wakeTimer) return;
+      this.wakeTimer = setTimeout(() => {
+        this.wakeTimer = undefined;
+        this.kick();
+      }, delayMs);
+      return;
+    }
+    if (this.queued) return;
+    this.queued = true;
+    this.running = this.running.then(async () => {
+      this.queued = false;
+      try {
+        await this.sync();
+      } catch (error) {
+        this.log.warn({ err: (error as Error).message }, "pod sync failed; retrying");
+        this.kick(1_000);
+      }
+    });
+  }
+
+  private get terminating(): boolean {
+    return this.removed || Boolean(this.pod.metadata?.deletionTimestamp);
+  }
+
+  private async sync(): Promise<void> {
+    if (this.done) return;
+    if (this.terminating) {
+      await this.teardown();
+      if (!this.removed) await this.node.api.deletePod(this.pod);
+      this.done = true;
+      clearTimeout(this.wakeTimer);
+      this.wakeTimer = undefined;
+      this.onFinished(this);
+      return;
+    }
+    if (!this.sandbox) {
+      if (Date.now() < this.sandboxRetryAt) {
+        this.kick(this.sandboxRetryAt - Date.now());
+        return;
+      }
+      await this.createSandbox();
+      if (!this.sandbox) {
+        await this.report();
+        return;
+      }
+    }
+    let nextWake = Number.POSITIVE_INFINITY;
+    for (const container of this.containers.values()) {
+      if (container.child || container.final) continue;
+      if (Date.now() < container.nextStartAt) {
+        nextWake = Math.min(nextWake, container.nextStartAt);
+        continue;
+      }
+      await this.startContainer(container);
+    }
+    if (Number.isFinite(nextWake)) this.kick(Math.max(1, nextWake - Date.now()));
+    await this.report();
+  }
+
+  // --- sandbox -----------------------------------------------------------------------------------
+
+  private runtimeContext(netns: string): RuntimeContext {
+    const hostPorts = (this.pod.spec?.containers ?? []).flatMap((c) =>
+      (c.ports ?? [])
+        .filter((p) => p.hostPort)
+        .map((p) => ({
+          hostPort: p.hostPort,
+          containerPort: p.containerPort,
+          protocol: (p.protocol ?? "TCP").toLowerCase(),
+          hostIP: p.hostIP ?? "",
+        })),
+    );
+    return {
+      containerId: containerIdFor(this.uid),
+      netnsPath: `/run/netns/${netns}`,
+      ifName: "eth0",
+      podNamespace: this.namespace,
+      podName: this.name,
+      podUid: this.uid,
+      capabilityArgs: hostPorts.length ? { portMappings: hostPorts } : {},
+    };
+  }
+
+  private async createSandbox(): Promise<void> {
+    const hostNetwork = this.pod.spec?.hostNetwork === true;
+    const cgroupDir = join(this.node.cgroupRoot, podCgroupName(this.uid));
+    const record: PodRecord = {
+      uid: this.uid,
+      namespace: this.namespace,
+      name: this.name,
+      cgroupDir,
+      containerId: containerIdFor(this.uid),
+      processes: [],
+    };
+    if (hostNetwork) {
+      this.node.state.savePod(record);
+      createCgroup(this.node.cgroupRoot, podCgroupName(this.uid));
+      this.sandbox = { cgroupDir, podIps: [...this.node.nodeIps] };
+      this.startTime ??= new Date();
+      return;
+    }
+    const netns = podNetnsName(this.node.netnsPrefix, this.uid);
+    record.netns = netns;
+    // Recorded before anything exists, so a crashed kubelet's successor can clean up.
+    this.node.state.savePod(record);
+    let config: ReturnType<CniRuntime["config"]> | undefined;
+    try {
+      config = this.node.cni.config();
+      await createNetns(netns);
+      const result = await this.node.cni.add(config, this.runtimeContext(netns));
+      record.cniResult = result;
+      record.networkName = config.name;
+      this.node.state.savePod(record);
+      createCgroup(this.node.cgroupRoot, podCgroupName(this.uid));
+      const podIps = podIpsFromResult(result);
+      this.sandbox = { netns, cgroupDir, cniResult: result, podIps };
+      this.sandboxFailures = 0;
+      this.sandboxMessage = undefined;
+      this.startTime ??= new Date();
+      this.log.info({ netns, podIps }, "pod sandbox ready");
+    } catch (error) {
+      const message = (error as Error).message;
+      this.log.warn({ err: message }, "pod sandbox creation failed");
+      // The spec asks runtimes to DEL after a failed ADD so plugins release what they took.
+      if (config) {
+        await this.node.cni.del(config, this.runtimeContext(netns), undefined).catch(() => undefined);
+      }
+      await deleteNetns(netns).catch(() => undefined);
+      await removeCgroup(cgroupDir).catch(() => undefined);
+      this.node.state.removePod(this.uid);
+      this.sandboxFailures++;
+      const backoff = Math.min(
+        MAX_BACKOFF_MS,
+        (this.node.sandboxRetryMs ?? 2_000) * 2 ** (this.sandboxFailures - 1),
+      );
+      this.sandboxRetryAt = Date.now() + backoff;
+      this.kick(backoff);
+      const eventMessage = `Failed to create pod sandbox: ${message}`;
+      if (this.sandboxMessage !== eventMessage) {
+        this.sandboxMessage = eventMessage;
+        await this.node.api
+          .event(this.pod, "Warning", "FailedCreatePodSandBox", eventMessage)
+          .catch(() => undefined);
+      }
+    }
+  }
+
+  // --- containers --------------------------------------------------------------------------------
+
+  containerEnv(spec: V1Container): Record<string, string> {
+    const podIps = this.sandbox?.podIps ?? [];
+    const fields: Record<string, string> = {
+      "metadata.name": this.name,
+      "metadata.namespace": this.namespace,
+      "metadata.uid": this.uid,
+      "spec.nodeName": this.node.nodeName,
+      "spec.serviceAccountName": this.pod.spec?.serviceAccountName ?? "default",
+      "status.podIP": podIps[0] ?? "",
+      "status.podIPs": podIps.join(","),
+      "status.hostIP": this.node.nodeIps[0] ?? "",
+      "status.hostIPs": this.node.nodeIps.join(","),
+    };
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      HOME: "/root",
+      HOSTNAME: this.name,
+      POD_NAME: this.name,
+      POD_NAMESPACE: this.namespace,
+      POD_UID: this.uid,
+      POD_IP: fields["status.podIP"],
+      POD_IPS: fields["status.podIPs"],
+      NODE_NAME: this.node.nodeName,
+      HOST_IP: fields["status.hostIP"],
+      CLUSTER_NAME: this.node.clusterName,
+    };
+    const resolve = (value: string) =>
+      value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name) => env[name] ?? whole);
+    for (const variable of spec.env ?? ([] as V1EnvVar[])) {
+      if (variable.value !== undefined) env[variable.name] = resolve(variable.value);
+      else if (variable.valueFrom?.fieldRef) {
+        const path = variable.valueFrom.fieldRef.fieldPath;
+        const label = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
+        env[variable.name] = label
+          ? ((label[1] === "labels" ? this.pod.metadata?.labels : this.pod.metadata?.annotations)?.[
+              label[2]
+            ] ?? "")
+          : (fields[path] ?? "");
+      } else env[variable.name] = "";
+    }
+    return env;
+  }
+
+  private async warnOnce(container: ContainerRuntime, reason: string, message: string): Promise<void> {
+    if (container.lastWarning === `${reason}/${message}`) return;
+    container.lastWarning = `${reason}/${message}`;
+    await this.node.api
+      .event(this.pod, "Warning", reason === "ErrImagePull" ? "Failed" : reason, message)
+      .catch(() => undefined);
+  }
+
+  private async startContainer(container: ContainerRuntime): Promise<void> {
+    const { spec } = container;
+    const image = resolveImage(spec.image, spec.command, spec.args);
+    if (!image.ok) {
+      container.state = { waiting: { reason: image.reason, message: image.message } };
+      await this.warnOnce(container, image.reason, image.message);
+      return;
+    }
+    const logFile = this.logFile(spec.name, container.restartCount);
+    mkdirSync(join(logFile, ".."), { recursive: true });
+    const fd = openSync(logFile, "a");
+    let child: ChildProcess;
+    try {
+      const argv = inPodArgv({
+        cgroupDir: this.sandbox?.cgroupDir,
+        netns: this.sandbox?.netns,
+        argv: image.argv,
+      });
+      child = spawn(argv[0], argv.slice(1), {
+        detached: true,
+        stdio: ["ignore", fd, fd],
+        env: this.containerEnv(spec),
+        cwd: spec.workingDir || "/",
+      });
+    } finally {
+      closeSync(fd);
+    }
+    const pid = child.pid;
+    const startTime = pid === undefined ? undefined : processStartTime(pid);
+    if (pid === undefined || startTime === undefined) {
+      container.state = {
+        waiting: { reason: "RunContainerError", message: `could not start ${image.argv[0]}` },
+      };
+      await this.warnOnce(container, "Failed", `Error: could not start ${image.argv[0]}`);
+      container.nextStartAt = Date.now() + this.backoff(container);
+      return;
+    }
+    child.on("error", () => undefined);
+    const ref = { pid, startTime };
+    container.child = child;
+    container.ref = ref;
+    container.everStarted = true;
+    container.lastWarning = undefined;
+    const startedAt = new Date();
+    container.state = { running: { startedAt } };
+    this.recordProcesses();
+    this.log.info({ container: spec.name, pid, argv: image.argv }, "container started");
+    child.on("exit", (code, signal) => this.containerExited(container, child, code, signal, startedAt));
+    this.startProbes(container);
+    await this.node.api
+      .event(this.pod, "Normal", "Started", `Started container ${spec.name}`)
+      .catch(() => undefined);
+  }
+
+  private backoff(container: ContainerRuntime): number {
+    return Math.min(
+      MAX_BACKOFF_MS,
+      (this.node.restartBackoffMs ?? 1_000) * 2 ** Math.max(0, container.restartCount - 1),
+    );
+  }
+
+  private containerExited(
+    container: ContainerRuntime,
+    child: ChildProcess,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    startedAt: Date,
+  ): void {
+    if (container.child !== child) return;
+    container.child = undefined;
+    container.ref = undefined;
+    this.stopProbes(container);
+    container.readiness = undefined;
+    const exitCode = code ?? 128 + (signal === "SIGKILL" ? 9 : signal === "SIGTERM" ? 15 : 1);
+    const terminated: V1ContainerState = {
+      terminated: {
+        exitCode,
+        ...(signal ? { signal: signal === "SIGKILL" ? 9 : 15 } : {}),
+        reason: exitCode === 0 ? "Completed" : "Error",
+        startedAt,
+        finishedAt: new Date(),
+      },
+    };
+    this.recordProcesses();
+    this.log.info({ container: container.spec.name, exitCode }, "container exited");
+    if (this.terminating) {
+      container.state = terminated;
+      return;
+    }
+    const policy = this.pod.spec?.restartPolicy ?? "Always";
+    const restart = policy === "Always" || (policy === "OnFailure" && exitCode !== 0);
+    if (restart) {
+      container.lastState = terminated;
+      container.restartCount++;
+      const delay = this.backoff(container);
+      container.nextStartAt = Date.now() + delay;
+      container.state = {
+        waiting: {
+          reason: "CrashLoopBackOff",
+          message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${container.spec.name} pod=${this.name}_${this.namespace}(${this.uid})`,
+        },
+      };
+    } else {
+      container.state = terminated;
+      container.final = true;
+    }
+    this.kick();
+  }
+
+  private startProbes(container: ContainerRuntime): void {
+    const target = () => ({
+      podIp: this.sandbox?.podIps[0],
+      netns: this.sandbox?.netns,
+      cgroupDir: this.sandbox?.cgroupDir,
+      container: container.spec,
+    });
+    const schedule = (probe: NonNullable<V1Container["readinessProbe"]>, onResult: (ok: boolean) => void) => {
+      const timing = probeTiming(probe);
+      const tick = async () => {
+        if (!container.child) return;
+        const ok = await runProbe(probe, target());
+        if (!container.child) return;
+        onResult(ok);
+        container.probeTimers.push(setTimeout(tick, timing.periodMs));
+      };
+      container.probeTimers.push(setTimeout(tick, timing.initialDelayMs));
+    };
+    if (container.spec.readinessProbe) {
+      const timing = probeTiming(container.spec.readinessProbe);
+      const state = new ProbeState(timing.successThreshold, timing.failureThreshold, false);
+      container.readiness = state;
+      schedule(container.spec.readinessProbe, (ok) => {
+        if (state.record(ok)) this.kick();
+      });
+    }
+    if (container.spec.livenessProbe) {
+      const timing = probeTiming(container.spec.livenessProbe);
+      const state = new ProbeState(1, timing.failureThreshold, true);
+      schedule(container.spec.livenessProbe, (ok) => {
+        if (state.record(ok) && !state.passing && container.ref) {
+          this.log.info({ container: container.spec.name }, "liveness probe failed; restarting");
+          void this.node.api
+            .event(
+              this.pod,
+              "Warning",
+              "Unhealthy",
+              `Liveness probe failed; container ${container.spec.name} will be restarted`,
+            )
+            .catch(() => undefined);
+          void stopProcess(container.ref, this.graceMs());
+        }
+      });
+    }
+  }
+
+  private stopProbes(container: ContainerRuntime): void {
+    for (const timer of container.probeTimers) clearTimeout(timer);
+    container.probeTimers = [];
+  }
+
+  private recordProcesses(): void {
+    const record = this.node.state.loadPod(this.uid);
+    if (!record) return;
+    record.processes = [...this.containers.values()].flatMap((c) => (c.ref ? [c.ref] : []));
+    this.node.state.savePod(record);
+  }
+
+  private graceMs(): number {
+    const seconds =
+      this.pod.metadata?.deletionGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30;
+    return Math.max(0, seconds) * 1000;
+  }
+
+  // --- status ------------------------------------------------------------------------------------
+
+  private view(): ContainerView[] {
+    return [...this.containers.values()].map((c) => {
+      const running = Boolean(c.state.running);
+      return {
+        name: c.spec.name,
+        image: c.spec.image ?? "",
+        state: c.state,
+        lastState: c.lastState,
+        restartCount: c.restartCount,
+        ready: running && (c.readiness ? c.readiness.passing : true),
+        started: running,
+        everStarted: c.everStarted,
+        final: c.final,
+      };
+    });
+  }
+
+  private async report(): Promise<void> {
+    if (this.terminating) return;
+    const status = buildPodStatus(this.pod, {
+      sandboxReady: Boolean(this.sandbox),
+      podIps: this.sandbox?.podIps ?? [],
+      hostIps: this.node.nodeIps,
+      containers: this.view(),
+      sandboxMessage: this.sandboxMessage,
+      startTime: this.startTime,
+    });
+    const key = statusKey(status);
+    if (key === this.lastReported) return;
+    await this.node.api.updateStatus(this.pod, status);
+    this.lastReported = key;
+  }
+
+  // --- teardown ------------------------------------------------------------------------------------
+
+  private async teardown(): Promise<void> {
+    const grace = this.graceMs();
+    await Promise.all(
+      [...this.containers.values()].map(async (container) => {
+        this.stopProbes(container);
+        container.final = true;
+        if (container.ref) await stopProcess(container.ref, grace);
+      }),
+    );
+    const record = this.node.state.loadPod(this.uid);
+    await teardownRecord(record, this.node, this.log);
+    rmSync(this.node.state.podLogDir(this.pod), { recursive: true, force: true });
+    this.log.info("pod torn down");
+  }
+}
+
+/** Removes what a pod record says exists: processes (by PID + start time), network, netns, cgroup. */
+export async function teardownRecord(
+  record: PodRecord | undefined,
+  node: NodeContext,
+  log: Logger,
+): Promise<void> {
+  if (!record) return;
+  for (const ref of record.processes) if (isRunning(ref)) await stopProcess(ref, 2_000);
+  if (record.netns) {
+    try {
+      const config = node.cni.config();
+      const context: RuntimeContext = {
+        containerId: record.containerId,
+        netnsPath: `/run/netns/${record.netns}`,
+        ifName: "eth0",
+        podNamespace: record.namespace,
+        podName: record.name,
+        podUid: record.uid,
+      };
+      await node.cni.del(config, context, record.cniResult);
+    } catch (error) {
+      // DEL is best effort: the netns goes anyway, and with it the pod's interfaces.
+      log.warn(
+        { err: (error as Error).message, pod: `${record.namespace}/${record.name}` },
+        "CNI DEL failed",
+      );
+    }
+    await deleteNetns(record.netns);
+  }
+  await removeCgroup(record.cgroupDir);
+  node.state.removePod(record.uid);
+}
