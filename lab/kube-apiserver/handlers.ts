@@ -41,6 +41,7 @@ export interface ApiContext {
   services: ServiceAllocator;
   log: Logger;
   bookmarkIntervalMs: number;
+  minRequestTimeoutSeconds: number;
   /** Called when a pod gets a deletionTimestamp, so it is removed once its grace period ends. */
   schedulePodRemoval(pod: KubeObject): void;
 }
@@ -165,7 +166,7 @@ export async function handleResource(
           filter,
           resourceVersion: query.get("resourceVersion") ?? undefined,
           allowBookmarks: query.get("allowWatchBookmarks") === "true",
-          timeoutSeconds: Number(query.get("timeoutSeconds") ?? 1800) || 1800,
+          timeoutSeconds: watchTimeoutSeconds(query, ctx.minRequestTimeoutSeconds),
           bookmarkIntervalMs: ctx.bookmarkIntervalMs,
           present: (o) => present(rt, o),
           log: ctx.log,
@@ -247,6 +248,12 @@ export async function handleResource(
     default:
       throw methodNotAllowed();
   }
+}
+
+function watchTimeoutSeconds(query: URLSearchParams, minimum: number): number {
+  const requested = Number(query.get("timeoutSeconds"));
+  if (query.has("timeoutSeconds") && Number.isFinite(requested) && requested > 0) return requested;
+  return minimum * (1 + Math.random());
 }
 
 export async function listObjects(

@@ -51,6 +51,11 @@ export interface KubeApiServerOptions {
   /** The address the `default/kubernetes` Endpoints point at (defaults to bindAddress unless 0.0.0.0). */
   advertiseAddress?: string;
   bookmarkIntervalMs?: number;
+  /**
+   * Like kube-apiserver's --min-request-timeout: a watch without timeoutSeconds is closed after a
+   * random time between this and twice this (clients then re-watch from their last version).
+   */
+  minRequestTimeoutSeconds?: number;
   log?: Logger;
 }
 
@@ -86,6 +91,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions): Promise
     services: new ServiceAllocator(store, type("", "services"), ipRange, nodePorts),
     log,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
+    minRequestTimeoutSeconds: options.minRequestTimeoutSeconds ?? 1800,
     schedulePodRemoval: (pod) => reaper.schedule(pod),
   };
   const tokens = options.tokens ?? new Map<string, UserInfo>();
