@@ -70,13 +70,19 @@ static __always_inline int service_dnat(struct __sk_buff *skb, struct packet4 *p
 		count_metric(METRIC_CT_NEW, skb->len);
 	}
 
-	/* reply tuple as the backend will send it */
+	/* reply tuple as the backend will send it; refreshed in place when it exists (an LRU update
+	 * on every packet would cost more than the rest of the fast path) */
 	ct_key_fill(&reply_key, backend->address.ip4, pkt->saddr, backend->port, pkt->sport, pkt->proto,
 		    CT_DIR_REPLY);
-	entry.backend_id = backend_id;
-	entry.rev_nat_index = frontend->rev_nat_index;
-	entry.last_seen_ns = now;
-	bpf_map_update_elem(&cm_conntrack, &reply_key, &entry, BPF_ANY);
+	ct = bpf_map_lookup_elem(&cm_conntrack, &reply_key);
+	if (ct && ct->rev_nat_index == frontend->rev_nat_index) {
+		ct->last_seen_ns = now;
+	} else {
+		entry.backend_id = backend_id;
+		entry.rev_nat_index = frontend->rev_nat_index;
+		entry.last_seen_ns = now;
+		bpf_map_update_elem(&cm_conntrack, &reply_key, &entry, BPF_ANY);
+	}
 
 	__be32 new_addr = backend->address.ip4;
 	__be16 new_port = backend->port;

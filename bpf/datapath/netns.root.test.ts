@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { runSync } from "../../lib/exec.js";
 import { type ProcessRef, startDaemon, stopProcess, waitFor } from "../../lib/process.js";
 import {
@@ -88,6 +89,20 @@ function endpointOf(node: string, pod: Pod): DesiredEndpoint {
     mac: linkInfo(pod.netns, "eth0").address,
     nodeMac: host.address,
   };
+}
+
+const PROBE = fileURLToPath(new URL("./probe.js", import.meta.url));
+
+/** Runs the probe client (wrapped into a netns/cgroup by wrap) and returns what it saw. */
+function probe(
+  args: string[],
+  wrap: (command: string[]) => string[],
+  timeoutMs = 5_000,
+): { reply: string; peer: string } {
+  const output = runSync(wrap([process.execPath, PROBE, ...args, String(timeoutMs)]), {
+    timeoutMs: timeoutMs + 5_000,
+  });
+  return JSON.parse(output);
 }
 
 describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_000 }, () => {
@@ -222,12 +237,20 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
 
   it("per-packet NAT: TCP and UDP VIPs across nodes, and a VIP with a local backend", () => {
     const before = nodeA.maps.readMetrics();
-    const tcp = sh(pods.a1.netns, `socat -T 3 - TCP:${TCP_VIP}:80,connect-timeout=3 </dev/null`);
-    assert.equal(tcp.trim(), `tcp-from-${pods.a1.ip}`, "backend saw the client's own address");
-    const udp = sh(pods.a1.netns, `echo hi | socat -T 2 - UDP:${UDP_VIP}:53`);
-    assert.equal(udp.trim(), `udp-from-${pods.a1.ip}`);
-    const local = sh(pods.a1.netns, `socat -T 3 - TCP:${LOCAL_VIP}:80,connect-timeout=3 </dev/null`);
-    assert.equal(local.trim(), `tcp-from-${pods.a1.ip}`);
+    const inPod = (argv: string[]) =>
+      probe(argv, (command) => ["nsenter", `--net=/run/netns/${pods.a1.netns}`, ...command]);
+    assert.deepEqual(inPod(["tcp", TCP_VIP, "80"]), {
+      reply: `tcp-from-${pods.a1.ip}`, // the backend saw the client's own address
+      peer: `${TCP_VIP}:80`,
+    });
+    assert.deepEqual(inPod(["udp-connect", UDP_VIP, "53"]), {
+      reply: `udp-from-${pods.a1.ip}`,
+      peer: `${UDP_VIP}:53`,
+    });
+    assert.deepEqual(inPod(["tcp", LOCAL_VIP, "80"]), {
+      reply: `tcp-from-${pods.a1.ip}`,
+      peer: `${LOCAL_VIP}:80`,
+    });
     const now = nodeA.maps.readMetrics();
     assert.ok(now.LbDnat.packets > before.LbDnat.packets, "DNAT in from-pod");
     assert.ok(now.LbRevNat.packets > before.LbRevNat.packets, "reverse NAT in to-pod");
