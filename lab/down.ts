@@ -1,6 +1,7 @@
 import { rmSync } from "node:fs";
 import { stopProcess } from "../lib/process.js";
 import { removeCgroupTree, unmountBpffs } from "./kernel-objects.js";
+import { removeKubeconfigContext } from "./kube-apiserver/kubeconfig.js";
 import { deleteBlackhole, deleteLink, deleteNetns, listNetns, netnsPids } from "./network.js";
 import { LabJournal, type LabResource, labDir } from "./state.js";
 
@@ -55,6 +56,9 @@ export async function labDown(options: DownOptions): Promise<boolean> {
         break;
       case "blackhole-route":
         await deleteBlackhole(resource.prefix);
+        break;
+      case "kubeconfig-context":
+        removeKubeconfigContext(resource.path, resource.context);
         break;
       case "dir":
         rmSync(resource.path, { recursive: true, force: true });

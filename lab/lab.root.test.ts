@@ -9,7 +9,14 @@ import { cgroup2Root } from "../lib/cgroup.js";
 import { connectEtcd, tlsFromFiles } from "../lib/etcd/client.js";
 import { runJson } from "../lib/exec.js";
 import { isRunning, waitFor } from "../lib/process.js";
-import { type LabFixture, labFixture, labUpArgs, meshctl, meshctlAsync } from "../test/lab-fixture.js";
+import {
+  kubectl,
+  type LabFixture,
+  labFixture,
+  labUpArgs,
+  meshctl,
+  meshctlAsync,
+} from "../test/lab-fixture.js";
 import { isMountPoint } from "./kernel-objects.js";
 import { listNetns } from "./network.js";
 import { labDir } from "./state.js";
@@ -45,12 +52,12 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
     fixture = await labFixture();
   });
   after(() => {
-    meshctl(["lab", "down", "--name", fixture.name]);
+    meshctl(["lab", "down", "--name", fixture.name], fixture.env);
     fixture.cleanup();
   });
 
   it("up creates the nodes and an etcd per cluster that needs a client certificate; down removes everything", async () => {
-    const up = meshctl(labUpArgs(fixture));
+    const up = meshctl(labUpArgs(fixture), fixture.env);
     assert.equal(up.status, 0, up.stderr);
     assert.match(up.stderr, /c1: cluster id 1/);
 
@@ -96,7 +103,19 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
       withoutCert.close();
     }
 
-    const again = meshctl(labUpArgs(fixture));
+    // kubectl reaches each cluster through the context lab up merged into $KUBECONFIG.
+    for (const cluster of ["c1", "c2"]) {
+      const nodes = kubectl(fixture, cluster, ["get", "nodes", "-o", "json"]);
+      assert.equal(nodes.status, 0, nodes.stderr);
+      assert.deepEqual(
+        JSON.parse(nodes.stdout)
+          .items.map((n: { metadata: { name: string } }) => n.metadata.name)
+          .sort(),
+        [`${cluster}-control-plane`, `${cluster}-worker`],
+      );
+    }
+
+    const again = meshctl(labUpArgs(fixture), fixture.env);
     assert.equal(again.status, 2);
     assert.match(again.stderr, /already exists/);
 
@@ -108,13 +127,17 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
       const r = state.resources.find((x: { pid?: number }) => x.pid === p.pid);
       return { pid: r.pid as number, startTime: r.startTime as string };
     });
-    const down = meshctl(["lab", "down", "--name", fixture.name]);
+    const down = meshctl(["lab", "down", "--name", fixture.name], fixture.env);
     assert.equal(down.status, 0, down.stderr);
     await assertNothingLeft(fixture, refs);
+    assert.ok(
+      !readFileSync(fixture.kubeconfig, "utf8").includes(`${fixture.name}-c1`),
+      "kubeconfig context left",
+    );
   });
 
   it("down after a killed up removes what the up had created", async () => {
-    const child = meshctlAsync(labUpArgs(fixture));
+    const child = meshctlAsync(labUpArgs(fixture), fixture.env);
     const stateFile = join(labDir(fixture.name), "state.json");
     // Kill it once it has started etcd: namespaces, links, routes, mounts and a process exist by then.
     const refs = await waitFor(
@@ -140,7 +163,7 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
 
     const status = meshctl(["lab", "status", "--name", fixture.name]);
     assert.match(status.stdout, /INCOMPLETE/);
-    const down = meshctl(["lab", "down", "--name", fixture.name]);
+    const down = meshctl(["lab", "down", "--name", fixture.name], fixture.env);
     assert.equal(down.status, 0, down.stderr);
     await assertNothingLeft(fixture, refs);
   });
@@ -185,12 +208,15 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
       { args: ["--config", c1, "--config", c1], error: /c1.yaml: name: cluster name "c1" is already used/ },
       {
         args: ["--config", c1, "--config", c2],
-        env: { ...process.env, MESH_KERNEL_CONFIG: bad("kconfig", "CONFIG_NET_NS=y\n") },
+        env: { ...fixture.env, MESH_KERNEL_CONFIG: bad("kconfig", "CONFIG_NET_NS=y\n") },
         error: /kernel feature missing: VXLAN devices/,
       },
     ];
     for (const { args, error, env } of cases) {
-      const result = meshctl(["lab", "up", "--name", fixture.name, "--mesh", fixture.meshFile, ...args], env);
+      const result = meshctl(
+        ["lab", "up", "--name", fixture.name, "--mesh", fixture.meshFile, ...args],
+        env ?? fixture.env,
+      );
       assert.equal(result.status, 2, `${args.join(" ")}: ${result.stderr}`);
       assert.match(result.stderr, error);
       await assertNothingLeft(fixture);

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createCa, issueClientCert, issueServerCert } from "../certs/authority.js";
 import { bundlePaths, loadBundle, saveBundle } from "../certs/store.js";
@@ -7,6 +7,7 @@ import { cgroup2Root } from "../lib/cgroup.js";
 import { tlsFromFiles } from "../lib/etcd/client.js";
 import { startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
 import { ConfigError } from "./config-error.js";
+import { AGENT_MAIN, startControlPlane } from "./control-plane.js";
 import { createCgroup, mountBpffs } from "./kernel-objects.js";
 import { loadLabInputs } from "./load-config.js";
 import {
@@ -124,6 +125,24 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
   say(
     `etcd ready in every control plane (TLS, client-certificate auth): ${plan.clusters.map((c) => c.etcdEndpoint).join(", ")}`,
   );
+
+  const startAgents = existsSync(AGENT_MAIN);
+  if (!startAgents) say("agent not built: nodes will stay NotReady (no CNI)");
+  for (const node of plan.clusters.flatMap((c) => c.nodes))
+    mkdirSync(join(paths.bpffs, node.name), { recursive: true });
+  const contexts = await Promise.all(
+    plan.clusters.map((cluster) =>
+      startControlPlane({
+        journal,
+        plan,
+        cluster,
+        etcdClient: bundlePaths(paths.clusterPki(cluster.name), "etcd-admin"),
+        cgroupRoot: paths.cgroup,
+        startAgents,
+      }),
+    ),
+  );
+  say(`Kubernetes API servers ready; kubectl contexts: ${contexts.map((c) => c.context).join(", ")}`);
 
   journal.markComplete();
   return plan;

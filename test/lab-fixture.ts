@@ -16,6 +16,10 @@ export interface LabFixture {
   meshFile: string;
   /** Every prefix the lab will use, for leak assertions. */
   prefixes: string[];
+  /** A kubeconfig of the test's own: the lab merges its contexts here, never into the user's. */
+  kubeconfig: string;
+  /** Environment for meshctl and kubectl with KUBECONFIG set to it. */
+  env: NodeJS.ProcessEnv;
   cleanup(): void;
 }
 
@@ -71,12 +75,15 @@ export async function labFixture(
     meshFile,
     `nodeSubnet: 172.31.${slot}.0/24\nclusters:\n${clusters.map((_, i) => `  c${i + 1}: { id: ${i + 1} }\n`).join("")}`,
   );
+  const kubeconfig = join(dir, "kubeconfig");
   return {
     name,
     dir,
     configFiles,
     meshFile,
     prefixes,
+    kubeconfig,
+    env: { ...process.env, KUBECONFIG: kubeconfig },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -100,8 +107,17 @@ export function meshctl(args: string[], env: NodeJS.ProcessEnv = process.env): C
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-export function meshctlAsync(args: string[]) {
-  return spawn(process.execPath, [MESHCTL, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+export function meshctlAsync(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  return spawn(process.execPath, [MESHCTL, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+}
+
+export function kubectl(fixture: LabFixture, cluster: string, args: string[]): CliResult {
+  const result = spawnSync("kubectl", ["--context", `${fixture.name}-${cluster}`, ...args], {
+    encoding: "utf8",
+    env: fixture.env,
+    timeout: 60_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 export function labUpArgs(fixture: LabFixture): string[] {
