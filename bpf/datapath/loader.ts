@@ -7,6 +7,9 @@
  *   links/tunnel-ingress             tcx ingress on the VXLAN collect-metadata device
  *   links/sock-<hook>-<name>         cgroup sock_addr hooks (connect4, sendmsg4, recvmsg4, getpeername4)
  * Links are pinned so the datapath keeps working across agent restarts; detaching = unpinning.
+ * On kernels without tcx (< 6.6) the tc programs go on a clsact qdisc instead (tcAttachMode "tc",
+ * or "auto" falls back when the kernel refuses the tcx attach type). Those filters are not links:
+ * they are tracked in memory, replaced on re-attach after a restart, and removed with the device.
  */
 import { existsSync, mkdirSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
@@ -14,11 +17,15 @@ import { fileURLToPath } from "node:url";
 import {
   AttachType,
   attachCgroup,
+  attachTcClassic,
   attachTcx,
+  BpfError,
   BpfLink,
   BpfObject,
   type BpfProgram,
+  detachTcClassic,
   inNetworkNamespace,
+  type TcClassicAttachment,
 } from "../libbpf-ts/index.js";
 import { DatapathMaps, mapsDirectory } from "./maps.js";
 
@@ -43,10 +50,14 @@ const SOCKET_HOOKS = [
   ["getpeername4", ProgramName.sockGetpeername4, AttachType.CgroupInet4Getpeername],
 ] as const;
 
+export type TcAttachMode = "tcx" | "tc" | "auto";
+
 export interface LoadOptions {
   /** Per-node directory on a bpffs. */
   pinRoot: string;
   objectDir?: string;
+  /** How tc programs are attached: tcx links, legacy clsact filters, or tcx with fallback (default). */
+  tcAttachMode?: TcAttachMode;
 }
 
 export interface AttachOptions {
@@ -54,11 +65,19 @@ export interface AttachOptions {
   netnsPath?: string;
 }
 
+interface ClassicFilter {
+  attachment: TcClassicAttachment;
+  netnsPath?: string;
+}
+
 export class Datapath {
+  private readonly classicFilters = new Map<string, ClassicFilter>();
+
   private constructor(
     readonly pinRoot: string,
     private readonly objects: BpfObject[],
     readonly maps: DatapathMaps,
+    private readonly tcAttachMode: TcAttachMode,
   ) {}
 
   static load(options: LoadOptions): Datapath {
@@ -71,7 +90,12 @@ export class Datapath {
         );
       }
       mkdirSync(join(options.pinRoot, "links"), { recursive: true });
-      return new Datapath(options.pinRoot, objects, DatapathMaps.open(options.pinRoot));
+      return new Datapath(
+        options.pinRoot,
+        objects,
+        DatapathMaps.open(options.pinRoot),
+        options.tcAttachMode ?? "auto",
+      );
     } catch (error) {
       for (const object of objects) object.close();
       throw error;
@@ -118,10 +142,11 @@ export class Datapath {
     for (const [hook] of SOCKET_HOOKS) this.unpin(`sock-${hook}-${name}`);
   }
 
-  /** Names of the pinned links (what is attached). */
+  /** Names of the attachments: pinned links plus clsact filters made by this instance. */
   attachedLinks(): string[] {
     const dir = join(this.pinRoot, "links");
-    return existsSync(dir) ? readdirSync(dir).sort() : [];
+    const pinned = existsSync(dir) ? readdirSync(dir) : [];
+    return [...pinned, ...this.classicFilters.keys()].sort();
   }
 
   /** Detaches everything this node attached (pinned links). Maps stay pinned. */
@@ -143,9 +168,23 @@ export class Datapath {
     options: AttachOptions,
   ): void {
     const program = this.program(programName);
-    const attach = () => attachTcx(program, interfaceIndex, direction);
-    const link = options.netnsPath ? inNetworkNamespace(options.netnsPath, attach) : attach();
-    this.pinAndClose(link, linkName);
+    const inNetns = <T>(fn: () => T): T =>
+      options.netnsPath ? inNetworkNamespace(options.netnsPath, fn) : fn();
+    if (this.tcAttachMode !== "tc") {
+      try {
+        this.pinAndClose(
+          inNetns(() => attachTcx(program, interfaceIndex, direction)),
+          linkName,
+        );
+        return;
+      } catch (error) {
+        // EINVAL: this kernel does not know the tcx attach types
+        if (this.tcAttachMode === "tcx" || !(error instanceof BpfError && error.code === "EINVAL"))
+          throw error;
+      }
+    }
+    const attachment = inNetns(() => attachTcClassic(program, interfaceIndex, direction));
+    this.classicFilters.set(linkName, { attachment, netnsPath: options.netnsPath });
   }
 
   private pinAndClose(link: BpfLink, linkName: string): void {
@@ -159,6 +198,19 @@ export class Datapath {
   }
 
   private unpin(linkName: string): void {
+    const filter = this.classicFilters.get(linkName);
+    if (filter) {
+      this.classicFilters.delete(linkName);
+      const detach = () => detachTcClassic(filter.attachment);
+      try {
+        if (filter.netnsPath) inNetworkNamespace(filter.netnsPath, detach);
+        else detach();
+      } catch (error) {
+        // the device (and its filters) may already be gone
+        if (!(error instanceof BpfError && ["ENOENT", "ENODEV", "EINVAL"].includes(error.code))) throw error;
+      }
+      return;
+    }
     const path = this.linkPath(linkName);
     if (!existsSync(path)) return;
     // detach explicitly: a defunct link (device gone) or another holder must not keep it alive

@@ -141,7 +141,8 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
     createPod(ns.nodeB, pods.b1);
 
     nodeA = Datapath.load({ pinRoot: join(bpffs.path, "nodeA") });
-    nodeB = Datapath.load({ pinRoot: join(bpffs.path, "nodeB") });
+    // node B exercises the fallback for kernels without tcx: clsact filters instead of tcx links
+    nodeB = Datapath.load({ pinRoot: join(bpffs.path, "nodeB"), tcAttachMode: "tc" });
     const services = [
       {
         frontend: { address: TCP_VIP, port: 80, proto: Proto.TCP },
@@ -288,11 +289,17 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
   });
 
   it("removes everything it attached", () => {
+    assert.match(
+      sh(ns.nodeB, `tc filter show dev ${pods.b1.hostIf} ingress`),
+      /cm_from_pod/,
+      "node B uses clsact",
+    );
     for (const datapath of [nodeA, nodeB]) {
       assert.ok(datapath.attachedLinks().length > 0);
       datapath.detachAll();
       assert.deepEqual(datapath.attachedLinks(), []);
     }
+    assert.doesNotMatch(sh(ns.nodeB, `tc filter show dev ${pods.b1.hostIf} ingress`), /cm_from_pod/);
     // with the programs detached, VIP traffic is no longer translated
     assert.throws(() =>
       sh(pods.a1.netns, `socat -T 1 - TCP:${TCP_VIP}:80,connect-timeout=1 </dev/null`, 5_000),
