@@ -40,24 +40,37 @@ function familyCode(family: IpFamily): number {
   return family === 4 ? FAMILY_IPV4 : FAMILY_IPV6;
 }
 
+/** Parses dotted-quad IPv4 into target[offset..offset+4); false if the text is not IPv4. Hot path: no allocation. */
+function writeIpv4(address: string, target: Buffer, offset: number): boolean {
+  let octet = 0;
+  let digits = 0;
+  let index = 0;
+  for (let i = 0; i < address.length; i++) {
+    const code = address.charCodeAt(i);
+    if (code === 46 /* . */) {
+      if (digits === 0 || index === 3) return false;
+      target[offset + index++] = octet;
+      octet = 0;
+      digits = 0;
+    } else if (code >= 48 && code <= 57 && digits < 3) {
+      octet = octet * 10 + (code - 48);
+      if (octet > 255) return false;
+      digits++;
+    } else {
+      return false;
+    }
+  }
+  if (digits === 0 || index !== 3) return false;
+  target[offset + 3] = octet;
+  return true;
+}
+
 /** Writes an IPv4 or IPv6 address into a 16-byte dp_addr; returns the family code. */
 export function writeAddress(address: string, target: Buffer, offset: number): number {
   target.fill(0, offset, offset + 16);
-  const dotted = address.split(".");
-  if (dotted.length === 4) {
-    for (let i = 0; i < 4; i++) {
-      const octet = Number(dotted[i]);
-      if (!Number.isInteger(octet) || octet < 0 || octet > 255)
-        throw new RangeError(`bad IPv4 address ${address}`);
-      target[offset + i] = octet;
-    }
-    return FAMILY_IPV4;
-  }
+  if (writeIpv4(address, target, offset)) return FAMILY_IPV4;
+  if (!address.includes(":")) throw new RangeError(`bad IP address ${address}`);
   const { family, value } = parseIp(address);
-  if (family === 4) {
-    target.writeUInt32BE(Number(value), offset);
-    return FAMILY_IPV4;
-  }
   for (let i = 0; i < 16; i++) target[offset + i] = Number((value >> BigInt(8 * (15 - i))) & 0xffn);
   return familyCode(family);
 }
