@@ -171,6 +171,7 @@ export class Datapath {
     const inNetns = <T>(fn: () => T): T =>
       options.netnsPath ? inNetworkNamespace(options.netnsPath, fn) : fn();
     if (this.tcAttachMode !== "tc") {
+      if (this.updatePinnedLink(linkName, program, interfaceIndex)) return;
       try {
         this.pinAndClose(
           inNetns(() => attachTcx(program, interfaceIndex, direction)),
@@ -185,6 +186,27 @@ export class Datapath {
     }
     const attachment = inNetns(() => attachTcClassic(program, interfaceIndex, direction));
     this.classicFilters.set(linkName, { attachment, netnsPath: options.netnsPath });
+  }
+
+  /**
+   * After an agent restart the pinned link is still attached: swap its program in place rather than
+   * detach + attach, which would leave the interface without a program for a moment. A pin for
+   * another interface (endpoint re-created) or a defunct one (device gone) is replaced instead.
+   */
+  private updatePinnedLink(linkName: string, program: BpfProgram, interfaceIndex: number): boolean {
+    const path = this.linkPath(linkName);
+    if (!existsSync(path)) return false;
+    const link = BpfLink.openPinned(path);
+    try {
+      if (link.info().ifindex !== interfaceIndex) return false;
+      link.update(program);
+      return true;
+    } catch (error) {
+      if (error instanceof BpfError && error.code === "ENOLINK") return false;
+      throw error;
+    } finally {
+      link.close();
+    }
   }
 
   private pinAndClose(link: BpfLink, linkName: string): void {

@@ -15,6 +15,7 @@ export {
   BpfLink,
   detachTcClassic,
   interfaceIndex,
+  LinkType,
   type TcClassicAttachment,
   type TcDirection,
 } from "./link.js";

@@ -19,6 +19,8 @@ export const AttachType = {
   TcxEgress: 47,
 } as const;
 
+export const LinkType = { Cgroup: 3, Xdp: 6, Tcx: 11 } as const;
+
 export type TcDirection = "ingress" | "egress";
 
 const BPF_LINK_INFO_SIZE = 48;
@@ -35,11 +37,27 @@ export class BpfLink {
     return new BpfLink(check(native.bpf_obj_get(path), `bpf_obj_get(${path})`), path);
   }
 
-  /** Kernel link id and the attached program's id. */
-  info(): { id: number; programId: number; type: number } {
+  /**
+   * Kernel link id, link type, the attached program's id, and for tcx/XDP links the interface
+   * (0 once the device is gone and the link defunct).
+   */
+  info(): { id: number; programId: number; type: number; ifindex?: number } {
     const info = Buffer.alloc(BPF_LINK_INFO_SIZE);
     check(native.bpf_obj_get_info_by_fd(this.fd, info, [info.length]), `link ${this.description}: info`);
-    return { type: info.readUInt32LE(0), id: info.readUInt32LE(4), programId: info.readUInt32LE(8) };
+    const type = info.readUInt32LE(0);
+    const result = { type, id: info.readUInt32LE(4), programId: info.readUInt32LE(8) };
+    // union at offset 16: xdp { ifindex }, tcx { ifindex, attach_type }
+    return type === LinkType.Tcx || type === LinkType.Xdp
+      ? { ...result, ifindex: info.readUInt32LE(16) }
+      : result;
+  }
+
+  /** Atomically replaces the attached program: no moment without a program (agent restarts, upgrades). */
+  update(program: BpfProgram): void {
+    check(
+      native.bpf_link_update(this.fd, program.fd, null),
+      `link ${this.description}: update to ${program.name}`,
+    );
   }
 
   pin(path: string): void {

@@ -88,6 +88,11 @@ export const native = {
     "int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)",
   ) as (progFd: number, targetFd: number, attachType: number, opts: Addr) => number,
   bpf_link_detach: libbpf.func("int bpf_link_detach(int link_fd)") as (linkFd: number) => number,
+  bpf_link_update: libbpf.func("int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)") as (
+    linkFd: number,
+    newProgFd: number,
+    opts: null,
+  ) => number,
   bpf_tc_hook_create: libbpf.func("int bpf_tc_hook_create(void *hook)") as (hook: Buffer) => number,
   bpf_tc_attach: libbpf.func("int bpf_tc_attach(const void *hook, void *opts)") as (
     hook: Buffer,

@@ -1,0 +1,86 @@
+// An agent restart: the datapath is loaded again over the same pins. Maps keep their contents,
+// attached links are updated in place (same link, no gap), and stale pins are replaced.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { runSync } from "../../lib/exec.js";
+import { BpfLink, inNetworkNamespace, interfaceIndex } from "../libbpf-ts/index.js";
+import { mountPrivateBpffs, type PrivateBpffs, uniqueSuffix } from "../testing.js";
+import { reconcileMaps } from "./apply.js";
+import { Proto } from "./codecs.js";
+import { Datapath } from "./loader.js";
+
+describe("datapath across an agent restart", () => {
+  const netns = `dpr${uniqueSuffix()}`;
+  const netnsPath = `/run/netns/${netns}`;
+  let bpffs: PrivateBpffs;
+  let pinRoot: string;
+  const ifindexOf = (name: string) => inNetworkNamespace(netnsPath, () => interfaceIndex(name));
+
+  before(() => {
+    bpffs = mountPrivateBpffs();
+    pinRoot = join(bpffs.path, "node");
+    runSync(["ip", "netns", "add", netns]);
+    runSync([
+      "nsenter",
+      `--net=${netnsPath}`,
+      "sh",
+      "-c",
+      "ip link add lxc1 type veth peer name lxc1p && ip link set lxc1 up",
+    ]);
+  });
+  after(() => {
+    if (existsSync(netnsPath)) runSync(["ip", "netns", "del", netns]);
+    bpffs?.cleanup();
+  });
+
+  it("keeps map contents and updates pinned links in place", () => {
+    const first = Datapath.load({ pinRoot });
+    const services = [
+      {
+        frontend: { address: "10.96.0.1", port: 443, proto: Proto.TCP },
+        backends: [{ address: "10.1.0.5", port: 6443 }],
+      },
+    ];
+    reconcileMaps(first.maps, { services, endpoints: [], remoteNodes: [], ipcache: [] });
+    first.attachEndpoint("ep1", ifindexOf("lxc1"), { netnsPath });
+    const linkBefore = BpfLink.openPinned(first.linkPath("from-pod-ep1"));
+    const before = linkBefore.info();
+    linkBefore.close();
+    first.close();
+
+    const second = Datapath.load({ pinRoot });
+    try {
+      assert.deepEqual(
+        reconcileMaps(second.maps, { services, endpoints: [], remoteNodes: [], ipcache: [] }),
+        [],
+        "the maps survived: nothing to write",
+      );
+      second.attachEndpoint("ep1", ifindexOf("lxc1"), { netnsPath });
+      const linkAfter = BpfLink.openPinned(second.linkPath("from-pod-ep1"));
+      const now = linkAfter.info();
+      linkAfter.close();
+      assert.equal(now.id, before.id, "same link: updated in place");
+      assert.notEqual(now.programId, before.programId, "running the newly loaded program");
+      assert.equal(now.ifindex, ifindexOf("lxc1"));
+
+      // the endpoint's veth is re-created: the stale pin is replaced by a link on the new device
+      runSync([
+        "nsenter",
+        `--net=${netnsPath}`,
+        "sh",
+        "-c",
+        "ip link del lxc1 && ip link add lxc1 type veth peer name lxc1p",
+      ]);
+      second.attachEndpoint("ep1", ifindexOf("lxc1"), { netnsPath });
+      const replaced = BpfLink.openPinned(second.linkPath("from-pod-ep1"));
+      assert.equal(replaced.info().ifindex, ifindexOf("lxc1"));
+      assert.notEqual(replaced.info().id, before.id);
+      replaced.close();
+    } finally {
+      second.detachAll();
+      second.close();
+    }
+  });
+});
