@@ -104,10 +104,20 @@ export async function startControllerManager(options: ControllerManagerOptions):
     );
     const candidates = pods.list().filter((p) => !inFlight.has(key(p)));
     const plan = schedule(candidates, nodes.list());
+    log.debug(
+      {
+        pods: candidates.length,
+        nodes: nodes.list().length,
+        bindings: plan.bindings.length,
+        unschedulable: plan.unschedulable,
+      },
+      "scheduling pass",
+    );
     for (const binding of plan.bindings) {
       bound.add("bind", `${binding.namespace}/${binding.pod}`);
       try {
-        await core.createNamespacedBinding({
+        await core.createNamespacedPodBinding({
+          name: binding.pod,
           namespace: binding.namespace,
           body: {
             apiVersion: "v1",
@@ -119,6 +129,10 @@ export async function startControllerManager(options: ControllerManagerOptions):
         log.info(binding, "bound pod");
       } catch (error) {
         // 409: someone else bound it, or it is gone (404): nothing to do either way.
+        log.debug(
+          { binding, code: apiErrorCode(error), err: String(error).slice(0, 300) },
+          "binding refused",
+        );
         if (apiErrorCode(error) !== 409 && apiErrorCode(error) !== 404) throw error;
       }
     }
