@@ -27,12 +27,16 @@ if (mode === "tcp") {
   let reply = "";
   socket.on("connect", () => {
     peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    socket.end("hi\n");
+    // no half-close here: socat would give its command only -t (0.5 s) after our EOF to answer
+    socket.write("hi\n");
   });
   socket.on("data", (chunk) => {
     reply += chunk.toString();
   });
-  socket.on("end", () => done(reply, peer));
+  socket.on("end", () => {
+    socket.end();
+    done(reply, peer);
+  });
   socket.on("error", (error) => {
     console.error(`probe: ${error.message}`);
     process.exit(1);
