@@ -1,0 +1,151 @@
+/**
+ * Validators for entries read from a remote cluster's etcd — untrusted input. Each decodes the
+ * value (types, IPs, CIDRs) and then checks it against the key it was found under and the remote
+ * cluster it came from; any failure is an InvalidEntryError naming the key and the problem.
+ * Pure: the watch store calls these for every upsert.
+ */
+import {
+  clusterIdOfIdentity,
+  identityBelongsTo,
+  identityRange,
+  type MaxConnectedClusters,
+  RESERVED_IDENTITY_LIMIT,
+} from "./cluster-identity.js";
+import { InvalidEntryError } from "./errors.js";
+import {
+  CLUSTER_LABEL_KEY,
+  K8S_SOURCE,
+  type Label,
+  parseIdentityId,
+  parseLabels,
+} from "./values/identity.js";
+import { decodeIpIdentityPair, type IPIdentityPair, ipPairKeySuffix } from "./values/ipcache.js";
+import { decodeNode, type NodeValue } from "./values/node.js";
+import { type ClusterService, decodeService } from "./values/service.js";
+
+export interface RemoteCluster {
+  name: string;
+  id: number;
+  maxConnectedClusters?: MaxConnectedClusters;
+}
+
+/** A decoder for one kind: full key, the key relative to the watched prefix, raw value. */
+export type EntryDecoder<T> = (key: string, suffix: string, raw: Buffer | string) => T;
+
+function expectClusterName(key: string, field: string, actual: string, remote: RemoteCluster): void {
+  if (actual === "") throw new InvalidEntryError(key, "missing-field", `${field} is empty`);
+  if (actual !== remote.name) {
+    throw new InvalidEntryError(
+      key,
+      "cluster-mismatch",
+      `${field} "${actual}" is not the remote cluster "${remote.name}"`,
+    );
+  }
+}
+
+function expectClusterId(key: string, field: string, actual: number, remote: RemoteCluster): void {
+  if (actual !== remote.id) {
+    throw new InvalidEntryError(
+      key,
+      "cluster-id-mismatch",
+      `${field} ${actual} is not the remote cluster's id ${remote.id}`,
+    );
+  }
+}
+
+function expectIdentityOf(key: string, id: number, remote: RemoteCluster, allowReserved: boolean): void {
+  if (allowReserved && id < RESERVED_IDENTITY_LIMIT) return;
+  if (!identityBelongsTo(id, remote.id, remote.maxConnectedClusters)) {
+    const { first, last } = identityRange(remote.id, remote.maxConnectedClusters);
+    throw new InvalidEntryError(
+      key,
+      "identity-out-of-range",
+      `identity ${id} (cluster id ${clusterIdOfIdentity(id, remote.maxConnectedClusters)}) is outside ${remote.name}'s range ${first}..${last}`,
+    );
+  }
+}
+
+/** Node under `cilium/state/nodes/v1/<remote>/`; suffix = node name. */
+export function remoteNodeDecoder(remote: RemoteCluster): EntryDecoder<NodeValue> {
+  return (key, suffix, raw) => {
+    if (suffix === "" || suffix.includes("/"))
+      throw new InvalidEntryError(key, "bad-key", `"${suffix}" is not a node name`);
+    const node = decodeNode(key, raw);
+    expectClusterName(key, "Cluster", node.Cluster, remote);
+    expectClusterId(key, "ClusterID", node.ClusterID, remote);
+    if (node.Name !== suffix) {
+      throw new InvalidEntryError(
+        key,
+        "key-mismatch",
+        `Name "${node.Name}" does not match the key's node "${suffix}"`,
+      );
+    }
+    return node;
+  };
+}
+
+/** Service under `cilium/state/services/v1/<remote>/`; suffix = "<namespace>/<name>". */
+export function remoteServiceDecoder(remote: RemoteCluster): EntryDecoder<ClusterService> {
+  return (key, suffix, raw) => {
+    const parts = suffix.split("/");
+    if (parts.length !== 2 || parts.some((p) => p === "")) {
+      throw new InvalidEntryError(key, "bad-key", `"${suffix}" is not <namespace>/<name>`);
+    }
+    const service = decodeService(key, raw);
+    expectClusterName(key, "cluster", service.cluster, remote);
+    expectClusterId(key, "clusterID", service.clusterID, remote);
+    if (service.namespace === "" || service.name === "") {
+      throw new InvalidEntryError(key, "missing-field", "namespace or name is empty");
+    }
+    if (`${service.namespace}/${service.name}` !== suffix) {
+      throw new InvalidEntryError(
+        key,
+        "key-mismatch",
+        `namespace/name "${service.namespace}/${service.name}" does not match the key's "${suffix}"`,
+      );
+    }
+    return service;
+  };
+}
+
+export interface RemoteIdentity {
+  id: number;
+  labels: Label[];
+}
+
+/** Identity under `cilium/state/identities/v1/id/`; suffix = numeric id. */
+export function remoteIdentityDecoder(remote: RemoteCluster): EntryDecoder<RemoteIdentity> {
+  return (key, suffix, raw) => {
+    const id = parseIdentityId(key, suffix);
+    expectIdentityOf(key, id, remote, false);
+    const labels = parseLabels(key, raw);
+    const clusterLabels = labels.filter((l) => l.key === CLUSTER_LABEL_KEY);
+    if (clusterLabels.length !== 1 || clusterLabels[0].source !== K8S_SOURCE) {
+      throw new InvalidEntryError(
+        key,
+        "bad-labels",
+        `needs exactly one ${K8S_SOURCE}:${CLUSTER_LABEL_KEY} label`,
+      );
+    }
+    expectClusterName(key, CLUSTER_LABEL_KEY, clusterLabels[0].value, remote);
+    return { id, labels };
+  };
+}
+
+/** ipcache entry under `cilium/state/ip/v1/default/`; suffix = PrefixString of the value. */
+export function remoteIpDecoder(remote: RemoteCluster): EntryDecoder<IPIdentityPair> {
+  return (key, suffix, raw) => {
+    const pair = decodeIpIdentityPair(key, raw);
+    if (ipPairKeySuffix(pair) !== suffix) {
+      throw new InvalidEntryError(
+        key,
+        "key-mismatch",
+        `value is for "${ipPairKeySuffix(pair)}", key says "${suffix}"`,
+      );
+    }
+    // Reserved identities (< 256, e.g. host) are the same in every cluster and allowed (Cilium's
+    // WithIdentityValidator); everything else must be the remote's own.
+    expectIdentityOf(key, pair.ID, remote, true);
+    return pair;
+  };
+}

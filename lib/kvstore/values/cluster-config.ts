@@ -1,0 +1,76 @@
+/** `cilium/cluster-config/<cluster>` — Cilium's CiliumClusterConfig (reference §1.3). */
+import { InvalidEntryError } from "../errors.js";
+import { FieldReader, type GoStruct, goMarshal, parseJsonObject } from "../go-json.js";
+
+export const ENDPOINT_SLICES_EXPORT_MODES = [
+  "",
+  "services-and-endpointslices",
+  "endpointslices-only",
+] as const;
+
+export interface ClusterConfig {
+  id: number;
+  capabilities: {
+    syncedCanaries: boolean;
+    cached: boolean;
+    maxConnectedClusters: number;
+    /** undefined = the writer predates MCS-API (Go nil pointer). */
+    serviceExportsEnabled?: boolean;
+    endpointSlicesExportMode: string;
+  };
+}
+
+export function encodeClusterConfig(config: ClusterConfig): string {
+  const c = config.capabilities;
+  const struct: GoStruct = {
+    id: config.id === 0 ? undefined : config.id,
+    // omitempty has no effect on a struct value: capabilities are always written.
+    capabilities: {
+      syncedCanaries: c.syncedCanaries || undefined,
+      cached: c.cached || undefined,
+      maxConnectedClusters: c.maxConnectedClusters === 0 ? undefined : c.maxConnectedClusters,
+      serviceExportsEnabled: c.serviceExportsEnabled,
+      endpointSlicesExportMode: c.endpointSlicesExportMode === "" ? undefined : c.endpointSlicesExportMode,
+    },
+  };
+  return goMarshal(struct);
+}
+
+/** What our clustermesh-apiserver writes for its own cluster. */
+export function ownClusterConfig(id: number, maxConnectedClusters: number): ClusterConfig {
+  return {
+    id,
+    capabilities: {
+      syncedCanaries: true,
+      cached: false,
+      maxConnectedClusters,
+      serviceExportsEnabled: false,
+      endpointSlicesExportMode: "",
+    },
+  };
+}
+
+export function decodeClusterConfig(key: string, raw: string | Buffer): ClusterConfig {
+  const reader = new FieldReader(key, parseJsonObject(key, raw));
+  const caps = reader.object_("capabilities") ?? new FieldReader(key, {}, "capabilities");
+  const mode = caps.string("endpointSlicesExportMode");
+  if (!(ENDPOINT_SLICES_EXPORT_MODES as readonly string[]).includes(mode)) {
+    throw new InvalidEntryError(
+      key,
+      "wrong-type",
+      `capabilities.endpointSlicesExportMode "${mode}" is unknown`,
+    );
+  }
+  const config: ClusterConfig = {
+    id: reader.uint("id", 32),
+    capabilities: {
+      syncedCanaries: caps.bool("syncedCanaries"),
+      cached: caps.bool("cached"),
+      maxConnectedClusters: caps.uint("maxConnectedClusters", 32),
+      endpointSlicesExportMode: mode,
+    },
+  };
+  if (caps.has("serviceExportsEnabled"))
+    config.capabilities.serviceExportsEnabled = caps.bool("serviceExportsEnabled");
+  return config;
+}

@@ -1,0 +1,149 @@
+/**
+ * `cilium/state/services/v1/<cluster>/<ns>/<name>` — Cilium's ClusterService (reference §1.7).
+ */
+import { InvalidEntryError } from "../errors.js";
+import { FieldReader, type GoStruct, type GoValue, goMap, goMarshal, parseJsonObject } from "../go-json.js";
+import { canonicalIp } from "../wire-ip.js";
+
+export const L4_PROTOCOLS = ["TCP", "UDP", "SCTP", "ANY", "NONE"] as const;
+export type L4Protocol = (typeof L4_PROTOCOLS)[number];
+
+export interface L4Addr {
+  Protocol: L4Protocol;
+  Port: number;
+}
+/** Port name ("" for an unnamed port) → protocol and port. */
+export type PortConfiguration = Record<string, L4Addr>;
+
+export interface BackendZone {
+  zone: string;
+  forZones: { name: string }[] | null;
+}
+
+export interface ClusterService {
+  cluster: string;
+  namespace: string;
+  name: string;
+  /** Frontend IP (the ClusterIPs) → ports. */
+  frontends: Record<string, PortConfiguration>;
+  /** Backend IP (or "ip@clusterID") → ports. */
+  backends: Record<string, PortConfiguration>;
+  hostnames?: Record<string, string>;
+  zones?: Record<string, BackendZone>;
+  labels: Record<string, string>;
+  selector: Record<string, string>;
+  includeExternal: boolean;
+  shared: boolean;
+  clusterID: number;
+}
+
+const portConfiguration = (ports: PortConfiguration): GoValue =>
+  goMap(ports, (l4) => ({ Protocol: l4.Protocol, Port: l4.Port }));
+
+const isEmpty = (record: Record<string, unknown> | undefined) => !record || Object.keys(record).length === 0;
+
+export function encodeService(service: ClusterService): string {
+  const struct: GoStruct = {
+    cluster: service.cluster,
+    namespace: service.namespace,
+    name: service.name,
+    frontends: goMap(service.frontends, portConfiguration),
+    backends: goMap(service.backends, portConfiguration),
+    // omitempty: Go drops nil *and* empty maps.
+    hostnames: isEmpty(service.hostnames) ? undefined : goMap(service.hostnames ?? {}, (v) => v),
+    zones: isEmpty(service.zones)
+      ? undefined
+      : goMap(service.zones ?? {}, (z) => ({
+          zone: z.zone,
+          forZones: z.forZones === null ? null : z.forZones.map((f) => ({ name: f.name })),
+        })),
+    labels: goMap(service.labels, (v) => v),
+    selector: goMap(service.selector, (v) => v),
+    includeExternal: service.includeExternal,
+    shared: service.shared,
+    clusterID: service.clusterID,
+  };
+  return goMarshal(struct);
+}
+
+/** Backend/frontend address keys: an IP, or "ip@clusterID" (Cilium's ParseAddrCluster). */
+function addressKey(key: string, what: string, text: string): string {
+  const at = text.indexOf("@");
+  if (at < 0) return canonicalIp(key, what, text);
+  const clusterId = text.slice(at + 1);
+  if (!/^(0|[1-9]\d{0,9})$/.test(clusterId) || Number(clusterId) >= 2 ** 32) {
+    throw new InvalidEntryError(key, "bad-ip", `${what} "${text}" has an invalid cluster id suffix`);
+  }
+  return `${canonicalIp(key, what, text.slice(0, at))}@${clusterId}`;
+}
+
+function decodePorts(reader: FieldReader): PortConfiguration {
+  const ports: PortConfiguration = {};
+  for (const portName of Object.keys(reader.object)) {
+    const l4 = reader.object_(portName);
+    if (!l4) throw reader.wrongType(portName, "an object {Protocol, Port}");
+    const protocol = l4.string("Protocol");
+    if (!(L4_PROTOCOLS as readonly string[]).includes(protocol)) {
+      throw new InvalidEntryError(
+        reader.key,
+        "wrong-type",
+        `${l4.path}.Protocol "${protocol}" is not an L4 protocol`,
+      );
+    }
+    ports[portName] = { Protocol: protocol as L4Protocol, Port: l4.uint("Port", 16) };
+  }
+  return ports;
+}
+
+function decodeAddressMap(
+  reader: FieldReader,
+  field: string,
+  allowCluster: boolean,
+): Record<string, PortConfiguration> {
+  const map = reader.object_(field);
+  const out: Record<string, PortConfiguration> = {};
+  if (!map) return out;
+  for (const address of Object.keys(map.object)) {
+    const ports = map.object_(address);
+    const canonical = allowCluster
+      ? addressKey(reader.key, `${field} key`, address)
+      : canonicalIp(reader.key, `${field} key`, address);
+    out[canonical] = ports ? decodePorts(ports) : {};
+  }
+  return out;
+}
+
+export function decodeService(key: string, raw: string | Buffer): ClusterService {
+  const reader = new FieldReader(key, parseJsonObject(key, raw));
+  const service: ClusterService = {
+    cluster: reader.string("cluster"),
+    namespace: reader.string("namespace"),
+    name: reader.string("name"),
+    frontends: decodeAddressMap(reader, "frontends", false),
+    backends: decodeAddressMap(reader, "backends", true),
+    labels: reader.stringMap("labels") ?? {},
+    selector: reader.stringMap("selector") ?? {},
+    includeExternal: reader.bool("includeExternal"),
+    shared: reader.bool("shared"),
+    clusterID: reader.uint("clusterID", 32),
+  };
+  const hostnames = reader.stringMap("hostnames");
+  if (hostnames && Object.keys(hostnames).length > 0) service.hostnames = hostnames;
+  const zones = reader.object_("zones");
+  if (zones && Object.keys(zones.object).length > 0) {
+    service.zones = {};
+    for (const ip of Object.keys(zones.object)) {
+      const zone = zones.object_(ip);
+      if (!zone) continue;
+      const forZones = zone.array("forZones");
+      service.zones[ip] = {
+        zone: zone.string("zone"),
+        forZones:
+          forZones === null
+            ? null
+            : forZones.map((f, i) => ({ name: zone.element("forZones", f, i).string("name") })),
+      };
+    }
+  }
+  return service;
+}
