@@ -2,6 +2,8 @@
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../lab/config-error.js";
 import { LabExistsError, PreflightError } from "../lab/up.js";
+import { MeshUsageError } from "../lib/clustermesh/errors.js";
+import { clustermeshCommand } from "./commands/clustermesh.js";
 import { labCommand } from "./commands/lab.js";
 import { UsageError } from "./output.js";
 
@@ -12,6 +14,7 @@ const program = new Command("meshctl")
   .exitOverride();
 
 program.addCommand(labCommand());
+program.addCommand(clustermeshCommand());
 
 try {
   await program.parseAsync(process.argv);
@@ -22,6 +25,7 @@ try {
   const expected =
     error instanceof ConfigError ||
     error instanceof UsageError ||
+    error instanceof MeshUsageError ||
     error instanceof LabExistsError ||
     error instanceof PreflightError;
   const message = error instanceof Error ? error.message : String(error);

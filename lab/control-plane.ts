@@ -13,7 +13,7 @@ import type { LabPlan, PlannedCluster, PlannedNode } from "./plan.js";
 import type { LabJournal } from "./state.js";
 
 /** dist/ of this build: every lab component runs as `node dist/<component>/main.js`. */
-const DIST = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const DIST = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const API_SERVER_PORT = 6443;
 export const KUBELET_PORT = 10250;
 export const AGENT_MAIN = join(DIST, "agent", "main.js");
@@ -36,13 +36,13 @@ export function controlPlaneOf(cluster: PlannedCluster): PlannedNode {
   return node;
 }
 
-interface StartedDaemon {
+export interface StartedDaemon {
   ref: ProcessRef;
   logFile: string;
   what: string;
 }
 
-function startComponent(
+export function startComponent(
   journal: LabJournal,
   options: { role: string; cluster: string; node: PlannedNode; argv: string[]; logName: string },
 ): StartedDaemon {
@@ -65,7 +65,7 @@ function startComponent(
   return { ref, logFile, what: `${options.role} on ${options.node.name}` };
 }
 
-function httpsGet(
+export function httpsGet(
   url: string,
   tls: { ca: string; cert: string; key: string },
 ): Promise<{ status: number; body: string }> {
@@ -84,8 +84,12 @@ function httpsGet(
   });
 }
 
-function aborting(daemon: StartedDaemon) {
+export function aborting(daemon: StartedDaemon) {
   if (!isRunning(daemon.ref)) throw new WaitAborted(`${daemon.what} exited; see ${daemon.logFile}`);
+}
+
+export function componentKubeconfigPath(journal: LabJournal, cluster: string, name: string): string {
+  return journal.path("clusters", cluster, "kubeconfig", `${name}.yaml`);
 }
 
 function componentKubeconfig(
@@ -95,7 +99,7 @@ function componentKubeconfig(
   name: string,
   paths: { cert: string; key: string },
 ): string {
-  const file = journal.path("clusters", cluster.name, "kubeconfig", `${name}.yaml`);
+  const file = componentKubeconfigPath(journal, cluster.name, name);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeKubeconfig(file, {
     server: apiServerUrl(cluster),
@@ -224,6 +228,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<{
   });
 
   const agentKubeconfig = componentKubeconfig(journal, cluster, pki, "agent", pki.agent);
+  componentKubeconfig(journal, cluster, pki, "clustermesh-apiserver", pki.clustermeshApiserver);
+  componentKubeconfig(journal, cluster, pki, "meshctl", pki.meshctl);
   for (const node of cluster.nodes) {
     installCni(journal, node);
     const { confDir, binDir, agentSocket } = cniPaths(journal, node.name);

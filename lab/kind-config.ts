@@ -1,6 +1,6 @@
 import { parse } from "yaml";
 import { type Cidr, parseCidrList } from "../lib/cidr.js";
-import { clusterNameProblem } from "./cluster-name.js";
+import { clusterNameProblem } from "../lib/clustermesh/cluster-name.js";
 import { ConfigError } from "./config-error.js";
 
 export type NodeRole = "control-plane" | "worker";

@@ -4,10 +4,14 @@ import { createCa, issueClientCert, issueServerCert } from "../certs/authority.j
 import { bundlePaths, loadBundle, saveBundle } from "../certs/store.js";
 import { etcdUsers } from "../certs/users.js";
 import { cgroup2Root } from "../lib/cgroup.js";
+import { enableClusterMesh } from "../lib/clustermesh/enable.js";
+import { DEFAULT_APISERVER_NODE_PORT } from "../lib/clustermesh/resources.js";
 import { tlsFromFiles } from "../lib/etcd/client.js";
 import { startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
+import { kubeConfigFor } from "../lib/k8s/client.js";
+import { startLabClusterMesh } from "./clustermesh.js";
 import { ConfigError } from "./config-error.js";
-import { AGENT_MAIN, startControlPlane } from "./control-plane.js";
+import { AGENT_MAIN, componentKubeconfigPath, kubeContextName, startControlPlane } from "./control-plane.js";
 import { createCgroup, mountBpffs } from "./kernel-objects.js";
 import { loadLabInputs } from "./load-config.js";
 import {
@@ -143,6 +147,22 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
     ),
   );
   say(`Kubernetes API servers ready; kubectl contexts: ${contexts.map((c) => c.context).join(", ")}`);
+
+  // Like `meshctl clustermesh enable` on each cluster, with the lab's CA shared by all of them.
+  await Promise.all(
+    plan.clusters.map(async (cluster) => {
+      const kc = kubeConfigFor(undefined, componentKubeconfigPath(journal, cluster.name, "meshctl"));
+      const enabled = await enableClusterMesh(kc, {
+        context: kubeContextName(plan, cluster.name),
+        clusterName: cluster.name,
+        clusterId: cluster.id,
+        ca: { certPem: ca.certPem, keyPem: ca.keyPem },
+        progress: () => {},
+      });
+      await startLabClusterMesh({ journal, plan, cluster }, enabled, DEFAULT_APISERVER_NODE_PORT, say);
+    }),
+  );
+  say("ClusterMesh enabled in every cluster (shared lab CA); connect them with: meshctl clustermesh connect");
 
   journal.markComplete();
   return plan;

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { createCa } from "../../certs/authority.js";
+import { type ClusterAccess, connectProblems } from "./access.js";
+import { connectionPairs } from "./connect.js";
+
+const ca = createCa().certPem;
+const access = (
+  context: string,
+  clusterName: string,
+  clusterId: number,
+  extra: Partial<ClusterAccess> = {},
+): ClusterAccess => ({
+  context,
+  clusterName,
+  clusterId,
+  maxConnectedClusters: 255,
+  encryption: "none",
+  endpoints: ["https://172.30.0.2:32379"],
+  caPem: ca,
+  serviceType: "NodePort",
+  ...extra,
+});
+
+describe("connect", () => {
+  it("pairs clusters per connection mode", () => {
+    assert.deepEqual(connectionPairs("a", ["b"], "bidirectional"), [
+      ["a", "b"],
+      ["b", "a"],
+    ]);
+    assert.deepEqual(connectionPairs("a", ["b", "c"], "unicast"), [
+      ["a", "b"],
+      ["a", "c"],
+    ]);
+    assert.equal(connectionPairs("a", ["b", "c"], "mesh").length, 6);
+  });
+
+  it("accepts distinct names and ids with a shared CA", () => {
+    assert.deepEqual(connectProblems([access("x", "c1", 1), access("y", "c2", 2)], false), []);
+  });
+
+  it("refuses clashing names or ids, mismatched CAs, and differing settings, naming the clusters", () => {
+    const problems = (list: ClusterAccess[], allow = false) => connectProblems(list, allow).join("\n");
+    assert.match(
+      problems([access("x", "c1", 1), access("y", "c1", 2)]),
+      /contexts x and y are both named "c1"/,
+    );
+    assert.match(
+      problems([access("x", "c1", 1), access("y", "c2", 1)]),
+      /c1 \(x\) and c2 \(y\) both have cluster id 1/,
+    );
+    const other = createCa().certPem;
+    assert.match(
+      problems([access("x", "c1", 1), access("y", "c2", 2, { caPem: other })]),
+      /different CAs.*--allow-mismatching-ca/,
+    );
+    assert.equal(problems([access("x", "c1", 1), access("y", "c2", 2, { caPem: other })], true), "");
+    assert.match(
+      problems([access("x", "c1", 1), access("y", "c2", 2, { encryption: "wireguard" })]),
+      /encryption differs/,
+    );
+    assert.match(
+      problems([access("x", "c1", 1), access("y", "c2", 2, { maxConnectedClusters: 511 })]),
+      /max-connected-clusters differs/,
+    );
+    assert.match(problems([access("x", "default", 1), access("y", "c2", 2)]), /"default" cannot join/);
+  });
+});

@@ -1,0 +1,179 @@
+import type { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import {
+  apiErrorMessage,
+  coreApi,
+  isConflict,
+  isNotFound,
+  MESH_NAMESPACE,
+  readSecret,
+} from "../k8s/client.js";
+import { type ClusterAccess, connectProblems, readClusterAccess, sameCa } from "./access.js";
+import { MeshUsageError } from "./errors.js";
+import { COMMON_CLIENT, remoteCaKey, renderRemoteClusterConfig } from "./remote-config.js";
+import { MeshObjects } from "./resources.js";
+
+export type ConnectionMode = "bidirectional" | "mesh" | "unicast";
+
+export interface ConnectOptions {
+  source: string;
+  destinations: string[];
+  mode: ConnectionMode;
+  allowMismatchingCa: boolean;
+  progress: (line: string) => void;
+  /** Per-context API deadline: an unreachable cluster fails the command before anything is written. */
+  timeoutMs?: number;
+}
+
+interface Peer {
+  access: ClusterAccess;
+  core: CoreV1Api;
+}
+
+function withDeadline<T>(what: string, promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(new MeshUsageError(`${what}: no answer within ${ms / 1000} s (is the cluster reachable?)`)),
+      ms,
+    );
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+async function readPeers(
+  contexts: string[],
+  kcFor: (context: string) => KubeConfig,
+  timeoutMs: number,
+): Promise<Peer[]> {
+  return Promise.all(
+    contexts.map(async (context) => {
+      const core = coreApi(kcFor(context));
+      try {
+        const access = await withDeadline(`context ${context}`, readClusterAccess(core, context), timeoutMs);
+        return { access, core };
+      } catch (error) {
+        if (error instanceof MeshUsageError) throw error;
+        throw new MeshUsageError(`context ${context}: ${apiErrorMessage(error)}`);
+      }
+    }),
+  );
+}
+
+/** Which cluster gets a connection config for which (from → to). Pure. */
+export function connectionPairs(
+  source: string,
+  destinations: string[],
+  mode: ConnectionMode,
+): [string, string][] {
+  if (mode === "mesh") {
+    const all = [source, ...destinations];
+    return all.flatMap((from) => all.filter((to) => to !== from).map((to): [string, string] => [from, to]));
+  }
+  return destinations.flatMap((to): [string, string][] =>
+    mode === "unicast"
+      ? [[source, to]]
+      : [
+          [source, to],
+          [to, source],
+        ],
+  );
+}
+
+/** Read-modify-write of the remotes Secret with optimistic concurrency: concurrent connects never lose each other's entries. */
+async function updateRemotes(core: CoreV1Api, change: (data: Record<string, string>) => void): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const secret = await readSecret(core, MeshObjects.remotes);
+    const data: Record<string, string> = { ...(secret?.data ?? {}) };
+    change(data);
+    try {
+      if (secret) {
+        await core.replaceNamespacedSecret({
+          name: MeshObjects.remotes,
+          namespace: MESH_NAMESPACE,
+          body: { ...secret, data },
+        });
+      } else {
+        await core.createNamespacedSecret({
+          namespace: MESH_NAMESPACE,
+          body: { metadata: { name: MeshObjects.remotes, namespace: MESH_NAMESPACE }, data },
+        });
+      }
+      return;
+    } catch (error) {
+      if (!isConflict(error) || attempt >= 5) throw error;
+    }
+  }
+}
+
+const b64 = (text: string) => Buffer.from(text).toString("base64");
+
+export async function connectClusters(
+  kcFor: (context: string) => KubeConfig,
+  options: ConnectOptions,
+): Promise<void> {
+  const contexts = [options.source, ...options.destinations];
+  if (options.destinations.length === 0)
+    throw new MeshUsageError("--destination-context: at least one is required");
+  if (new Set(contexts).size !== contexts.length) throw new MeshUsageError("a context is listed twice");
+  const peers = await readPeers(contexts, kcFor, options.timeoutMs ?? 15_000);
+  const problems = connectProblems(
+    peers.map((p) => p.access),
+    options.allowMismatchingCa,
+  );
+  if (problems.length) throw new MeshUsageError(problems.join("\n"));
+
+  const byContext = new Map(peers.map((p) => [p.access.context, p]));
+  for (const [fromContext, toContext] of connectionPairs(
+    options.source,
+    options.destinations,
+    options.mode,
+  )) {
+    const from = byContext.get(fromContext) as Peer;
+    const to = byContext.get(toContext) as Peer;
+    const sharedCa = sameCa(from.access.caPem, to.access.caPem);
+    await updateRemotes(from.core, (data) => {
+      data[to.access.clusterName] = b64(
+        renderRemoteClusterConfig({
+          name: to.access.clusterName,
+          endpoints: to.access.endpoints,
+          trustedCaFile: sharedCa ? COMMON_CLIENT.ca : remoteCaKey(to.access.clusterName),
+          certFile: COMMON_CLIENT.cert,
+          keyFile: COMMON_CLIENT.key,
+        }),
+      );
+      if (sharedCa) delete data[remoteCaKey(to.access.clusterName)];
+      else data[remoteCaKey(to.access.clusterName)] = b64(to.access.caPem);
+    });
+  }
+  const arrow = options.mode === "unicast" ? "=>" : "<=>";
+  const names = peers.map((p) => p.access.clusterName);
+  if (options.mode === "mesh") options.progress(`Connected clusters ${names.join(", ")} with each other`);
+  else for (const name of names.slice(1)) options.progress(`Connected cluster ${names[0]} ${arrow} ${name}!`);
+}
+
+export async function disconnectClusters(
+  kcFor: (context: string) => KubeConfig,
+  options: Omit<ConnectOptions, "allowMismatchingCa">,
+): Promise<void> {
+  const contexts = [options.source, ...options.destinations];
+  const peers = await readPeers(contexts, kcFor, options.timeoutMs ?? 15_000);
+  const byContext = new Map(peers.map((p) => [p.access.context, p]));
+  for (const [fromContext, toContext] of connectionPairs(
+    options.source,
+    options.destinations,
+    options.mode,
+  )) {
+    const from = byContext.get(fromContext) as Peer;
+    const to = byContext.get(toContext) as Peer;
+    try {
+      await updateRemotes(from.core, (data) => {
+        delete data[to.access.clusterName];
+        delete data[remoteCaKey(to.access.clusterName)];
+      });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    options.progress(`Disconnected ${from.access.clusterName} from ${to.access.clusterName}`);
+  }
+}
