@@ -50,7 +50,8 @@ export class PodIpAllocator {
   restore(ip: string, owner: string): void {
     if (!cidrContains(this.cidr, ip)) throw new Error(`${ip} is outside the pod CIDR ${this.podCidr}`);
     const current = this.owners.get(ip);
-    if (current !== undefined && current !== owner) throw new Error(`${ip} is owned by ${current}, not ${owner}`);
+    if (current !== undefined && current !== owner)
+      throw new Error(`${ip} is owned by ${current}, not ${owner}`);
     this.owners.set(ip, owner);
     this.byOwner.set(owner, ip);
   }

@@ -11,10 +11,17 @@ function service(name: string, spec: V1Service["spec"]): V1Service {
   return { metadata: { name, namespace: "demo" }, spec };
 }
 
-function slice(serviceName: string, endpoints: { ip: string; ready?: boolean; serving?: boolean; terminating?: boolean }[]) {
+function slice(
+  serviceName: string,
+  endpoints: { ip: string; ready?: boolean; serving?: boolean; terminating?: boolean }[],
+) {
   return {
     addressType: "IPv4",
-    metadata: { name: `${serviceName}-abc`, namespace: "demo", labels: { "kubernetes.io/service-name": serviceName } },
+    metadata: {
+      name: `${serviceName}-abc`,
+      namespace: "demo",
+      labels: { "kubernetes.io/service-name": serviceName },
+    },
     ports: [
       { name: "http", port: 8080, protocol: "TCP" },
       { name: "dns", port: 5353, protocol: "UDP" },
@@ -44,7 +51,12 @@ describe("desired services", () => {
       isKnownAddress,
     });
     assert.deepEqual(
-      out.map((s) => [s.frontend.address, s.frontend.port, s.frontend.proto, s.backends.map((b) => `${b.address}:${b.port}`)]),
+      out.map((s) => [
+        s.frontend.address,
+        s.frontend.port,
+        s.frontend.proto,
+        s.backends.map((b) => `${b.address}:${b.port}`),
+      ]),
       [
         ["10.101.0.10", 80, 6, ["10.1.1.5:8080", "10.1.2.7:8080"]],
         ["172.30.0.3", 30080, 6, ["10.1.1.5:8080", "10.1.2.7:8080"]],
@@ -57,7 +69,10 @@ describe("desired services", () => {
     const mixed = desiredServices({
       services: [echo],
       endpointSlices: [
-        slice("echo", [{ ip: "10.1.1.5" }, { ip: "10.1.1.6", ready: false, serving: true, terminating: true }]),
+        slice("echo", [
+          { ip: "10.1.1.5" },
+          { ip: "10.1.1.6", ready: false, serving: true, terminating: true },
+        ]),
       ],
       nodeAddresses: [],
       isKnownAddress,
@@ -101,6 +116,8 @@ describe("desired services", () => {
     );
     assert.deepEqual(out[0].backends, [{ address: "10.1.1.5", port: 8080 }]);
     assert.ok(problems.some((p) => p.object === "Service demo/badport" && /port 70000/.test(p.message)));
-    assert.ok(problems.some((p) => p.object === "EndpointSlice demo/echo-abc" && /192.0.2.9/.test(p.message)));
+    assert.ok(
+      problems.some((p) => p.object === "EndpointSlice demo/echo-abc" && /192.0.2.9/.test(p.message)),
+    );
   });
 });

@@ -53,7 +53,9 @@ function backendsFor(
   const seen = new Set<string>();
   for (const slice of slices) {
     if (slice.addressType !== "IPv4") continue;
-    const slicePort = slice.ports?.find((p) => (p.name ?? "") === portName && (p.protocol ?? "TCP") === proto);
+    const slicePort = slice.ports?.find(
+      (p) => (p.name ?? "") === portName && (p.protocol ?? "TCP") === proto,
+    );
     if (!slicePort?.port) continue;
     for (const endpoint of slice.endpoints ?? []) {
       const conditions = endpoint.conditions ?? {};
@@ -102,7 +104,10 @@ export function desiredServices(inputs: ServiceInputs): DesiredService[] {
     const clusterIp = spec.clusterIP;
     if (!clusterIp || clusterIp === "None") continue;
     if (!isIPv4(clusterIp)) {
-      inputs.onProblem?.({ object: `Service ${name}`, message: `clusterIP ${clusterIp} is not an IPv4 address; skipped` });
+      inputs.onProblem?.({
+        object: `Service ${name}`,
+        message: `clusterIP ${clusterIp} is not an IPv4 address; skipped`,
+      });
       continue;
     }
     const slices = slicesByService.get(name) ?? [];
@@ -110,7 +115,10 @@ export function desiredServices(inputs: ServiceInputs): DesiredService[] {
       const proto = protocolNumber(port.protocol);
       if (proto === undefined) continue; // SCTP and others are not load-balanced (yet)
       if (!Number.isInteger(port.port) || port.port < 1 || port.port > 65535) {
-        inputs.onProblem?.({ object: `Service ${name}`, message: `port ${JSON.stringify(port.port)} is invalid; skipped` });
+        inputs.onProblem?.({
+          object: `Service ${name}`,
+          message: `port ${JSON.stringify(port.port)} is invalid; skipped`,
+        });
         continue;
       }
       const backends = backendsFor(slices, port.name ?? "", port.protocol ?? "TCP", inputs);
@@ -118,7 +126,10 @@ export function desiredServices(inputs: ServiceInputs): DesiredService[] {
       const nodePortService = spec.type === "NodePort" || spec.type === "LoadBalancer";
       if (nodePortService && port.nodePort) {
         if (port.nodePort < 1 || port.nodePort > 65535) {
-          inputs.onProblem?.({ object: `Service ${name}`, message: `nodePort ${port.nodePort} is invalid; skipped` });
+          inputs.onProblem?.({
+            object: `Service ${name}`,
+            message: `nodePort ${port.nodePort} is invalid; skipped`,
+          });
           continue;
         }
         for (const address of inputs.nodeAddresses) {

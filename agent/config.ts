@@ -1,0 +1,111 @@
+/** The agent's command line (the contract with `meshctl lab up`), parsed and checked. Pure. */
+import { isIPv4 } from "node:net";
+import { parseArgs } from "node:util";
+
+export interface AgentConfig {
+  kubeconfig: string;
+  nodeName: string;
+  clusterName: string;
+  clusterId: number;
+  /** A directory on a bpffs, private to this node: maps and links are pinned below it. */
+  bpffsRoot: string;
+  /** cgroup2 directory containing this node's pod cgroups: socket LB is attached here. */
+  cgroupRoot: string;
+  /** Unix socket for the CNI plugin and the status API. */
+  socket: string;
+  stateDir: string;
+  metricsAddress: { host: string; port: number };
+  /** Underlay MTU; pods get mtu - VXLAN_OVERHEAD. */
+  mtu: number;
+  /** Underlay interface carrying the node IP and the VXLAN traffic. */
+  underlayInterface: string;
+  /** VXLAN UDP port. */
+  tunnelPort: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+export const VXLAN_OVERHEAD = 50;
+export const DEFAULT_TUNNEL_PORT = 8472;
+const CLUSTER_NAME = /^([a-z0-9][-a-z0-9]*)?[a-z0-9]$/;
+
+export const USAGE = `usage: node dist/agent/main.js --kubeconfig FILE --node-name NAME --cluster-name NAME
+  --cluster-id 1..255 --bpffs-root DIR --cgroup-root DIR --socket PATH --state-dir DIR
+  --metrics-address IP:PORT [--mtu 1500] [--underlay-interface eth0] [--tunnel-port 8472]
+  [--log-level info]`;
+
+function parseMetricsAddress(text: string): { host: string; port: number } {
+  const at = text.lastIndexOf(":");
+  const host = text.slice(0, at);
+  const port = Number(text.slice(at + 1));
+  if (at <= 0 || !isIPv4(host) || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`--metrics-address: "${text}" is not IPv4:PORT`);
+  }
+  return { host, port };
+}
+
+function integer(flag: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max) {
+    throw new ConfigError(`${flag}: "${text}" is not an integer in ${min}..${max}`);
+  }
+  return value;
+}
+
+export function parseAgentFlags(argv: readonly string[]): AgentConfig {
+  let values: Record<string, string | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        kubeconfig: { type: "string" },
+        "node-name": { type: "string" },
+        "cluster-name": { type: "string" },
+        "cluster-id": { type: "string" },
+        "bpffs-root": { type: "string" },
+        "cgroup-root": { type: "string" },
+        socket: { type: "string" },
+        "state-dir": { type: "string" },
+        "metrics-address": { type: "string" },
+        mtu: { type: "string", default: "1500" },
+        "underlay-interface": { type: "string", default: "eth0" },
+        "tunnel-port": { type: "string", default: String(DEFAULT_TUNNEL_PORT) },
+        "log-level": { type: "string", default: process.env.MESH_LOG_LEVEL ?? "info" },
+      },
+    }));
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  const required = (flag: string): string => {
+    const value = values[flag];
+    if (!value) throw new ConfigError(`--${flag} is required`);
+    return value;
+  };
+  const clusterName = required("cluster-name");
+  if (clusterName.length > 32 || !CLUSTER_NAME.test(clusterName)) {
+    throw new ConfigError(
+      `--cluster-name: "${clusterName}" must match ${CLUSTER_NAME} and be at most 32 characters`,
+    );
+  }
+  const mtu = integer("--mtu", values.mtu ?? "1500", 1280, 65535);
+  const underlayInterface = values["underlay-interface"] ?? "eth0";
+  if (underlayInterface.length > 15) throw new ConfigError("--underlay-interface: longer than 15 characters");
+  return {
+    kubeconfig: required("kubeconfig"),
+    nodeName: required("node-name"),
+    clusterName,
+    clusterId: integer("--cluster-id", required("cluster-id"), 1, 255),
+    bpffsRoot: required("bpffs-root"),
+    cgroupRoot: required("cgroup-root"),
+    socket: required("socket"),
+    stateDir: required("state-dir"),
+    metricsAddress: parseMetricsAddress(required("metrics-address")),
+    mtu,
+    underlayInterface,
+    tunnelPort: integer("--tunnel-port", values["tunnel-port"] ?? "8472", 1, 65535),
+    logLevel: values["log-level"] ?? "info",
+  };
+}

@@ -1,0 +1,84 @@
+/** The agent's status document (GET /v1/status): built from snapshots of its parts. Pure. */
+import type { CurrentDatapathState } from "../../bpf/datapath/reconcile.js";
+import type { EndpointRecord } from "../endpoints/store.js";
+
+export interface AgentStatus {
+  node: string;
+  cluster: { name: string; id: number };
+  ready: boolean;
+  health: {
+    kubernetes: { synced: boolean; caches: Record<string, boolean> };
+    datapath: { loaded: boolean; links: number };
+    tunnel: { device: string; ifindex: number | undefined };
+    lastReconcile?: { at: string; ops: number; error?: string };
+  };
+  podCidr: string | undefined;
+  nodeIp: string | undefined;
+  endpoints: {
+    id: string;
+    pod: string;
+    containerId: string;
+    ip: string;
+    identity: number;
+    ifindex: number | undefined;
+    state: string;
+  }[];
+  services: { frontend: string; backends: { address: string; state: "active" | "terminating" }[] }[];
+  identities: { id: number; labels: string[] }[];
+  ipcache: { prefix: string; identity: number; tunnelEndpoint?: string }[];
+  counters: Record<string, number>;
+}
+
+const PROTO_NAMES: Record<number, string> = { 6: "TCP", 17: "UDP", 132: "SCTP" };
+
+export function serviceTable(current: CurrentDatapathState | undefined): AgentStatus["services"] {
+  if (!current) return [];
+  const frontends = new Map<string, { key: string; slots: Map<number, number>; count: number }>();
+  for (const [key, value] of current.services) {
+    const id = `${key.address}:${key.port}/${PROTO_NAMES[key.proto] ?? key.proto}`;
+    const entry = frontends.get(id) ?? { key: id, slots: new Map(), count: 0 };
+    if (key.backendSlot === 0) entry.count = value.count;
+    else entry.slots.set(key.backendSlot, value.backendId);
+    frontends.set(id, entry);
+  }
+  return [...frontends.values()]
+    .sort((a, b) => (a.key < b.key ? -1 : 1))
+    .map((entry) => {
+      const active: AgentStatus["services"][number]["backends"] = [];
+      for (let slot = 1; slot <= entry.count; slot++) {
+        const backendId = entry.slots.get(slot);
+        const backend = backendId === undefined ? undefined : current.backends.get(backendId);
+        if (backend)
+          active.push({
+            address: `${backend.address}:${backend.port}`,
+            state: backend.state ? "terminating" : "active",
+          });
+      }
+      return { frontend: entry.key, backends: active };
+    });
+}
+
+export function endpointTable(records: readonly EndpointRecord[]): AgentStatus["endpoints"] {
+  return records
+    .map((r) => ({
+      id: r.id,
+      pod: `${r.podNamespace}/${r.podName}`,
+      containerId: r.containerId,
+      ip: r.ip,
+      identity: r.identity,
+      ifindex: r.ifindex,
+      state: r.state,
+    }))
+    .sort((a, b) => (a.pod < b.pod ? -1 : 1));
+}
+
+export function ipcacheTable(current: CurrentDatapathState | undefined): AgentStatus["ipcache"] {
+  if (!current) return [];
+  return current.ipcache
+    .map(([key, value]) => ({
+      prefix: key.prefix,
+      identity: value.identity,
+      ...(value.tunnelEndpoint ? { tunnelEndpoint: value.tunnelEndpoint } : {}),
+    }))
+    .sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
+}

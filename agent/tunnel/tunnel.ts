@@ -1,0 +1,106 @@
+/**
+ * The node's VXLAN device (collect-metadata: BPF sets the remote VTEP per packet from the ipcache)
+ * and the host routes through it: one per remote pod CIDR via the CIDR's first address, resolved by a
+ * permanent neigh entry to the remote node's deterministic VTEP MAC (machine-notes §4).
+ */
+import { run } from "../../lib/exec.js";
+import type { TunnelRoute } from "../datapath/desired.js";
+
+export const TUNNEL_DEVICE = "cm_vxlan";
+
+interface LinkJson {
+  ifindex: number;
+  address?: string;
+  mtu?: number;
+  linkinfo?: {
+    info_kind?: string;
+    info_data?: { external?: boolean; port?: number; collect_metadata?: boolean };
+  };
+}
+
+export interface TunnelSpec {
+  port: number;
+  mtu: number;
+  mac: string;
+}
+
+/** Creates the device if absent or different; returns its ifindex. Keeps a matching one (restart). */
+export async function ensureTunnelDevice(spec: TunnelSpec): Promise<number> {
+  let existing: LinkJson | undefined;
+  try {
+    [existing] = JSON.parse(
+      await run(["ip", "-j", "-d", "link", "show", "dev", TUNNEL_DEVICE]),
+    ) as LinkJson[];
+  } catch {
+    existing = undefined;
+  }
+  const data = existing?.linkinfo?.info_data;
+  const matches =
+    existing?.linkinfo?.info_kind === "vxlan" &&
+    (data?.external === true || data?.collect_metadata === true) &&
+    data?.port === spec.port &&
+    existing.address === spec.mac;
+  if (existing && !matches) await run(["ip", "link", "del", TUNNEL_DEVICE]);
+  if (!existing || !matches) {
+    await run([
+      "ip",
+      "link",
+      "add",
+      TUNNEL_DEVICE,
+      "address",
+      spec.mac,
+      "mtu",
+      String(spec.mtu),
+      "type",
+      "vxlan",
+      "external",
+      "dstport",
+      String(spec.port),
+    ]);
+  } else if (existing.mtu !== spec.mtu) {
+    await run(["ip", "link", "set", TUNNEL_DEVICE, "mtu", String(spec.mtu)]);
+  }
+  await run(["ip", "link", "set", TUNNEL_DEVICE, "up"]);
+  const [link] = JSON.parse(await run(["ip", "-j", "link", "show", "dev", TUNNEL_DEVICE])) as LinkJson[];
+  return link.ifindex;
+}
+
+/** Makes the routes and neigh entries on the tunnel device exactly the desired ones. */
+export async function syncTunnelRoutes(
+  routes: readonly TunnelRoute[],
+): Promise<{ added: number; removed: number }> {
+  const currentRoutes = JSON.parse(
+    (await run(["ip", "-j", "-4", "route", "show", "dev", TUNNEL_DEVICE])) || "[]",
+  ) as { dst: string; gateway?: string }[];
+  const currentNeigh = JSON.parse(
+    (await run(["ip", "-j", "-4", "neigh", "show", "dev", TUNNEL_DEVICE, "nud", "permanent"])) || "[]",
+  ) as { dst: string; lladdr?: string }[];
+  const commands: string[] = [];
+  const wantedRoutes = new Map(routes.map((r) => [r.cidr, r]));
+  const wantedNeigh = new Map(routes.map((r) => [r.via, r.mac]));
+  let added = 0;
+  let removed = 0;
+  for (const [via, mac] of wantedNeigh) {
+    if (currentNeigh.find((n) => n.dst === via)?.lladdr?.toLowerCase() !== mac) {
+      commands.push(`neigh replace ${via} lladdr ${mac} dev ${TUNNEL_DEVICE} nud permanent`);
+    }
+  }
+  for (const route of routes) {
+    const existing = currentRoutes.find((r) => r.dst === route.cidr);
+    if (existing?.gateway !== route.via) {
+      commands.push(`route replace ${route.cidr} via ${route.via} dev ${TUNNEL_DEVICE} onlink`);
+      added++;
+    }
+  }
+  for (const route of currentRoutes) {
+    if (!wantedRoutes.has(route.dst)) {
+      commands.push(`route del ${route.dst} dev ${TUNNEL_DEVICE}`);
+      removed++;
+    }
+  }
+  for (const neigh of currentNeigh) {
+    if (!wantedNeigh.has(neigh.dst)) commands.push(`neigh del ${neigh.dst} dev ${TUNNEL_DEVICE}`);
+  }
+  if (commands.length > 0) await run(["ip", "-batch", "-"], { input: `${commands.join("\n")}\n` });
+  return { added, removed };
+}
