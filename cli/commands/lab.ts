@@ -50,7 +50,7 @@ export function labCommand(): Command {
         name: options.name,
         configFiles: options.config ?? DEFAULT_CONFIGS,
         meshFile: options.mesh,
-        progress,
+        progress: (line) => progress(`${line} (${((Date.now() - started) / 1000).toFixed(1)} s)`),
       });
       process.stderr.write(`Lab "${plan.name}" is up in ${((Date.now() - started) / 1000).toFixed(1)} s.\n`);
       for (const cluster of plan.clusters) {
