@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0)
 /*
- * from-pod: tcx ingress of a pod's host-side veth, i.e. every packet the pod sends.
+ * from-pod: tcx ingress of a pod's host-side veth, i.e. every packet the pod sends (IPv4 and IPv6).
  *  1. service lookup (VIP, port, proto) -> backend via conntrack (new flows pick a random slot)
  *     -> DNAT, and a reply entry so to-pod can reverse-NAT
  *  2. destination lookup: local endpoint -> redirect to its veth; ipcache entry with a tunnel
@@ -10,20 +10,20 @@
 #include "dp_common.h"
 #include "dp_lb.h"
 
-static __always_inline void ct_key_fill(struct ct_key *key, __be32 saddr, __be32 daddr, __be16 sport, __be16 dport,
-					__u8 proto, __u8 direction)
+static __always_inline void ct_key_fill(struct ct_key *key, const union dp_addr *saddr, const union dp_addr *daddr,
+					__be16 sport, __be16 dport, const struct packet *pkt, __u8 direction)
 {
-	key->saddr.ip4 = saddr;
-	key->daddr.ip4 = daddr;
+	key->saddr = *saddr;
+	key->daddr = *daddr;
 	key->sport = sport;
 	key->dport = dport;
-	key->proto = proto;
-	key->family = DP_FAMILY_IPV4;
+	key->proto = pkt->proto;
+	key->family = pkt->family;
 	key->direction = direction;
 }
 
 /* Returns TC_ACT_OK to continue with routing, or a verdict to return at once. */
-static __always_inline int service_dnat(struct __sk_buff *skb, struct packet4 *pkt)
+static __always_inline int service_dnat(struct __sk_buff *skb, struct packet *pkt)
 {
 	struct lb_service_value *frontend;
 	struct lb_backend *backend = NULL;
@@ -36,7 +36,7 @@ static __always_inline int service_dnat(struct __sk_buff *skb, struct packet4 *p
 
 	if (!pkt->has_ports)
 		return TC_ACT_OK;
-	frontend = lb4_lookup_frontend(pkt->daddr, pkt->dport, pkt->proto);
+	frontend = lb_lookup_frontend(&pkt->daddr, pkt->family, pkt->dport, pkt->proto);
 	if (!frontend)
 		return TC_ACT_OK;
 	if (frontend->count == 0) {
@@ -45,7 +45,7 @@ static __always_inline int service_dnat(struct __sk_buff *skb, struct packet4 *p
 	}
 
 	now = bpf_ktime_get_ns();
-	ct_key_fill(&svc_key, pkt->saddr, pkt->daddr, pkt->sport, pkt->dport, pkt->proto, CT_DIR_SERVICE);
+	ct_key_fill(&svc_key, &pkt->saddr, &pkt->daddr, pkt->sport, pkt->dport, pkt, CT_DIR_SERVICE);
 	ct = bpf_map_lookup_elem(&cm_conntrack, &svc_key);
 	if (ct) {
 		/* keep the flow on its backend as long as that backend exists */
@@ -57,9 +57,9 @@ static __always_inline int service_dnat(struct __sk_buff *skb, struct packet4 *p
 		}
 	}
 	if (!backend) {
-		backend_id = lb4_pick_backend_id(pkt->daddr, pkt->dport, pkt->proto, frontend->count);
+		backend_id = lb_pick_backend_id(&pkt->daddr, pkt->family, pkt->dport, pkt->proto, frontend->count);
 		backend = backend_id ? bpf_map_lookup_elem(&cm_backends, &backend_id) : NULL;
-		if (!backend) {
+		if (!backend || backend->family != pkt->family) {
 			count_metric(METRIC_DROP_BACKEND_SLOT, skb->len);
 			return TC_ACT_SHOT;
 		}
@@ -72,8 +72,7 @@ static __always_inline int service_dnat(struct __sk_buff *skb, struct packet4 *p
 
 	/* reply tuple as the backend will send it; refreshed in place when it exists (an LRU update
 	 * on every packet would cost more than the rest of the fast path) */
-	ct_key_fill(&reply_key, backend->address.ip4, pkt->saddr, backend->port, pkt->sport, pkt->proto,
-		    CT_DIR_REPLY);
+	ct_key_fill(&reply_key, &backend->address, &pkt->saddr, backend->port, pkt->sport, pkt, CT_DIR_REPLY);
 	ct = bpf_map_lookup_elem(&cm_conntrack, &reply_key);
 	if (ct && ct->rev_nat_index == frontend->rev_nat_index) {
 		ct->last_seen_ns = now;
@@ -84,10 +83,10 @@ static __always_inline int service_dnat(struct __sk_buff *skb, struct packet4 *p
 		bpf_map_update_elem(&cm_conntrack, &reply_key, &entry, BPF_ANY);
 	}
 
-	__be32 new_addr = backend->address.ip4;
+	union dp_addr new_addr = backend->address;
 	__be16 new_port = backend->port;
 
-	if (rewrite_addr_port(skb, pkt, 0, new_addr, new_port)) {
+	if (rewrite_addr_port(skb, pkt, 0, &new_addr, new_port)) {
 		count_metric(METRIC_DROP_CSUM, skb->len);
 		return TC_ACT_SHOT;
 	}
@@ -97,15 +96,13 @@ static __always_inline int service_dnat(struct __sk_buff *skb, struct packet4 *p
 	return TC_ACT_OK;
 }
 
-static __always_inline __u32 source_identity(__be32 saddr)
+static __always_inline struct endpoint_info *lookup_endpoint(const union dp_addr *address, __u8 family)
 {
 	struct endpoint_key key = {};
-	struct endpoint_info *ep;
 
-	key.address.ip4 = saddr;
-	key.family = DP_FAMILY_IPV4;
-	ep = bpf_map_lookup_elem(&cm_endpoints, &key);
-	return ep ? ep->identity : IDENTITY_WORLD;
+	key.address = *address;
+	key.family = family;
+	return bpf_map_lookup_elem(&cm_endpoints, &key);
 }
 
 static __always_inline int redirect_to_endpoint(struct __sk_buff *skb, const struct endpoint_info *ep,
@@ -152,15 +149,14 @@ static __always_inline int redirect_to_tunnel(struct __sk_buff *skb, const struc
 SEC("tc")
 int cm_from_pod(struct __sk_buff *skb)
 {
-	struct packet4 pkt = {};
-	struct endpoint_key ep_key = {};
+	struct packet pkt = {};
 	struct endpoint_info *ep;
 	struct ipcache_key ipc_key = {};
 	struct ipcache_value *remote;
-	int verdict = parse_ipv4(skb, &pkt);
+	int verdict = parse_packet(skb, &pkt);
 
 	if (verdict > 0)
-		return TC_ACT_OK; /* not IPv4: IPv6 is not implemented yet, ARP etc. go to the stack */
+		return TC_ACT_OK; /* not IP (ARP etc.): the stack's business */
 	if (verdict < 0) {
 		count_metric(METRIC_DROP_INVALID, skb->len);
 		return TC_ACT_SHOT;
@@ -170,18 +166,18 @@ int cm_from_pod(struct __sk_buff *skb)
 	if (verdict != TC_ACT_OK)
 		return verdict;
 
-	__u32 src_identity = source_identity(pkt.saddr);
+	ep = lookup_endpoint(&pkt.saddr, pkt.family);
+	__u32 src_identity = ep ? ep->identity : IDENTITY_WORLD;
 
-	ep_key.address.ip4 = pkt.daddr;
-	ep_key.family = DP_FAMILY_IPV4;
-	ep = bpf_map_lookup_elem(&cm_endpoints, &ep_key);
+	ep = lookup_endpoint(&pkt.daddr, pkt.family);
 	if (ep)
 		return redirect_to_endpoint(skb, ep, src_identity);
 
-	ipc_key.prefixlen = IPCACHE_STATIC_PREFIX_BITS + 32;
-	ipc_key.family = DP_FAMILY_IPV4;
-	ipc_key.address.ip4 = pkt.daddr;
+	ipc_key.prefixlen = IPCACHE_STATIC_PREFIX_BITS + (pkt.family == DP_FAMILY_IPV4 ? 32 : 128);
+	ipc_key.family = pkt.family;
+	ipc_key.address = pkt.daddr;
 	remote = bpf_map_lookup_elem(&cm_ipcache, &ipc_key);
+	/* IPv6 underlays are not supported yet: the tunnel endpoint (node IP) must be IPv4 */
 	if (remote && (remote->flags & IPCACHE_F_HAS_TUNNEL) && !(remote->flags & IPCACHE_F_TUNNEL_IPV6))
 		return redirect_to_tunnel(skb, remote, src_identity);
 

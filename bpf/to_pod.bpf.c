@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0)
 /*
  * to-pod: tcx egress of a pod's host-side veth, i.e. every packet about to enter the pod.
- * Reverse-NATs replies of per-packet-LB flows back to the service VIP, then asks the
+ * Reverse-NATs replies (IPv4 and IPv6) of per-packet-LB flows back to the service VIP, then asks the
  * policy hook (allow-all until network policy lands).
  */
 #include "dp_common.h"
@@ -15,14 +15,14 @@ static __always_inline __u32 identity_from_mark(const struct __sk_buff *skb)
 }
 
 /* Network policy goes here; it gets the source identity the sending hook recorded. */
-static __always_inline int policy_allows(__u32 src_identity, const struct packet4 *pkt)
+static __always_inline int policy_allows(__u32 src_identity, const struct packet *pkt)
 {
 	(void)src_identity;
 	(void)pkt;
 	return 1;
 }
 
-static __always_inline int reverse_nat(struct __sk_buff *skb, struct packet4 *pkt)
+static __always_inline int reverse_nat(struct __sk_buff *skb, struct packet *pkt)
 {
 	struct ct_key key = {};
 	struct ct_entry *ct;
@@ -30,12 +30,12 @@ static __always_inline int reverse_nat(struct __sk_buff *skb, struct packet4 *pk
 
 	if (!pkt->has_ports)
 		return 0;
-	key.saddr.ip4 = pkt->saddr;
-	key.daddr.ip4 = pkt->daddr;
+	key.saddr = pkt->saddr;
+	key.daddr = pkt->daddr;
 	key.sport = pkt->sport;
 	key.dport = pkt->dport;
 	key.proto = pkt->proto;
-	key.family = DP_FAMILY_IPV4;
+	key.family = pkt->family;
 	key.direction = CT_DIR_REPLY;
 	ct = bpf_map_lookup_elem(&cm_conntrack, &key);
 	if (!ct)
@@ -43,10 +43,10 @@ static __always_inline int reverse_nat(struct __sk_buff *skb, struct packet4 *pk
 	__u16 index = ct->rev_nat_index;
 
 	frontend = bpf_map_lookup_elem(&cm_rev_nat, &index);
-	if (!frontend)
+	if (!frontend || frontend->family != pkt->family)
 		return 0;
 	ct->last_seen_ns = bpf_ktime_get_ns();
-	if (rewrite_addr_port(skb, pkt, 1, frontend->address.ip4, frontend->port))
+	if (rewrite_addr_port(skb, pkt, 1, &frontend->address, frontend->port))
 		return -1;
 	count_metric(METRIC_LB_REV_NAT, skb->len);
 	return 0;
@@ -55,8 +55,8 @@ static __always_inline int reverse_nat(struct __sk_buff *skb, struct packet4 *pk
 SEC("tc")
 int cm_to_pod(struct __sk_buff *skb)
 {
-	struct packet4 pkt = {};
-	int verdict = parse_ipv4(skb, &pkt);
+	struct packet pkt = {};
+	int verdict = parse_packet(skb, &pkt);
 
 	if (verdict > 0)
 		return TC_ACT_OK;

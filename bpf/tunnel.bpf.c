@@ -11,11 +11,11 @@ SEC("tc")
 int cm_tunnel_ingress(struct __sk_buff *skb)
 {
 	struct bpf_tunnel_key tunnel = {};
-	struct packet4 pkt = {};
+	struct packet pkt = {};
 	struct endpoint_key ep_key = {};
 	struct endpoint_info *ep;
 	struct dp_trace *trace;
-	int verdict = parse_ipv4(skb, &pkt);
+	int verdict = parse_packet(skb, &pkt);
 
 	if (verdict > 0)
 		return TC_ACT_OK;
@@ -36,8 +36,8 @@ int cm_tunnel_ingress(struct __sk_buff *skb)
 		__sync_fetch_and_add(&trace->rx_count, 1);
 	}
 
-	ep_key.address.ip4 = pkt.daddr;
-	ep_key.family = DP_FAMILY_IPV4;
+	ep_key.address = pkt.daddr;
+	ep_key.family = pkt.family;
 	ep = bpf_map_lookup_elem(&cm_endpoints, &ep_key);
 	if (!ep) {
 		count_metric(METRIC_FWD_STACK, skb->len);

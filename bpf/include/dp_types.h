@@ -12,10 +12,12 @@
 #define DP_FAMILY_IPV4 1
 #define DP_FAMILY_IPV6 2
 
+/* The 16-byte member must come first: "= {}" zero-initialises only a union's first member, and
+ * clang treats the other bytes as undefined, which put garbage into map keys built from it. */
 union dp_addr {
-	__be32 ip4;
-	__u8 ip6[16];
 	__u32 ip6_words[4];
+	__u8 ip6[16];
+	__be32 ip4;
 };
 
 /* cm_services: slot 0 is the frontend ("master") entry, slots 1..count point at backends. */
