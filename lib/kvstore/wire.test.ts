@@ -377,3 +377,18 @@ describe("cluster config, heartbeat and canary values", () => {
     assert.ok(!isRfc3339("yesterday"));
   });
 });
+
+describe("sync decision", () => {
+  it("puts what differs, keeps unknown old keys until synced, deletes the rest", async () => {
+    const { decideSyncAction } = await import("./sync-store.js");
+    const w = (value: string, leased = true, ownedThisRun = true) => ({ value, leased, ownedThisRun });
+    assert.equal(decideSyncAction("v", undefined, false), "put");
+    assert.equal(decideSyncAction("v", w("v"), false), "none");
+    assert.equal(decideSyncAction("v", w("v", false), false), "put");
+    assert.equal(decideSyncAction("v2", w("v"), false), "put");
+    assert.equal(decideSyncAction(undefined, w("v", true, false), false), "none");
+    assert.equal(decideSyncAction(undefined, w("v", true, false), true), "delete");
+    assert.equal(decideSyncAction(undefined, w("v"), false), "delete");
+    assert.equal(decideSyncAction(undefined, undefined, true), "none");
+  });
+});

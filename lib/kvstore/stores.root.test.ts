@@ -1,0 +1,246 @@
+/** Sync store and watch store against a real etcd (root: starts the etcd binary). */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { Etcd3 } from "etcd3";
+import { silentLogger } from "../log.js";
+import { waitFor } from "../process.js";
+import type { RejectReason } from "./errors.js";
+import { LeaseManager } from "./leases.js";
+import { CANARY_NAMES, keys, NODES_PREFIX, remoteWatchPrefix } from "./paths.js";
+import { remoteNodeDecoder } from "./remote-validation.js";
+import { SyncStore } from "./sync-store.js";
+import { TestEtcd } from "./testing.js";
+import { emptyNode, encodeNode, type NodeValue } from "./values/node.js";
+import { WatchStore, watchWhenSynced } from "./watch-store.js";
+
+const log = silentLogger();
+const CLUSTER = "cluster2";
+const node = (name: string, ip = "172.18.0.2"): string => {
+  const value = emptyNode(name, CLUSTER, 2);
+  value.IPAddresses = [{ Type: "InternalIP", IP: ip }];
+  value.IPv4AllocCIDR = "10.2.1.0/24";
+  return encodeNode(value);
+};
+
+async function get(client: Etcd3, key: string) {
+  const response = await client.get(key).exec();
+  return response.kvs[0];
+}
+
+async function listKeys(client: Etcd3, prefix: string): Promise<string[]> {
+  return (await client.getAll().prefix(prefix).keys()).sort();
+}
+
+describe("sync store (root: real etcd)", () => {
+  const etcd = new TestEtcd();
+  let admin: Etcd3;
+  before(async () => {
+    await etcd.start();
+    admin = etcd.client("root");
+  });
+  after(() => etcd.stop());
+
+  it("writes with leases (≤ N keys per lease), skips unchanged, deletes, then writes the canary", async () => {
+    const leases = new LeaseManager(admin, { ttlSeconds: 60, maxKeysPerLease: 3, log });
+    const store = new SyncStore({
+      client: admin,
+      leases,
+      prefix: `${NODES_PREFIX}/${CLUSTER}`,
+      canary: { clusterName: CLUSTER, syncedKey: CANARY_NAMES.nodes },
+      log,
+    });
+    try {
+      for (let i = 0; i < 7; i++) store.upsert(`n${i}`, node(`n${i}`));
+      await store.start();
+      store.synced();
+      await store.whenSynced();
+      const canary = await get(admin, keys.canary(CLUSTER, CANARY_NAMES.nodes));
+      assert.ok(canary, "canary written");
+      assert.match(canary.value.toString(), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      const written = await admin.getAll().prefix(`${NODES_PREFIX}/${CLUSTER}/`).exec();
+      assert.equal(written.kvs.length, 7);
+      // Every key leased, ≤ 3 per lease; the canary was written after all data.
+      const perLease = new Map<string, number>();
+      for (const kv of written.kvs) {
+        assert.notEqual(String(kv.lease), "0");
+        perLease.set(String(kv.lease), (perLease.get(String(kv.lease)) ?? 0) + 1);
+        assert.ok(BigInt(kv.mod_revision) < BigInt(canary.mod_revision));
+      }
+      assert.ok(
+        [...perLease.values()].every((n) => n <= 3),
+        JSON.stringify([...perLease]),
+      );
+      assert.equal(store.stats.puts, 7);
+
+      store.upsert("n0", node("n0"));
+      store.delete("n6");
+      await waitFor("n6 deleted", async () => !(await get(admin, keys.node(CLUSTER, "n6"))));
+      assert.equal(store.stats.puts, 7, "unchanged upsert skipped");
+      assert.equal(store.stats.skippedUnchanged, 1);
+    } finally {
+      await store.stop();
+      leases.close();
+    }
+  });
+
+  it("after a restart adopts unchanged keys, rewrites changed ones and deletes stale ones only after synced()", async () => {
+    const prefix = `${NODES_PREFIX}/${CLUSTER}`;
+    const before = await get(admin, keys.node(CLUSTER, "n1"));
+    const leases = new LeaseManager(admin, { ttlSeconds: 60, log });
+    const store = new SyncStore({
+      client: admin,
+      leases,
+      prefix,
+      canary: { clusterName: CLUSTER, syncedKey: CANARY_NAMES.nodes },
+      log,
+    });
+    try {
+      await store.start();
+      for (let i = 0; i < 5; i++) store.upsert(`n${i}`, node(`n${i}`, i === 2 ? "172.18.0.9" : "172.18.0.2"));
+      await waitFor("changed n2 written", async () =>
+        (await get(admin, keys.node(CLUSTER, "n2")))?.value.toString().includes("172.18.0.9"),
+      );
+      // n5 was not (yet) upserted: it must survive until synced().
+      assert.ok(await get(admin, keys.node(CLUSTER, "n5")), "stale key kept before synced()");
+      store.synced();
+      await store.whenSynced();
+      assert.deepEqual(
+        await listKeys(admin, `${prefix}/`),
+        [0, 1, 2, 3, 4].map((i) => keys.node(CLUSTER, `n${i}`)),
+      );
+      assert.equal(store.stats.puts, 1, "only the changed key was rewritten");
+      assert.equal((await get(admin, keys.node(CLUSTER, "n1")))?.mod_revision, before?.mod_revision);
+    } finally {
+      await store.stop();
+      leases.close();
+    }
+  });
+
+  it("re-creates keys whose lease was lost", async () => {
+    const leases = new LeaseManager(admin, { ttlSeconds: 60, keepAliveIntervalMs: 200, log });
+    const store = new SyncStore({ client: admin, leases, prefix: "cilium/state/test-lost", log });
+    try {
+      store.upsert("a", "1");
+      store.upsert("b", "2");
+      await store.start();
+      store.synced();
+      await store.whenSynced();
+      const lease = String((await get(admin, "cilium/state/test-lost/a"))?.lease);
+      await admin.leaseClient.leaseRevoke({ ID: lease });
+      assert.equal(await get(admin, "cilium/state/test-lost/a"), undefined);
+      await waitFor("keys re-created on a new lease", async () => {
+        const kv = await get(admin, "cilium/state/test-lost/b");
+        return kv && String(kv.lease) !== lease && (await get(admin, "cilium/state/test-lost/a"));
+      });
+    } finally {
+      await store.stop();
+      leases.close();
+    }
+  });
+});
+
+describe("watch store (root: real etcd)", () => {
+  const etcd = new TestEtcd();
+  let admin: Etcd3;
+  before(async () => {
+    await etcd.start();
+    admin = etcd.client("root");
+  });
+  after(() => etcd.stop());
+
+  it("waits for the canary, reports upserts/deletes, rejects malformed values with counters, and relists without spurious deletes", async () => {
+    const events: string[] = [];
+    const rejected: RejectReason[] = [];
+    const store = new WatchStore<NodeValue>({
+      prefix: remoteWatchPrefix("nodes", CLUSTER),
+      decode: remoteNodeDecoder({ name: CLUSTER, id: 2 }),
+      onUpsert: (suffix) => events.push(`upsert ${suffix}`),
+      onDelete: (suffix) => events.push(`delete ${suffix}`),
+      onRejected: (error) => rejected.push(error.reason),
+      log,
+    });
+    const watcherClient = etcd.client("root");
+    const abort = new AbortController();
+    let waiting = false;
+    const running = watchWhenSynced(store, {
+      client: watcherClient,
+      clusterName: CLUSTER,
+      canaryName: CANARY_NAMES.nodes,
+      signal: abort.signal,
+      log,
+      retryBaseMs: 100,
+      onWaiting: (w) => {
+        waiting = w;
+      },
+    });
+    try {
+      for (const name of ["a", "b", "c"]) await admin.put(keys.node(CLUSTER, name)).value(node(name));
+      await waitFor("waiting for the canary", () => waiting);
+      assert.equal(store.synced, false, "no list before the canary");
+      assert.equal(events.length, 0);
+      await admin.put(keys.canary(CLUSTER, CANARY_NAMES.nodes)).value("2026-01-01T00:00:00Z");
+      await waitFor("synced", () => store.synced);
+      assert.deepEqual(events.sort(), ["upsert a", "upsert b", "upsert c"]);
+
+      events.length = 0;
+      await admin.put(keys.node(CLUSTER, "a")).value(node("a")); // same bytes: no event
+      await admin.put(keys.node(CLUSTER, "b")).value(node("b", "172.18.0.7"));
+      await admin.delete().key(keys.node(CLUSTER, "c"));
+      await waitFor("watch events", () => events.length >= 2);
+      assert.deepEqual(events, ["upsert b", "delete c"]);
+
+      // Malformed values, written with the admin cert as a malicious remote would.
+      events.length = 0;
+      const bad: [string, string][] = [
+        ["x1", "not json"],
+        ["x2", '{"Name":"x2","Cluster":"cluster2","ClusterID":"2"}'],
+        ["x3", node("x3").replace('"Cluster":"cluster2"', '"Cluster":"cluster1"')],
+        ["x4", node("x4").replace('"172.18.0.2"', '"172.18.0.300"')],
+        ["x5", node("other")],
+        ["x6", node("x6").replace('"ClusterID":2', '"ClusterID":1')],
+      ];
+      for (const [name, value] of bad) await admin.put(keys.node(CLUSTER, name)).value(value);
+      // A valid entry overwritten with garbage is withdrawn.
+      await admin.put(keys.node(CLUSTER, "a")).value("{}");
+      await waitFor("rejections", () => rejected.length >= 7);
+      assert.deepEqual(rejected.slice(0, 6), [
+        "not-json",
+        "wrong-type",
+        "cluster-mismatch",
+        "bad-ip",
+        "key-mismatch",
+        "cluster-id-mismatch",
+      ]);
+      assert.equal(store.rejected["not-json"], 1);
+      assert.equal(store.rejectedTotal, 7);
+      assert.deepEqual(events, ["delete a"]);
+      assert.deepEqual([...store.entries().keys()], ["b"]);
+
+      // Reconnect: etcd restarts with its data; nothing changed → no events at all after the relist.
+      for (const name of ["x1", "x2", "x3", "x4", "x5", "x6"])
+        await admin.delete().key(keys.node(CLUSTER, name));
+      await admin.put(keys.node(CLUSTER, "d")).value(node("d"));
+      await waitFor("d seen", () => store.get("d") !== undefined);
+      events.length = 0;
+      const listsBefore = store.lists;
+      await etcd.restart();
+      await waitFor("relisted after reconnect", () => store.lists > listsBefore, { timeoutMs: 15_000 });
+      assert.deepEqual(events, []);
+
+      // etcd wiped: nothing is dropped until the refilled etcd has its canary; then only what
+      // really disappeared (d) is deleted; b is unchanged and not re-added.
+      const listsBeforeWipe = store.lists;
+      await etcd.restart({ wipe: true });
+      await admin.put(keys.node(CLUSTER, "b")).value(node("b", "172.18.0.7"));
+      await waitFor("waiting for the new canary", () => waiting, { timeoutMs: 15_000 });
+      assert.deepEqual(events, [], "nothing dropped before the canary");
+      await admin.put(keys.canary(CLUSTER, CANARY_NAMES.nodes)).value("2026-01-01T00:00:01Z");
+      await waitFor("relisted after wipe", () => store.lists > listsBeforeWipe, { timeoutMs: 15_000 });
+      assert.deepEqual(events, ["delete d"]);
+      assert.deepEqual([...store.entries().keys()], ["b"]);
+    } finally {
+      abort.abort();
+      await running;
+    }
+  });
+});

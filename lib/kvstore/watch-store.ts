@@ -1,0 +1,267 @@
+/**
+ * Reader side, like Cilium's (restartable) WatchStore: list + watch one prefix of a remote etcd,
+ * decode and validate every value, and report upserts and deletes to the owner.
+ *   - invalid values never throw out: they are counted per reason and reported (onRejected); a key
+ *     that was valid and is overwritten with garbage is reported deleted (the remote no longer
+ *     asserts the valid value);
+ *   - unchanged values (same bytes) are not re-reported;
+ *   - run() may be called again after a broken watch or with a new client (reconnect): known keys
+ *     are kept meanwhile, the new list updates what changed, and only keys that really disappeared
+ *     are reported deleted (mark and sweep) — never drop everything and re-add;
+ *   - `watchWhenSynced` gates each (re)list on the remote's sync canary, so a remote etcd that was
+ *     wiped and is still being refilled is never taken as the truth.
+ */
+import type { Etcd3, IKeyValue } from "etcd3";
+import type { Logger } from "../log.js";
+import { waitFor } from "../process.js";
+import { emptyRejectCounters, InvalidEntryError, type RejectReason } from "./errors.js";
+import { keys } from "./paths.js";
+import type { EntryDecoder } from "./remote-validation.js";
+
+export interface WatchStoreOptions<T> {
+  /** Watched prefix, with its trailing "/" (e.g. "cilium/state/nodes/v1/cluster2/"). */
+  prefix: string;
+  decode: EntryDecoder<T>;
+  onUpsert: (suffix: string, value: T, previous: T | undefined) => void;
+  onDelete: (suffix: string, previous: T) => void;
+  onRejected?: (error: InvalidEntryError) => void;
+  /** Called once, after the first complete list. */
+  onSynced?: () => void;
+  log: Logger;
+}
+
+interface KnownEntry<T> {
+  raw: string;
+  value: T;
+}
+
+/** Why run() returned control: the watch broke and the caller should relist (after the canary). */
+export class WatchBroken extends Error {}
+
+export class WatchStore<T> {
+  private readonly known = new Map<string, KnownEntry<T>>();
+  private hasSynced = false;
+  readonly rejected: Record<RejectReason, number> = emptyRejectCounters();
+  /** Number of completed lists (1 = initial; more = relists after reconnects). */
+  lists = 0;
+
+  constructor(private readonly options: WatchStoreOptions<T>) {
+    if (!options.prefix.endsWith("/")) throw new Error(`watch prefix "${options.prefix}" must end with "/"`);
+  }
+
+  get prefix(): string {
+    return this.options.prefix;
+  }
+
+  get synced(): boolean {
+    return this.hasSynced;
+  }
+
+  get size(): number {
+    return this.known.size;
+  }
+
+  get(suffix: string): T | undefined {
+    return this.known.get(suffix)?.value;
+  }
+
+  entries(): Map<string, T> {
+    return new Map([...this.known].map(([suffix, entry]) => [suffix, entry.value]));
+  }
+
+  get rejectedTotal(): number {
+    return Object.values(this.rejected).reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * Lists the prefix, reconciles, then watches until `signal` aborts (resolves) or the watch
+   * breaks (rejects with WatchBroken or the etcd error) — then call run() again to resync.
+   */
+  async run(client: Etcd3, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    const listed = await client.getAll().prefix(this.options.prefix).exec();
+    const stale = new Set(this.known.keys());
+    for (const kv of listed.kvs) {
+      const suffix = this.suffixOf(kv);
+      stale.delete(suffix);
+      this.handlePut(suffix, kv.value);
+    }
+    for (const suffix of stale) this.handleDelete(suffix);
+    this.lists++;
+    if (!this.hasSynced) {
+      this.hasSynced = true;
+      this.options.onSynced?.();
+    }
+    if (signal.aborted) return;
+    const clusterId = listed.header.cluster_id;
+    const watcher = await client
+      .watch()
+      .prefix(this.options.prefix)
+      .startRevision(String(BigInt(listed.header.revision) + 1n))
+      .create();
+    await new Promise<void>((resolve, reject) => {
+      let finished = false;
+      const finish = (error?: Error) => {
+        if (finished) return;
+        finished = true;
+        signal.removeEventListener("abort", onAbort);
+        void watcher.cancel().catch(() => undefined);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onAbort = () => finish();
+      signal.addEventListener("abort", onAbort);
+      watcher.on("put", (kv) => this.handlePut(this.suffixOf(kv), kv.value));
+      watcher.on("delete", (kv) => this.handleDelete(this.suffixOf(kv)));
+      // A watch resumed against another etcd (wiped and restarted) would silently miss state.
+      watcher.on("connected", (response) => {
+        if (response.header.cluster_id !== clusterId) {
+          finish(
+            new WatchBroken(`etcd cluster id changed from ${clusterId} to ${response.header.cluster_id}`),
+          );
+        }
+      });
+      watcher.on("disconnected", (error) => finish(new WatchBroken(`watch disconnected: ${error.message}`)));
+      watcher.on("error", (error) => finish(error));
+      watcher.on("end", () => finish(new WatchBroken("watch ended")));
+    });
+  }
+
+  /** Reports every known entry deleted and forgets them (the remote cluster was disconnected). */
+  drain(): void {
+    for (const suffix of [...this.known.keys()]) this.handleDelete(suffix);
+  }
+
+  private suffixOf(kv: IKeyValue): string {
+    return kv.key.toString().slice(this.options.prefix.length);
+  }
+
+  private handlePut(suffix: string, rawValue: Buffer): void {
+    const key = this.options.prefix + suffix;
+    const raw = rawValue.toString("utf8");
+    const previous = this.known.get(suffix);
+    if (previous?.raw === raw) return;
+    let value: T;
+    try {
+      value = this.options.decode(key, suffix, rawValue);
+    } catch (error) {
+      const rejection =
+        error instanceof InvalidEntryError ? error : new InvalidEntryError(key, "wrong-type", String(error));
+      this.rejected[rejection.reason]++;
+      this.options.log.warn(
+        { key, reason: rejection.reason, detail: rejection.detail },
+        "rejected remote kvstore entry",
+      );
+      this.options.onRejected?.(rejection);
+      if (previous) this.handleDelete(suffix);
+      return;
+    }
+    this.known.set(suffix, { raw, value });
+    this.options.onUpsert(suffix, value, previous?.value);
+  }
+
+  private handleDelete(suffix: string): void {
+    const previous = this.known.get(suffix);
+    if (!previous) return;
+    this.known.delete(suffix);
+    this.options.onDelete(suffix, previous.value);
+  }
+}
+
+export interface CanaryGateOptions {
+  client: Etcd3;
+  /** The remote cluster whose canary gates the store. */
+  clusterName: string;
+  /** Canary name, e.g. CANARY_NAMES.nodes. */
+  canaryName: string;
+  signal: AbortSignal;
+  log: Logger;
+  /** Called with true while waiting for the canary, false once it is there. */
+  onWaiting?: (waiting: boolean) => void;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+}
+
+/** Resolves once `key` exists (or the signal aborts); rides out etcd errors. */
+export async function waitForKey(
+  client: Etcd3,
+  key: string,
+  signal: AbortSignal,
+  retryMs = 500,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const response = await client.get(key).exec();
+      if (response.kvs.length > 0) return;
+      const watcher = await client
+        .watch()
+        .key(key)
+        .startRevision(String(BigInt(response.header.revision) + 1n))
+        .create();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const onAbort = () => resolve();
+          signal.addEventListener("abort", onAbort, { once: true });
+          watcher.on("put", () => resolve());
+          watcher.on("disconnected", (error) => reject(error));
+          watcher.on("error", (error) => reject(error));
+        });
+        return;
+      } finally {
+        await watcher.cancel().catch(() => undefined);
+      }
+    } catch {
+      await sleep(retryMs, signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+/**
+ * Runs a watch store against one connection to a remote cluster advertising sync canaries: waits
+ * for the canary, lists+watches, and after a broken watch waits for the canary again before
+ * relisting (the remote etcd may have been wiped). Returns when the signal aborts.
+ */
+export async function watchWhenSynced<T>(store: WatchStore<T>, options: CanaryGateOptions): Promise<void> {
+  const canaryKey = keys.canary(options.clusterName, options.canaryName);
+  let failures = 0;
+  while (!options.signal.aborted) {
+    options.onWaiting?.(true);
+    await waitForKey(options.client, canaryKey, options.signal, options.retryBaseMs);
+    options.onWaiting?.(false);
+    if (options.signal.aborted) return;
+    try {
+      await store.run(options.client, options.signal);
+      failures = 0;
+    } catch (error) {
+      failures++;
+      const delay = Math.min(
+        options.retryMaxMs ?? 5_000,
+        (options.retryBaseMs ?? 200) * 2 ** Math.min(failures - 1, 6),
+      );
+      options.log.info(
+        { prefix: store.prefix, err: String(error), delayMs: delay },
+        "watch broke; relisting after canary",
+      );
+      await sleep(delay, options.signal);
+    }
+  }
+}
+
+/** For tests and callers that poll: resolves when `store.synced`. */
+export function waitSynced<T>(store: WatchStore<T>, timeoutMs = 10_000): Promise<true> {
+  return waitFor(`watch store ${store.prefix} to sync`, () => store.synced || undefined, { timeoutMs });
+}
