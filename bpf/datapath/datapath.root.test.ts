@@ -20,7 +20,27 @@ const VIP = "10.96.0.10";
 const CLIENT_IDENTITY = 4242;
 const TUNNEL_IFINDEX = 77;
 
+const CLIENT6 = "fd00:1::10";
+const LOCAL_POD6 = "fd00:1::20";
+const REMOTE_POD6 = "fd00:2::10";
+const VIP6 = "fd00:96::10";
+const BACKEND6 = "fd00:3::1";
+
 const localEndpoints = [
+  {
+    address: CLIENT6,
+    ifindex: 11,
+    identity: CLIENT_IDENTITY,
+    mac: "02:aa:00:00:00:10",
+    nodeMac: "02:bb:00:00:00:10",
+  },
+  {
+    address: LOCAL_POD6,
+    ifindex: 12,
+    identity: 5000,
+    mac: "02:aa:00:00:00:20",
+    nodeMac: "02:bb:00:00:00:20",
+  },
   {
     address: CLIENT,
     ifindex: 11,
@@ -33,7 +53,7 @@ const localEndpoints = [
 const remoteNodes = [
   {
     nodeIp: REMOTE_NODE,
-    podCidrs: ["10.2.0.0/24"],
+    podCidrs: ["10.2.0.0/24", "fd00:2::/64"],
     nodeIdentity: 6,
     podCidrIdentity: 2,
     remoteCluster: true,
@@ -99,6 +119,52 @@ describe("datapath programs under BPF_PROG_TEST_RUN", () => {
       assert.equal(packets("LbRevNat"), 1n);
     });
   }
+
+  for (const proto of [Proto.TCP, Proto.UDP]) {
+    const name = proto === Proto.TCP ? "TCP" : "UDP";
+    it(`IPv6: DNATs ${name} to a VIP with a valid checksum, and reverse-NATs the reply`, () => {
+      reconcileMaps(
+        datapath.maps,
+        state([
+          { frontend: { address: VIP6, port: 80, proto }, backends: [{ address: BACKEND6, port: 8080 }] },
+        ]),
+      );
+      const sent = parsePacket(
+        run(ProgramName.fromPod, buildPacket({ saddr: CLIENT6, daddr: VIP6, proto, sport: 40001, dport: 80 }))
+          .data,
+      );
+      assert.deepEqual([sent.saddr, sent.sport, sent.daddr, sent.dport], [CLIENT6, 40001, BACKEND6, 8080]);
+      assert.ok(sent.l4ChecksumValid, `${name} checksum over the IPv6 pseudo-header`);
+      const back = run(
+        ProgramName.toPod,
+        buildPacket({ saddr: BACKEND6, daddr: CLIENT6, proto, sport: 8080, dport: 40001 }),
+      );
+      const received = parsePacket(back.data);
+      assert.deepEqual(
+        [received.saddr, received.sport, received.daddr, received.dport],
+        [VIP6, 80, CLIENT6, 40001],
+      );
+      assert.ok(received.l4ChecksumValid, "checksum after reverse NAT");
+    });
+  }
+
+  it("IPv6: redirects to a local endpoint and tunnels to a remote pod CIDR", () => {
+    reconcileMaps(datapath.maps, state([]));
+    const local = run(
+      ProgramName.fromPod,
+      buildPacket({ saddr: CLIENT6, daddr: LOCAL_POD6, proto: Proto.UDP, dport: 9 }),
+    );
+    assert.equal(local.returnValue, TC_ACT_REDIRECT);
+    assert.equal(parsePacket(local.data).dstMac, "02:aa:00:00:00:20");
+    const remote = run(
+      ProgramName.fromPod,
+      buildPacket({ saddr: CLIENT6, daddr: REMOTE_POD6, proto: Proto.TCP, dport: 9 }),
+    );
+    assert.equal(remote.returnValue, TC_ACT_REDIRECT);
+    const trace = datapath.maps.readTrace();
+    assert.equal(trace.txTunnelId, CLIENT_IDENTITY);
+    assert.equal(trace.txRemoteIp, REMOTE_NODE, "an IPv4 underlay carries the IPv6 pod traffic");
+  });
 
   it("keeps a zero UDP checksum zero through DNAT", () => {
     reconcileMaps(datapath.maps, state([service(53, Proto.UDP, ["10.3.0.1"])]));

@@ -5,7 +5,7 @@
  *   links/from-pod-<name>            tcx ingress on an endpoint's host veth
  *   links/to-pod-<name>              tcx egress on an endpoint's host veth
  *   links/tunnel-ingress             tcx ingress on the VXLAN collect-metadata device
- *   links/sock-<hook>-<name>         cgroup sock_addr hooks (connect4, sendmsg4, recvmsg4, getpeername4)
+ *   links/sock-<hook>-<name>         cgroup sock_addr hooks ({connect,sendmsg,recvmsg,getpeername}{4,6})
  * Links are pinned so the datapath keeps working across agent restarts; detaching = unpinning.
  * On kernels without tcx (< 6.6) the tc programs go on a clsact qdisc instead (tcAttachMode "tc",
  * or "auto" falls back when the kernel refuses the tcx attach type). Those filters are not links:
@@ -39,6 +39,10 @@ export const ProgramName = {
   sockSendmsg4: "cm_sock4_sendmsg",
   sockRecvmsg4: "cm_sock4_recvmsg",
   sockGetpeername4: "cm_sock4_getpeername",
+  sockConnect6: "cm_sock6_connect",
+  sockSendmsg6: "cm_sock6_sendmsg",
+  sockRecvmsg6: "cm_sock6_recvmsg",
+  sockGetpeername6: "cm_sock6_getpeername",
 } as const;
 
 const OBJECT_FILES = ["from_pod.bpf.o", "to_pod.bpf.o", "tunnel.bpf.o", "sock_lb.bpf.o"];
@@ -48,6 +52,10 @@ const SOCKET_HOOKS = [
   ["sendmsg4", ProgramName.sockSendmsg4, AttachType.CgroupUdp4Sendmsg],
   ["recvmsg4", ProgramName.sockRecvmsg4, AttachType.CgroupUdp4Recvmsg],
   ["getpeername4", ProgramName.sockGetpeername4, AttachType.CgroupInet4Getpeername],
+  ["connect6", ProgramName.sockConnect6, AttachType.CgroupInet6Connect],
+  ["sendmsg6", ProgramName.sockSendmsg6, AttachType.CgroupUdp6Sendmsg],
+  ["recvmsg6", ProgramName.sockRecvmsg6, AttachType.CgroupUdp6Recvmsg],
+  ["getpeername6", ProgramName.sockGetpeername6, AttachType.CgroupInet6Getpeername],
 ] as const;
 
 export type TcAttachMode = "tcx" | "tc" | "auto";

@@ -11,9 +11,13 @@ import type { BpfProgram } from "./program.js";
 
 export const AttachType = {
   CgroupInet4Connect: 10,
+  CgroupInet6Connect: 11,
   CgroupUdp4Sendmsg: 14,
+  CgroupUdp6Sendmsg: 15,
   CgroupUdp4Recvmsg: 19,
+  CgroupUdp6Recvmsg: 20,
   CgroupInet4Getpeername: 29,
+  CgroupInet6Getpeername: 30,
   Xdp: 37,
   TcxIngress: 46,
   TcxEgress: 47,
