@@ -37,17 +37,21 @@ const POD_MTU = 1450;
 const TCP_VIP = "10.96.0.10";
 const UDP_VIP = "10.96.0.11";
 const LOCAL_VIP = "10.96.0.12";
+const GATEWAY6 = "fe80::1";
+const TCP_VIP6 = "fd00:96::10";
+const UDP_VIP6 = "fd00:96::11";
 
 interface Pod {
   netns: string;
   ip: string;
+  ip6: string;
   hostIf: string;
   identity: number;
 }
 const pods = {
-  a1: { netns: ns.podA1, ip: "10.1.0.10", hostIf: `lxc${id}a1`, identity: 1001 },
-  a2: { netns: ns.podA2, ip: "10.1.0.20", hostIf: `lxc${id}a2`, identity: 1002 },
-  b1: { netns: ns.podB1, ip: "10.2.0.10", hostIf: `lxc${id}b1`, identity: 2001 },
+  a1: { netns: ns.podA1, ip: "10.1.0.10", ip6: "fd00:1::10", hostIf: `lxc${id}a1`, identity: 1001 },
+  a2: { netns: ns.podA2, ip: "10.1.0.20", ip6: "fd00:1::20", hostIf: `lxc${id}a2`, identity: 1002 },
+  b1: { netns: ns.podB1, ip: "10.2.0.10", ip6: "fd00:2::10", hostIf: `lxc${id}b1`, identity: 2001 },
 } satisfies Record<string, Pod>;
 
 function sh(netns: string, command: string, timeoutMs = 10_000): string {
@@ -69,26 +73,31 @@ function createPod(node: string, pod: Pod): void {
   sh(
     pod.netns,
     [
-      "sysctl -qw net.ipv6.conf.all.disable_ipv6=1",
       "ip link set lo up",
       `ip link set eth0 mtu ${POD_MTU} up`,
       `ip addr add ${pod.ip}/32 dev eth0`,
       `ip route add ${GATEWAY} dev eth0 scope link`,
       `ip route add default via ${GATEWAY} dev eth0`,
       `ip neigh add ${GATEWAY} lladdr ${hostMac} dev eth0 nud permanent`,
+      // IPv6 the same way: a /128, a link-local gateway answered by a static neighbour entry
+      `ip -6 addr add ${pod.ip6}/128 dev eth0 nodad`,
+      `ip -6 route add default via ${GATEWAY6} dev eth0`,
+      `ip -6 neigh add ${GATEWAY6} lladdr ${hostMac} dev eth0 nud permanent`,
     ].join(" && "),
   );
 }
 
-function endpointOf(node: string, pod: Pod): DesiredEndpoint {
+/** The pod's IPv4 and IPv6 endpoint entries. */
+function endpointsOf(node: string, pod: Pod): DesiredEndpoint[] {
   const host = linkInfo(node, pod.hostIf);
-  return {
-    address: pod.ip,
+  const mac = linkInfo(pod.netns, "eth0").address;
+  return [pod.ip, pod.ip6].map((address) => ({
+    address,
     ifindex: host.ifindex,
     identity: pod.identity,
-    mac: linkInfo(pod.netns, "eth0").address,
+    mac,
     nodeMac: host.address,
-  };
+  }));
 }
 
 const PROBE = fileURLToPath(new URL("./probe.js", import.meta.url));
@@ -157,17 +166,29 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
         frontend: { address: LOCAL_VIP, port: 80, proto: Proto.TCP },
         backends: [{ address: pods.a2.ip, port: 8080 }],
       },
+      {
+        frontend: { address: TCP_VIP6, port: 80, proto: Proto.TCP },
+        backends: [{ address: pods.b1.ip6, port: 8080 }],
+      },
+      {
+        frontend: { address: UDP_VIP6, port: 53, proto: Proto.UDP },
+        backends: [{ address: pods.b1.ip6, port: 5353 }],
+      },
     ];
     const stateA: DesiredDatapathState = {
       services,
-      endpoints: [endpointOf(ns.nodeA, pods.a1), endpointOf(ns.nodeA, pods.a2)],
-      remoteNodes: [{ nodeIp: NODE_B_IP, podCidrs: ["10.2.0.0/24"], nodeIdentity: 6, podCidrIdentity: 2 }],
+      endpoints: [...endpointsOf(ns.nodeA, pods.a1), ...endpointsOf(ns.nodeA, pods.a2)],
+      remoteNodes: [
+        { nodeIp: NODE_B_IP, podCidrs: ["10.2.0.0/24", "fd00:2::/64"], nodeIdentity: 6, podCidrIdentity: 2 },
+      ],
       ipcache: [{ prefix: `${pods.b1.ip}/32`, identity: pods.b1.identity, tunnelEndpoint: NODE_B_IP }],
     };
     const stateB: DesiredDatapathState = {
       services,
-      endpoints: [endpointOf(ns.nodeB, pods.b1)],
-      remoteNodes: [{ nodeIp: NODE_A_IP, podCidrs: ["10.1.0.0/24"], nodeIdentity: 6, podCidrIdentity: 2 }],
+      endpoints: endpointsOf(ns.nodeB, pods.b1),
+      remoteNodes: [
+        { nodeIp: NODE_A_IP, podCidrs: ["10.1.0.0/24", "fd00:1::/64"], nodeIdentity: 6, podCidrIdentity: 2 },
+      ],
       ipcache: [],
     };
     for (const [datapath, node, state, pod] of [
@@ -186,21 +207,27 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
         datapath.attachEndpoint(each.hostIf, linkInfo(node, each.hostIf).ifindex, { netnsPath });
     }
 
-    const serve = (pod: Pod, proto: "tcp" | "udp", port: number) =>
+    const serve = (pod: Pod, proto: "tcp" | "udp", port: number, host: string) =>
       servers.push(
         startDaemon({
-          argv: [process.execPath, ECHO_SERVER, proto, String(port)],
+          argv: [process.execPath, ECHO_SERVER, proto, String(port), host],
           netns: pod.netns,
-          logFile: join(logDir, `${pod.netns}-${proto}.log`),
+          logFile: join(logDir, `${pod.netns}-${proto}-${servers.length}.log`),
         }),
       );
-    serve(pods.b1, "tcp", 8080);
-    serve(pods.b1, "udp", 5353);
-    serve(pods.a2, "tcp", 8080);
+    for (const host of ["0.0.0.0", "::"]) {
+      serve(pods.b1, "tcp", 8080, host);
+      serve(pods.b1, "udp", 5353, host);
+    }
+    serve(pods.a2, "tcp", 8080, "0.0.0.0");
     await waitFor("servers listening", () => {
       const b1 = sh(pods.b1.netns, "ss -Hlntu");
       const a2 = sh(pods.a2.netns, "ss -Hlnt");
-      return b1.includes(":8080") && b1.includes(":5353") && a2.includes(":8080");
+      const listening = (text: string, socket: string) => text.includes(socket);
+      return (
+        ["0.0.0.0:8080", "0.0.0.0:5353", "[::]:8080", "[::]:5353"].every((socket) => listening(b1, socket)) &&
+        listening(a2, "0.0.0.0:8080")
+      );
     });
   });
 
@@ -229,13 +256,20 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
     assert.equal(nodeA.maps.readTrace().rxIdentity, pods.b1.identity, "and node A for the replies");
   });
 
+  it("IPv6 pod to pod across nodes over the IPv4 underlay", () => {
+    const before = nodeB.maps.readTrace().rxCount;
+    sh(pods.a1.netns, `ping -6 -c 3 -i 0.05 -W 2 -q ${pods.b1.ip6}`);
+    assert.ok(nodeB.maps.readTrace().rxCount - before >= 3);
+    assert.equal(nodeB.maps.readTrace().rxIdentity, pods.a1.identity);
+  });
+
   it("pod to pod on the same node through a local redirect", () => {
     const before = nodeA.maps.readMetrics().ForwardLocal.packets;
     sh(pods.a1.netns, `ping -c 2 -i 0.05 -W 2 -q ${pods.a2.ip}`);
     assert.ok(nodeA.maps.readMetrics().ForwardLocal.packets - before >= 4n);
   });
 
-  it("per-packet NAT: TCP and UDP VIPs across nodes, and a VIP with a local backend", () => {
+  it("per-packet NAT: TCP and UDP VIPs (IPv4, IPv6) across nodes, and a VIP with a local backend", () => {
     const before = nodeA.maps.readMetrics();
     const inPod = (argv: string[]) =>
       probe(argv, (command) => ["nsenter", `--net=/run/netns/${pods.a1.netns}`, ...command]);
@@ -251,13 +285,21 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
       reply: `tcp-from-${pods.a1.ip}`,
       peer: `${LOCAL_VIP}:80`,
     });
+    assert.deepEqual(inPod(["tcp", TCP_VIP6, "80"]), {
+      reply: `tcp-from-${pods.a1.ip6}`,
+      peer: `${TCP_VIP6}:80`,
+    });
+    assert.deepEqual(inPod(["udp-connect", UDP_VIP6, "53"]), {
+      reply: `udp-from-${pods.a1.ip6}`,
+      peer: `${UDP_VIP6}:53`,
+    });
     const now = nodeA.maps.readMetrics();
     assert.ok(now.LbDnat.packets > before.LbDnat.packets, "DNAT in from-pod");
     assert.ok(now.LbRevNat.packets > before.LbRevNat.packets, "reverse NAT in to-pod");
     assert.equal(now.SockLb.packets, before.SockLb.packets, "no socket LB outside the cgroup");
   });
 
-  it("socket LB: a client in the pod's cgroup is load-balanced at connect/sendmsg, no packet NAT", () => {
+  it("socket LB (IPv4, IPv6): a client in the pod's cgroup is balanced at connect/sendmsg, no packet NAT", () => {
     socketLbCgroup = createTestCgroup(`dp${id}-podA1`);
     nodeA.attachSocketLb("podA1", socketLbCgroup.path);
     const cgroupPath = socketLbCgroup.path;
@@ -280,9 +322,18 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
       reply: `udp-from-${pods.a1.ip}`,
       peer: `${UDP_VIP}:53`,
     });
+    // the same through the IPv6 hooks
+    assert.deepEqual(inPod(["tcp", TCP_VIP6, "80"]), {
+      reply: `tcp-from-${pods.a1.ip6}`,
+      peer: `${TCP_VIP6}:80`,
+    });
+    assert.deepEqual(inPod(["udp-sendto", UDP_VIP6, "53"]), {
+      reply: `udp-from-${pods.a1.ip6}`,
+      peer: `${UDP_VIP6}:53`,
+    });
     const now = nodeA.maps.readMetrics();
     const rewritten = now.SockLb.packets - before.SockLb.packets;
-    assert.ok(rewritten >= 3n, `rewritten at the socket (${rewritten} times)`);
+    assert.ok(rewritten >= 5n, `rewritten at the socket (${rewritten} times)`);
     assert.equal(now.LbDnat.packets, before.LbDnat.packets, "no per-packet DNAT for these sockets");
     nodeA.detachSocketLb("podA1");
   });

@@ -42,7 +42,7 @@ if (mode === "tcp") {
     process.exit(1);
   });
 } else {
-  const socket = createSocket("udp4");
+  const socket = createSocket(host.includes(":") ? "udp6" : "udp4");
   socket.on("message", (message, remote) => {
     const peer =
       mode === "udp-connect"
