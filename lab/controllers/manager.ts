@@ -96,13 +96,20 @@ export async function startControllerManager(options: ControllerManagerOptions):
   // --- scheduler -------------------------------------------------------------------------------
   let pods: Cache<V1Pod>;
   const bound = new Expectations();
+  const assumed = new Map<string, string>();
   const reportedUnschedulable = new Map<string, string>();
   const scheduler = controller("scheduler", async () => {
     if (!nodes.synced() || !pods.synced()) return;
     const inFlight = new Set(
       bound.pending("bind", (k) => Boolean(pods.list().find((p) => key(p) === k)?.spec?.nodeName)),
     );
-    const candidates = pods.list().filter((p) => !inFlight.has(key(p)));
+    // Pods bound but not yet seen bound count on their node (kube-scheduler's "assumed pods"),
+    // so two pods created together spread instead of both landing on the emptiest node.
+    const candidates = pods
+      .list()
+      .map((p) =>
+        inFlight.has(key(p)) ? { ...p, spec: { ...p.spec, nodeName: assumed.get(key(p)) } } : p,
+      ) as V1Pod[];
     const plan = schedule(candidates, nodes.list());
     log.debug(
       {
@@ -115,6 +122,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
     );
     for (const binding of plan.bindings) {
       bound.add("bind", `${binding.namespace}/${binding.pod}`);
+      assumed.set(`${binding.namespace}/${binding.pod}`, binding.node);
       try {
         await core.createNamespacedPodBinding({
           name: binding.pod,

@@ -470,7 +470,8 @@ async function commitUpdate(
     ]);
   applyDefaults(rt, next);
   if (!deepEqual(specPart(next), specPart(current))) meta.generation = (keep.generation ?? 1) + 1;
-  const errors = validateUpdate(rt, next, current);
+  // Binding is the one way to set a pod's spec.nodeName: it bypasses the pod-spec immutability check.
+  const errors = options.subresource === "binding" ? [] : validateUpdate(rt, next, current);
   if (errors.length > 0) throw invalid(rt.kind, rt.group, meta.name ?? "", errors);
   if (rt.group === "apiextensions.k8s.io") {
     const clash = ctx.registry.conflictingNames(next as unknown as CrdObject);
@@ -753,7 +754,7 @@ async function bindPod(
       pod.spec.nodeName = target.name;
       return pod;
     },
-    { retry: true },
+    { subresource: "binding", retry: true },
   );
   // Binding also records the PodScheduled condition, as kube-apiserver's binding REST does.
   await updateObject(
