@@ -6,6 +6,35 @@ import { after, before, describe, it } from "node:test";
 import { waitFor } from "../lib/process.js";
 import { AgentTestCluster, type TestNode, type TestPod, tail } from "./testing/cluster.js";
 
+const SLICE = "echo-abc12";
+let clusterIp = "";
+let nodePort = 0;
+
+function slice(backends: TestPod[]) {
+  return {
+    metadata: { name: SLICE, namespace: "default", labels: { "kubernetes.io/service-name": "echo" } },
+    addressType: "IPv4",
+    endpoints: backends.map((pod) => ({ addresses: [pod.ip ?? ""], conditions: { ready: true } })),
+    ports: [
+      { name: "http", port: 8080, protocol: "TCP" },
+      { name: "dns", port: 5353, protocol: "UDP" },
+      { name: "echo", port: 8081, protocol: "TCP" },
+    ],
+  };
+}
+
+/** The distinct answers of n requests (each answer is the backend's name), sorted. */
+function answers(
+  client: TestPod,
+  protocol: "tcp" | "udp",
+  host: string,
+  port: number,
+  n: number,
+  cgroup = true,
+): string[] {
+  return [...new Set(cluster.probe(client, protocol, host, port, n, { cgroup }))].sort();
+}
+
 const cluster = new AgentTestCluster();
 let n1: TestNode;
 let n2: TestNode;
@@ -53,5 +82,88 @@ describe("agent (root: netns, BPF, etcd, API server)", { timeout: 180_000 }, () 
     );
     cluster.inPod(pods.a2, `ping -c 2 -i 0.05 -W 2 -q ${pods.b1.ip}`);
     cluster.inPod(pods.b1, `ping -c 2 -i 0.05 -W 2 -q ${pods.a1.ip}`);
+  });
+
+  it("ClusterIP TCP and UDP are load-balanced over all backends (socket LB and per-packet)", async () => {
+    cluster.startEchoServer(pods.a1, "a1");
+    cluster.startEchoServer(pods.b1, "b1");
+    const service = await cluster.createService({
+      metadata: { name: "echo", namespace: "default" },
+      spec: {
+        type: "NodePort",
+        selector: { app: "echo" },
+        ports: [
+          { name: "http", port: 80, targetPort: "http", protocol: "TCP" },
+          { name: "dns", port: 53, targetPort: 5353, protocol: "UDP" },
+          { name: "echo", port: 81, targetPort: 8081, protocol: "TCP" },
+        ],
+      },
+    });
+    clusterIp = service.spec?.clusterIP ?? "";
+    nodePort = service.spec?.ports?.find((p) => p.name === "http")?.nodePort ?? 0;
+    assert.ok(clusterIp && nodePort);
+    await cluster.applyEndpointSlice(slice([pods.a1, pods.b1]));
+    await waitFor("both agents to program the service", async () => {
+      for (const node of [n1, n2]) {
+        const frontend = (await cluster.status(node)).services.find(
+          (s) => s.frontend === `${clusterIp}:80/TCP`,
+        );
+        if (frontend?.backends.length !== 2) return false;
+      }
+      return true;
+    });
+    await waitFor("servers listening", () => {
+      const a = cluster.inPod(pods.a1, "ss -Hlntu", { cgroup: false });
+      const b = cluster.inPod(pods.b1, "ss -Hlntu", { cgroup: false });
+      return [a, b].every((out) => out.includes(":8080") && out.includes(":5353") && out.includes(":8081"));
+    });
+    assert.deepEqual(answers(pods.a2, "tcp", clusterIp, 80, 30), ["a1", "b1"], "TCP with socket LB");
+    assert.deepEqual(
+      answers(pods.a2, "tcp", clusterIp, 80, 30, false),
+      ["a1", "b1"],
+      "TCP with per-packet NAT",
+    );
+    assert.deepEqual(answers(pods.a2, "udp", clusterIp, 53, 30), ["a1", "b1"], "UDP with socket LB");
+    assert.deepEqual(
+      answers(pods.a2, "udp", clusterIp, 53, 30, false),
+      ["a1", "b1"],
+      "UDP with per-packet NAT",
+    );
+  });
+
+  it("EndpointSlice changes reach the datapath within a second", async () => {
+    const started = Date.now();
+    await cluster.applyEndpointSlice(slice([pods.b1]));
+    await waitFor(
+      "n1 to drop a1 from the service",
+      async () => {
+        const frontend = (await cluster.status(n1)).services.find(
+          (s) => s.frontend === `${clusterIp}:80/TCP`,
+        );
+        return frontend?.backends.length === 1 && frontend.backends[0].address === `${pods.b1.ip}:8080`;
+      },
+      { timeoutMs: 1_000, intervalMs: 10 },
+    );
+    const elapsed = Date.now() - started;
+    process.stderr.write(`backend change visible in the datapath after ${elapsed} ms\n`);
+    assert.deepEqual(answers(pods.a2, "tcp", clusterIp, 80, 10), ["b1"]);
+    await cluster.applyEndpointSlice(slice([pods.a1, pods.b1]));
+    await waitFor("a1 back", async () => {
+      const frontend = (await cluster.status(n1)).services.find((s) => s.frontend === `${clusterIp}:80/TCP`);
+      return frontend?.backends.length === 2;
+    });
+  });
+
+  it("NodePort from a pod on another node", async () => {
+    pods.b2 = await cluster.startPod(n2, { labels: { app: "client" } });
+    for (const target of [n1.ip, n2.ip]) {
+      for (const cgroup of [true, false]) {
+        assert.deepEqual(
+          answers(pods.b2, "tcp", target, nodePort, 16, cgroup),
+          ["a1", "b1"],
+          `${target} cgroup=${cgroup}`,
+        );
+      }
+    }
   });
 });

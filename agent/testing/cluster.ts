@@ -42,6 +42,8 @@ import type { AgentStatus } from "../status/status.js";
 const AGENT_MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
 const CNI_MAIN = fileURLToPath(new URL("../../cni/main.js", import.meta.url));
 export const REQUEST_LOOP = fileURLToPath(new URL("./request-loop.js", import.meta.url));
+export const ECHO_SERVER = fileURLToPath(new URL("./echo-server.js", import.meta.url));
+export const PROBE = fileURLToPath(new URL("./probe.js", import.meta.url));
 export const SERVICE_RANGE = "10.96.0.0/24";
 
 export interface TestNode {
@@ -415,6 +417,28 @@ export class AgentTestCluster {
         ? argv
         : ["sh", "-c", `echo $$ > '${pod.cgroup}/cgroup.procs' && exec "$@"`, "sh", ...argv];
     return runSync(full, { timeoutMs: options.timeoutMs ?? 15_000 });
+  }
+
+  /** probe.js in the pod: COUNT requests, their answers ("error: …" for failures). */
+  probe(
+    pod: TestPod,
+    protocol: "tcp" | "udp",
+    host: string,
+    port: number,
+    count: number,
+    options: { cgroup?: boolean } = {},
+  ): string[] {
+    return JSON.parse(
+      this.inPod(pod, `${process.execPath} ${PROBE} ${protocol} ${host} ${port} ${count}`, {
+        ...options,
+        timeoutMs: 60_000,
+      }),
+    );
+  }
+
+  /** The test backend (echo-server.js) in the pod. */
+  startEchoServer(pod: TestPod, name: string): ProcessRef {
+    return this.startInPod(pod, [process.execPath, ECHO_SERVER, name], `${name}-echo`);
   }
 
   /** A long-running process in the pod (netns + cgroup), stopped by stop(). */
