@@ -1,0 +1,493 @@
+/**
+ * The clustermesh-apiserver of one cluster: publishes the cluster's nodes, identities, endpoint IPs
+ * and global services from its Kubernetes API into its own etcd, in Cilium's format.
+ *
+ * Lifecycle (start/stop):
+ *   1. etcd users/roles/auth (idempotent);
+ *   2. sync stores list their prefixes (adopting unchanged keys of a previous run);
+ *   3. cluster config and heartbeat are written (leased; heartbeat every minute);
+ *   4. informers start; each store is marked synced() once all informers it depends on have
+ *      delivered their initial list → stale keys deleted → canary written → /readyz ready.
+ * Conversions are pure (convert/*); this module only routes events to them and to the stores.
+ */
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1EndpointSlice,
+  type V1Namespace,
+  type V1Node,
+  type V1Service,
+} from "@kubernetes/client-node";
+import type { Etcd3 } from "etcd3";
+import {
+  MESH_GROUP,
+  MESH_VERSION,
+  type MeshEndpoint,
+  type MeshIdentity,
+  type MeshNode,
+  MeshResource,
+} from "../agent/k8s/crds.js";
+import { LeaseManager } from "../lib/kvstore/leases.js";
+import {
+  CANARY_NAMES,
+  CLUSTER_CONFIG_PREFIX,
+  type DataKind,
+  IDENTITY_IDS_PREFIX,
+  IP_ENTRIES_PREFIX,
+  NODES_PREFIX,
+  SERVICES_PREFIX,
+} from "../lib/kvstore/paths.js";
+import { SyncStore } from "../lib/kvstore/sync-store.js";
+import { encodeClusterConfig, ownClusterConfig } from "../lib/kvstore/values/cluster-config.js";
+import { encodeIpIdentityPair, ipPairKeySuffix } from "../lib/kvstore/values/ipcache.js";
+import { encodeNode } from "../lib/kvstore/values/node.js";
+import { encodeService } from "../lib/kvstore/values/service.js";
+import { rfc3339 } from "../lib/kvstore/values/timestamp.js";
+import type { Logger } from "../lib/log.js";
+import { isGlobalNamespace } from "./convert/annotations.js";
+import { IpOwnership, ipEntriesFor } from "./convert/endpoint.js";
+import { identityValueFor } from "./convert/identity.js";
+import { nodeValueFor } from "./convert/node.js";
+import { clusterServiceFor, SERVICE_NAME_LABEL } from "./convert/service.js";
+import { etcdAccessPlan, initEtcdAccess } from "./etcd-init.js";
+import { type Informer, startInformer } from "./k8s-cache.js";
+import { type MetricSample, renderMetrics } from "./metrics.js";
+
+export interface ApiServerOptions {
+  clusterName: string;
+  clusterId: number;
+  maxConnectedClusters: number;
+  kubeConfig: KubeConfig;
+  /** Client with the admin-<cluster> certificate (root role). */
+  etcd: Etcd3;
+  /** Peers whose agents connect with CN remote-<peer> (Cilium's "cluster" auth mode). */
+  remotePeers?: string[];
+  heartbeatIntervalMs?: number;
+  clusterConfigRefreshMs?: number;
+  leaseTtlSeconds?: number;
+  log: Logger;
+}
+
+type InformerName =
+  | "services"
+  | "endpointslices"
+  | "namespaces"
+  | "nodes"
+  | "meshnodes"
+  | "meshendpoints"
+  | "meshidentities";
+
+/** Which informers must have synced before a store's initial set is complete. */
+const STORE_DEPENDENCIES: Record<DataKind, InformerName[]> = {
+  services: ["services", "endpointslices", "namespaces"],
+  nodes: ["nodes", "meshnodes"],
+  identities: ["meshidentities", "namespaces"],
+  ipcache: ["meshendpoints", "namespaces"],
+};
+
+const nsName = (o: KubernetesObject) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
+
+export class ClusterMeshApiServer {
+  private readonly log: Logger;
+  private leases: LeaseManager | undefined;
+  private readonly stores = new Map<DataKind, SyncStore>();
+  private clusterConfigStore: SyncStore | undefined;
+  private heartbeatStore: SyncStore | undefined;
+  private readonly informers = new Map<InformerName, Informer<KubernetesObject>>();
+  private readonly syncedInformers = new Set<InformerName>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private configTimer: NodeJS.Timeout | undefined;
+  private readonly ipOwnership = new IpOwnership();
+  /** EndpointSlices by "ns/service" → slice name → slice. */
+  private readonly slicesByService = new Map<string, Map<string, V1EndpointSlice>>();
+  private readonly serviceOfSlice = new Map<string, string>();
+  private readonly k8sEvents = new Map<string, number>();
+  private heartbeats = 0;
+  private conversionErrors = 0;
+  private stopped = false;
+
+  constructor(private readonly options: ApiServerOptions) {
+    this.log = options.log;
+  }
+
+  private get cluster() {
+    return { name: this.options.clusterName, id: this.options.clusterId };
+  }
+
+  async start(): Promise<void> {
+    const { etcd, clusterName } = this.options;
+    await initEtcdAccess(etcd, etcdAccessPlan(clusterName, this.options.remotePeers), this.log);
+    this.leases = new LeaseManager(etcd, { ttlSeconds: this.options.leaseTtlSeconds, log: this.log });
+    const storePrefixes: Record<DataKind, string> = {
+      nodes: `${NODES_PREFIX}/${clusterName}`,
+      services: `${SERVICES_PREFIX}/${clusterName}`,
+      identities: IDENTITY_IDS_PREFIX,
+      ipcache: IP_ENTRIES_PREFIX,
+    };
+    for (const kind of Object.keys(storePrefixes) as DataKind[]) {
+      this.stores.set(
+        kind,
+        new SyncStore({
+          client: etcd,
+          leases: this.leases,
+          prefix: storePrefixes[kind],
+          canary: { clusterName, syncedKey: CANARY_NAMES[kind] },
+          log: this.log.child({ store: kind }),
+        }),
+      );
+    }
+    this.clusterConfigStore = new SyncStore({
+      client: etcd,
+      leases: this.leases,
+      prefix: CLUSTER_CONFIG_PREFIX,
+      manageExisting: false,
+      log: this.log.child({ store: "cluster-config" }),
+    });
+    this.heartbeatStore = new SyncStore({
+      client: etcd,
+      leases: this.leases,
+      prefix: "cilium",
+      manageExisting: false,
+      log: this.log.child({ store: "heartbeat" }),
+    });
+    await Promise.all([...this.stores.values()].map((store) => store.start()));
+    await this.clusterConfigStore.start();
+    await this.heartbeatStore.start();
+    this.clusterConfigStore.upsert(
+      clusterName,
+      encodeClusterConfig(ownClusterConfig(this.options.clusterId, this.options.maxConnectedClusters)),
+    );
+    this.clusterConfigStore.synced();
+    // Cilium re-asserts its cluster config every 5 minutes, in case someone deleted it.
+    this.configTimer = setInterval(
+      () => this.clusterConfigStore?.rewrite(clusterName),
+      this.options.clusterConfigRefreshMs ?? 5 * 60_000,
+    );
+    this.configTimer.unref();
+    this.beat();
+    this.heartbeatStore.synced();
+    this.heartbeatTimer = setInterval(() => this.beat(), this.options.heartbeatIntervalMs ?? 60_000);
+    this.heartbeatTimer.unref();
+    this.startInformers();
+  }
+
+  private beat(): void {
+    this.heartbeats++;
+    this.heartbeatStore?.upsert(".heartbeat", rfc3339());
+  }
+
+  private startInformers(): void {
+    const kc = this.options.kubeConfig;
+    const core = kc.makeApiClient(CoreV1Api);
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const crdPath = (plural: string) => `/apis/${MESH_GROUP}/${MESH_VERSION}/${plural}`;
+    const listCluster = (plural: string) => () =>
+      custom.listClusterCustomObject({ group: MESH_GROUP, version: MESH_VERSION, plural }) as Promise<
+        KubernetesListObject<KubernetesObject>
+      >;
+    this.addInformer(
+      "services",
+      "/api/v1/services",
+      () => core.listServiceForAllNamespaces(),
+      (o) => this.syncService(nsName(o)),
+    );
+    this.addInformer(
+      "endpointslices",
+      "/apis/discovery.k8s.io/v1/endpointslices",
+      () => discovery.listEndpointSliceForAllNamespaces(),
+      (o, deleted) => this.onEndpointSlice(o as V1EndpointSlice, deleted),
+    );
+    this.addInformer(
+      "namespaces",
+      "/api/v1/namespaces",
+      () => core.listNamespace(),
+      (o) => this.onNamespace(o.metadata?.name ?? ""),
+    );
+    this.addInformer(
+      "nodes",
+      "/api/v1/nodes",
+      () => core.listNode(),
+      (o) => this.syncNode(o.metadata?.name ?? ""),
+    );
+    this.addInformer(
+      "meshnodes",
+      crdPath(MeshResource.node.plural),
+      listCluster(MeshResource.node.plural),
+      (o) => this.syncNode(o.metadata?.name ?? ""),
+    );
+    this.addInformer(
+      "meshidentities",
+      crdPath(MeshResource.identity.plural),
+      listCluster(MeshResource.identity.plural),
+      (o, deleted) => this.syncIdentity(o as MeshIdentity, deleted),
+    );
+    this.addInformer(
+      "meshendpoints",
+      crdPath(MeshResource.endpoint.plural),
+      () =>
+        custom.listCustomObjectForAllNamespaces({
+          group: MESH_GROUP,
+          version: MESH_VERSION,
+          plural: MeshResource.endpoint.plural,
+        }) as Promise<KubernetesListObject<KubernetesObject>>,
+      (o, deleted) => this.syncEndpoint(o as MeshEndpoint, deleted),
+    );
+  }
+
+  private addInformer(
+    name: InformerName,
+    path: string,
+    list: () => Promise<KubernetesListObject<KubernetesObject>>,
+    onChange: (object: KubernetesObject, deleted: boolean) => void,
+  ): void {
+    const informer = startInformer<KubernetesObject>({
+      name,
+      kubeConfig: this.options.kubeConfig,
+      path,
+      list,
+      onChange: (object, deleted) => {
+        try {
+          onChange(object, deleted);
+        } catch (error) {
+          this.conversionErrors++;
+          this.log.warn({ informer: name, object: nsName(object), err: String(error) }, "conversion failed");
+        }
+      },
+      onSynced: () => this.onInformerSynced(name),
+      onEvent: (kind) => {
+        const key = `${name}/${kind}`;
+        this.k8sEvents.set(key, (this.k8sEvents.get(key) ?? 0) + 1);
+      },
+      log: this.log,
+      restartDelayMs: name.startsWith("mesh") ? 2_000 : 1_000,
+    });
+    this.informers.set(name, informer);
+  }
+
+  private onInformerSynced(name: InformerName): void {
+    this.syncedInformers.add(name);
+    this.log.debug({ informer: name }, "informer synced");
+    for (const [kind, dependencies] of Object.entries(STORE_DEPENDENCIES) as [DataKind, InformerName[]][]) {
+      if (dependencies.includes(name) && dependencies.every((d) => this.syncedInformers.has(d))) {
+        this.stores.get(kind)?.synced();
+      }
+    }
+  }
+
+  private informer<T extends KubernetesObject>(name: InformerName): Informer<T> | undefined {
+    return this.informers.get(name) as Informer<T> | undefined;
+  }
+
+  private namespaceIsGlobal(namespace: string | undefined): boolean {
+    if (!namespace) return true;
+    return isGlobalNamespace(this.informer<V1Namespace>("namespaces")?.get(namespace));
+  }
+
+  // --- services ---
+
+  private onEndpointSlice(slice: V1EndpointSlice, deleted: boolean): void {
+    const sliceKey = nsName(slice);
+    const service = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+    const serviceKey = service ? `${slice.metadata?.namespace ?? ""}/${service}` : undefined;
+    const previous = this.serviceOfSlice.get(sliceKey);
+    if (previous && previous !== serviceKey) {
+      this.slicesByService.get(previous)?.delete(sliceKey);
+      this.syncService(previous);
+    }
+    if (deleted || !serviceKey) {
+      this.serviceOfSlice.delete(sliceKey);
+      if (serviceKey) this.slicesByService.get(serviceKey)?.delete(sliceKey);
+    } else {
+      this.serviceOfSlice.set(sliceKey, serviceKey);
+      let slices = this.slicesByService.get(serviceKey);
+      if (!slices) {
+        slices = new Map();
+        this.slicesByService.set(serviceKey, slices);
+      }
+      slices.set(sliceKey, slice);
+    }
+    if (serviceKey) this.syncService(serviceKey);
+  }
+
+  private onNamespace(namespace: string): void {
+    for (const service of this.informer<V1Service>("services")?.list() ?? []) {
+      if (service.metadata?.namespace === namespace) this.syncService(nsName(service));
+    }
+    for (const endpoint of this.informer<MeshEndpoint>("meshendpoints")?.list() ?? []) {
+      if (endpoint.metadata?.namespace === namespace) this.syncEndpoint(endpoint, false);
+    }
+    for (const identity of this.informer<MeshIdentity>("meshidentities")?.list() ?? [])
+      this.syncIdentity(identity, false);
+  }
+
+  private syncService(key: string): void {
+    const [namespace, name] = key.split("/");
+    const store = this.stores.get("services");
+    const service = this.informer<V1Service>("services")?.get(name, namespace);
+    const slices = [...(this.slicesByService.get(key)?.values() ?? [])];
+    const value = service
+      ? clusterServiceFor(
+          this.cluster,
+          service,
+          slices,
+          this.informer<V1Namespace>("namespaces")?.get(namespace),
+        )
+      : undefined;
+    if (value) store?.upsert(key, encodeService(value));
+    else store?.delete(key);
+  }
+
+  // --- nodes ---
+
+  private syncNode(name: string): void {
+    const core = this.informer<V1Node>("nodes")?.get(name);
+    const mesh = this.informer<MeshNode>("meshnodes")?.get(name);
+    const value = nodeValueFor(this.cluster, name, core, mesh);
+    const store = this.stores.get("nodes");
+    if (value) store?.upsert(name, encodeNode(value));
+    else store?.delete(name);
+  }
+
+  // --- identities ---
+
+  private syncIdentity(identity: MeshIdentity, deleted: boolean): void {
+    const store = this.stores.get("identities");
+    const name = identity.metadata?.name ?? "";
+    if (deleted) {
+      store?.delete(name);
+      return;
+    }
+    const converted = identityValueFor(this.cluster, identity);
+    if (!converted.ok) {
+      this.log.debug({ identity: name, reason: converted.reason }, "identity not published");
+      store?.delete(name);
+      return;
+    }
+    if (this.namespaceIsGlobal(converted.namespace)) store?.upsert(String(converted.id), converted.labels);
+    else store?.delete(String(converted.id));
+  }
+
+  // --- endpoint IPs ---
+
+  private syncEndpoint(endpoint: MeshEndpoint, deleted: boolean): void {
+    const entries =
+      deleted || !this.namespaceIsGlobal(endpoint.metadata?.namespace) ? [] : ipEntriesFor(endpoint);
+    const store = this.stores.get("ipcache");
+    for (const ip of this.ipOwnership.set(nsName(endpoint), entries)) {
+      const published = this.ipOwnership.published(ip);
+      if (published) store?.upsert(ipPairKeySuffix(published), encodeIpIdentityPair(published));
+      else store?.delete(ip);
+    }
+  }
+
+  // --- status ---
+
+  readiness(): { ready: boolean; synced: Record<DataKind, boolean> } {
+    const synced = Object.fromEntries(
+      [...this.stores].map(([kind, store]) => [kind, store.isSynced]),
+    ) as Record<DataKind, boolean>;
+    return { ready: this.stores.size > 0 && Object.values(synced).every(Boolean), synced };
+  }
+
+  /** Unhealthy when etcd keep-alives keep failing (leases, and so every key, would expire). */
+  health(): { ok: boolean; detail: string } {
+    const failures = this.leases?.keepAliveFailures ?? 0;
+    if (this.stopped) return { ok: false, detail: "stopped" };
+    return failures >= 3
+      ? { ok: false, detail: `etcd lease keep-alive failed ${failures} times` }
+      : { ok: true, detail: "ok" };
+  }
+
+  metrics(): string {
+    const stores = [...this.stores];
+    const samples: MetricSample[] = [
+      {
+        name: "kvstore_keys",
+        help: "Keys this apiserver wants in etcd, per kind.",
+        type: "gauge",
+        samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.desired })),
+      },
+      {
+        name: "kvstore_writes_total",
+        help: "etcd puts per kind.",
+        type: "counter",
+        samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.puts })),
+      },
+      {
+        name: "kvstore_deletes_total",
+        help: "etcd deletes per kind.",
+        type: "counter",
+        samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.deletes })),
+      },
+      {
+        name: "kvstore_skipped_unchanged_total",
+        help: "Upserts skipped because the value was unchanged.",
+        type: "counter",
+        samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.skippedUnchanged })),
+      },
+      {
+        name: "kvstore_errors_total",
+        help: "Failed etcd writes (retried).",
+        type: "counter",
+        samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.errors })),
+      },
+      {
+        name: "kvstore_initial_sync_completed",
+        help: "1 once the initial sync of a kind is written and its canary set.",
+        type: "gauge",
+        samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.isSynced ? 1 : 0 })),
+      },
+      {
+        name: "k8s_events_total",
+        help: "Kubernetes informer events per resource and action.",
+        type: "counter",
+        samples: [...this.k8sEvents].map(([key, value]) => {
+          const [resource, action] = key.split("/");
+          return { labels: { resource, action }, value };
+        }),
+      },
+      {
+        name: "conversion_errors_total",
+        help: "Objects that failed conversion.",
+        type: "counter",
+        samples: [{ value: this.conversionErrors }],
+      },
+      {
+        name: "heartbeats_total",
+        help: "Heartbeats written.",
+        type: "counter",
+        samples: [{ value: this.heartbeats }],
+      },
+      {
+        name: "leases",
+        help: "etcd leases held.",
+        type: "gauge",
+        samples: [{ value: this.leases?.leaseCount ?? 0 }],
+      },
+      {
+        name: "ready",
+        help: "1 when every kind is synced (/readyz).",
+        type: "gauge",
+        samples: [{ value: this.readiness().ready ? 1 : 0 }],
+      },
+    ];
+    return renderMetrics(samples);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.configTimer);
+    await Promise.all([...this.informers.values()].map((informer) => informer.stop().catch(() => undefined)));
+    for (const store of [...this.stores.values(), this.clusterConfigStore, this.heartbeatStore])
+      await store?.stop();
+    // Leases are left to expire (not revoked) so a restart adopts unchanged keys.
+    this.leases?.close();
+  }
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+/**
+ * clustermesh-apiserver: one per cluster. Flags follow Cilium's where they exist.
+ *   node dist/clustermesh-apiserver/main.js --cluster-name c1 --cluster-id 1 --kubeconfig f
+ *     --etcd-servers https://127.0.0.1:2379 --etcd-cafile ca.crt --etcd-certfile admin.crt
+ *     --etcd-keyfile admin.key --readyz-address 127.0.0.1:9880 [--max-connected-clusters 255]
+ */
+import { KubeConfig } from "@kubernetes/client-node";
+import { Command, InvalidArgumentError } from "commander";
+import { connectEtcd, tlsFromFiles } from "../lib/etcd/client.js";
+import {
+  clusterIdProblem,
+  clusterNameProblem,
+  type MaxConnectedClusters,
+} from "../lib/kvstore/cluster-identity.js";
+import { createLogger } from "../lib/log.js";
+import { ClusterMeshApiServer } from "./apiserver.js";
+import { startHealthServer } from "./health.js";
+
+const integer = (value: string) => {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError("not a non-negative integer");
+  return Number(value);
+};
+
+const program = new Command("clustermesh-apiserver")
+  .requiredOption("--cluster-name <name>", "this cluster's name")
+  .requiredOption("--cluster-id <id>", "this cluster's id (1..max-connected-clusters)", integer)
+  .requiredOption("--kubeconfig <file>", "kubeconfig of this cluster's Kubernetes API")
+  .requiredOption("--etcd-servers <urls>", "comma-separated etcd client URLs")
+  .requiredOption("--etcd-cafile <file>", "CA of the etcd server certificate")
+  .requiredOption("--etcd-certfile <file>", "client certificate (CN admin-<cluster>)")
+  .requiredOption("--etcd-keyfile <file>", "client key")
+  .option("--readyz-address <ip:port>", "serves /readyz, /healthz and /metrics", "127.0.0.1:9880")
+  .option("--max-connected-clusters <n>", "255 or 511", integer, 255)
+  .option("--remote-users <names>", "peer clusters whose agents use CN remote-<peer>", "")
+  .option("--heartbeat-interval <ms>", "heartbeat write interval", integer, 60_000)
+  .option("--lease-ttl <seconds>", "etcd lease TTL", integer, 15 * 60)
+  .option(
+    "--etcd-server-name <name>",
+    "name expected in the etcd server certificate",
+    "clustermesh-apiserver.cilium.io",
+  )
+  .option("--log-level <level>", "pino log level", process.env.MESH_LOG_LEVEL ?? "info");
+
+async function main(): Promise<void> {
+  const opts = program.parse(process.argv).opts();
+  const log = createLogger({ name: "clustermesh-apiserver", level: opts.logLevel });
+  const maxConnected = opts.maxConnectedClusters as number;
+  if (maxConnected !== 255 && maxConnected !== 511)
+    throw new Error("--max-connected-clusters must be 255 or 511");
+  const problem =
+    clusterNameProblem(opts.clusterName, opts.clusterId) ??
+    clusterIdProblem(opts.clusterId, maxConnected as MaxConnectedClusters);
+  if (problem) throw new Error(problem);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(opts.kubeconfig);
+  const etcd = connectEtcd({
+    endpoints: String(opts.etcdServers).split(",").filter(Boolean),
+    tls: tlsFromFiles({ ca: opts.etcdCafile, cert: opts.etcdCertfile, key: opts.etcdKeyfile }),
+    serverName: opts.etcdServerName,
+  });
+  const create = () =>
+    new ClusterMeshApiServer({
+      clusterName: opts.clusterName,
+      clusterId: opts.clusterId,
+      maxConnectedClusters: maxConnected,
+      kubeConfig,
+      etcd,
+      remotePeers: String(opts.remoteUsers).split(",").filter(Boolean),
+      heartbeatIntervalMs: opts.heartbeatInterval,
+      leaseTtlSeconds: opts.leaseTtl,
+      log,
+    });
+  let apiserver = create();
+  const health = await startHealthServer(opts.readyzAddress, {
+    readiness: () => apiserver.readiness(),
+    healthy: () => apiserver.health(),
+    metrics: () => apiserver.metrics(),
+  });
+  log.info({ cluster: opts.clusterName, id: opts.clusterId, health: health.url }, "starting");
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping");
+    await apiserver.stop();
+    health.server.close();
+    etcd.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  // etcd may come up after us (same pod/namespace): retry the start until it works.
+  for (let attempt = 1; !stopping; attempt++) {
+    try {
+      await apiserver.start();
+      log.info("started; syncing");
+      return;
+    } catch (error) {
+      log.warn({ attempt, err: String(error) }, "start failed; retrying");
+      await apiserver.stop();
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * attempt)));
+      apiserver = create();
+    }
+  }
+}
+
+main().catch((error) => {
+  console.error(`clustermesh-apiserver: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
