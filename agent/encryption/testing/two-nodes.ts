@@ -9,7 +9,14 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CommandError, runSync } from "../../../lib/exec.js";
-import { isRunning, type ProcessRef, startDaemon, stopProcess, WaitAborted, waitFor } from "../../../lib/process.js";
+import {
+  isRunning,
+  type ProcessRef,
+  startDaemon,
+  stopProcess,
+  WaitAborted,
+  waitFor,
+} from "../../../lib/process.js";
 
 export interface TestNode {
   /** "a" | "b" */
@@ -54,9 +61,24 @@ export class TwoNodeTopology {
         this.netnsCreated.push(ns);
       }
     }
-    runSync(["ip", "link", "add", UNDERLAY_DEVICE, "type", "veth", "peer", "name", UNDERLAY_DEVICE, "netns", b.netns], {
-      netns: a.netns,
-    });
+    runSync(
+      [
+        "ip",
+        "link",
+        "add",
+        UNDERLAY_DEVICE,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        UNDERLAY_DEVICE,
+        "netns",
+        b.netns,
+      ],
+      {
+        netns: a.netns,
+      },
+    );
     for (const node of this.nodes) {
       const sh = (argv: string[]) => runSync(argv, { netns: node.netns });
       const pod = (argv: string[]) => runSync(argv, { netns: node.podNetns });
@@ -88,7 +110,11 @@ export class TwoNodeTopology {
   }
 
   inPod(node: TestNode, argv: string[], options: { input?: string; timeoutMs?: number } = {}): string {
-    return runSync(argv, { netns: node.podNetns, input: options.input, timeoutMs: options.timeoutMs ?? 15_000 });
+    return runSync(argv, {
+      netns: node.podNetns,
+      input: options.input,
+      timeoutMs: options.timeoutMs ?? 15_000,
+    });
   }
 
   /** Whether the pod command succeeds (for connectivity that must fail). */
@@ -104,7 +130,11 @@ export class TwoNodeTopology {
 
   /** A TCP echo server (socat PIPE) in the node's pod, stopped by PID at destroy. */
   async startEchoServer(node: TestNode, port: number): Promise<void> {
-    this.start(node.podNetns, ["socat", `TCP-LISTEN:${port},fork,reuseaddr`, "PIPE"], `echo-${node.id}-${port}`);
+    this.start(
+      node.podNetns,
+      ["socat", `TCP-LISTEN:${port},fork,reuseaddr`, "PIPE"],
+      `echo-${node.id}-${port}`,
+    );
     await waitFor(`echo server ${node.id}:${port}`, () =>
       runSync(["ss", "-Hltn", `sport = :${port}`], { netns: node.podNetns }).includes(`:${port}`),
     );
@@ -112,9 +142,13 @@ export class TwoNodeTopology {
 
   /** Sends text over TCP from `from`'s pod to `to`'s pod echo server and returns the echo. */
   tcpEcho(from: TestNode, to: TestNode, port: number, text: string): string {
-    return this.inPod(from, ["socat", "-t", "2", "-T", "5", "-", `TCP:${to.podIp}:${port},connect-timeout=3`], {
-      input: text,
-    });
+    return this.inPod(
+      from,
+      ["socat", "-t", "2", "-T", "5", "-", `TCP:${to.podIp}:${port},connect-timeout=3`],
+      {
+        input: text,
+      },
+    );
   }
 
   start(netns: string, argv: string[], name: string): ProcessRef {
@@ -128,12 +162,20 @@ export class TwoNodeTopology {
   }
 
   /** tcpdump on node's underlay into a pcap; stop() returns the decoded lines and the raw bytes. */
-  async startCapture(node: TestNode, name: string): Promise<{ stop(): Promise<{ lines: string[]; raw: Buffer }> }> {
+  async startCapture(
+    node: TestNode,
+    name: string,
+  ): Promise<{ stop(): Promise<{ lines: string[]; raw: Buffer }> }> {
     const file = join(this.dir, `${name}.pcap`);
     const logName = `tcpdump-${name}`;
-    const ref = this.start(node.netns, ["tcpdump", "-i", UNDERLAY_DEVICE, "-nn", "-U", "-s", "0", "-w", file], logName);
+    const ref = this.start(
+      node.netns,
+      ["tcpdump", "-i", UNDERLAY_DEVICE, "-nn", "--immediate-mode", "-U", "-s", "0", "-w", file],
+      logName,
+    );
     await waitFor(`tcpdump ${name} listening`, () => {
-      if (!isRunning(ref)) throw new WaitAborted(`tcpdump exited: ${readFileSync(join(this.dir, `${logName}.log`), "utf8")}`);
+      if (!isRunning(ref))
+        throw new WaitAborted(`tcpdump exited: ${readFileSync(join(this.dir, `${logName}.log`), "utf8")}`);
       return readFileSync(join(this.dir, `${logName}.log`), "utf8").includes("listening on");
     });
     return {
