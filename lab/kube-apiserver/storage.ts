@@ -106,6 +106,19 @@ export class ObjectStore {
     return withRevision(object, response.header.revision);
   }
 
+  /**
+   * Whether etcd has compacted away `revision` (a read at it fails). etcd 3.4 cancels a watch from a
+   * compacted revision without saying why, so a cancelled watch is checked with this.
+   */
+  async isCompacted(revision: number): Promise<boolean> {
+    try {
+      await this.etcd.get(`${this.prefix}/\u0000revision-probe`).revision(revision).exec();
+      return false;
+    } catch (error) {
+      return /compacted/.test((error as Error).message);
+    }
+  }
+
   /** Starts an etcd watch of a resource (optionally one namespace) from `startRevision` inclusive. */
   watch(rt: ResourceType, namespace: string | undefined, startRevision: number): Promise<Watcher> {
     return this.etcd

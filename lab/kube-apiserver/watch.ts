@@ -30,8 +30,9 @@ export interface WatchRequest {
   log: Logger;
 }
 
-function isCompactedError(error: unknown): boolean {
-  return error instanceof Error && /compacted/.test(error.message);
+async function isCompactedError(error: unknown, store: ObjectStore, revision: number): Promise<boolean> {
+  if (error instanceof Error && /compacted/.test(error.message)) return true;
+  return store.isCompacted(revision);
 }
 
 export function parseResourceVersion(text: string): number {
@@ -64,7 +65,7 @@ export async function serveWatch(res: ServerResponse, request: WatchRequest): Pr
   try {
     watcher = await store.watch(rt, namespace, startRevision);
   } catch (error) {
-    if (!isCompactedError(error)) throw error;
+    if (!(await isCompactedError(error, store, startRevision))) throw error;
     startStream();
     write("ERROR", tooOld());
     res.end();
@@ -77,15 +78,26 @@ export async function serveWatch(res: ServerResponse, request: WatchRequest): Pr
   let deliveredRevision = startRevision - 1;
 
   const timers: NodeJS.Timeout[] = [];
-  const finish = () => {
+  let finished = false;
+  /** Ends the stream; `etcdCancelled` when etcd already dropped the watcher (nothing to cancel). */
+  const finish = (etcdCancelled = false) => {
+    if (finished) return;
+    finished = true;
     for (const timer of timers) clearTimeout(timer);
-    watcher.removeAllListeners();
-    watcher.on("error", () => {});
-    watcher.cancel().catch(() => {});
     if (!res.writableEnded) res.end();
+    watcher.removeAllListeners("put");
+    watcher.removeAllListeners("delete");
+    watcher.on("error", () => {});
+    if (etcdCancelled) return;
+    try {
+      // cancel() can throw synchronously while the etcd client reconnects its watch stream.
+      watcher.cancel().catch(() => {});
+    } catch {
+      // The watcher goes away with the stream anyway.
+    }
   };
-  res.on("close", finish);
-  timers.push(setTimeout(finish, request.timeoutSeconds * 1000));
+  res.on("close", () => finish());
+  timers.push(setTimeout(() => finish(), request.timeoutSeconds * 1000));
   if (request.allowBookmarks) {
     const interval = setInterval(() => {
       write("BOOKMARK", {
@@ -119,8 +131,11 @@ export async function serveWatch(res: ServerResponse, request: WatchRequest): Pr
       deliveredRevision = Math.max(deliveredRevision, Number(response.header.revision));
   });
   watcher.on("error", (error: Error) => {
-    if (isCompactedError(error)) write("ERROR", tooOld());
-    else request.log.warn({ err: error, resource: rt.resource }, "etcd watch failed; closing the stream");
-    finish();
+    isCompactedError(error, store, deliveredRevision + 1)
+      .then((compacted) => {
+        if (compacted) write("ERROR", tooOld());
+        else request.log.warn({ err: error, resource: rt.resource }, "etcd watch failed; closing the stream");
+      })
+      .finally(() => finish(true));
   });
 }
