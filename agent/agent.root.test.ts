@@ -2,9 +2,11 @@
 // server, agents started like the lab starts them, pods created through the CNI plugin like a
 // runtime does. Checks connectivity, services, bad input, leaks and restarts (see each test).
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { waitFor } from "../lib/process.js";
-import { AgentTestCluster, type TestNode, type TestPod, tail } from "./testing/cluster.js";
+import { isRunning, stopProcess, waitFor } from "../lib/process.js";
+import { AgentTestCluster, REQUEST_LOOP, type TestNode, type TestPod, tail } from "./testing/cluster.js";
 
 const SLICE = "echo-abc12";
 let clusterIp = "";
@@ -165,5 +167,168 @@ describe("agent (root: netns, BPF, etcd, API server)", { timeout: 180_000 }, () 
         );
       }
     }
+  });
+
+  it("bad input: CNI errors with codes, nothing created, invalid objects skipped", async () => {
+    const linksBefore = cluster.hostLinks(n1).length;
+    const notJson = await cluster.cni(
+      n1,
+      "ADD",
+      { containerId: "bad1", netns: "none", namespace: "default", name: "x", uid: "" },
+      "{not json",
+    );
+    assert.notEqual(notJson.exitCode, 0);
+    assert.equal(notJson.output.code, 6);
+    const pod = await cluster.createPod(n1, { labels: { app: "x" } });
+    const noName = await cluster.cni(n1, "ADD", { ...pod, name: "" });
+    assert.notEqual(noName.exitCode, 0);
+    assert.ok(noName.output.code && noName.output.msg, JSON.stringify(noName.output));
+    const noNetns = await cluster.cni(n1, "ADD", { ...pod, netns: `${pod.netns}-missing` });
+    assert.equal(noNetns.output.code, 4, JSON.stringify(noNetns.output));
+    // labels that make the identity key longer than the limit: the ADD is refused, nothing is created
+    const labels: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) labels[`label-${i}`] = "v".repeat(60);
+    const longPod = await cluster.createPod(n1, { labels });
+    const refused = await cluster.cni(n1, "ADD", longPod);
+    assert.equal(refused.output.code, 100, JSON.stringify(refused.output));
+    assert.match(String(refused.output.msg), /identity key/);
+    assert.match(
+      readFileSync(n1.logFile, "utf8"),
+      new RegExp(
+        `default/${longPod.name}.*identity key too long|identity key too long.*default/${longPod.name}`,
+      ),
+    );
+    assert.equal(cluster.hostLinks(n1).length, linksBefore);
+    // an unknown container's DEL succeeds
+    assert.equal((await cluster.cni(n1, "DEL", { ...pod, containerId: "never-added" })).exitCode, 0);
+    // an EndpointSlice with an address outside every pod CIDR: logged with its name, skipped
+    await cluster.applyEndpointSlice({
+      metadata: {
+        name: "stray-slice",
+        namespace: "default",
+        labels: { "kubernetes.io/service-name": "echo" },
+      },
+      addressType: "IPv4",
+      endpoints: [{ addresses: ["192.168.77.7"], conditions: { ready: true } }],
+      ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+    });
+    await waitFor("the stray address to be reported", () =>
+      readFileSync(n1.logFile, "utf8").includes("EndpointSlice default/stray-slice"),
+    );
+    const frontend = (await cluster.status(n1)).services.find((s) => s.frontend === `${clusterIp}:80/TCP`);
+    assert.equal(frontend?.backends.length, 2, "the valid backends stay");
+    assert.ok(n1.agent && isRunning(n1.agent));
+    for (const each of [pod, longPod]) {
+      await cluster.deletePodObject(each);
+      cluster.removeSandbox(each);
+    }
+  });
+
+  it("a pod deleted while its ADD runs leaves no IP, veth or map entry", async () => {
+    const baseline = (await cluster.status(n1)).endpoints.length;
+    const pod = await cluster.createPod(n1, { labels: { app: "raced" } });
+    const add = cluster.cni(n1, "ADD", pod);
+    await cluster.deletePodObject(pod);
+    await add;
+    await waitFor(
+      "the raced endpoint to be gone",
+      async () => (await cluster.status(n1)).endpoints.length === baseline,
+      {
+        timeoutMs: 5_000,
+      },
+    );
+    cluster.removeSandbox(pod);
+    const status = await cluster.status(n1);
+    assert.equal(cluster.hostLinks(n1).length, status.endpoints.length);
+  });
+
+  it("100 pods created and deleted leave no IP, veth, map entry, record or link pin", async () => {
+    const before = await cluster.status(n1);
+    const concurrency = 20;
+    const batch: TestPod[] = [];
+    for (let i = 0; i < 100; i += concurrency) {
+      batch.push(
+        ...(await Promise.all(
+          Array.from({ length: concurrency }, () => cluster.createPod(n1, { labels: { app: "churn" } })),
+        )),
+      );
+    }
+    const started = Date.now();
+    for (let i = 0; i < batch.length; i += concurrency) {
+      await Promise.all(
+        batch.slice(i, i + concurrency).map(async (pod) => {
+          pod.ip = (await cluster.cniDirect(n1, "ADD", pod))?.ips?.[0]?.address.split("/")[0];
+        }),
+      );
+    }
+    const added = Date.now();
+    assert.equal(new Set(batch.map((p) => p.ip)).size, 100, "100 distinct IPs");
+    assert.equal((await cluster.status(n1)).endpoints.length, before.endpoints.length + 100);
+    cluster.inPod(batch[99], `ping -c 1 -W 2 -q ${pods.a1.ip}`, { cgroup: false });
+    for (let i = 0; i < batch.length; i += concurrency) {
+      await Promise.all(batch.slice(i, i + concurrency).map((pod) => cluster.cniDirect(n1, "DEL", pod)));
+    }
+    process.stderr.write(
+      `100 pods (agent API, concurrency ${concurrency}): ADD ${added - started} ms, DEL ${Date.now() - added} ms\n`,
+    );
+    await Promise.all(batch.map((pod) => cluster.deletePodObject(pod)));
+    for (const pod of batch) cluster.removeSandbox(pod);
+    const after = await cluster.status(n1);
+    assert.deepEqual(
+      after.endpoints.map((e) => e.ip),
+      before.endpoints.map((e) => e.ip),
+    );
+    assert.equal(cluster.hostLinks(n1).length, before.endpoints.length, "veths");
+    assert.equal(readdirSync(join(n1.stateDir, "endpoints")).length, before.endpoints.length, "records");
+    const pins = readdirSync(join(n1.bpffsRoot, "links")).filter(
+      (l) => l.startsWith("from-pod-") || l.startsWith("to-pod-"),
+    );
+    assert.equal(pins.length, 2 * before.endpoints.length, "link pins");
+    const localEntries = after.ipcache.filter(
+      (e) => e.prefix.startsWith("10.244.1.") && e.prefix.endsWith("/32"),
+    );
+    assert.equal(localEntries.length, before.endpoints.length, "ipcache entries of local pods");
+    await waitFor("MeshEndpoints of the churned pods to be gone", async () => {
+      const list = (await cluster.kubeConfig
+        .makeApiClient((await import("@kubernetes/client-node")).CustomObjectsApi)
+        .listClusterCustomObject({
+          group: "clustermesh.io",
+          version: "v1alpha1",
+          plural: "meshendpoints",
+        })) as {
+        items: { metadata: { name: string } }[];
+      };
+      return list.items.length === Object.keys(pods).length;
+    });
+  });
+
+  it("agent restarts under a steady request loop: zero failed requests, established connections survive", async () => {
+    const loop = cluster.startInPod(
+      pods.a2,
+      [process.execPath, REQUEST_LOOP, clusterIp, "80", "10"],
+      "request-loop",
+    );
+    await waitFor(
+      "the loop to run",
+      () => readFileSync(join(cluster.dir, "request-loop.log"), "utf8") === "" && isRunning(loop),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300)); // some requests before the restart
+    for (const node of [n1, n2]) {
+      const restartStarted = Date.now();
+      await cluster.stopAgent(node);
+      await cluster.startAgent(node);
+      process.stderr.write(
+        `agent on ${node.name} restarted (ready again) in ${Date.now() - restartStarted} ms\n`,
+      );
+    }
+    // new pods and services work with the restarted agents
+    const fresh = await cluster.startPod(n2, { labels: { app: "client" } });
+    assert.deepEqual(answers(fresh, "tcp", clusterIp, 80, 10), ["a1", "b1"]);
+    await stopProcess(loop, 5_000);
+    const result = JSON.parse(cluster.logOf("request-loop").trim().split("\n").pop() ?? "{}");
+    process.stderr.write(`request loop during restarts: ${JSON.stringify(result)}\n`);
+    assert.equal(result.failed, 0, JSON.stringify(result.errors));
+    assert.ok(result.ok > 20, `only ${result.ok} requests`);
+    assert.equal(result.longLived, "ok");
   });
 });

@@ -23,6 +23,8 @@ import {
 import { cgroup2Root, mountPrivateBpffs, type PrivateBpffs } from "../../bpf/testing.js";
 import { createCa, issueClientCert, issueServerCert } from "../../certs/authority.js";
 import { bundlePaths, saveBundle } from "../../certs/store.js";
+import { callAgent } from "../../cni/agent-client.js";
+import type { CniResult } from "../../cni/protocol.js";
 import { writeKubeconfig } from "../../lab/kube-apiserver/kubeconfig.js";
 import { createClusterKubePki } from "../../lab/kube-apiserver/pki.js";
 import { type KubeApiServer, startKubeApiServer } from "../../lab/kube-apiserver/server.js";
@@ -323,6 +325,21 @@ export class AgentTestCluster {
         },
       );
       child.stdin?.end(stdin);
+    });
+  }
+
+  /**
+   * The same request the plugin would send, straight to the agent's socket: for churn tests, where
+   * starting the plugin's node process 200 times would dominate (the plugin has its own tests).
+   */
+  async cniDirect(node: TestNode, command: "ADD" | "DEL", pod: TestPod): Promise<CniResult | null> {
+    return callAgent(node.socket, {
+      command,
+      containerId: pod.containerId,
+      netns: `/run/netns/${pod.netns}`,
+      ifname: "eth0",
+      args: { K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name, K8S_POD_UID: pod.uid },
+      config: JSON.parse(this.networkConfig(node)),
     });
   }
 
