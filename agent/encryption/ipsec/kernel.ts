@@ -20,7 +20,9 @@ export interface EspProbeResult {
 
 /** Errors meaning "this kernel has no ESP/AEAD" (CONFIG_INET_ESP or CRYPTO_GCM missing). */
 export function classifyProbeError(stderr: string): "no-esp" | "other" {
-  return /AEAD algorithm not found|Requested type not found|Protocol not supported|not supported/i.test(stderr)
+  return /AEAD algorithm not found|Requested type not found|Protocol not supported|not supported/i.test(
+    stderr,
+  )
     ? "no-esp"
     : "other";
 }
@@ -33,8 +35,26 @@ export async function probeKernelEsp(log?: Logger): Promise<EspProbeResult> {
   try {
     await run(
       [
-        "ip", "xfrm", "state", "add", "src", "192.0.2.1", "dst", "192.0.2.2", "proto", "esp", "spi", "0x100",
-        "reqid", "1", "mode", "tunnel", "aead", "rfc4106(gcm(aes))", `0x${randomBytes(20).toString("hex")}`, "128",
+        "ip",
+        "xfrm",
+        "state",
+        "add",
+        "src",
+        "192.0.2.1",
+        "dst",
+        "192.0.2.2",
+        "proto",
+        "esp",
+        "spi",
+        "0x100",
+        "reqid",
+        "1",
+        "mode",
+        "tunnel",
+        "aead",
+        "rfc4106(gcm(aes))",
+        `0x${randomBytes(20).toString("hex")}`,
+        "128",
       ],
       { netns },
     );
@@ -45,7 +65,10 @@ export async function probeKernelEsp(log?: Logger): Promise<EspProbeResult> {
     result = {
       kernelEsp: false,
       backend: "userspace-libipsec",
-      detail: kind === "no-esp" ? `kernel has no ESP: ${stderr}` : `ESP probe failed (${stderr}); assuming no kernel ESP`,
+      detail:
+        kind === "no-esp"
+          ? `kernel has no ESP: ${stderr}`
+          : `ESP probe failed (${stderr}); assuming no kernel ESP`,
     };
   } finally {
     await run(["ip", "netns", "del", netns]).catch(() => undefined);
