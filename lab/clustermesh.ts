@@ -4,7 +4,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { saveBundle } from "../certs/store.js";
 import type { EnabledCluster } from "../lib/clustermesh/enable.js";
 import { tlsFromFiles } from "../lib/etcd/client.js";
-import { startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
+import { etcdArgv, startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
 import { isRunning, waitFor } from "../lib/process.js";
 import {
   aborting,
@@ -71,7 +71,7 @@ export async function startLabClusterMesh(
   if (!runningProcess(journal, "clustermesh-etcd", cluster.name)) {
     const logFile = journal.path("logs", `${cluster.name}-clustermesh-etcd.log`);
     const shm = join("/dev/shm", `clustermesh-${plan.name}`);
-    const server = startEtcd({
+    const etcdOptions = {
       name: `${cluster.name}-clustermesh`,
       netns: controlPlane.netns,
       listenAddress: controlPlane.ip,
@@ -80,7 +80,8 @@ export async function startLabClusterMesh(
       dataDir: join(shm, cluster.name, "clustermesh-etcd"),
       logFile,
       tlsFiles: { cert: join(dir, "server.crt"), key: join(dir, "server.key"), ca: join(dir, "ca.crt") },
-    });
+    };
+    const server = startEtcd(etcdOptions);
     journal.record({
       kind: "process",
       role: "clustermesh-etcd",
@@ -89,6 +90,8 @@ export async function startLabClusterMesh(
       pid: server.process.pid,
       startTime: server.process.startTime,
       logFile,
+      argv: etcdArgv(etcdOptions),
+      netns: etcdOptions.netns,
     });
     await waitEtcdHealthy(server, tlsFromFiles(adminFiles), { logFile });
   }

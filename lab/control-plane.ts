@@ -42,17 +42,17 @@ export interface StartedDaemon {
   what: string;
 }
 
+export function componentEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, MESH_LOG_LEVEL: process.env.MESH_LOG_LEVEL ?? "info" };
+}
+
 export function startComponent(
   journal: LabJournal,
   options: { role: string; cluster: string; node: PlannedNode; argv: string[]; logName: string },
 ): StartedDaemon {
   const logFile = journal.path("logs", options.logName);
-  const ref = startDaemon({
-    argv: [process.execPath, "--enable-source-maps", ...options.argv],
-    netns: options.node.netns,
-    logFile,
-    env: { ...process.env, MESH_LOG_LEVEL: process.env.MESH_LOG_LEVEL ?? "info" },
-  });
+  const argv = [process.execPath, "--enable-source-maps", ...options.argv];
+  const ref = startDaemon({ argv, netns: options.node.netns, logFile, env: componentEnv() });
   journal.record({
     kind: "process",
     role: options.role,
@@ -61,6 +61,8 @@ export function startComponent(
     pid: ref.pid,
     startTime: ref.startTime,
     logFile,
+    argv,
+    netns: options.node.netns,
   });
   return { ref, logFile, what: `${options.role} on ${options.node.name}` };
 }

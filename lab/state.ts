@@ -17,8 +17,13 @@ export type LabResource =
       pid: number;
       startTime: string;
       logFile: string;
+      /** How it was started, so `meshctl lab restart` can start it again the same way. */
+      argv?: string[];
+      netns?: string;
     }
   | { kind: "kubeconfig-context"; path: string; context: string };
+
+export type ProcessResource = Extract<LabResource, { kind: "process" }>;
 
 export interface LabState {
   name: string;
@@ -89,8 +94,8 @@ export class LabJournal {
     this.save();
   }
 
-  forget(resource: LabResource): void {
-    this.state.resources = this.state.resources.filter((r) => r !== resource);
+  replace(old: LabResource, next: LabResource): void {
+    this.state.resources = this.state.resources.map((r) => (r === old ? next : r));
     this.save();
   }
 

@@ -7,7 +7,7 @@ import { cgroup2Root } from "../lib/cgroup.js";
 import { enableClusterMesh } from "../lib/clustermesh/enable.js";
 import { DEFAULT_APISERVER_NODE_PORT } from "../lib/clustermesh/resources.js";
 import { tlsFromFiles } from "../lib/etcd/client.js";
-import { startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
+import { etcdArgv, startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
 import { kubeConfigFor } from "../lib/k8s/client.js";
 import { startLabClusterMesh } from "./clustermesh.js";
 import { ConfigError } from "./config-error.js";
@@ -178,14 +178,15 @@ async function startClusterEtcd(journal: LabJournal, plan: LabPlan, cluster: Pla
   saveBundle(pki, "etcd-admin", issueClientCert(ca, { commonName: etcdUsers.admin(cluster.name) }));
 
   const logFile = join(paths.logs, `${cluster.name}-etcd.log`);
-  const server = startEtcd({
+  const etcdOptions = {
     name: cluster.name,
     netns: controlPlane.netns,
     listenAddress: controlPlane.ip,
     dataDir: join(paths.shm, cluster.name, "etcd"),
     logFile,
     tlsFiles: bundlePaths(pki, "etcd-server"),
-  });
+  };
+  const server = startEtcd(etcdOptions);
   journal.record({
     kind: "process",
     role: "etcd",
@@ -194,6 +195,8 @@ async function startClusterEtcd(journal: LabJournal, plan: LabPlan, cluster: Pla
     pid: server.process.pid,
     startTime: server.process.startTime,
     logFile,
+    argv: etcdArgv(etcdOptions),
+    netns: etcdOptions.netns,
   });
   await waitEtcdHealthy(server, tlsFromFiles(bundlePaths(pki, "etcd-admin")), { logFile });
 }

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { Command, Option } from "commander";
 import { labDown } from "../../lab/down.js";
 import { DEFAULT_LAB_NAME, labNameProblem } from "../../lab/plan.js";
+import { restartComponent } from "../../lab/restart.js";
 import { listLabs } from "../../lab/state.js";
 import { labStatus } from "../../lab/status.js";
 import { labUp } from "../../lab/up.js";
@@ -133,6 +134,30 @@ export function labCommand(): Command {
           p.logFile,
         ]),
       );
+    });
+
+  lab
+    .command("restart")
+    .description("stop a lab component (agent, kubelet, kube-apiserver, …) and start it again as before")
+    .argument(
+      "<component>",
+      "agent, kubelet, kube-apiserver, controllers, etcd, clustermesh-apiserver, clustermesh-etcd",
+    )
+    .addOption(nameOption())
+    .option("--node <node>", "only on this node")
+    .option("--cluster <cluster>", "only in this cluster")
+    .action(async (component: string, options: { name: string; node?: string; cluster?: string }) => {
+      try {
+        const restarted = await restartComponent({
+          name: options.name,
+          role: component,
+          node: options.node,
+          cluster: options.cluster,
+        });
+        for (const p of restarted) progress(`Restarted ${p.role} on ${p.node} (PID ${p.pid})`);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
     });
 
   return lab;
