@@ -5,7 +5,8 @@ import { type ConnectionMode, connectClusters, disconnectClusters } from "../../
 import { enableClusterMesh } from "../../lib/clustermesh/enable.js";
 import { DEFAULT_APISERVER_NODE_PORT, type EncryptionMode } from "../../lib/clustermesh/resources.js";
 import { kubeConfigFor } from "../../lib/k8s/client.js";
-import { progress, UsageError } from "../output.js";
+import { parseOutputFormat, printJson, progress, UsageError } from "../output.js";
+import { clustermeshStatus, isHealthy, renderStatus } from "./clustermesh-status.js";
 
 function integer(flag: string) {
   return (value: string) => {
@@ -150,5 +151,47 @@ export function clustermeshCommand(): Command {
       },
     );
 
+  command
+    .command("status")
+    .description("the clustermesh-apiserver's readiness and access information, and every node's connections")
+    .addOption(contextOption())
+    .addOption(kubeconfigOption())
+    .option("--wait", "wait until every node is connected to every cluster", false)
+    .option("--wait-duration <duration>", "how long --wait waits, e.g. 90s, 5m", "5m")
+    .addOption(
+      new Option("-o, --output <format>", "text or json").default("text").argParser(parseOutputFormat),
+    )
+    .action(
+      async (options: {
+        context: string;
+        kubeconfig?: string;
+        wait: boolean;
+        waitDuration: string;
+        output: "text" | "json";
+      }) => {
+        const kc = kubeConfigFor(options.context, options.kubeconfig);
+        const deadline = Date.now() + parseDuration(options.waitDuration);
+        let report = await clustermeshStatus(kc, options.context);
+        while (options.wait && !isHealthy(report) && Date.now() < deadline) {
+          const notReady = report.connectivity.totalNodes - report.connectivity.fullyConnected;
+          process.stderr.write(
+            `⌛ Waiting (${Math.round((deadline - Date.now()) / 1000)}s) for clusters to be connected: ${notReady} nodes are not ready\n`,
+          );
+          await new Promise((resolve) => setTimeout(resolve, 2_000));
+          report = await clustermeshStatus(kc, options.context);
+        }
+        if (options.output === "json") printJson(report);
+        else process.stdout.write(`${renderStatus(report)}\n`);
+        if (!isHealthy(report)) process.exitCode = 1;
+      },
+    );
+
   return command;
+}
+
+function parseDuration(text: string): number {
+  const match = /^(\d+)(ms|s|m|h)$/.exec(text.trim());
+  if (!match) throw new UsageError(`--wait-duration: "${text}" is not a duration like 90s or 5m`);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[match[2] as "ms" | "s" | "m" | "h"];
+  return Number(match[1]) * unit;
 }

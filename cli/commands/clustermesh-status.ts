@@ -1,0 +1,133 @@
+import type { KubeConfig } from "@kubernetes/client-node";
+import { agentStatus } from "../../lab/agent-status.js";
+import { CLUSTERMESH_HEALTH_PORT, findLabCluster } from "../../lab/clustermesh.js";
+import { controlPlaneOf } from "../../lab/control-plane.js";
+import { type ClusterAccess, readClusterAccess } from "../../lib/clustermesh/access.js";
+import { isRemoteClusterConfig } from "../../lib/clustermesh/remote-config.js";
+import { MeshObjects } from "../../lib/clustermesh/resources.js";
+import {
+  type ConnectivitySummary,
+  type NodeMeshStatus,
+  type RemoteClusterStatus,
+  summarizeConnectivity,
+} from "../../lib/clustermesh/status.js";
+import { coreApi, decodeSecretData, readSecret } from "../../lib/k8s/client.js";
+
+export interface MeshStatusReport {
+  access_information: {
+    cluster_name: string;
+    cluster_id: string;
+    service_type: string;
+    endpoints: string[];
+    max_connected_clusters: number;
+    encryption: string;
+  };
+  apiserver: { ready: boolean | undefined; detail: string };
+  connectivity: ConnectivitySummary;
+}
+
+async function apiserverReadiness(kc: KubeConfig): Promise<MeshStatusReport["apiserver"]> {
+  const lab = findLabCluster(kc);
+  if (!lab)
+    return { ready: undefined, detail: "not a lab cluster: check the clustermesh-apiserver Deployment" };
+  const url = `http://${controlPlaneOf(lab.cluster).ip}:${CLUSTERMESH_HEALTH_PORT}/readyz`;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+    const body = (await response.text()).trim();
+    return { ready: response.status === 200, detail: `${url}: ${response.status} ${body.slice(0, 200)}` };
+  } catch (error) {
+    return { ready: false, detail: `${url}: ${(error as Error).message}` };
+  }
+}
+
+async function nodeStatuses(kc: KubeConfig, nodes: string[]): Promise<NodeMeshStatus[]> {
+  const lab = findLabCluster(kc);
+  return Promise.all(
+    nodes.map(async (node): Promise<NodeMeshStatus> => {
+      if (!lab)
+        return { node, error: "agent status API is only reachable in the lab (run meshctl on the node)" };
+      try {
+        const status = (await agentStatus(lab.plan.name, node)) as {
+          clustermesh?: { remoteClusters?: RemoteClusterStatus[] };
+        };
+        return { node, remoteClusters: status.clustermesh?.remoteClusters ?? [] };
+      } catch (error) {
+        return { node, error: (error as Error).message };
+      }
+    }),
+  );
+}
+
+export async function clustermeshStatus(kc: KubeConfig, context: string): Promise<MeshStatusReport> {
+  const core = coreApi(kc);
+  const access: ClusterAccess = await readClusterAccess(core, context);
+  const remotes = await readSecret(core, MeshObjects.remotes);
+  const expected = Object.keys(remotes?.data ?? {})
+    .filter((key) => isRemoteClusterConfig(decodeSecretData(remotes, key) ?? ""))
+    .sort();
+  const nodes = (await core.listNode()).items.map((n) => n.metadata?.name ?? "").sort();
+  const [apiserver, statuses] = await Promise.all([apiserverReadiness(kc), nodeStatuses(kc, nodes)]);
+  return {
+    access_information: {
+      cluster_name: access.clusterName,
+      cluster_id: String(access.clusterId),
+      service_type: access.serviceType,
+      endpoints: access.endpoints,
+      max_connected_clusters: access.maxConnectedClusters,
+      encryption: access.encryption,
+    },
+    apiserver,
+    connectivity: summarizeConnectivity(expected, statuses),
+  };
+}
+
+export function isHealthy(report: MeshStatusReport): boolean {
+  const c = report.connectivity;
+  return report.apiserver.ready !== false && c.fullyConnected === c.totalNodes && c.errors.length === 0;
+}
+
+export function renderStatus(report: MeshStatusReport): string {
+  const lines: string[] = [];
+  const a = report.access_information;
+  const mark = (ok: boolean | undefined) => (ok === undefined ? "ℹ️ " : ok ? "✅" : "❌");
+  lines.push(`${mark(true)} Service "${MeshObjects.service}" of type "${a.service_type}" found`);
+  lines.push(`${mark(true)} Cluster access information is available:`);
+  for (const endpoint of a.endpoints) lines.push(`  - ${endpoint.replace(/^https:\/\//, "")}`);
+  lines.push(
+    `${mark(report.apiserver.ready)} clustermesh-apiserver ${report.apiserver.ready ? "is ready" : report.apiserver.ready === false ? "is not ready" : "readiness unknown"} (${report.apiserver.detail})`,
+  );
+  lines.push(`ℹ️  Cluster ${a.cluster_name} (id ${a.cluster_id}), encryption: ${a.encryption}`);
+  lines.push("");
+  const c = report.connectivity;
+  if (c.expectedClusters.length === 0) {
+    lines.push(
+      "⚠️  Not connected to any cluster yet: meshctl clustermesh connect --context … --destination-context …",
+    );
+    return lines.join("\n");
+  }
+  const range = `[min:${c.connected.min} / avg:${c.connected.avg} / max:${c.connected.max}]`;
+  if (c.fullyConnected === c.totalNodes)
+    lines.push(`✅ All ${c.totalNodes} nodes are connected to all clusters ${range}`);
+  else
+    lines.push(
+      `⚠️  ${c.totalNodes - c.fullyConnected}/${c.totalNodes} nodes are not connected to all clusters ${range}`,
+    );
+  lines.push("");
+  lines.push("🔌 Cluster Connections:");
+  for (const [name, counts] of Object.entries(c.clusters)) {
+    lines.push(
+      `  - ${name}: ${counts.configured}/${c.totalNodes} configured, ${counts.connected}/${c.totalNodes} connected`,
+    );
+  }
+  if (c.errors.length) {
+    lines.push("");
+    lines.push(`❌ ${c.errors.length} Errors:`);
+    for (const e of c.errors) {
+      lines.push(
+        `  ❌ ${e.node}${e.cluster ? ` is not connected to cluster ${e.cluster}` : ""}: ${e.message}`,
+      );
+      if (e.hint) lines.push(`     💡 Run '${e.hint}'`);
+    }
+  }
+  return lines.join("\n");
+}
