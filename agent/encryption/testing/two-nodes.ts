@@ -26,6 +26,8 @@ export interface TestNode {
   ip: string;
   podCidr: string;
   podIp: string;
+  /** The node's own address in its pod CIDR (Cilium's router IP on cilium_host), on lxc0. */
+  routerIp: string;
   /** machine-unique prefix for this node (e.g. for WireGuard ifnames) */
   uniquePrefix: string;
 }
@@ -48,6 +50,7 @@ export class TwoNodeTopology {
       ip: `172.31.${subnetOctet}.${n}`,
       podCidr: `10.${subnetOctet}.${n}.0/24`,
       podIp: `10.${subnetOctet}.${n}.10`,
+      routerIp: `10.${subnetOctet}.${n}.1`,
       uniquePrefix: `${this.prefix}${id}`,
     });
     this.nodes = [make("a", 1), make("b", 2)];
@@ -88,6 +91,8 @@ export class TwoNodeTopology {
       sh(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
       sh(["ip", "link", "add", "lxc0", "type", "veth", "peer", "name", "eth0", "netns", node.podNetns]);
       sh(["ip", "link", "set", "lxc0", "up"]);
+      // No dummy devices in this kernel: the router IP sits on the pod's host-side veth.
+      sh(["ip", "addr", "add", `${node.routerIp}/32`, "dev", "lxc0"]);
       const mac = JSON.parse(sh(["ip", "-j", "link", "show", "dev", "lxc0"]))[0].address as string;
       sh(["ip", "route", "add", `${node.podIp}/32`, "dev", "lxc0", "scope", "link"]);
       pod(["ip", "link", "set", "lo", "up"]);
@@ -129,11 +134,20 @@ export class TwoNodeTopology {
   }
 
   /** A TCP echo server (socat PIPE) in the node's pod, stopped by PID at destroy. */
-  async startEchoServer(node: TestNode, port: number): Promise<void> {
+  startEchoServer(node: TestNode, port: number): Promise<void> {
+    return this.startServer(node, port, "PIPE");
+  }
+
+  /** A TCP server that answers every connection with `text` and closes it. */
+  startReplyServer(node: TestNode, port: number, text: string): Promise<void> {
+    return this.startServer(node, port, `SYSTEM:echo ${text}`);
+  }
+
+  private async startServer(node: TestNode, port: number, action: string): Promise<void> {
     this.start(
       node.podNetns,
-      ["socat", `TCP-LISTEN:${port},fork,reuseaddr`, "PIPE"],
-      `echo-${node.id}-${port}`,
+      ["socat", `TCP-LISTEN:${port},fork,reuseaddr`, action],
+      `server-${node.id}-${port}`,
     );
     await waitFor(`echo server ${node.id}:${port}`, () =>
       runSync(["ss", "-Hltn", `sport = :${port}`], { netns: node.podNetns }).includes(`:${port}`),

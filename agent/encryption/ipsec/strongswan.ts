@@ -1,0 +1,337 @@
+/**
+ * Userspace ESP for kernels without it: one strongSwan charon (kernel-libipsec: ESP in userspace
+ * over a TUN `ipsec0`) per node netns, IKEv2 with a PSK per node pair derived from the Secret's
+ * current key exactly as the kernel path derives its ESP keys, AES-GCM-16 ESP, one CHILD_SA per
+ * pair for the pod CIDRs. Every path is per instance (STRONGSWAN_CONF, vici socket, log, PID
+ * record): charon's defaults (/var/run/charon.*) are global and would collide between nodes.
+ * Key rotation = new PSK + make-before-break reauthentication (new SAs before the old go).
+ * libipsec SAs only come from IKE: no static keys, so the wire SPIs are IKE's, not the Secret's.
+ * Requirement: the node has an address inside its own pod CIDR (Cilium's router IP on
+ * cilium_host): kernel-libipsec refuses to build a CHILD_SA without one ("error installing route
+ * with policy"), as it uses it as the source of its route to the remote pod CIDRs via ipsec0.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseIp } from "../../../lib/cidr.js";
+import { run } from "../../../lib/exec.js";
+import type { Logger } from "../../../lib/log.js";
+import { silentLogger } from "../../../lib/log.js";
+import {
+  isRunning,
+  type ProcessRef,
+  startDaemon,
+  stopProcess,
+  WaitAborted,
+  waitFor,
+} from "../../../lib/process.js";
+import { encryptionRoutes, syncEncryptionRoutes } from "../routes.js";
+import { deriveNodePairKey, type IpsecKey, type IpsecKeySet } from "./keys.js";
+import type { XfrmNode } from "./xfrm.js";
+
+export const LIBIPSEC_MTU = 1400;
+export const LIBIPSEC_DEVICE = "ipsec0"; // kernel-libipsec's TUN, one per node netns
+const PLUGINS =
+  "random nonce openssl aes gcm sha1 sha2 hmac gmp kdf pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici";
+
+export interface StrongSwanPaths {
+  dir: string;
+  conf: string;
+  swanctlConf: string;
+  vici: string;
+  log: string;
+  pidRecord: string;
+}
+
+export function strongSwanPaths(dir: string): StrongSwanPaths {
+  return {
+    dir,
+    conf: join(dir, "strongswan.conf"),
+    swanctlConf: join(dir, "swanctl.conf"),
+    vici: join(dir, "charon.vici"),
+    log: join(dir, "charon.log"),
+    pidRecord: join(dir, "charon.pid.json"),
+  };
+}
+
+/** The daemon's config: only the plugins needed, per-instance vici socket and log, make-before-break. */
+export function strongSwanConf(paths: StrongSwanPaths): string {
+  return `charon-systemd {
+  load_modular = no
+  load = ${PLUGINS}
+  make_before_break = yes
+  install_virtual_ip = no
+  filelog {
+    log {
+      path = ${paths.log}
+      default = 1
+      ike = 1
+      flush_line = yes
+    }
+  }
+  journal {
+    default = -1
+  }
+  plugins {
+    vici {
+      socket = unix://${paths.vici}
+    }
+    kernel-libipsec {
+      raw_esp = yes
+    }
+  }
+}
+`;
+}
+
+export function connectionName(node: string): string {
+  return `n-${node.replace(/[^A-Za-z0-9]/g, "-")}`;
+}
+
+function compareIps(a: string, b: string): number {
+  const x = parseIp(a).value;
+  const y = parseIp(b).value;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** The node of a pair that initiates IKE: the lower IP, so exactly one side does. */
+export function isInitiator(local: XfrmNode, remote: XfrmNode): boolean {
+  return compareIps(local.ip, remote.ip) < 0;
+}
+
+/**
+ * PSK for a pair: Cilium's per-pair derivation in the canonical (lower IP, higher IP) order, as
+ * IKE needs one secret both ends agree on. Uses the key material of the Secret's current key.
+ */
+export function pairPsk(key: IpsecKey, local: XfrmNode, remote: XfrmNode): string {
+  const material = key.algorithm.kind === "aead" ? key.algorithm.key : key.algorithm.encKey;
+  const [first, second] = isInitiator(local, remote) ? [local, remote] : [remote, local];
+  if (!key.perNodePair) return `0x${material.toString("hex")}`;
+  return `0x${deriveNodePairKey(material, { ip: first.ip, bootId: first.bootId }, { ip: second.ip, bootId: second.bootId }).toString("hex")}`;
+}
+
+export function espProposal(key: IpsecKey): string {
+  return key.algorithm.kind === "aead" ? `aes${key.aesKeyBits}gcm16` : `aes${key.aesKeyBits}-sha256`;
+}
+
+/** swanctl.conf: one connection + one PSK per remote node. Contains secrets: written 0600. */
+export function swanctlConf(local: XfrmNode, remotes: readonly XfrmNode[], keys: IpsecKeySet): string {
+  const connections: string[] = [];
+  const secrets: string[] = [];
+  for (const remote of remotes) {
+    const name = connectionName(remote.node);
+    connections.push(`  ${name} {
+    version = 2
+    local_addrs = ${local.ip}
+    remote_addrs = ${remote.ip}
+    proposals = aes128gcm16-prfsha256-ecp256
+    dpd_delay = 10s
+    local {
+      auth = psk
+      id = ${local.ip}
+    }
+    remote {
+      auth = psk
+      id = ${remote.ip}
+    }
+    children {
+      pods {
+        local_ts = ${local.podCidrs.join(",")}
+        remote_ts = ${remote.podCidrs.join(",")}
+        esp_proposals = ${espProposal(keys.current)}
+        mode = tunnel
+        start_action = none
+        dpd_action = restart
+        close_action = none
+      }
+    }
+  }`);
+    secrets.push(`  ike-${name} {
+    id-local = ${local.ip}
+    id-remote = ${remote.ip}
+    secret = ${pairPsk(keys.current, local, remote)}
+  }`);
+  }
+  return `connections {\n${connections.join("\n")}\n}\nsecrets {\n${secrets.join("\n")}\n}\n`;
+}
+
+export interface SaCounts {
+  ike: number;
+  child: number;
+  /** connection name → established CHILD_SAs with their inbound/outbound ESP SPIs */
+  byConnection: Record<string, { ike: number; child: number; spis: string[] }>;
+}
+
+/** Parses `swanctl --list-sas` text output (IKE SA lines start at column 0, CHILD SAs are indented). */
+export function parseListSas(text: string): SaCounts {
+  const counts: SaCounts = { ike: 0, child: 0, byConnection: {} };
+  let current: { ike: number; child: number; spis: string[] } | undefined;
+  for (const line of text.split("\n")) {
+    const ike = /^(\S+): #\d+, (\w+)/.exec(line);
+    if (ike) {
+      current = counts.byConnection[ike[1]] ??= { ike: 0, child: 0, spis: [] };
+      if (ike[2] === "ESTABLISHED") {
+        current.ike++;
+        counts.ike++;
+      }
+      continue;
+    }
+    if (/^\s+\S+: #\d+, reqid \d+, INSTALLED/.test(line) && current) {
+      current.child++;
+      counts.child++;
+      continue;
+    }
+    const spi = /^\s+(in|out)\s+([0-9a-f]{8})/.exec(line);
+    if (spi && current) current.spis.push(`${spi[1]}:${spi[2]}`);
+  }
+  return counts;
+}
+
+export interface StrongSwanOptions {
+  /** Per-instance directory (config, vici socket, log, PID record): the agent's state dir. */
+  dir: string;
+  netns?: string;
+  local: XfrmNode;
+  charon?: string;
+  log?: Logger;
+}
+
+export class StrongSwanIpsec {
+  private loaded = new Map<string, { psk: string; keySpi: number }>();
+  private readonly log: Logger;
+
+  private constructor(
+    private readonly options: StrongSwanOptions,
+    readonly paths: StrongSwanPaths,
+    private process: ProcessRef | undefined,
+  ) {
+    this.log = options.log ?? silentLogger();
+  }
+
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
+  static async start(options: StrongSwanOptions): Promise<StrongSwanIpsec> {
+    const paths = strongSwanPaths(options.dir);
+    mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+    writeFileSync(paths.conf, strongSwanConf(paths), { mode: 0o600 });
+    rmSync(paths.vici, { force: true });
+    const ref = startDaemon({
+      argv: [options.charon ?? "/usr/sbin/charon-systemd"],
+      netns: options.netns,
+      logFile: join(paths.dir, "charon.stdout.log"),
+      env: { ...process.env, STRONGSWAN_CONF: paths.conf },
+    });
+    writeFileSync(paths.pidRecord, JSON.stringify(ref), { mode: 0o600 });
+    const instance = new StrongSwanIpsec(options, paths, ref);
+    try {
+      await waitFor(
+        "charon vici socket",
+        () => {
+          if (!isRunning(ref)) throw new WaitAborted(`charon exited; see ${paths.log}`);
+          return existsSync(paths.vici);
+        },
+        { timeoutMs: 15_000 },
+      );
+    } catch (error) {
+      await instance.stop();
+      throw error;
+    }
+    (options.log ?? silentLogger()).info(
+      { pid: ref.pid, dir: paths.dir },
+      "ipsec: started charon (kernel-libipsec)",
+    );
+    return instance;
+  }
+
+  private swanctl(args: string[]): Promise<string> {
+    return run(["swanctl", ...args, "--uri", `unix://${this.paths.vici}`], {
+      env: { ...process.env, STRONGSWAN_CONF: this.paths.conf },
+      timeoutMs: 20_000,
+    });
+  }
+
+  /**
+   * Loads connections and PSKs for `remotes`, terminates SAs of removed ones, and (as initiator)
+   * initiates new pairs and reauthenticates pairs whose PSK changed. A pair whose PSK changed on
+   * the responder side is reauthenticated by the initiator once it syncs the same key.
+   */
+  async sync(
+    remotes: readonly XfrmNode[],
+    keys: IpsecKeySet,
+  ): Promise<{ initiated: string[]; reauthenticated: string[] }> {
+    const local = this.options.local;
+    const wanted = remotes.filter((r) => r.node !== local.node);
+    writeFileSync(this.paths.swanctlConf, swanctlConf(local, wanted, keys), { mode: 0o600 });
+    await this.swanctl(["--load-all", "--clear", "--noprompt", "--file", this.paths.swanctlConf]);
+    const next = new Map(
+      wanted.map((r) => [
+        connectionName(r.node),
+        { psk: pairPsk(keys.current, local, r), keySpi: keys.current.spi },
+      ]),
+    );
+    for (const name of this.loaded.keys()) {
+      if (!next.has(name))
+        await this.swanctl(["--terminate", "--ike", name, "--force", "--timeout", "5"]).catch(
+          () => undefined,
+        );
+    }
+    // Also before any SA exists: remote pod traffic goes to ipsec0, where libipsec drops what has
+    // no SA yet, instead of a plain route (charon adds its own routes in table 220 per CHILD_SA).
+    await syncEncryptionRoutes(
+      encryptionRoutes(
+        LIBIPSEC_DEVICE,
+        wanted.flatMap((r) => r.podCidrs),
+        [],
+      ),
+      { netns: this.options.netns },
+    );
+    const initiated: string[] = [];
+    const reauthenticated: string[] = [];
+    const established = parseListSas(await this.swanctl(["--list-sas"])).byConnection;
+    for (const remote of wanted) {
+      if (!isInitiator(local, remote)) continue;
+      const name = connectionName(remote.node);
+      const previous = this.loaded.get(name);
+      if (!established[name]?.child) {
+        await this.swanctl(["--initiate", "--child", "pods", "--ike", name, "--timeout", "10"]);
+        initiated.push(name);
+      } else if (previous && previous.psk !== next.get(name)?.psk) {
+        await this.swanctl(["--rekey", "--ike", name, "--reauth"]);
+        reauthenticated.push(name);
+      }
+    }
+    this.loaded = next;
+    if (initiated.length || reauthenticated.length) {
+      this.log.info(
+        { initiated, reauthenticated, keySpi: keys.current.spi },
+        "ipsec: SAs initiated/reauthenticated",
+      );
+    }
+    return { initiated, reauthenticated };
+  }
+
+  async saCounts(): Promise<SaCounts> {
+    return parseListSas(await this.swanctl(["--list-sas"]));
+  }
+
+  /** Stops charon by its PID and removes the instance's socket, config and record. */
+  async stop(): Promise<void> {
+    await syncEncryptionRoutes([], { netns: this.options.netns }).catch(() => undefined);
+    if (this.process) {
+      await stopProcess(this.process);
+      this.process = undefined;
+    }
+    for (const path of [this.paths.vici, this.paths.pidRecord, this.paths.swanctlConf])
+      rmSync(path, { force: true });
+  }
+
+  /** Recent charon log lines (for test failures). */
+  logTail(lines = 40): string {
+    try {
+      return readFileSync(this.paths.log, "utf8").split("\n").slice(-lines).join("\n");
+    } catch {
+      return "";
+    }
+  }
+}
