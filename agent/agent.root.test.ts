@@ -5,6 +5,9 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { CustomObjectsApi } from "@kubernetes/client-node";
+import { runSync } from "../lib/exec.js";
 import { isRunning, stopProcess, waitFor } from "../lib/process.js";
 import { AgentTestCluster, REQUEST_LOOP, type TestNode, type TestPod, tail } from "./testing/cluster.js";
 
@@ -169,6 +172,44 @@ describe("agent (root: netns, BPF, etcd, API server)", { timeout: 180_000 }, () 
     }
   });
 
+  it("status API, Prometheus metrics and meshctl agent status", async () => {
+    const status = await cluster.status(n1);
+    assert.equal(status.health.kubernetes.synced, true);
+    assert.ok(status.identities.length >= 2);
+    assert.ok(status.services.some((s) => s.frontend === `${clusterIp}:53/UDP`));
+    const metrics = await cluster.metrics(n1);
+    assert.match(metrics, /^clustermesh_agent_ready 1$/m);
+    assert.match(metrics, /^clustermesh_agent_cni_requests_total\{command="add",result="ok"\} \d+$/m);
+    assert.match(metrics, /^clustermesh_datapath_packets_total\{reason="LbDnat"\} [1-9]/m);
+    const cli = fileURLToPath(new URL("../cli/commands/agent.js", import.meta.url));
+    const script = `const { agentCommand } = await import(${JSON.stringify(cli)}); await agentCommand().parseAsync(process.argv.slice(1), { from: "user" });`;
+    const json = JSON.parse(
+      runSync([
+        process.execPath,
+        "--input-type=module",
+        "-e",
+        script,
+        "status",
+        "--socket",
+        n1.socket,
+        "-o",
+        "json",
+      ]),
+    );
+    assert.equal(json.node, n1.name);
+    const text = runSync([
+      process.execPath,
+      "--input-type=module",
+      "-e",
+      script,
+      "status",
+      "--socket",
+      n1.socket,
+    ]);
+    assert.match(text, /Ready: +yes/);
+    assert.match(text, new RegExp(`${clusterIp.replace(/\./g, "\\.")}:80/TCP`));
+  });
+
   it("bad input: CNI errors with codes, nothing created, invalid objects skipped", async () => {
     const linksBefore = cluster.hostLinks(n1).length;
     const notJson = await cluster.cni(
@@ -288,17 +329,22 @@ describe("agent (root: netns, BPF, etcd, API server)", { timeout: 180_000 }, () 
       (e) => e.prefix.startsWith("10.244.1.") && e.prefix.endsWith("/32"),
     );
     assert.equal(localEntries.length, before.endpoints.length, "ipcache entries of local pods");
-    await waitFor("MeshEndpoints of the churned pods to be gone", async () => {
-      const list = (await cluster.kubeConfig
-        .makeApiClient((await import("@kubernetes/client-node")).CustomObjectsApi)
-        .listClusterCustomObject({
+    const custom = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
+    let remaining: string[] = [];
+    await waitFor(
+      "MeshEndpoints of the churned pods to be gone",
+      async () => {
+        const list = (await custom.listClusterCustomObject({
           group: "clustermesh.io",
           version: "v1alpha1",
           plural: "meshendpoints",
-        })) as {
-        items: { metadata: { name: string } }[];
-      };
-      return list.items.length === Object.keys(pods).length;
+        })) as { items: { metadata: { name: string } }[] };
+        remaining = list.items.map((item) => item.metadata.name).sort();
+        return remaining.length === Object.keys(pods).length;
+      },
+      { timeoutMs: 30_000 },
+    ).catch((error) => {
+      throw new Error(`${error.message}; remaining: ${remaining.join(" ")}`);
     });
   });
 
@@ -313,14 +359,25 @@ describe("agent (root: netns, BPF, etcd, API server)", { timeout: 180_000 }, () 
       () => readFileSync(join(cluster.dir, "request-loop.log"), "utf8") === "" && isRunning(loop),
     );
     await new Promise((resolve) => setTimeout(resolve, 300)); // some requests before the restart
+    const drops = async () => {
+      const text = await cluster.metrics(n1);
+      return [...text.matchAll(/^clustermesh_datapath_packets_total\{reason="(Drop\w+)"\} (\d+)$/gm)]
+        .map((m) => `${m[1]}=${m[2]}`)
+        .join(" ");
+    };
+    const dropsBefore = await drops();
     for (const node of [n1, n2]) {
       const restartStarted = Date.now();
       await cluster.stopAgent(node);
+      const stopped = Date.now();
       await cluster.startAgent(node);
       process.stderr.write(
-        `agent on ${node.name} restarted (ready again) in ${Date.now() - restartStarted} ms\n`,
+        `agent on ${node.name}: down from ${new Date(stopped).toISOString()}, ready again ${Date.now() - restartStarted} ms after the stop began\n`,
       );
     }
+    process.stderr.write(
+      `datapath drops on n1 before the restarts: ${dropsBefore}; after: ${await drops()}\n`,
+    );
     // new pods and services work with the restarted agents
     const fresh = await cluster.startPod(n2, { labels: { app: "client" } });
     assert.deepEqual(answers(fresh, "tcp", clusterIp, 80, 10), ["a1", "b1"]);

@@ -15,13 +15,14 @@ let longLived: string = "ok";
 
 function request(): Promise<void> {
   return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: 3000 });
+    const started = Date.now();
+    const socket = connect({ host, port, timeout: 5000 });
     let data = "";
     const done = (error?: string) => {
       socket.destroy();
       if (error || !data) {
         failed++;
-        if (errors.length < 20) errors.push(error ?? "empty reply");
+        if (errors.length < 20) errors.push(`${new Date(started).toISOString()} ${error ?? "empty reply"}`);
       } else ok++;
       resolve();
     };
