@@ -10,7 +10,7 @@
  *      orphan links and pins) and reconcile the maps (which deletes stale services/backends/ipcache)
  *   7. ready: CNI STATUS succeeds, ADDs are served
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import {
@@ -231,6 +231,8 @@ export class Agent {
       mac: tunnelMac(this.nodeIp),
     });
     datapath.configureTunnel(this.tunnelIfindex);
+    // the pods' cgroup root may not exist yet (the kubelet creates pod cgroups below it lazily)
+    mkdirSync(config.cgroupRoot, { recursive: true });
     datapath.attachSocketLb(config.cgroupRoot);
     const brokenIds = new Set(broken.map((r) => r.id));
     for (const record of this.endpoints.list()) {
