@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { ConfigError } from "../lab/config-error.js";
 import { LabExistsError, PreflightError } from "../lab/up.js";
 import { MeshUsageError } from "../lib/clustermesh/errors.js";
+import { agentCommand } from "./commands/agent.js";
 import { clustermeshCommand } from "./commands/clustermesh.js";
 import { labCommand } from "./commands/lab.js";
 import { UsageError } from "./output.js";
@@ -15,6 +16,7 @@ const program = new Command("meshctl")
 
 program.addCommand(labCommand());
 program.addCommand(clustermeshCommand());
+program.addCommand(agentCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -4,45 +4,12 @@
  * /run/clustermesh/labs/<lab>/nodes/<node>/agent.sock; --socket overrides it.
  */
 import { existsSync } from "node:fs";
-import { request } from "node:http";
-import { join } from "node:path";
 import { Command, Option } from "commander";
 import type { AgentStatus } from "../../agent/status/status.js";
+import { agentSocketPath, getAgentStatus } from "../../lab/agent-status.js";
 import { DEFAULT_LAB_NAME } from "../../lab/plan.js";
-import { LabJournal, labDir } from "../../lab/state.js";
+import { LabJournal } from "../../lab/state.js";
 import { parseOutputFormat, printJson, printTable, UsageError } from "../output.js";
-
-export function agentSocketPath(lab: string, node: string): string {
-  return join(labDir(lab), "nodes", node, "agent.sock");
-}
-
-function getStatus(socketPath: string, timeoutMs = 5_000): Promise<AgentStatus> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path: "/v1/status", method: "GET", timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        if (res.statusCode !== 200)
-          return reject(new Error(`agent answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
-        try {
-          resolve(JSON.parse(text) as AgentStatus);
-        } catch {
-          reject(new Error("agent sent a status that is not JSON"));
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on("error", (error: NodeJS.ErrnoException) =>
-      reject(
-        error.code === "ENOENT" || error.code === "ECONNREFUSED"
-          ? new Error(`the agent is not running (nothing listens on ${socketPath})`)
-          : error,
-      ),
-    );
-    req.end();
-  });
-}
 
 /** Which socket to ask: --socket, else the lab's record of the node. */
 export function resolveSocket(options: { node?: string; name: string; socket?: string }): string {
@@ -122,7 +89,7 @@ export function agentCommand(): Command {
     .addOption(new Option("-o, --output <format>", "text or json").default("text"))
     .action(async (options: { node?: string; name: string; socket?: string; output: string }) => {
       const format = parseOutputFormat(options.output);
-      const status = await getStatus(resolveSocket(options));
+      const status = await getAgentStatus(resolveSocket(options));
       if (format === "json") printJson(status);
       else printAgentStatus(status);
       if (!status.ready) process.exitCode = 1;

@@ -1,0 +1,236 @@
+/**
+ * One lab cluster end to end through the agent and CNI plugin (issue 5): pods reach each other on
+ * one node and across nodes, ClusterIP (TCP and UDP) balances over all backends, backends follow
+ * scaling, NodePort answers from another node, pods churn without leaks, and an agent restart
+ * loses no request. Everything goes through kubectl and the lab, as a user would.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { agentStatus } from "../lab/agent-status.js";
+import { waitFor } from "../lib/process.js";
+import { kubectl, type LabFixture, labFixture, labUpArgs, meshctl } from "./lab-fixture.js";
+
+interface PodInfo {
+  name: string;
+  node: string;
+  ip: string;
+  ready: boolean;
+}
+
+describe("a lab cluster with the clustermesh agent (root: full lab)", () => {
+  let fixture: LabFixture;
+  const k = (args: string[]) => {
+    const result = kubectl(fixture, "c1", args);
+    assert.equal(result.status, 0, `kubectl ${args.join(" ")}: ${result.stderr}`);
+    return result.stdout;
+  };
+  const pods = (selector: string): PodInfo[] =>
+    JSON.parse(k(["-n", "demo", "get", "pods", "-l", selector, "-o", "json"])).items.map(
+      (p: {
+        metadata: { name: string; deletionTimestamp?: string };
+        spec: { nodeName: string };
+        status: { podIP?: string; conditions?: { type: string; status: string }[] };
+      }) => ({
+        name: p.metadata.name,
+        node: p.spec.nodeName,
+        ip: p.status.podIP ?? "",
+        ready:
+          !p.metadata.deletionTimestamp &&
+          (p.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+      }),
+    );
+  const inClient = (script: string) => k(["-n", "demo", "exec", "client", "--", "sh", "-c", script]);
+
+  before(async () => {
+    fixture = await labFixture([{ workers: 2 }]);
+    const up = meshctl(labUpArgs(fixture), fixture.env);
+    assert.equal(up.status, 0, up.stderr);
+    const manifest = join(fixture.dir, "echo.yaml");
+    writeFileSync(
+      manifest,
+      `apiVersion: v1
+kind: Namespace
+metadata: {name: demo}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo, namespace: demo}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      containers:
+      - name: echo
+        image: clustermesh/echo
+        ports: [{name: http, containerPort: 8080}, {name: udp-echo, containerPort: 9000, protocol: UDP}]
+        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: demo}
+spec:
+  type: NodePort
+  selector: {app: echo}
+  ports:
+  - {name: http, port: 80, targetPort: http}
+  - {name: udp-echo, port: 9000, targetPort: udp-echo, protocol: UDP}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: demo}
+spec:
+  containers: [{name: client, image: clustermesh/client}]
+`,
+    );
+    k(["apply", "-f", manifest]);
+    await waitFor(
+      "3 echo pods and the client ready",
+      () => pods("app=echo").filter((p) => p.ready).length === 3 && pods("!app").some((p) => p.ready),
+      {
+        timeoutMs: 90_000,
+        intervalMs: 500,
+      },
+    );
+  });
+
+  after(() => {
+    if (fixture) {
+      meshctl(["lab", "down", "--name", fixture.name], fixture.env);
+      fixture.cleanup();
+    }
+  });
+
+  it("connects pods on one node and across nodes", () => {
+    const client = pods("!app")[0];
+    const echoes = pods("app=echo");
+    assert.ok(echoes.some((p) => p.node === client.node) || echoes.some((p) => p.node !== client.node));
+    assert.ok(new Set(echoes.map((p) => p.node)).size >= 2, "echo pods spread over both workers");
+    for (const echo of echoes) {
+      const answer = JSON.parse(inClient(`curl -s -m 5 http://${echo.ip}:8080/`));
+      assert.equal(answer.pod, echo.name, `${client.node} -> ${echo.node}`);
+      assert.equal(answer.client, client.ip, "the source address is preserved");
+    }
+  });
+
+  it("balances ClusterIP over every backend, TCP and UDP", () => {
+    const clusterIp = k(["-n", "demo", "get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"]);
+    const names = new Set(pods("app=echo").map((p) => p.name));
+    const tcp = inClient(`for i in $(seq 30); do curl -s -m 5 http://${clusterIp}/; echo; done`)
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line).pod);
+    assert.equal(tcp.length, 30, "every TCP request answered");
+    assert.deepEqual(new Set(tcp), names, "TCP reached every backend");
+    // socat waits -t seconds after stdin's EOF for the answer: a short wait keeps 30 requests quick.
+    const udp = inClient(
+      `for i in $(seq 30); do echo ping | socat -t 0.5 - UDP:${clusterIp}:9000; echo; done`,
+    )
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line).pod);
+    assert.equal(udp.length, 30, "every UDP datagram answered");
+    assert.deepEqual(new Set(udp), names, "UDP reached every backend");
+  });
+
+  it("answers a NodePort on another node's address", () => {
+    const nodePort = JSON.parse(k(["-n", "demo", "get", "svc", "echo", "-o", "json"])).spec.ports[0]
+      .nodePort as number;
+    const client = pods("!app")[0];
+    const status = meshctl(["lab", "status", "--name", fixture.name, "-o", "json"], fixture.env);
+    const lab = JSON.parse(status.stdout) as { clusters: { nodes: { name: string; ip: string }[] }[] };
+    const other = lab.clusters[0].nodes.find((n) => n.name !== client.node) as { ip: string };
+    const answer = JSON.parse(inClient(`curl -s -m 5 http://${other.ip}:${nodePort}/`));
+    assert.ok(pods("app=echo").some((p) => p.name === answer.pod));
+  });
+
+  it("follows scaling: backends change within a second of the EndpointSlice", async () => {
+    const client = pods("!app")[0];
+    const clusterIp = k(["-n", "demo", "get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"]);
+    const backendsOf = async () =>
+      (await agentStatus(fixture.name, client.node)).services
+        .find((s) => s.frontend === `${clusterIp}:80/TCP`)
+        ?.backends.filter((b) => b.state === "active")
+        .map((b) => b.address.split(":")[0])
+        .sort() ?? [];
+    const sliceIps = () =>
+      (
+        JSON.parse(
+          k(["-n", "demo", "get", "endpointslices", "-l", "kubernetes.io/service-name=echo", "-o", "json"]),
+        ).items as {
+          endpoints?: { addresses: string[]; conditions?: { ready?: boolean } }[];
+        }[]
+      )
+        .flatMap((s) => s.endpoints ?? [])
+        .filter((e) => e.conditions?.ready !== false)
+        .flatMap((e) => e.addresses)
+        .sort();
+    for (const replicas of [1, 4]) {
+      k(["-n", "demo", "scale", "deployment", "echo", `--replicas=${replicas}`]);
+      const target = await waitFor(
+        `EndpointSlice with ${replicas} ready endpoints`,
+        () => {
+          const ips = sliceIps();
+          return ips.length === replicas ? ips : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+      const seen = Date.now();
+      await waitFor(
+        `agent backends = ${target.join(",")}`,
+        async () => JSON.stringify(await backendsOf()) === JSON.stringify(target),
+        {
+          timeoutMs: 10_000,
+          intervalMs: 20,
+        },
+      );
+      const lag = Date.now() - seen;
+      assert.ok(lag < 1_000, `agent followed the EndpointSlice in ${lag} ms`);
+    }
+  });
+
+  it("restarts the agent under a steady request loop without a failed request", async () => {
+    const client = pods("!app")[0];
+    const clusterIp = k(["-n", "demo", "get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"]);
+    // 40 s of requests every 50 ms: new connections through socket LB the whole time.
+    const loop = spawn(
+      "kubectl",
+      [
+        "--context",
+        `${fixture.name}-c1`,
+        "-n",
+        "demo",
+        "exec",
+        "client",
+        "--",
+        "sh",
+        "-c",
+        `ok=0; fail=0; end=$(( $(date +%s) + 25 )); while [ $(date +%s) -lt $end ]; do if curl -s -m 2 -o /dev/null http://${clusterIp}/; then ok=$((ok+1)); else fail=$((fail+1)); fi; sleep 0.05; done; echo "$ok $fail"`,
+      ],
+      { env: fixture.env, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let output = "";
+    loop.stdout.on("data", (chunk) => {
+      output += chunk;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    const restart = meshctl(
+      ["lab", "restart", "agent", "--name", fixture.name, "--node", client.node],
+      fixture.env,
+    );
+    assert.equal(restart.status, 0, restart.stderr);
+    await waitFor(
+      "the restarted agent to be ready",
+      async () => (await agentStatus(fixture.name, client.node)).ready,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    await new Promise((resolve) => loop.once("exit", resolve));
+    const [ok, failed] = output.trim().split(" ").map(Number);
+    assert.ok(ok > 100, `requests made: ${output}`);
+    assert.equal(failed, 0, `failed requests during the agent restart: ${output}`);
+  });
+});
