@@ -117,7 +117,11 @@ describe("kube-apiserver with @kubernetes/client-node (root: starts etcd)", () =
       lists++;
       return core.listNamespacedConfigMap({ namespace: informerNs });
     });
-    informer.on("error", () => setTimeout(() => informer.start().catch(() => {}), 100));
+    // client-node's documented pattern: restart the informer after an error (until the test stops it).
+    let stopped = false;
+    informer.on("error", () => {
+      if (!stopped) setTimeout(() => informer.start().catch(() => {}), 100);
+    });
     await informer.start();
     try {
       await core.createNamespacedConfigMap({ namespace: informerNs, body: configMap("before") });
@@ -155,6 +159,7 @@ describe("kube-apiserver with @kubernetes/client-node (root: starts etcd)", () =
         timeoutMs: 5_000,
       });
     } finally {
+      stopped = true;
       await informer.stop();
     }
   });
