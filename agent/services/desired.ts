@@ -2,6 +2,8 @@ import { isIPv4 } from "node:net";
 import type { V1EndpointSlice, V1Service } from "@kubernetes/client-node";
 import { Proto } from "../../bpf/datapath/codecs.js";
 import type { DesiredBackend, DesiredService } from "../../bpf/datapath/reconcile.js";
+import type { PortConfiguration } from "../../lib/kvstore/values/service.js";
+import { isGlobalService, type ServiceAffinity, serviceAffinity } from "../clustermesh/annotations.js";
 
 export interface ServiceProblem {
   object: string;
@@ -17,6 +19,18 @@ export interface ServiceInputs {
   isKnownAddress: (ip: string) => boolean;
   /** Each skipped object, with why (the agent logs them and keeps going). */
   onProblem?: (problem: ServiceProblem) => void;
+  /**
+   * Backends other clusters export for "<namespace>/<name>" (already validated against the remote
+   * cluster they came from). Only global local Services use them, through their own frontends.
+   */
+  remoteBackends?: ReadonlyMap<string, readonly RemoteServiceBackends[]>;
+}
+
+/** One remote cluster's backends of a service, as its ClusterService publishes them. */
+export interface RemoteServiceBackends {
+  cluster: string;
+  /** Backend IP → port name → protocol and (target) port. */
+  backends: Readonly<Record<string, PortConfiguration>>;
 }
 
 const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
@@ -86,6 +100,51 @@ function backendsFor(
   return [...servingOnly, ...terminating];
 }
 
+/** Remote backends serving one local service port: same port name and protocol (Cilium merges by name). */
+function remoteBackendsFor(
+  remote: readonly RemoteServiceBackends[],
+  portName: string,
+  proto: string,
+): DesiredBackend[] {
+  const backends: DesiredBackend[] = [];
+  const seen = new Set<string>();
+  for (const cluster of remote) {
+    for (const [address, ports] of Object.entries(cluster.backends)) {
+      const port = ports[portName];
+      if (!port || port.Protocol !== proto || !isIPv4(address)) continue;
+      const id = `${address}:${port.Port}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      backends.push({ address, port: port.Port });
+    }
+  }
+  return backends;
+}
+
+/**
+ * Cilium's backend selection for global services (reference §4.2, selectbackends.go):
+ *   none   → local and remote;
+ *   local  → local backends always; remote ones only while no local backend is active;
+ *   remote → remote backends always; local ones only while there is no remote backend.
+ * Terminating local backends never count as active (they get no new flows). Pure.
+ */
+export function selectBackends(
+  local: readonly DesiredBackend[],
+  remote: readonly DesiredBackend[],
+  affinity: ServiceAffinity,
+): DesiredBackend[] {
+  const localIds = new Set(local.map((b) => `${b.address}:${b.port}`));
+  const remoteOnly = remote.filter((b) => !localIds.has(`${b.address}:${b.port}`));
+  switch (affinity) {
+    case "local":
+      return local.some((b) => !b.terminating) ? [...local] : [...local, ...remoteOnly];
+    case "remote":
+      return remoteOnly.length > 0 ? remoteOnly : [...local];
+    default:
+      return [...local, ...remoteOnly];
+  }
+}
+
 /** ClusterIP and NodePort services with their backends, as the datapath reconciler wants them. Pure. */
 export function desiredServices(inputs: ServiceInputs): DesiredService[] {
   const slicesByService = new Map<string, V1EndpointSlice[]>();
@@ -111,6 +170,10 @@ export function desiredServices(inputs: ServiceInputs): DesiredService[] {
       continue;
     }
     const slices = slicesByService.get(name) ?? [];
+    // Remote backends only ever join a global Service that exists here (no local Service, nothing programmed).
+    const global = isGlobalService(service);
+    const affinity = serviceAffinity(service);
+    const remoteOfService = inputs.remoteBackends?.get(name) ?? [];
     for (const port of spec.ports ?? []) {
       const proto = protocolNumber(port.protocol);
       if (proto === undefined) continue; // SCTP and others are not load-balanced (yet)
@@ -121,7 +184,11 @@ export function desiredServices(inputs: ServiceInputs): DesiredService[] {
         });
         continue;
       }
-      const backends = backendsFor(slices, port.name ?? "", port.protocol ?? "TCP", inputs);
+      const localBackends = backendsFor(slices, port.name ?? "", port.protocol ?? "TCP", inputs);
+      const remote = global
+        ? remoteBackendsFor(remoteOfService, port.name ?? "", port.protocol ?? "TCP")
+        : [];
+      const backends = global ? selectBackends(localBackends, remote, affinity) : localBackends;
       result.push({ frontend: { address: clusterIp, port: port.port, proto }, backends });
       const nodePortService = spec.type === "NodePort" || spec.type === "LoadBalancer";
       if (nodePortService && port.nodePort) {
