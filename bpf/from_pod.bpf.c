@@ -6,21 +6,12 @@
  *  2. destination lookup: local endpoint -> redirect to its veth; ipcache entry with a tunnel
  *     endpoint -> tunnel key (remote = node IP, id = source identity) and redirect to the VXLAN
  *     device; anything else -> the kernel's routing.
+ * Before both: a backend pod's reply to a NodePort client outside the node (addressed to the node's
+ * SNAT port) is translated back and sent out of the underlay (dp_nodeport.h).
  */
 #include "dp_common.h"
 #include "dp_lb.h"
-
-static __always_inline void ct_key_fill(struct ct_key *key, const union dp_addr *saddr, const union dp_addr *daddr,
-					__be16 sport, __be16 dport, const struct packet *pkt, __u8 direction)
-{
-	key->saddr = *saddr;
-	key->daddr = *daddr;
-	key->sport = sport;
-	key->dport = dport;
-	key->proto = pkt->proto;
-	key->family = pkt->family;
-	key->direction = direction;
-}
+#include "dp_nodeport.h"
 
 /* Returns TC_ACT_OK to continue with routing, or a verdict to return at once. */
 static __always_inline int service_dnat(struct __sk_buff *skb, struct packet *pkt)
@@ -96,63 +87,13 @@ static __always_inline int service_dnat(struct __sk_buff *skb, struct packet *pk
 	return TC_ACT_OK;
 }
 
-static __always_inline struct endpoint_info *lookup_endpoint(const union dp_addr *address, __u8 family)
-{
-	struct endpoint_key key = {};
-
-	key.address = *address;
-	key.family = family;
-	return bpf_map_lookup_elem(&cm_endpoints, &key);
-}
-
-static __always_inline int redirect_to_endpoint(struct __sk_buff *skb, const struct endpoint_info *ep,
-						__u32 src_identity)
-{
-	if (bpf_skb_store_bytes(skb, 0, ep->mac, ETH_ALEN, 0) ||
-	    bpf_skb_store_bytes(skb, ETH_ALEN, ep->node_mac, ETH_ALEN, 0)) {
-		count_metric(METRIC_DROP_CSUM, skb->len);
-		return TC_ACT_SHOT;
-	}
-	skb->mark = (src_identity << MARK_IDENTITY_SHIFT) | MARK_MAGIC_IDENTITY;
-	count_metric(METRIC_FWD_LOCAL, skb->len);
-	return bpf_redirect(ep->ifindex, 0);
-}
-
-static __always_inline int redirect_to_tunnel(struct __sk_buff *skb, const struct ipcache_value *remote,
-					      __u32 src_identity)
-{
-	struct dp_config *config = load_config();
-	struct bpf_tunnel_key tunnel = {};
-	struct dp_trace *trace;
-
-	if (!config || !config->tunnel_ifindex) {
-		count_metric(METRIC_DROP_NO_CONFIG, skb->len);
-		return TC_ACT_SHOT;
-	}
-	tunnel.remote_ipv4 = bpf_ntohl(remote->tunnel_endpoint.ip4); /* the helper wants host order */
-	tunnel.tunnel_id = src_identity;
-	tunnel.tunnel_ttl = 64;
-	if (bpf_skb_set_tunnel_key(skb, &tunnel, sizeof(tunnel), BPF_F_ZERO_CSUM_TX_)) {
-		count_metric(METRIC_DROP_TUNNEL_KEY, skb->len);
-		return TC_ACT_SHOT;
-	}
-	trace = trace_slot(config);
-	if (trace) {
-		trace->tx_tunnel_id = tunnel.tunnel_id;
-		trace->tx_remote_ip4 = remote->tunnel_endpoint.ip4;
-		__sync_fetch_and_add(&trace->tx_count, 1);
-	}
-	count_metric(METRIC_FWD_TUNNEL, skb->len);
-	return bpf_redirect(config->tunnel_ifindex, 0);
-}
-
 SEC("tc")
 int cm_from_pod(struct __sk_buff *skb)
 {
 	struct packet pkt = {};
 	struct endpoint_info *ep;
-	struct ipcache_key ipc_key = {};
 	struct ipcache_value *remote;
+	struct dp_node_config *node;
 	int verdict = parse_packet(skb, &pkt);
 
 	if (verdict > 0)
@@ -160,6 +101,13 @@ int cm_from_pod(struct __sk_buff *skb)
 	if (verdict < 0) {
 		count_metric(METRIC_DROP_INVALID, skb->len);
 		return TC_ACT_SHOT;
+	}
+
+	node = load_node_config();
+	if (nodeport_maybe_reply(&pkt, node)) {
+		verdict = nodeport_rev_nat(skb, &pkt, node);
+		if (verdict >= 0)
+			return verdict;
 	}
 
 	verdict = service_dnat(skb, &pkt);
@@ -173,12 +121,8 @@ int cm_from_pod(struct __sk_buff *skb)
 	if (ep)
 		return redirect_to_endpoint(skb, ep, src_identity);
 
-	ipc_key.prefixlen = IPCACHE_STATIC_PREFIX_BITS + (pkt.family == DP_FAMILY_IPV4 ? 32 : 128);
-	ipc_key.family = pkt.family;
-	ipc_key.address = pkt.daddr;
-	remote = bpf_map_lookup_elem(&cm_ipcache, &ipc_key);
-	/* IPv6 underlays are not supported yet: the tunnel endpoint (node IP) must be IPv4 */
-	if (remote && (remote->flags & IPCACHE_F_HAS_TUNNEL) && !(remote->flags & IPCACHE_F_TUNNEL_IPV6))
+	remote = lookup_ipcache(&pkt.daddr, pkt.family);
+	if (ipcache_has_ipv4_tunnel(remote))
 		return redirect_to_tunnel(skb, remote, src_identity);
 
 	count_metric(METRIC_FWD_STACK, skb->len);

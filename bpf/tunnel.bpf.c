@@ -1,11 +1,19 @@
 // SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0)
 /*
- * tunnel ingress: tcx ingress of the VXLAN collect-metadata ("external") device. The tunnel
- * key's id is the sender's source identity; deliver to the local endpoint with the identity in
- * skb->mark (to-pod's policy hook reads it). Traffic for non-endpoints goes to the stack.
+ * The VXLAN collect-metadata ("external") device.
+ * tunnel ingress (tcx ingress): the tunnel key's id is the sender's source identity; deliver to the
+ * local endpoint with the identity in skb->mark (to-pod's policy hook reads it). A remote NodePort
+ * backend's reply is reverse-translated and sent out of the underlay. Traffic for non-endpoints
+ * goes to the stack.
+ * tunnel egress (tcx egress): packets from-pod/from-netdev redirected here already carry a tunnel
+ * key and pass. The node's own stack routes remote pod CIDRs to this device too (host, kubelet, a
+ * host-network client); those get the key here: remote = the destination's ipcache tunnel
+ * endpoint, id = the host identity (or the local endpoint's / world for forwarded traffic).
+ * Without a tunnel endpoint the packet could only be dropped by the device: counted, dropped.
  */
 #include "dp_common.h"
 #include "dp_maps.h"
+#include "dp_nodeport.h"
 
 SEC("tc")
 int cm_tunnel_ingress(struct __sk_buff *skb)
@@ -36,6 +44,14 @@ int cm_tunnel_ingress(struct __sk_buff *skb)
 		__sync_fetch_and_add(&trace->rx_count, 1);
 	}
 
+	struct dp_node_config *node = load_node_config();
+
+	if (nodeport_maybe_reply(&pkt, node)) {
+		verdict = nodeport_rev_nat(skb, &pkt, node);
+		if (verdict >= 0)
+			return verdict;
+	}
+
 	ep_key.address = pkt.daddr;
 	ep_key.family = pkt.family;
 	ep = bpf_map_lookup_elem(&cm_endpoints, &ep_key);
@@ -51,4 +67,44 @@ int cm_tunnel_ingress(struct __sk_buff *skb)
 	skb->mark = (src_identity << MARK_IDENTITY_SHIFT) | MARK_MAGIC_IDENTITY;
 	count_metric(METRIC_TUNNEL_RX, skb->len);
 	return bpf_redirect(ep->ifindex, 0);
+}
+
+SEC("tc")
+int cm_tunnel_egress(struct __sk_buff *skb)
+{
+	struct bpf_tunnel_key existing = {};
+	struct packet pkt = {};
+	struct dp_node_config *node;
+	struct endpoint_info *ep;
+	struct ipcache_value *remote;
+	__u32 src_identity = IDENTITY_WORLD;
+	int verdict;
+
+	/* from-pod / from-netdev chose the remote and the identity already */
+	if (bpf_skb_get_tunnel_key(skb, &existing, sizeof(existing), 0) == 0)
+		return TC_ACT_OK;
+	verdict = parse_packet(skb, &pkt);
+	if (verdict > 0)
+		return TC_ACT_OK; /* not IP: the device drops what it cannot encapsulate */
+	if (verdict < 0) {
+		count_metric(METRIC_DROP_INVALID, skb->len);
+		return TC_ACT_SHOT;
+	}
+	remote = lookup_ipcache(&pkt.daddr, pkt.family);
+	if (!ipcache_has_ipv4_tunnel(remote)) {
+		count_metric(METRIC_DROP_NO_TUNNEL_ENDPOINT, skb->len);
+		return TC_ACT_SHOT;
+	}
+	node = load_node_config();
+	if (node && pkt.family == DP_FAMILY_IPV4 && pkt.saddr.ip4 == node->node_ip4) {
+		src_identity = node->host_identity;
+	} else {
+		ep = lookup_endpoint(&pkt.saddr, pkt.family);
+		if (ep)
+			src_identity = ep->identity;
+	}
+	if (set_tunnel_key(skb, load_config(), remote, src_identity))
+		return TC_ACT_SHOT;
+	count_metric(METRIC_TUNNEL_HOST_TX, skb->len);
+	return TC_ACT_OK;
 }

@@ -24,6 +24,10 @@ export const Metric = {
   TunnelRx: 6,
   CtNew: 7,
   CtHit: 8,
+  NodePortDnat: 9,
+  NodePortRevNat: 10,
+  TunnelHostTx: 11,
+  ForwardNetdev: 12,
   DropNoBackend: 16,
   DropBackendSlot: 17,
   DropInvalid: 18,
@@ -31,6 +35,8 @@ export const Metric = {
   DropNoConfig: 20,
   DropRewrite: 21,
   DropPolicy: 22,
+  DropNoTunnelEndpoint: 23,
+  DropSnatPorts: 24,
 } as const;
 export const METRIC_SLOTS = 32;
 
@@ -435,6 +441,77 @@ export const configCodec: Codec<DatapathConfig> = {
       tunnelIfindex: source.readUInt32LE(offset + m.tunnel_ifindex),
       flags: source.readUInt32LE(offset + m.flags),
       worldIdentity: source.readUInt32LE(offset + m.world_identity),
+    };
+  },
+};
+
+/** cm_node: this node on the underlay (NodePort from outside, host traffic into the tunnel). */
+export interface NodeConfig {
+  /** IPv4 address NodePort frontends answer on from the underlay, and the SNAT source */
+  nodeIp: string;
+  /** the underlay device: translated NodePort replies leave through it */
+  underlayIfindex: number;
+  /** tunnel id of packets the node's own stack sends to remote pods */
+  hostIdentity: number;
+  flags?: number;
+}
+
+export const nodeConfigCodec: Codec<NodeConfig> = {
+  size: L.dp_node_config.size,
+  encode(value, target, offset) {
+    const m = L.dp_node_config.members;
+    zeroed(target, offset, this.size);
+    const scratch = Buffer.alloc(16);
+    if (writeAddress(value.nodeIp, scratch, 0) !== FAMILY_IPV4)
+      throw new RangeError(`node IP ${value.nodeIp}: the underlay is IPv4 only`);
+    scratch.copy(target, offset + m.node_ip4, 0, 4);
+    target.writeUInt32LE(value.underlayIfindex, offset + m.underlay_ifindex);
+    target.writeUInt32LE(value.hostIdentity, offset + m.host_identity);
+    target.writeUInt32LE(value.flags ?? 0, offset + m.flags);
+  },
+  decode(source, offset) {
+    const m = L.dp_node_config.members;
+    return {
+      nodeIp: readAddress(source, offset + m.node_ip4, FAMILY_IPV4),
+      underlayIfindex: source.readUInt32LE(offset + m.underlay_ifindex),
+      hostIdentity: source.readUInt32LE(offset + m.host_identity),
+      flags: source.readUInt32LE(offset + m.flags),
+    };
+  },
+};
+
+/** cm_nodeport value (key: CtKey). Service direction: backendId + snatPort; reply: client + nodePort. */
+export interface NodePortNat {
+  client: string;
+  clientPort: number;
+  snatPort: number;
+  nodePort: number;
+  backendId: number;
+  lastSeenNs: bigint;
+}
+
+export const nodePortNatCodec: Codec<NodePortNat> = {
+  size: L.nodeport_nat.size,
+  encode(value, target, offset) {
+    const m = L.nodeport_nat.members;
+    zeroed(target, offset, this.size);
+    writeAddress(value.client, target, offset + m.client);
+    target.writeUInt16BE(value.clientPort, offset + m.client_port);
+    target.writeUInt16BE(value.snatPort, offset + m.snat_port);
+    target.writeUInt16BE(value.nodePort, offset + m.node_port);
+    target.writeUInt32LE(value.backendId, offset + m.backend_id);
+    target.writeBigUInt64LE(value.lastSeenNs, offset + m.last_seen_ns);
+  },
+  decode(source, offset) {
+    const m = L.nodeport_nat.members;
+    // no family member: IPv4 is all the underlay carries (an unset client reads as 0.0.0.0)
+    return {
+      client: readAddress(source, offset + m.client, FAMILY_IPV4),
+      clientPort: source.readUInt16BE(offset + m.client_port),
+      snatPort: source.readUInt16BE(offset + m.snat_port),
+      nodePort: source.readUInt16BE(offset + m.node_port),
+      backendId: source.readUInt32LE(offset + m.backend_id),
+      lastSeenNs: source.readBigUInt64LE(offset + m.last_seen_ns),
     };
   },
 };

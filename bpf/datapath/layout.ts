@@ -35,6 +35,19 @@ export const STRUCT_LAYOUTS = {
   endpoint_key: { size: 20, members: { address: 0, family: 16, pad: 17 } },
   endpoint_info: { size: 24, members: { ifindex: 0, identity: 4, mac: 8, node_mac: 14, flags: 20 } },
   dp_config: { size: 16, members: { tunnel_ifindex: 0, flags: 4, world_identity: 8, pad: 12 } },
+  dp_node_config: { size: 16, members: { node_ip4: 0, underlay_ifindex: 4, host_identity: 8, flags: 12 } },
+  nodeport_nat: {
+    size: 40,
+    members: {
+      client: 0,
+      client_port: 16,
+      snat_port: 18,
+      node_port: 20,
+      pad: 22,
+      backend_id: 24,
+      last_seen_ns: 32,
+    },
+  },
   dp_trace: {
     size: 24,
     members: {

@@ -5,6 +5,8 @@
  *   links/from-pod-<name>            tcx ingress on an endpoint's host veth
  *   links/to-pod-<name>              tcx egress on an endpoint's host veth
  *   links/tunnel-ingress             tcx ingress on the VXLAN collect-metadata device
+ *   links/tunnel-egress              tcx egress on it (tunnel key for the node's own traffic)
+ *   links/from-netdev                tcx ingress on the node's underlay device (NodePort from outside)
  *   links/sock-<hook>-<name>         cgroup sock_addr hooks ({connect,sendmsg,recvmsg,getpeername}{4,6})
  * Links are pinned so the datapath keeps working across agent restarts; detaching = unpinning.
  * On kernels without tcx (< 6.6) the tc programs go on a clsact qdisc instead (tcAttachMode "tc",
@@ -35,6 +37,8 @@ export const ProgramName = {
   fromPod: "cm_from_pod",
   toPod: "cm_to_pod",
   tunnelIngress: "cm_tunnel_ingress",
+  tunnelEgress: "cm_tunnel_egress",
+  fromNetdev: "cm_from_netdev",
   sockConnect4: "cm_sock4_connect",
   sockSendmsg4: "cm_sock4_sendmsg",
   sockRecvmsg4: "cm_sock4_recvmsg",
@@ -45,7 +49,7 @@ export const ProgramName = {
   sockGetpeername6: "cm_sock6_getpeername",
 } as const;
 
-const OBJECT_FILES = ["from_pod.bpf.o", "to_pod.bpf.o", "tunnel.bpf.o", "sock_lb.bpf.o"];
+const OBJECT_FILES = ["from_pod.bpf.o", "to_pod.bpf.o", "tunnel.bpf.o", "sock_lb.bpf.o", "from_netdev.bpf.o"];
 
 const SOCKET_HOOKS = [
   ["connect4", ProgramName.sockConnect4, AttachType.CgroupInet4Connect],
@@ -133,9 +137,25 @@ export class Datapath {
     this.unpin(`to-pod-${endpointName}`);
   }
 
-  /** tunnel ingress on the VXLAN collect-metadata device. */
+  /**
+   * tunnel ingress and egress on the VXLAN collect-metadata device. The egress program gives the
+   * node's own packets (routed to the device by the kernel) their tunnel key.
+   */
   attachTunnel(interfaceIndex: number, options: AttachOptions = {}): void {
     this.attachTcxPinned("tunnel-ingress", ProgramName.tunnelIngress, interfaceIndex, "ingress", options);
+    this.attachTcxPinned("tunnel-egress", ProgramName.tunnelEgress, interfaceIndex, "egress", options);
+  }
+
+  /**
+   * from-netdev on the node's underlay device: NodePort for clients outside the node. Needs
+   * maps.setNodeConfig (until then it passes everything).
+   */
+  attachNetdev(interfaceIndex: number, options: AttachOptions = {}): void {
+    this.attachTcxPinned("from-netdev", ProgramName.fromNetdev, interfaceIndex, "ingress", options);
+  }
+
+  detachNetdev(): void {
+    this.unpin("from-netdev");
   }
 
   /** Socket LB hooks on a per-pod or per-node cgroup (never a cgroup root: attachCgroup refuses). */

@@ -23,6 +23,10 @@ import {
   Metric,
   type MetricValue,
   metricValueCodec,
+  type NodeConfig,
+  type NodePortNat,
+  nodeConfigCodec,
+  nodePortNatCodec,
   type RevNat,
   revNatCodec,
   type ServiceKey,
@@ -47,6 +51,8 @@ export const MapName = {
   trace: "cm_trace",
   sockRevNat: "cm_sock_revnat",
   metrics: "cm_metrics",
+  node: "cm_node",
+  nodePort: "cm_nodeport",
 } as const;
 
 export function mapsDirectory(pinRoot: string): string {
@@ -67,6 +73,8 @@ export class DatapathMaps {
     readonly trace: BpfMap<number, DatapathTrace>,
     readonly sockRevNat: BpfMap<SockRevNatKey, SockRevNatValue>,
     readonly metrics: BpfMap<number, MetricValue>,
+    readonly node: BpfMap<number, NodeConfig>,
+    readonly nodePort: BpfMap<CtKey, NodePortNat>,
   ) {}
 
   /** Opens the maps a loaded datapath pinned under pinRoot (the agent does this after a restart too). */
@@ -94,6 +102,8 @@ export class DatapathMaps {
         open(MapName.trace, u32Codec, traceCodec),
         open(MapName.sockRevNat, sockRevNatKeyCodec, sockRevNatValueCodec),
         open(MapName.metrics, u32Codec, metricValueCodec),
+        open(MapName.node, u32Codec, nodeConfigCodec),
+        open(MapName.nodePort, ctKeyCodec, nodePortNatCodec),
       );
     } catch (error) {
       for (const map of opened) map.close();
@@ -103,6 +113,11 @@ export class DatapathMaps {
 
   setConfig(config: DatapathConfig): void {
     this.config.set(0, config);
+  }
+
+  /** This node on the underlay: enables NodePort from outside the node and host → remote pod. */
+  setNodeConfig(config: NodeConfig): void {
+    this.node.set(0, config);
   }
 
   readTrace(): DatapathTrace {
@@ -141,6 +156,8 @@ export class DatapathMaps {
       this.trace,
       this.sockRevNat,
       this.metrics,
+      this.node,
+      this.nodePort,
     ]) {
       map.close();
     }

@@ -92,6 +92,22 @@ struct {
 	DP_PIN;
 } cm_metrics SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dp_node_config);
+	DP_PIN;
+} cm_node SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ct_key);
+	__type(value, struct nodeport_nat);
+	DP_PIN;
+} cm_nodeport SEC(".maps");
+
 static __always_inline void count_metric(__u32 reason, __u32 bytes)
 {
 	struct dp_metric_value *value = bpf_map_lookup_elem(&cm_metrics, &reason);
@@ -108,6 +124,15 @@ static __always_inline struct dp_config *load_config(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&cm_config, &zero);
+}
+
+/* NULL when the agent has not configured the node (no NodePort on the underlay yet) */
+static __always_inline struct dp_node_config *load_node_config(void)
+{
+	__u32 zero = 0;
+	struct dp_node_config *node = bpf_map_lookup_elem(&cm_node, &zero);
+
+	return node && node->node_ip4 ? node : NULL;
 }
 
 static __always_inline struct dp_trace *trace_slot(const struct dp_config *config)

@@ -133,6 +133,35 @@ struct dp_config {
 
 #define DP_CONFIG_TRACE 1 /* record the last tunnel tx/rx in cm_trace (tests, debugging) */
 
+/* cm_node, single entry at key 0: this node on the underlay. A separate map rather than more
+ * members in dp_config, so maps pinned by an older agent stay compatible across an upgrade. */
+struct dp_node_config {
+	__be32 node_ip4;        /* NodePort frontends on the underlay; SNAT source of NodePort flows */
+	__u32 underlay_ifindex; /* where translated NodePort replies leave the node */
+	__u32 host_identity;    /* tunnel id of packets the node's own stack sends to remote pods */
+	__u32 flags;
+};
+
+/* NodePort SNAT source ports: above the kernel's default ephemeral range (32768-60999), so a
+ * translated flow never takes the port of one of the node's own connections. */
+#define NODEPORT_SNAT_MIN 61000
+#define NODEPORT_SNAT_MAX 65535
+#define NODEPORT_SNAT_TRIES 8
+
+/* cm_nodeport (LRU), keyed by struct ct_key: NodePort flows from clients outside the node, which are
+ * DNATed to a backend and SNATed to the node so that replies come back through it.
+ *   CT_DIR_SERVICE  client -> nodeIP:nodePort        : backend_id, snat_port
+ *   CT_DIR_REPLY    backend -> nodeIP:snat_port      : client, client_port, node_port */
+struct nodeport_nat {
+	union dp_addr client;
+	__be16 client_port;
+	__be16 snat_port;
+	__be16 node_port;
+	__u16 pad;
+	__u32 backend_id;
+	__u64 last_seen_ns;
+};
+
 /* cm_trace, single entry at key 0: lets tests see what test-run cannot return. */
 struct dp_trace {
 	__u32 tx_tunnel_id;
@@ -174,6 +203,10 @@ enum dp_metric {
 	METRIC_TUNNEL_RX = 6,       /* decapsulated and delivered */
 	METRIC_CT_NEW = 7,
 	METRIC_CT_HIT = 8,
+	METRIC_NODEPORT_DNAT = 9,     /* NodePort from outside the node: DNAT + SNAT at the underlay */
+	METRIC_NODEPORT_REV_NAT = 10, /* NodePort reply rewritten back to nodeIP:nodePort -> client */
+	METRIC_TUNNEL_HOST_TX = 11,   /* the node's own traffic given a tunnel key on the VXLAN egress */
+	METRIC_FWD_NETDEV = 12,       /* redirected out of the underlay device */
 	METRIC_DROP_NO_BACKEND = 16,    /* service has zero backends */
 	METRIC_DROP_BACKEND_SLOT = 17,  /* slot or backend entry missing */
 	METRIC_DROP_INVALID = 18,       /* truncated/malformed headers */
@@ -181,6 +214,8 @@ enum dp_metric {
 	METRIC_DROP_NO_CONFIG = 20,     /* tunnel needed but no tunnel device configured */
 	METRIC_DROP_CSUM = 21,          /* rewrite helper failed */
 	METRIC_DROP_POLICY = 22,
+	METRIC_DROP_NO_TUNNEL_ENDPOINT = 23, /* VXLAN egress to an address the ipcache cannot tunnel */
+	METRIC_DROP_SNAT_PORTS = 24,         /* no free NodePort SNAT port for the backend */
 	METRIC_MAX = 32,
 };
 

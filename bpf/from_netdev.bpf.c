@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0)
+/*
+ * from-netdev: tcx ingress of the node's underlay device (eth0): NodePort for clients that are not
+ * pods of this node (other nodes' host networks, hosts outside the cluster).
+ *   - not IPv4 to this node's IP, or no ports: untouched at once (one compare for transit traffic)
+ *   - on a NodePort SNAT port: the reply of a flow to a remote backend that came back over the
+ *     underlay -> reverse-translated and sent back out (dp_nodeport.h)
+ *   - (nodeIP, port, proto) a NodePort frontend: backend chosen like from-pod (conntrack, then one
+ *     random slot), DNAT to it and SNAT to nodeIP:snatPort (so the backend's reply returns here
+ *     wherever it runs), then local endpoint -> redirect, ipcache tunnel entry -> VXLAN, anything
+ *     else (a backend on the underlay) -> out of the underlay
+ *   - anything else (SSH, the VXLAN port, the kubelet, ...): untouched, after one hash lookup
+ * IPv6 NodePort from outside is not handled (the underlay is IPv4).
+ */
+#include "dp_common.h"
+#include "dp_lb.h"
+#include "dp_nodeport.h"
+
+/* A free SNAT port for backend <- nodeIP, claimed atomically with the reply entry; 0 when none. */
+static __always_inline __be16 nodeport_claim_snat_port(const struct packet *pkt, const struct lb_backend *backend,
+						      const struct dp_node_config *node, __u32 backend_id)
+{
+	struct ct_key reply_key = {};
+	struct nodeport_nat reply = {};
+	union dp_addr node_addr = {};
+
+	node_addr.ip4 = node->node_ip4;
+	reply.client = pkt->saddr;
+	reply.client_port = pkt->sport;
+	reply.node_port = pkt->dport;
+	reply.backend_id = backend_id;
+	reply.last_seen_ns = bpf_ktime_get_ns();
+	for (int attempt = 0; attempt < NODEPORT_SNAT_TRIES; attempt++) {
+		__be16 port = bpf_htons(NODEPORT_SNAT_MIN +
+					bpf_get_prandom_u32() % (NODEPORT_SNAT_MAX - NODEPORT_SNAT_MIN + 1));
+
+		ct_key_fill(&reply_key, &backend->address, &node_addr, backend->port, port, pkt, CT_DIR_REPLY);
+		if (bpf_map_update_elem(&cm_nodeport, &reply_key, &reply, BPF_NOEXIST) == 0)
+			return port;
+	}
+	return 0;
+}
+
+/* Restores the reply entry of an established flow if the LRU evicted it (replies would be lost). */
+static __always_inline void nodeport_keep_reply_entry(const struct packet *pkt, const struct lb_backend *backend,
+						      const struct dp_node_config *node, __u32 backend_id,
+						      __be16 snat_port)
+{
+	struct ct_key reply_key = {};
+	struct nodeport_nat reply = {};
+	union dp_addr node_addr = {};
+
+	node_addr.ip4 = node->node_ip4;
+	ct_key_fill(&reply_key, &backend->address, &node_addr, backend->port, snat_port, pkt, CT_DIR_REPLY);
+	if (bpf_map_lookup_elem(&cm_nodeport, &reply_key))
+		return;
+	reply.client = pkt->saddr;
+	reply.client_port = pkt->sport;
+	reply.node_port = pkt->dport;
+	reply.backend_id = backend_id;
+	reply.last_seen_ns = bpf_ktime_get_ns();
+	bpf_map_update_elem(&cm_nodeport, &reply_key, &reply, BPF_ANY);
+}
+
+static __always_inline int nodeport_forward(struct __sk_buff *skb, struct packet *pkt,
+					    const struct dp_node_config *node)
+{
+	struct lb_service_value *frontend;
+	struct lb_backend *backend = NULL;
+	struct ct_key flow_key = {};
+	struct nodeport_nat *flow;
+	struct nodeport_nat entry = {};
+	struct endpoint_info *ep;
+	struct ipcache_value *remote;
+	union dp_addr node_addr = {};
+	__u32 backend_id = 0;
+	__be16 snat_port = 0;
+	__u64 now;
+
+	frontend = lb_lookup_frontend(&pkt->daddr, pkt->family, pkt->dport, pkt->proto);
+	if (!frontend)
+		return TC_ACT_OK; /* not a NodePort: the node's own business */
+	if (frontend->count == 0) {
+		count_metric(METRIC_DROP_NO_BACKEND, skb->len);
+		return TC_ACT_SHOT;
+	}
+
+	now = bpf_ktime_get_ns();
+	ct_key_fill(&flow_key, &pkt->saddr, &pkt->daddr, pkt->sport, pkt->dport, pkt, CT_DIR_SERVICE);
+	flow = bpf_map_lookup_elem(&cm_nodeport, &flow_key);
+	if (flow) {
+		/* the flow stays on its backend (and SNAT port) as long as that backend exists */
+		backend = bpf_map_lookup_elem(&cm_backends, &flow->backend_id);
+		if (backend) {
+			backend_id = flow->backend_id;
+			snat_port = flow->snat_port;
+			flow->last_seen_ns = now;
+			count_metric(METRIC_CT_HIT, skb->len);
+			nodeport_keep_reply_entry(pkt, backend, node, backend_id, snat_port);
+		}
+	}
+	if (!backend) {
+		backend_id = lb_pick_backend_id(&pkt->daddr, pkt->family, pkt->dport, pkt->proto, frontend->count);
+		backend = backend_id ? bpf_map_lookup_elem(&cm_backends, &backend_id) : NULL;
+		if (!backend || backend->family != pkt->family) {
+			count_metric(METRIC_DROP_BACKEND_SLOT, skb->len);
+			return TC_ACT_SHOT;
+		}
+		snat_port = nodeport_claim_snat_port(pkt, backend, node, backend_id);
+		if (!snat_port) {
+			count_metric(METRIC_DROP_SNAT_PORTS, skb->len);
+			return TC_ACT_SHOT;
+		}
+		entry.backend_id = backend_id;
+		entry.snat_port = snat_port;
+		entry.last_seen_ns = now;
+		bpf_map_update_elem(&cm_nodeport, &flow_key, &entry, BPF_ANY);
+		count_metric(METRIC_CT_NEW, skb->len);
+	}
+
+	union dp_addr backend_addr = backend->address;
+	__be16 backend_port = backend->port;
+
+	if (rewrite_addr_port(skb, pkt, 0, &backend_addr, backend_port)) {
+		count_metric(METRIC_DROP_CSUM, skb->len);
+		return TC_ACT_SHOT;
+	}
+	pkt->daddr = backend_addr;
+	pkt->dport = backend_port;
+	node_addr.ip4 = node->node_ip4;
+	if (rewrite_addr_port(skb, pkt, 1, &node_addr, snat_port)) {
+		count_metric(METRIC_DROP_CSUM, skb->len);
+		return TC_ACT_SHOT;
+	}
+	pkt->saddr = node_addr;
+	pkt->sport = snat_port;
+	count_metric(METRIC_NODEPORT_DNAT, skb->len);
+
+	/* the client is outside the cluster's identities: world, like Cilium */
+	ep = lookup_endpoint(&pkt->daddr, pkt->family);
+	if (ep)
+		return redirect_to_endpoint(skb, ep, IDENTITY_WORLD);
+	remote = lookup_ipcache(&pkt->daddr, pkt->family);
+	if (ipcache_has_ipv4_tunnel(remote))
+		return redirect_to_tunnel(skb, remote, IDENTITY_WORLD);
+	/* a backend on the underlay (host network of another node): its source is now our own address,
+	 * which the stack would drop as martian, so route it out directly */
+	count_metric(METRIC_FWD_NETDEV, skb->len);
+	return bpf_redirect_neigh(node->underlay_ifindex ? node->underlay_ifindex : skb->ifindex, NULL, 0, 0);
+}
+
+SEC("tc")
+int cm_from_netdev(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct dp_node_config *node;
+	struct packet pkt = {};
+	int verdict;
+
+	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	node = load_node_config();
+	if (!node || ip->daddr != node->node_ip4)
+		return TC_ACT_OK; /* transit or not configured yet */
+	/* malformed packets to the node are the stack's to drop */
+	if (parse_packet(skb, &pkt) != 0 || !pkt.has_ports)
+		return TC_ACT_OK;
+	if (nodeport_is_snat_port(pkt.dport)) {
+		verdict = nodeport_rev_nat(skb, &pkt, node);
+		if (verdict >= 0)
+			return verdict;
+		return TC_ACT_OK;
+	}
+	return nodeport_forward(skb, &pkt, node);
+}
