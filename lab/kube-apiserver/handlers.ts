@@ -32,6 +32,7 @@ import {
 } from "./selectors.js";
 import type { ServiceAllocator } from "./services.js";
 import type { ObjectStore } from "./storage.js";
+import { toTable, wantsTable } from "./table.js";
 import { applyDefaults, initialStatus, validateCreate, validateUpdate } from "./validation.js";
 import { serveWatch } from "./watch.js";
 
@@ -155,6 +156,8 @@ export async function handleResource(
     throw pathNotFound();
   if (sub !== undefined && !path.name) throw pathNotFound();
 
+  // kubectl get asks for a Table (server-side printing) and falls back to plain JSON otherwise.
+  const table = method === "GET" && sub === undefined && wantsTable(req.headers.accept);
   if (!path.name) {
     if (method === "GET") {
       const filter = filterFrom(query);
@@ -168,12 +171,14 @@ export async function handleResource(
           allowBookmarks: query.get("allowWatchBookmarks") === "true",
           timeoutSeconds: watchTimeoutSeconds(query, ctx.minRequestTimeoutSeconds),
           bookmarkIntervalMs: ctx.bookmarkIntervalMs,
-          present: (o) => present(rt, o),
+          present: table ? (o) => toTable(rt, [o]) as KubeObject : (o) => present(rt, o),
           log: ctx.log,
         });
         return;
       }
-      return sendJson(res, 200, await listObjects(ctx, rt, namespace, filter));
+      const list = await listObjects(ctx, rt, namespace, filter);
+      if (table) return sendJson(res, 200, toTable(rt, list.items, list.metadata.resourceVersion));
+      return sendJson(res, 200, list);
     }
     if (method === "POST") {
       const object = decodeObject(await readBody(req), mediaType(req));
@@ -219,8 +224,11 @@ export async function handleResource(
   }
   if (sub === "scale") return handleScale(ctx, rt, namespace, name, req, res, query);
   switch (method) {
-    case "GET":
-      return sendJson(res, 200, present(rt, await ctx.store.mustGet(rt, namespace, name)));
+    case "GET": {
+      const object = await ctx.store.mustGet(rt, namespace, name);
+      if (table) return sendJson(res, 200, toTable(rt, [object]));
+      return sendJson(res, 200, present(rt, object));
+    }
     case "PUT": {
       const object = decodeObject(await readBody(req), mediaType(req));
       if (object.metadata.name && object.metadata.name !== name)
