@@ -1,7 +1,9 @@
 // End-to-end in network namespaces: two pods on node A, one pod on node B, nodes joined by a veth
 // "underlay" and VXLAN (collect-metadata) driven by the datapath. Pod to pod across nodes, pod to
 // VIP (TCP and UDP) with socket LB (client in the LB cgroup) and with per-packet NAT (client outside
-// it), then everything is removed. Nothing here is connected to the root namespace.
+// it), NodePort from node B's host network to node A's address (backends on A and on B), node B's
+// own stack to a pod on A (tunnel egress), then everything is removed. Nothing here is connected to
+// the root namespace.
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -40,6 +42,10 @@ const LOCAL_VIP = "10.96.0.12";
 const GATEWAY6 = "fe80::1";
 const TCP_VIP6 = "fd00:96::10";
 const UDP_VIP6 = "fd00:96::11";
+const NODE_PORT_LOCAL = 30080; // on node A's address, backend on node A
+const NODE_PORT_REMOTE = 30081; // on node A's address, backend on node B
+const NODE_PORT_UDP = 30053; // on node A's address, backend on node B
+const HOST_IDENTITY = 1;
 
 interface Pod {
   netns: string;
@@ -167,6 +173,18 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
         backends: [{ address: pods.a2.ip, port: 8080 }],
       },
       {
+        frontend: { address: NODE_A_IP, port: NODE_PORT_LOCAL, proto: Proto.TCP },
+        backends: [{ address: pods.a2.ip, port: 8080 }],
+      },
+      {
+        frontend: { address: NODE_A_IP, port: NODE_PORT_REMOTE, proto: Proto.TCP },
+        backends: [{ address: pods.b1.ip, port: 8080 }],
+      },
+      {
+        frontend: { address: NODE_A_IP, port: NODE_PORT_UDP, proto: Proto.UDP },
+        backends: [{ address: pods.b1.ip, port: 5353 }],
+      },
+      {
         frontend: { address: TCP_VIP6, port: 80, proto: Proto.TCP },
         backends: [{ address: pods.b1.ip6, port: 8080 }],
       },
@@ -191,11 +209,19 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
       ],
       ipcache: [],
     };
-    for (const [datapath, node, state, pod] of [
-      [nodeA, ns.nodeA, stateA, [pods.a1, pods.a2]],
-      [nodeB, ns.nodeB, stateB, [pods.b1]],
+    for (const [datapath, node, state, pod, nodeIp] of [
+      [nodeA, ns.nodeA, stateA, [pods.a1, pods.a2], NODE_A_IP],
+      [nodeB, ns.nodeB, stateB, [pods.b1], NODE_B_IP],
     ] as const) {
       const netnsPath = `/run/netns/${node}`;
+      // replies of pods to the other node's address are routed by the node's stack (as the agent sets)
+      sh(node, "sysctl -qw net.ipv4.ip_forward=1");
+      datapath.maps.setNodeConfig({
+        nodeIp,
+        underlayIfindex: linkInfo(node, "eth0").ifindex,
+        hostIdentity: HOST_IDENTITY,
+      });
+      datapath.attachNetdev(linkInfo(node, "eth0").ifindex, { netnsPath });
       datapath.maps.setConfig({
         tunnelIfindex: linkInfo(node, "vxlan0").ifindex,
         flags: ConfigFlags.Trace,
@@ -206,6 +232,16 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
       for (const each of pod)
         datapath.attachEndpoint(each.hostIf, linkInfo(node, each.hostIf).ifindex, { netnsPath });
     }
+
+    // node B's stack routes node A's pod CIDR into the tunnel, as the agent does (next hop with a
+    // permanent neighbour entry: the collect-metadata device cannot resolve one itself)
+    sh(
+      ns.nodeB,
+      [
+        `ip route add 10.1.0.0/24 via 10.1.0.0 dev vxlan0 onlink`,
+        `ip neigh add 10.1.0.0 lladdr ${linkInfo(ns.nodeA, "vxlan0").address} dev vxlan0 nud permanent`,
+      ].join(" && "),
+    );
 
     const serve = (pod: Pod, proto: "tcp" | "udp", port: number, host: string) =>
       servers.push(
@@ -336,6 +372,48 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
     assert.ok(rewritten >= 5n, `rewritten at the socket (${rewritten} times)`);
     assert.equal(now.LbDnat.packets, before.LbDnat.packets, "no per-packet DNAT for these sockets");
     nodeA.detachSocketLb("podA1");
+  });
+
+  it("NodePort from node B's host network to node A's address: backends on A and on B", () => {
+    const fromNodeB = (argv: string[]) =>
+      probe(argv, (command) => ["nsenter", `--net=/run/netns/${ns.nodeB}`, ...command]);
+    const before = nodeA.maps.readMetrics();
+    // the backends see node A (SNAT), the client sees the NodePort it asked for
+    assert.deepEqual(fromNodeB(["tcp", NODE_A_IP, String(NODE_PORT_LOCAL)]), {
+      reply: `tcp-from-${NODE_A_IP}`,
+      peer: `${NODE_A_IP}:${NODE_PORT_LOCAL}`,
+    });
+    assert.deepEqual(fromNodeB(["tcp", NODE_A_IP, String(NODE_PORT_REMOTE)]), {
+      reply: `tcp-from-${NODE_A_IP}`,
+      peer: `${NODE_A_IP}:${NODE_PORT_REMOTE}`,
+    });
+    assert.deepEqual(fromNodeB(["udp-connect", NODE_A_IP, String(NODE_PORT_UDP)]), {
+      reply: `udp-from-${NODE_A_IP}`,
+      peer: `${NODE_A_IP}:${NODE_PORT_UDP}`,
+    });
+    const now = nodeA.maps.readMetrics();
+    assert.ok(now.NodePortDnat.packets - before.NodePortDnat.packets >= 3n, "DNAT + SNAT in from-netdev");
+    assert.ok(now.NodePortRevNat.packets - before.NodePortRevNat.packets >= 3n, "replies restored");
+    assert.ok(
+      now.ForwardTunnel.packets > before.ForwardTunnel.packets,
+      "node B's backend through the tunnel",
+    );
+  });
+
+  it("node B's own stack reaches a pod on node A through the tunnel egress program", () => {
+    const before = nodeB.maps.readMetrics().TunnelHostTx.packets;
+    assert.deepEqual(
+      probe(["tcp", pods.a2.ip, "8080"], (command) => [
+        "nsenter",
+        `--net=/run/netns/${ns.nodeB}`,
+        ...command,
+      ]),
+      { reply: `tcp-from-${NODE_B_IP}`, peer: `${pods.a2.ip}:8080` },
+    );
+    assert.ok(nodeB.maps.readMetrics().TunnelHostTx.packets > before, "keyed on node B's VXLAN egress");
+    const trace = nodeA.maps.readTrace();
+    assert.equal(trace.rxIdentity, HOST_IDENTITY, "node A saw node B's host identity in the key");
+    assert.equal(trace.rxRemoteIp, NODE_B_IP);
   });
 
   it("removes everything it attached", () => {
