@@ -231,6 +231,8 @@ export class Agent {
       mac: tunnelMac(this.nodeIp),
     });
     datapath.configureTunnel(this.tunnelIfindex);
+    // NodePort from other nodes' host networks and outside hosts; the node's own traffic into the tunnel
+    datapath.configureNodePort(this.nodeIp, config.underlayInterface);
     // the pods' cgroup root may not exist yet (the kubelet creates pod cgroups below it lazily)
     mkdirSync(config.cgroupRoot, { recursive: true });
     datapath.attachSocketLb(config.cgroupRoot);

@@ -7,6 +7,7 @@ import { readCurrentState, reconcileMaps } from "../../bpf/datapath/apply.js";
 import { Datapath } from "../../bpf/datapath/loader.js";
 import type { MetricName } from "../../bpf/datapath/maps.js";
 import type { CurrentDatapathState, DatapathOp, DesiredDatapathState } from "../../bpf/datapath/reconcile.js";
+import { interfaceIndex } from "../../bpf/libbpf-ts/index.js";
 import type { EndpointDatapath } from "../endpoints/manager.js";
 import type { EndpointRecord } from "../endpoints/store.js";
 import { RESERVED_IDENTITY } from "../identity/labels.js";
@@ -49,6 +50,17 @@ export class DatapathController implements EndpointDatapath {
   configureTunnel(tunnelIfindex: number): void {
     this.datapath.maps.setConfig({ tunnelIfindex, flags: 0, worldIdentity: RESERVED_IDENTITY.world });
     this.datapath.attachTunnel(tunnelIfindex);
+  }
+
+  /**
+   * NodePort for clients outside the node (from-netdev on the underlay device) and the node's own
+   * traffic to remote pods (the tunnel egress program reads the node IP and host identity).
+   * Re-attaching after a restart swaps the pinned link's program in place.
+   */
+  configureNodePort(nodeIp: string, underlayInterface: string): void {
+    const underlayIfindex = interfaceIndex(underlayInterface);
+    this.datapath.maps.setNodeConfig({ nodeIp, underlayIfindex, hostIdentity: RESERVED_IDENTITY.host });
+    this.datapath.attachNetdev(underlayIfindex);
   }
 
   /** Socket LB on the cgroup holding this node's pods (attachCgroup refuses a hierarchy root). */
