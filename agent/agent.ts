@@ -18,16 +18,24 @@ import {
   DiscoveryV1Api,
   KubeConfig,
   type KubernetesObject,
+  type V1ConfigMap,
   type V1EndpointSlice,
   type V1Namespace,
   type V1Node,
   type V1Pod,
+  type V1Secret,
   type V1Service,
 } from "@kubernetes/client-node";
 import { CniError } from "../cni/protocol.js";
+import { MeshObjects, parseConfigMapData } from "../lib/clustermesh/resources.js";
 import { run } from "../lib/exec.js";
+import { MESH_NAMESPACE } from "../lib/k8s/client.js";
+import type { MaxConnectedClusters } from "../lib/kvstore/cluster-identity.js";
 import type { Logger } from "../lib/log.js";
 import { waitFor } from "../lib/process.js";
+import { remoteEntries } from "./clustermesh/config.js";
+import { DEFAULT_LIFECYCLE } from "./clustermesh/lifecycle.js";
+import { ClusterMeshManager } from "./clustermesh/manager.js";
 import { startApiServer } from "./cni-server/server.js";
 import { type AgentConfig, VXLAN_OVERHEAD } from "./config.js";
 import { DatapathController } from "./datapath/controller.js";
@@ -40,6 +48,8 @@ import {
   tunnelMac,
   tunnelRoutes,
 } from "./datapath/desired.js";
+import { EncryptionController } from "./encryption/controller.js";
+import { encryptionPodMtu, withoutTunnels } from "./encryption/plan.js";
 import { AgentCniErrorCode, EndpointManager } from "./endpoints/manager.js";
 import { IprouteNetlink } from "./endpoints/netlink.js";
 import { EndpointStore } from "./endpoints/store.js";
@@ -74,6 +84,9 @@ interface Caches {
   namespaces: Cache<V1Namespace>;
   identities: Cache<MeshIdentity & KubernetesObject>;
   meshEndpoints: Cache<MeshEndpoint & KubernetesObject>;
+  /** kube-system Secrets and ConfigMaps: the mesh's remote-cluster configuration. */
+  meshSecrets: Cache<V1Secret>;
+  meshConfigMaps: Cache<V1ConfigMap>;
 }
 
 export class Agent {
@@ -83,6 +96,8 @@ export class Agent {
   private datapath: DatapathController | undefined;
   private caches: Caches | undefined;
   private endpoints: EndpointManager | undefined;
+  private encryption: EncryptionController | undefined;
+  private clustermesh: ClusterMeshManager | undefined;
   private readonly triggers: Trigger[] = [];
   private datapathTrigger: Trigger | undefined;
   private meshTrigger: Trigger | undefined;
@@ -131,7 +146,7 @@ export class Agent {
   async start(): Promise<void> {
     const { config, log } = this;
     this.kubeConfig.loadFromFile(config.kubeconfig);
-    const podMtu = config.mtu - VXLAN_OVERHEAD;
+    const podMtu = encryptionPodMtu(config.encryption, config.mtu, VXLAN_OVERHEAD);
 
     // 1. the socket first, so the plugin gets "try again later" rather than "no agent"
     this.apiServer = await startApiServer({
@@ -227,7 +242,7 @@ export class Agent {
     await writeSysctl("net/ipv4/ip_forward", "1");
     this.tunnelIfindex = await ensureTunnelDevice({
       port: config.tunnelPort,
-      mtu: podMtu,
+      mtu: config.mtu - VXLAN_OVERHEAD,
       mac: tunnelMac(this.nodeIp),
     });
     datapath.configureTunnel(this.tunnelIfindex);
@@ -236,6 +251,30 @@ export class Agent {
     // the pods' cgroup root may not exist yet (the kubelet creates pod cgroups below it lazily)
     mkdirSync(config.cgroupRoot, { recursive: true });
     datapath.attachSocketLb(config.cgroupRoot);
+    // before the node is published: its record carries the WireGuard key
+    if (config.encryption !== "none") {
+      const nodeIp = this.nodeIp;
+      this.encryption = await EncryptionController.start({
+        mode: config.encryption,
+        kubeConfig: this.kubeConfig,
+        local: {
+          cluster: config.clusterName,
+          name: config.nodeName,
+          nodeIp,
+          podCidrs: self.podCidrs,
+          bootId: bootId(),
+        },
+        stateDir: config.stateDir,
+        underlayMtu: config.mtu,
+        coreNodes: () => this.nodes(),
+        onPublishedChange: () => {
+          if (this.ready)
+            void publishSelf().catch((err) => log.warn({ err }, "republishing MeshNode failed"));
+        },
+        log: log.child({ component: "encryption" }),
+      });
+      this.encryption.registerMetrics(this.metrics);
+    }
     const brokenIds = new Set(broken.map((r) => r.id));
     for (const record of this.endpoints.list()) {
       if (!brokenIds.has(record.id)) datapath.attach(record);
@@ -246,6 +285,7 @@ export class Agent {
       timeoutMs: 120_000,
       intervalMs: 50,
     });
+    this.clustermesh = this.startClusterMesh();
     await this.endpoints.removeStale((record) => this.podGone(record), broken);
     for (const link of await this.endpoints.orphanLinks()) {
       log.info({ link }, "removing an endpoint link without a record");
@@ -253,18 +293,21 @@ export class Agent {
     }
     const staleLinks = datapath.removeStaleLinks(new Set(this.endpoints.list().map((r) => r.id)));
     if (staleLinks.length > 0) log.info({ endpoints: staleLinks }, "unpinned links of removed endpoints");
-    await publisher.publishNode({
-      apiVersion: MESH_API_VERSION,
-      kind: "MeshNode",
-      metadata: { name: config.nodeName },
-      spec: {
-        addresses: [{ type: "InternalIP", ip: this.nodeIp }],
-        ipam: { podCIDRs: self.podCidrs },
-        bootID: bootId(),
-        clusterName: config.clusterName,
-        clusterID: config.clusterId,
-      },
-    });
+    const publishSelf = () =>
+      publisher.publishNode({
+        apiVersion: MESH_API_VERSION,
+        kind: "MeshNode",
+        metadata: { name: config.nodeName },
+        spec: {
+          addresses: [{ type: "InternalIP", ip: this.nodeIp as string }],
+          ipam: { podCIDRs: self.podCidrs },
+          ...(this.encryption ? { encryption: this.encryption.published() } : {}),
+          bootID: bootId(),
+          clusterName: config.clusterName,
+          clusterID: config.clusterId,
+        },
+      });
+    await publishSelf();
     await this.datapathTrigger.runNow();
     await this.meshTrigger.runNow();
 
@@ -284,6 +327,8 @@ export class Agent {
     this.ready = false;
     clearInterval(this.resyncTimer);
     for (const trigger of this.triggers) trigger.close();
+    await this.encryption?.stop().catch((err) => this.log.warn({ err }, "stopping encryption failed"));
+    await this.clustermesh?.stop().catch((error) => this.log.warn({ err: error }, "clustermesh stop failed"));
     await Promise.all(Object.values(this.caches ?? {}).map((cache: Cache<KubernetesObject>) => cache.stop()));
     for (const server of [this.apiServer, this.metricsServer]) {
       if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -360,6 +405,24 @@ export class Agent {
         list: () => meshApi.listIdentities(),
         onChange: () => {},
       }),
+      meshSecrets: startCache<V1Secret>({
+        ...common,
+        name: "mesh-secrets",
+        path: `/api/v1/namespaces/${MESH_NAMESPACE}/secrets`,
+        list: () => core.listNamespacedSecret({ namespace: MESH_NAMESPACE }),
+        onChange: (secret) => {
+          const name = secret?.metadata?.name;
+          if (name === undefined || name === MeshObjects.remotes || name === MeshObjects.remoteCert)
+            this.syncRemoteClusters();
+        },
+      }),
+      meshConfigMaps: startCache<V1ConfigMap>({
+        ...common,
+        name: "mesh-configmaps",
+        path: `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps`,
+        list: () => core.listNamespacedConfigMap({ namespace: MESH_NAMESPACE }),
+        onChange: () => {},
+      }),
       meshEndpoints: startCache<MeshEndpoint & KubernetesObject>({
         ...common,
         name: "meshendpoints",
@@ -374,6 +437,60 @@ export class Agent {
         },
       }),
     };
+  }
+
+  /** The remote-cluster manager, for our own cluster as the flags and clustermesh-config describe it. */
+  private startClusterMesh(): ClusterMeshManager {
+    const { config, log } = this;
+    let maxConnectedClusters: MaxConnectedClusters = 255;
+    const configMap = this.caches?.meshConfigMaps.get(MeshObjects.config, MESH_NAMESPACE);
+    if (configMap) {
+      try {
+        const mesh = parseConfigMapData(configMap.data, `ConfigMap ${MeshObjects.config}`);
+        if (mesh.clusterName !== config.clusterName || mesh.clusterId !== config.clusterId) {
+          log.error(
+            {
+              configMap: { name: mesh.clusterName, id: mesh.clusterId },
+              flags: { name: config.clusterName, id: config.clusterId },
+            },
+            "clustermesh-config names another cluster than the agent's flags; the flags win",
+          );
+        }
+        if (mesh.maxConnectedClusters === 511) maxConnectedClusters = 511;
+      } catch (error) {
+        log.warn({ err: String(error) }, "ignoring an invalid clustermesh-config");
+      }
+    }
+    const manager = new ClusterMeshManager({
+      local: { name: config.clusterName, id: config.clusterId, maxConnectedClusters },
+      settings: {
+        ...DEFAULT_LIFECYCLE,
+        backendTtlMs: config.clustermeshBackendTtlMs,
+        heartbeatTimeoutMs: config.clustermeshHeartbeatTimeoutMs,
+      },
+      stateDir: config.stateDir,
+      log: log.child({ component: "clustermesh" }),
+      onChange: () => {
+        if (this.ready) this.datapathTrigger?.trigger(20);
+      },
+    });
+    manager.registerMetrics(this.metrics);
+    this.clustermesh = manager;
+    this.syncRemoteClusters();
+    return manager;
+  }
+
+  /** Level-triggered: hands the manager the whole configured set of remote clusters. */
+  private syncRemoteClusters(): void {
+    const { caches, clustermesh } = this;
+    if (!caches || !clustermesh || !caches.meshSecrets.synced()) return;
+    clustermesh.setRemotes(
+      remoteEntries({
+        localClusterName: this.config.clusterName,
+        remotes: caches.meshSecrets.get(MeshObjects.remotes, MESH_NAMESPACE)?.data,
+        remoteCert: caches.meshSecrets.get(MeshObjects.remoteCert, MESH_NAMESPACE)?.data,
+      }),
+    );
   }
 
   private nodes(): NodeInfo[] {
@@ -394,6 +511,7 @@ export class Agent {
     const { caches, datapath, endpoints } = this;
     if (!caches || !datapath || !endpoints) return;
     const nodes = this.nodes();
+    const mesh = this.clustermesh?.datapathInputs(nodes);
     const services = desiredServices({
       services: caches.services.list(),
       endpointSlices: caches.endpointSlices.list(),
@@ -402,18 +520,28 @@ export class Agent {
       nodeAddresses: nodes.map((n) => n.internalIp).filter((ip): ip is string => Boolean(ip)),
       isKnownAddress: knownAddressPredicate(nodes),
       onProblem: (problem) => this.reportProblem(problem.object, problem.message),
+      remoteBackends: mesh?.remoteBackends,
     });
-    const desired = desiredDatapath({
+    const planned = desiredDatapath({
       localNode: this.config.nodeName,
       nodes,
       endpoints: endpoints.list(),
       services,
       remotePods: remotePods(caches.meshEndpoints.list(), this.nodeIp),
+      remoteClusters: mesh,
     });
+    // Encryption on: remote pod traffic leaves through the kernel's routing (WireGuard device or
+    // ipsec0, blackholes for nodes that cannot be peers), never through the VXLAN tunnel, even
+    // before the encryption controller has started.
+    const encrypt = this.config.encryption !== "none";
+    const desired = encrypt ? withoutTunnels(planned) : planned;
+    this.encryption?.nodesChanged();
     let ops = 0;
     try {
       ops = datapath.reconcile(desired).length;
-      await syncTunnelRoutes(tunnelRoutes(this.config.nodeName, nodes));
+      await syncTunnelRoutes(
+        encrypt ? [] : tunnelRoutes(this.config.nodeName, [...nodes, ...(mesh?.tunnelNodes ?? [])]),
+      );
       this.lastReconcile = { at: new Date().toISOString(), ops };
     } catch (error) {
       this.lastReconcile = { at: new Date().toISOString(), ops, error: (error as Error).message };
@@ -504,7 +632,12 @@ export class Agent {
       services: serviceTable(current),
       identities,
       ipcache: ipcacheTable(current),
+      encryption: this.encryption?.status() ?? { mode: this.config.encryption },
       counters: { ...this.counters, ...(this.endpoints?.counters ?? {}) },
+      clustermesh: {
+        remoteClusters: this.clustermesh?.status() ?? [],
+        remoteIdentities: this.clustermesh?.identities() ?? [],
+      },
     };
   }
 

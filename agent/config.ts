@@ -1,6 +1,7 @@
 /** The agent's command line (the contract with `meshctl lab up`), parsed and checked. Pure. */
 import { isIPv4 } from "node:net";
 import { parseArgs } from "node:util";
+import { parseDuration } from "./clustermesh/lifecycle.js";
 
 export interface AgentConfig {
   kubeconfig: string;
@@ -22,6 +23,12 @@ export interface AgentConfig {
   /** VXLAN UDP port. */
   tunnelPort: number;
   logLevel: string;
+  /** Node-to-node encryption of pod traffic (the cluster's clustermesh-config `encryption`). */
+  encryption: "none" | "wireguard" | "ipsec";
+  /** Remote cluster unreachable longer than this → its service backends are withdrawn (0 = never). */
+  clustermeshBackendTtlMs: number;
+  /** No remote heartbeat for longer than this → reconnect. */
+  clustermeshHeartbeatTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -33,7 +40,7 @@ const CLUSTER_NAME = /^([a-z0-9][-a-z0-9]*)?[a-z0-9]$/;
 export const USAGE = `usage: node dist/agent/main.js --kubeconfig FILE --node-name NAME --cluster-name NAME
   --cluster-id 1..255 --bpffs-root DIR --cgroup-root DIR --socket PATH --state-dir DIR
   --metrics-address IP:PORT [--mtu 1500] [--underlay-interface eth0] [--tunnel-port 8472]
-  [--log-level info]`;
+  [--log-level info] [--encryption none|wireguard|ipsec] [--clustermesh-backend-ttl 30s] [--clustermesh-heartbeat-timeout 3m]`;
 
 function parseMetricsAddress(text: string): { host: string; port: number } {
   const at = text.lastIndexOf(":");
@@ -51,6 +58,13 @@ function integer(flag: string, text: string, min: number, max: number): number {
     throw new ConfigError(`${flag}: "${text}" is not an integer in ${min}..${max}`);
   }
   return value;
+}
+
+function duration(flag: string, text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined)
+    throw new ConfigError(`${flag}: "${text}" is not a duration (e.g. 30s, 500ms, 3m, 0)`);
+  return ms;
 }
 
 export function parseAgentFlags(argv: readonly string[]): AgentConfig {
@@ -74,6 +88,16 @@ export function parseAgentFlags(argv: readonly string[]): AgentConfig {
         "underlay-interface": { type: "string", default: "eth0" },
         "tunnel-port": { type: "string", default: String(DEFAULT_TUNNEL_PORT) },
         "log-level": { type: "string", default: process.env.MESH_LOG_LEVEL ?? "info" },
+        encryption: { type: "string", default: "none" },
+        // defaults from the environment too, so a lab's agents can be started with short timeouts
+        "clustermesh-backend-ttl": {
+          type: "string",
+          default: process.env.MESH_CLUSTERMESH_BACKEND_TTL ?? "30s",
+        },
+        "clustermesh-heartbeat-timeout": {
+          type: "string",
+          default: process.env.MESH_CLUSTERMESH_HEARTBEAT_TIMEOUT ?? "3m",
+        },
       },
     }));
   } catch (error) {
@@ -92,6 +116,10 @@ export function parseAgentFlags(argv: readonly string[]): AgentConfig {
   }
   const mtu = integer("--mtu", values.mtu ?? "1500", 1280, 65535);
   const underlayInterface = values["underlay-interface"] ?? "eth0";
+  const encryption = values.encryption ?? "none";
+  if (encryption !== "none" && encryption !== "wireguard" && encryption !== "ipsec") {
+    throw new ConfigError(`--encryption: "${encryption}" is not none, wireguard or ipsec`);
+  }
   if (underlayInterface.length > 15) throw new ConfigError("--underlay-interface: longer than 15 characters");
   return {
     kubeconfig: required("kubeconfig"),
@@ -107,5 +135,14 @@ export function parseAgentFlags(argv: readonly string[]): AgentConfig {
     underlayInterface,
     tunnelPort: integer("--tunnel-port", values["tunnel-port"] ?? "8472", 1, 65535),
     logLevel: values["log-level"] ?? "info",
+    encryption,
+    clustermeshBackendTtlMs: duration(
+      "--clustermesh-backend-ttl",
+      values["clustermesh-backend-ttl"] ?? "30s",
+    ),
+    clustermeshHeartbeatTimeoutMs: duration(
+      "--clustermesh-heartbeat-timeout",
+      values["clustermesh-heartbeat-timeout"] ?? "3m",
+    ),
   };
 }

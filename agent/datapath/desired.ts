@@ -68,6 +68,8 @@ export interface DatapathInputs {
   endpoints: readonly EndpointRecord[];
   services: DesiredService[];
   remotePods: readonly RemotePod[];
+  /** Nodes and endpoints of connected remote clusters (agent/clustermesh, already validated). */
+  remoteClusters?: { remoteNodes: readonly DesiredRemoteNode[]; ipcache: readonly DesiredIpcacheEntry[] };
 }
 
 export function desiredDatapath(inputs: DatapathInputs): DesiredDatapathState {
@@ -102,6 +104,14 @@ export function desiredDatapath(inputs: DatapathInputs): DesiredDatapathState {
     if (seen.has(pod.ip) || !remoteNodeIps.has(pod.nodeIp)) continue;
     seen.add(pod.ip);
     ipcache.push({ prefix: `${pod.ip}/32`, identity: pod.identity, tunnelEndpoint: pod.nodeIp });
+  }
+  remoteNodes.push(...(inputs.remoteClusters?.remoteNodes ?? []));
+  for (const entry of inputs.remoteClusters?.ipcache ?? []) {
+    // local endpoints and in-cluster pods win over anything a remote cluster claims
+    const ip = entry.prefix.split("/")[0];
+    if (seen.has(ip)) continue;
+    seen.add(ip);
+    ipcache.push(entry);
   }
   return { services: inputs.services, endpoints, remoteNodes, ipcache };
 }

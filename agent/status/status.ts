@@ -1,5 +1,7 @@
 /** The agent's status document (GET /v1/status): built from snapshots of its parts. Pure. */
 import type { CurrentDatapathState } from "../../bpf/datapath/reconcile.js";
+import type { EncryptionStatus } from "../encryption/controller.js";
+import type { RemoteClusterStatus } from "../../lib/clustermesh/status.js";
 import type { EndpointRecord } from "../endpoints/store.js";
 
 export interface AgentStatus {
@@ -25,8 +27,15 @@ export interface AgentStatus {
   }[];
   services: { frontend: string; backends: { address: string; state: "active" | "terminating" }[] }[];
   identities: { id: number; labels: string[] }[];
-  ipcache: { prefix: string; identity: number; tunnelEndpoint?: string }[];
+  ipcache: { prefix: string; identity: number; tunnelEndpoint?: string; remoteCluster?: boolean }[];
   counters: Record<string, number>;
+  /** mode only when encryption is off */
+  encryption?: EncryptionStatus | { mode: "none" | "wireguard" | "ipsec" };
+  /** Connected remote clusters (what `meshctl clustermesh status` sums up) and their identities. */
+  clustermesh: {
+    remoteClusters: RemoteClusterStatus[];
+    remoteIdentities: { id: number; labels: string[]; cluster: string }[];
+  };
 }
 
 const PROTO_NAMES: Record<number, string> = { 6: "TCP", 17: "UDP", 132: "SCTP" };
@@ -79,6 +88,7 @@ export function ipcacheTable(current: CurrentDatapathState | undefined): AgentSt
       prefix: key.prefix,
       identity: value.identity,
       ...(value.tunnelEndpoint ? { tunnelEndpoint: value.tunnelEndpoint } : {}),
+      ...(value.remoteCluster ? { remoteCluster: true } : {}),
     }))
     .sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
 }

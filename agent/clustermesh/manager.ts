@@ -1,0 +1,223 @@
+/**
+ * The agent's remote-cluster manager: follows the configured remote clusters (from the Secrets),
+ * runs one RemoteCluster per cluster, reserves cluster ids, and exposes what the datapath, the
+ * status API and the metrics need. Disconnecting a cluster (its key removed) drains all its state;
+ * stopping the agent drains nothing (the pinned datapath keeps serving, the state is persisted).
+ */
+import { join } from "node:path";
+import type { Etcd3 } from "etcd3";
+import type { RemoteClusterStatus } from "../../lib/clustermesh/status.js";
+import type { Logger } from "../../lib/log.js";
+import type { NodeInfo } from "../datapath/desired.js";
+import type { MetricsRegistry } from "../metrics/registry.js";
+import type { LocalCluster } from "./cluster-config.js";
+import type { RemoteConnection, RemoteEntry } from "./config.js";
+import type { LifecycleSettings } from "./lifecycle.js";
+import { type MeshDatapathInputs, meshDatapathInputs, type RemoteClusterView } from "./merge.js";
+import { RemoteStateDir } from "./persist.js";
+import { RemoteCluster } from "./remote-cluster.js";
+
+export interface ClusterMeshOptions {
+  local: LocalCluster;
+  settings: LifecycleSettings;
+  /** The agent's --state-dir: remote state is kept below it across restarts. */
+  stateDir: string;
+  log: Logger;
+  onChange: () => void;
+  connect?: (connection: RemoteConnection) => Etcd3;
+}
+
+export class ClusterMeshManager {
+  private readonly clusters = new Map<string, RemoteCluster>();
+  private readonly invalid = new Map<string, string>();
+  private readonly idOwners = new Map<number, string>();
+  private readonly stateDir: RemoteStateDir;
+  private lastIgnored = new Map<string, Record<string, number>>();
+  private configured = false;
+
+  constructor(private readonly options: ClusterMeshOptions) {
+    this.stateDir = new RemoteStateDir(join(options.stateDir, "clustermesh"), options.log);
+  }
+
+  /** Applies the configured set of remote clusters (level-triggered: call with the whole set). */
+  setRemotes(entries: readonly RemoteEntry[]): void {
+    const wanted = new Map(entries.map((e) => [e.name, e]));
+    for (const [name, cluster] of this.clusters) {
+      const entry = wanted.get(name);
+      if (!entry || !("connection" in entry)) {
+        this.clusters.delete(name);
+        this.options.log.info(
+          { cluster: name },
+          "remote cluster removed from the configuration: draining its state",
+        );
+        void cluster.stop({ drain: true });
+      }
+    }
+    this.invalid.clear();
+    for (const entry of entries) {
+      if (!("connection" in entry)) {
+        this.invalid.set(entry.name, entry.error);
+        continue;
+      }
+      const existing = this.clusters.get(entry.name);
+      if (existing) {
+        existing.update(entry.connection);
+        continue;
+      }
+      this.options.log.info(
+        { cluster: entry.name, endpoints: entry.connection.endpoints },
+        "connecting to remote cluster",
+      );
+      const cluster = new RemoteCluster(entry.name, entry.connection, {
+        local: this.options.local,
+        settings: this.options.settings,
+        log: this.options.log.child({ remoteCluster: entry.name }),
+        reserveId: (name, id) => this.reserveId(name, id),
+        releaseId: (name) => this.releaseId(name),
+        onChange: this.options.onChange,
+        persisted: this.stateDir.load(entry.name),
+        persist: (state) => this.stateDir.save(state),
+        forget: () => this.stateDir.remove(entry.name),
+        connect: this.options.connect,
+      });
+      this.clusters.set(entry.name, cluster);
+      cluster.start();
+    }
+    if (!this.configured) {
+      this.configured = true;
+      // saved state of clusters disconnected while the agent was down
+      for (const name of this.stateDir.names()) {
+        if (!this.clusters.has(name)) this.stateDir.remove(name);
+      }
+    }
+    this.options.onChange();
+  }
+
+  private reserveId(name: string, id: number): string | undefined {
+    const owner = this.idOwners.get(id);
+    if (owner !== undefined && owner !== name) return `clusterID ${id} is already used by ${owner}`;
+    this.releaseId(name);
+    this.idOwners.set(id, name);
+    return undefined;
+  }
+
+  private releaseId(name: string): void {
+    for (const [id, owner] of this.idOwners) if (owner === name) this.idOwners.delete(id);
+  }
+
+  views(): RemoteClusterView[] {
+    return [...this.clusters.values()]
+      .map((c) => c.view())
+      .filter((v): v is RemoteClusterView => v !== undefined);
+  }
+
+  /** The datapath's share of the mesh; remembers what was ignored for the status. */
+  datapathInputs(localNodes: readonly NodeInfo[]): MeshDatapathInputs {
+    const inputs = meshDatapathInputs(localNodes, this.views());
+    this.lastIgnored = new Map(
+      [...inputs.ignored].map(([name, reasons]) => [name, reasons as Record<string, number>]),
+    );
+    return inputs;
+  }
+
+  status(): RemoteClusterStatus[] {
+    const statuses: RemoteClusterStatus[] = [...this.clusters.values()].map((cluster) => {
+      const status = cluster.status();
+      return { ...status, rejected: { ...status.rejected, ...(this.lastIgnored.get(cluster.name) ?? {}) } };
+    });
+    for (const [name, error] of this.invalid) {
+      statuses.push({
+        name,
+        connected: false,
+        ready: false,
+        status: `configuration invalid: ${error}`,
+        config: { required: true, retrieved: false },
+        synced: { nodes: false, services: false, identities: false, endpoints: false },
+        numNodes: 0,
+        numSharedServices: 0,
+        numIdentities: 0,
+        numEndpoints: 0,
+        numFailures: 0,
+        lastFailure: error,
+        rejected: {},
+      });
+    }
+    return statuses.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  identities(): { id: number; labels: string[]; cluster: string }[] {
+    return [...this.clusters.values()]
+      .flatMap((cluster) =>
+        cluster.identities().map((identity) => ({
+          id: identity.id,
+          labels: identity.labels.map((l) => `${l.source}:${l.key}=${l.value}`),
+          cluster: cluster.name,
+        })),
+      )
+      .sort((a, b) => a.id - b.id);
+  }
+
+  registerMetrics(metrics: MetricsRegistry): void {
+    const perCluster = (value: (s: RemoteClusterStatus) => number) => () =>
+      this.status().map((s) => ({ labels: { target_cluster: s.name }, value: value(s) }));
+    metrics.gauge("clustermesh_agent_remote_clusters", "remote clusters configured", () => [
+      { value: this.clusters.size + this.invalid.size },
+    ]);
+    metrics.gauge(
+      "clustermesh_agent_remote_cluster_connected",
+      "1 when the remote cluster's etcd answers",
+      perCluster((s) => (s.connected ? 1 : 0)),
+    );
+    metrics.gauge(
+      "clustermesh_agent_remote_cluster_ready",
+      "1 when the remote cluster is connected, configured and synced",
+      perCluster((s) => (s.ready ? 1 : 0)),
+    );
+    metrics.gauge(
+      "clustermesh_agent_remote_cluster_backends_withdrawn",
+      "1 while the remote's service backends are withdrawn (unreachable longer than the TTL)",
+      perCluster((s) => (s.backendsWithdrawn ? 1 : 0)),
+    );
+    metrics.gauge(
+      "clustermesh_agent_remote_cluster_entries",
+      "entries known per remote cluster and kind",
+      () =>
+        this.status().flatMap((s) =>
+          (
+            [
+              ["nodes", s.numNodes],
+              ["services", s.numSharedServices],
+              ["identities", s.numIdentities],
+              ["endpoints", s.numEndpoints],
+            ] as const
+          ).map(([kind, value]) => ({ labels: { target_cluster: s.name, kind }, value })),
+        ),
+    );
+    metrics.collectedCounter(
+      "clustermesh_agent_remote_cluster_failures_total",
+      "failed sessions with the remote cluster",
+      perCluster((s) => s.numFailures),
+    );
+    metrics.gauge(
+      "clustermesh_agent_remote_cluster_last_failure_timestamp_seconds",
+      "time of the last failure (0 = never)",
+      perCluster((s) => (s.lastFailureAt ? Date.parse(s.lastFailureAt) / 1000 : 0)),
+    );
+    metrics.collectedCounter(
+      "clustermesh_agent_remote_cluster_rejected_total",
+      "remote entries rejected or ignored, by reason",
+      () =>
+        this.status().flatMap((s) =>
+          Object.entries(s.rejected).map(([reason, value]) => ({
+            labels: { target_cluster: s.name, reason },
+            value,
+          })),
+        ),
+    );
+  }
+
+  /** Agent shutdown: no draining; the datapath stays programmed and the state is saved. */
+  async stop(): Promise<void> {
+    await Promise.all([...this.clusters.values()].map((c) => c.stop({ drain: false })));
+  }
+}

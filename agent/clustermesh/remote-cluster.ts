@@ -1,0 +1,572 @@
+/**
+ * One connected remote cluster (Cilium's pkg/clustermesh remoteCluster), with an explicit lifecycle:
+ *
+ *   session loop:  connect (mTLS) → probe → read + validate cilium/cluster-config/<name> → reserve
+ *                  its cluster id → per kind: wait for the sync canary, list + watch (WatchStore)
+ *   session ends:  stop / new connection config / probe failures / heartbeat silence / etcd cluster
+ *                  id change / invalid config → client closed, backoff, next session
+ *   across sessions the watch stores keep their entries; a relist removes only what disappeared.
+ *
+ * Until a kind has been listed once by this process, the state persisted by the previous run is
+ * served instead (agent restarts keep remote state). A remote unreachable longer than the backend
+ * TTL has its service backends withdrawn (and restored when it answers again). stop({drain:true})
+ * (the cluster was disconnected) removes everything of it.
+ */
+import type { Etcd3 } from "etcd3";
+import type { RemoteClusterStatus } from "../../lib/clustermesh/status.js";
+import { connectEtcd } from "../../lib/etcd/client.js";
+import type { RejectReason } from "../../lib/kvstore/errors.js";
+import {
+  CANARY_NAMES,
+  type DataKind,
+  HEARTBEAT_KEY,
+  keys,
+  remoteWatchPrefix,
+} from "../../lib/kvstore/paths.js";
+import {
+  type RemoteIdentity,
+  remoteIdentityDecoder,
+  remoteIpDecoder,
+  remoteNodeDecoder,
+  remoteServiceDecoder,
+} from "../../lib/kvstore/remote-validation.js";
+import { type ClusterConfig, decodeClusterConfig } from "../../lib/kvstore/values/cluster-config.js";
+import type { IPIdentityPair } from "../../lib/kvstore/values/ipcache.js";
+import type { NodeValue } from "../../lib/kvstore/values/node.js";
+import type { ClusterService } from "../../lib/kvstore/values/service.js";
+import { WatchStore, watchWhenSynced } from "../../lib/kvstore/watch-store.js";
+import type { Logger } from "../../lib/log.js";
+import { type LocalCluster, remoteConfigProblem } from "./cluster-config.js";
+import type { RemoteConnection } from "./config.js";
+import { backendsExpired, heartbeatSilent, type LifecycleSettings, reconnectDelayMs } from "./lifecycle.js";
+import type { RemoteClusterView } from "./merge.js";
+import type { PersistedRemote } from "./persist.js";
+
+const KINDS: readonly DataKind[] = ["nodes", "services", "identities", "ipcache"];
+const PERSIST_DEBOUNCE_MS = 1_000;
+const CONFIG_POLL_MS = 1_000;
+
+interface Stores {
+  nodes: WatchStore<NodeValue>;
+  services: WatchStore<ClusterService>;
+  identities: WatchStore<RemoteIdentity>;
+  ipcache: WatchStore<IPIdentityPair>;
+}
+
+export interface RemoteClusterDeps {
+  local: LocalCluster;
+  settings: LifecycleSettings;
+  log: Logger;
+  /** Reserves `id` for `name`; returns why not (another remote uses it). */
+  reserveId: (name: string, id: number) => string | undefined;
+  releaseId: (name: string) => void;
+  /** Something the datapath uses changed. */
+  onChange: () => void;
+  persisted?: PersistedRemote;
+  persist: (state: PersistedRemote) => void;
+  forget: () => void;
+  /** Opens the etcd client (tests substitute it). */
+  connect?: (connection: RemoteConnection) => Etcd3;
+}
+
+class SessionEnd extends Error {
+  constructor(
+    message: string,
+    readonly failure: boolean,
+  ) {
+    super(message);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export class RemoteCluster {
+  private connection: RemoteConnection;
+  private readonly lifetime = new AbortController();
+  private session: AbortController | undefined;
+  private sessionEndReason: SessionEnd | undefined;
+  private loopDone: Promise<void> | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private persistTimer: NodeJS.Timeout | undefined;
+  private persisted: PersistedRemote | undefined;
+
+  private stores: Stores | undefined;
+  private clusterId: number | undefined;
+  private config: ClusterConfig | undefined;
+  private sessionListsAtStart: Record<DataKind, number> = {
+    nodes: 0,
+    services: 0,
+    identities: 0,
+    ipcache: 0,
+  };
+  private waitingCanary = new Set<DataKind>();
+
+  private connected = false;
+  private configRetrieved = false;
+  private statusText = "waiting for initial connection";
+  private failures = 0;
+  private consecutiveFailures = 0;
+  private lastFailure: string | undefined;
+  private lastFailureAt: string | undefined;
+  private unreachableSince: number | undefined;
+  private lastHeartbeatAt = Date.now();
+  private heartbeatRevision: string | undefined;
+  private withdrawn = false;
+
+  constructor(
+    readonly name: string,
+    connection: RemoteConnection,
+    private readonly deps: RemoteClusterDeps,
+  ) {
+    this.connection = connection;
+    this.persisted = deps.persisted;
+    if (this.persisted) this.clusterId = this.persisted.clusterId;
+  }
+
+  private get log(): Logger {
+    return this.deps.log;
+  }
+
+  start(): void {
+    // a remote that never answers counts as unreachable from the first attempt on
+    this.watchdog = setInterval(() => this.checkExpiry(), 500);
+    this.loopDone = this.loop();
+  }
+
+  /** New connection settings (the Secret changed): reconnect only if something relevant changed. */
+  update(connection: RemoteConnection): void {
+    if (connection.fingerprint === this.connection.fingerprint) return;
+    this.connection = connection;
+    this.endSession(new SessionEnd("connection configuration changed", false));
+  }
+
+  /** Stops the cluster. `drain` (disconnected): forget every entry, the reserved id and the saved state. */
+  async stop({ drain }: { drain: boolean }): Promise<void> {
+    this.lifetime.abort();
+    this.session?.abort();
+    clearInterval(this.watchdog);
+    clearTimeout(this.persistTimer);
+    await this.loopDone;
+    if (drain) {
+      for (const kind of KINDS) this.stores?.[kind].drain();
+      this.stores = undefined;
+      this.persisted = undefined;
+      this.deps.releaseId(this.name);
+      this.deps.forget();
+      this.deps.onChange();
+    } else {
+      this.saveNow();
+    }
+  }
+
+  // ---- session loop ----
+
+  private async loop(): Promise<void> {
+    while (!this.lifetime.signal.aborted) {
+      const session = new AbortController();
+      this.session = session;
+      this.sessionEndReason = undefined;
+      const tasks: Promise<unknown>[] = [];
+      let client: Etcd3 | undefined;
+      try {
+        client = (this.deps.connect ?? defaultConnect)(this.connection);
+        await this.runSession(client, session, tasks);
+      } catch (error) {
+        if (!this.sessionEndReason)
+          this.sessionEndReason =
+            error instanceof SessionEnd ? error : new SessionEnd((error as Error).message, true);
+      } finally {
+        session.abort();
+        client?.close();
+        // a store must never be run by two sessions at once
+        await withDeadline(Promise.allSettled(tasks), 5_000, "session tasks").catch(() => undefined);
+        this.connected = false;
+        this.configRetrieved = false;
+        this.waitingCanary.clear();
+      }
+      if (this.lifetime.signal.aborted) break;
+      const reason = this.sessionEndReason ?? new SessionEnd("session ended", true);
+      if (reason.failure) {
+        this.failures++;
+        this.consecutiveFailures++;
+        this.lastFailure = reason.message;
+        this.lastFailureAt = new Date().toISOString();
+        this.unreachableSince ??= Date.now();
+      }
+      const delay = reason.failure ? reconnectDelayMs(this.consecutiveFailures, this.deps.settings) : 0;
+      this.statusText = `${reason.message}; reconnecting${delay ? ` in ${(delay / 1000).toFixed(1)} s` : ""}`;
+      this.log.warn(
+        { cluster: this.name, reason: reason.message, delayMs: delay },
+        "remote cluster session ended",
+      );
+      await sleep(delay, this.lifetime.signal);
+    }
+  }
+
+  private endSession(reason: SessionEnd): void {
+    if (!this.session || this.session.signal.aborted) return;
+    this.sessionEndReason ??= reason;
+    this.session.abort();
+  }
+
+  private async runSession(
+    client: Etcd3,
+    session: AbortController,
+    tasks: Promise<unknown>[],
+  ): Promise<void> {
+    const { settings } = this.deps;
+    const signal = session.signal;
+    this.statusText = "connecting";
+    let etcdClusterId: string | undefined;
+    let probeFailures = 0;
+    this.lastHeartbeatAt = Date.now();
+    this.heartbeatRevision = undefined;
+
+    const probe = async (): Promise<void> => {
+      try {
+        const response = await withDeadline(
+          client.get(HEARTBEAT_KEY).exec(),
+          settings.probeTimeoutMs,
+          "probe",
+        );
+        if (signal.aborted) return;
+        const clusterId = response.header.cluster_id;
+        etcdClusterId ??= clusterId;
+        if (clusterId !== etcdClusterId) {
+          this.endSession(
+            new SessionEnd(`etcd cluster id changed from ${etcdClusterId} to ${clusterId}`, true),
+          );
+          return;
+        }
+        const revision = response.kvs[0]?.mod_revision;
+        if (revision !== undefined && revision !== this.heartbeatRevision) {
+          if (this.heartbeatRevision !== undefined) this.lastHeartbeatAt = Date.now();
+          this.heartbeatRevision = revision;
+        }
+        probeFailures = 0;
+        this.markReachable();
+      } catch (error) {
+        if (signal.aborted) return;
+        probeFailures++;
+        this.connected = false;
+        this.unreachableSince ??= Date.now();
+        this.statusText = `unreachable: ${(error as Error).message}`;
+        if (probeFailures >= settings.probeFailuresBeforeReconnect)
+          this.endSession(new SessionEnd(`unreachable: ${(error as Error).message}`, true));
+      }
+    };
+    const probeLoop = async () => {
+      while (!signal.aborted) {
+        await probe();
+        if (heartbeatSilent(this.lastHeartbeatAt, Date.now(), settings)) {
+          this.endSession(
+            new SessionEnd(
+              `no heartbeat for ${Math.round((Date.now() - this.lastHeartbeatAt) / 1000)} s`,
+              true,
+            ),
+          );
+        }
+        await sleep(settings.probeIntervalMs, signal);
+      }
+    };
+    await probe();
+    if (!this.connected) throw new SessionEnd(this.statusText, true);
+    tasks.push(probeLoop());
+
+    const config = await this.retrieveConfig(client, signal);
+    if (signal.aborted) return;
+    this.applyConfig(config);
+    const stores = this.stores as Stores;
+    this.consecutiveFailures = 0;
+    this.statusText = "synchronizing";
+    for (const kind of KINDS) {
+      const store = stores[kind] as WatchStore<unknown>;
+      this.sessionListsAtStart[kind] = store.lists;
+      const onWaiting = (waiting: boolean) => {
+        if (waiting) this.waitingCanary.add(kind);
+        else this.waitingCanary.delete(kind);
+      };
+      tasks.push(
+        config.capabilities.syncedCanaries
+          ? watchWhenSynced(store, {
+              client,
+              clusterName: this.name,
+              canaryName: CANARY_NAMES[kind],
+              signal,
+              log: this.log,
+              onWaiting,
+            })
+          : this.watchImmediately(store, client, signal),
+      );
+    }
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+  }
+
+  /** For remotes that do not advertise sync canaries (Cilium's NewWatchStoreManagerImmediate). */
+  private async watchImmediately(
+    store: WatchStore<unknown>,
+    client: Etcd3,
+    signal: AbortSignal,
+  ): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        await store.run(client, signal);
+        failures = 0;
+      } catch {
+        failures++;
+        await sleep(Math.min(5_000, 200 * 2 ** Math.min(failures, 5)), signal);
+      }
+    }
+  }
+
+  private markReachable(): void {
+    const wasUnreachable = this.unreachableSince !== undefined;
+    this.connected = true;
+    this.unreachableSince = undefined;
+    if (wasUnreachable) this.checkExpiry();
+  }
+
+  /** Polls cilium/cluster-config/<name> until it is there (Cilium: mandatory), then validates it. */
+  private async retrieveConfig(client: Etcd3, signal: AbortSignal): Promise<ClusterConfig> {
+    const key = keys.clusterConfig(this.name);
+    for (;;) {
+      if (signal.aborted) throw new SessionEnd("stopped", false);
+      let raw: string | null = null;
+      try {
+        raw = await withDeadline(
+          client.get(key).string(),
+          this.deps.settings.probeTimeoutMs,
+          "cluster config",
+        );
+      } catch {
+        // the probe decides whether the remote is gone
+      }
+      if (raw !== null) {
+        let config: ClusterConfig;
+        try {
+          config = decodeClusterConfig(key, raw);
+        } catch (error) {
+          throw new SessionEnd(`invalid cluster configuration: ${(error as Error).message}`, true);
+        }
+        const problem =
+          remoteConfigProblem(this.name, config, this.deps.local, new Map()) ??
+          this.deps.reserveId(this.name, config.id);
+        if (problem) throw new SessionEnd(`invalid cluster configuration: ${problem}`, true);
+        this.configRetrieved = true;
+        return config;
+      }
+      this.statusText = `waiting for the cluster configuration (${key} not found: check that the cluster name "${this.name}" is right and its clustermesh-apiserver runs)`;
+      await sleep(CONFIG_POLL_MS, signal);
+    }
+  }
+
+  private applyConfig(config: ClusterConfig): void {
+    if (this.clusterId !== undefined && this.clusterId !== config.id) {
+      // Cilium: "Remote Cluster ID changed: draining all known entries before reconnecting"
+      this.log.warn(
+        { cluster: this.name, from: this.clusterId, to: config.id },
+        "remote cluster id changed; draining",
+      );
+      for (const kind of KINDS) this.stores?.[kind].drain();
+      this.stores = undefined;
+      this.persisted = undefined;
+      this.deps.forget();
+      this.deps.onChange();
+    }
+    this.clusterId = config.id;
+    this.config = config;
+    if (!this.stores) this.stores = this.createStores(config.id);
+  }
+
+  private createStores(id: number): Stores {
+    const remote = { name: this.name, id, maxConnectedClusters: this.deps.local.maxConnectedClusters };
+    const changed = () => {
+      this.deps.onChange();
+      this.schedulePersist();
+    };
+    const common = <T>(kind: DataKind) => ({
+      prefix: remoteWatchPrefix(kind, this.name),
+      onUpsert: changed as (suffix: string, value: T) => void,
+      onDelete: changed as (suffix: string, value: T) => void,
+      onSynced: () => {
+        this.log.info({ cluster: this.name, kind }, "remote cluster kind synced");
+        changed();
+      },
+      log: this.log.child({ remoteCluster: this.name, kind }),
+    });
+    return {
+      nodes: new WatchStore({ ...common<NodeValue>("nodes"), decode: remoteNodeDecoder(remote) }),
+      services: new WatchStore({
+        ...common<ClusterService>("services"),
+        decode: remoteServiceDecoder(remote),
+      }),
+      identities: new WatchStore({
+        ...common<RemoteIdentity>("identities"),
+        decode: remoteIdentityDecoder(remote),
+        // identities do not change the datapath
+        onUpsert: () => undefined,
+        onDelete: () => undefined,
+      }),
+      ipcache: new WatchStore({ ...common<IPIdentityPair>("ipcache"), decode: remoteIpDecoder(remote) }),
+    };
+  }
+
+  // ---- TTL, heartbeat ----
+
+  private checkExpiry(): void {
+    const expired = backendsExpired(this.unreachableSince, Date.now(), this.deps.settings);
+    if (expired === this.withdrawn) return;
+    this.withdrawn = expired;
+    this.log.warn(
+      { cluster: this.name, ttlMs: this.deps.settings.backendTtlMs },
+      expired
+        ? "remote cluster unreachable longer than the backend TTL: its service backends are withdrawn"
+        : "remote cluster reachable again: its service backends are restored",
+    );
+    this.deps.onChange();
+  }
+
+  // ---- state for the datapath, status, persistence ----
+
+  private listedOnce(kind: DataKind): boolean {
+    return (this.stores?.[kind].lists ?? 0) > 0;
+  }
+
+  private values<T>(kind: "nodes" | "services" | "ipcache"): T[] {
+    if (this.listedOnce(kind)) return [...(this.stores as Stores)[kind].entries().values()] as T[];
+    return (this.persisted?.[kind] ?? []) as T[];
+  }
+
+  view(): RemoteClusterView | undefined {
+    const id = this.clusterId;
+    if (id === undefined) return undefined;
+    return {
+      name: this.name,
+      id,
+      nodes: this.values<NodeValue>("nodes"),
+      services: this.values<ClusterService>("services"),
+      ipcache: this.values<IPIdentityPair>("ipcache"),
+      backendsWithdrawn: this.withdrawn,
+    };
+  }
+
+  identities(): RemoteIdentity[] {
+    return [...(this.stores?.identities.entries().values() ?? [])];
+  }
+
+  private schedulePersist(): void {
+    if (this.persistTimer || this.lifetime.signal.aborted) return;
+    this.persistTimer = setTimeout(() => {
+      this.persistTimer = undefined;
+      this.saveNow();
+    }, PERSIST_DEBOUNCE_MS);
+  }
+
+  private saveNow(): void {
+    const view = this.view();
+    if (!view || !this.stores) return;
+    try {
+      this.deps.persist({
+        version: 1,
+        name: this.name,
+        clusterId: view.id,
+        savedAt: new Date().toISOString(),
+        nodes: [...view.nodes],
+        services: [...view.services],
+        ipcache: [...view.ipcache],
+      });
+    } catch (error) {
+      this.log.warn({ cluster: this.name, err: String(error) }, "could not persist remote cluster state");
+    }
+  }
+
+  private syncedThisSession(kind: DataKind): boolean {
+    return this.configRetrieved && (this.stores?.[kind].lists ?? 0) > this.sessionListsAtStart[kind];
+  }
+
+  rejected(): Partial<Record<RejectReason, number>> {
+    const total: Partial<Record<RejectReason, number>> = {};
+    for (const kind of KINDS) {
+      for (const [reason, count] of Object.entries(this.stores?.[kind].rejected ?? {})) {
+        if (count > 0) total[reason as RejectReason] = (total[reason as RejectReason] ?? 0) + count;
+      }
+    }
+    return total;
+  }
+
+  status(): RemoteClusterStatus {
+    const synced = {
+      nodes: this.syncedThisSession("nodes"),
+      services: this.syncedThisSession("services"),
+      identities: this.syncedThisSession("identities"),
+      endpoints: this.syncedThisSession("ipcache"),
+    };
+    const ready = this.connected && this.configRetrieved && Object.values(synced).every(Boolean);
+    let text = this.statusText;
+    if (this.connected && this.configRetrieved) {
+      text =
+        this.waitingCanary.size > 0
+          ? `waiting for sync canaries: ${[...this.waitingCanary].join(", ")}`
+          : ready
+            ? "connected and synced"
+            : "synchronizing";
+    }
+    const view = this.view();
+    return {
+      name: this.name,
+      connected: this.connected,
+      ready,
+      status: this.withdrawn ? `${text} (service backends withdrawn: unreachable longer than the TTL)` : text,
+      config: {
+        required: true,
+        retrieved: this.configRetrieved,
+        ...(this.config
+          ? { clusterId: this.config.id, syncedCanaries: this.config.capabilities.syncedCanaries }
+          : {}),
+      },
+      synced,
+      numNodes: view?.nodes.length ?? 0,
+      numSharedServices: view?.services.filter((s) => s.shared).length ?? 0,
+      numIdentities: this.stores?.identities.size ?? 0,
+      numEndpoints: view?.ipcache.length ?? 0,
+      numFailures: this.failures,
+      ...(this.lastFailure ? { lastFailure: this.lastFailure, lastFailureAt: this.lastFailureAt } : {}),
+      rejected: this.rejected(),
+      backendsWithdrawn: this.withdrawn,
+    };
+  }
+}
+
+function defaultConnect(connection: RemoteConnection): Etcd3 {
+  return connectEtcd({
+    endpoints: connection.endpoints,
+    tls: connection.tls,
+    serverName: connection.serverName,
+    dialTimeoutMs: 3_000,
+  });
+}
