@@ -60,6 +60,11 @@ export function strongSwanConf(paths: StrongSwanPaths): string {
   load = ${PLUGINS}
   make_before_break = yes
   install_virtual_ip = no
+  # A peer whose charon restarted (agent restart) is declared dead within seconds, not minutes
+  # (defaults: 5 tries from 4 s, ~165 s), so dpd_action = restart brings the pair back quickly.
+  retransmit_tries = 3
+  retransmit_timeout = 1.0
+  retransmit_base = 1.4
   filelog {
     log {
       path = ${paths.log}
@@ -113,18 +118,29 @@ export function espProposal(key: IpsecKey): string {
   return key.algorithm.kind === "aead" ? `aes${key.aesKeyBits}gcm16` : `aes${key.aesKeyBits}-sha256`;
 }
 
+/**
+ * A remote node, optionally with the keys to use for its pair instead of the shared ones: during a
+ * rotation the initiator keeps the old key for a pair until the peer advertises the new SPI.
+ */
+export type StrongSwanRemote = XfrmNode & { keys?: IpsecKeySet };
+
 /** swanctl.conf: one connection + one PSK per remote node. Contains secrets: written 0600. */
-export function swanctlConf(local: XfrmNode, remotes: readonly XfrmNode[], keys: IpsecKeySet): string {
+export function swanctlConf(
+  local: XfrmNode,
+  remotes: readonly StrongSwanRemote[],
+  keys: IpsecKeySet,
+): string {
   const connections: string[] = [];
   const secrets: string[] = [];
   for (const remote of remotes) {
     const name = connectionName(remote.node);
+    const pairKeys = remote.keys ?? keys;
     connections.push(`  ${name} {
     version = 2
     local_addrs = ${local.ip}
     remote_addrs = ${remote.ip}
     proposals = aes128gcm16-prfsha256-ecp256
-    dpd_delay = 10s
+    dpd_delay = 5s
     local {
       auth = psk
       id = ${local.ip}
@@ -137,7 +153,7 @@ export function swanctlConf(local: XfrmNode, remotes: readonly XfrmNode[], keys:
       pods {
         local_ts = ${local.podCidrs.join(",")}
         remote_ts = ${remote.podCidrs.join(",")}
-        esp_proposals = ${espProposal(keys.current)}
+        esp_proposals = ${espProposal(pairKeys.current)}
         mode = tunnel
         start_action = none
         dpd_action = restart
@@ -148,7 +164,7 @@ export function swanctlConf(local: XfrmNode, remotes: readonly XfrmNode[], keys:
     secrets.push(`  ike-${name} {
     id-local = ${local.ip}
     id-remote = ${remote.ip}
-    secret = ${pairPsk(keys.current, local, remote)}
+    secret = ${pairPsk(pairKeys.current, local, remote)}
   }`);
   }
   return `connections {\n${connections.join("\n")}\n}\nsecrets {\n${secrets.join("\n")}\n}\n`;
@@ -257,9 +273,10 @@ export class StrongSwanIpsec {
    * the responder side is reauthenticated by the initiator once it syncs the same key.
    */
   async sync(
-    remotes: readonly XfrmNode[],
+    remotes: readonly StrongSwanRemote[],
     keys: IpsecKeySet,
-  ): Promise<{ initiated: string[]; reauthenticated: string[] }> {
+    options: { dropPrefixes?: readonly string[] } = {},
+  ): Promise<{ initiated: string[]; reauthenticated: string[]; failed: string[] }> {
     const local = this.options.local;
     const wanted = remotes.filter((r) => r.node !== local.node);
     writeFileSync(this.paths.swanctlConf, swanctlConf(local, wanted, keys), { mode: 0o600 });
@@ -267,7 +284,7 @@ export class StrongSwanIpsec {
     const next = new Map(
       wanted.map((r) => [
         connectionName(r.node),
-        { psk: pairPsk(keys.current, local, r), keySpi: keys.current.spi },
+        { psk: pairPsk((r.keys ?? keys).current, local, r), keySpi: (r.keys ?? keys).current.spi },
       ]),
     );
     for (const name of this.loaded.keys()) {
@@ -278,24 +295,33 @@ export class StrongSwanIpsec {
     }
     // Also before any SA exists: remote pod traffic goes to ipsec0, where libipsec drops what has
     // no SA yet, instead of a plain route (charon adds its own routes in table 220 per CHILD_SA).
+    // Prefixes of nodes that cannot be peers are blackholed (dropPrefixes), never sent plain.
     await syncEncryptionRoutes(
       encryptionRoutes(
         LIBIPSEC_DEVICE,
         wanted.flatMap((r) => r.podCidrs),
-        [],
+        options.dropPrefixes ?? [],
       ),
       { netns: this.options.netns },
     );
     const initiated: string[] = [];
     const reauthenticated: string[] = [];
+    const failed: string[] = [];
     const established = parseListSas(await this.swanctl(["--list-sas"])).byConnection;
     for (const remote of wanted) {
       if (!isInitiator(local, remote)) continue;
       const name = connectionName(remote.node);
       const previous = this.loaded.get(name);
       if (!established[name]?.child) {
-        await this.swanctl(["--initiate", "--child", "pods", "--ike", name, "--timeout", "10"]);
-        initiated.push(name);
+        // One unreachable or not-yet-configured peer must not hold up the others: it is retried
+        // on the next sync (no CHILD_SA yet), and its traffic is dropped by ipsec0 meanwhile.
+        try {
+          await this.swanctl(["--initiate", "--child", "pods", "--ike", name, "--timeout", "5"]);
+          initiated.push(name);
+        } catch (error) {
+          failed.push(name);
+          this.log.warn({ connection: name, err: (error as Error).message }, "ipsec: initiate failed");
+        }
       } else if (previous && previous.psk !== next.get(name)?.psk) {
         await this.swanctl(["--rekey", "--ike", name, "--reauth"]);
         reauthenticated.push(name);
@@ -308,16 +334,22 @@ export class StrongSwanIpsec {
         "ipsec: SAs initiated/reauthenticated",
       );
     }
-    return { initiated, reauthenticated };
+    return { initiated, reauthenticated, failed };
   }
 
   async saCounts(): Promise<SaCounts> {
     return parseListSas(await this.swanctl(["--list-sas"]));
   }
 
-  /** Stops charon by its PID and removes the instance's socket, config and record. */
-  async stop(): Promise<void> {
-    await syncEncryptionRoutes([], { netns: this.options.netns }).catch(() => undefined);
+  /**
+   * Stops charon by its PID and removes the instance's socket, config and record. `dropPrefixes`
+   * are left blackholed (the agent's restart: remote pod traffic is dropped until the next agent
+   * has SAs again, instead of leaving without encryption); without them every route goes.
+   */
+  async stop(options: { dropPrefixes?: readonly string[] } = {}): Promise<void> {
+    await syncEncryptionRoutes(encryptionRoutes(LIBIPSEC_DEVICE, [], options.dropPrefixes ?? []), {
+      netns: this.options.netns,
+    }).catch(() => undefined);
     if (this.process) {
       await stopProcess(this.process);
       this.process = undefined;

@@ -1,0 +1,527 @@
+/**
+ * The agent's encryption controller (`--encryption wireguard|ipsec`): owns the node's WireGuard
+ * device or strongSwan instance and keeps its peers equal to every other node of every connected
+ * cluster. Inputs: this cluster's core Nodes (from the agent) + MeshNodes (own informer), remote
+ * clusters' nodes (upsertNode/removeNode, fed by the remote-cluster manager), and for IPsec the key
+ * Secret kube-system/clustermesh-ipsec-keys (own informer). Outputs: peers, routes (peer prefixes
+ * via the device; blackholes for nodes that cannot be peers), the fields this node publishes
+ * (WireGuard public key, IPsec SPI), status and metrics. Syncs are serialised by one Trigger and
+ * re-run periodically (level-triggered: a failed initiate or a missed event heals on its own).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Secret,
+} from "@kubernetes/client-node";
+import { nthAddress, parseCidr } from "../../lib/cidr.js";
+import { CommandError, run } from "../../lib/exec.js";
+import { decodeSecretData } from "../../lib/k8s/client.js";
+import type { Logger } from "../../lib/log.js";
+import { isRunning, type ProcessRef, stopProcess } from "../../lib/process.js";
+import type { NodeInfo } from "../datapath/desired.js";
+import { type Cache, startCache, Trigger } from "../k8s/cache.js";
+import { MESH_GROUP, MESH_VERSION, type MeshNode } from "../k8s/crds.js";
+import { MeshApi } from "../k8s/mesh-api.js";
+import type { MetricsRegistry } from "../metrics/registry.js";
+import { type EspProbeResult, probeKernelEsp } from "./ipsec/kernel.js";
+import { IpsecKeyError, type IpsecKeySet, parseIpsecKeys } from "./ipsec/keys.js";
+import {
+  connectionName,
+  isInitiator,
+  type SaCounts,
+  StrongSwanIpsec,
+  strongSwanPaths,
+} from "./ipsec/strongswan.js";
+import type { XfrmNode } from "./ipsec/xfrm.js";
+import {
+  type EncryptionMode,
+  type EncryptionNodeRecord,
+  IPSEC_KEYS_SECRET,
+  localClusterNodes,
+  nodePrefixesOf,
+  planIpsecPeers,
+  WIREGUARD_OVERHEAD,
+} from "./plan.js";
+import { encryptionRoutes, syncEncryptionRoutes } from "./routes.js";
+import { wireGuardInterfaceName } from "./wireguard/device.js";
+import { WIREGUARD_PUBKEY_ANNOTATION, WireGuardManager } from "./wireguard/manager.js";
+
+const RESYNC_INTERVAL_MS = 5_000;
+const INFORMER_SYNC_TIMEOUT_MS = 30_000;
+/** Cilium's cilium_host/cilium_net: a veth pair holding the node's router IP (no dummy devices here). */
+export const ROUTER_DEVICE = "cm_host";
+const ROUTER_PEER_DEVICE = "cm_net";
+
+export type EncryptionBackendName = "kernel" | "wireguard-go" | "kernel-xfrm" | "strongswan-libipsec";
+
+export interface EncryptionPeerStatus {
+  node: string;
+  cluster: string;
+  endpoint?: string;
+  /** WireGuard */
+  lastHandshake?: string;
+  rxBytes?: number;
+  txBytes?: number;
+  /** IPsec: established IKE and CHILD SAs with this node */
+  sas?: { ike: number; child: number };
+}
+
+export interface EncryptionStatus {
+  mode: EncryptionMode;
+  backend?: EncryptionBackendName;
+  /** Why this backend (IPsec: the kernel ESP probe's finding). */
+  backendDetail?: string;
+  interface?: string;
+  publicKey?: string;
+  /** IPsec: SPI of the current key (what this node advertises as EncryptionKey). */
+  keyId?: number;
+  peers: EncryptionPeerStatus[];
+  saCounts?: { ike: number; child: number; byConnection: SaCounts["byConnection"] };
+  skipped: { node: string; reason: string; message?: string }[];
+  skippedTotal: Record<string, number>;
+  /** Prefixes blackholed because their node cannot be a peer (never sent plain). */
+  dropPrefixes: string[];
+  lastSync?: { at: string; error?: string };
+  /** A configuration problem (e.g. the key Secret), also logged. */
+  error?: string;
+}
+
+export interface EncryptionControllerOptions {
+  mode: "wireguard" | "ipsec";
+  kubeConfig: KubeConfig;
+  local: { cluster: string; name: string; nodeIp: string; podCidrs: string[]; bootId?: string };
+  stateDir: string;
+  underlayMtu: number;
+  /** This cluster's core Nodes as the agent's cache holds them. */
+  coreNodes: () => readonly NodeInfo[];
+  /** Called when a field this node publishes changed (IPsec SPI after a rotation). */
+  onPublishedChange: () => void;
+  log: Logger;
+}
+
+export class EncryptionController {
+  private readonly remoteClusters = new Map<string, Map<string, EncryptionNodeRecord>>();
+  private meshNodes: Cache<MeshNode & KubernetesObject> | undefined;
+  private keySecret: Cache<V1Secret> | undefined;
+  private keys: IpsecKeySet | undefined;
+  private keyText: string | undefined;
+  private configError: string | undefined;
+  private publishedSpi: number | undefined;
+  private ipsecSignature = "";
+  private ipsecNeedsRetry = true;
+  private readonly skippedTotal: Record<string, number> = {};
+  private previouslySkipped = new Map<string, string>();
+  private snapshot: EncryptionStatus;
+  private readonly trigger: Trigger;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  private constructor(
+    private readonly options: EncryptionControllerOptions,
+    private readonly wireguard: WireGuardManager | undefined,
+    private readonly ipsec: StrongSwanIpsec | undefined,
+    probe: EspProbeResult | undefined,
+  ) {
+    this.snapshot = {
+      mode: options.mode,
+      backend: this.backend(),
+      backendDetail: probe?.detail,
+      peers: [],
+      skipped: [],
+      skippedTotal: {},
+      dropPrefixes: [],
+    };
+    this.trigger = new Trigger("encryption", () => this.sync(), options.log, 50, 1_000);
+  }
+
+  /** Starts the backend (adopting wireguard-go after an agent restart) and the informers; first sync done. */
+  static async start(options: EncryptionControllerOptions): Promise<EncryptionController> {
+    const { log, local } = options;
+    const dir = join(options.stateDir, "encryption");
+    let wireguard: WireGuardManager | undefined;
+    let ipsec: StrongSwanIpsec | undefined;
+    let probe: EspProbeResult | undefined;
+    if (options.mode === "wireguard") {
+      wireguard = await WireGuardManager.start({
+        local: { cluster: local.cluster, name: local.name },
+        stateDir: dir,
+        // the agent's state dir is unique on the machine; UAPI socket names are global
+        ifname: wireGuardInterfaceName(options.stateDir),
+        mtu: options.underlayMtu - WIREGUARD_OVERHEAD,
+        log,
+      });
+    } else {
+      probe = await probeKernelEsp(log);
+      // The XFRM path needs the datapath to mark packets for its policies (Cilium's 0x0E00 marks),
+      // which our BPF does not do yet: libipsec works on every kernel, so it is used throughout.
+      if (probe.kernelEsp)
+        log.warn(
+          { detail: probe.detail },
+          "ipsec: kernel ESP is available but the XFRM datapath is not wired; using strongSwan libipsec",
+        );
+      await ensureRouterAddress(local.podCidrs[0]);
+      await stopLeftoverCharon(join(dir, "ipsec"), log);
+      ipsec = await StrongSwanIpsec.start({
+        dir: join(dir, "ipsec"),
+        local: xfrmNode(local.cluster, local.name, local.nodeIp, local.podCidrs, local.bootId),
+        log,
+      });
+    }
+    const controller = new EncryptionController(options, wireguard, ipsec, probe);
+    try {
+      if (wireguard) await annotateNode(options.kubeConfig, local.name, wireguard.publicKey);
+      await controller.startInformers();
+      await controller.trigger.runNow();
+    } catch (error) {
+      await controller.stop();
+      throw error;
+    }
+    controller.timer = setInterval(() => controller.trigger.trigger(), RESYNC_INTERVAL_MS);
+    return controller;
+  }
+
+  get mode(): EncryptionMode {
+    return this.options.mode;
+  }
+
+  /** What this node publishes on its MeshNode (spec.encryption) — never the private key. */
+  published(): { key?: number; wireguardPublicKey?: string } {
+    if (this.wireguard) return { wireguardPublicKey: this.wireguard.publicKey };
+    return this.publishedSpi !== undefined ? { key: this.publishedSpi } : {};
+  }
+
+  // --- node records of other clusters (the remote-cluster manager calls these) ---
+
+  /** Adds or updates a node of a remote cluster; a record of the local cluster is ignored. */
+  upsertNode(node: EncryptionNodeRecord): void {
+    if (node.cluster === this.options.local.cluster) return;
+    const nodes = this.remoteClusters.get(node.cluster) ?? new Map();
+    nodes.set(node.name, node);
+    this.remoteClusters.set(node.cluster, nodes);
+    this.trigger.trigger();
+  }
+
+  removeNode(cluster: string, name: string): void {
+    if (this.remoteClusters.get(cluster)?.delete(name)) this.trigger.trigger();
+  }
+
+  /** Replaces every node of a remote cluster (after a resync). */
+  setClusterNodes(cluster: string, nodes: readonly EncryptionNodeRecord[]): void {
+    if (cluster === this.options.local.cluster) return;
+    this.remoteClusters.set(cluster, new Map(nodes.map((n) => [n.name, { ...n, cluster }])));
+    this.trigger.trigger();
+  }
+
+  /** A disconnected cluster: its nodes stop being peers (their prefixes are no longer routed at all). */
+  removeCluster(cluster: string): void {
+    if (this.remoteClusters.delete(cluster)) this.trigger.trigger();
+  }
+
+  /** The agent's node cache changed. */
+  nodesChanged(): void {
+    this.trigger.trigger();
+  }
+
+  /** Runs a sync now and waits for it (tests, start-up). */
+  syncNow(): Promise<void> {
+    return this.trigger.runNow();
+  }
+
+  status(): EncryptionStatus {
+    return this.snapshot;
+  }
+
+  registerMetrics(metrics: MetricsRegistry): void {
+    const mode = this.options.mode;
+    metrics.gauge(
+      "clustermesh_encryption_peers",
+      "encryption peers (WireGuard peers or IPsec remotes)",
+      () => [{ labels: { mode }, value: this.snapshot.peers.length }],
+    );
+    metrics.collectedCounter(
+      "clustermesh_encryption_skipped_peers_total",
+      "nodes skipped as encryption peers (their traffic is dropped), by reason",
+      () =>
+        Object.entries(this.snapshot.skippedTotal).map(([reason, value]) => ({ labels: { reason }, value })),
+    );
+    metrics.gauge(
+      "clustermesh_encryption_drop_prefixes",
+      "prefixes blackholed for lack of a usable peer",
+      () => [{ value: this.snapshot.dropPrefixes.length }],
+    );
+    if (mode === "ipsec") {
+      metrics.gauge("clustermesh_encryption_ipsec_sas", "established IPsec SAs", () => [
+        { labels: { type: "ike" }, value: this.snapshot.saCounts?.ike ?? 0 },
+        { labels: { type: "child" }, value: this.snapshot.saCounts?.child ?? 0 },
+      ]);
+    }
+  }
+
+  /**
+   * Stops informers and timers. wireguard-go keeps running with its peers and routes (adopted by
+   * the next agent, like the pinned BPF links); charon cannot be adopted, so it stops and the
+   * remote prefixes stay blackholed until the next agent has SAs again.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.trigger.close();
+    await Promise.all([this.meshNodes?.stop(), this.keySecret?.stop()]);
+    if (this.ipsec) {
+      const prefixes = this.remotes().flatMap(nodePrefixesOf);
+      await this.ipsec.stop({ dropPrefixes: prefixes });
+    }
+  }
+
+  // --- internals ---
+
+  private backend(): EncryptionBackendName | undefined {
+    if (this.wireguard) return this.wireguard.device.backend === "kernel" ? "kernel" : "wireguard-go";
+    if (this.ipsec) return "strongswan-libipsec";
+    return undefined;
+  }
+
+  private async startInformers(): Promise<void> {
+    const { kubeConfig, log } = this.options;
+    const meshApi = new MeshApi(kubeConfig);
+    const onChange = () => this.trigger.trigger();
+    this.meshNodes = startCache<MeshNode & KubernetesObject>({
+      name: "encryption-meshnodes",
+      kubeConfig,
+      log,
+      path: `/apis/${MESH_GROUP}/${MESH_VERSION}/meshnodes`,
+      list: () => meshApi.listNodes() as never,
+      onChange,
+    });
+    const caches: Cache<KubernetesObject>[] = [this.meshNodes];
+    if (this.options.mode === "ipsec") {
+      const core = kubeConfig.makeApiClient(CoreV1Api);
+      const fieldSelector = `metadata.name=${IPSEC_KEYS_SECRET.name}`;
+      this.keySecret = startCache<V1Secret>({
+        name: "encryption-ipsec-keys",
+        kubeConfig,
+        log,
+        path: `/api/v1/namespaces/${IPSEC_KEYS_SECRET.namespace}/secrets`,
+        fieldSelector,
+        list: () => core.listNamespacedSecret({ namespace: IPSEC_KEYS_SECRET.namespace, fieldSelector }),
+        onChange,
+      });
+      caches.push(this.keySecret);
+    }
+    const deadline = Date.now() + INFORMER_SYNC_TIMEOUT_MS;
+    while (!caches.every((c) => c.synced())) {
+      if (Date.now() > deadline) throw new Error("encryption: informers did not sync within 30 s");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Every other node of every cluster (local cluster from Node + MeshNode, remote from the kvstore). */
+  private remotes(): EncryptionNodeRecord[] {
+    const { local } = this.options;
+    const localNodes = localClusterNodes(
+      local.cluster,
+      this.options.coreNodes(),
+      this.meshNodes?.list() ?? [],
+    ).filter((n) => n.name !== local.name);
+    return [...localNodes, ...[...this.remoteClusters.values()].flatMap((m) => [...m.values()])];
+  }
+
+  private async sync(): Promise<void> {
+    if (this.stopped) return;
+    const at = new Date().toISOString();
+    try {
+      if (this.wireguard) await this.syncWireGuard();
+      else if (this.ipsec) await this.syncIpsec();
+      this.snapshot = { ...this.snapshot, lastSync: { at }, error: this.configError };
+    } catch (error) {
+      this.snapshot = { ...this.snapshot, lastSync: { at, error: (error as Error).message } };
+      throw error;
+    }
+  }
+
+  private async syncWireGuard(): Promise<void> {
+    const wg = this.wireguard as WireGuardManager;
+    wg.setNodes(this.remotes());
+    await wg.sync();
+    const status = await wg.status();
+    this.snapshot = {
+      ...this.snapshot,
+      interface: status.ifname,
+      publicKey: status.publicKey,
+      peers: status.peers.map((peer) => {
+        const [cluster, ...rest] = peer.node.split("/");
+        return {
+          node: rest.join("/") || peer.node,
+          cluster: rest.length ? cluster : "",
+          endpoint: peer.endpoint,
+          lastHandshake: peer.lastHandshake,
+          rxBytes: peer.rxBytes,
+          txBytes: peer.txBytes,
+        };
+      }),
+      skipped: status.rejected.map((r) => ({ node: r.node, reason: r.reason, message: r.message })),
+      skippedTotal: { ...status.rejectedTotal } as Record<string, number>,
+      dropPrefixes: status.dropPrefixes,
+    };
+  }
+
+  /** Reads the key Secret; a malformed one keeps the previous keys (and says why). */
+  private refreshKeys(): void {
+    const secret = this.keySecret?.get(IPSEC_KEYS_SECRET.name, IPSEC_KEYS_SECRET.namespace);
+    const text = decodeSecretData(secret, IPSEC_KEYS_SECRET.key);
+    if (text === this.keyText) return;
+    this.keyText = text;
+    if (text === undefined) {
+      this.configError = this.keys
+        ? `Secret ${IPSEC_KEYS_SECRET.namespace}/${IPSEC_KEYS_SECRET.name} is gone; keeping key ${this.keys.current.spi}`
+        : `Secret ${IPSEC_KEYS_SECRET.namespace}/${IPSEC_KEYS_SECRET.name} (data "${IPSEC_KEYS_SECRET.key}") not found; remote pod traffic is dropped`;
+    } else {
+      try {
+        this.keys = parseIpsecKeys(text);
+        this.configError = undefined;
+        this.options.log.info(
+          { keyId: this.keys.current.spi, keys: this.keys.all.length },
+          "ipsec: keys loaded",
+        );
+      } catch (error) {
+        if (!(error instanceof IpsecKeyError)) throw error;
+        this.configError = `${error.message}${this.keys ? `; keeping key ${this.keys.current.spi}` : "; remote pod traffic is dropped"}`;
+      }
+    }
+    if (this.configError) this.options.log.error({ problem: this.configError }, "ipsec: key secret problem");
+  }
+
+  private async syncIpsec(): Promise<void> {
+    const ipsec = this.ipsec as StrongSwanIpsec;
+    const { local } = this.options;
+    this.refreshKeys();
+    const remotes = this.remotes();
+    const keys = this.keys;
+    if (!keys) {
+      // nothing can be encrypted yet: drop, never send plain
+      const drop = remotes.flatMap(nodePrefixesOf);
+      await syncEncryptionRoutes(encryptionRoutes(ROUTER_DEVICE, [], drop));
+      this.recordSkipped(remotes.map((r) => ({ node: `${r.cluster}/${r.name}`, reason: "no-keys" })));
+      this.snapshot = { ...this.snapshot, peers: [], dropPrefixes: drop.sort() };
+      return;
+    }
+    const localNode = xfrmNode(local.cluster, local.name, local.nodeIp, local.podCidrs, local.bootId);
+    const plan = planIpsecPeers({
+      localIp: local.nodeIp,
+      remotes,
+      keys,
+      isInitiator: (ip) => isInitiator(localNode, { ...localNode, ip }),
+    });
+    const dropPrefixes = plan.skipped.flatMap((s) => s.prefixes).sort();
+    const peers = plan.peers.map(({ remote, keys: pairKeys }) => ({
+      ...xfrmNode(remote.cluster, remote.name, remote.nodeIp, nodePrefixesOf(remote), remote.bootId),
+      keys: pairKeys,
+    }));
+    // charon is reconfigured only when something changed or a pair still lacks its SAs
+    const signature = JSON.stringify({
+      peers: peers.map((p) => [p.node, p.ip, p.podCidrs, p.bootId, p.keys?.current.spi]),
+      keys: this.keyText,
+      dropPrefixes,
+    });
+    if (signature !== this.ipsecSignature || this.ipsecNeedsRetry) {
+      const result = await ipsec.sync(peers, keys, { dropPrefixes });
+      this.ipsecSignature = signature;
+      this.ipsecNeedsRetry = result.failed.length > 0;
+    }
+    const counts = await ipsec.saCounts();
+    // a pair we initiate without an established CHILD_SA is retried on the next round
+    const missing = peers.some(
+      (p) => isInitiator(localNode, p) && !counts.byConnection[connectionName(p.node)]?.child,
+    );
+    if (missing) this.ipsecNeedsRetry = true;
+    // Every responder pair now holds the current key: advertise it, so initiators switch over.
+    if (this.publishedSpi !== keys.current.spi) {
+      this.publishedSpi = keys.current.spi;
+      this.options.onPublishedChange();
+    }
+    this.recordSkipped(plan.skipped.map((s) => ({ node: s.node, reason: s.reason })));
+    this.snapshot = {
+      ...this.snapshot,
+      keyId: keys.current.spi,
+      peers: plan.peers.map(({ remote }) => {
+        const connection = counts.byConnection[connectionName(`${remote.cluster}/${remote.name}`)];
+        return {
+          node: remote.name,
+          cluster: remote.cluster,
+          endpoint: remote.nodeIp,
+          sas: { ike: connection?.ike ?? 0, child: connection?.child ?? 0 },
+        };
+      }),
+      saCounts: counts,
+      dropPrefixes,
+    };
+  }
+
+  private recordSkipped(skipped: { node: string; reason: string }[]): void {
+    const now = new Map(skipped.map((s) => [s.node, s.reason]));
+    for (const [node, reason] of now) {
+      if (this.previouslySkipped.get(node) !== reason) {
+        this.skippedTotal[reason] = (this.skippedTotal[reason] ?? 0) + 1;
+        this.options.log.warn({ node, reason }, "ipsec: node skipped as peer; its prefixes are dropped");
+      }
+    }
+    this.previouslySkipped = now;
+    this.snapshot = { ...this.snapshot, skipped, skippedTotal: { ...this.skippedTotal } };
+  }
+}
+
+function xfrmNode(
+  cluster: string,
+  name: string,
+  ip: string,
+  podCidrs: readonly string[],
+  bootId: string | undefined,
+): XfrmNode {
+  return { node: `${cluster}/${name}`, ip, podCidrs, bootId: bootId ?? "" };
+}
+
+/**
+ * The node's router IP (first host address of its pod CIDR, which IPAM never hands out) on a veth
+ * pair of its own: libipsec uses it as the source of its routes to remote pod CIDRs and refuses a
+ * CHILD_SA without it. Idempotent (agent restarts).
+ */
+async function ensureRouterAddress(podCidr: string): Promise<void> {
+  const address = nthAddress(parseCidr(podCidr), 1);
+  try {
+    await run(["ip", "link", "show", "dev", ROUTER_DEVICE]);
+  } catch (error) {
+    if (!(error instanceof CommandError)) throw error;
+    await run(["ip", "link", "add", ROUTER_DEVICE, "type", "veth", "peer", "name", ROUTER_PEER_DEVICE]);
+  }
+  await run(["ip", "addr", "replace", `${address}/32`, "dev", ROUTER_DEVICE]);
+  await run(["ip", "link", "set", ROUTER_PEER_DEVICE, "up"]);
+  await run(["ip", "link", "set", ROUTER_DEVICE, "up"]);
+}
+
+/** Cilium's annotation on the core Node, for tools that read it there (the MeshNode carries it too). */
+async function annotateNode(kubeConfig: KubeConfig, node: string, publicKey: string): Promise<void> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  await core.patchNode(
+    { name: node, body: { metadata: { annotations: { [WIREGUARD_PUBKEY_ANNOTATION]: publicKey } } } },
+    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+  );
+}
+
+/** A charon of a crashed agent still holds the IKE ports: stop it by its recorded PID. */
+async function stopLeftoverCharon(dir: string, log: Logger): Promise<void> {
+  let ref: ProcessRef | undefined;
+  try {
+    ref = JSON.parse(readFileSync(strongSwanPaths(dir).pidRecord, "utf8")) as ProcessRef;
+  } catch {
+    return;
+  }
+  if (ref && isRunning(ref)) {
+    log.info({ pid: ref.pid }, "ipsec: stopping the charon of a previous agent");
+    await stopProcess(ref);
+  }
+}
