@@ -33,7 +33,16 @@ if (files.length === 0) {
 // One file at a time: root tests build labs and datapaths that share the host's kernel.
 const result = spawnSync(
   process.execPath,
-  ["--enable-source-maps", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files],
+  [
+    "--enable-source-maps",
+    "--test",
+    "--test-concurrency=1",
+    // A file that leaves a handle open must not hang CI, and no single test may run forever.
+    "--test-force-exit",
+    "--test-timeout=900000",
+    "--test-reporter=spec",
+    ...files,
+  ],
   { stdio: "inherit" },
 );
 process.exit(result.status ?? 1);
