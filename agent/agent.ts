@@ -49,7 +49,7 @@ import {
   tunnelRoutes,
 } from "./datapath/desired.js";
 import { EncryptionController } from "./encryption/controller.js";
-import { encryptionPodMtu, withoutTunnels } from "./encryption/plan.js";
+import { encryptionPodMtu, remoteClusterNodes, withoutTunnels } from "./encryption/plan.js";
 import { AgentCniErrorCode, EndpointManager } from "./endpoints/manager.js";
 import { IprouteNetlink } from "./endpoints/netlink.js";
 import { EndpointStore } from "./endpoints/store.js";
@@ -535,6 +535,9 @@ export class Agent {
     // before the encryption controller has started.
     const encrypt = this.config.encryption !== "none";
     const desired = encrypt ? withoutTunnels(planned) : planned;
+    // remote clusters' nodes (as the mesh merge accepted them) are peers like local ones
+    if (this.encryption && this.clustermesh && mesh)
+      this.encryption.setRemoteNodes(remoteClusterNodes(this.clustermesh.views(), mesh.tunnelNodes));
     this.encryption?.nodesChanged();
     let ops = 0;
     try {

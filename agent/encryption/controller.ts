@@ -217,6 +217,23 @@ export class EncryptionController {
     this.trigger.trigger();
   }
 
+  /** Replaces every remote cluster's nodes at once (the agent's datapath reconcile, level-triggered). */
+  setRemoteNodes(nodes: readonly EncryptionNodeRecord[]): void {
+    const next = new Map<string, Map<string, EncryptionNodeRecord>>();
+    for (const node of nodes) {
+      if (node.cluster === this.options.local.cluster) continue;
+      const cluster = next.get(node.cluster) ?? new Map<string, EncryptionNodeRecord>();
+      cluster.set(node.name, node);
+      next.set(node.cluster, cluster);
+    }
+    const before = JSON.stringify([...this.remoteClusters].map(([c, m]) => [c, [...m.values()]]));
+    const after = JSON.stringify([...next].map(([c, m]) => [c, [...m.values()]]));
+    if (before === after) return;
+    this.remoteClusters.clear();
+    for (const [cluster, m] of next) this.remoteClusters.set(cluster, m);
+    this.trigger.trigger();
+  }
+
   /** A disconnected cluster: its nodes stop being peers (their prefixes are no longer routed at all). */
   removeCluster(cluster: string): void {
     if (this.remoteClusters.delete(cluster)) this.trigger.trigger();

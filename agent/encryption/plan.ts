@@ -8,6 +8,7 @@ import { isIPv4 } from "node:net";
 import type { DesiredDatapathState, DesiredIpcacheEntry } from "../../bpf/datapath/reconcile.js";
 import { expandRemoteNodes } from "../../bpf/datapath/reconcile.js";
 import { parseCidr } from "../../lib/cidr.js";
+import type { NodeValue } from "../../lib/kvstore/values/node.js";
 import type { NodeInfo } from "../datapath/desired.js";
 import type { MeshNode } from "../k8s/crds.js";
 import type { IpsecKeySet } from "./ipsec/keys.js";
@@ -69,6 +70,36 @@ export function localClusterNodes(
       wireguardPublicKey: mesh?.spec?.encryption?.wireguardPublicKey,
       bootId: mesh?.spec?.bootID,
       encryptionKey: mesh?.spec?.encryption?.key,
+    });
+  }
+  return records;
+}
+
+/**
+ * Remote clusters' nodes as encryption peers: only the nodes the mesh merge accepted (`accepted`:
+ * its tunnel nodes, named "<cluster>/<node>", with the node IP it chose), completed by their
+ * kvstore values (`WireguardPubKey`, `BootID`, `EncryptionKey`).
+ */
+export function remoteClusterNodes(
+  clusters: readonly { name: string; nodes: readonly NodeValue[] }[],
+  accepted: readonly NodeInfo[],
+): EncryptionNodeRecord[] {
+  const values = new Map<string, NodeValue>();
+  for (const cluster of clusters)
+    for (const node of cluster.nodes) values.set(`${cluster.name}/${node.Name}`, node);
+  const records: EncryptionNodeRecord[] = [];
+  for (const node of accepted) {
+    const value = values.get(node.name);
+    if (!value || !node.internalIp) continue;
+    const cluster = node.name.slice(0, node.name.indexOf("/"));
+    records.push({
+      cluster,
+      name: value.Name,
+      nodeIp: node.internalIp,
+      podCidrs: node.podCidrs,
+      wireguardPublicKey: value.WireguardPubKey || undefined,
+      bootId: value.BootID || undefined,
+      encryptionKey: value.EncryptionKey || undefined,
     });
   }
   return records;
