@@ -150,6 +150,8 @@ export interface ControlPlaneOptions {
   etcdClient: { ca: string; cert: string; key: string };
   cgroupRoot: string;
   startAgents: boolean;
+  /** Node-to-node encryption mode every agent runs with. */
+  encryption?: "none" | "wireguard" | "ipsec";
 }
 
 /**
@@ -279,6 +281,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<{
           `--socket=${agentSocket}`,
           `--state-dir=${join(nodeDir(journal, node.name), "agent")}`,
           `--metrics-address=${node.ip}:9962`,
+          `--encryption=${options.encryption ?? "none"}`,
         ],
       });
     }

@@ -1,14 +1,16 @@
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { IPSEC_KEYS_SECRET } from "../agent/encryption/secret.js";
 import { createCa, issueClientCert, issueServerCert } from "../certs/authority.js";
 import { bundlePaths, loadBundle, saveBundle } from "../certs/store.js";
 import { etcdUsers } from "../certs/users.js";
 import { cgroup2Root } from "../lib/cgroup.js";
 import { enableClusterMesh } from "../lib/clustermesh/enable.js";
-import { DEFAULT_APISERVER_NODE_PORT } from "../lib/clustermesh/resources.js";
+import { DEFAULT_APISERVER_NODE_PORT, type EncryptionMode } from "../lib/clustermesh/resources.js";
 import { tlsFromFiles } from "../lib/etcd/client.js";
 import { etcdArgv, startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
-import { kubeConfigFor } from "../lib/k8s/client.js";
+import { applySecret, coreApi, encodeSecretData, kubeConfigFor } from "../lib/k8s/client.js";
 import { startLabClusterMesh } from "./clustermesh.js";
 import { ConfigError } from "./config-error.js";
 import { AGENT_MAIN, componentKubeconfigPath, kubeContextName, startControlPlane } from "./control-plane.js";
@@ -31,6 +33,8 @@ export interface UpOptions {
   name: string;
   configFiles: string[];
   meshFile?: string;
+  /** Node-to-node encryption in every cluster (default none); IPsec gets one random key shared by all clusters. */
+  encryption?: EncryptionMode;
   /** Called with a line per finished step (kind-style progress). */
   progress?: (line: string) => void;
 }
@@ -143,26 +147,42 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
         etcdClient: bundlePaths(paths.clusterPki(cluster.name), "etcd-admin"),
         cgroupRoot: paths.cgroup,
         startAgents,
+        encryption: options.encryption ?? "none",
       }),
     ),
   );
   say(`Kubernetes API servers ready; kubectl contexts: ${contexts.map((c) => c.context).join(", ")}`);
 
+  // All clusters of a mesh share the IPsec key (as Cilium requires): one random AEAD key, Cilium's
+  // line format, per-node-pair derivation on ("+"). Agents wait for it (dropping remote traffic).
+  const ipsecKeys =
+    options.encryption === "ipsec"
+      ? `3+ rfc4106(gcm(aes)) ${randomBytes(20).toString("hex")} 128`
+      : undefined;
   // Like `meshctl clustermesh enable` on each cluster, with the lab's CA shared by all of them.
   await Promise.all(
     plan.clusters.map(async (cluster) => {
       const kc = kubeConfigFor(undefined, componentKubeconfigPath(journal, cluster.name, "meshctl"));
+      if (ipsecKeys) {
+        await applySecret(coreApi(kc), {
+          metadata: { name: IPSEC_KEYS_SECRET.name, namespace: IPSEC_KEYS_SECRET.namespace },
+          data: encodeSecretData({ [IPSEC_KEYS_SECRET.key]: ipsecKeys }),
+        });
+      }
       const enabled = await enableClusterMesh(kc, {
         context: kubeContextName(plan, cluster.name),
         clusterName: cluster.name,
         clusterId: cluster.id,
         ca: { certPem: ca.certPem, keyPem: ca.keyPem },
+        encryption: options.encryption ?? "none",
         progress: () => {},
       });
       await startLabClusterMesh({ journal, plan, cluster }, enabled, DEFAULT_APISERVER_NODE_PORT, say);
     }),
   );
-  say("ClusterMesh enabled in every cluster (shared lab CA); connect them with: meshctl clustermesh connect");
+  say(
+    `ClusterMesh enabled in every cluster (shared lab CA, encryption ${options.encryption ?? "none"}); connect them with: meshctl clustermesh connect`,
+  );
 
   journal.markComplete();
   return plan;

@@ -18,8 +18,7 @@ import type { EncryptionNode } from "./wireguard/peers.js";
 export type EncryptionMode = "none" | "wireguard" | "ipsec";
 export const ENCRYPTION_MODES: readonly EncryptionMode[] = ["none", "wireguard", "ipsec"];
 
-/** The IPsec key Secret (Cilium's `cilium-ipsec-keys`, data key `keys`), one per cluster. */
-export const IPSEC_KEYS_SECRET = { namespace: "kube-system", name: "clustermesh-ipsec-keys", key: "keys" };
+export { IPSEC_KEYS_SECRET } from "./secret.js";
 
 /** IPv6 + UDP + WireGuard header + tag (Cilium's figure): pods get underlay - 80. */
 export const WIREGUARD_OVERHEAD = 80;

@@ -7,6 +7,7 @@ import { restartComponent } from "../../lab/restart.js";
 import { listLabs } from "../../lab/state.js";
 import { labStatus } from "../../lab/status.js";
 import { labUp } from "../../lab/up.js";
+import type { EncryptionMode } from "../../lib/clustermesh/resources.js";
 import { parseOutputFormat, printJson, printTable, progress, UsageError } from "../output.js";
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
@@ -43,26 +44,36 @@ export function labCommand(): Command {
       "--mesh <file>",
       "mesh file with cluster ids and the node subnet (default: mesh.yaml beside the first config)",
     )
+    .addOption(
+      new Option("--encryption <mode>", "node-to-node encryption of pod traffic in every cluster")
+        .choices(["none", "wireguard", "ipsec"])
+        .default("none"),
+    )
     .addHelpText("after", `\nWithout --config: ${DEFAULT_CONFIGS.join(" and ")}.`)
-    .action(async (options: { name: string; config?: string[]; mesh?: string }) => {
-      const started = Date.now();
-      process.stderr.write(`Creating lab "${options.name}" ...\n`);
-      const plan = await labUp({
-        name: options.name,
-        configFiles: options.config ?? DEFAULT_CONFIGS,
-        meshFile: options.mesh,
-        progress: (line) => progress(`${line} (${((Date.now() - started) / 1000).toFixed(1)} s)`),
-      });
-      process.stderr.write(`Lab "${plan.name}" is up in ${((Date.now() - started) / 1000).toFixed(1)} s.\n`);
-      for (const cluster of plan.clusters) {
+    .action(
+      async (options: { name: string; config?: string[]; mesh?: string; encryption: EncryptionMode }) => {
+        const started = Date.now();
+        process.stderr.write(`Creating lab "${options.name}" ...\n`);
+        const plan = await labUp({
+          name: options.name,
+          configFiles: options.config ?? DEFAULT_CONFIGS,
+          meshFile: options.mesh,
+          encryption: options.encryption,
+          progress: (line) => progress(`${line} (${((Date.now() - started) / 1000).toFixed(1)} s)`),
+        });
         process.stderr.write(
-          `  ${cluster.name}: cluster id ${cluster.id}, pods ${cluster.podSubnets.join(",")}, services ${cluster.serviceSubnets.join(",")}\n`,
+          `Lab "${plan.name}" is up in ${((Date.now() - started) / 1000).toFixed(1)} s.\n`,
         );
-      }
-      process.stderr.write(
-        `Next: meshctl lab status --name ${plan.name}; remove with: meshctl lab down --name ${plan.name}\n`,
-      );
-    });
+        for (const cluster of plan.clusters) {
+          process.stderr.write(
+            `  ${cluster.name}: cluster id ${cluster.id}, pods ${cluster.podSubnets.join(",")}, services ${cluster.serviceSubnets.join(",")}\n`,
+          );
+        }
+        process.stderr.write(
+          `Next: meshctl lab status --name ${plan.name}; remove with: meshctl lab down --name ${plan.name}\n`,
+        );
+      },
+    );
 
   lab
     .command("down")
