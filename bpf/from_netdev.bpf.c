@@ -10,6 +10,7 @@
  *     wherever it runs), then local endpoint -> redirect, ipcache tunnel entry -> VXLAN, anything
  *     else (a backend on the underlay) -> out of the underlay
  *   - anything else (SSH, the VXLAN port, the kubelet, ...): untouched, after one hash lookup
+ *   - a NodePort a host process listens on itself: left to that socket (one socket lookup)
  * IPv6 NodePort from outside is not handled (the underlay is IPv4).
  */
 #include "dp_common.h"
@@ -62,6 +63,32 @@ static __always_inline void nodeport_keep_reply_entry(const struct packet *pkt, 
 	bpf_map_update_elem(&cm_nodeport, &reply_key, &reply, BPF_ANY);
 }
 
+#define BPF_F_CURRENT_NETNS_ (-1L)
+
+/*
+ * Whether a socket of the node itself takes this packet: a process listening on the NodePort on
+ * the host network (the lab "exposes" the clustermesh-apiserver's etcd that way). Such a port is
+ * the host's, as before from-netdev existed; asked only for packets that match a frontend.
+ */
+static __always_inline int host_socket_owns(struct __sk_buff *skb, const struct packet *pkt)
+{
+	struct bpf_sock_tuple tuple = {};
+	struct bpf_sock *sk;
+
+	tuple.ipv4.saddr = pkt->saddr.ip4;
+	tuple.ipv4.daddr = pkt->daddr.ip4;
+	tuple.ipv4.sport = pkt->sport;
+	tuple.ipv4.dport = pkt->dport;
+	if (pkt->proto == IPPROTO_TCP_)
+		sk = (struct bpf_sock *)bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS_, 0);
+	else
+		sk = bpf_sk_lookup_udp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS_, 0);
+	if (!sk)
+		return 0;
+	bpf_sk_release(sk);
+	return 1;
+}
+
 static __always_inline int nodeport_forward(struct __sk_buff *skb, struct packet *pkt,
 					    const struct dp_node_config *node)
 {
@@ -80,6 +107,10 @@ static __always_inline int nodeport_forward(struct __sk_buff *skb, struct packet
 	frontend = lb_lookup_frontend(&pkt->daddr, pkt->family, pkt->dport, pkt->proto);
 	if (!frontend)
 		return TC_ACT_OK; /* not a NodePort: the node's own business */
+	if (host_socket_owns(skb, pkt)) {
+		count_metric(METRIC_FWD_STACK, skb->len);
+		return TC_ACT_OK;
+	}
 	if (frontend->count == 0) {
 		count_metric(METRIC_DROP_NO_BACKEND, skb->len);
 		return TC_ACT_SHOT;

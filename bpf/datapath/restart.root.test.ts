@@ -11,6 +11,15 @@ import { reconcileMaps } from "./apply.js";
 import { Proto } from "./codecs.js";
 import { Datapath } from "./loader.js";
 
+function linkInfoOf(datapath: Datapath, name: string) {
+  const link = BpfLink.openPinned(datapath.linkPath(name));
+  try {
+    return link.info();
+  } finally {
+    link.close();
+  }
+}
+
 describe("datapath across an agent restart", () => {
   const netns = `dpr${uniqueSuffix()}`;
   const netnsPath = `/run/netns/${netns}`;
@@ -45,9 +54,14 @@ describe("datapath across an agent restart", () => {
     ];
     reconcileMaps(first.maps, { services, endpoints: [], remoteNodes: [], ipcache: [] });
     first.attachEndpoint("ep1", ifindexOf("lxc1"), { netnsPath });
+    // the node-level hooks, on stand-in devices: the underlay (from-netdev) and the tunnel (both ways)
+    first.attachNetdev(ifindexOf("lxc1p"), { netnsPath });
+    first.attachTunnel(ifindexOf("lxc1p"), { netnsPath });
     const linkBefore = BpfLink.openPinned(first.linkPath("from-pod-ep1"));
     const before = linkBefore.info();
     linkBefore.close();
+    const nodeLinks = ["from-netdev", "tunnel-ingress", "tunnel-egress"];
+    const nodeLinksBefore = nodeLinks.map((name) => linkInfoOf(first, name));
     first.close();
 
     const second = Datapath.load({ pinRoot });
@@ -64,6 +78,13 @@ describe("datapath across an agent restart", () => {
       assert.equal(now.id, before.id, "same link: updated in place");
       assert.notEqual(now.programId, before.programId, "running the newly loaded program");
       assert.equal(now.ifindex, ifindexOf("lxc1"));
+      second.attachNetdev(ifindexOf("lxc1p"), { netnsPath });
+      second.attachTunnel(ifindexOf("lxc1p"), { netnsPath });
+      nodeLinks.forEach((name, index) => {
+        const after = linkInfoOf(second, name);
+        assert.equal(after.id, nodeLinksBefore[index].id, `${name}: same link`);
+        assert.notEqual(after.programId, nodeLinksBefore[index].programId, `${name}: new program`);
+      });
 
       // the endpoint's veth is re-created: the stale pin is replaced by a link on the new device
       runSync([
