@@ -1,17 +1,24 @@
 /**
  * One lab cluster end to end through the agent and CNI plugin (issue 5): pods reach each other on
  * one node and across nodes, ClusterIP (TCP and UDP) balances over all backends, backends follow
- * scaling, NodePort answers from another node, pods churn without leaks, and an agent restart
+ * scaling, NodePort answers from another node (to pods and host-network clients), a node's own
+ * stack reaches pods on other nodes, pods churn without leaks, and an agent restart
  * loses no request. Everything goes through kubectl and the lab, as a user would.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { agentStatus } from "../lab/agent-status.js";
 import { waitFor } from "../lib/process.js";
 import { kubectl, type LabFixture, labFixture, labUpArgs, meshctl } from "./lab-fixture.js";
+
+interface LabNode {
+  name: string;
+  ip: string;
+  netns: string;
+}
 
 interface PodInfo {
   name: string;
@@ -43,6 +50,20 @@ describe("a lab cluster with the clustermesh agent (root: full lab)", () => {
       }),
     );
   const inClient = (script: string) => k(["-n", "demo", "exec", "client", "--", "sh", "-c", script]);
+  const labNodes = (): LabNode[] => {
+    const status = meshctl(["lab", "status", "--name", fixture.name, "-o", "json"], fixture.env);
+    assert.equal(status.status, 0, status.stderr);
+    return (JSON.parse(status.stdout) as { clusters: { nodes: LabNode[] }[] }).clusters[0].nodes;
+  };
+  /** Runs a command in a node's network namespace (its host network), keeping the mount namespace. */
+  const onHost = (node: LabNode, argv: string[]) => {
+    const result = spawnSync("nsenter", [`--net=/run/netns/${node.netns}`, ...argv], {
+      encoding: "utf8",
+      timeout: 15_000,
+    });
+    assert.equal(result.status, 0, `${argv.join(" ")} on ${node.name}: ${result.stderr}`);
+    return result.stdout;
+  };
 
   before(async () => {
     fixture = await labFixture([{ workers: 2 }]);
@@ -137,15 +158,54 @@ spec:
     assert.deepEqual(new Set(udp), names, "UDP reached every backend");
   });
 
-  it("answers a NodePort on another node's address", () => {
+  it("answers a NodePort on another node's address, from a pod and from another node's host network", () => {
     const nodePort = JSON.parse(k(["-n", "demo", "get", "svc", "echo", "-o", "json"])).spec.ports[0]
       .nodePort as number;
     const client = pods("!app")[0];
-    const status = meshctl(["lab", "status", "--name", fixture.name, "-o", "json"], fixture.env);
-    const lab = JSON.parse(status.stdout) as { clusters: { nodes: { name: string; ip: string }[] }[] };
-    const other = lab.clusters[0].nodes.find((n) => n.name !== client.node) as { ip: string };
+    const nodes = labNodes();
+    const other = nodes.find((n) => n.name !== client.node) as LabNode;
     const answer = JSON.parse(inClient(`curl -s -m 5 http://${other.ip}:${nodePort}/`));
     assert.ok(pods("app=echo").some((p) => p.name === answer.pod));
+
+    // a host-network client (not a pod): the request reaches the node's underlay device, where
+    // from-netdev balances it over all backends, on the node and on others (SNAT to the node)
+    const echoes = pods("app=echo");
+    const hosts = nodes.filter((n) => n.name !== other.name && echoes.some((p) => p.node !== n.name));
+    assert.ok(hosts.length > 0, "a node to send from");
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const reply = JSON.parse(
+        onHost(hosts[0], ["curl", "-s", "-m", "5", `http://${other.ip}:${nodePort}/`]),
+      );
+      assert.equal(reply.client, other.ip, "the backend saw the NodePort's node (SNAT)");
+      seen.add(reply.pod);
+    }
+    const onOther = echoes.filter((p) => p.node === other.name).map((p) => p.name);
+    const elsewhere = echoes.filter((p) => p.node !== other.name).map((p) => p.name);
+    assert.ok(
+      [...seen].every((name) => echoes.some((p) => p.name === name)),
+      `answered by echo pods: ${[...seen]}`,
+    );
+    if (onOther.length > 0 && elsewhere.length > 0) {
+      assert.ok(
+        [...seen].some((name) => onOther.includes(name)) &&
+          [...seen].some((name) => elsewhere.includes(name)),
+        `backends on ${other.name} and on other nodes answered (${[...seen]})`,
+      );
+    }
+  });
+
+  it("reaches a pod on another node from a node's own network stack", () => {
+    const nodes = labNodes();
+    for (const echo of pods("app=echo")) {
+      const host =
+        nodes.find((n) => n.name !== echo.node && n.name.includes("worker")) ??
+        nodes.find((n) => n.name !== echo.node);
+      assert.ok(host, `a node other than ${echo.node}`);
+      const reply = JSON.parse(onHost(host, ["curl", "-s", "-m", "5", `http://${echo.ip}:8080/`]));
+      assert.equal(reply.pod, echo.name, `${host.name} -> ${echo.node}`);
+      assert.equal(reply.client, host.ip, "the node's own address through the tunnel");
+    }
   });
 
   it("follows scaling: backends change within a second of the EndpointSlice", async () => {
