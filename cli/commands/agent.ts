@@ -5,6 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { Command, Option } from "commander";
+import { encryptionSummary } from "../../agent/encryption/status-text.js";
 import type { AgentStatus } from "../../agent/status/status.js";
 import { agentSocketPath, getAgentStatus } from "../../lab/agent-status.js";
 import { DEFAULT_LAB_NAME } from "../../lab/plan.js";
@@ -70,6 +71,10 @@ export function printAgentStatus(status: AgentStatus): void {
       ["PREFIX", "IDENTITY", "TUNNEL ENDPOINT"],
       status.ipcache.map((e) => [e.prefix, e.identity, e.tunnelEndpoint ?? "-"]),
     );
+  out();
+  const encryption = encryptionSummary(status.encryption);
+  for (const line of encryption.lines) out(line);
+  if (encryption.table?.rows.length) printTable(encryption.table.header, encryption.table.rows);
   out();
   out(
     `Counters:    ${Object.entries(status.counters)

@@ -1,0 +1,39 @@
+/** The encryption section of `meshctl agent status` (text), from the agent's status document. Pure. */
+import type { EncryptionStatus } from "./controller.js";
+
+function ago(iso: string | undefined, now: number): string {
+  if (!iso) return "never";
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  return `${seconds}s ago`;
+}
+
+export function encryptionSummary(
+  status: EncryptionStatus | { mode: string } | undefined,
+  now = Date.now(),
+): { lines: string[]; table?: { header: string[]; rows: (string | number)[][] } } {
+  if (!status || status.mode === "none" || !("peers" in status)) {
+    return { lines: [`Encryption:  ${status?.mode ?? "none"}`] };
+  }
+  const lines = [
+    `Encryption:  ${status.mode}, backend ${status.backend ?? "-"}${status.interface ? ` (${status.interface})` : ""}${
+      status.keyId !== undefined ? `, key id ${status.keyId}` : ""
+    }${status.saCounts ? `, SAs: ${status.saCounts.ike} IKE / ${status.saCounts.child} CHILD` : ""}`,
+  ];
+  if (status.publicKey) lines.push(`             public key ${status.publicKey}`);
+  if (status.error) lines.push(`             error: ${status.error}`);
+  if (status.lastSync?.error) lines.push(`             last sync failed: ${status.lastSync.error}`);
+  for (const skipped of status.skipped)
+    lines.push(`             skipped ${skipped.node}: ${skipped.reason} (traffic dropped)`);
+  const wireguard = status.mode === "wireguard";
+  const table = {
+    header: wireguard
+      ? ["PEER", "CLUSTER", "ENDPOINT", "LAST HANDSHAKE", "RX", "TX"]
+      : ["PEER", "CLUSTER", "ENDPOINT", "IKE SAS", "CHILD SAS"],
+    rows: status.peers.map((p) =>
+      wireguard
+        ? [p.node, p.cluster, p.endpoint ?? "-", ago(p.lastHandshake, now), p.rxBytes ?? 0, p.txBytes ?? 0]
+        : [p.node, p.cluster, p.endpoint ?? "-", p.sas?.ike ?? 0, p.sas?.child ?? 0],
+    ),
+  };
+  return { lines, table };
+}
