@@ -1,7 +1,7 @@
 /** The agent's status document (GET /v1/status): built from snapshots of its parts. Pure. */
 import type { CurrentDatapathState } from "../../bpf/datapath/reconcile.js";
-import type { EncryptionStatus } from "../encryption/controller.js";
 import type { RemoteClusterStatus } from "../../lib/clustermesh/status.js";
+import type { EncryptionStatus } from "../encryption/controller.js";
 import type { EndpointRecord } from "../endpoints/store.js";
 
 export interface AgentStatus {
