@@ -22,6 +22,16 @@ import { kubectl, type LabFixture, labFixture, labUpArgs, MESHCTL } from "./lab-
 
 const MARKER = "ENCRYPTION-MARKER-5f3a9c";
 
+/** The same global service in both clusters: its ClusterIP in c1 balances over both echo pods. */
+const GLOBAL_SERVICE = `---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: demo, annotations: {service.cilium.io/global: "true"}}
+spec:
+  selector: {app: echo}
+  ports: [{port: 8080, targetPort: 8080}]
+`;
+
 function meshctlLong(fixture: LabFixture, args: string[], timeoutMs = 300_000) {
   const result = spawnSync(process.execPath, [MESHCTL, ...args], {
     encoding: "utf8",
@@ -69,7 +79,7 @@ metadata: {name: demo}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: echo, namespace: demo}
+metadata: {name: echo, namespace: demo, labels: {app: echo}}
 spec:
   nodeName: c1-worker
   containers: [{name: echo, image: clustermesh/echo, ports: [{containerPort: 8080}]}]
@@ -80,7 +90,7 @@ metadata: {name: client, namespace: demo}
 spec:
   nodeName: c1-control-plane
   containers: [{name: client, image: clustermesh/client}]
-`,
+${GLOBAL_SERVICE}`,
         ],
         [
           "c2",
@@ -90,11 +100,11 @@ metadata: {name: demo}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: echo, namespace: demo}
+metadata: {name: echo, namespace: demo, labels: {app: echo}}
 spec:
   nodeName: c2-control-plane
   containers: [{name: echo, image: clustermesh/echo, ports: [{containerPort: 8080}]}]
-`,
+${GLOBAL_SERVICE}`,
         ],
       ] as const) {
         const file = join(fixture.dir, `${cluster}.yaml`);
@@ -199,6 +209,21 @@ spec:
       assert.deepEqual(status.skipped, []);
     });
 
+    it("the global service is answered by both clusters through the encrypted paths", async () => {
+      const clusterIp = k("c1", ["-n", "demo", "get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"]);
+      const answeredBy = new Set<string>();
+      await waitFor(
+        "answers from both clusters through the global service",
+        () => {
+          const answer = curl(clusterIp, "global");
+          if (answer.status === 0) answeredBy.add(JSON.parse(answer.stdout).cluster);
+          return answeredBy.size === 2;
+        },
+        { timeoutMs: 60_000, intervalMs: 200 },
+      );
+      assert.deepEqual([...answeredBy].sort(), ["c1", "c2"]);
+    });
+
     it("a node whose record goes away stops being a peer (dropped, not plain) and comes back", async () => {
       const echo = podIp("c1", "echo");
       k("c1", ["delete", "meshnode", "c1-worker"]);
@@ -252,7 +277,7 @@ spec:
         });
         try {
           await waitFor("the loop running", () => /ok=[1-9]/.test(readFileSync(loopLog, "utf8")), {
-            timeoutMs: 30_000,
+            timeoutMs: 90_000,
           });
           const current = Buffer.from(
             JSON.parse(
