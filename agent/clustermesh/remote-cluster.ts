@@ -15,7 +15,7 @@
 import type { Etcd3 } from "etcd3";
 import type { RemoteClusterStatus } from "../../lib/clustermesh/status.js";
 import { connectEtcd } from "../../lib/etcd/client.js";
-import type { RejectReason } from "../../lib/kvstore/errors.js";
+import type { InvalidEntryError, RejectReason } from "../../lib/kvstore/errors.js";
 import {
   CANARY_NAMES,
   type DataKind,
@@ -239,6 +239,7 @@ export class RemoteCluster {
     const signal = session.signal;
     this.statusText = "connecting";
     let etcdClusterId: string | undefined;
+    let lastRevision = -1n;
     let probeFailures = 0;
     this.lastHeartbeatAt = Date.now();
     this.heartbeatRevision = undefined;
@@ -259,6 +260,19 @@ export class RemoteCluster {
           );
           return;
         }
+        // A wiped etcd restarted on the same URLs keeps its cluster id; its revision going back is
+        // what gives it away (a resumed watch would silently skip everything below the old revision).
+        const headerRevision = BigInt(response.header.revision);
+        if (headerRevision < lastRevision) {
+          this.endSession(
+            new SessionEnd(
+              `etcd revision went back from ${lastRevision} to ${headerRevision}: the remote etcd was replaced`,
+              true,
+            ),
+          );
+          return;
+        }
+        lastRevision = headerRevision;
         const revision = response.kvs[0]?.mod_revision;
         if (revision !== undefined && revision !== this.heartbeatRevision) {
           if (this.heartbeatRevision !== undefined) this.lastHeartbeatAt = Date.now();
@@ -304,8 +318,11 @@ export class RemoteCluster {
       const store = stores[kind] as WatchStore<unknown>;
       this.sessionListsAtStart[kind] = store.lists;
       const onWaiting = (waiting: boolean) => {
-        if (waiting) this.waitingCanary.add(kind);
-        else this.waitingCanary.delete(kind);
+        if (waiting) {
+          // a (re)list is pending: this kind is not synced until it completes
+          this.waitingCanary.add(kind);
+          this.sessionListsAtStart[kind] = store.lists;
+        } else this.waitingCanary.delete(kind);
       };
       tasks.push(
         config.capabilities.syncedCanaries
@@ -417,6 +434,12 @@ export class RemoteCluster {
         this.log.info({ cluster: this.name, kind }, "remote cluster kind synced");
         changed();
       },
+      // the logger redacts fields named "key": name the entry under another field
+      onRejected: (error: InvalidEntryError) =>
+        this.log.warn(
+          { remoteCluster: this.name, kind, entry: error.key, reason: error.reason, detail: error.detail },
+          "ignoring invalid remote entry",
+        ),
       log: this.log.child({ remoteCluster: this.name, kind }),
     });
     return {

@@ -1,0 +1,250 @@
+/**
+ * The remote-cluster lifecycle against a real etcd (TestEtcd on loopback, client-cert auth): connect,
+ * config validation, canary-gated sync, a wiped-and-refilled etcd without dropping anything, the
+ * backend TTL, agent restart from persisted state, and draining on disconnect.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { CANARY_NAMES, HEARTBEAT_KEY, keys } from "../../lib/kvstore/paths.js";
+import { TestEtcd } from "../../lib/kvstore/testing.js";
+import { encodeClusterConfig, ownClusterConfig } from "../../lib/kvstore/values/cluster-config.js";
+import { encodeIpIdentityPair } from "../../lib/kvstore/values/ipcache.js";
+import { emptyNode, encodeNode } from "../../lib/kvstore/values/node.js";
+import { encodeService } from "../../lib/kvstore/values/service.js";
+import { rfc3339 } from "../../lib/kvstore/values/timestamp.js";
+import { createLogger, silentLogger } from "../../lib/log.js";
+import { waitFor } from "../../lib/process.js";
+import type { RemoteEntry } from "./config.js";
+import { DEFAULT_LIFECYCLE } from "./lifecycle.js";
+import { ClusterMeshManager } from "./manager.js";
+
+const LOCAL = { name: "c1", id: 1, maxConnectedClusters: 255 as const };
+const LOCAL_NODES = [{ name: "c1-w", internalIp: "172.30.0.3", podCidrs: ["10.1.0.0/24"] }];
+
+describe("remote cluster lifecycle against a real etcd (root: etcd)", () => {
+  const etcd = new TestEtcd();
+  const stateDir = mkdtempSync(join(tmpdir(), "clustermesh-state-"));
+  const managers: ClusterMeshManager[] = [];
+
+  /** What c2's clustermesh-apiserver would publish. */
+  async function publish({ backends = ["10.2.0.7", "10.2.0.8"], canaries = true } = {}) {
+    const admin = etcd.client("root");
+    const node = {
+      ...emptyNode("w", "c2", 2),
+      IPAddresses: [{ Type: "InternalIP" as const, IP: "172.30.0.5" }],
+      IPv4AllocCIDR: "10.2.0.0/24",
+    };
+    await admin
+      .put(keys.clusterConfig("c2"))
+      .value(encodeClusterConfig(ownClusterConfig(2, 255)))
+      .exec();
+    await admin.put(keys.node("c2", "w")).value(encodeNode(node)).exec();
+    await admin
+      .put(keys.service("c2", "demo", "echo"))
+      .value(
+        encodeService({
+          cluster: "c2",
+          namespace: "demo",
+          name: "echo",
+          frontends: {},
+          backends: Object.fromEntries(backends.map((ip) => [ip, { http: { Protocol: "TCP", Port: 8080 } }])),
+          labels: {},
+          selector: {},
+          includeExternal: true,
+          shared: true,
+          clusterID: 2,
+        }),
+      )
+      .exec();
+    for (const ip of backends) {
+      await admin
+        .put(keys.ip(ip))
+        .value(
+          encodeIpIdentityPair({
+            IP: ip,
+            prefixLength: null,
+            HostIP: "172.30.0.5",
+            ID: 131_080,
+            Key: 0,
+            Metadata: "",
+          }),
+        )
+        .exec();
+    }
+    await admin.put(keys.identity(131_080)).value("k8s:app=echo;k8s:io.cilium.k8s.policy.cluster=c2;").exec();
+    await admin.put(HEARTBEAT_KEY).value(rfc3339()).exec();
+    if (canaries) {
+      for (const name of Object.values(CANARY_NAMES))
+        await admin.put(keys.canary("c2", name)).value(rfc3339()).exec();
+    }
+  }
+
+  const entry = (): RemoteEntry => ({
+    name: "c2",
+    connection: {
+      name: "c2",
+      endpoints: [etcd.url],
+      tls: etcd.tls("remote"),
+      serverName: "c2.mesh.cilium.io",
+      fingerprint: "f1",
+    },
+  });
+  const newManager = (backendTtlMs = 2_000) => {
+    const manager = new ClusterMeshManager({
+      local: LOCAL,
+      settings: {
+        ...DEFAULT_LIFECYCLE,
+        backendTtlMs,
+        probeIntervalMs: 200,
+        probeTimeoutMs: 500,
+        reconnectMaxMs: 1_000,
+      },
+      stateDir,
+      log: process.env.DEBUG_CM ? createLogger({ name: "test", level: "debug" }) : silentLogger(),
+      onChange: () => {},
+    });
+    managers.push(manager);
+    return manager;
+  };
+  const backendsOf = (manager: ClusterMeshManager) =>
+    Object.keys(
+      manager.datapathInputs(LOCAL_NODES).remoteBackends.get("demo/echo")?.[0]?.backends ?? {},
+    ).sort();
+  const statusOf = (manager: ClusterMeshManager) => manager.status().find((s) => s.name === "c2");
+
+  before(async () => {
+    await etcd.start();
+  });
+  after(async () => {
+    await Promise.all(managers.map((m) => m.stop()));
+    await etcd.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it("waits for the cluster config, then syncs every kind after its canary", async () => {
+    const manager = newManager();
+    manager.setRemotes([entry()]);
+    await waitFor("waiting for config", () => /cluster configuration/.test(statusOf(manager)?.status ?? ""), {
+      timeoutMs: 5_000,
+    });
+    assert.equal(statusOf(manager)?.ready, false);
+    await publish();
+    await waitFor("ready", () => statusOf(manager)?.ready, { timeoutMs: 10_000 });
+    const inputs = manager.datapathInputs(LOCAL_NODES);
+    assert.deepEqual(backendsOf(manager), ["10.2.0.7", "10.2.0.8"]);
+    assert.equal(inputs.ipcache.length, 2);
+    assert.equal(inputs.remoteNodes.length, 1);
+    const status = statusOf(manager);
+    assert.deepEqual(
+      [
+        status?.numNodes,
+        status?.numEndpoints,
+        status?.numIdentities,
+        status?.numSharedServices,
+        status?.config.clusterId,
+      ],
+      [1, 2, 1, 1, 2],
+    );
+    await manager.stop();
+  });
+
+  it("keeps everything while the remote etcd is wiped and refilled, and only then removes what disappeared", async () => {
+    const manager = newManager(30_000);
+    manager.setRemotes([entry()]);
+    await waitFor("ready", () => statusOf(manager)?.ready, { timeoutMs: 10_000 });
+    let stop = false;
+    const gaps: string[] = [];
+    const sampler = (async () => {
+      while (!stop) {
+        const b = backendsOf(manager);
+        if (b.length < 2 || !b.includes("10.2.0.7")) gaps.push(b.join(","));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    await etcd.restart({ wipe: true });
+    // a wiped etcd restarted on the same URLs keeps its etcd cluster id: the broken watches and
+    // the missing canaries are what tell
+    await waitFor("the wiped etcd noticed", () => statusOf(manager)?.ready === false, { timeoutMs: 10_000 });
+    // refilled without the canaries first: nothing may be taken as the truth yet
+    await publish({ backends: ["10.2.0.7"], canaries: false });
+    await new Promise((r) => setTimeout(r, 1_000));
+    stop = true;
+    await sampler;
+    assert.deepEqual(gaps, [], "nothing dropped while the remote resynced");
+    assert.equal(statusOf(manager)?.ready, false, "not ready without canaries");
+    await publish({ backends: ["10.2.0.7"] });
+    await waitFor(
+      "only the really deleted backend removed",
+      () => backendsOf(manager).join() === "10.2.0.7",
+      {
+        timeoutMs: 10_000,
+      },
+    );
+    await waitFor("ready", () => statusOf(manager)?.ready, { timeoutMs: 10_000 });
+    await manager.stop();
+  });
+
+  it("withdraws service backends after the TTL while the remote is down, keeps the ipcache, restores them", async () => {
+    const manager = newManager(1_500);
+    manager.setRemotes([entry()]);
+    await waitFor("ready", () => statusOf(manager)?.ready, { timeoutMs: 10_000 });
+    const downAt = Date.now();
+    await etcd.halt();
+    try {
+      await waitFor("withdrawn", () => backendsOf(manager).length === 0, {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+      });
+      assert.ok(Date.now() - downAt >= 1_400, "not before the TTL");
+      assert.equal(statusOf(manager)?.backendsWithdrawn, true);
+      assert.equal(manager.datapathInputs(LOCAL_NODES).ipcache.length, 1, "ipcache kept");
+    } finally {
+      await etcd.restart();
+    }
+    await waitFor("restored", () => backendsOf(manager).length === 1, { timeoutMs: 15_000 });
+    await manager.stop();
+  });
+
+  it("serves the persisted state after an agent restart until the remote answers", async () => {
+    const first = newManager(60_000);
+    first.setRemotes([entry()]);
+    await waitFor("ready", () => statusOf(first)?.ready, { timeoutMs: 10_000 });
+    await first.stop();
+    await etcd.halt();
+    try {
+      const second = newManager(60_000);
+      second.setRemotes([entry()]);
+      assert.deepEqual(backendsOf(second), ["10.2.0.7"], "from the first reconcile on");
+      assert.equal(statusOf(second)?.ready, false);
+      await second.stop();
+    } finally {
+      await etcd.restart();
+    }
+  });
+
+  it("drains everything of a cluster removed from the configuration, and forgets its saved state", async () => {
+    const manager = newManager();
+    manager.setRemotes([entry()]);
+    await waitFor("ready", () => statusOf(manager)?.ready, { timeoutMs: 10_000 });
+    manager.setRemotes([]);
+    await waitFor("drained", () => {
+      const inputs = manager.datapathInputs(LOCAL_NODES);
+      return (
+        inputs.remoteNodes.length === 0 && inputs.ipcache.length === 0 && inputs.remoteBackends.size === 0
+      );
+    });
+    assert.deepEqual(manager.status(), []);
+    await waitFor("saved state removed", () => !existsSync(join(stateDir, "clustermesh", "c2.json")));
+    const again = newManager();
+    const unreachable = entry() as Extract<RemoteEntry, { connection: unknown }>;
+    again.setRemotes([
+      { ...unreachable, connection: { ...unreachable.connection, endpoints: ["https://127.0.0.1:1"] } },
+    ]);
+    assert.equal(again.datapathInputs(LOCAL_NODES).ipcache.length, 0, "no saved state left");
+    await again.stop();
+    await manager.stop();
+  });
+});
