@@ -246,7 +246,7 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
       const status = await mesh.lab.agentStatus(clientNode("c1"));
       const c2Status = status.clustermesh.remoteClusters.find((r) => r.name === "c2");
       assert.ok(c2Status?.ready, JSON.stringify(c2Status));
-      assert.equal(c2Status.numSharedServices, 1);
+      assert.ok(c2Status.numSharedServices >= 1);
       assert.ok(c2Status.numIdentities >= 1, "remote identities known");
       assert.ok(status.clustermesh.remoteIdentities.some((i) => i.cluster === "c2"));
     }
