@@ -71,6 +71,8 @@ function invoke(netns: string, argv: string[], env: NodeJS.ProcessEnv, stdin = "
       if (child.pid !== undefined) children.delete(child.pid);
       resolve({ ms, code: code ?? 1, stdout });
     });
+    // a plugin may exit without reading stdin (VERSION, `true`): EPIPE is not an error here
+    child.stdin.on("error", () => {});
     child.stdin.end(stdin);
   });
 }
@@ -239,6 +241,11 @@ async function cleanup(): Promise<void> {
   if (problems.length > 0) console.error(`cni bench: clean-up problems:\n${problems.join("\n")}`);
 }
 
+// an error escaping an event handler must not skip the clean-up either
+process.on("uncaughtException", (error) => {
+  console.error(`cni bench: ${error.stack ?? error}`);
+  void cleanup().finally(() => process.exit(1));
+});
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.on(signal, () => {
     console.error(`cni bench: ${signal}, cleaning up`);

@@ -60,7 +60,11 @@ async function connectionLoop(): Promise<void> {
 
 function open(): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, noDelay: true }, () => resolve(socket));
+    const socket = connect({ host, port, noDelay: true, timeout: OP_TIMEOUT_MS }, () => {
+      socket.setTimeout(0);
+      resolve(socket);
+    });
+    socket.once("timeout", () => socket.destroy(new Error("connect timeout")));
     socket.once("error", reject);
   });
 }
