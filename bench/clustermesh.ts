@@ -1,0 +1,361 @@
+/**
+ * ClusterMesh control-plane benchmark (root), issue 6, side by side in one run on a fresh
+ * two-cluster lab:
+ *   1. propagation latency: an EndpointSlice change in cluster c2 → the backend in the BPF service
+ *      map of a c1 agent (read through the agent's status API, which reads the pinned maps), over
+ *      N changes (p50/p99/max); the path is c2 kube-apiserver → c2 clustermesh-apiserver → c2 etcd
+ *      → c1 agent watch → merge → BPF;
+ *   2. sync of a large remote cluster into one agent: 10k global services × 10 backends, 50k
+ *      endpoints (ip/v1), 50 nodes, 500 identities written straight into a fake remote's etcd with
+ *      lib/kvstore's encoders; then the remote is added to c1's remotes Secret: time until the
+ *      agent reports it synced, until its 50k ipcache entries are in the BPF map, and agent RSS.
+ * Everything (lab, the fake remote's etcd) is removed at the end, also on failure and SIGINT.
+ *
+ *   npx tsc -p . && node dist/bench/clustermesh.js [--changes 200] [--services 10000]
+ *     [--backends 10] [--endpoints 50000]
+ */
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { CoreV1Api, DiscoveryV1Api, KubeConfig, type V1EndpointSlice } from "@kubernetes/client-node";
+import { issueClientCert, issueServerCert } from "../certs/authority.js";
+import { loadBundle, saveBundle } from "../certs/store.js";
+import { agentSocketPath, agentStatus, getAgentStatus } from "../lab/agent-status.js";
+import { LabJournal } from "../lab/state.js";
+import { COMMON_CLIENT, renderRemoteClusterConfig } from "../lib/clustermesh/remote-config.js";
+import { MeshObjects } from "../lib/clustermesh/resources.js";
+import { connectEtcd } from "../lib/etcd/client.js";
+import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
+import { CANARY_NAMES, HEARTBEAT_KEY, keys } from "../lib/kvstore/paths.js";
+import { freePort } from "../lib/kvstore/testing.js";
+import { encodeClusterConfig, ownClusterConfig } from "../lib/kvstore/values/cluster-config.js";
+import { encodeIpIdentityPair } from "../lib/kvstore/values/ipcache.js";
+import { emptyNode, encodeNode } from "../lib/kvstore/values/node.js";
+import { encodeService } from "../lib/kvstore/values/service.js";
+import { rfc3339 } from "../lib/kvstore/values/timestamp.js";
+import { waitFor } from "../lib/process.js";
+import { labFixture, labUpArgs, meshctl } from "../test/lab-fixture.js";
+
+function option(name: string, fallback: string): number {
+  const at = process.argv.indexOf(`--${name}`);
+  return Number(at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1] : fallback);
+}
+
+const CHANGES = option("changes", "200");
+const SERVICES = option("services", "10000");
+const BACKENDS = option("backends", "10");
+const ENDPOINTS = option("endpoints", "50000");
+const FAKE_NODES = 50;
+const FAKE_IDENTITIES = 500;
+const FAKE_CLUSTER = { name: "bigremote", id: 99 };
+const NS = "bench";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+async function cleanup(): Promise<void> {
+  for (const step of cleanups.splice(0).reverse()) {
+    try {
+      await step();
+    } catch (error) {
+      process.stderr.write(`cleanup: ${(error as Error).message}\n`);
+    }
+  }
+}
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+const rssMb = (pid: number) => {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Number(match[1]) / 1024 : Number.NaN;
+};
+function ipv4(value: number): string {
+  return [24, 16, 8, 0].map((shift) => (value >>> shift) & 255).join(".");
+}
+
+async function main(): Promise<void> {
+  const fixture = await labFixture([{ workers: 1 }, { workers: 1 }]);
+  cleanups.push(() => {
+    meshctl(["lab", "down", "--name", fixture.name], fixture.env);
+    fixture.cleanup();
+  });
+  say(`bringing up lab ${fixture.name} (two clusters) …`);
+  const up = meshctl(labUpArgs(fixture), fixture.env);
+  if (up.status !== 0) throw new Error(`lab up failed: ${up.stderr}${up.stdout}`);
+  const journal = LabJournal.open(fixture.name);
+  if (!journal) throw new Error("no lab journal");
+  const plan = journal.snapshot.plan;
+  const kc = (cluster: string) => {
+    const config = new KubeConfig();
+    config.loadFromFile(fixture.kubeconfig);
+    config.setCurrentContext(`${fixture.name}-${cluster}`);
+    return config;
+  };
+  const connect = meshctl(
+    [
+      "clustermesh",
+      "connect",
+      "--context",
+      `${fixture.name}-c1`,
+      "--destination-context",
+      `${fixture.name}-c2`,
+    ],
+    fixture.env,
+  );
+  if (connect.status !== 0) throw new Error(`connect failed: ${connect.stderr}`);
+  const observer = "c1-worker";
+  await waitFor(
+    "c1-worker connected to c2",
+    async () =>
+      (await agentStatus(fixture.name, observer)).clustermesh.remoteClusters.find((r) => r.name === "c2")
+        ?.ready,
+    { timeoutMs: 60_000, intervalMs: 200 },
+  );
+
+  // ---- 1. propagation latency ----
+  const core1 = kc("c1").makeApiClient(CoreV1Api);
+  const core2 = kc("c2").makeApiClient(CoreV1Api);
+  const discovery2 = kc("c2").makeApiClient(DiscoveryV1Api);
+  const service = {
+    metadata: { name: "lat", namespace: NS, annotations: { "service.cilium.io/global": "true" } },
+    spec: { ports: [{ name: "http", port: 80, targetPort: 8080 as never, protocol: "TCP" }] },
+  };
+  for (const core of [core1, core2]) {
+    await core.createNamespace({ body: { metadata: { name: NS } } });
+    await core.createNamespacedService({ namespace: NS, body: service });
+  }
+  const c1Service = await core1.readNamespacedService({ name: "lat", namespace: NS });
+  const frontend = `${c1Service.spec?.clusterIP}:80/TCP`;
+  const c2Worker = await core2.readNode({ name: "c2-worker" });
+  const c2PodCidr = c2Worker.spec?.podCIDR ?? "";
+  const [base] = c2PodCidr.split("/");
+  const baseValue = base.split(".").reduce((a, o) => a * 256 + Number(o), 0);
+  // addresses no pod uses (.100–.249 of the worker's /24): nothing is sent to them
+  const address = (i: number) => ipv4(baseValue + 100 + (i % 150));
+  let slice: V1EndpointSlice = await discovery2.createNamespacedEndpointSlice({
+    namespace: NS,
+    body: {
+      metadata: { name: "lat-1", namespace: NS, labels: { "kubernetes.io/service-name": "lat" } },
+      addressType: "IPv4",
+      ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+      endpoints: [{ addresses: [address(0)], conditions: { ready: true } }],
+    },
+  });
+  const backendsAt = async () =>
+    (await agentStatus(fixture.name, observer)).services
+      .find((s) => s.frontend === frontend)
+      ?.backends.map((b) => b.address) ?? [];
+  await waitFor(
+    "first remote backend in c1",
+    async () => (await backendsAt()).includes(`${address(0)}:8080`),
+    {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+    },
+  );
+  say(`measuring ${CHANGES} EndpointSlice changes in c2 → BPF backend in ${observer} …`);
+  const latencies: number[] = [];
+  for (let i = 1; i <= CHANGES; i++) {
+    const wanted = `${address(i)}:8080`;
+    const started = performance.now();
+    slice = await discovery2.replaceNamespacedEndpointSlice({
+      name: "lat-1",
+      namespace: NS,
+      body: { ...slice, endpoints: [{ addresses: [address(i)], conditions: { ready: true } }] },
+    });
+    await waitFor(`backend ${wanted}`, async () => (await backendsAt()).includes(wanted), {
+      timeoutMs: 30_000,
+      intervalMs: 2,
+    });
+    latencies.push(performance.now() - started);
+  }
+  latencies.sort((a, b) => a - b);
+
+  // ---- 2. a large remote cluster ----
+  const bridgeIp = plan.bridge.address.split("/")[0];
+  const dir = journal.path("bench-bigremote");
+  mkdirSync(dir, { recursive: true });
+  const ca = loadBundle(journal.path("pki"), "ca");
+  saveBundle(dir, "server", issueServerCert(ca, { ipAddresses: [bridgeIp] }));
+  const rootCert = issueClientCert(ca, { commonName: "root" });
+  const tls = { ca: ca.certPem, cert: rootCert.certPem, key: rootCert.keyPem };
+  const ports = { client: await freePort(), peer: await freePort() };
+  const etcdServer: EtcdServer = startEtcd({
+    name: FAKE_CLUSTER.name,
+    listenAddress: bridgeIp,
+    clientPort: ports.client,
+    peerPort: ports.peer,
+    dataDir: join("/dev/shm", `clustermesh-bench-${fixture.name}`),
+    logFile: join(dir, "etcd.log"),
+    tlsFiles: { cert: join(dir, "server.crt"), key: join(dir, "server.key"), ca: join(dir, "ca.crt") },
+  });
+  cleanups.push(async () => {
+    await stopEtcd(etcdServer, { removeData: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await waitEtcdHealthy(etcdServer, tls, { logFile: join(dir, "etcd.log") });
+  const etcd = connectEtcd({ endpoints: [etcdServer.clientUrl], tls });
+  cleanups.push(() => etcd.close());
+
+  say(
+    `writing ${SERVICES} services × ${BACKENDS} backends, ${ENDPOINTS} endpoints, ${FAKE_NODES} nodes into ${FAKE_CLUSTER.name}'s etcd …`,
+  );
+  const writeStarted = performance.now();
+  const puts: [string, string][] = [];
+  const podBase = (100 << 24) + (64 << 16);
+  const perNode = 1024;
+  const bridgeBase = bridgeIp.split(".").reduce((a, o) => a * 256 + Number(o), 0) - 1;
+  for (let n = 0; n < FAKE_NODES; n++) {
+    const node = {
+      ...emptyNode(`node-${n}`, FAKE_CLUSTER.name, FAKE_CLUSTER.id),
+      IPAddresses: [{ Type: "InternalIP" as const, IP: ipv4(bridgeBase + 150 + n) }],
+      IPv4AllocCIDR: `${ipv4(podBase + n * perNode)}/22`,
+    };
+    puts.push([keys.node(FAKE_CLUSTER.name, node.Name), encodeNode(node)]);
+  }
+  const firstIdentity = FAKE_CLUSTER.id * 65536 + 1;
+  for (let i = 0; i < FAKE_IDENTITIES; i++) {
+    puts.push([
+      keys.identity(firstIdentity + i),
+      `k8s:app=app-${i};k8s:io.cilium.k8s.policy.cluster=${FAKE_CLUSTER.name};k8s:io.kubernetes.pod.namespace=ns-${i % 100};`,
+    ]);
+  }
+  const endpointIp = (i: number) => ipv4(podBase + Math.floor(i / 1000) * perNode + (i % 1000) + 1);
+  for (let i = 0; i < ENDPOINTS; i++) {
+    const node = Math.floor(i / 1000) % FAKE_NODES;
+    puts.push([
+      keys.ip(endpointIp(i)),
+      encodeIpIdentityPair({
+        IP: endpointIp(i),
+        prefixLength: null,
+        HostIP: ipv4(bridgeBase + 150 + node),
+        ID: firstIdentity + (i % FAKE_IDENTITIES),
+        Key: 0,
+        Metadata: "",
+      }),
+    ]);
+  }
+  for (let s = 0; s < SERVICES; s++) {
+    const backends = Object.fromEntries(
+      Array.from({ length: BACKENDS }, (_, b) => [
+        endpointIp((s * BACKENDS + b) % ENDPOINTS),
+        { http: { Protocol: "TCP" as const, Port: 8080 } },
+      ]),
+    );
+    puts.push([
+      keys.service(FAKE_CLUSTER.name, `ns-${s % 100}`, `svc-${s}`),
+      encodeService({
+        cluster: FAKE_CLUSTER.name,
+        namespace: `ns-${s % 100}`,
+        name: `svc-${s}`,
+        frontends: { [ipv4((10 << 24) + (250 << 16) + s)]: { http: { Protocol: "TCP", Port: 80 } } },
+        backends,
+        labels: {},
+        selector: { app: `svc-${s}` },
+        includeExternal: true,
+        shared: true,
+        clusterID: FAKE_CLUSTER.id,
+      }),
+    ]);
+  }
+  for (let i = 0; i < puts.length; i += 500) {
+    await Promise.all(puts.slice(i, i + 500).map(([key, value]) => etcd.put(key).value(value).exec()));
+  }
+  await etcd
+    .put(keys.clusterConfig(FAKE_CLUSTER.name))
+    .value(encodeClusterConfig(ownClusterConfig(FAKE_CLUSTER.id, 255)))
+    .exec();
+  await etcd.put(HEARTBEAT_KEY).value(rfc3339()).exec();
+  for (const name of Object.values(CANARY_NAMES))
+    await etcd.put(keys.canary(FAKE_CLUSTER.name, name)).value(rfc3339()).exec();
+  const writeSeconds = (performance.now() - writeStarted) / 1000;
+
+  const agentPid = journal.snapshot.resources.find(
+    (r) => r.kind === "process" && r.role === "agent" && r.node === observer,
+  ) as { pid: number } | undefined;
+  if (!agentPid) throw new Error("no agent process in the journal");
+  const rssBefore = rssMb(agentPid.pid);
+  say(`adding ${FAKE_CLUSTER.name} to c1's remotes Secret; waiting for ${observer} to sync …`);
+  const secret = await core1.readNamespacedSecret({ name: MeshObjects.remotes, namespace: "kube-system" });
+  const syncStarted = performance.now();
+  await core1.replaceNamespacedSecret({
+    name: MeshObjects.remotes,
+    namespace: "kube-system",
+    body: {
+      ...secret,
+      data: {
+        ...(secret.data ?? {}),
+        [FAKE_CLUSTER.name]: Buffer.from(
+          renderRemoteClusterConfig({
+            name: FAKE_CLUSTER.name,
+            endpoints: [etcdServer.clientUrl],
+            trustedCaFile: COMMON_CLIENT.ca,
+            certFile: COMMON_CLIENT.cert,
+            keyFile: COMMON_CLIENT.key,
+          }),
+        ).toString("base64"),
+      },
+    },
+  });
+  const bigStatus = async () =>
+    (await getAgentStatus(agentSocketPath(fixture.name, observer), 30_000)).clustermesh.remoteClusters.find(
+      (r) => r.name === FAKE_CLUSTER.name,
+    );
+  await waitFor(
+    `${FAKE_CLUSTER.name} synced in ${observer}`,
+    async () => {
+      const s = await bigStatus();
+      return (
+        s?.ready &&
+        s.numEndpoints === ENDPOINTS &&
+        s.numSharedServices === SERVICES &&
+        s.numNodes === FAKE_NODES
+      );
+    },
+    { timeoutMs: 600_000, intervalMs: 250 },
+  );
+  const syncedSeconds = (performance.now() - syncStarted) / 1000;
+  await waitFor(
+    `${ENDPOINTS} remote ipcache entries in ${observer}'s BPF map`,
+    async () =>
+      (await getAgentStatus(agentSocketPath(fixture.name, observer), 30_000)).ipcache.filter(
+        (e) => e.remoteCluster,
+      ).length >= ENDPOINTS,
+    { timeoutMs: 600_000, intervalMs: 500 },
+  );
+  const programmedSeconds = (performance.now() - syncStarted) / 1000;
+  const rssAfter = rssMb(agentPid.pid);
+  const rejected = (await bigStatus())?.rejected ?? {};
+
+  const rows: [string, string][] = [
+    [
+      `propagation c2 EndpointSlice → c1 BPF backend, p50 (${CHANGES} changes)`,
+      `${percentile(latencies, 50).toFixed(0)} ms`,
+    ],
+    ["propagation p99", `${percentile(latencies, 99).toFixed(0)} ms`],
+    ["propagation max", `${latencies[latencies.length - 1].toFixed(0)} ms`],
+    [
+      `large remote: ${SERVICES} services × ${BACKENDS} backends, ${ENDPOINTS} endpoints, ${FAKE_NODES} nodes, ${FAKE_IDENTITIES} identities — written in`,
+      `${writeSeconds.toFixed(1)} s (${puts.length} keys)`,
+    ],
+    ["large remote: Secret written → agent reports it synced", `${syncedSeconds.toFixed(1)} s`],
+    ["large remote: Secret written → all endpoints in the BPF ipcache", `${programmedSeconds.toFixed(1)} s`],
+    ["agent RSS before → after", `${rssBefore.toFixed(0)} MB → ${rssAfter.toFixed(0)} MB`],
+    ["large remote entries rejected/ignored", JSON.stringify(rejected)],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  process.stdout.write(`\n| ${"measurement".padEnd(width)} | value |\n|${"-".repeat(width + 2)}|-------|\n`);
+  for (const [k, v] of rows) process.stdout.write(`| ${k.padEnd(width)} | ${v} |\n`);
+}
+
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(`bench failed: ${(error as Error).stack ?? error}\n`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
