@@ -15,7 +15,7 @@
  * SIGINT/SIGTERM.
  *
  *   npx tsc -p . && make -s -C bpf && node dist/bench/services.js
- *     [--seconds 1] [--rounds 5] [--counts 1,1000,10000] [--concurrency 8] [--iptables legacy|nft]
+ *     [--seconds 1] [--rounds 5] [--impl c|node] [--counts 1,1000,10000] [--concurrency 8] [--iptables legacy|nft]
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -41,14 +41,18 @@ const ROUNDS = Number(option("rounds", "5"));
 const COUNTS = option("counts", "1,1000,10000").split(",").map(Number);
 const CONCURRENCY = Number(option("concurrency", "8"));
 const IPTABLES = option("iptables", "legacy");
+/** c: services-load.c/services-server.c compiled with cc at start; node: the .js twins. */
+const IMPL = option("impl", "c");
+if (IMPL !== "c" && IMPL !== "node") throw new Error("--impl c|node");
 if (IPTABLES !== "legacy" && IPTABLES !== "nft") throw new Error("--iptables legacy|nft");
 if (process.getuid?.() !== 0) {
   console.error("services bench: must run as root (network namespaces, BPF, iptables)");
   process.exit(1);
 }
 
-const LOAD = fileURLToPath(new URL("./services-load.js", import.meta.url));
-const SERVER = fileURLToPath(new URL("./services-server.js", import.meta.url));
+const SOURCE_DIR = fileURLToPath(new URL("../../bench/", import.meta.url));
+let loadArgv = [process.execPath, fileURLToPath(new URL("./services-load.js", import.meta.url))];
+let serverArgv = [process.execPath, fileURLToPath(new URL("./services-server.js", import.meta.url))];
 
 const id = uniqueSuffix();
 const NODE = `bs${id}n`;
@@ -387,8 +391,7 @@ async function measure(cell: Cell, mode: "conn" | "req", count: number): Promise
   const argv = [
     "nsenter",
     `--net=/run/netns/${cell.client.netns}`,
-    process.execPath,
-    LOAD,
+    ...loadArgv,
     mode,
     cell.host(count),
     String(cell.port),
@@ -431,6 +434,15 @@ const ratio = (value: number, base: number) => (value / base).toFixed(2);
 async function main(): Promise<void> {
   const load1 = loadavg()[0];
   logDir = mkdtempSync(join(tmpdir(), `bs${id}-logs-`));
+  if (IMPL === "c") {
+    const binary = (name: string, extra: string[]) => {
+      const out = join(logDir ?? "", name);
+      runSync(["cc", "-O2", "-Wall", ...extra, "-o", out, join(SOURCE_DIR, `${name}.c`)]);
+      return [out];
+    };
+    loadArgv = binary("services-load", ["-pthread"]);
+    serverArgv = binary("services-server", []);
+  }
   bpffs = mountPrivateBpffs(`bs${id}-bpffs-`);
   runSync(["ip", "netns", "add", NODE]);
   namespaces.push(NODE);
@@ -454,7 +466,7 @@ async function main(): Promise<void> {
   for (const server of [pods.serverA, pods.serverB]) {
     servers.push(
       startDaemon({
-        argv: [process.execPath, SERVER, ...BACKEND_PORTS.map(String)],
+        argv: [...serverArgv, ...BACKEND_PORTS.map(String)],
         netns: server.netns,
         logFile: join(logDir, `${server.netns}.log`),
       }),
@@ -466,7 +478,7 @@ async function main(): Promise<void> {
 
   console.log(
     `services bench: ${SECONDS} s per cell and round, ${ROUNDS} rounds (cells interleaved, medians), ` +
-      `${CONCURRENCY} concurrent loops per client, iptables-${IPTABLES}, services ${COUNTS.join("/")}; ` +
+      `${CONCURRENCY} concurrent loops per client (${IMPL} client and server), iptables-${IPTABLES}, services ${COUNTS.join("/")}; ` +
       `load average at start ${loadavg()
         .map((v) => v.toFixed(2))
         .join(" ")}`,
