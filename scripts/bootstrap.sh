@@ -16,7 +16,7 @@ DEBIAN_PACKAGES=(
   etcd-server etcd-client
   wireguard-tools wireguard-go
   charon-systemd libcharon-extra-plugins libstrongswan-standard-plugins strongswan-swanctl
-  tcpdump iputils-ping socat iperf3 containernetworking-plugins
+  tcpdump iputils-ping socat iperf3 containernetworking-plugins iptables
 )
 
 missing=()
