@@ -205,11 +205,22 @@ export class ClusterMeshManager {
     );
     metrics.collectedCounter(
       "clustermesh_agent_remote_cluster_rejected_total",
-      "remote entries rejected or ignored, by reason",
+      "remote entries rejected by validation, by reason",
       () =>
-        this.status().flatMap((s) =>
-          Object.entries(s.rejected).map(([reason, value]) => ({
-            labels: { target_cluster: s.name, reason },
+        [...this.clusters.values()].flatMap((cluster) =>
+          Object.entries(cluster.rejected()).map(([reason, value]) => ({
+            labels: { target_cluster: cluster.name, reason },
+            value: value ?? 0,
+          })),
+        ),
+    );
+    metrics.gauge(
+      "clustermesh_agent_remote_cluster_ignored_entries",
+      "valid remote entries not used because they claim what is not the remote's, by reason",
+      () =>
+        [...this.lastIgnored].flatMap(([name, reasons]) =>
+          Object.entries(reasons).map(([reason, value]) => ({
+            labels: { target_cluster: name, reason },
             value,
           })),
         ),
