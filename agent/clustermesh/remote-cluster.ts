@@ -12,9 +12,8 @@
  * TTL has its service backends withdrawn (and restored when it answers again). stop({drain:true})
  * (the cluster was disconnected) removes everything of it.
  */
-import type { Etcd3 } from "etcd3";
+import { Etcd3 } from "etcd3";
 import type { RemoteClusterStatus } from "../../lib/clustermesh/status.js";
-import { connectEtcd } from "../../lib/etcd/client.js";
 import type { InvalidEntryError, RejectReason } from "../../lib/kvstore/errors.js";
 import {
   CANARY_NAMES,
@@ -585,11 +584,22 @@ export class RemoteCluster {
   }
 }
 
+/** Lists of a large remote come back in one response (WatchStore does not paginate): allow big ones. */
+const MAX_RECEIVE_BYTES = 512 * 1024 * 1024;
+
 function defaultConnect(connection: RemoteConnection): Etcd3 {
-  return connectEtcd({
-    endpoints: connection.endpoints,
-    tls: connection.tls,
-    serverName: connection.serverName,
-    dialTimeoutMs: 3_000,
+  return new Etcd3({
+    hosts: connection.endpoints,
+    credentials: {
+      rootCertificate: Buffer.from(connection.tls.ca),
+      certChain: Buffer.from(connection.tls.cert),
+      privateKey: Buffer.from(connection.tls.key),
+    },
+    grpcOptions: {
+      "grpc.ssl_target_name_override": connection.serverName,
+      "grpc.default_authority": connection.serverName,
+      "grpc.max_receive_message_length": MAX_RECEIVE_BYTES,
+    },
+    dialTimeout: 3_000,
   });
 }
