@@ -38,13 +38,25 @@ static __always_inline int service_dnat(struct __sk_buff *skb, struct packet *pk
 	now = bpf_ktime_get_ns();
 	ct_key_fill(&svc_key, &pkt->saddr, &pkt->daddr, pkt->sport, pkt->dport, pkt, CT_DIR_SERVICE);
 	ct = bpf_map_lookup_elem(&cm_conntrack, &svc_key);
-	if (ct) {
-		/* keep the flow on its backend as long as that backend exists */
+	if (ct && ct->rev_nat_index == frontend->rev_nat_index) {
+		/* keep the flow on its backend as long as that backend still is the one this flow was
+		 * DNATed to: backend ids are reused, so the id alone could now name another service's
+		 * backend; the reply entry (keyed by the backend's address) is the proof */
 		backend = bpf_map_lookup_elem(&cm_backends, &ct->backend_id);
 		if (backend) {
-			backend_id = ct->backend_id;
-			ct->last_seen_ns = now;
-			count_metric(METRIC_CT_HIT, skb->len);
+			struct ct_entry *reply;
+
+			ct_key_fill(&reply_key, &backend->address, &pkt->saddr, backend->port, pkt->sport, pkt,
+				    CT_DIR_REPLY);
+			reply = bpf_map_lookup_elem(&cm_conntrack, &reply_key);
+			if (reply && reply->backend_id == ct->backend_id &&
+			    reply->rev_nat_index == frontend->rev_nat_index) {
+				backend_id = ct->backend_id;
+				ct->last_seen_ns = now;
+				count_metric(METRIC_CT_HIT, skb->len);
+			} else {
+				backend = NULL;
+			}
 		}
 	}
 	if (!backend) {

@@ -220,6 +220,23 @@ describe("datapath programs under BPF_PROG_TEST_RUN", () => {
     assert.ok(others.includes(moved), "the flow moved to a remaining backend once its own was removed");
   });
 
+  it("never follows a conntrack entry to a backend id that was reused for another service", () => {
+    reconcileMaps(datapath.maps, state([]));
+    reconcileMaps(datapath.maps, state([service(80, Proto.TCP, ["10.3.0.1"])]));
+    const flow = buildPacket({ saddr: CLIENT, daddr: VIP, proto: Proto.TCP, sport: 46000, dport: 80 });
+    assert.equal(parsePacket(run(ProgramName.fromPod, flow).data).daddr, "10.3.0.1");
+    // The service goes away; its backend id is reused by another service's backend at another address.
+    const other: DesiredService = {
+      frontend: { address: "10.96.0.99", port: 90, proto: Proto.TCP },
+      backends: [{ address: "10.9.9.9", port: 9090 }],
+    };
+    reconcileMaps(datapath.maps, state([]));
+    reconcileMaps(datapath.maps, state([other]));
+    reconcileMaps(datapath.maps, state([other, service(80, Proto.TCP, ["10.3.0.2"])]));
+    // The old flow's tuple comes back (a client reusing its source port): it goes to this service's backend.
+    assert.equal(parsePacket(run(ProgramName.fromPod, flow).data).daddr, "10.3.0.2");
+  });
+
   it("drops traffic to a service without backends and counts the reason", () => {
     reconcileMaps(datapath.maps, state([service(80, Proto.TCP, [])]));
     const result = run(ProgramName.fromPod, buildPacket(flowSpec(40100)));
