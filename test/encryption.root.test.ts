@@ -42,7 +42,11 @@ function meshctlLong(fixture: LabFixture, args: string[], timeoutMs = 300_000) {
   return result.stdout;
 }
 
-for (const mode of ["wireguard", "ipsec"] as const) {
+const MODES = (["wireguard", "ipsec"] as const).filter(
+  (mode) => !process.env.MESH_TEST_ENCRYPTION || process.env.MESH_TEST_ENCRYPTION === mode,
+);
+
+for (const mode of MODES) {
   describe(`${mode} encryption across nodes and clusters (root: full lab)`, { timeout: 600_000 }, () => {
     let fixture: LabFixture;
     const nodeNames = ["c1-control-plane", "c1-worker", "c2-control-plane"];
@@ -258,6 +262,8 @@ ${GLOBAL_SERVICE}`,
         const before = (await encryption("c1-control-plane")).saCounts?.byConnection ?? {};
         const spisBefore = Object.values(before).flatMap((c) => c.spis);
         const loopLog = join(fixture.dir, "loop.log");
+        // Lab pods see the host's file system: the stop signal lives in this run's own directory.
+        const stopFile = join(fixture.dir, "stop-loop");
         const loop: ProcessRef = startDaemon({
           argv: [
             "kubectl",
@@ -270,15 +276,25 @@ ${GLOBAL_SERVICE}`,
             "--",
             "sh",
             "-c",
-            `ok=0; fail=0; while [ ! -e /tmp/stop ]; do if curl -s -m 2 -o /dev/null http://${echo}:8080/loop; then ok=$((ok+1)); else fail=$((fail+1)); fi; echo "ok=$ok fail=$fail"; done`,
+            `ok=0; fail=0; while [ ! -e ${stopFile} ]; do if curl -s -m 2 -o /dev/null http://${echo}:8080/loop; then ok=$((ok+1)); else fail=$((fail+1)); fi; echo "ok=$ok fail=$fail"; done`,
           ],
           logFile: loopLog,
           env: fixture.env,
         });
         try {
-          await waitFor("the loop running", () => /ok=[1-9]/.test(readFileSync(loopLog, "utf8")), {
-            timeoutMs: 90_000,
-          });
+          await waitFor(
+            "the loop running",
+            () => {
+              const log = readFileSync(loopLog, "utf8");
+              if (/ok=[1-9]/.test(log)) return true;
+              if (/fail=[1-9]/.test(log))
+                throw new Error(`requests fail: ${log.trim().split("\n").slice(-3).join(" | ")}`);
+              return false;
+            },
+            {
+              timeoutMs: 90_000,
+            },
+          );
           const current = Buffer.from(
             JSON.parse(
               k("c1", ["-n", "kube-system", "get", "secret", "clustermesh-ipsec-keys", "-o", "json"]),
@@ -322,7 +338,7 @@ ${GLOBAL_SERVICE}`,
             { timeoutMs: 30_000 },
           );
         } finally {
-          kubectl(fixture, "c1", ["-n", "demo", "exec", "client", "--", "sh", "-c", "touch /tmp/stop"]);
+          kubectl(fixture, "c1", ["-n", "demo", "exec", "client", "--", "sh", "-c", `touch ${stopFile}`]);
           await waitFor("the loop to end", () => !isRunning(loop), { timeoutMs: 10_000 }).catch(() =>
             stopProcess(loop),
           );
