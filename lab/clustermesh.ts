@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { saveBundle } from "../certs/store.js";
@@ -96,10 +96,6 @@ export async function startLabClusterMesh(
     await waitEtcdHealthy(server, tlsFromFiles(adminFiles), { logFile });
   }
 
-  if (!existsSync(CLUSTERMESH_APISERVER_MAIN)) {
-    progress("clustermesh-apiserver not built: its etcd runs, nothing publishes into it");
-    return;
-  }
   if (runningProcess(journal, "clustermesh-apiserver", cluster.name)) return;
   const healthAddress = `${controlPlane.ip}:${CLUSTERMESH_HEALTH_PORT}`;
   const daemon = startComponent(journal, {

@@ -16,7 +16,7 @@ import type { LabJournal } from "./state.js";
 export const DIST = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const API_SERVER_PORT = 6443;
 export const KUBELET_PORT = 10250;
-export const AGENT_MAIN = join(DIST, "agent", "main.js");
+const AGENT_MAIN = join(DIST, "agent", "main.js");
 
 export function nodeDir(journal: LabJournal, node: string): string {
   return journal.path("nodes", node);
@@ -149,7 +149,6 @@ export interface ControlPlaneOptions {
   /** PEM files of the lab CA's etcd admin client and the CA itself. */
   etcdClient: { ca: string; cert: string; key: string };
   cgroupRoot: string;
-  startAgents: boolean;
   /** Node-to-node encryption mode every agent runs with. */
   encryption?: "none" | "wireguard" | "ipsec";
 }
@@ -264,27 +263,25 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<{
         ...(labels.length ? [`--node-labels=${labels.join(",")}`] : []),
       ],
     });
-    if (options.startAgents) {
-      startComponent(journal, {
-        role: "agent",
-        cluster: cluster.name,
-        node,
-        logName: `${node.name}-agent.log`,
-        argv: [
-          AGENT_MAIN,
-          `--kubeconfig=${agentKubeconfig}`,
-          `--node-name=${node.name}`,
-          `--cluster-name=${cluster.name}`,
-          `--cluster-id=${cluster.id}`,
-          `--bpffs-root=${join(journal.path("bpffs"), node.name)}`,
-          `--cgroup-root=${join(options.cgroupRoot, node.name)}`,
-          `--socket=${agentSocket}`,
-          `--state-dir=${join(nodeDir(journal, node.name), "agent")}`,
-          `--metrics-address=${node.ip}:9962`,
-          `--encryption=${options.encryption ?? "none"}`,
-        ],
-      });
-    }
+    startComponent(journal, {
+      role: "agent",
+      cluster: cluster.name,
+      node,
+      logName: `${node.name}-agent.log`,
+      argv: [
+        AGENT_MAIN,
+        `--kubeconfig=${agentKubeconfig}`,
+        `--node-name=${node.name}`,
+        `--cluster-name=${cluster.name}`,
+        `--cluster-id=${cluster.id}`,
+        `--bpffs-root=${join(journal.path("bpffs"), node.name)}`,
+        `--cgroup-root=${join(options.cgroupRoot, node.name)}`,
+        `--socket=${agentSocket}`,
+        `--state-dir=${join(nodeDir(journal, node.name), "agent")}`,
+        `--metrics-address=${node.ip}:9962`,
+        `--encryption=${options.encryption ?? "none"}`,
+      ],
+    });
   }
 
   // Nodes register themselves through their kubelets, as in kind.

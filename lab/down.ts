@@ -30,6 +30,12 @@ export async function labDown(options: DownOptions): Promise<boolean> {
   await Promise.all(processes.map((p) => stopProcess({ pid: p.pid, startTime: p.startTime })));
   if (processes.length) say(`Stopped ${processes.length} processes`);
 
+  // Deleting a namespace frees its veth peers asynchronously; deleting the bridge-side ends first
+  // makes their removal immediate and certain.
+  for (const node of journal?.snapshot.plan.clusters.flatMap((c) => c.nodes) ?? []) {
+    await deleteLink(node.hostInterface);
+  }
+
   const prefix = `${options.name}-`;
   const recordedNetns = resources.flatMap((r) => (r.kind === "netns" ? [r.name] : []));
   const namespaces = [

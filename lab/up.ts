@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { IPSEC_KEYS_SECRET } from "../agent/encryption/secret.js";
 import { createCa, issueClientCert, issueServerCert } from "../certs/authority.js";
@@ -13,7 +13,7 @@ import { etcdArgv, startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
 import { applySecret, coreApi, encodeSecretData, kubeConfigFor } from "../lib/k8s/client.js";
 import { startLabClusterMesh } from "./clustermesh.js";
 import { ConfigError } from "./config-error.js";
-import { AGENT_MAIN, componentKubeconfigPath, kubeContextName, startControlPlane } from "./control-plane.js";
+import { componentKubeconfigPath, kubeContextName, startControlPlane } from "./control-plane.js";
 import { createCgroup, mountBpffs } from "./kernel-objects.js";
 import { loadLabInputs } from "./load-config.js";
 import {
@@ -134,8 +134,6 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
     `etcd ready in every control plane (TLS, client-certificate auth): ${plan.clusters.map((c) => c.etcdEndpoint).join(", ")}`,
   );
 
-  const startAgents = existsSync(AGENT_MAIN);
-  if (!startAgents) say("agent not built: nodes will stay NotReady (no CNI)");
   for (const node of plan.clusters.flatMap((c) => c.nodes))
     mkdirSync(join(paths.bpffs, node.name), { recursive: true });
   const contexts = await Promise.all(
@@ -146,7 +144,6 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
         cluster,
         etcdClient: bundlePaths(paths.clusterPki(cluster.name), "etcd-admin"),
         cgroupRoot: paths.cgroup,
-        startAgents,
         encryption: options.encryption ?? "none",
       }),
     ),
