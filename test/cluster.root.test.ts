@@ -269,7 +269,7 @@ spec:
         "--",
         "sh",
         "-c",
-        `ok=0; fail=0; end=$(( $(date +%s) + 25 )); while [ $(date +%s) -lt $end ]; do if curl -s -m 2 -o /dev/null http://${clusterIp}/; then ok=$((ok+1)); else fail=$((fail+1)); fi; sleep 0.05; done; echo "$ok $fail"`,
+        `ok=0; fail=0; end=$(( $(date +%s) + 25 )); while [ $(date +%s) -lt $end ]; do if curl -s -m 10 -o /dev/null http://${clusterIp}/; then ok=$((ok+1)); else fail=$((fail+1)); fi; sleep 0.05; done; echo "$ok $fail"`,
       ],
       { env: fixture.env, stdio: ["ignore", "pipe", "pipe"] },
     );

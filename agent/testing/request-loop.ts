@@ -16,7 +16,8 @@ let longLived: string = "ok";
 function request(): Promise<void> {
   return new Promise((resolve) => {
     const started = Date.now();
-    const socket = connect({ host, port, timeout: 5000 });
+    // 15 s: a SYN lost while the agent restarts is retransmitted after 1, 3 and 7 s (see the issue note).
+    const socket = connect({ host, port, timeout: 15_000 });
     let data = "";
     const done = (error?: string) => {
       socket.destroy();
