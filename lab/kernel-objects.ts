@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "../lib/exec.js";
 import { waitFor } from "../lib/process.js";
@@ -32,21 +32,6 @@ export async function unmountBpffs(path: string): Promise<void> {
     await run(["umount", path]);
   }
   rmSync(path, { recursive: true, force: true });
-}
-
-export function pinnedObjects(path: string): string[] {
-  if (!existsSync(path) || !isMountPoint(path)) return [];
-  const found: string[] = [];
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir)) {
-      if (dir === path && BPFFS_BUILTINS.has(entry)) continue;
-      const full = join(dir, entry);
-      if (statSync(full).isDirectory()) walk(full);
-      else found.push(full);
-    }
-  };
-  walk(path);
-  return found;
 }
 
 export function createCgroup(path: string): void {

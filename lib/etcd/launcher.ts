@@ -1,5 +1,4 @@
 import { mkdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { isRunning, type ProcessRef, startDaemon, stopProcess, WaitAborted, waitFor } from "../process.js";
 import { connectEtcd, type EtcdClientTls } from "./client.js";
 
@@ -93,8 +92,4 @@ export async function waitEtcdHealthy(
 export async function stopEtcd(server: EtcdServer, { removeData = true } = {}): Promise<void> {
   await stopProcess(server.process);
   if (removeData) rmSync(server.dataDir, { recursive: true, force: true });
-}
-
-export function defaultEtcdDataDir(...parts: string[]): string {
-  return join("/dev/shm", "clustermesh", ...parts);
 }
