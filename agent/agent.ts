@@ -266,6 +266,8 @@ export class Agent {
         },
         stateDir: config.stateDir,
         underlayMtu: config.mtu,
+        underlayDevice: config.underlayInterface,
+        ipsecBackend: config.ipsecBackend,
         coreNodes: () => this.nodes(),
         onPublishedChange: () => {
           if (this.ready)

@@ -22,6 +22,8 @@ describe("agent flags", () => {
     assert.equal(config.mtu, 1500);
     assert.equal(config.tunnelPort, 8472);
     assert.equal(config.underlayInterface, "eth0");
+    assert.equal(config.ipsecBackend, "auto");
+    assert.equal(parseAgentFlags([...base, "--ipsec-backend=kernel-xfrm"]).ipsecBackend, "kernel-xfrm");
   });
 
   it("rejects missing and invalid values with the flag's name", () => {
@@ -32,5 +34,9 @@ describe("agent flags", () => {
     assert.throws(() => parseAgentFlags([...base, "--metrics-address=nohost"]), /--metrics-address/);
     assert.throws(() => parseAgentFlags([...base, "--mtu=100"]), /--mtu/);
     assert.throws(() => parseAgentFlags([...base, "--bogus"]), ConfigError);
+    assert.throws(
+      () => parseAgentFlags([...base, "--ipsec-backend=xfrm"]),
+      /--ipsec-backend: "xfrm" is not auto, kernel-xfrm or libipsec/,
+    );
   });
 });

@@ -2,6 +2,7 @@
 import { isIPv4 } from "node:net";
 import { parseArgs } from "node:util";
 import { parseDuration } from "./clustermesh/lifecycle.js";
+import { IPSEC_BACKEND_CHOICES, type IpsecBackendChoice } from "./encryption/plan.js";
 
 export interface AgentConfig {
   kubeconfig: string;
@@ -25,6 +26,8 @@ export interface AgentConfig {
   logLevel: string;
   /** Node-to-node encryption of pod traffic (the cluster's clustermesh-config `encryption`). */
   encryption: "none" | "wireguard" | "ipsec";
+  /** IPsec backend: auto = kernel XFRM where the kernel has ESP, strongSwan userspace ESP elsewhere. */
+  ipsecBackend: IpsecBackendChoice;
   /** Remote cluster unreachable longer than this → its service backends are withdrawn (0 = never). */
   clustermeshBackendTtlMs: number;
   /** No remote heartbeat for longer than this → reconnect. */
@@ -40,7 +43,8 @@ const CLUSTER_NAME = /^([a-z0-9][-a-z0-9]*)?[a-z0-9]$/;
 export const USAGE = `usage: node dist/agent/main.js --kubeconfig FILE --node-name NAME --cluster-name NAME
   --cluster-id 1..255 --bpffs-root DIR --cgroup-root DIR --socket PATH --state-dir DIR
   --metrics-address IP:PORT [--mtu 1500] [--underlay-interface eth0] [--tunnel-port 8472]
-  [--log-level info] [--encryption none|wireguard|ipsec] [--clustermesh-backend-ttl 30s] [--clustermesh-heartbeat-timeout 3m]`;
+  [--log-level info] [--encryption none|wireguard|ipsec]
+  [--ipsec-backend auto|kernel-xfrm|libipsec] [--clustermesh-backend-ttl 30s] [--clustermesh-heartbeat-timeout 3m]`;
 
 function parseMetricsAddress(text: string): { host: string; port: number } {
   const at = text.lastIndexOf(":");
@@ -89,6 +93,7 @@ export function parseAgentFlags(argv: readonly string[]): AgentConfig {
         "tunnel-port": { type: "string", default: String(DEFAULT_TUNNEL_PORT) },
         "log-level": { type: "string", default: process.env.MESH_LOG_LEVEL ?? "info" },
         encryption: { type: "string", default: "none" },
+        "ipsec-backend": { type: "string", default: "auto" },
         // defaults from the environment too, so a lab's agents can be started with short timeouts
         "clustermesh-backend-ttl": {
           type: "string",
@@ -120,6 +125,12 @@ export function parseAgentFlags(argv: readonly string[]): AgentConfig {
   if (encryption !== "none" && encryption !== "wireguard" && encryption !== "ipsec") {
     throw new ConfigError(`--encryption: "${encryption}" is not none, wireguard or ipsec`);
   }
+  const ipsecBackend = values["ipsec-backend"] ?? "auto";
+  if (!(IPSEC_BACKEND_CHOICES as readonly string[]).includes(ipsecBackend)) {
+    throw new ConfigError(
+      `--ipsec-backend: "${ipsecBackend}" is not ${IPSEC_BACKEND_CHOICES.slice(0, -1).join(", ")} or ${IPSEC_BACKEND_CHOICES.at(-1)}`,
+    );
+  }
   if (underlayInterface.length > 15) throw new ConfigError("--underlay-interface: longer than 15 characters");
   return {
     kubeconfig: required("kubeconfig"),
@@ -136,6 +147,7 @@ export function parseAgentFlags(argv: readonly string[]): AgentConfig {
     tunnelPort: integer("--tunnel-port", values["tunnel-port"] ?? "8472", 1, 65535),
     logLevel: values["log-level"] ?? "info",
     encryption,
+    ipsecBackend: ipsecBackend as IpsecBackendChoice,
     clustermeshBackendTtlMs: duration(
       "--clustermesh-backend-ttl",
       values["clustermesh-backend-ttl"] ?? "30s",

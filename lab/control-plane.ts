@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { IpsecBackendChoice } from "../agent/encryption/plan.js";
 import { isRunning, type ProcessRef, startDaemon, WaitAborted, waitFor } from "../lib/process.js";
 import {
   defaultKubeconfigPath,
@@ -151,6 +152,8 @@ export interface ControlPlaneOptions {
   cgroupRoot: string;
   /** Node-to-node encryption mode every agent runs with. */
   encryption?: "none" | "wireguard" | "ipsec";
+  /** IPsec only: the agents' `--ipsec-backend` (default auto: the ESP probe decides). */
+  ipsecBackend?: IpsecBackendChoice;
 }
 
 /**
@@ -280,6 +283,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<{
         `--state-dir=${join(nodeDir(journal, node.name), "agent")}`,
         `--metrics-address=${node.ip}:9962`,
         `--encryption=${options.encryption ?? "none"}`,
+        ...(options.encryption === "ipsec" ? [`--ipsec-backend=${options.ipsecBackend ?? "auto"}`] : []),
       ],
     });
   }

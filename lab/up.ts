@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { IpsecBackendChoice } from "../agent/encryption/plan.js";
 import { IPSEC_KEYS_SECRET } from "../agent/encryption/secret.js";
 import { createCa, issueClientCert, issueServerCert } from "../certs/authority.js";
 import { bundlePaths, loadBundle, saveBundle } from "../certs/store.js";
@@ -35,6 +36,8 @@ export interface UpOptions {
   meshFile?: string;
   /** Node-to-node encryption in every cluster (default none); IPsec gets one random key shared by all clusters. */
   encryption?: EncryptionMode;
+  /** With IPsec: the agents' backend (default auto: kernel XFRM where the kernel has ESP, else strongSwan). */
+  ipsecBackend?: IpsecBackendChoice;
   /** Called with a line per finished step (kind-style progress). */
   progress?: (line: string) => void;
 }
@@ -145,6 +148,7 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
         etcdClient: bundlePaths(paths.clusterPki(cluster.name), "etcd-admin"),
         cgroupRoot: paths.cgroup,
         encryption: options.encryption ?? "none",
+        ipsecBackend: options.ipsecBackend,
       }),
     ),
   );

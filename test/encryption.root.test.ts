@@ -11,7 +11,8 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { EncryptionStatus } from "../agent/encryption/controller.js";
+import type { EncryptionPeerStatus, EncryptionStatus } from "../agent/encryption/controller.js";
+import { listXfrmStates, probeKernelEsp } from "../agent/encryption/ipsec/kernel.js";
 import { wireGuardInterfaceName } from "../agent/encryption/wireguard/device.js";
 import { agentStatus } from "../lab/agent-status.js";
 import { labDir } from "../lab/state.js";
@@ -70,8 +71,20 @@ for (const mode of MODES) {
       ]);
     const encryption = async (node: string) =>
       (await agentStatus(fixture.name, node)).encryption as EncryptionStatus;
+    // IPsec: kernel XFRM where this kernel has ESP (the agent's probe decides the same way), else libipsec
+    let kernelEsp = false;
+    const pairUp = (p: EncryptionPeerStatus) =>
+      kernelEsp ? (p.states?.in ?? 0) >= 1 && (p.states?.out ?? 0) >= 1 : (p.sas?.child ?? 0) >= 1;
+    /** The SPIs c1-control-plane sends with (IKE's for libipsec, the kernel's OUT states for XFRM). */
+    const outboundSpis = async (status: EncryptionStatus): Promise<string[]> =>
+      kernelEsp
+        ? (await listXfrmStates(`${fixture.name}-c1-control-plane`))
+            .filter((state) => !status.peers.some((p) => p.endpoint === state.src))
+            .map((state) => `${state.dst}:${state.spi.toString(16)}`)
+        : Object.values(status.saCounts?.byConnection ?? {}).flatMap((c) => c.spis);
 
     before(async () => {
+      if (mode === "ipsec") kernelEsp = (await probeKernelEsp()).kernelEsp;
       fixture = await labFixture([{ workers: 1 }, { workers: 0 }]);
       meshctlLong(fixture, [...labUpArgs(fixture), "--encryption", mode]);
       for (const [cluster, manifest] of [
@@ -187,15 +200,16 @@ ${GLOBAL_SERVICE}`,
         async () => {
           const current = await encryption("c1-control-plane");
           const settled =
-            mode === "wireguard"
-              ? current.peers.every((p) => p.lastHandshake)
-              : current.peers.every((p) => (p.sas?.child ?? 0) >= 1);
+            mode === "wireguard" ? current.peers.every((p) => p.lastHandshake) : current.peers.every(pairUp);
           return current.peers.length === 2 && settled ? current : undefined;
         },
         { timeoutMs: 15_000, intervalMs: 500 },
       );
       assert.equal(status.mode, mode);
-      assert.equal(status.backend, mode === "wireguard" ? "wireguard-go" : "strongswan-libipsec");
+      assert.equal(
+        status.backend,
+        mode === "wireguard" ? "wireguard-go" : kernelEsp ? "kernel-xfrm" : "strongswan-libipsec",
+      );
       const peerNames = status.peers.map((p) => `${p.cluster}/${p.node}`).sort();
       assert.deepEqual(peerNames, ["c1/c1-worker", "c2/c2-control-plane"]);
       if (mode === "wireguard") {
@@ -204,10 +218,7 @@ ${GLOBAL_SERVICE}`,
           "every peer has a handshake",
         );
       } else {
-        assert.ok(
-          status.peers.every((p) => (p.sas?.child ?? 0) >= 1),
-          JSON.stringify(status.saCounts),
-        );
+        assert.ok(status.peers.every(pairUp), JSON.stringify(status.peers));
         assert.equal(status.keyId, 3);
       }
       assert.deepEqual(status.skipped, []);
@@ -259,8 +270,7 @@ ${GLOBAL_SERVICE}`,
     if (mode === "ipsec") {
       it("key rotation 3 → 4 under a steady request loop loses no request", async () => {
         const echo = podIp("c1", "echo");
-        const before = (await encryption("c1-control-plane")).saCounts?.byConnection ?? {};
-        const spisBefore = Object.values(before).flatMap((c) => c.spis);
+        const spisBefore = await outboundSpis(await encryption("c1-control-plane"));
         const loopLog = join(fixture.dir, "loop.log");
         // Lab pods see the host's file system: the stop signal lives in this run's own directory.
         const stopFile = join(fixture.dir, "stop-loop");
@@ -319,7 +329,7 @@ ${GLOBAL_SERVICE}`,
             "every node on key 4 and the c1 pair's SAs replaced",
             async () => {
               const statuses = await Promise.all(nodeNames.map(encryption));
-              const spis = Object.values(statuses[0].saCounts?.byConnection ?? {}).flatMap((c) => c.spis);
+              const spis = await outboundSpis(statuses[0]);
               return (
                 statuses.every((s) => s.keyId === 4) &&
                 spis.length > 0 &&
@@ -362,6 +372,167 @@ ${GLOBAL_SERVICE}`,
       assert.deepEqual(connectProblems([a, b], false), []);
       const other = mode === "wireguard" ? "ipsec" : "wireguard";
       assert.match(connectProblems([a, { ...b, encryption: other }], false).join("\n"), /encryption differs/);
+    });
+  });
+}
+
+/**
+ * The kernel XFRM backend forced with `--ipsec-backend kernel-xfrm`. On a kernel with ESP the auto
+ * lab above already runs it; on this machine (no ESP) it runs policies-only: every agent installs
+ * its tunnel policies, catch-all block and routes to the underlay, reports why nothing can be
+ * encrypted, and pod traffic to the other node is dropped by the policies (XfrmOutNoStates) —
+ * never sent plain — while traffic between pods of one node is untouched.
+ */
+if (MODES.includes("ipsec")) {
+  describe("IPsec with the kernel XFRM backend forced (root: lab)", { timeout: 300_000 }, () => {
+    let fixture: LabFixture | undefined;
+    let kernelEsp = false;
+    const k = (args: string[]) => {
+      const result = kubectl(fixture as LabFixture, "c1", args);
+      assert.equal(result.status, 0, `kubectl ${args.join(" ")}: ${result.stderr}`);
+      return result.stdout;
+    };
+    const curl = (target: string, path: string) =>
+      kubectl(fixture as LabFixture, "c1", [
+        "-n",
+        "demo",
+        "exec",
+        "client",
+        "--",
+        "sh",
+        "-c",
+        `curl -s -m 2 http://${target}:8080/${path}`,
+      ]);
+    const podIp = (name: string): string =>
+      JSON.parse(k(["-n", "demo", "get", "pod", name, "-o", "json"])).status.podIP ?? "";
+    const netns = (node: string) => `${(fixture as LabFixture).name}-${node}`;
+    const xfrmOutNoStates = (node: string) =>
+      Number(
+        /XfrmOutNoStates\s+(\d+)/.exec(
+          spawnSync("ip", ["netns", "exec", netns(node), "cat", "/proc/net/xfrm_stat"], { encoding: "utf8" })
+            .stdout,
+        )?.[1],
+      );
+
+    before(async () => {
+      kernelEsp = (await probeKernelEsp()).kernelEsp;
+      if (kernelEsp) return;
+      fixture = await labFixture([{ workers: 1 }]);
+      meshctlLong(fixture, [
+        ...labUpArgs(fixture),
+        "--encryption",
+        "ipsec",
+        "--ipsec-backend",
+        "kernel-xfrm",
+      ]);
+      const file = join(fixture.dir, "pods.yaml");
+      writeFileSync(
+        file,
+        ["c1-worker", "c1-control-plane"]
+          .map(
+            (node, i) => `---
+apiVersion: v1
+kind: Pod
+metadata: {name: echo-${i}, namespace: demo}
+spec:
+  nodeName: ${node}
+  containers: [{name: echo, image: clustermesh/echo, ports: [{containerPort: 8080}]}]
+`,
+          )
+          .concat(`---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: demo}
+spec:
+  nodeName: c1-control-plane
+  containers: [{name: client, image: clustermesh/client}]
+`)
+          .join(""),
+      );
+      k(["create", "namespace", "demo"]);
+      k(["apply", "-f", file]);
+      await waitFor("pods running", () => podIp("echo-0") && podIp("echo-1") && podIp("client"), {
+        timeoutMs: 120_000,
+        intervalMs: 1_000,
+      });
+    });
+
+    after(() => {
+      if (!fixture || process.env.KEEP_LAB) return;
+      spawnSync(process.execPath, [MESHCTL, "lab", "down", "--name", fixture.name], {
+        env: fixture.env,
+        timeout: 180_000,
+      });
+      fixture.cleanup();
+    });
+
+    it("every agent runs the XFRM backend: tunnel policies and routes to its peer, and says why nothing passes", async (t) => {
+      if (kernelEsp)
+        return t.skip("this kernel has ESP: the auto IPsec lab runs the kernel backend with states");
+      const lab = fixture as LabFixture;
+      for (const [node, peer] of [
+        ["c1-control-plane", "c1-worker"],
+        ["c1-worker", "c1-control-plane"],
+      ]) {
+        const status = await waitFor(
+          `${node}: ${peer} an XFRM peer`,
+          async () => {
+            const current = (await agentStatus(lab.name, node)).encryption as EncryptionStatus;
+            return current.peers.some((p) => p.node === peer) ? current : undefined;
+          },
+          { timeoutMs: 30_000, intervalMs: 500 },
+        );
+        assert.equal(status.backend, "kernel-xfrm");
+        assert.match(status.backendDetail ?? "", /--ipsec-backend=kernel-xfrm \(probe: kernel has no ESP/);
+        assert.match(status.error ?? "", /without ESP.*dropped/);
+        assert.deepEqual(status.xfrmStates, { in: 0, out: 0 });
+        const peerIp = status.peers.find((p) => p.node === peer)?.endpoint;
+        const policies = spawnSync("ip", ["netns", "exec", netns(node), "ip", "xfrm", "policy"], {
+          encoding: "utf8",
+        }).stdout;
+        assert.match(
+          policies,
+          new RegExp(`dir out priority 100[\\s\\S]*?tmpl src \\S+ dst ${peerIp}\\s+proto esp`),
+        );
+        assert.match(policies, /dir fwd priority 100/);
+        const routes = spawnSync(
+          "ip",
+          ["netns", "exec", netns(node), "ip", "route", "show", "proto", "211"],
+          {
+            encoding: "utf8",
+          },
+        ).stdout;
+        assert.match(routes, / dev eth0 /, routes);
+      }
+      const text = spawnSync(
+        process.execPath,
+        [MESHCTL, "agent", "status", "--name", lab.name, "--node", "c1-control-plane"],
+        { encoding: "utf8", env: lab.env },
+      ).stdout;
+      assert.match(text, /backend kernel-xfrm, key id 3, ESP states: 0 in \/ 0 out/);
+      assert.match(text, /ESP STATES IN/);
+    });
+
+    it("pod traffic to the other node is held by the policies, never plain; one node's pods still talk", async (t) => {
+      if (kernelEsp) return t.skip("this kernel has ESP: the auto IPsec lab checks the encrypted path");
+      const lab = fixture as LabFixture;
+      const same = curl(podIp("echo-1"), "same-node");
+      assert.equal(same.status, 0, `client → echo on its own node: ${same.stderr}`);
+      const held = xfrmOutNoStates("c1-control-plane");
+      const capture = startCapture(lab, `${lab.name}-br`);
+      await capture.ready();
+      let across: ReturnType<typeof curl>;
+      try {
+        across = curl(podIp("echo-0"), MARKER);
+      } finally {
+        await capture.stop();
+      }
+      assert.notEqual(across.status, 0, "a pod reached the other node without an ESP state");
+      assert.ok(xfrmOutNoStates("c1-control-plane") > held, "the XFRM policy did not hold the packets");
+      assert.ok(!readFileSync(capture.file).includes(Buffer.from(MARKER)), "the marker crossed the bridge");
+      const podPrefix = lab.prefixes[1].split(".").slice(0, 2).join(".");
+      const lines = spawnSync("tcpdump", ["-nn", "-r", capture.file], { encoding: "utf8" }).stdout;
+      assert.ok(!lines.includes(` ${podPrefix}.`), `pod addresses on the bridge:\n${lines}`);
     });
   });
 }

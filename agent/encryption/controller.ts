@@ -8,7 +8,7 @@
  * (WireGuard public key, IPsec SPI), status and metrics. Syncs are serialised by one Trigger and
  * re-run periodically (level-triggered: a failed initiate or a missed event heals on its own).
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   CoreV1Api,
@@ -28,20 +28,18 @@ import { type Cache, startCache, Trigger } from "../k8s/cache.js";
 import { MESH_GROUP, MESH_VERSION, type MeshNode } from "../k8s/crds.js";
 import { MeshApi } from "../k8s/mesh-api.js";
 import type { MetricsRegistry } from "../metrics/registry.js";
-import { type EspProbeResult, probeKernelEsp } from "./ipsec/kernel.js";
+import type { IpsecBackend, IpsecBackendName } from "./ipsec/backend.js";
+import { probeKernelEsp } from "./ipsec/kernel.js";
 import { IpsecKeyError, type IpsecKeySet, parseIpsecKeys } from "./ipsec/keys.js";
-import {
-  connectionName,
-  isInitiator,
-  type SaCounts,
-  StrongSwanIpsec,
-  strongSwanPaths,
-} from "./ipsec/strongswan.js";
+import { type SaCounts, StrongSwanIpsec, strongSwanPaths } from "./ipsec/strongswan.js";
 import type { XfrmNode } from "./ipsec/xfrm.js";
+import { KernelXfrmIpsec, XFRM_MODEL_FILE } from "./ipsec/xfrm-backend.js";
 import {
+  chooseIpsecBackend,
   type EncryptionMode,
   type EncryptionNodeRecord,
   IPSEC_KEYS_SECRET,
+  type IpsecBackendChoice,
   localClusterNodes,
   nodePrefixesOf,
   planIpsecPeers,
@@ -57,7 +55,7 @@ const INFORMER_SYNC_TIMEOUT_MS = 30_000;
 export const ROUTER_DEVICE = "cm_host";
 const ROUTER_PEER_DEVICE = "cm_net";
 
-export type EncryptionBackendName = "kernel" | "wireguard-go" | "kernel-xfrm" | "strongswan-libipsec";
+export type EncryptionBackendName = "kernel" | "wireguard-go" | IpsecBackendName;
 
 export interface EncryptionPeerStatus {
   node: string;
@@ -67,8 +65,10 @@ export interface EncryptionPeerStatus {
   lastHandshake?: string;
   rxBytes?: number;
   txBytes?: number;
-  /** IPsec: established IKE and CHILD SAs with this node */
+  /** IPsec (libipsec): established IKE and CHILD SAs with this node */
   sas?: { ike: number; child: number };
+  /** IPsec (kernel XFRM): ESP states installed for this pair, per direction */
+  states?: { in: number; out: number };
 }
 
 export interface EncryptionStatus {
@@ -82,6 +82,8 @@ export interface EncryptionStatus {
   keyId?: number;
   peers: EncryptionPeerStatus[];
   saCounts?: { ike: number; child: number; byConnection: SaCounts["byConnection"] };
+  /** kernel XFRM: ESP states installed, per direction */
+  xfrmStates?: { in: number; out: number };
   skipped: { node: string; reason: string; message?: string }[];
   skippedTotal: Record<string, number>;
   /** Prefixes blackholed because their node cannot be a peer (never sent plain). */
@@ -97,6 +99,9 @@ export interface EncryptionControllerOptions {
   local: { cluster: string; name: string; nodeIp: string; podCidrs: string[]; bootId?: string };
   stateDir: string;
   underlayMtu: number;
+  /** The device holding the node IP (kernel XFRM routes remote pod prefixes to it). */
+  underlayDevice: string;
+  ipsecBackend?: IpsecBackendChoice;
   /** This cluster's core Nodes as the agent's cache holds them. */
   coreNodes: () => readonly NodeInfo[];
   /** Called when a field this node publishes changed (IPsec SPI after a rotation). */
@@ -111,6 +116,8 @@ export class EncryptionController {
   private keys: IpsecKeySet | undefined;
   private keyText: string | undefined;
   private configError: string | undefined;
+  /** The kernel backend forced onto a kernel without ESP: reported with every status. */
+  private readonly backendProblem: string | undefined;
   private publishedSpi: number | undefined;
   private ipsecSignature = "";
   private ipsecNeedsRetry = true;
@@ -124,13 +131,16 @@ export class EncryptionController {
   private constructor(
     private readonly options: EncryptionControllerOptions,
     private readonly wireguard: WireGuardManager | undefined,
-    private readonly ipsec: StrongSwanIpsec | undefined,
-    probe: EspProbeResult | undefined,
+    private readonly ipsec: IpsecBackend | undefined,
+    backendDetail: string | undefined,
+    backendProblem: string | undefined,
   ) {
+    this.configError = backendProblem;
+    this.backendProblem = backendProblem;
     this.snapshot = {
       mode: options.mode,
       backend: this.backend(),
-      backendDetail: probe?.detail,
+      backendDetail,
       peers: [],
       skipped: [],
       skippedTotal: {},
@@ -144,8 +154,9 @@ export class EncryptionController {
     const { log, local } = options;
     const dir = join(options.stateDir, "encryption");
     let wireguard: WireGuardManager | undefined;
-    let ipsec: StrongSwanIpsec | undefined;
-    let probe: EspProbeResult | undefined;
+    let ipsec: IpsecBackend | undefined;
+    let backendDetail: string | undefined;
+    let backendProblem: string | undefined;
     if (options.mode === "wireguard") {
       wireguard = await WireGuardManager.start({
         local: { cluster: local.cluster, name: local.name },
@@ -156,23 +167,34 @@ export class EncryptionController {
         log,
       });
     } else {
-      probe = await probeKernelEsp(log);
-      // The XFRM path needs the datapath to mark packets for its policies (Cilium's 0x0E00 marks),
-      // which our BPF does not do yet: libipsec works on every kernel, so it is used throughout.
-      if (probe.kernelEsp)
-        log.warn(
-          { detail: probe.detail },
-          "ipsec: kernel ESP is available but the XFRM datapath is not wired; using strongSwan libipsec",
-        );
-      await ensureRouterAddress(local.podCidrs[0]);
+      const probe = await probeKernelEsp(log);
+      const choice = chooseIpsecBackend(options.ipsecBackend ?? "auto", probe);
+      backendDetail = choice.detail;
+      backendProblem = choice.problem;
+      if (choice.problem)
+        log.error({ problem: choice.problem }, "ipsec: forced kernel backend cannot encrypt");
+      const self = xfrmNode(local.cluster, local.name, local.nodeIp, local.podCidrs, local.bootId);
+      const kernel = () =>
+        new KernelXfrmIpsec({
+          local: self,
+          underlayDevice: options.underlayDevice,
+          dir: join(dir, "xfrm"),
+          policiesOnly: choice.policiesOnly,
+          log,
+        });
+      // whatever a previous agent ran goes first (a backend switch): charon holds the IKE ports
       await stopLeftoverCharon(join(dir, "ipsec"), log);
-      ipsec = await StrongSwanIpsec.start({
-        dir: join(dir, "ipsec"),
-        local: xfrmNode(local.cluster, local.name, local.nodeIp, local.podCidrs, local.bootId),
-        log,
-      });
+      if (choice.backend === "kernel-xfrm") {
+        ipsec = kernel();
+      } else {
+        if (existsSync(join(dir, "xfrm", XFRM_MODEL_FILE))) await kernel().remove();
+        // libipsec needs the router IP as the source of its routes
+        await ensureRouterAddress(local.podCidrs[0]);
+        ipsec = await StrongSwanIpsec.start({ dir: join(dir, "ipsec"), local: self, log });
+      }
+      log.info({ backend: ipsec.name, detail: backendDetail }, "ipsec: backend selected");
     }
-    const controller = new EncryptionController(options, wireguard, ipsec, probe);
+    const controller = new EncryptionController(options, wireguard, ipsec, backendDetail, backendProblem);
     try {
       if (wireguard) await annotateNode(options.kubeConfig, local.name, wireguard.publicKey);
       await controller.startInformers();
@@ -299,8 +321,7 @@ export class EncryptionController {
 
   private backend(): EncryptionBackendName | undefined {
     if (this.wireguard) return this.wireguard.device.backend === "kernel" ? "kernel" : "wireguard-go";
-    if (this.ipsec) return "strongswan-libipsec";
-    return undefined;
+    return this.ipsec?.name;
   }
 
   private async startInformers(): Promise<void> {
@@ -354,7 +375,7 @@ export class EncryptionController {
     try {
       if (this.wireguard) await this.syncWireGuard();
       else if (this.ipsec) await this.syncIpsec();
-      this.snapshot = { ...this.snapshot, lastSync: { at }, error: this.configError };
+      this.snapshot = { ...this.snapshot, lastSync: { at }, error: this.configError ?? this.backendProblem };
     } catch (error) {
       this.snapshot = { ...this.snapshot, lastSync: { at, error: (error as Error).message } };
       throw error;
@@ -414,7 +435,7 @@ export class EncryptionController {
   }
 
   private async syncIpsec(): Promise<void> {
-    const ipsec = this.ipsec as StrongSwanIpsec;
+    const ipsec = this.ipsec as IpsecBackend;
     const { local } = this.options;
     this.refreshKeys();
     const remotes = this.remotes();
@@ -432,14 +453,14 @@ export class EncryptionController {
       localIp: local.nodeIp,
       remotes,
       keys,
-      isInitiator: (ip) => isInitiator(localNode, { ...localNode, ip }),
+      holdsBackKeyFor: (ip) => ipsec.holdsBackKeyFor({ ...localNode, ip }),
     });
     const dropPrefixes = plan.skipped.flatMap((s) => s.prefixes).sort();
     const peers = plan.peers.map(({ remote, keys: pairKeys }) => ({
       ...xfrmNode(remote.cluster, remote.name, remote.nodeIp, nodePrefixesOf(remote), remote.bootId),
       keys: pairKeys,
     }));
-    // charon is reconfigured only when something changed or a pair still lacks its SAs
+    // the backend is reconfigured only when something changed or a pair still lacks its SAs
     const signature = JSON.stringify({
       peers: peers.map((p) => [p.node, p.ip, p.podCidrs, p.bootId, p.keys?.current.spi]),
       keys: this.keyText,
@@ -448,15 +469,11 @@ export class EncryptionController {
     if (signature !== this.ipsecSignature || this.ipsecNeedsRetry) {
       const result = await ipsec.sync(peers, keys, { dropPrefixes });
       this.ipsecSignature = signature;
-      this.ipsecNeedsRetry = result.failed.length > 0;
+      this.ipsecNeedsRetry = result.retry;
     }
-    const counts = await ipsec.saCounts();
-    // a pair we initiate without an established CHILD_SA is retried on the next round
-    const missing = peers.some(
-      (p) => isInitiator(localNode, p) && !counts.byConnection[connectionName(p.node)]?.child,
-    );
-    if (missing) this.ipsecNeedsRetry = true;
-    // Every responder pair now holds the current key: advertise it, so initiators switch over.
+    const report = await ipsec.report(peers);
+    if (report.incomplete) this.ipsecNeedsRetry = true;
+    // Every pair now accepts the current key inbound: advertise it, so peers switch over.
     if (this.publishedSpi !== keys.current.spi) {
       this.publishedSpi = keys.current.spi;
       this.options.onPublishedChange();
@@ -465,16 +482,14 @@ export class EncryptionController {
     this.snapshot = {
       ...this.snapshot,
       keyId: keys.current.spi,
-      peers: plan.peers.map(({ remote }) => {
-        const connection = counts.byConnection[connectionName(`${remote.cluster}/${remote.name}`)];
-        return {
-          node: remote.name,
-          cluster: remote.cluster,
-          endpoint: remote.nodeIp,
-          sas: { ike: connection?.ike ?? 0, child: connection?.child ?? 0 },
-        };
-      }),
-      saCounts: counts,
+      peers: plan.peers.map(({ remote }) => ({
+        node: remote.name,
+        cluster: remote.cluster,
+        endpoint: remote.nodeIp,
+        ...report.peers[`${remote.cluster}/${remote.name}`],
+      })),
+      saCounts: report.saCounts,
+      xfrmStates: report.xfrmStates,
       dropPrefixes,
     };
   }

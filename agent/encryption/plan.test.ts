@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { emptyNode } from "../../lib/kvstore/values/node.js";
 import { parseIpsecKeys } from "./ipsec/keys.js";
 import {
+  chooseIpsecBackend,
   encryptionPodMtu,
   localClusterNodes,
   planIpsecPeers,
@@ -103,7 +104,7 @@ describe("encryption plan", () => {
     const plan = planIpsecPeers({
       localIp: "172.18.0.5",
       keys,
-      isInitiator: (ip) => ip > "172.18.0.5",
+      holdsBackKeyFor: (ip) => ip > "172.18.0.5",
       remotes: [
         remote("higher-old", "172.18.0.9", { bootId: BOOT, encryptionKey: 3 }),
         remote("higher-new", "172.18.0.8", { bootId: BOOT, encryptionKey: 4 }),
@@ -142,5 +143,42 @@ describe("encryption plan", () => {
     assert.match(text.lines.join("\n"), /skipped c1\/x: missing-boot-id/);
     assert.deepEqual(text.table?.rows, [["w1", "c2", "172.18.1.2", 1, 1]]);
     assert.deepEqual(encryptionSummary({ mode: "none" }).lines, ["Encryption:  none"]);
+    const kernel = encryptionSummary(
+      {
+        mode: "ipsec",
+        backend: "kernel-xfrm",
+        backendDetail: "kernel ESP probe: rfc4106(gcm(aes)) ESP state accepted",
+        keyId: 4,
+        peers: [{ node: "w1", cluster: "c2", endpoint: "172.18.1.2", states: { in: 2, out: 1 } }],
+        xfrmStates: { in: 2, out: 1 },
+        skipped: [],
+        skippedTotal: {},
+        dropPrefixes: [],
+      },
+      0,
+    );
+    assert.match(kernel.lines[0], /backend kernel-xfrm, key id 4, ESP states: 2 in \/ 1 out/);
+    assert.match(kernel.lines[1], /chosen by kernel ESP probe: rfc4106/);
+    assert.deepEqual(kernel.table?.header.slice(3), ["ESP STATES IN", "ESP STATES OUT"]);
+    assert.deepEqual(kernel.table?.rows, [["w1", "c2", "172.18.1.2", 2, 1]]);
+  });
+
+  it("IPsec backend: the probe decides on auto; a forced kernel backend without ESP drops, and says so", () => {
+    const esp = { kernelEsp: true, detail: "rfc4106(gcm(aes)) ESP state accepted" };
+    const noEsp = {
+      kernelEsp: false,
+      detail: "kernel has no ESP: Error: Requested AEAD algorithm not found.",
+    };
+    assert.deepEqual(
+      [chooseIpsecBackend("auto", esp).backend, chooseIpsecBackend("auto", noEsp).backend],
+      ["kernel-xfrm", "strongswan-libipsec"],
+    );
+    assert.match(chooseIpsecBackend("auto", noEsp).detail, /AEAD algorithm not found/);
+    assert.equal(chooseIpsecBackend("libipsec", esp).backend, "strongswan-libipsec");
+    const forced = chooseIpsecBackend("kernel-xfrm", noEsp);
+    assert.deepEqual([forced.backend, forced.policiesOnly], ["kernel-xfrm", true]);
+    assert.match(forced.problem ?? "", /without ESP.*dropped.*--ipsec-backend=auto/);
+    const forcedOk = chooseIpsecBackend("kernel-xfrm", esp);
+    assert.deepEqual([forcedOk.policiesOnly, forcedOk.problem], [false, undefined]);
   });
 });

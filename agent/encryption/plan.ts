@@ -11,6 +11,7 @@ import { parseCidr } from "../../lib/cidr.js";
 import type { NodeValue } from "../../lib/kvstore/values/node.js";
 import type { NodeInfo } from "../datapath/desired.js";
 import type { MeshNode } from "../k8s/crds.js";
+import type { IpsecBackendName } from "./ipsec/backend.js";
 import type { IpsecKeySet } from "./ipsec/keys.js";
 import { LIBIPSEC_MTU } from "./ipsec/strongswan.js";
 import type { EncryptionNode } from "./wireguard/peers.js";
@@ -139,15 +140,18 @@ export interface IpsecPeerDecision {
 const BOOT_ID_MIN = 36;
 
 /**
- * Which remotes can be IPsec peers, and with which key. During a rotation the initiator of a pair
- * (lower IP) keeps using the key the peer still advertises until the peer advertises the new SPI:
- * strongSwan's reauthentication only succeeds once both ends hold the new PSK.
+ * Which remotes can be IPsec peers, and with which key. During a rotation a node that holds back
+ * (libipsec: the pair's IKE initiator, whose reauthentication only succeeds once both ends hold
+ * the new PSK; kernel XFRM: every node, for its outbound state, which the peer can only decrypt
+ * once it has the new key) keeps using the key the peer still advertises until it advertises the
+ * new SPI.
  */
 export function planIpsecPeers(input: {
   localIp: string;
   remotes: readonly EncryptionNodeRecord[];
   keys: IpsecKeySet;
-  isInitiator: (remoteIp: string) => boolean;
+  /** Whether this node keeps the old key for its pair with the node at `remoteIp` (the backend says). */
+  holdsBackKeyFor: (remoteIp: string) => boolean;
 }): { peers: IpsecPeerDecision[]; skipped: { node: string; reason: IpsecSkipReason; prefixes: string[] }[] } {
   const peers: IpsecPeerDecision[] = [];
   const skipped: { node: string; reason: IpsecSkipReason; prefixes: string[] }[] = [];
@@ -168,10 +172,54 @@ export function planIpsecPeers(input: {
     }
     const advertised = remote.encryptionKey;
     const older =
-      input.isInitiator(remote.nodeIp) && advertised && advertised !== input.keys.current.spi
+      input.holdsBackKeyFor(remote.nodeIp) && advertised && advertised !== input.keys.current.spi
         ? input.keys.all.find((key) => key.spi === advertised)
         : undefined;
     peers.push(older ? { remote, keys: { current: older, all: input.keys.all } } : { remote });
   }
   return { peers, skipped };
+}
+
+/** `--ipsec-backend`: the ESP probe decides (auto), or the operator does. */
+export type IpsecBackendChoice = "auto" | "kernel-xfrm" | "libipsec";
+export const IPSEC_BACKEND_CHOICES: readonly IpsecBackendChoice[] = ["auto", "kernel-xfrm", "libipsec"];
+
+export interface IpsecBackendDecision {
+  backend: IpsecBackendName;
+  /** The kernel backend on a kernel without ESP: policies only, so encrypted traffic is dropped. */
+  policiesOnly: boolean;
+  /** Why this backend: the probe's finding and the flag (logged, shown in status). */
+  detail: string;
+  /** A choice that cannot encrypt (shown as the status error). */
+  problem?: string;
+}
+
+/** auto: kernel XFRM where the kernel does ESP, strongSwan's userspace ESP elsewhere. */
+export function chooseIpsecBackend(
+  choice: IpsecBackendChoice,
+  probe: { kernelEsp: boolean; detail: string },
+): IpsecBackendDecision {
+  if (choice === "libipsec")
+    return {
+      backend: "strongswan-libipsec",
+      policiesOnly: false,
+      detail: `--ipsec-backend=libipsec (probe: ${probe.detail})`,
+    };
+  if (choice === "kernel-xfrm")
+    return probe.kernelEsp
+      ? {
+          backend: "kernel-xfrm",
+          policiesOnly: false,
+          detail: `--ipsec-backend=kernel-xfrm (probe: ${probe.detail})`,
+        }
+      : {
+          backend: "kernel-xfrm",
+          policiesOnly: true,
+          detail: `--ipsec-backend=kernel-xfrm (probe: ${probe.detail})`,
+          problem:
+            "--ipsec-backend=kernel-xfrm on a kernel without ESP: XFRM policies are installed but no state can be, so pod traffic to other nodes is dropped; use --ipsec-backend=auto (strongSwan userspace ESP here)",
+        };
+  return probe.kernelEsp
+    ? { backend: "kernel-xfrm", policiesOnly: false, detail: `kernel ESP probe: ${probe.detail}` }
+    : { backend: "strongswan-libipsec", policiesOnly: false, detail: `kernel ESP probe: ${probe.detail}` };
 }

@@ -17,23 +17,56 @@ export function encryptionSummary(
   const lines = [
     `Encryption:  ${status.mode}, backend ${status.backend ?? "-"}${status.interface ? ` (${status.interface})` : ""}${
       status.keyId !== undefined ? `, key id ${status.keyId}` : ""
-    }${status.saCounts ? `, SAs: ${status.saCounts.ike} IKE / ${status.saCounts.child} CHILD` : ""}`,
+    }${status.saCounts ? `, SAs: ${status.saCounts.ike} IKE / ${status.saCounts.child} CHILD` : ""}${
+      status.xfrmStates ? `, ESP states: ${status.xfrmStates.in} in / ${status.xfrmStates.out} out` : ""
+    }`,
   ];
+  if (status.backendDetail) lines.push(`             backend chosen by ${status.backendDetail}`);
   if (status.publicKey) lines.push(`             public key ${status.publicKey}`);
   if (status.error) lines.push(`             error: ${status.error}`);
   if (status.lastSync?.error) lines.push(`             last sync failed: ${status.lastSync.error}`);
   for (const skipped of status.skipped)
     lines.push(`             skipped ${skipped.node}: ${skipped.reason} (traffic dropped)`);
-  const wireguard = status.mode === "wireguard";
-  const table = {
-    header: wireguard
-      ? ["PEER", "CLUSTER", "ENDPOINT", "LAST HANDSHAKE", "RX", "TX"]
-      : ["PEER", "CLUSTER", "ENDPOINT", "IKE SAS", "CHILD SAS"],
-    rows: status.peers.map((p) =>
-      wireguard
-        ? [p.node, p.cluster, p.endpoint ?? "-", ago(p.lastHandshake, now), p.rxBytes ?? 0, p.txBytes ?? 0]
-        : [p.node, p.cluster, p.endpoint ?? "-", p.sas?.ike ?? 0, p.sas?.child ?? 0],
-    ),
+  if (status.mode === "wireguard")
+    return {
+      lines,
+      table: {
+        header: ["PEER", "CLUSTER", "ENDPOINT", "LAST HANDSHAKE", "RX", "TX"],
+        rows: status.peers.map((p) => [
+          p.node,
+          p.cluster,
+          p.endpoint ?? "-",
+          ago(p.lastHandshake, now),
+          p.rxBytes ?? 0,
+          p.txBytes ?? 0,
+        ]),
+      },
+    };
+  if (status.backend === "kernel-xfrm")
+    return {
+      lines,
+      table: {
+        header: ["PEER", "CLUSTER", "ENDPOINT", "ESP STATES IN", "ESP STATES OUT"],
+        rows: status.peers.map((p) => [
+          p.node,
+          p.cluster,
+          p.endpoint ?? "-",
+          p.states?.in ?? 0,
+          p.states?.out ?? 0,
+        ]),
+      },
+    };
+  return {
+    lines,
+    table: {
+      header: ["PEER", "CLUSTER", "ENDPOINT", "IKE SAS", "CHILD SAS"],
+      rows: status.peers.map((p) => [
+        p.node,
+        p.cluster,
+        p.endpoint ?? "-",
+        p.sas?.ike ?? 0,
+        p.sas?.child ?? 0,
+      ]),
+    },
   };
-  return { lines, table };
 }

@@ -1,6 +1,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, Option } from "commander";
+import { IPSEC_BACKEND_CHOICES, type IpsecBackendChoice } from "../../agent/encryption/plan.js";
 import { labDown } from "../../lab/down.js";
 import { DEFAULT_LAB_NAME, labNameProblem } from "../../lab/plan.js";
 import { restartComponent } from "../../lab/restart.js";
@@ -49,9 +50,25 @@ export function labCommand(): Command {
         .choices(["none", "wireguard", "ipsec"])
         .default("none"),
     )
+    .addOption(
+      new Option(
+        "--ipsec-backend <backend>",
+        "with --encryption ipsec: auto (kernel XFRM where the kernel has ESP, strongSwan userspace ESP elsewhere), or force one",
+      ).choices([...IPSEC_BACKEND_CHOICES]),
+    )
     .addHelpText("after", `\nWithout --config: ${DEFAULT_CONFIGS.join(" and ")}.`)
     .action(
-      async (options: { name: string; config?: string[]; mesh?: string; encryption: EncryptionMode }) => {
+      async (options: {
+        name: string;
+        config?: string[];
+        mesh?: string;
+        encryption: EncryptionMode;
+        ipsecBackend?: IpsecBackendChoice;
+      }) => {
+        if (options.ipsecBackend && options.encryption !== "ipsec")
+          throw new UsageError(
+            `--ipsec-backend: only with --encryption ipsec (this lab's encryption is ${options.encryption})`,
+          );
         const started = Date.now();
         process.stderr.write(`Creating lab "${options.name}" ...\n`);
         const plan = await labUp({
@@ -59,6 +76,7 @@ export function labCommand(): Command {
           configFiles: options.config ?? DEFAULT_CONFIGS,
           meshFile: options.mesh,
           encryption: options.encryption,
+          ipsecBackend: options.ipsecBackend,
           progress: (line) => progress(`${line} (${((Date.now() - started) / 1000).toFixed(1)} s)`),
         });
         process.stderr.write(

@@ -5,9 +5,10 @@
  * that traffic that must be encrypted is blocked rather than sent plain.
  */
 import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { CommandError, run } from "../../../lib/exec.js";
 import type { Logger } from "../../../lib/log.js";
-import { planXfrmChanges, type XfrmCommand, type XfrmModel } from "./xfrm.js";
+import { planXfrmChanges, withoutKeyMaterial, type XfrmCommand, type XfrmModel } from "./xfrm.js";
 
 export type IpsecBackendKind = "kernel-xfrm" | "userspace-libipsec";
 
@@ -77,6 +78,14 @@ export async function probeKernelEsp(log?: Logger): Promise<EspProbeResult> {
   return result;
 }
 
+const ALREADY_EXISTS = /File exists/;
+const NOT_FOUND = /No such process|No such file or directory|not found/i;
+
+/**
+ * Runs the commands in order. Re-running a plan is safe: policies are `update`s, a state add that
+ * meets a state of the same id (left by a failed sync or an earlier agent) replaces it, and a
+ * delete of something already gone is done.
+ */
 export async function applyXfrmCommands(
   commands: readonly XfrmCommand[],
   options: { netns?: string; policiesOnly?: boolean } = {},
@@ -84,30 +93,97 @@ export async function applyXfrmCommands(
   let applied = 0;
   for (const command of commands) {
     if (options.policiesOnly && command.kind === "state") continue;
-    await run(command.argv, { netns: options.netns });
+    try {
+      await run(command.argv, { netns: options.netns });
+    } catch (error) {
+      const stderr = error instanceof CommandError ? error.stderr : "";
+      const verb = command.argv[3];
+      if (verb === "delete" && NOT_FOUND.test(stderr)) continue;
+      if (!(command.replaces && ALREADY_EXISTS.test(stderr))) throw error;
+      await run(command.replaces, { netns: options.netns });
+      await run(command.argv, { netns: options.netns });
+    }
     applied++;
   }
   return { applied };
 }
 
-/** Keeps the last applied model, applies minimal ordered changes, and removes all of it on stop. */
+/**
+ * Keeps the last applied model (optionally persisted without key material, so an agent restart
+ * diffs against what is installed instead of re-adding it), applies minimal ordered changes, and
+ * removes all of it on `remove`. A failed apply keeps the previous model: the next sync re-plans
+ * from it, which the tolerant apply makes safe.
+ */
 export class KernelXfrm {
   private current: XfrmModel | undefined;
 
-  constructor(private readonly options: { netns?: string; policiesOnly?: boolean } = {}) {}
+  constructor(private readonly options: { netns?: string; policiesOnly?: boolean; modelFile?: string } = {}) {
+    if (options.modelFile && existsSync(options.modelFile)) {
+      this.current = JSON.parse(readFileSync(options.modelFile, "utf8")) as XfrmModel;
+    }
+  }
+
+  get model(): XfrmModel | undefined {
+    return this.current;
+  }
 
   async sync(next: XfrmModel): Promise<{ applied: number }> {
     const result = await applyXfrmCommands(planXfrmChanges(this.current, next), this.options);
     this.current = next;
+    if (this.options.modelFile) {
+      writeFileSync(this.options.modelFile, JSON.stringify(withoutKeyMaterial(next)), { mode: 0o600 });
+    }
     return result;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Drops from the model the states the kernel no longer holds (flushed by hand, say), so the
+   * next sync adds them again; returns how many. Policies are not read back.
+   */
+  forgetMissingStates(installed: readonly InstalledXfrmState[]): number {
+    if (!this.current) return 0;
+    const present = new Set(installed.map((s) => `${s.src}>${s.dst}>${s.spi}`));
+    const kept = this.current.states.filter((s) => present.has(`${s.src}>${s.dst}>${s.spi}`));
+    const missing = this.current.states.length - kept.length;
+    if (missing > 0) this.current = { ...this.current, states: kept };
+    return missing;
+  }
+
+  /** Removes every state and policy of the model (and the persisted copy). */
+  async remove(): Promise<void> {
     await this.sync({ states: [], policies: [], skipped: [] });
+    if (this.options.modelFile) rmSync(this.options.modelFile, { force: true });
   }
 }
 
-/** Reads `ip xfrm policy` (text) — used by tests and status. */
+/** Reads `ip xfrm policy` (text) — used by tests. */
 export function listXfrmPolicies(netns?: string): Promise<string> {
   return run(["ip", "xfrm", "policy", "show"], { netns });
+}
+
+export interface InstalledXfrmState {
+  src: string;
+  dst: string;
+  spi: number;
+}
+
+/** Parses `ip xfrm state show` (each state starts with a `src … dst …` line, then `proto esp spi …`). */
+export function parseXfrmStates(text: string): InstalledXfrmState[] {
+  const states: InstalledXfrmState[] = [];
+  let pair: { src: string; dst: string } | undefined;
+  for (const line of text.split("\n")) {
+    const head = /^src (\S+) dst (\S+)/.exec(line);
+    if (head) {
+      pair = { src: head[1], dst: head[2] };
+      continue;
+    }
+    const spi = /^\s+proto esp spi (0x[0-9a-f]+)/.exec(line);
+    if (spi && pair) states.push({ ...pair, spi: Number.parseInt(spi[1], 16) });
+  }
+  return states;
+}
+
+/** The ESP states the kernel holds (status: what is really installed, not what was planned). */
+export async function listXfrmStates(netns?: string): Promise<InstalledXfrmState[]> {
+  return parseXfrmStates(await run(["ip", "xfrm", "state", "show"], { netns }));
 }

@@ -25,8 +25,9 @@ import {
   waitFor,
 } from "../../../lib/process.js";
 import { encryptionRoutes, syncEncryptionRoutes } from "../routes.js";
+import type { IpsecBackend, IpsecReport } from "./backend.js";
 import { deriveNodePairKey, type IpsecKey, type IpsecKeySet } from "./keys.js";
-import type { XfrmNode } from "./xfrm.js";
+import type { XfrmNode, XfrmRemote } from "./xfrm.js";
 
 export const LIBIPSEC_MTU = 1400;
 export const LIBIPSEC_DEVICE = "ipsec0"; // kernel-libipsec's TUN, one per node netns
@@ -118,18 +119,8 @@ export function espProposal(key: IpsecKey): string {
   return key.algorithm.kind === "aead" ? `aes${key.aesKeyBits}gcm16` : `aes${key.aesKeyBits}-sha256`;
 }
 
-/**
- * A remote node, optionally with the keys to use for its pair instead of the shared ones: during a
- * rotation the initiator keeps the old key for a pair until the peer advertises the new SPI.
- */
-export type StrongSwanRemote = XfrmNode & { keys?: IpsecKeySet };
-
 /** swanctl.conf: one connection + one PSK per remote node. Contains secrets: written 0600. */
-export function swanctlConf(
-  local: XfrmNode,
-  remotes: readonly StrongSwanRemote[],
-  keys: IpsecKeySet,
-): string {
+export function swanctlConf(local: XfrmNode, remotes: readonly XfrmRemote[], keys: IpsecKeySet): string {
   const connections: string[] = [];
   const secrets: string[] = [];
   for (const remote of remotes) {
@@ -211,7 +202,8 @@ export interface StrongSwanOptions {
   log?: Logger;
 }
 
-export class StrongSwanIpsec {
+export class StrongSwanIpsec implements IpsecBackend {
+  readonly name = "strongswan-libipsec";
   private loaded = new Map<string, { psk: string; keySpi: number }>();
   private readonly log: Logger;
 
@@ -273,10 +265,10 @@ export class StrongSwanIpsec {
    * the responder side is reauthenticated by the initiator once it syncs the same key.
    */
   async sync(
-    remotes: readonly StrongSwanRemote[],
+    remotes: readonly XfrmRemote[],
     keys: IpsecKeySet,
     options: { dropPrefixes?: readonly string[] } = {},
-  ): Promise<{ initiated: string[]; reauthenticated: string[]; failed: string[] }> {
+  ): Promise<{ initiated: string[]; reauthenticated: string[]; failed: string[]; retry: boolean }> {
     const local = this.options.local;
     const wanted = remotes.filter((r) => r.node !== local.node);
     writeFileSync(this.paths.swanctlConf, swanctlConf(local, wanted, keys), { mode: 0o600 });
@@ -334,11 +326,27 @@ export class StrongSwanIpsec {
         "ipsec: SAs initiated/reauthenticated",
       );
     }
-    return { initiated, reauthenticated, failed };
+    return { initiated, reauthenticated, failed, retry: failed.length > 0 };
+  }
+
+  holdsBackKeyFor(remote: XfrmNode): boolean {
+    return isInitiator(this.options.local, remote);
   }
 
   async saCounts(): Promise<SaCounts> {
     return parseListSas(await this.swanctl(["--list-sas"]));
+  }
+
+  async report(peers: readonly XfrmRemote[]): Promise<IpsecReport> {
+    const counts = await this.saCounts();
+    const report: IpsecReport = { peers: {}, saCounts: counts, incomplete: false };
+    for (const peer of peers) {
+      const connection = counts.byConnection[connectionName(peer.node)];
+      report.peers[peer.node] = { sas: { ike: connection?.ike ?? 0, child: connection?.child ?? 0 } };
+      // a pair we initiate without an established CHILD_SA is retried on the next round
+      if (isInitiator(this.options.local, peer) && !connection?.child) report.incomplete = true;
+    }
+    return report;
   }
 
   /**

@@ -1,8 +1,18 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { classifyProbeError } from "./kernel.js";
+import { classifyProbeError, parseXfrmStates } from "./kernel.js";
 import { parseIpsecKeys } from "./keys.js";
-import { buildXfrmModel, planXfrmChanges, policyArgv, stateAddArgv, wireSpi, type XfrmNode } from "./xfrm.js";
+import {
+  buildXfrmModel,
+  planXfrmChanges,
+  policyArgv,
+  stateAddArgv,
+  stateDeleteArgv,
+  wireSpi,
+  withoutKeyMaterial,
+  type XfrmNode,
+} from "./xfrm.js";
+import { countPeerStates } from "./xfrm-backend.js";
 
 const KEY3 = `3+ rfc4106(gcm(aes)) ${"0102030405060708090a0b0c0d0e0f1011121314"} 128`;
 const KEY4 = `4+ rfc4106(gcm(aes)) ${"a1".repeat(20)} 128`;
@@ -128,6 +138,69 @@ describe("XFRM model (pure)", () => {
       c.kind === "policy" ? (c.argv.includes("block") ? "block" : "tunnel") : "state",
     );
     assert.deepEqual(kinds, ["block", "block", "state", "state", "tunnel", "tunnel", "tunnel"]);
+  });
+
+  it("a pair held back during a rotation keeps its OUT state on the key the peer still advertises", () => {
+    const both = parseIpsecKeys(`${KEY3}\n${KEY4}`);
+    const m = buildXfrmModel({
+      local: A,
+      remotes: [{ ...B, keys: { current: both.all[0], all: both.all } }, R],
+      keys: both,
+      encryptedPrefixes: MESH,
+    });
+    assert.deepEqual(
+      m.states.filter((s) => s.direction === "out").map((s) => [s.node, s.keySpi]),
+      [
+        ["c1/b", 3],
+        ["c2/r", 4],
+      ],
+    );
+    // inbound accepts both keys from everyone, whatever they send with
+    assert.equal(m.states.filter((s) => s.direction === "in" && s.node === "c1/b").length, 2);
+  });
+
+  it("the persisted model carries no key material yet diffs like the full one", () => {
+    const full = model(A, [B, R], KEY3);
+    const stored = JSON.parse(JSON.stringify(withoutKeyMaterial(full)));
+    assert.equal(JSON.stringify(stored).includes("0102030405060708090a0b0c0d0e0f1011121314"), false);
+    for (const state of full.states)
+      assert.equal(JSON.stringify(stored).includes(state.algorithmArgs[2]), false);
+    assert.deepEqual(planXfrmChanges(stored, full), []);
+    // a peer that rebooted (new boot id → new derived key, same SPI) is replaced
+    const rebooted = model(A, [B, { ...R, bootId: boot("d") }], KEY3);
+    const commands = planXfrmChanges(stored, rebooted).map((c) => `${c.argv[3]} ${c.argv[5]}>${c.argv[7]}`);
+    assert.deepEqual(commands, [
+      `delete ${A.ip}>${R.ip}`,
+      `add ${A.ip}>${R.ip}`,
+      `delete ${R.ip}>${A.ip}`,
+      `add ${R.ip}>${A.ip}`,
+    ]);
+  });
+
+  it("a state add says how to remove a same-id leftover (failed sync, earlier agent)", () => {
+    const [first] = planXfrmChanges(undefined, model(A, [B], KEY3)).filter((c) => c.kind === "state");
+    const state = model(A, [B], KEY3).states[0];
+    assert.deepEqual(first.replaces, stateDeleteArgv(state));
+  });
+
+  it("reads ip xfrm state and counts ESP states per peer and direction", () => {
+    const text = `src ${A.ip} dst ${B.ip}
+\tproto esp spi 0x3a1b2c3d reqid 1 mode tunnel
+\treplay-window 0 flag esn
+\taead rfc4106(gcm(aes)) 0x00 128
+src ${B.ip} dst ${A.ip}
+\tproto esp spi 0x31111111 reqid 1 mode tunnel
+\treplay-window 1024 flag esn
+src ${B.ip} dst ${A.ip}
+\tproto esp spi 0x42222222 reqid 1 mode tunnel
+`;
+    const installed = parseXfrmStates(text);
+    assert.deepEqual(installed[0], { src: A.ip, dst: B.ip, spi: 0x3a1b2c3d });
+    assert.equal(installed.length, 3);
+    assert.deepEqual(countPeerStates(A, [B, R], installed), {
+      peers: { "c1/b": { in: 2, out: 1 }, "c2/r": { in: 0, out: 0 } },
+      total: { in: 2, out: 1 },
+    });
   });
 
   it("probe error classification", () => {

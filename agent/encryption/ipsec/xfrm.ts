@@ -10,8 +10,10 @@
  *   IN policies require ESP for the reverse direction (plaintext from a remote pod is refused);
  * - a catch-all OUT BLOCK policy (lower precedence) from local pod CIDRs to the mesh's encrypted
  *   prefixes: whatever has no tunnel policy (node being added/removed, rejected node) is dropped.
- * Rotation: IN states for old and new keys coexist; the new OUT state is added before the old one
- * is deleted (the kernel picks the newest OUT state), so no packet is sent without a state.
+ * Rotation: IN states for old and new keys coexist; a node moves its OUT state for a pair to the
+ * new key only once the peer advertises that SPI (so the peer's IN state exists: `remote.keys`
+ * holds the old key until then), and the new OUT state is added before the old one is deleted
+ * (the kernel picks the newest OUT state), so no packet is sent without a state or lost.
  */
 import { createHash } from "node:crypto";
 import { formatCidr, parseCidr, parseIp } from "../../../lib/cidr.js";
@@ -30,9 +32,15 @@ export interface XfrmNode {
   bootId: string;
 }
 
+/**
+ * A remote node, optionally with the keys for its pair instead of the shared ones: during a
+ * rotation a node keeps its outbound key for a pair until the peer advertises the new SPI.
+ */
+export type XfrmRemote = XfrmNode & { keys?: IpsecKeySet };
+
 export interface XfrmModelInput {
   local: XfrmNode;
-  remotes: readonly XfrmNode[];
+  remotes: readonly XfrmRemote[];
   keys: IpsecKeySet;
   /** Destinations local pods may only reach encrypted (e.g. every cluster's pod pool). */
   encryptedPrefixes: readonly string[];
@@ -45,8 +53,10 @@ export interface XfrmState {
   dst: string;
   spi: number;
   keySpi: number;
-  /** Algorithm arguments for `ip xfrm state add` (contain key material: never log). */
+  /** Algorithm arguments for `ip xfrm state add` (contain key material: never log or persist). */
   algorithmArgs: string[];
+  /** Truncated SHA-256 of algorithmArgs: tells a key change apart without keeping the key. */
+  keyDigest: string;
 }
 
 export interface XfrmPolicy {
@@ -70,7 +80,16 @@ export function wireSpi(keySpi: number, srcIp: string, dstIp: string): number {
   return ((keySpi & 0xf) << 28) | (hash.readUInt32BE(0) & 0x0fffffff);
 }
 
-function algorithmArgs(key: IpsecKey): string[] {
+function keyDigest(args: readonly string[]): string {
+  return createHash("sha256").update(args.join(" ")).digest("hex").slice(0, 16);
+}
+
+function algorithmArgs(key: IpsecKey): { algorithmArgs: string[]; keyDigest: string } {
+  const args = algorithmArgsOf(key);
+  return { algorithmArgs: args, keyDigest: keyDigest(args) };
+}
+
+function algorithmArgsOf(key: IpsecKey): string[] {
   const a = key.algorithm;
   if (a.kind === "aead") return ["aead", a.algorithm, `0x${a.key.toString("hex")}`, String(a.icvBits)];
   return [
@@ -99,15 +118,16 @@ export function buildXfrmModel(input: XfrmModelInput): XfrmModel {
       remoteCidrs = remote.podCidrs.map((c) => formatCidr(parseCidr(c)));
       const localKeyInput = { ip: local.ip, bootId: local.bootId };
       const remoteKeyInput = { ip: remote.ip, bootId: remote.bootId };
+      const outKey = (remote.keys ?? keys).current;
       pairStates = [
         {
           direction: "out",
           node: remote.node,
           src: local.ip,
           dst: remote.ip,
-          spi: wireSpi(keys.current.spi, local.ip, remote.ip),
-          keySpi: keys.current.spi,
-          algorithmArgs: algorithmArgs(keys.current.forPair(localKeyInput, remoteKeyInput)),
+          spi: wireSpi(outKey.spi, local.ip, remote.ip),
+          keySpi: outKey.spi,
+          ...algorithmArgs(outKey.forPair(localKeyInput, remoteKeyInput)),
         },
         ...keys.all.map(
           (key): XfrmState => ({
@@ -117,7 +137,7 @@ export function buildXfrmModel(input: XfrmModelInput): XfrmModel {
             dst: local.ip,
             spi: wireSpi(key.spi, remote.ip, local.ip),
             keySpi: key.spi,
-            algorithmArgs: algorithmArgs(key.forPair(remoteKeyInput, localKeyInput)),
+            ...algorithmArgs(key.forPair(remoteKeyInput, localKeyInput)),
           }),
         ),
       ];
@@ -255,6 +275,13 @@ export function policyArgv(verb: "update" | "delete", policy: XfrmPolicy): strin
 export interface XfrmCommand {
   kind: "state" | "policy";
   argv: string[];
+  /** A state add: what removes a same-id state left by a failed sync or an earlier agent. */
+  replaces?: string[];
+}
+
+/** The model without key material, as the backend keeps it on disk to diff against after a restart. */
+export function withoutKeyMaterial(model: XfrmModel): XfrmModel {
+  return { ...model, states: model.states.map((state) => ({ ...state, algorithmArgs: [] })) };
 }
 
 /**
@@ -276,11 +303,11 @@ export function planXfrmChanges(previous: XfrmModel | undefined, next: XfrmModel
   }
   for (const [id, state] of nextStates) {
     const old = prevStates.get(id);
-    if (old && old.algorithmArgs.join(" ") !== state.algorithmArgs.join(" ")) {
+    if (old && old.keyDigest !== state.keyDigest) {
       commands.push({ kind: "state", argv: stateDeleteArgv(old) }); // same SPI, new key (a node rebooted)
     }
-    if (!old || old.algorithmArgs.join(" ") !== state.algorithmArgs.join(" ")) {
-      commands.push({ kind: "state", argv: stateAddArgv(state) });
+    if (!old || old.keyDigest !== state.keyDigest) {
+      commands.push({ kind: "state", argv: stateAddArgv(state), replaces: stateDeleteArgv(state) });
     }
   }
   for (const policy of changedPolicies.filter((p) => p.action !== "block")) {
