@@ -136,6 +136,22 @@ describe("agent (root: netns, BPF, etcd, API server)", { timeout: 180_000 }, () 
     );
   });
 
+  it("a direct connection reusing the client port of an earlier per-packet flow is not reverse-NATed", () => {
+    // The kernel picks the client port of a socket-LB (direct) connection without regard to the
+    // per-packet NAT entries of earlier connections to the VIP: the same (client, port, backend)
+    // tuple comes round again, and the old reply entry must not turn the new replies into the VIP's.
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const port = 40_000 + 2 * Math.floor(Math.random() * 5_000);
+      const socat = (target: string) =>
+        `socat -T 3 - TCP:${target},sourceport=${port},reuseaddr,connect-timeout=3 </dev/null`;
+      const viaVip = cluster.inPod(pods.a2, socat(`${clusterIp}:80`), { cgroup: false }).trim();
+      assert.ok(["a1", "b1"].includes(viaVip), `answer through the VIP: ${viaVip}`);
+      const backend = viaVip === "a1" ? pods.a1 : pods.b1;
+      const direct = cluster.inPod(pods.a2, socat(`${backend.ip}:8080`), { cgroup: true, timeoutMs: 10_000 });
+      assert.equal(direct.trim(), viaVip, `direct connection from port ${port} after a VIP flow`);
+    }
+  });
+
   it("EndpointSlice changes reach the datapath within a second", async () => {
     const started = Date.now();
     await cluster.applyEndpointSlice(slice([pods.b1]));
@@ -381,7 +397,8 @@ describe("agent (root: netns, BPF, etcd, API server)", { timeout: 180_000 }, () 
     // new pods and services work with the restarted agents
     const fresh = await cluster.startPod(n2, { labels: { app: "client" } });
     assert.deepEqual(answers(fresh, "tcp", clusterIp, 80, 10), ["a1", "b1"]);
-    await stopProcess(loop, 5_000);
+    // SIGTERM lets the request in flight finish (up to its 15 s timeout) before the loop reports
+    await stopProcess(loop, 20_000);
     const result = JSON.parse(cluster.logOf("request-loop").trim().split("\n").pop() ?? "{}");
     process.stderr.write(`request loop during restarts: ${JSON.stringify(result)}\n`);
     assert.equal(result.failed, 0, JSON.stringify(result.errors));

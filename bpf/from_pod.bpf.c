@@ -2,7 +2,8 @@
 /*
  * from-pod: tcx ingress of a pod's host-side veth, i.e. every packet the pod sends (IPv4 and IPv6).
  *  1. service lookup (VIP, port, proto) -> backend via conntrack (new flows pick a random slot)
- *     -> DNAT, and a reply entry so to-pod can reverse-NAT
+ *     -> DNAT, and a reply entry so to-pod can reverse-NAT; a direct connection's SYN removes a
+ *     stale reply entry on its tuple
  *  2. destination lookup: local endpoint -> redirect to its veth; ipcache entry with a tunnel
  *     endpoint -> tunnel key (remote = node IP, id = source identity) and redirect to the VXLAN
  *     device; anything else -> the kernel's routing.
@@ -28,8 +29,17 @@ static __always_inline int service_dnat(struct __sk_buff *skb, struct packet *pk
 	if (!pkt->has_ports)
 		return TC_ACT_OK;
 	frontend = lb_lookup_frontend(&pkt->daddr, pkt->family, pkt->dport, pkt->proto);
-	if (!frontend)
+	if (!frontend) {
+		/* A direct connection opens (socket LB already chose the backend, or no service at all):
+		 * the kernel picked this client port without regard to earlier per-packet-LB flows, so a
+		 * reply entry left on this tuple by one of them is stale and would rewrite the replies of
+		 * this connection into the VIP's. */
+		if (is_tcp_open(pkt)) {
+			ct_key_fill(&reply_key, &pkt->daddr, &pkt->saddr, pkt->dport, pkt->sport, pkt, CT_DIR_REPLY);
+			bpf_map_delete_elem(&cm_conntrack, &reply_key);
+		}
 		return TC_ACT_OK;
+	}
 	if (frontend->count == 0) {
 		count_metric(METRIC_DROP_NO_BACKEND, skb->len);
 		return TC_ACT_SHOT;

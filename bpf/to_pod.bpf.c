@@ -40,12 +40,20 @@ static __always_inline int reverse_nat(struct __sk_buff *skb, struct packet *pkt
 	ct = bpf_map_lookup_elem(&cm_conntrack, &key);
 	if (!ct)
 		return 0;
+	__u64 now = bpf_ktime_get_ns();
+
+	/* without connection state, a UDP flow silent this long is over (Cilium's non-TCP lifetime):
+	 * its entry must not rewrite a later direct flow that happens to reuse the tuple */
+	if (pkt->proto != IPPROTO_TCP_ && now - ct->last_seen_ns > CT_LIFETIME_NONTCP_NS) {
+		bpf_map_delete_elem(&cm_conntrack, &key);
+		return 0;
+	}
 	__u16 index = ct->rev_nat_index;
 
 	frontend = bpf_map_lookup_elem(&cm_rev_nat, &index);
 	if (!frontend || frontend->family != pkt->family)
 		return 0;
-	ct->last_seen_ns = bpf_ktime_get_ns();
+	ct->last_seen_ns = now;
 	if (rewrite_addr_port(skb, pkt, 1, &frontend->address, frontend->port))
 		return -1;
 	count_metric(METRIC_LB_REV_NAT, skb->len);

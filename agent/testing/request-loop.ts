@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // A steady request loop for restart tests: connects to host:port over TCP (one short request per
 // connection, plus one long-lived connection pinged throughout) until SIGTERM, then prints
-// {"ok":n,"failed":n,"errors":[…],"longLived":"ok"|error} on stdout.
+// {"ok":n,"failed":n,"errors":[…],"slow":[…],"longLived":"ok"|error} on stdout (slow: requests
+// that took over a second, with their start time, to line up with the agents' logs).
 import { connect, type Socket } from "node:net";
 
 const [host, portText, intervalText = "20"] = process.argv.slice(2);
@@ -10,6 +11,7 @@ const intervalMs = Number(intervalText);
 let ok = 0;
 let failed = 0;
 const errors: string[] = [];
+const slow: string[] = [];
 let stopping = false;
 let longLived: string = "ok";
 
@@ -21,6 +23,8 @@ function request(): Promise<void> {
     let data = "";
     const done = (error?: string) => {
       socket.destroy();
+      const took = Date.now() - started;
+      if (took > 1_000 && slow.length < 20) slow.push(`${new Date(started).toISOString()} ${took} ms`);
       if (error || !data) {
         failed++;
         if (errors.length < 20) errors.push(`${new Date(started).toISOString()} ${error ?? "empty reply"}`);
@@ -72,4 +76,4 @@ while (!stopping) {
   await new Promise((resolve) => setTimeout(resolve, intervalMs));
 }
 longSocket.destroy();
-process.stdout.write(`${JSON.stringify({ ok, failed, errors, longLived })}\n`);
+process.stdout.write(`${JSON.stringify({ ok, failed, errors, slow, longLived })}\n`);

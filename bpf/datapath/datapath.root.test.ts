@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { mountPrivateBpffs, type PrivateBpffs } from "../testing.js";
 import { reconcileMaps } from "./apply.js";
-import { ConfigFlags, type Metric, Proto } from "./codecs.js";
+import { ConfigFlags, CtDirection, type Metric, Proto } from "./codecs.js";
 import { Datapath, ProgramName } from "./loader.js";
-import { buildPacket, parsePacket } from "./packet.js";
+import { buildPacket, parsePacket, TcpFlag } from "./packet.js";
 import type { DesiredDatapathState, DesiredService } from "./reconcile.js";
 
 const TC_ACT_OK = 0;
@@ -193,6 +193,66 @@ describe("datapath programs under BPF_PROG_TEST_RUN", () => {
     const result = run(ProgramName.toPod, reply);
     assert.equal(result.returnValue, TC_ACT_OK);
     assert.deepEqual(result.data, reply);
+  });
+
+  it("a direct connection's SYN clears the reply entry an earlier per-packet flow left on its tuple", () => {
+    reconcileMaps(datapath.maps, state([service(80, Proto.TCP, ["10.3.0.1"])]));
+    const viaVip = (flags: number) =>
+      run(ProgramName.fromPod, buildPacket({ ...flowSpec(41000), tcpFlags: flags }));
+    const direct = (flags: number) =>
+      run(
+        ProgramName.fromPod,
+        buildPacket({
+          saddr: CLIENT,
+          daddr: "10.3.0.1",
+          proto: Proto.TCP,
+          sport: 41000,
+          dport: 8080,
+          tcpFlags: flags,
+        }),
+      );
+    const replySource = () => {
+      const reply = buildPacket({
+        saddr: "10.3.0.1",
+        daddr: CLIENT,
+        proto: Proto.TCP,
+        sport: 8080,
+        dport: 41000,
+      });
+      const received = parsePacket(run(ProgramName.toPod, reply).data);
+      return `${received.saddr}:${received.sport}`;
+    };
+    viaVip(TcpFlag.SYN);
+    assert.equal(replySource(), `${VIP}:80`, "the per-packet flow's replies come from the VIP");
+    // segments of a connection that is already open (ACK set) leave the entry alone
+    direct(TcpFlag.ACK);
+    direct(TcpFlag.SYN | TcpFlag.ACK);
+    assert.equal(replySource(), `${VIP}:80`);
+    // the client port comes round again for a direct connection to that backend
+    direct(TcpFlag.SYN);
+    assert.equal(replySource(), "10.3.0.1:8080", "a direct connection's replies were rewritten");
+  });
+
+  it("forgets a UDP reply entry silent for longer than the non-TCP lifetime (60 s)", () => {
+    reconcileMaps(datapath.maps, state([service(53, Proto.UDP, ["10.3.0.1"])]));
+    run(
+      ProgramName.fromPod,
+      buildPacket({ saddr: CLIENT, daddr: VIP, proto: Proto.UDP, sport: 41001, dport: 53 }),
+    );
+    const reply = () =>
+      parsePacket(
+        run(
+          ProgramName.toPod,
+          buildPacket({ saddr: "10.3.0.1", daddr: CLIENT, proto: Proto.UDP, sport: 8080, dport: 41001 }),
+        ).data,
+      ).saddr;
+    assert.equal(reply(), VIP);
+    const [key] = [...datapath.maps.conntrack.keys()].filter((k) => k.direction === CtDirection.Reply);
+    const entry = datapath.maps.conntrack.get(key);
+    assert.ok(entry);
+    datapath.maps.conntrack.set(key, { ...entry, lastSeenNs: entry.lastSeenNs - 61_000_000_000n });
+    assert.equal(reply(), "10.3.0.1", "a stale UDP entry still rewrote the reply");
+    assert.equal(datapath.maps.conntrack.get(key), undefined, "the stale entry was not removed");
   });
 
   it("keeps a flow on its backend while the backend set changes, and re-balances when it goes", () => {

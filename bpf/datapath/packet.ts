@@ -15,7 +15,11 @@ export interface PacketSpec {
   payload?: Buffer;
   /** UDP only: send without checksum (0) */
   noUdpChecksum?: boolean;
+  /** TCP only: the flags byte (default SYN) */
+  tcpFlags?: number;
 }
+
+export const TcpFlag = { SYN: 0x02, ACK: 0x10 } as const;
 
 export interface ParsedPacket {
   srcMac: string;
@@ -118,7 +122,7 @@ export function buildPacket(spec: PacketSpec): Buffer {
     if (spec.proto === Proto.TCP) {
       l4.writeUInt32BE(1, 4); // seq
       l4[12] = 5 << 4; // data offset
-      l4[13] = 0x02; // SYN
+      l4[13] = spec.tcpFlags ?? TcpFlag.SYN;
       l4.writeUInt16BE(65535, 14);
     } else {
       l4.writeUInt16BE(l4Length, 4);

@@ -61,9 +61,19 @@ struct packet {
 	__u8 proto;
 	__u8 family;
 	__u8 has_ports;
-	__u8 pad;
+	__u8 tcp_flags; /* TCP only (FIN SYN RST PSH ACK ... as in the header's byte 13), else 0 */
 	__u16 l4_offset;
 };
+
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK 0x10
+#define TCP_FLAGS_OFFSET 13
+
+/* A TCP segment that opens a connection (SYN without ACK). */
+static __always_inline int is_tcp_open(const struct packet *pkt)
+{
+	return pkt->proto == IPPROTO_TCP_ && (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+}
 
 static __always_inline int parse_ports(struct __sk_buff *skb, struct packet *pkt)
 {
@@ -79,6 +89,12 @@ static __always_inline int parse_ports(struct __sk_buff *skb, struct packet *pkt
 	pkt->sport = ports->source;
 	pkt->dport = ports->dest;
 	pkt->has_ports = 1;
+	if (pkt->proto == IPPROTO_TCP_) {
+		__u8 *flags = data + pkt->l4_offset + TCP_FLAGS_OFFSET;
+
+		if ((void *)(flags + 1) <= data_end)
+			pkt->tcp_flags = *flags;
+	}
 	return 0;
 }
 

@@ -64,6 +64,7 @@ struct lb_rev_nat {
 
 #define CT_DIR_SERVICE 0 /* client -> VIP tuple, value holds the chosen backend */
 #define CT_DIR_REPLY 1   /* backend -> client tuple, value holds the rev_nat_index */
+#define CT_LIFETIME_NONTCP_NS (60ULL * 1000000000ULL)
 
 /* cm_conntrack (LRU) */
 struct ct_key {
