@@ -30,9 +30,11 @@ import { CniError } from "../cni/protocol.js";
 import { MeshObjects, parseConfigMapData } from "../lib/clustermesh/resources.js";
 import { run } from "../lib/exec.js";
 import { MESH_NAMESPACE } from "../lib/k8s/client.js";
+import { type Informer, startInformer } from "../lib/k8s/informer.js";
 import type { MaxConnectedClusters } from "../lib/kvstore/cluster-identity.js";
 import type { Logger } from "../lib/log.js";
 import { waitFor } from "../lib/process.js";
+import { Trigger } from "../lib/trigger.js";
 import { remoteEntries } from "./clustermesh/config.js";
 import { DEFAULT_LIFECYCLE } from "./clustermesh/lifecycle.js";
 import { ClusterMeshManager } from "./clustermesh/manager.js";
@@ -56,7 +58,6 @@ import { EndpointStore } from "./endpoints/store.js";
 import { IdentityAllocator, keyOfIdentityObject } from "./identity/allocator.js";
 import { clusterIdOf, labelList } from "./identity/labels.js";
 import { PodIpAllocator } from "./ipam/allocator.js";
-import { type Cache, startCache, Trigger } from "./k8s/cache.js";
 import {
   ensureCrds,
   MESH_API_VERSION,
@@ -77,16 +78,16 @@ const RESYNC_INTERVAL_MS = 30_000;
 const MAX_LOGGED_PROBLEMS = 1000;
 
 interface Caches {
-  nodes: Cache<V1Node>;
-  services: Cache<V1Service>;
-  endpointSlices: Cache<V1EndpointSlice>;
-  pods: Cache<V1Pod>;
-  namespaces: Cache<V1Namespace>;
-  identities: Cache<MeshIdentity & KubernetesObject>;
-  meshEndpoints: Cache<MeshEndpoint & KubernetesObject>;
+  nodes: Informer<V1Node>;
+  services: Informer<V1Service>;
+  endpointSlices: Informer<V1EndpointSlice>;
+  pods: Informer<V1Pod>;
+  namespaces: Informer<V1Namespace>;
+  identities: Informer<MeshIdentity & KubernetesObject>;
+  meshEndpoints: Informer<MeshEndpoint & KubernetesObject>;
   /** kube-system Secrets and ConfigMaps: the mesh's remote-cluster configuration. */
-  meshSecrets: Cache<V1Secret>;
-  meshConfigMaps: Cache<V1ConfigMap>;
+  meshSecrets: Informer<V1Secret>;
+  meshConfigMaps: Informer<V1ConfigMap>;
 }
 
 export class Agent {
@@ -331,7 +332,9 @@ export class Agent {
     for (const trigger of this.triggers) trigger.close();
     await this.encryption?.stop().catch((err) => this.log.warn({ err }, "stopping encryption failed"));
     await this.clustermesh?.stop().catch((error) => this.log.warn({ err: error }, "clustermesh stop failed"));
-    await Promise.all(Object.values(this.caches ?? {}).map((cache: Cache<KubernetesObject>) => cache.stop()));
+    await Promise.all(
+      Object.values(this.caches ?? {}).map((cache: Informer<KubernetesObject>) => cache.stop()),
+    );
     for (const server of [this.apiServer, this.metricsServer]) {
       if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     }
@@ -362,70 +365,74 @@ export class Agent {
       if (this.ready) this.datapathTrigger?.trigger();
     };
     return {
-      nodes: startCache<V1Node>({
+      nodes: startInformer<V1Node>({
         ...common,
         name: "nodes",
         path: "/api/v1/nodes",
         list: () => core.listNode(),
         onChange: onDatapathInput,
+        onListed: onDatapathInput,
       }),
-      services: startCache<V1Service>({
+      services: startInformer<V1Service>({
         ...common,
         name: "services",
         path: "/api/v1/services",
         list: () => core.listServiceForAllNamespaces(),
         onChange: onDatapathInput,
+        onListed: onDatapathInput,
       }),
-      endpointSlices: startCache<V1EndpointSlice>({
+      endpointSlices: startInformer<V1EndpointSlice>({
         ...common,
         name: "endpointslices",
         path: "/apis/discovery.k8s.io/v1/endpointslices",
         list: () => discovery.listEndpointSliceForAllNamespaces(),
         onChange: onDatapathInput,
+        onListed: onDatapathInput,
       }),
-      pods: startCache<V1Pod>({
+      pods: startInformer<V1Pod>({
         ...common,
         name: "pods",
         path: "/api/v1/pods",
         fieldSelector: `spec.nodeName=${this.config.nodeName}`,
         list: () => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.config.nodeName}` }),
-        onChange: (_pod, deleted) => {
-          if (deleted && this.ready) this.staleTrigger?.trigger(200);
+        onChange: (_pod, event) => {
+          if (event === "delete" && this.ready) this.staleTrigger?.trigger(200);
+        },
+        // pods deleted while the watch was down show up as missing from the relist
+        onListed: () => {
+          if (this.ready) this.staleTrigger?.trigger(200);
         },
       }),
-      namespaces: startCache<V1Namespace>({
+      namespaces: startInformer<V1Namespace>({
         ...common,
         name: "namespaces",
         path: "/api/v1/namespaces",
         list: () => core.listNamespace(),
-        onChange: () => {},
       }),
-      identities: startCache<MeshIdentity & KubernetesObject>({
+      identities: startInformer<MeshIdentity & KubernetesObject>({
         ...common,
         name: "meshidentities",
         path: `/apis/${MESH_GROUP}/${MESH_VERSION}/meshidentities`,
         list: () => meshApi.listIdentities(),
-        onChange: () => {},
       }),
-      meshSecrets: startCache<V1Secret>({
+      meshSecrets: startInformer<V1Secret>({
         ...common,
         name: "mesh-secrets",
         path: `/api/v1/namespaces/${MESH_NAMESPACE}/secrets`,
         list: () => core.listNamespacedSecret({ namespace: MESH_NAMESPACE }),
         onChange: (secret) => {
-          const name = secret?.metadata?.name;
-          if (name === undefined || name === MeshObjects.remotes || name === MeshObjects.remoteCert)
-            this.syncRemoteClusters();
+          const name = secret.metadata?.name;
+          if (name === MeshObjects.remotes || name === MeshObjects.remoteCert) this.syncRemoteClusters();
         },
+        onListed: () => this.syncRemoteClusters(),
       }),
-      meshConfigMaps: startCache<V1ConfigMap>({
+      meshConfigMaps: startInformer<V1ConfigMap>({
         ...common,
         name: "mesh-configmaps",
         path: `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps`,
         list: () => core.listNamespacedConfigMap({ namespace: MESH_NAMESPACE }),
-        onChange: () => {},
       }),
-      meshEndpoints: startCache<MeshEndpoint & KubernetesObject>({
+      meshEndpoints: startInformer<MeshEndpoint & KubernetesObject>({
         ...common,
         name: "meshendpoints",
         path: `/apis/${MESH_GROUP}/${MESH_VERSION}/meshendpoints`,
@@ -434,8 +441,13 @@ export class Agent {
           if (!this.ready) return;
           this.datapathTrigger?.trigger();
           // someone else changed or deleted one of ours: put it back
-          if (!endpoint || endpoint.metadata.labels?.["clustermesh.io/node"] === this.config.nodeName)
+          if (endpoint.metadata.labels?.["clustermesh.io/node"] === this.config.nodeName)
             this.meshTrigger?.trigger(100);
+        },
+        onListed: () => {
+          if (!this.ready) return;
+          this.datapathTrigger?.trigger();
+          this.meshTrigger?.trigger(100);
         },
       }),
     };
@@ -604,7 +616,7 @@ export class Agent {
   status(): AgentStatus {
     const current = this.datapath ? safe(() => this.datapath?.current()) : undefined;
     const caches = Object.fromEntries(
-      Object.values(this.caches ?? {}).map((c: Cache<KubernetesObject>) => [c.name, c.synced()]),
+      Object.values(this.caches ?? {}).map((c: Informer<KubernetesObject>) => [c.name, c.synced()]),
     );
     const identities = (this.caches?.identities.list() ?? [])
       .filter((identity) => clusterIdOf(Number(identity.metadata.name)) === this.config.clusterId)

@@ -31,6 +31,7 @@ import {
   type MeshNode,
   MeshResource,
 } from "../agent/k8s/crds.js";
+import { type Informer, startInformer } from "../lib/k8s/informer.js";
 import { LeaseManager } from "../lib/kvstore/leases.js";
 import {
   CANARY_NAMES,
@@ -54,7 +55,6 @@ import { identityValueFor } from "./convert/identity.js";
 import { nodeValueFor } from "./convert/node.js";
 import { clusterServiceFor, SERVICE_NAME_LABEL } from "./convert/service.js";
 import { etcdAccessPlan, initEtcdAccess } from "./etcd-init.js";
-import { type Informer, startInformer } from "./k8s-cache.js";
 import { type MetricSample, renderMetrics } from "./metrics.js";
 
 export interface ApiServerOptions {
@@ -250,18 +250,20 @@ export class ClusterMeshApiServer {
       kubeConfig: this.options.kubeConfig,
       path,
       list,
-      onChange: (object, deleted) => {
+      // a CRD not created yet must not hold up readiness
+      notServedAsEmpty: true,
+      onChange: (object, event) => {
+        const key = `${name}/${event}`;
+        this.k8sEvents.set(key, (this.k8sEvents.get(key) ?? 0) + 1);
         try {
-          onChange(object, deleted);
+          onChange(object, event === "delete");
         } catch (error) {
           this.conversionErrors++;
           this.log.warn({ informer: name, object: nsName(object), err: String(error) }, "conversion failed");
         }
       },
-      onSynced: () => this.onInformerSynced(name),
-      onEvent: (kind) => {
-        const key = `${name}/${kind}`;
-        this.k8sEvents.set(key, (this.k8sEvents.get(key) ?? 0) + 1);
+      onListed: (first) => {
+        if (first) this.onInformerSynced(name);
       },
       log: this.log,
       restartDelayMs: name.startsWith("mesh") ? 2_000 : 1_000,

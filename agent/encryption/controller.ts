@@ -21,10 +21,11 @@ import {
 import { nthAddress, parseCidr } from "../../lib/cidr.js";
 import { CommandError, run } from "../../lib/exec.js";
 import { decodeSecretData } from "../../lib/k8s/client.js";
+import { type Informer, startInformer } from "../../lib/k8s/informer.js";
 import type { Logger } from "../../lib/log.js";
 import { isRunning, type ProcessRef, stopProcess } from "../../lib/process.js";
+import { Trigger } from "../../lib/trigger.js";
 import type { NodeInfo } from "../datapath/desired.js";
-import { type Cache, startCache, Trigger } from "../k8s/cache.js";
 import { MESH_GROUP, MESH_VERSION, type MeshNode } from "../k8s/crds.js";
 import { MeshApi } from "../k8s/mesh-api.js";
 import type { MetricsRegistry } from "../metrics/registry.js";
@@ -111,8 +112,8 @@ export interface EncryptionControllerOptions {
 
 export class EncryptionController {
   private readonly remoteClusters = new Map<string, Map<string, EncryptionNodeRecord>>();
-  private meshNodes: Cache<MeshNode & KubernetesObject> | undefined;
-  private keySecret: Cache<V1Secret> | undefined;
+  private meshNodes: Informer<MeshNode & KubernetesObject> | undefined;
+  private keySecret: Informer<V1Secret> | undefined;
   private keys: IpsecKeySet | undefined;
   private keyText: string | undefined;
   private configError: string | undefined;
@@ -328,19 +329,20 @@ export class EncryptionController {
     const { kubeConfig, log } = this.options;
     const meshApi = new MeshApi(kubeConfig);
     const onChange = () => this.trigger.trigger();
-    this.meshNodes = startCache<MeshNode & KubernetesObject>({
+    this.meshNodes = startInformer<MeshNode & KubernetesObject>({
       name: "encryption-meshnodes",
       kubeConfig,
       log,
       path: `/apis/${MESH_GROUP}/${MESH_VERSION}/meshnodes`,
       list: () => meshApi.listNodes() as never,
       onChange,
+      onListed: onChange,
     });
-    const caches: Cache<KubernetesObject>[] = [this.meshNodes];
+    const caches: Informer<KubernetesObject>[] = [this.meshNodes];
     if (this.options.mode === "ipsec") {
       const core = kubeConfig.makeApiClient(CoreV1Api);
       const fieldSelector = `metadata.name=${IPSEC_KEYS_SECRET.name}`;
-      this.keySecret = startCache<V1Secret>({
+      this.keySecret = startInformer<V1Secret>({
         name: "encryption-ipsec-keys",
         kubeConfig,
         log,
@@ -348,6 +350,7 @@ export class EncryptionController {
         fieldSelector,
         list: () => core.listNamespacedSecret({ namespace: IPSEC_KEYS_SECRET.namespace, fieldSelector }),
         onChange,
+        onListed: onChange,
       });
       caches.push(this.keySecret);
     }

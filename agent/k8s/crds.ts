@@ -13,8 +13,8 @@ import {
   type KubeConfig,
   type V1CustomResourceDefinition,
 } from "@kubernetes/client-node";
+import { apiStatus } from "../../lib/k8s/client.js";
 import type { Logger } from "../../lib/log.js";
-import { apiStatus } from "./cache.js";
 
 export const MESH_GROUP = "clustermesh.io";
 export const MESH_VERSION = "v1alpha1";

@@ -1,6 +1,6 @@
 /** Thin typed I/O for the mesh's custom resources (CustomObjectsApi). */
 import { CustomObjectsApi, type KubeConfig, type KubernetesListObject } from "@kubernetes/client-node";
-import { apiStatus } from "./cache.js";
+import { apiStatus } from "../../lib/k8s/client.js";
 import {
   MESH_GROUP,
   MESH_VERSION,

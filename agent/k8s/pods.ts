@@ -1,8 +1,8 @@
 /** Pod lookups for CNI ADD: the API itself (not a cache), so a pod created a moment ago is found. */
 import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { apiStatus } from "../../lib/k8s/client.js";
 import type { PodDirectory, PodInfo } from "../endpoints/manager.js";
 import type { NamedPort } from "../endpoints/store.js";
-import { apiStatus } from "./cache.js";
 
 export function namedPorts(pod: V1Pod): NamedPort[] {
   const ports: NamedPort[] = [];

@@ -12,10 +12,12 @@ import {
   type V1Pod,
   type V1Service,
 } from "@kubernetes/client-node";
+import { apiStatus } from "../../lib/k8s/client.js";
+import { type Informer, startInformer } from "../../lib/k8s/informer.js";
 import type { Logger } from "../../lib/log.js";
+import { Trigger } from "../../lib/trigger.js";
 import { orphanedPods, planDeployment, podFromTemplate, statusChanged } from "./deployments.js";
 import { planEndpointSlices } from "./endpointslices.js";
-import { apiErrorCode, type Cache, Coalescer, startCache } from "./informer.js";
 import { allocateNodeCidrs, type IpamConfig, nodePodCidrs } from "./node-ipam.js";
 import { schedule } from "./scheduler.js";
 
@@ -68,16 +70,16 @@ export async function startControllerManager(options: ControllerManagerOptions):
   const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
   const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
-  const coalescers: Coalescer[] = [];
+  const triggers: Trigger[] = [];
   const controller = (name: string, work: () => Promise<void>) => {
-    const c = new Coalescer(work, log.child({ controller: name }));
-    coalescers.push(c);
-    return c;
+    const trigger = new Trigger(name, work, log.child({ controller: name }), 20);
+    triggers.push(trigger);
+    return trigger;
   };
 
   // --- node IPAM -------------------------------------------------------------------------------
   const reservedCidrs = new Map<string, string[]>();
-  let nodes: Cache<V1Node>;
+  let nodes: Informer<V1Node>;
   const nodeIpam = controller("node-ipam", async () => {
     if (!nodes.synced()) return;
     const current = nodes.list().map((n) => ({ name: n.metadata?.name ?? "", podCIDRs: nodePodCidrs(n) }));
@@ -94,7 +96,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
   });
 
   // --- scheduler -------------------------------------------------------------------------------
-  let pods: Cache<V1Pod>;
+  let pods: Informer<V1Pod>;
   const bound = new Expectations();
   const assumed = new Map<string, string>();
   const reportedUnschedulable = new Map<string, string>();
@@ -137,11 +139,8 @@ export async function startControllerManager(options: ControllerManagerOptions):
         log.info(binding, "bound pod");
       } catch (error) {
         // 409: someone else bound it, or it is gone (404): nothing to do either way.
-        log.debug(
-          { binding, code: apiErrorCode(error), err: String(error).slice(0, 300) },
-          "binding refused",
-        );
-        if (apiErrorCode(error) !== 409 && apiErrorCode(error) !== 404) throw error;
+        log.debug({ binding, code: apiStatus(error), err: String(error).slice(0, 300) }, "binding refused");
+        if (apiStatus(error) !== 409 && apiStatus(error) !== 404) throw error;
       }
     }
     for (const item of plan.unschedulable) {
@@ -165,14 +164,14 @@ export async function startControllerManager(options: ControllerManagerOptions):
         });
         reportedUnschedulable.set(k, item.message);
       } catch (error) {
-        if (apiErrorCode(error) !== 409 && apiErrorCode(error) !== 404) throw error;
+        if (apiStatus(error) !== 409 && apiStatus(error) !== 404) throw error;
       }
     }
   });
 
   // --- EndpointSlices ----------------------------------------------------------------------------
-  let services: Cache<V1Service>;
-  let slices: Cache<V1EndpointSlice>;
+  let services: Informer<V1Service>;
+  let slices: Informer<V1EndpointSlice>;
   const endpointSlices = controller("endpointslice", async () => {
     if (!services.synced() || !pods.synced() || !slices.synced()) return;
     const plan = planEndpointSlices(services.list(), pods.list(), slices.list());
@@ -183,7 +182,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
           body: slice,
         });
       } catch (error) {
-        if (apiErrorCode(error) !== 409) throw error; // already there: the next pass updates it
+        if (apiStatus(error) !== 409) throw error; // already there: the next pass updates it
       }
     }
     for (const slice of plan.update) {
@@ -197,13 +196,13 @@ export async function startControllerManager(options: ControllerManagerOptions):
       try {
         await discovery.deleteNamespacedEndpointSlice(target);
       } catch (error) {
-        if (apiErrorCode(error) !== 404) throw error;
+        if (apiStatus(error) !== 404) throw error;
       }
     }
   });
 
   // --- Deployments + garbage collection ------------------------------------------------------------
-  let deployments: Cache<V1Deployment>;
+  let deployments: Informer<V1Deployment>;
   const created = new Expectations();
   const deleted = new Expectations();
   const deploymentController = controller("deployment", async () => {
@@ -237,7 +236,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
         try {
           await core.deleteNamespacedPod({ name, namespace });
         } catch (error) {
-          if (apiErrorCode(error) !== 404) throw error;
+          if (apiStatus(error) !== 404) throw error;
         }
       }
       if (plan.create || plan.delete.length) {
@@ -261,7 +260,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
           });
         } catch (error) {
           // A stale cached copy (409) is refreshed by the watch, which triggers another pass.
-          if (apiErrorCode(error) !== 409 && apiErrorCode(error) !== 404) throw error;
+          if (apiStatus(error) !== 409 && apiStatus(error) !== 404) throw error;
         }
       }
     }
@@ -273,7 +272,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
         });
         log.info({ pod: key(orphan) }, "garbage-collected pod of a deleted deployment");
       } catch (error) {
-        if (apiErrorCode(error) !== 404) throw error;
+        if (apiStatus(error) !== 404) throw error;
       }
     }
   });
@@ -283,50 +282,61 @@ export async function startControllerManager(options: ControllerManagerOptions):
     endpointSlices.trigger();
     deploymentController.trigger();
   };
+  const nodesChanged = () => {
+    nodeIpam.trigger();
+    scheduler.trigger();
+  };
   const cacheLog = log.child({ component: "cache" });
-  nodes = await startCache<V1Node>({
+  nodes = startInformer<V1Node>({
+    name: "nodes",
     kubeConfig,
     path: "/api/v1/nodes",
     list: () => core.listNode(),
-    onChange: () => {
-      nodeIpam.trigger();
-      scheduler.trigger();
-    },
+    onChange: nodesChanged,
+    onListed: nodesChanged,
     log: cacheLog,
   });
-  pods = await startCache<V1Pod>({
+  pods = startInformer<V1Pod>({
+    name: "pods",
     kubeConfig,
     path: "/api/v1/pods",
     list: () => core.listPodForAllNamespaces(),
     onChange: podsChanged,
+    onListed: podsChanged,
     log: cacheLog,
   });
-  services = await startCache<V1Service>({
+  services = startInformer<V1Service>({
+    name: "services",
     kubeConfig,
     path: "/api/v1/services",
     list: () => core.listServiceForAllNamespaces(),
     onChange: () => endpointSlices.trigger(),
+    onListed: () => endpointSlices.trigger(),
     log: cacheLog,
   });
-  slices = await startCache<V1EndpointSlice>({
+  slices = startInformer<V1EndpointSlice>({
+    name: "slices",
     kubeConfig,
     path: "/apis/discovery.k8s.io/v1/endpointslices",
     list: () => discovery.listEndpointSliceForAllNamespaces(),
     onChange: () => endpointSlices.trigger(),
+    onListed: () => endpointSlices.trigger(),
     log: cacheLog,
   });
-  deployments = await startCache<V1Deployment>({
+  deployments = startInformer<V1Deployment>({
+    name: "deployments",
     kubeConfig,
     path: "/apis/apps/v1/deployments",
     list: () => apps.listDeploymentForAllNamespaces(),
     onChange: () => deploymentController.trigger(),
+    onListed: () => deploymentController.trigger(),
     log: cacheLog,
   });
   log.info({ cluster: options.clusterName }, "controllers started");
 
   return {
     stop: async () => {
-      for (const c of coalescers) c.close();
+      for (const trigger of triggers) trigger.close();
       await Promise.all([nodes, pods, services, slices, deployments].map((c) => c.stop()));
     },
   };

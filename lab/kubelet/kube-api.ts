@@ -6,8 +6,9 @@ import {
   type V1NodeStatus,
   type V1Pod,
 } from "@kubernetes/client-node";
+import { apiStatus } from "../../lib/k8s/client.js";
+import { startInformer } from "../../lib/k8s/informer.js";
 import type { Logger } from "../../lib/log.js";
-import { apiErrorCode, startCache } from "../controllers/informer.js";
 import type { KubeletApi } from "./kubelet.js";
 
 /** The kubelet's API access through @kubernetes/client-node (status writes retry on 409). */
@@ -25,20 +26,20 @@ export class KubeApi implements KubeletApi {
   async watchPods(nodeName: string, onPod: (pod: V1Pod, deleted: boolean) => void) {
     const fieldSelector = `spec.nodeName=${nodeName}`;
     const known = new Map<string, V1Pod>();
-    const cache = await startCache<V1Pod>({
+    const cache = startInformer<V1Pod>({
+      name: "pods",
       kubeConfig: this.kubeConfig,
       path: "/api/v1/pods",
       fieldSelector,
       list: () => this.core.listPodForAllNamespaces({ fieldSelector }),
-      onChange: (pod, deleted) => {
-        if (pod) {
-          const uid = pod.metadata?.uid ?? "";
-          if (deleted) known.delete(uid);
-          else known.set(uid, pod);
-          onPod(pod, Boolean(deleted));
-          return;
-        }
-        // A (re)list: deliver everything, and deletions that happened while we were not watching.
+      onChange: (pod, event) => {
+        const uid = pod.metadata?.uid ?? "";
+        if (event === "delete") known.delete(uid);
+        else known.set(uid, pod);
+        onPod(pod, event === "delete");
+      },
+      // A (re)list: deliver everything, and deletions that happened while we were not watching.
+      onListed: () => {
         const listed = new Map(cache.list().map((p) => [p.metadata?.uid ?? "", p]));
         for (const [uid, old] of known) if (!listed.has(uid)) onPod(old, true);
         known.clear();
@@ -58,7 +59,7 @@ export class KubeApi implements KubeletApi {
         await attempt();
         return;
       } catch (error) {
-        if (apiErrorCode(error) !== 409 || i >= 4) throw new Error(`${what}: ${errorText(error)}`);
+        if (apiStatus(error) !== 409 || i >= 4) throw new Error(`${what}: ${errorText(error)}`);
       }
     }
   }
@@ -82,7 +83,7 @@ export class KubeApi implements KubeletApi {
         body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata?.uid } },
       });
     } catch (error) {
-      if (apiErrorCode(error) !== 404 && apiErrorCode(error) !== 409) throw error;
+      if (apiStatus(error) !== 404 && apiStatus(error) !== 409) throw error;
     }
   }
 
@@ -119,7 +120,7 @@ export class KubeApi implements KubeletApi {
     try {
       return await this.core.createNode({ body: node });
     } catch (error) {
-      if (apiErrorCode(error) !== 409) throw new Error(`register node ${name}: ${errorText(error)}`);
+      if (apiStatus(error) !== 409) throw new Error(`register node ${name}: ${errorText(error)}`);
     }
     // Re-registration (kubelet restart): keep what others set (podCIDR, labels), refresh ours.
     let stored: V1Node | undefined;

@@ -26,6 +26,12 @@ export function kubeConfigFor(context?: string, file?: string): KubeConfig {
   return kc;
 }
 
+/** HTTP status of a failed API call (client-node's ApiException carries it as `code`), or undefined. */
+export function apiStatus(error: unknown): number | undefined {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "number" ? code : undefined;
+}
+
 export function isNotFound(error: unknown): boolean {
   return error instanceof ApiException && error.code === 404;
 }
