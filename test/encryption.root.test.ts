@@ -19,9 +19,30 @@ import { labDir } from "../lab/state.js";
 import { connectProblems, readClusterAccess } from "../lib/clustermesh/access.js";
 import { coreApi, kubeConfigFor } from "../lib/k8s/client.js";
 import { isRunning, type ProcessRef, startDaemon, stopProcess, waitFor } from "../lib/process.js";
-import { kubectl, type LabFixture, labFixture, labUpArgs, MESHCTL } from "./lab-fixture.js";
+import { execInPod, kubectlOk, type LabFixture, labFixture, labUpArgs, MESHCTL } from "./lab-fixture.js";
 
 const MARKER = "ENCRYPTION-MARKER-5f3a9c";
+const CLIENT_POD = { namespace: "demo", name: "client" };
+
+/** An echo pod (label app=echo, HTTP on 8080) pinned to a node, as a YAML document. */
+const echoPod = (name: string, node: string) => `---
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: demo, labels: {app: echo}}
+spec:
+  nodeName: ${node}
+  containers: [{name: echo, image: clustermesh/echo, ports: [{containerPort: 8080}]}]
+`;
+
+/** The client pod on c1-control-plane. */
+const clientPod = () => `---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: demo}
+spec:
+  nodeName: c1-control-plane
+  containers: [{name: client, image: clustermesh/client}]
+`;
 
 /** The same global service in both clusters: its ClusterIP in c1 balances over both echo pods. */
 const GLOBAL_SERVICE = `---
@@ -51,24 +72,11 @@ for (const mode of MODES) {
   describe(`${mode} encryption across nodes and clusters (root: full lab)`, { timeout: 600_000 }, () => {
     let fixture: LabFixture;
     const nodeNames = ["c1-control-plane", "c1-worker", "c2-control-plane"];
-    const k = (cluster: string, args: string[]) => {
-      const result = kubectl(fixture, cluster, args);
-      assert.equal(result.status, 0, `kubectl ${args.join(" ")}: ${result.stderr}`);
-      return result.stdout;
-    };
+    const k = (cluster: string, args: string[]) => kubectlOk(fixture, cluster, args);
     const podIp = (cluster: string, name: string): string =>
       JSON.parse(k(cluster, ["-n", "demo", "get", "pod", name, "-o", "json"])).status.podIP ?? "";
     const curl = (target: string, path: string, seconds = 3) =>
-      kubectl(fixture, "c1", [
-        "-n",
-        "demo",
-        "exec",
-        "client",
-        "--",
-        "sh",
-        "-c",
-        `curl -s -m ${seconds} http://${target}:8080/${path}`,
-      ]);
+      execInPod(fixture, "c1", CLIENT_POD, `curl -s -m ${seconds} http://${target}:8080/${path}`);
     const encryption = async (node: string) =>
       (await agentStatus(fixture.name, node)).encryption as EncryptionStatus;
     // IPsec: kernel XFRM where this kernel has ESP (the agent's probe decides the same way), else libipsec
@@ -93,35 +101,14 @@ for (const mode of MODES) {
           `apiVersion: v1
 kind: Namespace
 metadata: {name: demo}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: echo, namespace: demo, labels: {app: echo}}
-spec:
-  nodeName: c1-worker
-  containers: [{name: echo, image: clustermesh/echo, ports: [{containerPort: 8080}]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: demo}
-spec:
-  nodeName: c1-control-plane
-  containers: [{name: client, image: clustermesh/client}]
-${GLOBAL_SERVICE}`,
+${echoPod("echo", "c1-worker")}${clientPod()}${GLOBAL_SERVICE}`,
         ],
         [
           "c2",
           `apiVersion: v1
 kind: Namespace
 metadata: {name: demo}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: echo, namespace: demo, labels: {app: echo}}
-spec:
-  nodeName: c2-control-plane
-  containers: [{name: echo, image: clustermesh/echo, ports: [{containerPort: 8080}]}]
-${GLOBAL_SERVICE}`,
+${echoPod("echo", "c2-control-plane")}${GLOBAL_SERVICE}`,
         ],
       ] as const) {
         const file = join(fixture.dir, `${cluster}.yaml`);
@@ -348,7 +335,7 @@ ${GLOBAL_SERVICE}`,
             { timeoutMs: 30_000 },
           );
         } finally {
-          kubectl(fixture, "c1", ["-n", "demo", "exec", "client", "--", "sh", "-c", `touch ${stopFile}`]);
+          execInPod(fixture, "c1", CLIENT_POD, `touch ${stopFile}`);
           await waitFor("the loop to end", () => !isRunning(loop), { timeoutMs: 10_000 }).catch(() =>
             stopProcess(loop),
           );
@@ -387,22 +374,9 @@ if (MODES.includes("ipsec")) {
   describe("IPsec with the kernel XFRM backend forced (root: lab)", { timeout: 300_000 }, () => {
     let fixture: LabFixture | undefined;
     let kernelEsp = false;
-    const k = (args: string[]) => {
-      const result = kubectl(fixture as LabFixture, "c1", args);
-      assert.equal(result.status, 0, `kubectl ${args.join(" ")}: ${result.stderr}`);
-      return result.stdout;
-    };
+    const k = (args: string[]) => kubectlOk(fixture as LabFixture, "c1", args);
     const curl = (target: string, path: string) =>
-      kubectl(fixture as LabFixture, "c1", [
-        "-n",
-        "demo",
-        "exec",
-        "client",
-        "--",
-        "sh",
-        "-c",
-        `curl -s -m 2 http://${target}:8080/${path}`,
-      ]);
+      execInPod(fixture as LabFixture, "c1", CLIENT_POD, `curl -s -m 2 http://${target}:8080/${path}`);
     const podIp = (name: string): string =>
       JSON.parse(k(["-n", "demo", "get", "pod", name, "-o", "json"])).status.podIP ?? "";
     const netns = (node: string) => `${(fixture as LabFixture).name}-${node}`;
@@ -428,26 +402,7 @@ if (MODES.includes("ipsec")) {
       const file = join(fixture.dir, "pods.yaml");
       writeFileSync(
         file,
-        ["c1-worker", "c1-control-plane"]
-          .map(
-            (node, i) => `---
-apiVersion: v1
-kind: Pod
-metadata: {name: echo-${i}, namespace: demo}
-spec:
-  nodeName: ${node}
-  containers: [{name: echo, image: clustermesh/echo, ports: [{containerPort: 8080}]}]
-`,
-          )
-          .concat(`---
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: demo}
-spec:
-  nodeName: c1-control-plane
-  containers: [{name: client, image: clustermesh/client}]
-`)
-          .join(""),
+        `${echoPod("echo-0", "c1-worker")}${echoPod("echo-1", "c1-control-plane")}${clientPod()}`,
       );
       k(["create", "namespace", "demo"]);
       k(["apply", "-f", file]);

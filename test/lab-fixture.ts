@@ -131,3 +131,20 @@ export function labUpArgs(fixture: LabFixture): string[] {
     fixture.meshFile,
   ];
 }
+
+/** kubectl that must succeed: its stdout. */
+export function kubectlOk(fixture: LabFixture, cluster: string, args: string[]): string {
+  const result = kubectl(fixture, cluster, args);
+  if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** A shell script in a pod (kubectl exec … -- sh -c). */
+export function execInPod(
+  fixture: LabFixture,
+  cluster: string,
+  pod: { namespace: string; name: string },
+  script: string,
+): CliResult {
+  return kubectl(fixture, cluster, ["-n", pod.namespace, "exec", pod.name, "--", "sh", "-c", script]);
+}

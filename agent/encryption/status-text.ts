@@ -1,5 +1,5 @@
 /** The encryption section of `meshctl agent status` (text), from the agent's status document. Pure. */
-import type { EncryptionStatus } from "./controller.js";
+import type { EncryptionPeerStatus, EncryptionStatus } from "./controller.js";
 
 function ago(iso: string | undefined, now: number): string {
   if (!iso) return "never";
@@ -27,46 +27,18 @@ export function encryptionSummary(
   if (status.lastSync?.error) lines.push(`             last sync failed: ${status.lastSync.error}`);
   for (const skipped of status.skipped)
     lines.push(`             skipped ${skipped.node}: ${skipped.reason} (traffic dropped)`);
-  if (status.mode === "wireguard")
-    return {
-      lines,
-      table: {
-        header: ["PEER", "CLUSTER", "ENDPOINT", "LAST HANDSHAKE", "RX", "TX"],
-        rows: status.peers.map((p) => [
-          p.node,
-          p.cluster,
-          p.endpoint ?? "-",
-          ago(p.lastHandshake, now),
-          p.rxBytes ?? 0,
-          p.txBytes ?? 0,
-        ]),
-      },
-    };
-  if (status.backend === "kernel-xfrm")
-    return {
-      lines,
-      table: {
-        header: ["PEER", "CLUSTER", "ENDPOINT", "ESP STATES IN", "ESP STATES OUT"],
-        rows: status.peers.map((p) => [
-          p.node,
-          p.cluster,
-          p.endpoint ?? "-",
-          p.states?.in ?? 0,
-          p.states?.out ?? 0,
-        ]),
-      },
-    };
+  // the columns after PEER, CLUSTER, ENDPOINT: what each backend knows about a peer
+  const [header, cells]: [string[], (p: EncryptionPeerStatus) => (string | number)[]] =
+    status.mode === "wireguard"
+      ? [["LAST HANDSHAKE", "RX", "TX"], (p) => [ago(p.lastHandshake, now), p.rxBytes ?? 0, p.txBytes ?? 0]]
+      : status.backend === "kernel-xfrm"
+        ? [["ESP STATES IN", "ESP STATES OUT"], (p) => [p.states?.in ?? 0, p.states?.out ?? 0]]
+        : [["IKE SAS", "CHILD SAS"], (p) => [p.sas?.ike ?? 0, p.sas?.child ?? 0]];
   return {
     lines,
     table: {
-      header: ["PEER", "CLUSTER", "ENDPOINT", "IKE SAS", "CHILD SAS"],
-      rows: status.peers.map((p) => [
-        p.node,
-        p.cluster,
-        p.endpoint ?? "-",
-        p.sas?.ike ?? 0,
-        p.sas?.child ?? 0,
-      ]),
+      header: ["PEER", "CLUSTER", "ENDPOINT", ...header],
+      rows: status.peers.map((p) => [p.node, p.cluster, p.endpoint ?? "-", ...cells(p)]),
     },
   };
 }
