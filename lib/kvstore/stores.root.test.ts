@@ -1,5 +1,6 @@
 /** Sync store and watch store against a real etcd (root: starts the etcd binary). */
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { after, before, describe, it } from "node:test";
 import type { Etcd3 } from "etcd3";
 import { silentLogger } from "../log.js";
@@ -11,7 +12,7 @@ import { remoteNodeDecoder } from "./remote-validation.js";
 import { SyncStore } from "./sync-store.js";
 import { TestEtcd } from "./testing.js";
 import { emptyNode, encodeNode, type NodeValue } from "./values/node.js";
-import { WatchStore, watchWhenSynced } from "./watch-store.js";
+import { WatchStore, waitForKey, watchWhenSynced } from "./watch-store.js";
 
 const log = silentLogger();
 const CLUSTER = "cluster2";
@@ -242,5 +243,20 @@ describe("watch store (root: real etcd)", () => {
       abort.abort();
       await running;
     }
+  });
+
+  it("waiting for keys again and again leaves no abort listener behind", async () => {
+    const abort = new AbortController();
+    for (let i = 0; i < 15; i++) {
+      const key = `test/wait-for-key/${i}`;
+      const waiting = waitForKey(admin, key, abort.signal, 50);
+      await waitFor("the waiter on its watch", () => getEventListeners(abort.signal, "abort").length === 1, {
+        intervalMs: 5,
+      });
+      await admin.put(key).value("x");
+      await waiting;
+    }
+    assert.equal(getEventListeners(abort.signal, "abort").length, 0);
+    abort.abort();
   });
 });

@@ -199,13 +199,14 @@ export async function waitForKey(
         .startRevision(String(BigInt(response.header.revision) + 1n))
         .create();
       try {
+        let onAbort = () => {};
         await new Promise<void>((resolve, reject) => {
-          const onAbort = () => resolve();
+          onAbort = () => resolve();
           signal.addEventListener("abort", onAbort, { once: true });
           watcher.on("put", () => resolve());
           watcher.on("disconnected", (error) => reject(error));
           watcher.on("error", (error) => reject(error));
-        });
+        }).finally(() => signal.removeEventListener("abort", onAbort));
         return;
       } finally {
         await watcher.cancel().catch(() => undefined);
@@ -216,17 +217,16 @@ export async function waitForKey(
   }
 }
 
+/** Waits ms or until the signal aborts; the abort listener goes with it (one store sleeps many times). */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
   });
 }
 
