@@ -200,7 +200,15 @@ export class Agent {
 
     const publisher = new MeshPublisher(meshApi, config.nodeName, log);
     const identities = new IdentityAllocator(meshApi, caches.identities, config.clusterId, log);
-    const pods = new ApiPodDirectory(this.kubeConfig, (ns) => caches.namespaces.get(ns)?.metadata?.labels);
+    const pods = new ApiPodDirectory(
+      this.kubeConfig,
+      // a cached namespace without labels has none (undefined = not cached: ask the API)
+      (ns) => {
+        const namespace = caches.namespaces.get(ns);
+        return namespace ? (namespace.metadata?.labels ?? {}) : undefined;
+      },
+      (ns, name) => caches.pods.get(name, ns),
+    );
     this.endpoints = new EndpointManager({
       store: new EndpointStore(config.stateDir),
       netlink: new IprouteNetlink(),
@@ -279,8 +287,10 @@ export class Agent {
       this.encryption.registerMetrics(this.metrics);
     }
     const brokenIds = new Set(broken.map((r) => r.id));
-    for (const record of this.endpoints.list()) {
-      if (!brokenIds.has(record.id)) datapath.attach(record);
+    // (each link swap waits in the kernel on a worker thread; koffi queues at most 256 calls)
+    const restored = this.endpoints.list().filter((record) => !brokenIds.has(record.id));
+    for (let i = 0; i < restored.length; i += 32) {
+      await Promise.all(restored.slice(i, i + 32).map((record) => datapath.attach(record)));
     }
 
     // 6. full sync, then stale removal and the first reconcile

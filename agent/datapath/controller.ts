@@ -23,9 +23,9 @@ export class DatapathController implements EndpointDatapath {
     return new DatapathController(Datapath.load({ pinRoot, objectDir }));
   }
 
-  attach(record: EndpointRecord): void {
+  async attach(record: EndpointRecord): Promise<void> {
     if (record.ifindex === undefined) throw new Error(`endpoint ${record.id} has no ifindex`);
-    this.datapath.attachEndpoint(record.id, record.ifindex);
+    await this.datapath.attachEndpointAsync(record.id, record.ifindex);
     this.datapath.maps.endpoints.set(
       { address: record.ip },
       {
@@ -38,8 +38,8 @@ export class DatapathController implements EndpointDatapath {
     );
   }
 
-  detach(record: EndpointRecord): void {
-    this.datapath.detachEndpoint(record.id);
+  async detach(record: EndpointRecord): Promise<void> {
+    await this.datapath.detachEndpointAsync(record.id);
     this.datapath.maps.endpoints.delete({ address: record.ip });
   }
 

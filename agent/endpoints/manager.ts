@@ -48,8 +48,12 @@ export interface PodInfo {
 }
 
 export interface PodDirectory {
-  /** Authoritative read (the API, not a cache): undefined when the pod does not exist. */
-  getPod(namespace: string, name: string): Promise<PodInfo | undefined>;
+  /**
+   * The pod with this uid (any uid when absent), or undefined when it does not exist: from the
+   * watch cache when it holds that pod, else read from the API (a pod created a moment ago, or
+   * one the cache already saw deleted, is checked at the source).
+   */
+  getPod(namespace: string, name: string, uid?: string): Promise<PodInfo | undefined>;
 }
 
 export interface IdentityResolver {
@@ -58,8 +62,8 @@ export interface IdentityResolver {
 
 export interface EndpointDatapath {
   /** tcx links on the host veth and the endpoints-map entry. */
-  attach(record: EndpointRecord): void;
-  detach(record: EndpointRecord): void;
+  attach(record: EndpointRecord): Promise<void>;
+  detach(record: EndpointRecord): Promise<void>;
   hasEndpoint(ip: string): boolean;
 }
 
@@ -165,8 +169,8 @@ export class EndpointManager {
         return this.result(existing); // a retried ADD: same answer
       }
       if (existing) await this.teardown(existing, "replaced by a new ADD");
-      const pod = await this.deps.pods.getPod(podNamespace, podName);
       const wantedUid = request.args.K8S_POD_UID;
+      const pod = await this.deps.pods.getPod(podNamespace, podName, wantedUid);
       if (!pod || pod.terminating || (wantedUid && pod.uid !== wantedUid)) {
         this.counters.addFailures++;
         throw new CniError(
@@ -240,9 +244,10 @@ export class EndpointManager {
           mtu: this.deps.podMtu,
         });
         record.ifindex = interfaceIndex(id);
-        this.deps.datapath.attach(record);
+        await this.deps.datapath.attach(record);
         // The pod may have been deleted while we worked: then nobody will DEL this attachment.
-        const still = await this.deps.pods.getPod(podNamespace, podName);
+        // (A deletion the cache has not seen yet is caught by the stale-endpoint sweep its event triggers.)
+        const still = await this.deps.pods.getPod(podNamespace, podName, pod.uid);
         if (!still || still.terminating || still.uid !== pod.uid) {
           throw new CniError(
             AgentCniErrorCode.PodGone,
@@ -347,8 +352,10 @@ export class EndpointManager {
   }
 
   private async teardown(record: EndpointRecord, reason: string): Promise<void> {
-    this.deps.datapath.detach(record);
+    // the device first: its links go defunct with it, and detaching a defunct link costs nothing
+    // (a live one waits an RCU grace period), nor is there a moment without programs on the veth
     await this.deps.netlink.remove(record.id);
+    await this.deps.datapath.detach(record);
     this.allocator?.release(record.id);
     this.deps.store.remove(record.id);
     this.records.delete(record.id);

@@ -21,12 +21,14 @@ import {
   attachCgroup,
   attachTcClassic,
   attachTcx,
+  attachTcxAsync,
   BpfError,
   BpfLink,
   BpfObject,
   type BpfProgram,
   detachTcClassic,
   inNetworkNamespace,
+  isErrno,
   type TcClassicAttachment,
 } from "../libbpf-ts/index.js";
 import { DatapathMaps, mapsDirectory } from "./maps.js";
@@ -138,6 +140,38 @@ export class Datapath {
   }
 
   /**
+   * attachEndpoint for an interface in this process's own namespace (the agent's), with both
+   * links attached at once on worker threads: each tcx attach waits an RCU grace period in the
+   * kernel, which would otherwise block the event loop twice per pod.
+   */
+  async attachEndpointAsync(endpointName: string, interfaceIndex: number): Promise<void> {
+    if (this.tcAttachMode === "tc") return this.attachEndpoint(endpointName, interfaceIndex);
+    const attach = async (linkName: string, programName: string, direction: "ingress" | "egress") => {
+      const program = this.program(programName);
+      if (await this.updatePinnedLinkAsync(linkName, program, interfaceIndex)) return;
+      try {
+        this.pinAndClose(await attachTcxAsync(program, interfaceIndex, direction), linkName);
+      } catch (error) {
+        if (this.tcAttachMode === "tcx" || !(error instanceof BpfError && error.code === "EINVAL"))
+          throw error;
+        this.attachTcxPinned(linkName, programName, interfaceIndex, direction, {});
+      }
+    };
+    await Promise.all([
+      attach(`from-pod-${endpointName}`, ProgramName.fromPod, "ingress"),
+      attach(`to-pod-${endpointName}`, ProgramName.toPod, "egress"),
+    ]);
+  }
+
+  /** detachEndpoint with both links detached at once on worker threads (see attachEndpointAsync). */
+  async detachEndpointAsync(endpointName: string): Promise<void> {
+    await Promise.all([
+      this.unpinAsync(`from-pod-${endpointName}`),
+      this.unpinAsync(`to-pod-${endpointName}`),
+    ]);
+  }
+
+  /**
    * tunnel ingress and egress on the VXLAN collect-metadata device. The egress program gives the
    * node's own packets (routed to the device by the kernel) their tunnel key.
    */
@@ -222,19 +256,51 @@ export class Datapath {
    * another interface (endpoint re-created) or a defunct one (device gone) is replaced instead.
    */
   private updatePinnedLink(linkName: string, program: BpfProgram, interfaceIndex: number): boolean {
-    const path = this.linkPath(linkName);
-    if (!existsSync(path)) return false;
-    const link = BpfLink.openPinned(path);
+    const link = this.pinnedLinkOn(linkName, interfaceIndex);
+    if (!link) return false;
     try {
-      if (link.info().ifindex !== interfaceIndex) return false;
       link.update(program);
       return true;
     } catch (error) {
-      if (error instanceof BpfError && error.code === "ENOLINK") return false;
+      if (isErrno(error, "ENOLINK")) return false;
       throw error;
     } finally {
       link.close();
     }
+  }
+
+  /** updatePinnedLink with the swap on a worker thread. */
+  private async updatePinnedLinkAsync(
+    linkName: string,
+    program: BpfProgram,
+    interfaceIndex: number,
+  ): Promise<boolean> {
+    const link = this.pinnedLinkOn(linkName, interfaceIndex);
+    if (!link) return false;
+    try {
+      await link.updateAsync(program);
+      return true;
+    } catch (error) {
+      if (isErrno(error, "ENOLINK")) return false;
+      throw error;
+    } finally {
+      link.close();
+    }
+  }
+
+  /** The pinned link of this name if it is attached to this interface, else undefined. */
+  private pinnedLinkOn(linkName: string, interfaceIndex: number): BpfLink | undefined {
+    const path = this.linkPath(linkName);
+    if (!existsSync(path)) return undefined;
+    const link = BpfLink.openPinned(path);
+    try {
+      if (link.info().ifindex === interfaceIndex) return link;
+    } catch (error) {
+      link.close();
+      throw error;
+    }
+    link.close();
+    return undefined;
   }
 
   private pinAndClose(link: BpfLink, linkName: string): void {
@@ -244,6 +310,20 @@ export class Datapath {
       link.pin(path);
     } finally {
       link.close();
+    }
+  }
+
+  private async unpinAsync(linkName: string): Promise<void> {
+    const path = this.linkPath(linkName);
+    if (this.classicFilters.has(linkName) || !existsSync(path)) return this.unpin(linkName);
+    const link = BpfLink.openPinned(path);
+    try {
+      await link.detachAsync();
+    } catch {
+      // already detached, e.g. the interface was deleted: the pin is all that is left
+    } finally {
+      link.close();
+      unlinkSync(path);
     }
   }
 

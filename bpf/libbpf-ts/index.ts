@@ -11,6 +11,7 @@ export {
   attachCgroup,
   attachTcClassic,
   attachTcx,
+  attachTcxAsync,
   attachXdp,
   BpfLink,
   detachTcClassic,

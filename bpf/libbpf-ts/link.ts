@@ -6,7 +6,7 @@
  */
 import { closeSync, constants, openSync, unlinkSync } from "node:fs";
 import { BpfError, check } from "./errors.js";
-import { native } from "./native.js";
+import { native, nativeAsync } from "./native.js";
 import type { BpfProgram } from "./program.js";
 
 export const AttachType = {
@@ -64,6 +64,14 @@ export class BpfLink {
     );
   }
 
+  /** update() on a worker thread (a tcx link's kernel side waits an RCU grace period). */
+  async updateAsync(program: BpfProgram): Promise<void> {
+    check(
+      await nativeAsync.bpf_link_update(this.fd, program.fd),
+      `link ${this.description}: update to ${program.name}`,
+    );
+  }
+
   pin(path: string): void {
     check(native.bpf_obj_pin(this.fd, path), `link ${this.description}: pin(${path})`);
   }
@@ -76,6 +84,12 @@ export class BpfLink {
   /** Detaches now, even if the link is pinned elsewhere, then closes the fd. */
   detach(): void {
     if (!this.closed) check(native.bpf_link_detach(this.fd), `link ${this.description}: detach`);
+    this.close();
+  }
+
+  /** detach() on a worker thread (the kernel waits an RCU grace period). */
+  async detachAsync(): Promise<void> {
+    if (!this.closed) check(await nativeAsync.bpf_link_detach(this.fd), `link ${this.description}: detach`);
     this.close();
   }
 
@@ -98,6 +112,23 @@ export function attachTcx(program: BpfProgram, ifindex: number, direction: TcDir
   const type = direction === "ingress" ? AttachType.TcxIngress : AttachType.TcxEgress;
   const fd = check(
     native.bpf_link_create(program.fd, ifindex, type, null),
+    `attach ${program.name} tcx ${direction} ifindex ${ifindex}`,
+  );
+  return new BpfLink(fd, `${program.name}@tcx-${direction}:${ifindex}`);
+}
+
+/**
+ * attachTcx on a worker thread, so several attach at once and the event loop runs on while the
+ * kernel waits its RCU grace period. ifindex is in the process's namespace (not a setns'd thread's).
+ */
+export async function attachTcxAsync(
+  program: BpfProgram,
+  ifindex: number,
+  direction: TcDirection,
+): Promise<BpfLink> {
+  const type = direction === "ingress" ? AttachType.TcxIngress : AttachType.TcxEgress;
+  const fd = check(
+    await nativeAsync.bpf_link_create(program.fd, ifindex, type, null),
     `attach ${program.name} tcx ${direction} ifindex ${ifindex}`,
   );
   return new BpfLink(fd, `${program.name}@tcx-${direction}:${ifindex}`);

@@ -15,6 +15,32 @@ const libc = koffi.load("libc.so.6");
 type Ptr = unknown;
 type Addr = Buffer | null;
 
+const linkCreate = libbpf.func(
+  "int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)",
+);
+const linkDetach = libbpf.func("int bpf_link_detach(int link_fd)");
+const linkUpdate = libbpf.func("int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)");
+
+/** Runs an int-returning call on one of koffi's worker threads. */
+function onWorker(fn: { async: (...args: unknown[]) => void }, ...args: unknown[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fn.async(...args, (error: unknown, result: number) => (error ? reject(error) : resolve(result)));
+  });
+}
+
+/**
+ * Calls that wait in the kernel, off the event loop: attaching or detaching a tcx link waits for
+ * an RCU grace period (~12 ms here), which would stall the agent and serialise a pod's two links.
+ * A worker thread shares the process's network namespace, not a setns() of the calling thread:
+ * only for interfaces in the process's own namespace.
+ */
+export const nativeAsync = {
+  bpf_link_create: (progFd: number, targetFd: number, attachType: number, opts: Addr) =>
+    onWorker(linkCreate, progFd, targetFd, attachType, opts),
+  bpf_link_detach: (linkFd: number) => onWorker(linkDetach, linkFd),
+  bpf_link_update: (linkFd: number, newProgFd: number) => onWorker(linkUpdate, linkFd, newProgFd, null),
+};
+
 export const native = {
   // objects
   bpf_object__open_file: libbpf.func("void *bpf_object__open_file(const char *path, void *opts)") as (
@@ -84,15 +110,14 @@ export const native = {
   ) => number,
 
   // links and attach
-  bpf_link_create: libbpf.func(
-    "int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)",
-  ) as (progFd: number, targetFd: number, attachType: number, opts: Addr) => number,
-  bpf_link_detach: libbpf.func("int bpf_link_detach(int link_fd)") as (linkFd: number) => number,
-  bpf_link_update: libbpf.func("int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)") as (
-    linkFd: number,
-    newProgFd: number,
-    opts: null,
+  bpf_link_create: linkCreate as unknown as (
+    progFd: number,
+    targetFd: number,
+    attachType: number,
+    opts: Addr,
   ) => number,
+  bpf_link_detach: linkDetach as unknown as (linkFd: number) => number,
+  bpf_link_update: linkUpdate as unknown as (linkFd: number, newProgFd: number, opts: null) => number,
   bpf_tc_hook_create: libbpf.func("int bpf_tc_hook_create(void *hook)") as (hook: Buffer) => number,
   bpf_tc_attach: libbpf.func("int bpf_tc_attach(const void *hook, void *opts)") as (
     hook: Buffer,
