@@ -4,7 +4,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { saveBundle } from "../certs/store.js";
 import type { EnabledCluster } from "../lib/clustermesh/enable.js";
 import { tlsFromFiles } from "../lib/etcd/client.js";
-import { etcdArgv, startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
+import { startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
 import { isRunning, waitFor } from "../lib/process.js";
 import {
   aborting,
@@ -90,7 +90,7 @@ export async function startLabClusterMesh(
       pid: server.process.pid,
       startTime: server.process.startTime,
       logFile,
-      argv: etcdArgv(etcdOptions),
+      argv: server.argv,
       netns: etcdOptions.netns,
     });
     await waitEtcdHealthy(server, tlsFromFiles(adminFiles), { logFile });

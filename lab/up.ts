@@ -10,7 +10,7 @@ import { cgroup2Root } from "../lib/cgroup.js";
 import { enableClusterMesh } from "../lib/clustermesh/enable.js";
 import { DEFAULT_APISERVER_NODE_PORT, type EncryptionMode } from "../lib/clustermesh/resources.js";
 import { tlsFromFiles } from "../lib/etcd/client.js";
-import { etcdArgv, startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
+import { startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
 import { applySecret, coreApi, encodeSecretData, kubeConfigFor } from "../lib/k8s/client.js";
 import { startLabClusterMesh } from "./clustermesh.js";
 import { ConfigError } from "./config-error.js";
@@ -216,7 +216,7 @@ async function startClusterEtcd(journal: LabJournal, plan: LabPlan, cluster: Pla
     pid: server.process.pid,
     startTime: server.process.startTime,
     logFile,
-    argv: etcdArgv(etcdOptions),
+    argv: server.argv,
     netns: etcdOptions.netns,
   });
   await waitEtcdHealthy(server, tlsFromFiles(bundlePaths(pki, "etcd-admin")), { logFile });

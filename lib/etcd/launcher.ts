@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
 import { isRunning, type ProcessRef, startDaemon, stopProcess, WaitAborted, waitFor } from "../process.js";
 import { connectEtcd, type EtcdClientTls } from "./client.js";
@@ -21,13 +22,20 @@ export interface EtcdServer {
   process: ProcessRef;
   clientUrl: string;
   dataDir: string;
+  /** The command line it runs with (for process records that restart it as it was). */
+  argv: string[];
 }
 
 function url(scheme: string, address: string, port: number): string {
   return `${scheme}://${address.includes(":") ? `[${address}]` : address}:${port}`;
 }
 
-export function etcdArgv(options: EtcdServerOptions): string[] {
+/**
+ * `clusterToken` only counts when etcd bootstraps an empty data dir: a new token each time gives
+ * a wiped etcd a new cluster id (the id is derived from name, peer URLs and token), which is how
+ * watchers of a remote cluster tell a wiped etcd from a restarted one.
+ */
+export function etcdArgv(options: EtcdServerOptions, clusterToken: string): string[] {
   const clientUrl = url("https", options.listenAddress, options.clientPort ?? 2379);
   const peerUrl = url("http", options.listenAddress, options.peerPort ?? 2380);
   return [
@@ -40,6 +48,7 @@ export function etcdArgv(options: EtcdServerOptions): string[] {
     `--initial-advertise-peer-urls=${peerUrl}`,
     `--initial-cluster=${options.name}=${peerUrl}`,
     "--initial-cluster-state=new",
+    `--initial-cluster-token=${clusterToken}`,
     `--cert-file=${options.tlsFiles.cert}`,
     `--key-file=${options.tlsFiles.key}`,
     `--trusted-ca-file=${options.tlsFiles.ca}`,
@@ -55,11 +64,13 @@ export function etcdArgv(options: EtcdServerOptions): string[] {
 /** Starts etcd detached; use waitEtcdHealthy before relying on it. */
 export function startEtcd(options: EtcdServerOptions): EtcdServer {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const process = startDaemon({ argv: etcdArgv(options), netns: options.netns, logFile: options.logFile });
+  const argv = etcdArgv(options, `${options.name}-${randomBytes(8).toString("hex")}`);
+  const process = startDaemon({ argv, netns: options.netns, logFile: options.logFile });
   return {
     process,
     clientUrl: url("https", options.listenAddress, options.clientPort ?? 2379),
     dataDir: options.dataDir,
+    argv,
   };
 }
 
