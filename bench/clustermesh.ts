@@ -25,8 +25,8 @@ import { COMMON_CLIENT, renderRemoteClusterConfig } from "../lib/clustermesh/rem
 import { MeshObjects } from "../lib/clustermesh/resources.js";
 import { connectEtcd } from "../lib/etcd/client.js";
 import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
+import { freePort } from "../lib/free-port.js";
 import { CANARY_NAMES, HEARTBEAT_KEY, keys } from "../lib/kvstore/paths.js";
-import { freePort } from "../lib/kvstore/testing.js";
 import { encodeClusterConfig, ownClusterConfig } from "../lib/kvstore/values/cluster-config.js";
 import { encodeIpIdentityPair } from "../lib/kvstore/values/ipcache.js";
 import { emptyNode, encodeNode } from "../lib/kvstore/values/node.js";

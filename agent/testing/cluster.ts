@@ -28,9 +28,9 @@ import type { CniResult } from "../../cni/protocol.js";
 import { writeKubeconfig } from "../../lab/kube-apiserver/kubeconfig.js";
 import { createClusterKubePki } from "../../lab/kube-apiserver/pki.js";
 import { type KubeApiServer, startKubeApiServer } from "../../lab/kube-apiserver/server.js";
-import { freePort } from "../../lab/kube-apiserver/testing.js";
 import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../../lib/etcd/launcher.js";
 import { runSync } from "../../lib/exec.js";
+import { freePort } from "../../lib/free-port.js";
 import {
   isRunning,
   type ProcessRef,

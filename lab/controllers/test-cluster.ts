@@ -1,11 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { createCa, issueClientCert, issueServerCert } from "../../certs/authority.js";
 import { bundlePaths, saveBundle } from "../../certs/store.js";
 import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../../lib/etcd/launcher.js";
+import { freePort } from "../../lib/free-port.js";
 import { writeKubeconfig } from "../kube-apiserver/kubeconfig.js";
 import { type ClusterKubePki, createClusterKubePki } from "../kube-apiserver/pki.js";
 import { type KubeApiServer, startKubeApiServer } from "../kube-apiserver/server.js";
@@ -14,17 +14,6 @@ import { type KubeApiServer, startKubeApiServer } from "../kube-apiserver/server
  * Test support for the controllers and the kubelet: etcd + the lab API server in-process, with the
  * cluster PKI and kubeconfigs for admin, controller-manager and each kubelet. stop() removes it all.
  */
-
-export async function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 export interface LabApiOptions {
   /** Address the API server binds to (must exist in the root netns). */

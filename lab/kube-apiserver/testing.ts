@@ -3,7 +3,6 @@
  * admin kubeconfig. Everything lives in one temp dir and is removed by stop(), also after failures.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -12,20 +11,10 @@ import { createCa, issueClientCert, issueServerCert } from "../../certs/authorit
 import { bundlePaths, saveBundle } from "../../certs/store.js";
 import { connectEtcd, type EtcdClientTls } from "../../lib/etcd/client.js";
 import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../../lib/etcd/launcher.js";
+import { freePort } from "../../lib/free-port.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { type ClusterKubePki, createClusterKubePki } from "./pki.js";
 import { type KubeApiServer, type KubeApiServerOptions, startKubeApiServer } from "./server.js";
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 export const TEST_SERVICE_RANGE = "10.96.0.0/24";
 

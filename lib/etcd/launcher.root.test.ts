@@ -1,25 +1,14 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createCa, issueClientCert, issueServerCert } from "../../certs/authority.js";
 import { bundlePaths, saveBundle } from "../../certs/store.js";
+import { freePort } from "../free-port.js";
 import { isRunning } from "../process.js";
 import { connectEtcd } from "./client.js";
 import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "./launcher.js";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 describe("etcd launcher (root: starts the etcd binary)", () => {
   const dir = mkdtempSync(join(tmpdir(), "mesh-etcd-test-"));

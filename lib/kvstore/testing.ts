@@ -3,7 +3,6 @@
  * restart (optionally wiped) on the same ports. stop() removes everything, also after failures.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Etcd3 } from "etcd3";
@@ -11,17 +10,7 @@ import { type CertificateBundle, createCa, issueClientCert, issueServerCert } fr
 import { bundlePaths, saveBundle } from "../../certs/store.js";
 import { connectEtcd, type EtcdClientTls } from "../etcd/client.js";
 import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../etcd/launcher.js";
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
+import { freePort } from "../free-port.js";
 
 export class TestEtcd {
   readonly dir = mkdtempSync(join(tmpdir(), "kvstore-test-"));
