@@ -136,7 +136,6 @@ export class EncryptionController {
     backendDetail: string | undefined,
     backendProblem: string | undefined,
   ) {
-    this.configError = backendProblem;
     this.backendProblem = backendProblem;
     this.snapshot = {
       mode: options.mode,

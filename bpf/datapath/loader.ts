@@ -140,9 +140,9 @@ export class Datapath {
   }
 
   /**
-   * attachEndpoint for an interface in this process's own namespace (the agent's), with both
-   * links attached at once on worker threads: each tcx attach waits an RCU grace period in the
-   * kernel, which would otherwise block the event loop twice per pod.
+   * attachEndpoint for an interface in this process's own namespace (the agent's), off the event
+   * loop: each tcx attach waits an RCU grace period in the kernel (~12 ms here; the kernel runs a
+   * device's two attaches one after the other under RTNL), which would otherwise stall the agent.
    */
   async attachEndpointAsync(endpointName: string, interfaceIndex: number): Promise<void> {
     if (this.tcAttachMode === "tc") return this.attachEndpoint(endpointName, interfaceIndex);
@@ -163,7 +163,7 @@ export class Datapath {
     ]);
   }
 
-  /** detachEndpoint with both links detached at once on worker threads (see attachEndpointAsync). */
+  /** detachEndpoint off the event loop (see attachEndpointAsync). */
   async detachEndpointAsync(endpointName: string): Promise<void> {
     await Promise.all([
       this.unpinAsync(`from-pod-${endpointName}`),

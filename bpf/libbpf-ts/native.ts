@@ -30,7 +30,7 @@ function onWorker(fn: { async: (...args: unknown[]) => void }, ...args: unknown[
 
 /**
  * Calls that wait in the kernel, off the event loop: attaching or detaching a tcx link waits for
- * an RCU grace period (~12 ms here), which would stall the agent and serialise a pod's two links.
+ * an RCU grace period (~12 ms here), during which the agent would otherwise serve nothing.
  * A worker thread shares the process's network namespace, not a setns() of the calling thread:
  * only for interfaces in the process's own namespace.
  */

@@ -5,7 +5,7 @@
  * that traffic that must be encrypted is blocked rather than sent plain.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { CommandError, run } from "../../../lib/exec.js";
 import type { Logger } from "../../../lib/log.js";
 import { planXfrmChanges, withoutKeyMaterial, type XfrmCommand, type XfrmModel } from "./xfrm.js";
@@ -119,7 +119,12 @@ export class KernelXfrm {
 
   constructor(private readonly options: { netns?: string; policiesOnly?: boolean; modelFile?: string } = {}) {
     if (options.modelFile && existsSync(options.modelFile)) {
-      this.current = JSON.parse(readFileSync(options.modelFile, "utf8")) as XfrmModel;
+      try {
+        this.current = JSON.parse(readFileSync(options.modelFile, "utf8")) as XfrmModel;
+      } catch {
+        // unreadable: start from nothing; the re-runnable apply puts everything (back) in place
+        this.current = undefined;
+      }
     }
   }
 
@@ -131,7 +136,10 @@ export class KernelXfrm {
     const result = await applyXfrmCommands(planXfrmChanges(this.current, next), this.options);
     this.current = next;
     if (this.options.modelFile) {
-      writeFileSync(this.options.modelFile, JSON.stringify(withoutKeyMaterial(next)), { mode: 0o600 });
+      // written whole or not at all: a crash mid-write must not leave half a model
+      const partial = `${this.options.modelFile}.tmp`;
+      writeFileSync(partial, JSON.stringify(withoutKeyMaterial(next)), { mode: 0o600 });
+      renameSync(partial, this.options.modelFile);
     }
     return result;
   }
