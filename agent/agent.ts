@@ -287,10 +287,8 @@ export class Agent {
       this.encryption.registerMetrics(this.metrics);
     }
     const brokenIds = new Set(broken.map((r) => r.id));
-    // (each link swap waits in the kernel on a worker thread; koffi queues at most 256 calls)
-    const restored = this.endpoints.list().filter((record) => !brokenIds.has(record.id));
-    for (let i = 0; i < restored.length; i += 32) {
-      await Promise.all(restored.slice(i, i + 32).map((record) => datapath.attach(record)));
+    for (const record of this.endpoints.list()) {
+      if (!brokenIds.has(record.id)) await datapath.attach(record);
     }
 
     // 6. full sync, then stale removal and the first reconcile

@@ -148,7 +148,8 @@ export class Datapath {
     if (this.tcAttachMode === "tc") return this.attachEndpoint(endpointName, interfaceIndex);
     const attach = async (linkName: string, programName: string, direction: "ingress" | "egress") => {
       const program = this.program(programName);
-      if (await this.updatePinnedLinkAsync(linkName, program, interfaceIndex)) return;
+      // swapping the program of a link that survived a restart is quick: only new links wait
+      if (this.updatePinnedLink(linkName, program, interfaceIndex)) return;
       try {
         this.pinAndClose(await attachTcxAsync(program, interfaceIndex, direction), linkName);
       } catch (error) {
@@ -260,25 +261,6 @@ export class Datapath {
     if (!link) return false;
     try {
       link.update(program);
-      return true;
-    } catch (error) {
-      if (isErrno(error, "ENOLINK")) return false;
-      throw error;
-    } finally {
-      link.close();
-    }
-  }
-
-  /** updatePinnedLink with the swap on a worker thread. */
-  private async updatePinnedLinkAsync(
-    linkName: string,
-    program: BpfProgram,
-    interfaceIndex: number,
-  ): Promise<boolean> {
-    const link = this.pinnedLinkOn(linkName, interfaceIndex);
-    if (!link) return false;
-    try {
-      await link.updateAsync(program);
       return true;
     } catch (error) {
       if (isErrno(error, "ENOLINK")) return false;

@@ -64,14 +64,6 @@ export class BpfLink {
     );
   }
 
-  /** update() on a worker thread (a tcx link's kernel side waits an RCU grace period). */
-  async updateAsync(program: BpfProgram): Promise<void> {
-    check(
-      await nativeAsync.bpf_link_update(this.fd, program.fd),
-      `link ${this.description}: update to ${program.name}`,
-    );
-  }
-
   pin(path: string): void {
     check(native.bpf_obj_pin(this.fd, path), `link ${this.description}: pin(${path})`);
   }

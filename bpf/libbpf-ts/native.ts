@@ -19,7 +19,6 @@ const linkCreate = libbpf.func(
   "int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)",
 );
 const linkDetach = libbpf.func("int bpf_link_detach(int link_fd)");
-const linkUpdate = libbpf.func("int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)");
 
 /** Runs an int-returning call on one of koffi's worker threads. */
 function onWorker(fn: { async: (...args: unknown[]) => void }, ...args: unknown[]): Promise<number> {
@@ -38,7 +37,6 @@ export const nativeAsync = {
   bpf_link_create: (progFd: number, targetFd: number, attachType: number, opts: Addr) =>
     onWorker(linkCreate, progFd, targetFd, attachType, opts),
   bpf_link_detach: (linkFd: number) => onWorker(linkDetach, linkFd),
-  bpf_link_update: (linkFd: number, newProgFd: number) => onWorker(linkUpdate, linkFd, newProgFd, null),
 };
 
 export const native = {
@@ -117,7 +115,11 @@ export const native = {
     opts: Addr,
   ) => number,
   bpf_link_detach: linkDetach as unknown as (linkFd: number) => number,
-  bpf_link_update: linkUpdate as unknown as (linkFd: number, newProgFd: number, opts: null) => number,
+  bpf_link_update: libbpf.func("int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)") as (
+    linkFd: number,
+    newProgFd: number,
+    opts: null,
+  ) => number,
   bpf_tc_hook_create: libbpf.func("int bpf_tc_hook_create(void *hook)") as (hook: Buffer) => number,
   bpf_tc_attach: libbpf.func("int bpf_tc_attach(const void *hook, void *opts)") as (
     hook: Buffer,
