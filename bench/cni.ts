@@ -4,19 +4,19 @@
  * (containernetworking-plugins in /usr/lib/cni), invoked exactly like a runtime: the plugin
  * executable from a CNI bin dir, environment + network config on stdin, a new netns per pod, run
  * from the node's netns. Pairs are interleaved (ours, reference, ours, …) so drift hits both.
- * Also reports what start-up costs: nsenter alone, bare `node`, our plugin's VERSION (node +
- * the plugin's modules, no agent call), the reference plugins' VERSION, and the agent's own time
+ * Also reports what start-up costs: nsenter alone, bare `node`, our plugin's VERSION (the static
+ * C binary, no agent call), the reference plugins' VERSION, and the agent's own time
  * (the same ADD/DEL request sent to its socket from this process, no plugin process).
  *
- *   npx tsc -p . && make -s -C bpf && node dist/bench/cni.js [--pairs 50] [--warmup 3]
+ *   npx tsc -p . && make -s -C bpf && make -s -C cni && node dist/bench/cni.js [--pairs 50] [--warmup 3]
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { AgentTestCluster, type TestNode, type TestPod } from "../agent/testing/cluster.js";
+import { cniPluginBinary } from "../lib/cni-plugin.js";
 import { runSync } from "../lib/exec.js";
 
 function option(name: string, fallback: number): number {
@@ -35,7 +35,6 @@ for (const plugin of ["bridge", "host-local"])
   if (!existsSync(join(REFERENCE_BIN, plugin)))
     throw new Error(`${REFERENCE_BIN}/${plugin} missing: apt-get install containernetworking-plugins`);
 
-const CNI_MAIN = fileURLToPath(new URL("../cni/main.js", import.meta.url));
 const id = randomBytes(2).toString("hex");
 const REF_NODE = `bc${id}n`;
 const REF_BRIDGE = `bc${id}br`;
@@ -259,7 +258,7 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg();
   mkdirSync(binDir);
   // the way the lab installs the plugin into a node's CNI bin dir
-  writeFileSync(OUR_PLUGIN, `#!/bin/sh\nexec ${process.execPath} ${CNI_MAIN} "$@"\n`);
+  copyFileSync(cniPluginBinary(), OUR_PLUGIN);
   chmodSync(OUR_PLUGIN, 0o755);
 
   await cluster.start(1);
@@ -353,7 +352,7 @@ async function main(): Promise<void> {
   const startupRows: Array<[string, number[]]> = [
     ["nsenter --net … true (included in every figure)", startup.nsenter],
     ["node -e '' (bare Node start-up)", startup.node],
-    ["clustermesh plugin VERSION (node + plugin modules)", startup.ours],
+    ["clustermesh plugin VERSION (static C binary)", startup.ours],
     ["reference bridge VERSION (Go binary)", startup.bridge],
     ["reference host-local VERSION (Go binary)", startup.hostLocal],
   ];

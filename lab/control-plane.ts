@@ -1,8 +1,9 @@
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { IpsecBackendChoice } from "../agent/encryption/plan.js";
+import { cniPluginBinary } from "../lib/cni-plugin.js";
 import { isRunning, type ProcessRef, startDaemon, WaitAborted, waitFor } from "../lib/process.js";
 import {
   defaultKubeconfigPath,
@@ -131,7 +132,7 @@ function installCni(journal: LabJournal, node: PlannedNode): void {
   mkdirSync(confDir, { recursive: true });
   mkdirSync(binDir, { recursive: true });
   const plugin = join(binDir, "clustermesh");
-  writeFileSync(plugin, `#!/bin/sh\nexec ${process.execPath} ${join(DIST, "cni", "main.js")} "$@"\n`);
+  copyFileSync(cniPluginBinary(), plugin);
   chmodSync(plugin, 0o755);
   writeFileSync(
     join(confDir, "10-clustermesh.conflist"),

@@ -12,7 +12,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 DEBIAN_PACKAGES=(
-  clang llvm libbpf-dev bpftool iproute2 util-linux
+  clang llvm libc6-dev libbpf-dev bpftool iproute2 util-linux
   etcd-server etcd-client
   wireguard-tools wireguard-go
   charon-systemd libcharon-extra-plugins libstrongswan-standard-plugins strongswan-swanctl
@@ -44,6 +44,8 @@ fi
 # tsc is incremental: a no-op build takes well under a second.
 log "building TypeScript"
 npx --no-install tsc -p tsconfig.json
+
+make -s -C cni >&2
 
 if [[ -f bpf/Makefile ]]; then
   make -s -C bpf >&2

@@ -28,6 +28,7 @@ import type { CniResult } from "../../cni/protocol.js";
 import { writeKubeconfig } from "../../lab/kube-apiserver/kubeconfig.js";
 import { createClusterKubePki } from "../../lab/kube-apiserver/pki.js";
 import { type KubeApiServer, startKubeApiServer } from "../../lab/kube-apiserver/server.js";
+import { cniPluginBinary } from "../../lib/cni-plugin.js";
 import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../../lib/etcd/launcher.js";
 import { runSync } from "../../lib/exec.js";
 import { freePort } from "../../lib/free-port.js";
@@ -42,7 +43,6 @@ import {
 import type { AgentStatus } from "../status/status.js";
 
 const AGENT_MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
-const CNI_MAIN = fileURLToPath(new URL("../../cni/main.js", import.meta.url));
 export const REQUEST_LOOP = fileURLToPath(new URL("./request-loop.js", import.meta.url));
 export const ECHO_SERVER = fileURLToPath(new URL("./echo-server.js", import.meta.url));
 export const PROBE = fileURLToPath(new URL("./probe.js", import.meta.url));
@@ -311,7 +311,7 @@ export class AgentTestCluster {
     return new Promise((resolve) => {
       const child = execFile(
         "nsenter",
-        [`--net=/run/netns/${node.netns}`, "--", process.execPath, CNI_MAIN],
+        [`--net=/run/netns/${node.netns}`, "--", cniPluginBinary()],
         { env, timeout: 60_000 },
         (error, stdout) => {
           const exitCode = error ? (typeof error.code === "number" ? error.code : 1) : 0;
