@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# npm run image: builds the clustermesh image without a Docker daemon, as one archive that both
+# `docker load` and `kind load image-archive` take (an OCI image layout with Docker's manifest.json
+# beside it, as `docker save` writes since Docker 25).
+#   bash image/build.sh [--output FILE]      (default dist/image/clustermesh-<version>.tar)
+# The Debian base (mmdebstrap, image/packages.txt) and the production node_modules are cached under
+# ${CLUSTERMESH_CACHE:-~/.cache/clustermesh}/image, keyed by their inputs; the image's Node is this
+# machine's (Node >= 20, its libraries are in the Debian base).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '[image] %s\n' "$*" >&2; }
+
+output=""
+while (($#)); do
+  case $1 in
+  --output) output=${2:?--output needs a file}; shift 2 ;;
+  -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) log "unknown argument $1 (see --help)"; exit 2 ;;
+  esac
+done
+
+if [[ $(id -u) -ne 0 ]]; then
+  log "must run as root (mmdebstrap and umoci unpack/repack keep file ownership)"
+  exit 1
+fi
+version=$(node -p 'require("./package.json").version')
+image_name=${CLUSTERMESH_IMAGE:-docker.io/clustermesh/clustermesh:$version}
+output=${output:-dist/image/clustermesh-$version.tar}
+for built in dist/agent/main.js dist/cli/main.js dist/clustermesh-apiserver/main.js cni/build/clustermesh-cni bpf/build/from_pod.bpf.o; do
+  [[ -e $built ]] || { log "$built is missing: run npm run bootstrap first"; exit 1; }
+done
+
+missing=()
+for tool in mmdebstrap:mmdebstrap umoci:umoci; do
+  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]} (Debian)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+cache=${CLUSTERMESH_CACHE:-$HOME/.cache/clustermesh}/image
+mkdir -p "$cache"
+work=$(mktemp -d /tmp/clustermesh-image.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+started=$SECONDS
+
+# 1. the Debian base, once per package list
+packages=$(grep -v '^#' image/packages.txt | paste -sd, -)
+base_key=$(printf 'bookworm\n%s\n' "$packages" | sha256sum | cut -c1-16)
+base=$cache/debian-base-$base_key.tar
+if [[ ! -f $base ]]; then
+  log "building the Debian base with mmdebstrap (bookworm minbase + ${packages//,/ })"
+  rm -rf "$base.tmp"
+  mmdebstrap --quiet --variant=minbase --format=tar --include="$packages" \
+    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
+    bookworm "$base.tmp" \
+    "deb http://deb.debian.org/debian bookworm main" \
+    "deb http://deb.debian.org/debian bookworm-updates main" \
+    "deb http://deb.debian.org/debian-security bookworm-security main" >&2
+  mv "$base.tmp" "$base"
+fi
+
+# 2. production node_modules, once per lockfile
+lock_key=$(sha256sum package-lock.json | cut -c1-16)
+modules=$cache/node-modules-$lock_key
+if [[ ! -d $modules ]]; then
+  log "installing production npm dependencies"
+  mkdir -p "$work/npm"
+  cp package.json package-lock.json "$work/npm/"
+  (cd "$work/npm" && npm ci --omit=dev --no-audit --no-fund --loglevel=error >&2)
+  rm -rf "$modules.tmp" && mv "$work/npm/node_modules" "$modules.tmp" && mv "$modules.tmp" "$modules"
+fi
+
+# 3. the image: base layer, then the application layer
+log "assembling $image_name"
+layout=$work/layout
+bundle=$work/bundle
+tag=$version
+umoci init --layout "$layout"
+umoci new --image "$layout:$tag"
+umoci unpack --image "$layout:$tag" "$bundle" >/dev/null
+tar -xf "$base" -C "$bundle/rootfs" --numeric-owner --exclude='./dev/*'
+umoci repack --refresh-bundle --image "$layout:$tag" --history.created_by "mmdebstrap bookworm minbase + image/packages.txt" "$bundle"
+sh image/stage.sh "$PWD" "$bundle/rootfs" "$modules"
+install -m 755 "$(readlink -f "$(command -v node)")" "$bundle/rootfs/usr/local/bin/node"
+umoci repack --image "$layout:$tag" --history.created_by "clustermesh $version: /opt/clustermesh + entrypoints + node" "$bundle"
+commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+umoci config --image "$layout:$tag" --os linux --architecture amd64 \
+  --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  --config.cmd meshctl --config.cmd --help \
+  --config.label "org.opencontainers.image.version=$version" \
+  --config.label "org.opencontainers.image.revision=$commit" \
+  --config.label "org.opencontainers.image.source=https://github.com/clustermesh/clustermesh"
+umoci gc --layout "$layout"
+
+# 4. name it for containerd (kind) and add Docker's manifest.json for docker load
+node image/docker-manifest.mjs "$layout" "$tag" "$image_name"
+mkdir -p "$(dirname "$output")"
+tar -cf "$output.tmp" -C "$layout" .
+mv "$output.tmp" "$output"
+log "wrote $output ($(du -h "$output" | cut -f1), $((SECONDS - started)) s): docker load -i $output, or kind load image-archive $output"
