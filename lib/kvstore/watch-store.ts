@@ -253,7 +253,7 @@ export async function watchWhenSynced<T>(store: WatchStore<T>, options: CanaryGa
         (options.retryBaseMs ?? 200) * 2 ** Math.min(failures - 1, 6),
       );
       options.log.info(
-        { prefix: store.prefix, err: String(error), delayMs: delay },
+        { prefix: store.prefix, err: error, delayMs: delay },
         "watch broke; relisting after canary",
       );
       await sleep(delay, options.signal);
