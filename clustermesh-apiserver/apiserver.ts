@@ -259,7 +259,7 @@ export class ClusterMeshApiServer {
           onChange(object, event === "delete");
         } catch (error) {
           this.conversionErrors++;
-          this.log.warn({ informer: name, object: nsName(object), err: String(error) }, "conversion failed");
+          this.log.warn({ informer: name, object: nsName(object), err: error }, "conversion failed");
         }
       },
       onListed: (first) => {

@@ -53,7 +53,9 @@ async function main(): Promise<number> {
     const cniError =
       error instanceof CniError
         ? error
-        : new CniError(CniErrorCode.IoFailure, (error as Error).message ?? String(error));
+        : new CniError(CniErrorCode.IoFailure, (error as Error).message ?? String(error), undefined, {
+            cause: error,
+          });
     process.stdout.write(`${JSON.stringify(cniError.toJSON(cniVersion))}\n`);
     return 1;
   }

@@ -45,6 +45,7 @@ export function parseNetworkConfig(stdin: string): NetworkConfig {
       CniErrorCode.DecodeFailure,
       "network configuration on stdin is not JSON",
       (error as Error).message,
+      { cause: error },
     );
   }
   if (typeof config !== "object" || config === null || Array.isArray(config)) {

@@ -56,10 +56,7 @@ export class RemoteStateDir {
       return state;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT")
-        this.log.warn(
-          { cluster: name, err: String(error) },
-          "ignoring unreadable persisted remote cluster state",
-        );
+        this.log.warn({ cluster: name, err: error }, "ignoring unreadable persisted remote cluster state");
       return undefined;
     }
   }

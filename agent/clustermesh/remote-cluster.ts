@@ -536,7 +536,7 @@ export class RemoteCluster {
         ipcache: [...view.ipcache],
       });
     } catch (error) {
-      this.log.warn({ cluster: this.name, err: String(error) }, "could not persist remote cluster state");
+      this.log.warn({ cluster: this.name, err: error }, "could not persist remote cluster state");
     }
   }
 

@@ -40,8 +40,9 @@ export class CniError extends Error {
     readonly command: string,
     message: string,
     readonly code?: number,
+    options?: ErrorOptions,
   ) {
-    super(`plugin type="${plugin}" failed (${command.toLowerCase()}): ${message}`);
+    super(`plugin type="${plugin}" failed (${command.toLowerCase()}): ${message}`, options);
     this.name = "CniError";
   }
 }
@@ -64,7 +65,7 @@ export function parseNetworkConfig(text: string, source: string): NetworkConfigL
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new Error(`${source}: invalid JSON: ${(error as Error).message}`);
+    throw new Error(`${source}: invalid JSON: ${(error as Error).message}`, { cause: error });
   }
   if (typeof parsed !== "object" || parsed === null) throw new Error(`${source}: not a JSON object`);
   const cniVersion = typeof parsed.cniVersion === "string" ? parsed.cniVersion : "";
@@ -227,6 +228,8 @@ export function interpretPluginOutput(
       plugin,
       command,
       `invalid result JSON: ${(error as Error).message}: ${trimmed.slice(0, 200)}`,
+      undefined,
+      { cause: error },
     );
   }
 }

@@ -112,10 +112,7 @@ export class Kubelet {
       });
       this.lastHeartbeat = Date.now();
     } catch (error) {
-      this.options.log.warn(
-        { err: (error as Error).message, lastHeartbeat: this.lastHeartbeat },
-        "node status update failed",
-      );
+      this.options.log.warn({ err: error, lastHeartbeat: this.lastHeartbeat }, "node status update failed");
     }
   }
 

@@ -190,7 +190,7 @@ export class PodWorker {
       try {
         await this.sync();
       } catch (error) {
-        this.log.warn({ err: (error as Error).message }, "pod sync failed; retrying");
+        this.log.warn({ err: error }, "pod sync failed; retrying");
         this.kick(1_000);
       }
     });
@@ -624,10 +624,7 @@ export async function teardownRecord(
       await node.cni.del(config, context, record.cniResult);
     } catch (error) {
       // DEL is best effort: the netns goes anyway, and with it the pod's interfaces.
-      log.warn(
-        { err: (error as Error).message, pod: `${record.namespace}/${record.name}` },
-        "CNI DEL failed",
-      );
+      log.warn({ err: error, pod: `${record.namespace}/${record.name}` }, "CNI DEL failed");
     }
     await deleteNetns(record.netns);
   }

@@ -121,7 +121,9 @@ export class WatchStore<T> {
           );
         }
       });
-      watcher.on("disconnected", (error) => finish(new WatchBroken(`watch disconnected: ${error.message}`)));
+      watcher.on("disconnected", (error) =>
+        finish(new WatchBroken(`watch disconnected: ${error.message}`, { cause: error })),
+      );
       watcher.on("error", (error) => finish(error));
       watcher.on("end", () => finish(new WatchBroken("watch ended")));
     });
@@ -146,7 +148,9 @@ export class WatchStore<T> {
       value = this.options.decode(key, suffix, rawValue);
     } catch (error) {
       const rejection =
-        error instanceof InvalidEntryError ? error : new InvalidEntryError(key, "wrong-type", String(error));
+        error instanceof InvalidEntryError
+          ? error
+          : new InvalidEntryError(key, "wrong-type", String(error), { cause: error });
       this.rejected[rejection.reason]++;
       this.options.log.warn(
         { key, reason: rejection.reason, detail: rejection.detail },

@@ -312,7 +312,7 @@ export class StrongSwanIpsec implements IpsecBackend {
           initiated.push(name);
         } catch (error) {
           failed.push(name);
-          this.log.warn({ connection: name, err: (error as Error).message }, "ipsec: initiate failed");
+          this.log.warn({ connection: name, err: error }, "ipsec: initiate failed");
         }
       } else if (previous && previous.psk !== next.get(name)?.psk) {
         await this.swanctl(["--rekey", "--ike", name, "--reauth"]);
