@@ -58,8 +58,9 @@ export async function removeCgroupTree(path: string): Promise<void> {
   for (const pid of cgroupProcs(path)) {
     try {
       process.kill(pid, "SIGKILL");
-    } catch {
-      // already gone
+    } catch (error) {
+      // ESRCH: exited between listing and killing; anything else (EPERM) must not pass silently
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
     }
   }
   await waitFor(`cgroup ${path} to empty`, () => cgroupProcs(path).length === 0, { timeoutMs: 5_000 });

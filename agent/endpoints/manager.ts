@@ -381,6 +381,7 @@ export class EndpointManager {
 
   private async locked<T>(id: string, work: () => Promise<T>): Promise<T> {
     const previous = this.locks.get(id) ?? Promise.resolve();
+    // the previous holder's caller got its error; this one only waits for its turn
     const next = previous.catch(() => undefined).then(work);
     this.locks.set(id, next);
     try {

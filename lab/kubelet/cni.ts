@@ -104,7 +104,7 @@ export function findPluginBinary(type: string, binDirs: readonly string[]): stri
       accessSync(candidate, constants.X_OK);
       return candidate;
     } catch {
-      // not in this directory
+      // ENOENT or EACCES: not in this directory, or not executable there; the next one may have it
     }
   }
   return undefined;

@@ -93,8 +93,9 @@ export async function removeCgroup(dir: string): Promise<void> {
 function killQuietly(pid: number): void {
   try {
     process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
+  } catch (error) {
+    // ESRCH: exited between listing and killing; anything else (EPERM) must not pass silently
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
   }
 }
 

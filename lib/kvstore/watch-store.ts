@@ -105,6 +105,7 @@ export class WatchStore<T> {
         if (finished) return;
         finished = true;
         signal.removeEventListener("abort", onAbort);
+        // a watch whose stream already broke fails to cancel: it is gone either way
         void watcher.cancel().catch(() => undefined);
         if (error) reject(error);
         else resolve();
@@ -213,6 +214,7 @@ export async function waitForKey(
         }).finally(() => signal.removeEventListener("abort", onAbort));
         return;
       } finally {
+        // a watch whose stream already broke fails to cancel: it is gone either way
         await watcher.cancel().catch(() => undefined);
       }
     } catch {
