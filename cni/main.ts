@@ -17,6 +17,7 @@ function readStdin(): string {
   try {
     return readFileSync(0, "utf8");
   } catch {
+    // no readable stdin: empty input, which parseNetworkConfig rejects with a CNI decode error
     return "";
   }
 }

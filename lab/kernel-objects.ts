@@ -41,7 +41,9 @@ export function createCgroup(path: string): void {
 function cgroupProcs(path: string): number[] {
   try {
     return readFileSync(join(path, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
-  } catch {
+  } catch (error) {
+    // ENOENT: the cgroup is gone, so it holds no process; other errors are real
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     return [];
   }
 }

@@ -39,7 +39,9 @@ export class RemoteStateDir {
       return readdirSync(this.dir)
         .filter((f) => f.endsWith(FILE_SUFFIX))
         .map((f) => f.slice(0, -FILE_SUFFIX.length));
-    } catch {
+    } catch (error) {
+      // ENOENT: nothing saved yet; anything else (EACCES) would silently forget every remote
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
       return [];
     }
   }

@@ -552,6 +552,7 @@ async function stopLeftoverCharon(dir: string, log: Logger): Promise<void> {
   try {
     ref = JSON.parse(readFileSync(strongSwanPaths(dir).pidRecord, "utf8")) as ProcessRef;
   } catch {
+    // no record (ENOENT: no charon was started) or a torn one: no PID to stop
     return;
   }
   if (ref && isRunning(ref)) {

@@ -90,7 +90,9 @@ export function firstConfigFile(dir: string): string | undefined {
   let entries: string[];
   try {
     entries = readdirSync(dir);
-  } catch {
+  } catch (error) {
+    // ENOENT: no config directory yet, as when no network plugin is installed; other errors are real
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     return undefined;
   }
   const file = entries.filter((f) => CONFIG_EXTENSIONS.some((ext) => f.endsWith(ext))).sort()[0];

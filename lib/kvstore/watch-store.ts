@@ -193,6 +193,7 @@ export async function waitForKey(
   key: string,
   signal: AbortSignal,
   retryMs = 500,
+  log?: Logger,
 ): Promise<void> {
   while (!signal.aborted) {
     try {
@@ -217,7 +218,9 @@ export async function waitForKey(
         // a watch whose stream already broke fails to cancel: it is gone either way
         await watcher.cancel().catch(() => undefined);
       }
-    } catch {
+    } catch (error) {
+      // etcd unreachable or the watch broke: retried, and the session's probe reports unreachability
+      log?.debug({ key, err: error }, "waiting for the key: etcd error; retrying");
       await sleep(retryMs, signal);
     }
   }
@@ -246,7 +249,7 @@ export async function watchWhenSynced<T>(store: WatchStore<T>, options: CanaryGa
   let failures = 0;
   while (!options.signal.aborted) {
     options.onWaiting?.(true);
-    await waitForKey(options.client, canaryKey, options.signal, options.retryBaseMs);
+    await waitForKey(options.client, canaryKey, options.signal, options.retryBaseMs, options.log);
     options.onWaiting?.(false);
     if (options.signal.aborted) return;
     try {
