@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { formatErrorChain } from "./error-chain.js";
+import { errorChainSummary, formatErrorChain } from "./error-chain.js";
 
 describe("formatErrorChain", () => {
   it("prints the message and every cause once, outermost first", () => {
@@ -15,6 +15,13 @@ describe("formatErrorChain", () => {
         "  caused by: connect ECONNREFUSED 127.0.0.1:2379",
       ].join("\n"),
     );
+  });
+
+  it("errorChainSummary puts the same chain on one line", () => {
+    const outer = new Error("probe", {
+      cause: new Error("no answer within 500 ms", { cause: "ECONNREFUSED" }),
+    });
+    assert.equal(errorChainSummary(outer), "probe: no answer within 500 ms: ECONNREFUSED");
   });
 
   it("skips a cause whose message the wrapper already quotes", () => {

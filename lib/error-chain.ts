@@ -5,6 +5,17 @@
  *     caused by: connect ECONNREFUSED 127.0.0.1:2379"
  */
 export function formatErrorChain(error: unknown): string {
+  return chainMessages(error)
+    .map((message, index) => (index === 0 ? message : `  caused by: ${message}`))
+    .join("\n");
+}
+
+/** The same on one line ("outer: cause: root cause"), for status fields and table cells. */
+export function errorChainSummary(error: unknown): string {
+  return chainMessages(error).join(": ");
+}
+
+function chainMessages(error: unknown): string[] {
   const lines: string[] = [];
   const seen = new Set<unknown>();
   let current: unknown = error;
@@ -12,11 +23,10 @@ export function formatErrorChain(error: unknown): string {
     seen.add(current);
     const message = messageOf(current);
     // a wrapper that already quotes its cause's message need not repeat it
-    if (lines.length === 0 || !lines.some((line) => line.includes(message)))
-      lines.push(lines.length === 0 ? message : `  caused by: ${message}`);
+    if (lines.length === 0 || !lines.some((line) => line.includes(message))) lines.push(message);
     current = current instanceof Error ? current.cause : undefined;
   }
-  return lines.join("\n");
+  return lines;
 }
 
 function messageOf(value: unknown): string {

@@ -14,6 +14,7 @@
  */
 import { Etcd3 } from "etcd3";
 import type { RemoteClusterStatus } from "../../lib/clustermesh/status.js";
+import { errorChainSummary } from "../../lib/error-chain.js";
 import type { InvalidEntryError, RejectReason } from "../../lib/kvstore/errors.js";
 import {
   CANARY_NAMES,
@@ -290,7 +291,7 @@ export class RemoteCluster {
         probeFailures++;
         this.connected = false;
         this.unreachableSince ??= Date.now();
-        this.statusText = `unreachable: ${(error as Error).message}`;
+        this.statusText = `unreachable: ${errorChainSummary(error)}`;
         if (probeFailures >= settings.probeFailuresBeforeReconnect)
           this.endSession(new SessionEnd(`unreachable: ${(error as Error).message}`, true, { cause: error }));
       }
