@@ -360,7 +360,7 @@ describe("agent (root: netns, BPF, etcd, API server)", { timeout: 180_000 }, () 
       },
       { timeoutMs: 30_000 },
     ).catch((error) => {
-      throw new Error(`${error.message}; remaining: ${remaining.join(" ")}`);
+      throw new Error(`${error.message}; remaining: ${remaining.join(" ")}`, { cause: error });
     });
   });
 

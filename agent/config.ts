@@ -106,7 +106,7 @@ export function parseAgentFlags(argv: readonly string[]): AgentConfig {
       },
     }));
   } catch (error) {
-    throw new ConfigError((error as Error).message);
+    throw new ConfigError((error as Error).message, { cause: error });
   }
   const required = (flag: string): string => {
     const value = values[flag];

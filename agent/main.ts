@@ -35,6 +35,8 @@ try {
   await agent.start();
 } catch (error) {
   log.fatal({ err: error }, "agent failed to start");
-  await agent.stop().catch(() => undefined);
+  await agent
+    .stop()
+    .catch((stopError) => log.error({ err: stopError }, "cleanup after the failed start failed"));
   process.exit(1);
 }

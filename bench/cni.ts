@@ -222,7 +222,10 @@ async function cleanup(): Promise<void> {
   for (const pid of children) {
     try {
       process.kill(pid, "SIGKILL");
-    } catch {}
+    } catch (error) {
+      // ESRCH: exited already; anything else is a cleanup problem to report
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") problems.push(`kill ${pid}: ${error}`);
+    }
   }
   for (const netns of [...refNamespaces, REF_NODE]) {
     try {

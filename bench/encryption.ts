@@ -35,7 +35,7 @@ async function measure(
     tearDown = await setUp(topology);
     return { name, bps: await iperf(topology) };
   } finally {
-    await tearDown?.().catch(() => undefined);
+    await tearDown?.().catch((error) => console.error("teardown:", error));
     await topology.destroy();
   }
 }

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { ConfigError } from "../lab/config-error.js";
 import { LabExistsError, PreflightError } from "../lab/up.js";
 import { MeshUsageError } from "../lib/clustermesh/errors.js";
+import { formatErrorChain } from "../lib/error-chain.js";
 import { agentCommand } from "./commands/agent.js";
 import { clustermeshCommand } from "./commands/clustermesh.js";
 import { labCommand } from "./commands/lab.js";
@@ -30,7 +31,8 @@ try {
     error instanceof MeshUsageError ||
     error instanceof LabExistsError ||
     error instanceof PreflightError;
-  const message = error instanceof Error ? error.message : String(error);
+  // the causes too: a wrapped error ("cannot reach the cluster") is rarely enough to act on
+  const message = formatErrorChain(error);
   process.stderr.write(`Error: ${message.split("\n").join("\nError: ")}\n`);
   if (!expected && error instanceof Error && process.env.MESH_DEBUG) process.stderr.write(`${error.stack}\n`);
   process.exit(expected ? 2 : 1);

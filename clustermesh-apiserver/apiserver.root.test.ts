@@ -84,7 +84,7 @@ describe("clustermesh-apiserver (root: etcd + lab kube-apiserver)", () => {
       { timeoutMs: 20_000, intervalMs: 100 },
     ).catch((error: Error) => {
       const log = existsSync(logFile()) ? readFileSync(logFile(), "utf8").slice(-3000) : "(no log)";
-      throw new Error(`${error.message}\n--- apiserver log ---\n${log}`);
+      throw new Error(`${error.message}\n--- apiserver log ---\n${log}`, { cause: error });
     });
   }
 

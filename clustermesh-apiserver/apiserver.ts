@@ -259,7 +259,7 @@ export class ClusterMeshApiServer {
           onChange(object, event === "delete");
         } catch (error) {
           this.conversionErrors++;
-          this.log.warn({ informer: name, object: nsName(object), err: String(error) }, "conversion failed");
+          this.log.warn({ informer: name, object: nsName(object), err: error }, "conversion failed");
         }
       },
       onListed: (first) => {
@@ -486,7 +486,11 @@ export class ClusterMeshApiServer {
     this.stopped = true;
     clearInterval(this.heartbeatTimer);
     clearInterval(this.configTimer);
-    await Promise.all([...this.informers.values()].map((informer) => informer.stop().catch(() => undefined)));
+    await Promise.all(
+      [...this.informers.values()].map((informer) =>
+        informer.stop().catch((error) => this.log.warn({ err: error }, "stopping an informer failed")),
+      ),
+    );
     for (const store of [...this.stores.values(), this.clusterConfigStore, this.heartbeatStore])
       await store?.stop();
     // Leases are left to expire (not revoked) so a restart adopts unchanged keys.

@@ -7,6 +7,7 @@
  */
 import { KubeConfig } from "@kubernetes/client-node";
 import { Command, InvalidArgumentError } from "commander";
+import { formatErrorChain } from "../lib/error-chain.js";
 import { connectEtcd, tlsFromFiles } from "../lib/etcd/client.js";
 import {
   clusterIdProblem,
@@ -97,7 +98,7 @@ async function main(): Promise<void> {
       log.info("started; syncing");
       return;
     } catch (error) {
-      log.warn({ attempt, err: String(error) }, "start failed; retrying");
+      log.warn({ attempt, err: error }, "start failed; retrying");
       await apiserver.stop();
       await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * attempt)));
       apiserver = create();
@@ -106,6 +107,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  console.error(`clustermesh-apiserver: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(`clustermesh-apiserver: ${formatErrorChain(error)}`);
   process.exit(1);
 });

@@ -65,6 +65,8 @@ export function callAgent(
           unavailable
             ? `the clustermesh agent is not running (no socket at ${socketPath})`
             : `agent at ${socketPath}: ${error.message}`,
+          undefined,
+          { cause: error },
         ),
       );
     });

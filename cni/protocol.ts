@@ -33,8 +33,9 @@ export class CniError extends Error {
     readonly code: number,
     msg: string,
     readonly details?: string,
+    options?: ErrorOptions,
   ) {
-    super(msg);
+    super(msg, options);
     this.name = "CniError";
   }
 

@@ -4,8 +4,9 @@ export class ConfigError extends Error {
     readonly source: string,
     readonly field: string,
     readonly problem: string,
+    options?: ErrorOptions,
   ) {
-    super(`${source}: ${field ? `${field}: ` : ""}${problem}`);
+    super(`${source}: ${field ? `${field}: ` : ""}${problem}`, options);
     this.name = "ConfigError";
   }
 }

@@ -45,8 +45,9 @@ export async function labDown(options: DownOptions): Promise<boolean> {
     for (const pid of await netnsPids(ns)) {
       try {
         process.kill(pid, "SIGKILL");
-      } catch {
-        // gone already
+      } catch (error) {
+        // ESRCH: exited between listing and killing; anything else (EPERM) must not pass silently
+        if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
       }
     }
     await deleteNetns(ns);

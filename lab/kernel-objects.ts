@@ -41,7 +41,9 @@ export function createCgroup(path: string): void {
 function cgroupProcs(path: string): number[] {
   try {
     return readFileSync(join(path, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
-  } catch {
+  } catch (error) {
+    // ENOENT: the cgroup is gone, so it holds no process; other errors are real
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     return [];
   }
 }
@@ -58,8 +60,9 @@ export async function removeCgroupTree(path: string): Promise<void> {
   for (const pid of cgroupProcs(path)) {
     try {
       process.kill(pid, "SIGKILL");
-    } catch {
-      // already gone
+    } catch (error) {
+      // ESRCH: exited between listing and killing; anything else (EPERM) must not pass silently
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
     }
   }
   await waitFor(`cgroup ${path} to empty`, () => cgroupProcs(path).length === 0, { timeoutMs: 5_000 });

@@ -86,7 +86,7 @@ function subnets(file: string, field: string, value: unknown, fallback: string):
     if (list.length === 0) throw new Error("is empty");
     return list;
   } catch (error) {
-    throw new ConfigError(file, field, (error as Error).message);
+    throw new ConfigError(file, field, (error as Error).message, { cause: error });
   }
 }
 
@@ -95,7 +95,9 @@ export function parseKindConfig(file: string, text: string): KindCluster {
   try {
     doc = parse(text);
   } catch (error) {
-    throw new ConfigError(file, "", `not valid YAML: ${(error as Error).message.split("\n")[0]}`);
+    throw new ConfigError(file, "", `not valid YAML: ${(error as Error).message.split("\n")[0]}`, {
+      cause: error,
+    });
   }
   if (!isObject(doc)) throw new ConfigError(file, "", "expected a kind Cluster object");
   if (doc.kind !== "Cluster")

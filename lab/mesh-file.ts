@@ -24,7 +24,9 @@ export function parseMeshFile(file: string, text: string): MeshFile {
   try {
     doc = parse(text);
   } catch (error) {
-    throw new ConfigError(file, "", `not valid YAML: ${(error as Error).message.split("\n")[0]}`);
+    throw new ConfigError(file, "", `not valid YAML: ${(error as Error).message.split("\n")[0]}`, {
+      cause: error,
+    });
   }
   doc ??= {};
   if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(file, "", "expected a mapping");
@@ -37,7 +39,7 @@ export function parseMeshFile(file: string, text: string): MeshFile {
     try {
       result.nodeSubnet = parseCidr(String(nodeSubnet));
     } catch (error) {
-      throw new ConfigError(file, "nodeSubnet", (error as Error).message);
+      throw new ConfigError(file, "nodeSubnet", (error as Error).message, { cause: error });
     }
     if (result.nodeSubnet.family !== 4 || result.nodeSubnet.prefixLength > 28) {
       throw new ConfigError(file, "nodeSubnet", "must be an IPv4 subnet of at least /28");

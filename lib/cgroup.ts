@@ -11,8 +11,9 @@ export function cgroup2Root(): string | undefined {
       const [, mountPoint, type] = line.split(" ");
       if (type === "cgroup2") return mountPoint;
     }
-  } catch {
-    // no /proc: treat as no cgroup2
+  } catch (error) {
+    // ENOENT: no /proc mounted, so no cgroup2 mount to find; other errors are real
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
   return undefined;
 }

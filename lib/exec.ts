@@ -5,8 +5,12 @@ export class CommandError extends Error {
     readonly command: string[],
     readonly exitCode: number | null,
     readonly stderr: string,
+    options?: ErrorOptions,
   ) {
-    super(`${command.join(" ")} failed (exit ${exitCode ?? "signal"}): ${stderr.trim() || "no output"}`);
+    super(
+      `${command.join(" ")} failed (exit ${exitCode ?? "signal"}): ${stderr.trim() || "no output"}`,
+      options,
+    );
     this.name = "CommandError";
   }
 }
@@ -39,7 +43,7 @@ export function run(argv: string[], options: RunOptions = {}): Promise<string> {
       (error, stdout, stderr) => {
         if (error) {
           const code = typeof error.code === "number" ? error.code : null;
-          reject(new CommandError(full, code, String(stderr) || error.message));
+          reject(new CommandError(full, code, String(stderr) || error.message, { cause: error }));
         } else {
           resolve(String(stdout));
         }
@@ -57,7 +61,7 @@ export function runSync(argv: string[], options: RunOptions = {}): string {
     timeout: options.timeoutMs ?? 30_000,
     env: options.env ?? process.env,
   });
-  if (result.error) throw new CommandError(full, null, result.error.message);
+  if (result.error) throw new CommandError(full, null, result.error.message, { cause: result.error });
   if (result.status !== 0) throw new CommandError(full, result.status, result.stderr);
   return result.stdout;
 }

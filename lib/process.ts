@@ -14,7 +14,10 @@ function readStat(pid: number): { state: string; startTime: string } | undefined
     // comm (field 2) may contain spaces and parentheses: split after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return { state: fields[0], startTime: fields[19] }; // fields 3 and 22 overall
-  } catch {
+  } catch (error) {
+    // ENOENT or ESRCH: no such process (any more); other errors are real
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "ESRCH") throw error;
     return undefined;
   }
 }

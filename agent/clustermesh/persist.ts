@@ -39,7 +39,9 @@ export class RemoteStateDir {
       return readdirSync(this.dir)
         .filter((f) => f.endsWith(FILE_SUFFIX))
         .map((f) => f.slice(0, -FILE_SUFFIX.length));
-    } catch {
+    } catch (error) {
+      // ENOENT: nothing saved yet; anything else (EACCES) would silently forget every remote
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
       return [];
     }
   }
@@ -56,10 +58,7 @@ export class RemoteStateDir {
       return state;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT")
-        this.log.warn(
-          { cluster: name, err: String(error) },
-          "ignoring unreadable persisted remote cluster state",
-        );
+        this.log.warn({ cluster: name, err: error }, "ignoring unreadable persisted remote cluster state");
       return undefined;
     }
   }

@@ -14,6 +14,7 @@
  */
 import { Etcd3 } from "etcd3";
 import type { RemoteClusterStatus } from "../../lib/clustermesh/status.js";
+import { errorChainSummary } from "../../lib/error-chain.js";
 import type { InvalidEntryError, RejectReason } from "../../lib/kvstore/errors.js";
 import {
   CANARY_NAMES,
@@ -72,8 +73,9 @@ class SessionEnd extends Error {
   constructor(
     message: string,
     readonly failure: boolean,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -194,12 +196,17 @@ export class RemoteCluster {
       } catch (error) {
         if (!this.sessionEndReason)
           this.sessionEndReason =
-            error instanceof SessionEnd ? error : new SessionEnd((error as Error).message, true);
+            error instanceof SessionEnd
+              ? error
+              : new SessionEnd((error as Error).message, true, { cause: error });
       } finally {
         session.abort();
         client?.close();
-        // a store must never be run by two sessions at once
-        await withDeadline(Promise.allSettled(tasks), 5_000, "session tasks").catch(() => undefined);
+        // a store must never be run by two sessions at once; allSettled never rejects, so the only
+        // error here is the deadline, and the next session starts anyway
+        await withDeadline(Promise.allSettled(tasks), 5_000, "session tasks").catch((error) =>
+          this.log.warn({ cluster: this.name, err: error }, "session tasks did not end in time"),
+        );
         this.connected = false;
         this.configRetrieved = false;
         this.waitingCanary.clear();
@@ -284,9 +291,9 @@ export class RemoteCluster {
         probeFailures++;
         this.connected = false;
         this.unreachableSince ??= Date.now();
-        this.statusText = `unreachable: ${(error as Error).message}`;
+        this.statusText = `unreachable: ${errorChainSummary(error)}`;
         if (probeFailures >= settings.probeFailuresBeforeReconnect)
-          this.endSession(new SessionEnd(`unreachable: ${(error as Error).message}`, true));
+          this.endSession(new SessionEnd(`unreachable: ${(error as Error).message}`, true, { cause: error }));
       }
     };
     const probeLoop = async () => {
@@ -353,8 +360,12 @@ export class RemoteCluster {
       try {
         await store.run(client, signal);
         failures = 0;
-      } catch {
+      } catch (error) {
         failures++;
+        this.log.warn(
+          { cluster: this.name, prefix: store.prefix, err: error, failures },
+          "watch broke; relisting after a backoff",
+        );
         await sleep(Math.min(5_000, 200 * 2 ** Math.min(failures, 5)), signal);
       }
     }
@@ -379,15 +390,18 @@ export class RemoteCluster {
           this.deps.settings.probeTimeoutMs,
           "cluster config",
         );
-      } catch {
-        // the probe decides whether the remote is gone
+      } catch (error) {
+        // not fatal here: the probe decides whether the remote is gone; this says why we wait
+        this.log.debug({ cluster: this.name, key, err: error }, "reading the cluster configuration failed");
       }
       if (raw !== null) {
         let config: ClusterConfig;
         try {
           config = decodeClusterConfig(key, raw);
         } catch (error) {
-          throw new SessionEnd(`invalid cluster configuration: ${(error as Error).message}`, true);
+          throw new SessionEnd(`invalid cluster configuration: ${(error as Error).message}`, true, {
+            cause: error,
+          });
         }
         const problem =
           remoteConfigProblem(this.name, config, this.deps.local, new Map()) ??
@@ -523,7 +537,7 @@ export class RemoteCluster {
         ipcache: [...view.ipcache],
       });
     } catch (error) {
-      this.log.warn({ cluster: this.name, err: String(error) }, "could not persist remote cluster state");
+      this.log.warn({ cluster: this.name, err: error }, "could not persist remote cluster state");
     }
   }
 

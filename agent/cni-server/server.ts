@@ -67,7 +67,14 @@ export function parseCniRequest(text: string, command: string): AgentCniRequest 
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new CniError(CniErrorCode.DecodeFailure, `request is not JSON: ${(error as Error).message}`);
+    throw new CniError(
+      CniErrorCode.DecodeFailure,
+      `request is not JSON: ${(error as Error).message}`,
+      undefined,
+      {
+        cause: error,
+      },
+    );
   }
   if (typeof parsed !== "object" || parsed === null)
     throw new CniError(CniErrorCode.DecodeFailure, "request is not an object");
@@ -129,10 +136,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<Server>
       const cniError =
         error instanceof CniError
           ? error
-          : new CniError(CniErrorCode.IoFailure, (error as Error).message ?? String(error));
+          : new CniError(CniErrorCode.IoFailure, (error as Error).message ?? String(error), undefined, {
+              cause: error,
+            });
       outcome = String(cniError.code);
       if (command !== "status")
-        log.warn({ command, code: cniError.code, msg: cniError.message }, "CNI request failed");
+        log.warn({ command, code: cniError.code, err: cniError }, "CNI request failed");
       return send(res, httpStatusFor(cniError), cniError.toJSON(CNI_VERSION));
     } finally {
       options.onCniRequest?.(command, outcome, Number(process.hrtime.bigint() - started) / 1e9);

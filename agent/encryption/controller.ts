@@ -19,6 +19,7 @@ import {
   type V1Secret,
 } from "@kubernetes/client-node";
 import { nthAddress, parseCidr } from "../../lib/cidr.js";
+import { errorChainSummary } from "../../lib/error-chain.js";
 import { CommandError, run } from "../../lib/exec.js";
 import { decodeSecretData } from "../../lib/k8s/client.js";
 import { type Informer, startInformer } from "../../lib/k8s/informer.js";
@@ -379,7 +380,7 @@ export class EncryptionController {
       else if (this.ipsec) await this.syncIpsec();
       this.snapshot = { ...this.snapshot, lastSync: { at }, error: this.configError ?? this.backendProblem };
     } catch (error) {
-      this.snapshot = { ...this.snapshot, lastSync: { at, error: (error as Error).message } };
+      this.snapshot = { ...this.snapshot, lastSync: { at, error: errorChainSummary(error) } };
       throw error;
     }
   }
@@ -552,6 +553,7 @@ async function stopLeftoverCharon(dir: string, log: Logger): Promise<void> {
   try {
     ref = JSON.parse(readFileSync(strongSwanPaths(dir).pidRecord, "utf8")) as ProcessRef;
   } catch {
+    // no record (ENOENT: no charon was started) or a torn one: no PID to stop
     return;
   }
   if (ref && isRunning(ref)) {

@@ -65,7 +65,7 @@ describe("IPsec userspace ESP (strongSwan kernel-libipsec) between two node netn
   after(async () => {
     if (process.env.ENCRYPTION_TEST_LOGS)
       for (const i of instances.values()) process.stderr.write(`${i.logTail(80)}\n`);
-    for (const i of instances.values()) await i.stop().catch(() => undefined);
+    for (const i of instances.values()) await i.stop().catch((error) => console.error("teardown:", error));
     await topology.destroy();
   });
 

@@ -54,7 +54,8 @@ describe("WireGuard between two node netns (root)", { timeout: 60_000 }, () => {
   });
 
   after(async () => {
-    for (const manager of managers.values()) await manager.stop().catch(() => undefined);
+    for (const manager of managers.values())
+      await manager.stop().catch((error) => console.error("teardown:", error));
     await topology.destroy();
     for (const node of topology.nodes) {
       assert.ok(

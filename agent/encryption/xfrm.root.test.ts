@@ -62,7 +62,8 @@ describe("kernel XFRM backend for real (root)", { timeout: 60_000 }, () => {
   before(() => topology.create());
 
   after(async () => {
-    for (const backend of backends.values()) await backend.remove().catch(() => undefined);
+    for (const backend of backends.values())
+      await backend.remove().catch((error) => console.error("teardown:", error));
     await topology.destroy();
   });
 

@@ -113,16 +113,13 @@ export class EndpointManager {
     const links = new Map((await this.deps.netlink.listHostLinks()).map((link) => [link.name, link]));
     const broken: EndpointRecord[] = [];
     for (const record of this.deps.store.loadAll((file, error) =>
-      this.deps.log.warn({ file, err: error.message }, "unreadable endpoint record skipped"),
+      this.deps.log.warn({ file, err: error }, "unreadable endpoint record skipped"),
     )) {
       this.records.set(record.id, record);
       try {
         allocator.restore(record.ip, record.id);
       } catch (error) {
-        this.deps.log.warn(
-          { endpoint: record.id, ip: record.ip, err: (error as Error).message },
-          "endpoint IP not restorable",
-        );
+        this.deps.log.warn({ endpoint: record.id, ip: record.ip, err: error }, "endpoint IP not restorable");
         broken.push(record);
         continue;
       }
@@ -192,17 +189,21 @@ export class EndpointManager {
         this.counters.addFailures++;
         if (error instanceof IdentityKeyTooLongError) {
           this.deps.log.warn(
-            { pod: `${podNamespace}/${podName}`, err: error.message },
+            { pod: `${podNamespace}/${podName}`, err: error },
             "pod refused: identity key too long",
           );
           throw new CniError(
             AgentCniErrorCode.IdentityRefused,
             `pod ${podNamespace}/${podName}: ${error.message}`,
+            undefined,
+            { cause: error },
           );
         }
         throw new CniError(
           CniErrorCode.TryAgainLater,
           `identity for ${podNamespace}/${podName}: ${(error as Error).message}`,
+          undefined,
+          { cause: error },
         );
       }
       let ip: string;
@@ -211,7 +212,7 @@ export class EndpointManager {
       } catch (error) {
         this.counters.addFailures++;
         if (error instanceof IpamExhaustedError)
-          throw new CniError(AgentCniErrorCode.IpamExhausted, error.message);
+          throw new CniError(AgentCniErrorCode.IpamExhausted, error.message, undefined, { cause: error });
         throw error;
       }
       const macs = endpointMacs(containerId, ifname);
@@ -259,15 +260,14 @@ export class EndpointManager {
       } catch (error) {
         this.counters.addFailures++;
         await this.teardown(record, "ADD failed").catch((cleanup) =>
-          this.deps.log.error(
-            { endpoint: id, err: (cleanup as Error).message },
-            "cleanup after a failed ADD failed",
-          ),
+          this.deps.log.error({ endpoint: id, err: cleanup }, "cleanup after a failed ADD failed"),
         );
         if (error instanceof CniError) throw error;
         throw new CniError(
           CniErrorCode.IoFailure,
           `ADD ${podNamespace}/${podName}: ${(error as Error).message}`,
+          undefined,
+          { cause: error },
         );
       }
       this.counters.added++;
@@ -381,6 +381,7 @@ export class EndpointManager {
 
   private async locked<T>(id: string, work: () => Promise<T>): Promise<T> {
     const previous = this.locks.get(id) ?? Promise.resolve();
+    // the previous holder's caller got its error; this one only waits for its turn
     const next = previous.catch(() => undefined).then(work);
     this.locks.set(id, next);
     try {

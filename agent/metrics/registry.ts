@@ -28,8 +28,19 @@ function formatLabels(labels: Labels): string {
   return `{${keys.map((k) => `${k}="${escapeValue(labels[k])}"`).join(",")}}`;
 }
 
+export interface MetricsRegistryOptions {
+  /** Told about every collector that throws at scrape time (the agent logs it with the error). */
+  onCollectError?: (metric: string, error: unknown) => void;
+}
+
+/** Counts collectors that threw, by metric: a scrape shows the failure, not just missing samples. */
+export const COLLECT_ERRORS_METRIC = "clustermesh_metrics_collect_errors_total";
+
 export class MetricsRegistry {
   private readonly families = new Map<string, Family>();
+  private readonly collectErrors = new Map<string, number>();
+
+  constructor(private readonly options: MetricsRegistryOptions = {}) {}
 
   private family(name: string, help: string, type: Family["type"]): Family {
     if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) throw new Error(`bad metric name ${name}`);
@@ -68,12 +79,22 @@ export class MetricsRegistry {
       if (family.collect) {
         try {
           samples = family.collect();
-        } catch {
+        } catch (error) {
           samples = [];
+          this.collectErrors.set(family.name, (this.collectErrors.get(family.name) ?? 0) + 1);
+          this.options.onCollectError?.(family.name, error);
         }
       }
       for (const sample of samples)
         lines.push(`${family.name}${formatLabels(sample.labels ?? {})} ${sample.value}`);
+    }
+    if (this.collectErrors.size > 0) {
+      lines.push(
+        `# HELP ${COLLECT_ERRORS_METRIC} metric collectors that threw at scrape time`,
+        `# TYPE ${COLLECT_ERRORS_METRIC} counter`,
+      );
+      for (const [metric, count] of this.collectErrors)
+        lines.push(`${COLLECT_ERRORS_METRIC}${formatLabels({ metric })} ${count}`);
     }
     return `${lines.join("\n")}\n`;
   }

@@ -3,7 +3,7 @@
  * and the host routes through it: one per remote pod CIDR via the CIDR's first address, resolved by a
  * permanent neigh entry to the remote node's deterministic VTEP MAC (machine-notes §4).
  */
-import { run } from "../../lib/exec.js";
+import { CommandError, run } from "../../lib/exec.js";
 import type { TunnelRoute } from "../datapath/desired.js";
 
 export const TUNNEL_DEVICE = "cm_vxlan";
@@ -31,7 +31,9 @@ export async function ensureTunnelDevice(spec: TunnelSpec): Promise<number> {
     [existing] = JSON.parse(
       await run(["ip", "-j", "-d", "link", "show", "dev", TUNNEL_DEVICE]),
     ) as LinkJson[];
-  } catch {
+  } catch (error) {
+    // the device does not exist yet (created below); any other failure of `ip` is real
+    if (!(error instanceof CommandError && /does not exist/.test(error.stderr))) throw error;
     existing = undefined;
   }
   const data = existing?.linkinfo?.info_data;

@@ -11,6 +11,7 @@ import {
   type RemoteClusterStatus,
   summarizeConnectivity,
 } from "../../lib/clustermesh/status.js";
+import { errorChainSummary } from "../../lib/error-chain.js";
 import { coreApi, decodeSecretData, readSecret } from "../../lib/k8s/client.js";
 
 export interface MeshStatusReport {
@@ -36,7 +37,8 @@ async function apiserverReadiness(kc: KubeConfig): Promise<MeshStatusReport["api
     const body = (await response.text()).trim();
     return { ready: response.status === 200, detail: `${url}: ${response.status} ${body.slice(0, 200)}` };
   } catch (error) {
-    return { ready: false, detail: `${url}: ${(error as Error).message}` };
+    // fetch's own message is "fetch failed": the reason (ECONNREFUSED, a timeout) is in its cause
+    return { ready: false, detail: `${url}: ${errorChainSummary(error)}` };
   }
 }
 
@@ -52,7 +54,7 @@ async function nodeStatuses(kc: KubeConfig, nodes: string[]): Promise<NodeMeshSt
         };
         return { node, remoteClusters: status.clustermesh?.remoteClusters ?? [] };
       } catch (error) {
-        return { node, error: (error as Error).message };
+        return { node, error: errorChainSummary(error) };
       }
     }),
   );

@@ -185,7 +185,7 @@ export function labCommand(): Command {
         });
         for (const p of restarted) progress(`Restarted ${p.role} on ${p.node} (PID ${p.pid})`);
       } catch (error) {
-        throw new UsageError((error as Error).message);
+        throw new UsageError((error as Error).message, { cause: error });
       }
     });
 

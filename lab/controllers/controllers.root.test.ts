@@ -52,7 +52,7 @@ describe("lab controllers against the lab API server (root: starts etcd)", { tim
         return true;
       } catch (error) {
         if ((error as { code?: number }).code === 409) return undefined;
-        throw new WaitAborted(String(error));
+        throw new WaitAborted(String(error), { cause: error });
       }
     });
   }

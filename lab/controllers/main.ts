@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { KubeConfig } from "@kubernetes/client-node";
 import { Command } from "commander";
+import { formatErrorChain } from "../../lib/error-chain.js";
 import { createLogger } from "../../lib/log.js";
 import { startControllerManager } from "./manager.js";
 import { ipamConfig } from "./node-ipam.js";
@@ -38,6 +39,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  console.error(`lab-controllers: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(`lab-controllers: ${formatErrorChain(error)}`);
   process.exit(1);
 });

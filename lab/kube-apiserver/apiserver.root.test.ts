@@ -120,6 +120,7 @@ describe("kube-apiserver with @kubernetes/client-node (root: starts etcd)", () =
     // client-node's documented pattern: restart the informer after an error (until the test stops it).
     let stopped = false;
     informer.on("error", () => {
+      // a restart that fails is not lost: the waitFor below then fails with its own message
       if (!stopped) setTimeout(() => informer.start().catch(() => {}), 100);
     });
     await informer.start();

@@ -34,8 +34,9 @@ export class ApiError extends Error {
     readonly reason: string,
     message: string,
     readonly details?: StatusDetails,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 
   toStatus(): KubeStatus {
@@ -99,8 +100,8 @@ export function conflict(r: QualifiedResource, name: string, why?: string): ApiE
   );
 }
 
-export function badRequest(message: string): ApiError {
-  return new ApiError(400, "BadRequest", message);
+export function badRequest(message: string, options?: ErrorOptions): ApiError {
+  return new ApiError(400, "BadRequest", message, undefined, options);
 }
 
 export function methodNotAllowed(
@@ -134,8 +135,8 @@ export function expired(message: string): ApiError {
   return new ApiError(410, "Expired", message);
 }
 
-export function internalError(message: string): ApiError {
-  return new ApiError(500, "InternalError", `Internal error occurred: ${message}`);
+export function internalError(message: string, options?: ErrorOptions): ApiError {
+  return new ApiError(500, "InternalError", `Internal error occurred: ${message}`, undefined, options);
 }
 
 /** One problem with a field of an object; the `type` words are the ones Kubernetes uses. */

@@ -100,6 +100,7 @@ function readFlagFile(flags: Map<string, string>, name: string): string {
   } catch (error) {
     throw new FlagError(
       `--${name}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      { cause: error },
     );
   }
 }
@@ -108,7 +109,7 @@ function check<T>(name: string, value: string, parse: (v: string) => T): T {
   try {
     return parse(value);
   } catch (error) {
-    throw new FlagError(`--${name}: ${(error as Error).message}`);
+    throw new FlagError(`--${name}: ${(error as Error).message}`, { cause: error });
   }
 }
 

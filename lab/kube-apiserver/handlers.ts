@@ -85,7 +85,9 @@ function decodeBody(body: Buffer, contentType: string): unknown {
     if (contentType.includes("yaml")) return parseYaml(text);
     if (contentType.includes("json") || contentType === "") return JSON.parse(text);
   } catch (error) {
-    throw badRequest(`the body of the request could not be decoded: ${(error as Error).message}`);
+    throw badRequest(`the body of the request could not be decoded: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   throw unsupportedMediaType(contentType);
 }
@@ -106,7 +108,8 @@ function filterFrom(query: URLSearchParams): ObjectFilter {
       fields: parseFieldSelector(query.get("fieldSelector") ?? undefined),
     };
   } catch (error) {
-    if (error instanceof SelectorSyntaxError) throw badRequest(`unable to parse selector: ${error.message}`);
+    if (error instanceof SelectorSyntaxError)
+      throw badRequest(`unable to parse selector: ${error.message}`, { cause: error });
     throw error;
   }
 }
@@ -554,7 +557,8 @@ async function patchObject(
           throw unsupportedMediaType(contentType);
       }
     } catch (error) {
-      if (error instanceof PatchError) throw badRequest(`the patch could not be applied: ${error.message}`);
+      if (error instanceof PatchError)
+        throw badRequest(`the patch could not be applied: ${error.message}`, { cause: error });
       throw error;
     }
   };
@@ -871,7 +875,8 @@ async function handleScale(
           desired = jsonMergePatch(currentScale as unknown as Json, body) as unknown as KubeObject;
         else throw unsupportedMediaType(contentType);
       } catch (error) {
-        if (error instanceof PatchError) throw badRequest(`the patch could not be applied: ${error.message}`);
+        if (error instanceof PatchError)
+          throw badRequest(`the patch could not be applied: ${error.message}`, { cause: error });
         throw error;
       }
       const replicas = desired?.spec?.replicas;

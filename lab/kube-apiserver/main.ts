@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** Process entry point: `node dist/lab/kube-apiserver/main.js --flag=value …` (see flags.ts). */
+import { formatErrorChain } from "../../lib/error-chain.js";
 import { createLogger } from "../../lib/log.js";
 import { FlagError, optionsFromFlags, parseFlags, usage } from "./flags.js";
 import { startKubeApiServer } from "./server.js";
@@ -38,6 +39,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  process.stderr.write(`kube-apiserver: ${(error as Error).message}\n`);
+  process.stderr.write(`kube-apiserver: ${formatErrorChain(error)}\n`);
   process.exit(1);
 });

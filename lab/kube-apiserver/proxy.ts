@@ -91,7 +91,9 @@ function requestOptions(
 }
 
 function kubeletUnreachable(target: KubeletTarget, error: Error): ApiError {
-  return internalError(`error dialing kubelet at ${target.host}:${target.port}: ${error.message}`);
+  return internalError(`error dialing kubelet at ${target.host}:${target.port}: ${error.message}`, {
+    cause: error,
+  });
 }
 
 /** A plain request (logs, also non-upgraded exec attempts): status, headers and a streamed body. */

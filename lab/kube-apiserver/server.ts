@@ -106,6 +106,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions): Promise
     etcd.close();
     throw new Error(
       `cannot read the cluster state from etcd at ${options.etcd.endpoints.join(",")}: ${(error as Error).message}`,
+      { cause: error },
     );
   }
 
@@ -195,7 +196,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions): Promise
       if (!options.kubeletClient) throw internalError("the API server has no kubelet client certificate");
       proxyUpgrade(req, socket, head, target, options.kubeletClient, reject);
     } catch (error) {
-      reject(error instanceof ApiError ? error : internalError((error as Error).message));
+      reject(error instanceof ApiError ? error : internalError((error as Error).message, { cause: error }));
     }
   };
 
@@ -211,7 +212,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions): Promise
       handle(req, res).catch((error) => {
         if (error instanceof ApiError) return sendError(res, error);
         log.error({ err: error, method: req.method, url: req.url }, "request failed");
-        sendError(res, internalError((error as Error).message));
+        sendError(res, internalError((error as Error).message, { cause: error }));
       });
     },
   );

@@ -21,6 +21,7 @@ export class ServiceAllocator {
   /** Runs allocation + write one at a time, so "in use" is always up to date. */
   exclusive<T>(work: () => Promise<T>): Promise<T> {
     const run = this.tail.then(work, work);
+    // the caller gets the error through `run`; the queue only has to go on after it
     this.tail = run.catch(() => {});
     return run;
   }

@@ -91,9 +91,10 @@ export async function serveWatch(res: ServerResponse, request: WatchRequest): Pr
     if (etcdCancelled) return;
     try {
       // cancel() can throw synchronously while the etcd client reconnects its watch stream.
+      // a watch whose stream already broke fails to cancel: it is gone either way
       watcher.cancel().catch(() => {});
     } catch {
-      // The watcher goes away with the stream anyway.
+      // The watcher goes away with the stream anyway: nothing is left to cancel.
     }
   };
   res.on("close", () => finish());

@@ -140,10 +140,11 @@ describe("lab kubelet through the lab API server and kubectl (root)", { timeout:
   after(async () => {
     if (kubelet) await stopProcess(kubelet, 15_000);
     if (process.env.KEEP_KUBELET_LOG) console.log(readFileSync(join(lab.dir, "kubelet.log"), "utf8"));
-    await lab.stop().catch(() => undefined);
+    await lab.stop().catch((error) => console.error("teardown:", error));
     for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(`ka${rand}`))) {
-      await run(["ip", "netns", "delete", name]).catch(() => undefined);
+      await run(["ip", "netns", "delete", name]).catch((error) => console.error("teardown:", error));
     }
+    // the veth goes with its netns when the lab stopped cleanly: then this fails, and that is fine
     await run(["ip", "link", "delete", hostVeth]).catch(() => undefined);
     if (existsSync(cgroupRoot)) rmdirSync(cgroupRoot);
   });

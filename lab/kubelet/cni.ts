@@ -40,8 +40,9 @@ export class CniError extends Error {
     readonly command: string,
     message: string,
     readonly code?: number,
+    options?: ErrorOptions,
   ) {
-    super(`plugin type="${plugin}" failed (${command.toLowerCase()}): ${message}`);
+    super(`plugin type="${plugin}" failed (${command.toLowerCase()}): ${message}`, options);
     this.name = "CniError";
   }
 }
@@ -64,7 +65,7 @@ export function parseNetworkConfig(text: string, source: string): NetworkConfigL
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new Error(`${source}: invalid JSON: ${(error as Error).message}`);
+    throw new Error(`${source}: invalid JSON: ${(error as Error).message}`, { cause: error });
   }
   if (typeof parsed !== "object" || parsed === null) throw new Error(`${source}: not a JSON object`);
   const cniVersion = typeof parsed.cniVersion === "string" ? parsed.cniVersion : "";
@@ -89,7 +90,9 @@ export function firstConfigFile(dir: string): string | undefined {
   let entries: string[];
   try {
     entries = readdirSync(dir);
-  } catch {
+  } catch (error) {
+    // ENOENT: no config directory yet, as when no network plugin is installed; other errors are real
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     return undefined;
   }
   const file = entries.filter((f) => CONFIG_EXTENSIONS.some((ext) => f.endsWith(ext))).sort()[0];
@@ -103,7 +106,7 @@ export function findPluginBinary(type: string, binDirs: readonly string[]): stri
       accessSync(candidate, constants.X_OK);
       return candidate;
     } catch {
-      // not in this directory
+      // ENOENT or EACCES: not in this directory, or not executable there; the next one may have it
     }
   }
   return undefined;
@@ -227,6 +230,8 @@ export function interpretPluginOutput(
       plugin,
       command,
       `invalid result JSON: ${(error as Error).message}: ${trimmed.slice(0, 200)}`,
+      undefined,
+      { cause: error },
     );
   }
 }

@@ -53,7 +53,7 @@ export function findExecutable(
       accessSync(candidate, constants.X_OK);
       return candidate;
     } catch {
-      // try the next one
+      // ENOENT or EACCES: not in this directory, or not executable there; try the next one
     }
   }
   return undefined;

@@ -175,16 +175,17 @@ describe("lab kubelet with bridge + host-local (root)", { timeout: 120_000 }, ()
   });
 
   after(async () => {
-    await kubelet?.stop().catch(() => undefined);
-    await server?.close().catch(() => undefined);
+    await kubelet?.stop().catch((error) => console.error("teardown:", error));
+    await server?.close().catch((error) => console.error("teardown:", error));
     // Whatever a failed test left: pod netns of this run, the node netns, cgroups, files.
     for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(`kl${rand}`))) {
-      await run(["ip", "netns", "delete", name]).catch(() => undefined);
+      await run(["ip", "netns", "delete", name]).catch((error) => console.error("teardown:", error));
     }
     if (existsSync(cgroupRoot)) {
       for (const child of readdirSync(cgroupRoot, { withFileTypes: true }).filter((d) => d.isDirectory())) {
         const path = join(cgroupRoot, child.name);
         if (cgroupPids(path).length) writeFileSync(join(path, "cgroup.kill"), "1");
+        // if it never empties, rmdirSync below fails with EBUSY and names the cgroup
         await waitFor("cgroup empty", () => cgroupPids(path).length === 0).catch(() => undefined);
         rmdirSync(path);
       }

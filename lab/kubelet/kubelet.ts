@@ -1,4 +1,5 @@
 import type { V1Node, V1NodeStatus, V1Pod } from "@kubernetes/client-node";
+import { errorChainSummary } from "../../lib/error-chain.js";
 import type { Logger } from "../../lib/log.js";
 import type { CniRuntime } from "./cni.js";
 import { type NetworkState, type NodeIdentity, nodeObject, nodeStatus, readyOf } from "./node-status.js";
@@ -88,7 +89,7 @@ export class Kubelet {
       await this.options.cni.status(config);
       return { ready: true, message: "" };
     } catch (error) {
-      return { ready: false, message: (error as Error).message };
+      return { ready: false, message: errorChainSummary(error) };
     }
   }
 
@@ -112,10 +113,7 @@ export class Kubelet {
       });
       this.lastHeartbeat = Date.now();
     } catch (error) {
-      this.options.log.warn(
-        { err: (error as Error).message, lastHeartbeat: this.lastHeartbeat },
-        "node status update failed",
-      );
+      this.options.log.warn({ err: error, lastHeartbeat: this.lastHeartbeat }, "node status update failed");
     }
   }
 

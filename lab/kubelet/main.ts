@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Command } from "commander";
+import { formatErrorChain } from "../../lib/error-chain.js";
 import { createLogger } from "../../lib/log.js";
 import { CniRuntime } from "./cni.js";
 import { KubeApi } from "./kube-api.js";
@@ -94,7 +95,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "stopping: tearing down this node's pods");
     Promise.all([kubelet.stop(), server.close()])
-      .catch((error) => log.error({ err: (error as Error).message }, "shutdown failed"))
+      .catch((error) => log.error({ err: error }, "shutdown failed"))
       .finally(() => process.exit(0));
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
@@ -102,6 +103,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  console.error(`lab-kubelet: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(`lab-kubelet: ${formatErrorChain(error)}`);
   process.exit(1);
 });

@@ -190,7 +190,7 @@ export class PodWorker {
       try {
         await this.sync();
       } catch (error) {
-        this.log.warn({ err: (error as Error).message }, "pod sync failed; retrying");
+        this.log.warn({ err: error }, "pod sync failed; retrying");
         this.kick(1_000);
       }
     });
@@ -298,13 +298,19 @@ export class PodWorker {
       this.log.info({ netns, podIps }, "pod sandbox ready");
     } catch (error) {
       const message = (error as Error).message;
-      this.log.warn({ err: message }, "pod sandbox creation failed");
+      this.log.warn({ err: error }, "pod sandbox creation failed");
       // The spec asks runtimes to DEL after a failed ADD so plugins release what they took.
       if (config) {
-        await this.node.cni.del(config, this.runtimeContext(netns), undefined).catch(() => undefined);
+        await this.node.cni
+          .del(config, this.runtimeContext(netns), undefined)
+          .catch((delError) => this.log.warn({ err: delError }, "CNI DEL after the failed ADD failed"));
       }
-      await deleteNetns(netns).catch(() => undefined);
-      await removeCgroup(cgroupDir).catch(() => undefined);
+      await deleteNetns(netns).catch((cleanup) =>
+        this.log.warn({ netns, err: cleanup }, "netns not removed"),
+      );
+      await removeCgroup(cgroupDir).catch((cleanup) =>
+        this.log.warn({ cgroup: cgroupDir, err: cleanup }, "cgroup not removed"),
+      );
       this.node.state.removePod(this.uid);
       this.sandboxFailures++;
       const backoff = Math.min(
@@ -318,7 +324,7 @@ export class PodWorker {
         this.sandboxMessage = eventMessage;
         await this.node.api
           .event(this.pod, "Warning", "FailedCreatePodSandBox", eventMessage)
-          .catch(() => undefined);
+          .catch((eventError) => this.log.debug({ err: eventError }, "event not recorded"));
       }
     }
   }
@@ -373,7 +379,7 @@ export class PodWorker {
     container.lastWarning = `${reason}/${message}`;
     await this.node.api
       .event(this.pod, "Warning", reason === "ErrImagePull" ? "Failed" : reason, message)
-      .catch(() => undefined);
+      .catch((eventError) => this.log.debug({ err: eventError }, "event not recorded"));
   }
 
   private async startContainer(container: ContainerRuntime): Promise<void> {
@@ -427,7 +433,7 @@ export class PodWorker {
     this.startProbes(container);
     await this.node.api
       .event(this.pod, "Normal", "Started", `Started container ${spec.name}`)
-      .catch(() => undefined);
+      .catch((eventError) => this.log.debug({ err: eventError }, "event not recorded"));
   }
 
   private backoff(container: ContainerRuntime): number {
@@ -524,7 +530,7 @@ export class PodWorker {
               "Unhealthy",
               `Liveness probe failed; container ${container.spec.name} will be restarted`,
             )
-            .catch(() => undefined);
+            .catch((eventError) => this.log.debug({ err: eventError }, "event not recorded"));
           void stopProcess(container.ref, this.graceMs());
         }
       });
@@ -624,10 +630,7 @@ export async function teardownRecord(
       await node.cni.del(config, context, record.cniResult);
     } catch (error) {
       // DEL is best effort: the netns goes anyway, and with it the pod's interfaces.
-      log.warn(
-        { err: (error as Error).message, pod: `${record.namespace}/${record.name}` },
-        "CNI DEL failed",
-      );
+      log.warn({ err: error, pod: `${record.namespace}/${record.name}` }, "CNI DEL failed");
     }
     await deleteNetns(record.netns);
   }

@@ -59,7 +59,9 @@ export function createCgroup(root: string, name: string): string {
 export function cgroupPids(dir: string): number[] {
   try {
     return readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
-  } catch {
+  } catch (error) {
+    // ENOENT: the cgroup is gone, so it holds no process; other errors are real
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     return [];
   }
 }
@@ -93,8 +95,9 @@ export async function removeCgroup(dir: string): Promise<void> {
 function killQuietly(pid: number): void {
   try {
     process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
+  } catch (error) {
+    // ESRCH: exited between listing and killing; anything else (EPERM) must not pass silently
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
   }
 }
 

@@ -364,8 +364,9 @@ function ptyOfChild(pid: number): string | undefined {
       const tty = readlinkSync(`/proc/${child}/fd/0`);
       if (tty.startsWith("/dev/pts/")) return tty;
     }
-  } catch {
-    // the process is gone or has no child yet
+  } catch (error) {
+    // ENOENT: the process is gone or has no child yet (the caller retries); anything else is a bug
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
   return undefined;
 }

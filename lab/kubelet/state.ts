@@ -45,6 +45,7 @@ export class StateStore {
     try {
       return JSON.parse(readFileSync(this.recordPath(uid), "utf8")) as PodRecord;
     } catch {
+      // no record (ENOENT), or one cut short by a crash while written: either way nothing to resume
       return undefined;
     }
   }

@@ -43,7 +43,12 @@ export function parseRemoteClusterConfig(name: string, text: string): RemoteClus
   try {
     doc = parse(text);
   } catch (error) {
-    throw new Error(`remote cluster ${name}: config is not YAML: ${(error as Error).message.split("\n")[0]}`);
+    throw new Error(
+      `remote cluster ${name}: config is not YAML: ${(error as Error).message.split("\n")[0]}`,
+      {
+        cause: error,
+      },
+    );
   }
   const record = (doc ?? {}) as Record<string, unknown>;
   const endpoints = record.endpoints;

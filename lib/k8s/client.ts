@@ -47,7 +47,7 @@ export function apiErrorMessage(error: unknown): string {
       const body = typeof error.body === "string" ? JSON.parse(error.body) : error.body;
       if (body?.message) return `${body.message} (HTTP ${error.code})`;
     } catch {
-      // fall through
+      // the body is not JSON (e.g. a proxy's HTML page): the HTTP code below is all there is to say
     }
     return `HTTP ${error.code}`;
   }

@@ -83,7 +83,7 @@ export function startInformer<T extends KubernetesObject>(options: InformerOptio
   }
   const restart = (error: unknown) => {
     if (stopped) return;
-    options.log.debug({ informer: options.name, err: String(error) }, "watch ended; restarting");
+    options.log.debug({ informer: options.name, err: error }, "watch ended; restarting");
     clearTimeout(restartTimer);
     restartTimer = setTimeout(() => {
       if (!stopped) informer.start().catch(restart);

@@ -22,8 +22,9 @@ export class InvalidEntryError extends Error {
     readonly key: string,
     readonly reason: RejectReason,
     readonly detail: string,
+    options?: ErrorOptions,
   ) {
-    super(`invalid kvstore entry ${key}: ${reason}: ${detail}`);
+    super(`invalid kvstore entry ${key}: ${reason}: ${detail}`, options);
     this.name = "InvalidEntryError";
   }
 }

@@ -60,7 +60,7 @@ export function parseJsonObject(key: string, raw: string | Buffer): Record<strin
   try {
     parsed = JSON.parse(typeof raw === "string" ? raw : raw.toString("utf8"));
   } catch (error) {
-    throw new InvalidEntryError(key, "not-json", (error as Error).message);
+    throw new InvalidEntryError(key, "not-json", (error as Error).message, { cause: error });
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new InvalidEntryError(key, "wrong-type", `value is ${describe(parsed)}, expected a JSON object`);

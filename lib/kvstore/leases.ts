@@ -173,7 +173,7 @@ export class LeaseManager {
     } catch (error) {
       // etcd unreachable: try again next round; leases survive outages shorter than their TTL.
       this.keepAliveFailures++;
-      this.options.log.warn({ err: String(error) }, "lease keep-alive failed");
+      this.options.log.warn({ err: error }, "lease keep-alive failed");
     } finally {
       this.keepAliveRunning = false;
     }

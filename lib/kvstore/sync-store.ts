@@ -262,7 +262,7 @@ export class SyncStore {
       (this.options.retryBaseMs ?? 100) * 2 ** (attempt - 1),
     );
     this.options.log.warn(
-      { key: this.fullKey(suffix), attempt, delayMs: delay, err: String(error) },
+      { key: this.fullKey(suffix), attempt, delayMs: delay, err: error },
       "kvstore write failed; retrying",
     );
     if (this.stopped) return;
@@ -318,7 +318,7 @@ export class SyncStore {
     } catch (error) {
       if (isLeaseNotFound(error) && this.canaryLease) this.options.leases.markLost(this.canaryLease);
       this.stats.errors++;
-      this.options.log.warn({ key, err: String(error) }, "writing sync canary failed; retrying");
+      this.options.log.warn({ key, err: error }, "writing sync canary failed; retrying");
       setTimeout(() => void this.writeCanary(), this.options.retryBaseMs ?? 500).unref();
     } finally {
       this.canaryInflight = false;

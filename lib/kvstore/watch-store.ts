@@ -105,6 +105,7 @@ export class WatchStore<T> {
         if (finished) return;
         finished = true;
         signal.removeEventListener("abort", onAbort);
+        // a watch whose stream already broke fails to cancel: it is gone either way
         void watcher.cancel().catch(() => undefined);
         if (error) reject(error);
         else resolve();
@@ -121,7 +122,9 @@ export class WatchStore<T> {
           );
         }
       });
-      watcher.on("disconnected", (error) => finish(new WatchBroken(`watch disconnected: ${error.message}`)));
+      watcher.on("disconnected", (error) =>
+        finish(new WatchBroken(`watch disconnected: ${error.message}`, { cause: error })),
+      );
       watcher.on("error", (error) => finish(error));
       watcher.on("end", () => finish(new WatchBroken("watch ended")));
     });
@@ -146,7 +149,9 @@ export class WatchStore<T> {
       value = this.options.decode(key, suffix, rawValue);
     } catch (error) {
       const rejection =
-        error instanceof InvalidEntryError ? error : new InvalidEntryError(key, "wrong-type", String(error));
+        error instanceof InvalidEntryError
+          ? error
+          : new InvalidEntryError(key, "wrong-type", String(error), { cause: error });
       this.rejected[rejection.reason]++;
       this.options.log.warn(
         { key, reason: rejection.reason, detail: rejection.detail },
@@ -188,6 +193,7 @@ export async function waitForKey(
   key: string,
   signal: AbortSignal,
   retryMs = 500,
+  log?: Logger,
 ): Promise<void> {
   while (!signal.aborted) {
     try {
@@ -209,9 +215,12 @@ export async function waitForKey(
         }).finally(() => signal.removeEventListener("abort", onAbort));
         return;
       } finally {
+        // a watch whose stream already broke fails to cancel: it is gone either way
         await watcher.cancel().catch(() => undefined);
       }
-    } catch {
+    } catch (error) {
+      // etcd unreachable or the watch broke: retried, and the session's probe reports unreachability
+      log?.debug({ key, err: error }, "waiting for the key: etcd error; retrying");
       await sleep(retryMs, signal);
     }
   }
@@ -240,7 +249,7 @@ export async function watchWhenSynced<T>(store: WatchStore<T>, options: CanaryGa
   let failures = 0;
   while (!options.signal.aborted) {
     options.onWaiting?.(true);
-    await waitForKey(options.client, canaryKey, options.signal, options.retryBaseMs);
+    await waitForKey(options.client, canaryKey, options.signal, options.retryBaseMs, options.log);
     options.onWaiting?.(false);
     if (options.signal.aborted) return;
     try {
@@ -253,7 +262,7 @@ export async function watchWhenSynced<T>(store: WatchStore<T>, options: CanaryGa
         (options.retryBaseMs ?? 200) * 2 ** Math.min(failures - 1, 6),
       );
       options.log.info(
-        { prefix: store.prefix, err: String(error), delayMs: delay },
+        { prefix: store.prefix, err: error, delayMs: delay },
         "watch broke; relisting after canary",
       );
       await sleep(delay, options.signal);

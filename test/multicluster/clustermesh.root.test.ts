@@ -486,7 +486,7 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
           .delete()
           .key(key)
           .exec()
-          .catch(() => undefined);
+          .catch((error) => console.error("teardown:", error));
       etcd.close();
     }
   });

@@ -72,7 +72,9 @@ export async function probeKernelEsp(log?: Logger): Promise<EspProbeResult> {
           : `ESP probe failed (${stderr}); assuming no kernel ESP`,
     };
   } finally {
-    await run(["ip", "netns", "del", netns]).catch(() => undefined);
+    await run(["ip", "netns", "del", netns]).catch((error) =>
+      log?.warn({ netns, err: error }, "ipsec: removing the ESP probe's netns failed"),
+    );
   }
   log?.info({ backend: result.backend, detail: result.detail }, "ipsec: backend chosen by the ESP probe");
   return result;

@@ -281,8 +281,8 @@ export class StrongSwanIpsec implements IpsecBackend {
     );
     for (const name of this.loaded.keys()) {
       if (!next.has(name))
-        await this.swanctl(["--terminate", "--ike", name, "--force", "--timeout", "5"]).catch(
-          () => undefined,
+        await this.swanctl(["--terminate", "--ike", name, "--force", "--timeout", "5"]).catch((error) =>
+          this.log.warn({ connection: name, err: error }, "ipsec: terminating a removed connection failed"),
         );
     }
     // Also before any SA exists: remote pod traffic goes to ipsec0, where libipsec drops what has
@@ -312,7 +312,7 @@ export class StrongSwanIpsec implements IpsecBackend {
           initiated.push(name);
         } catch (error) {
           failed.push(name);
-          this.log.warn({ connection: name, err: (error as Error).message }, "ipsec: initiate failed");
+          this.log.warn({ connection: name, err: error }, "ipsec: initiate failed");
         }
       } else if (previous && previous.psk !== next.get(name)?.psk) {
         await this.swanctl(["--rekey", "--ike", name, "--reauth"]);
@@ -357,7 +357,7 @@ export class StrongSwanIpsec implements IpsecBackend {
   async stop(options: { dropPrefixes?: readonly string[] } = {}): Promise<void> {
     await syncEncryptionRoutes(encryptionRoutes(LIBIPSEC_DEVICE, [], options.dropPrefixes ?? []), {
       netns: this.options.netns,
-    }).catch(() => undefined);
+    }).catch((error) => this.log.warn({ err: error }, "ipsec: removing the encryption routes failed"));
     if (this.process) {
       await stopProcess(this.process);
       this.process = undefined;

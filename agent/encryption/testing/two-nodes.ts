@@ -203,12 +203,14 @@ export class TwoNodeTopology {
 
   /** Stops every process started here (by PID), then deletes the netns (their links go with them). */
   async destroy(): Promise<void> {
-    for (const ref of this.processes.reverse()) await stopProcess(ref).catch(() => undefined);
+    for (const ref of this.processes.reverse())
+      await stopProcess(ref).catch((error) => console.error("teardown:", error));
     for (const ns of this.netnsCreated.reverse()) {
       try {
         runSync(["ip", "netns", "del", ns]);
-      } catch {
-        // already gone
+      } catch (error) {
+        // already gone (a test deleted it); any other failure leaves a netns behind: say so
+        if (!(error instanceof CommandError && /No such file or directory/.test(error.stderr))) throw error;
       }
     }
     rmSync(this.dir, { recursive: true, force: true });

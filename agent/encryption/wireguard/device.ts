@@ -186,6 +186,7 @@ function readProcessRecord(path: string): ProcessRef | undefined {
     const value = JSON.parse(readFileSync(path, "utf8")) as ProcessRef;
     return typeof value.pid === "number" && typeof value.startTime === "string" ? value : undefined;
   } catch {
+    // no record (ENOENT: never started) or a torn one: no process of ours to find
     return undefined;
   }
 }

@@ -93,7 +93,9 @@ export class WireGuardKeyPair {
       try {
         return WireGuardKeyPair.fromPrivateBase64(readFileSync(path, "utf8"));
       } catch (error) {
-        throw new Error(`${path}: ${(error as Error).message}; remove it to generate a new key pair`);
+        throw new Error(`${path}: ${(error as Error).message}; remove it to generate a new key pair`, {
+          cause: error,
+        });
       }
     }
     const pair = WireGuardKeyPair.generate();

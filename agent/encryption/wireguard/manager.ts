@@ -119,6 +119,7 @@ export class WireGuardManager {
   /** Brings device peers and routes to the desired state; returns the plan that was applied. */
   sync(): Promise<PeerPlan> {
     const next = this.queue.then(() => this.syncNow());
+    // the caller gets the error through `next`; the queue only has to go on after it
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -201,7 +202,7 @@ export class WireGuardManager {
   async stop(): Promise<void> {
     await this.queue;
     await syncEncryptionRoutes([], { netns: this.options.netns, table: this.options.routeTable }).catch(
-      () => undefined,
+      (error) => this.log.warn({ err: error }, "wireguard: removing the encryption routes failed"),
     );
     await this.device.stop();
   }

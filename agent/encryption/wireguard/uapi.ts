@@ -53,8 +53,9 @@ export class UapiError extends Error {
     readonly ifname: string,
     readonly errno: number,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(`WireGuard UAPI on ${ifname}: ${message}`);
+    super(`WireGuard UAPI on ${ifname}: ${message}`, options);
     this.name = "UapiError";
   }
 }
@@ -197,7 +198,7 @@ export class UapiClient implements WireGuardConfigurator {
       });
       socket.on("error", (error) => {
         clearTimeout(timer);
-        reject(new UapiError(this.ifname, -1, error.message));
+        reject(new UapiError(this.ifname, -1, error.message, { cause: error }));
       });
       socket.on("close", () => {
         clearTimeout(timer);
