@@ -17,7 +17,7 @@ export interface AgentConfig {
   socket: string;
   stateDir: string;
   metricsAddress: { host: string; port: number };
-  /** Underlay MTU; pods get mtu - VXLAN_OVERHEAD. */
+  /** Underlay MTU; pods get mtu - VXLAN_OVERHEAD (tunnel/tunnel.ts). */
   mtu: number;
   /** Underlay interface carrying the node IP and the VXLAN traffic. */
   underlayInterface: string;
@@ -36,7 +36,6 @@ export interface AgentConfig {
 
 export class ConfigError extends Error {}
 
-export const VXLAN_OVERHEAD = 50;
 export const DEFAULT_TUNNEL_PORT = 8472;
 const CLUSTER_NAME = /^([a-z0-9][-a-z0-9]*)?[a-z0-9]$/;
 
