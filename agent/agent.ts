@@ -20,7 +20,6 @@
 import type { Server } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "../lib/log.js";
-import { WaitAborted, waitFor } from "../lib/process.js";
 import { DEFAULT_LIFECYCLE } from "./clustermesh/lifecycle.js";
 import { localCluster } from "./clustermesh/local-cluster.js";
 import { ClusterMeshManager } from "./clustermesh/manager.js";
@@ -49,6 +48,7 @@ import { MeshApi } from "./k8s/mesh-api.js";
 import { type PodRef, podGoneCheck } from "./k8s/pod-gone.js";
 import { ApiPodDirectory } from "./k8s/pods.js";
 import { SkippedObjects } from "./k8s/skipped-objects.js";
+import { waitUnlessStopped } from "./lifecycle/wait.js";
 import { MeshPublisher, meshNodeFor } from "./mesh/publisher.js";
 import { AgentCounters } from "./metrics/agent-counters.js";
 import { registerAgentGauges } from "./metrics/agent-gauges.js";
@@ -456,21 +456,12 @@ export class Agent {
     this.parts.loops?.request(loop, delayMs);
   }
 
-  /** waitFor that gives up as soon as the agent stops. */
   private waitUntil<T>(
     what: string,
     probe: () => Promise<T | undefined | false> | T | undefined | false,
     timing: { timeoutMs: number; intervalMs: number },
   ): Promise<T> {
-    const signal = this.lifetime.signal;
-    return waitFor(
-      what,
-      () => {
-        if (signal.aborted) throw new WaitAborted(`stopped waiting for ${what}`, { cause: signal.reason });
-        return probe();
-      },
-      timing,
-    );
+    return waitUnlessStopped(what, probe, { ...timing, signal: this.lifetime.signal });
   }
 }
 
