@@ -114,12 +114,14 @@ export class Agent {
   /** The start-up sequence (the steps of the file comment). */
   private async run(): Promise<void> {
     const { config, log, parts } = this;
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(config.kubeconfig); // an unreadable kubeconfig fails before anything is served
     // 1. the socket first, so the plugin gets "try again later" rather than "no agent"
     await this.serve();
     // 2. datapath: a previous run's pinned maps and links are adopted, nothing is cleared
     const datapath = this.loadDatapath();
     // 3. CRDs and informers
-    const kube = await this.watchKubernetes();
+    const kube = await this.watchKubernetes(kubeConfig);
     // 4. endpoints: our pod CIDR, then the endpoints of the previous run back into IPAM
     const endpoints = this.endpointManager(kube, datapath);
     const node = await this.ownNode(kube.caches);
@@ -242,10 +244,8 @@ export class Agent {
     return datapath;
   }
 
-  private async watchKubernetes(): Promise<Kubernetes> {
+  private async watchKubernetes(kubeConfig: KubeConfig): Promise<Kubernetes> {
     const { config, log } = this;
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromFile(config.kubeconfig);
     await this.waitUntil(
       "the Kubernetes API (creating CRDs)",
       () => ensureCrds(kubeConfig, log).then(() => true),

@@ -26,7 +26,9 @@ let stopping: Promise<void> | undefined;
 const stop = (signal: string) => {
   stopping ??= (async () => {
     log.info({ signal }, "stopping (pinned datapath stays in place)");
+    const began = Date.now();
     await agent.stop().catch((error) => log.error({ err: error }, "stop failed"));
+    log.info({ ms: Date.now() - began }, "stopped");
     process.exit(0);
   })();
 };

@@ -5,7 +5,6 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { AgentConfig } from "../config.js";
 import type { DatapathController } from "../datapath/controller.js";
 import { tunnelMac } from "../datapath/desired.js";
 import { ensureTunnelDevice, VXLAN_OVERHEAD } from "../tunnel/tunnel.js";
@@ -13,7 +12,8 @@ import { ensureTunnelDevice, VXLAN_OVERHEAD } from "../tunnel/tunnel.js";
 /** Returns the tunnel device's ifindex. */
 export async function setUpNodeNetworking(
   datapath: DatapathController,
-  config: Pick<AgentConfig, "tunnelPort" | "mtu" | "underlayInterface" | "cgroupRoot">,
+  /** The agent's flags of the same names. */
+  config: { tunnelPort: number; mtu: number; underlayInterface: string; cgroupRoot: string },
   nodeIp: string,
 ): Promise<number> {
   writeSysctl("net/ipv4/ip_forward", "1");
