@@ -1,490 +1,435 @@
 /**
- * The agent: wires the modules together (constructor injection) and runs the start-up sequence that
- * makes a restart non-disruptive:
- *   1. serve the unix socket at once (CNI calls get "try again later" until ready)
- *   2. load the datapath: pinned maps and links of a previous run are adopted, nothing is cleared
- *   3. create the CRDs if absent, start the informers
- *   4. wait for this node's pod CIDR; restore endpoints (records → IPAM, current ifindexes)
- *   5. VXLAN device + tunnel program, socket LB on the pods' cgroup root, re-attach endpoints
- *   6. wait for every informer to sync; only then remove what is stale (endpoints of deleted pods,
- *      orphan links and pins) and reconcile the maps (which deletes stale services/backends/ipcache)
- *   7. ready: CNI STATUS succeeds, ADDs are served
+ * The agent's composition root: builds the parts (constructor injection), wires their events to
+ * the reconcile loops, and runs the start-up sequence that makes a restart non-disruptive — pods
+ * stay reachable and the pinned datapath is adopted, never cleared:
+ *   1. serve the unix socket and /healthz at once (CNI calls get "try again later" until ready)
+ *   2. load the datapath: pinned maps and links of a previous run are adopted
+ *   3. Kubernetes: create the CRDs if absent, start the informers
+ *   4. endpoints: wait for this node's pod CIDR; restore the records of the previous run into IPAM
+ *   5. node networking (tunnel, NodePort, socket LB), encryption (before the node is published: its
+ *      record carries the WireGuard key), endpoints re-attached (the new link replaces the old pin)
+ *   6. once every informer has synced: remote clusters, removal of what is stale (endpoints of
+ *      deleted pods, orphan links and pins), this node's MeshNode, the first reconcile of each loop
+ *   7. ready: CNI STATUS succeeds, ADDs are served, events run the loops
+ * Every decision lives in the part the step names; this file only orders and connects them.
+ *
+ * Lifecycle: one AbortController for the agent's lifetime. stop() aborts it (a start-up still
+ * waiting gives up), waits for start() to settle, then stops the parts in the reverse order of
+ * their dependencies (see stop()).
  */
-import { mkdirSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import { join } from "node:path";
-import {
-  CoreV1Api,
-  DiscoveryV1Api,
-  KubeConfig,
-  type KubernetesObject,
-  type V1ConfigMap,
-  type V1EndpointSlice,
-  type V1Namespace,
-  type V1Node,
-  type V1Pod,
-  type V1Secret,
-  type V1Service,
-} from "@kubernetes/client-node";
-import { CniError } from "../cni/protocol.js";
-import { MeshObjects, parseConfigMapData } from "../lib/clustermesh/resources.js";
-import { run } from "../lib/exec.js";
-import { MESH_NAMESPACE } from "../lib/k8s/client.js";
-import { type Informer, startInformer } from "../lib/k8s/informer.js";
-import type { MaxConnectedClusters } from "../lib/kvstore/cluster-identity.js";
+import type { Server } from "node:http";
+import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "../lib/log.js";
-import { waitFor } from "../lib/process.js";
-import { Trigger } from "../lib/trigger.js";
-import { remoteEntries } from "./clustermesh/config.js";
 import { DEFAULT_LIFECYCLE } from "./clustermesh/lifecycle.js";
+import { localCluster } from "./clustermesh/local-cluster.js";
 import { ClusterMeshManager } from "./clustermesh/manager.js";
+import { configuredRemotes } from "./clustermesh/secrets.js";
+import { type AgentPhase, cniHandlers } from "./cni-server/handlers.js";
 import { startApiServer } from "./cni-server/server.js";
-import { type AgentConfig, VXLAN_OVERHEAD } from "./config.js";
+import type { AgentConfig } from "./config.js";
 import { DatapathController } from "./datapath/controller.js";
-import {
-  desiredDatapath,
-  knownAddressPredicate,
-  type NodeInfo,
-  nodeInfo,
-  remotePods,
-  tunnelMac,
-  tunnelRoutes,
-} from "./datapath/desired.js";
 import { EncryptionController } from "./encryption/controller.js";
-import { encryptionPodMtu, remoteClusterNodes, withoutTunnels } from "./encryption/plan.js";
-import { AgentCniErrorCode, EndpointManager } from "./endpoints/manager.js";
+import { encryptionPodMtu } from "./encryption/plan.js";
+import { reattachEndpoints, removeLeftovers } from "./endpoints/adoption.js";
+import { EndpointManager } from "./endpoints/manager.js";
 import { IprouteNetlink } from "./endpoints/netlink.js";
 import { EndpointStore } from "./endpoints/store.js";
-import { IdentityAllocator, keyOfIdentityObject } from "./identity/allocator.js";
-import { clusterIdOf, labelList } from "./identity/labels.js";
+import { IdentityAllocator } from "./identity/allocator.js";
 import { PodIpAllocator } from "./ipam/allocator.js";
 import {
-  ensureCrds,
-  MESH_API_VERSION,
-  MESH_GROUP,
-  MESH_VERSION,
-  type MeshEndpoint,
-  type MeshIdentity,
-} from "./k8s/crds.js";
+  type AgentCaches,
+  cacheSyncState,
+  cachesSynced,
+  startAgentCaches,
+  stopCaches,
+} from "./k8s/caches.js";
+import { ensureCrds } from "./k8s/crds.js";
 import { MeshApi } from "./k8s/mesh-api.js";
+import { type PodRef, podGoneCheck } from "./k8s/pod-gone.js";
 import { ApiPodDirectory } from "./k8s/pods.js";
-import { MeshPublisher } from "./mesh/publisher.js";
+import { SkippedObjects } from "./k8s/skipped-objects.js";
+import { waitUnlessStopped } from "./lifecycle/wait.js";
+import { MeshPublisher, meshNodeFor } from "./mesh/publisher.js";
+import { AgentCounters } from "./metrics/agent-counters.js";
+import { registerAgentGauges } from "./metrics/agent-gauges.js";
 import { MetricsRegistry } from "./metrics/registry.js";
-import { desiredServices } from "./services/desired.js";
-import { type AgentStatus, endpointTable, ipcacheTable, serviceTable } from "./status/status.js";
-import { ensureTunnelDevice, syncTunnelRoutes, TUNNEL_DEVICE } from "./tunnel/tunnel.js";
+import { serveMetrics } from "./metrics/server.js";
+import { setUpNodeNetworking } from "./node/networking.js";
+import { bootId, ownNodeWithPodCidr, underlayAddress } from "./node/own-node.js";
+import { DatapathLoop, nodesOf } from "./reconcile/datapath-loop.js";
+import { type LoopName, ReconcileLoops } from "./reconcile/loops.js";
+import { statusDocument } from "./status/document.js";
+import type { AgentStatus } from "./status/status.js";
+import { TUNNEL_DEVICE, VXLAN_OVERHEAD } from "./tunnel/tunnel.js";
 
 const RESYNC_INTERVAL_MS = 30_000;
-const MAX_LOGGED_PROBLEMS = 1000;
 
-interface Caches {
-  nodes: Informer<V1Node>;
-  services: Informer<V1Service>;
-  endpointSlices: Informer<V1EndpointSlice>;
-  pods: Informer<V1Pod>;
-  namespaces: Informer<V1Namespace>;
-  identities: Informer<MeshIdentity & KubernetesObject>;
-  meshEndpoints: Informer<MeshEndpoint & KubernetesObject>;
-  /** kube-system Secrets and ConfigMaps: the mesh's remote-cluster configuration. */
-  meshSecrets: Informer<V1Secret>;
-  meshConfigMaps: Informer<V1ConfigMap>;
+/** This node as start-up found it. */
+interface OwnNode {
+  ip: string;
+  podCidrs: string[];
+  tunnelIfindex?: number;
+}
+
+/** The Kubernetes side of the agent. */
+interface Kubernetes {
+  kubeConfig: KubeConfig;
+  meshApi: MeshApi;
+  caches: AgentCaches;
+}
+
+/** What start() has built so far (stop() and status() may run at any point of it). */
+interface Parts {
+  apiServer?: Server;
+  metricsServer?: Server;
+  datapath?: DatapathController;
+  caches?: AgentCaches;
+  endpoints?: EndpointManager;
+  node?: OwnNode;
+  loops?: ReconcileLoops;
+  datapathLoop?: DatapathLoop;
+  encryption?: EncryptionController;
+  clustermesh?: ClusterMeshManager;
+  publisher?: MeshPublisher;
 }
 
 export class Agent {
-  private readonly kubeConfig = new KubeConfig();
-  private apiServer: Server | undefined;
-  private metricsServer: Server | undefined;
-  private datapath: DatapathController | undefined;
-  private caches: Caches | undefined;
-  private endpoints: EndpointManager | undefined;
-  private encryption: EncryptionController | undefined;
-  private clustermesh: ClusterMeshManager | undefined;
-  private readonly triggers: Trigger[] = [];
-  private datapathTrigger: Trigger | undefined;
-  private meshTrigger: Trigger | undefined;
-  private staleTrigger: Trigger | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
-  private ready = false;
-  private stopping = false;
-  private tunnelIfindex: number | undefined;
-  private nodeIp: string | undefined;
-  private lastReconcile: AgentStatus["health"]["lastReconcile"];
-  private readonly loggedProblems = new Set<string>();
+  private readonly lifetime = new AbortController();
+  private phase: AgentPhase = "starting";
+  private started: Promise<void> | undefined;
+  private readonly parts: Parts = {};
   private readonly metrics = new MetricsRegistry();
-  private readonly count = {
-    cniRequests: this.metrics.counter(
-      "clustermesh_agent_cni_requests_total",
-      "CNI requests by command and result",
-    ),
-    reconciles: this.metrics.counter(
-      "clustermesh_agent_datapath_reconciles_total",
-      "datapath reconciliations",
-    ),
-    ops: this.metrics.counter(
-      "clustermesh_agent_datapath_map_ops_total",
-      "BPF map writes and deletes applied",
-    ),
-    problems: this.metrics.counter(
-      "clustermesh_agent_skipped_objects_total",
-      "API objects skipped as invalid",
-    ),
-  };
-  private readonly counters: Record<string, number> = {
-    cniAdd: 0,
-    cniDel: 0,
-    cniCheck: 0,
-    cniErrors: 0,
-    reconciles: 0,
-    mapOps: 0,
-    skippedObjects: 0,
-  };
+  private readonly counters = new AgentCounters(this.metrics);
 
   constructor(
     private readonly config: AgentConfig,
     private readonly log: Logger,
   ) {}
 
-  async start(): Promise<void> {
-    const { config, log } = this;
-    this.kubeConfig.loadFromFile(config.kubeconfig);
-    const podMtu = encryptionPodMtu(config.encryption, config.mtu, VXLAN_OVERHEAD);
+  start(): Promise<void> {
+    this.started ??= this.run();
+    return this.started;
+  }
 
+  /** The start-up sequence (the steps of the file comment). */
+  private async run(): Promise<void> {
+    const { config, log, parts } = this;
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(config.kubeconfig); // an unreadable kubeconfig fails before anything is served
     // 1. the socket first, so the plugin gets "try again later" rather than "no agent"
-    this.apiServer = await startApiServer({
-      socketPath: config.socket,
-      log,
-      cni: {
-        add: (request) => this.requireEndpoints().add(request),
-        del: (request) => this.requireEndpoints(true).del(request),
-        check: (request) => this.requireEndpoints().check(request),
-        status: () => {
-          if (!this.ready)
-            throw new CniError(AgentCniErrorCode.NotReady, "the clustermesh agent is starting");
-        },
-        gc: async (request) => {
-          const valid = request.config["cni.dev/valid-attachments"];
-          await this.requireEndpoints().gc(Array.isArray(valid) ? valid : []);
-        },
+    await this.serve();
+    // 2. datapath: a previous run's pinned maps and links are adopted, nothing is cleared
+    const datapath = this.loadDatapath();
+    // 3. CRDs and informers
+    const kube = await this.watchKubernetes(kubeConfig);
+    // 4. endpoints: our pod CIDR, then the endpoints of the previous run back into IPAM
+    const endpoints = this.endpointManager(kube, datapath);
+    const node = await this.ownNode(kube.caches);
+    const broken = await this.restoreEndpoints(endpoints, node);
+    const podGone = podGoneCheck(kube.kubeConfig, kube.caches.pods);
+    const loops = this.reconcileLoops(kube, datapath, endpoints, node, podGone);
+    // 5. node networking; encryption before our node is published (its record carries the
+    //    WireGuard key); endpoint links (the new link is attached before the old pin goes)
+    this.lifetime.signal.throwIfAborted();
+    node.tunnelIfindex = await setUpNodeNetworking(datapath, config, node.ip);
+    if (config.encryption !== "none")
+      parts.encryption = await this.startEncryption(kube.kubeConfig, config.encryption, node);
+    await reattachEndpoints(endpoints, datapath, broken);
+    // 6. full sync, then remote clusters, stale removal, our MeshNode and the first reconciles
+    await this.waitUntil("informers to sync", () => cachesSynced(kube.caches), {
+      timeoutMs: 120_000,
+      intervalMs: 50,
+    });
+    parts.clustermesh = this.startClusterMesh(kube.caches);
+    await removeLeftovers(endpoints, datapath, podGone, broken, log);
+    await this.publishNode(node);
+    await loops.runNow("datapath");
+    await loops.runNow("meshEndpoints");
+    // 7. ready
+    this.lifetime.signal.throwIfAborted();
+    this.phase = "ready";
+    loops.arm(RESYNC_INTERVAL_MS);
+    log.info(
+      { node: config.nodeName, cluster: config.clusterName, endpoints: endpoints.list().length },
+      "agent ready",
+    );
+  }
+
+  /**
+   * Stop order, each step for the ones after it:
+   *   1. the lifetime ends: a start-up still waiting gives up (what it built is stopped below) and
+   *      CNI requests are refused
+   *   2. the loops: no reconcile starts any more
+   *   3. encryption and the remote clusters: their state is kept for the next run (wireguard-go and
+   *      the remotes' datapath entries stay); both read the caches, so they stop before them
+   *   4. the informers
+   *   5. the socket and the metrics server: status stays answerable until the rest has stopped
+   *   6. the datapath: only our fds close; pinned maps and links keep forwarding until the next
+   *      agent adopts them
+   */
+  async stop(): Promise<void> {
+    const { parts, log } = this;
+    this.phase = "stopping";
+    this.lifetime.abort(new Error("the agent is stopping"));
+    // start()'s error is for its caller to report; here it only has to have settled
+    await this.started?.catch(() => undefined);
+    parts.loops?.close();
+    await parts.encryption?.stop().catch((err) => log.warn({ err }, "stopping encryption failed"));
+    await parts.clustermesh?.stop().catch((err) => log.warn({ err }, "clustermesh stop failed"));
+    await stopCaches(parts.caches);
+    for (const server of [parts.apiServer, parts.metricsServer]) {
+      if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    parts.datapath?.close();
+  }
+
+  status(): AgentStatus {
+    const { config, parts } = this;
+    const { datapath } = parts;
+    return statusDocument({
+      node: config.nodeName,
+      cluster: { name: config.clusterName, id: config.clusterId },
+      encryptionMode: config.encryption,
+      ready: this.phase === "ready",
+      caches: cacheSyncState(parts.caches),
+      datapath: {
+        loaded: datapath !== undefined,
+        links: (datapath && readOrUndefined(() => datapath.links().length)) ?? 0,
+        current: datapath && readOrUndefined(() => datapath.current()),
       },
-      status: () => this.status(),
-      onCniRequest: (command, result) => {
-        this.count.cniRequests({ command, result });
-        if (result !== "ok") this.counters.cniErrors++;
-        else if (command === "add") this.counters.cniAdd++;
-        else if (command === "del") this.counters.cniDel++;
-        else if (command === "check") this.counters.cniCheck++;
+      tunnel: { device: TUNNEL_DEVICE, ifindex: parts.node?.tunnelIfindex },
+      lastReconcile: parts.datapathLoop?.lastReconcile,
+      podCidr: parts.endpoints?.podCidr,
+      nodeIp: parts.node?.ip,
+      endpoints: parts.endpoints?.list() ?? [],
+      identities: parts.caches?.identities.list() ?? [],
+      encryption: parts.encryption?.status(),
+      counters: { ...this.counters.values, ...(parts.endpoints?.counters ?? {}) },
+      clustermesh: parts.clustermesh && {
+        remoteClusters: parts.clustermesh.status(),
+        remoteIdentities: parts.clustermesh.identities(),
       },
     });
-    this.metricsServer = await this.startMetrics();
+  }
 
-    // 2. datapath (adopts pinned maps/links)
-    this.datapath = DatapathController.load(config.bpffsRoot);
-    const datapath = this.datapath;
-    this.registerGauges();
+  // ---- the steps' wiring ----
 
-    // 3. CRDs and informers
-    await waitFor(
+  private async serve(): Promise<void> {
+    const { config, log, parts } = this;
+    parts.apiServer = await startApiServer({
+      socketPath: config.socket,
+      log,
+      cni: cniHandlers({ phase: () => this.phase, endpoints: () => parts.endpoints }),
+      status: () => this.status(),
+      onCniRequest: (command, result) => this.counters.cniRequest(command, result),
+    });
+    parts.metricsServer = await serveMetrics(
+      config.metricsAddress,
+      this.metrics,
+      () => this.phase === "ready",
+    );
+  }
+
+  private loadDatapath(): DatapathController {
+    const { parts } = this;
+    const datapath = DatapathController.load(this.config.bpffsRoot);
+    parts.datapath = datapath;
+    registerAgentGauges(this.metrics, {
+      ready: () => this.phase === "ready",
+      endpoints: () => parts.endpoints?.list().length ?? 0,
+      datapath: () => datapath.current(),
+      packetsByReason: () => datapath.metrics(),
+      identities: () => parts.caches?.identities.list().length ?? 0,
+    });
+    return datapath;
+  }
+
+  private async watchKubernetes(kubeConfig: KubeConfig): Promise<Kubernetes> {
+    const { config, log } = this;
+    await this.waitUntil(
       "the Kubernetes API (creating CRDs)",
-      () => ensureCrds(this.kubeConfig, log).then(() => true),
+      () => ensureCrds(kubeConfig, log).then(() => true),
       {
         timeoutMs: 120_000,
         intervalMs: 500,
       },
     );
-    const meshApi = new MeshApi(this.kubeConfig);
-    this.datapathTrigger = this.addTrigger("datapath", () => this.reconcileDatapath());
-    this.meshTrigger = this.addTrigger("mesh-endpoints", () => this.syncMeshEndpoints(publisher));
-    this.staleTrigger = this.addTrigger("stale-endpoints", () => this.removeStaleEndpoints());
-    this.caches = this.startCaches(meshApi);
-    const caches = this.caches;
-
-    const publisher = new MeshPublisher(meshApi, config.nodeName, log);
-    const identities = new IdentityAllocator(meshApi, caches.identities, config.clusterId, log);
-    const pods = new ApiPodDirectory(
-      this.kubeConfig,
-      // a cached namespace without labels has none (undefined = not cached: ask the API)
-      (ns) => {
-        const namespace = caches.namespaces.get(ns);
-        return namespace ? (namespace.metadata?.labels ?? {}) : undefined;
+    const meshApi = new MeshApi(kubeConfig);
+    const caches = startAgentCaches({
+      kubeConfig,
+      meshApi,
+      nodeName: config.nodeName,
+      log,
+      events: {
+        datapathInputChanged: () => this.request("datapath"),
+        podsDeleted: () => this.request("staleEndpoints", 200),
+        meshEndpointsChanged: (ours) => {
+          this.request("datapath");
+          if (ours) this.request("meshEndpoints", 100);
+        },
+        remoteClustersConfigChanged: () => this.syncRemoteClusters(),
       },
-      (ns, name) => caches.pods.get(name, ns),
-    );
-    this.endpoints = new EndpointManager({
+    });
+    this.parts.caches = caches;
+    return { kubeConfig, meshApi, caches };
+  }
+
+  private endpointManager({ kubeConfig, meshApi, caches }: Kubernetes, datapath: DatapathController) {
+    const { config, log } = this;
+    const endpoints = new EndpointManager({
       store: new EndpointStore(config.stateDir),
       netlink: new IprouteNetlink(),
       datapath,
-      identities,
-      pods,
+      identities: new IdentityAllocator(meshApi, caches.identities, config.clusterId, log),
+      pods: new ApiPodDirectory(
+        kubeConfig,
+        // a cached namespace without labels has none (undefined = not cached: ask the API)
+        (ns) => {
+          const namespace = caches.namespaces.get(ns);
+          return namespace ? (namespace.metadata?.labels ?? {}) : undefined;
+        },
+        (ns, name) => caches.pods.get(name, ns),
+      ),
       clusterName: config.clusterName,
-      podMtu,
+      podMtu: encryptionPodMtu(config.encryption, config.mtu, VXLAN_OVERHEAD),
       log,
       onChange: () => {
-        this.meshTrigger?.trigger();
-        this.datapathTrigger?.trigger();
+        this.request("meshEndpoints");
+        this.request("datapath");
       },
     });
+    this.parts.endpoints = endpoints;
+    return endpoints;
+  }
 
-    // 4. our pod CIDR, then the endpoints of the previous run
-    const self = await waitFor(
-      `Node ${config.nodeName} with a pod CIDR`,
-      () => {
-        const node = caches.nodes.get(config.nodeName);
-        const info = node ? nodeInfo(node) : undefined;
-        return info && info.podCidrs.length > 0 ? info : undefined;
+  private async ownNode(caches: AgentCaches): Promise<OwnNode> {
+    const { nodeName, underlayInterface } = this.config;
+    const self = await this.waitUntil(
+      `Node ${nodeName} with a pod CIDR`,
+      () => ownNodeWithPodCidr(caches.nodes, nodeName),
+      {
+        timeoutMs: 300_000,
+        intervalMs: 100,
       },
-      { timeoutMs: 300_000, intervalMs: 100 },
     );
-    this.nodeIp = self.internalIp ?? (await this.underlayAddress());
-    const allocator = new PodIpAllocator(self.podCidrs[0]);
-    const broken = await this.endpoints.restore(allocator);
-    log.info(
+    const node = {
+      ip: self.internalIp ?? (await underlayAddress(underlayInterface)),
+      podCidrs: self.podCidrs,
+    };
+    this.parts.node = node;
+    return node;
+  }
+
+  /** Returns the records that could not be restored (torn down once the caches are complete). */
+  private async restoreEndpoints(endpoints: EndpointManager, node: OwnNode) {
+    const allocator = new PodIpAllocator(node.podCidrs[0]);
+    const broken = await endpoints.restore(allocator);
+    this.log.info(
       {
         podCidr: allocator.podCidr,
-        nodeIp: this.nodeIp,
-        restored: this.endpoints.list().length,
+        nodeIp: node.ip,
+        restored: endpoints.list().length,
         broken: broken.length,
       },
       "restored endpoints",
     );
+    return broken;
+  }
 
-    // 5. tunnel, socket LB, endpoint links (replaced in place: the new link is attached before the old pin goes)
-    await writeSysctl("net/ipv4/ip_forward", "1");
-    this.tunnelIfindex = await ensureTunnelDevice({
-      port: config.tunnelPort,
-      mtu: config.mtu - VXLAN_OVERHEAD,
-      mac: tunnelMac(this.nodeIp),
+  private reconcileLoops(
+    { meshApi, caches }: Kubernetes,
+    datapath: DatapathController,
+    endpoints: EndpointManager,
+    node: OwnNode,
+    podGone: (record: PodRef) => Promise<boolean>,
+  ): ReconcileLoops {
+    const { config, log, parts } = this;
+    const skipped = new SkippedObjects(log, () => this.counters.skippedObject());
+    const datapathLoop = new DatapathLoop({
+      nodeName: config.nodeName,
+      nodeIp: node.ip,
+      encrypt: config.encryption !== "none",
+      caches,
+      endpoints,
+      datapath,
+      clustermesh: () => parts.clustermesh,
+      encryption: () => parts.encryption,
+      onProblem: (object, problem) => skipped.report(object, problem),
+      onReconciled: (ops) => this.counters.reconciled(ops),
+      log,
     });
-    datapath.configureTunnel(this.tunnelIfindex);
-    // NodePort from other nodes' host networks and outside hosts; the node's own traffic into the tunnel
-    datapath.configureNodePort(this.nodeIp, config.underlayInterface);
-    // the pods' cgroup root may not exist yet (the kubelet creates pod cgroups below it lazily)
-    mkdirSync(config.cgroupRoot, { recursive: true });
-    datapath.attachSocketLb(config.cgroupRoot);
-    // before the node is published: its record carries the WireGuard key
-    if (config.encryption !== "none") {
-      const nodeIp = this.nodeIp;
-      this.encryption = await EncryptionController.start({
-        mode: config.encryption,
-        kubeConfig: this.kubeConfig,
-        local: {
-          cluster: config.clusterName,
-          name: config.nodeName,
-          nodeIp,
-          podCidrs: self.podCidrs,
-          bootId: bootId(),
+    const publisher = new MeshPublisher(meshApi, config.nodeName, log);
+    const loops = new ReconcileLoops(
+      {
+        datapath: () => datapathLoop.run(),
+        meshEndpoints: async () => {
+          await publisher.syncEndpoints(endpoints.list(), caches.meshEndpoints.list(), node.ip);
         },
-        stateDir: config.stateDir,
-        underlayMtu: config.mtu,
-        underlayDevice: config.underlayInterface,
-        ipsecBackend: config.ipsecBackend,
-        coreNodes: () => this.nodes(),
-        onPublishedChange: () => {
-          if (this.ready)
-            void publishSelf().catch((err) => log.warn({ err }, "republishing MeshNode failed"));
+        staleEndpoints: async () => {
+          const removed = await endpoints.removeStale(podGone);
+          if (removed > 0) log.info({ removed }, "removed endpoints of deleted pods");
         },
-        log: log.child({ component: "encryption" }),
-      });
-      this.encryption.registerMetrics(this.metrics);
-    }
-    const brokenIds = new Set(broken.map((r) => r.id));
-    for (const record of this.endpoints.list()) {
-      if (!brokenIds.has(record.id)) await datapath.attach(record);
-    }
+      },
+      log,
+    );
+    Object.assign(parts, { datapathLoop, publisher, loops });
+    return loops;
+  }
 
-    // 6. full sync, then stale removal and the first reconcile
-    await waitFor("informers to sync", () => Object.values(caches).every((c) => c.synced()), {
-      timeoutMs: 120_000,
-      intervalMs: 50,
+  private async startEncryption(
+    kubeConfig: KubeConfig,
+    mode: "wireguard" | "ipsec",
+    node: OwnNode,
+  ): Promise<EncryptionController> {
+    const { config, log, parts } = this;
+    const encryption = await EncryptionController.start({
+      mode,
+      kubeConfig,
+      local: {
+        cluster: config.clusterName,
+        name: config.nodeName,
+        nodeIp: node.ip,
+        podCidrs: node.podCidrs,
+        bootId: bootId(),
+      },
+      stateDir: config.stateDir,
+      underlayMtu: config.mtu,
+      underlayDevice: config.underlayInterface,
+      ipsecBackend: config.ipsecBackend,
+      coreNodes: () => nodesOf(parts.caches),
+      // an IPsec key rotation changes the SPI this node publishes
+      onPublishedChange: () => {
+        if (this.phase === "ready")
+          void this.publishNode(node).catch((err) => log.warn({ err }, "republishing MeshNode failed"));
+      },
+      log: log.child({ component: "encryption" }),
     });
-    this.clustermesh = this.startClusterMesh();
-    await this.endpoints.removeStale((record) => this.podGone(record), broken);
-    for (const link of await this.endpoints.orphanLinks()) {
-      log.info({ link }, "removing an endpoint link without a record");
-      await this.endpoints.removeOrphanLink(link);
-    }
-    const staleLinks = datapath.removeStaleLinks(new Set(this.endpoints.list().map((r) => r.id)));
-    if (staleLinks.length > 0) log.info({ endpoints: staleLinks }, "unpinned links of removed endpoints");
-    const publishSelf = () =>
-      publisher.publishNode({
-        apiVersion: MESH_API_VERSION,
-        kind: "MeshNode",
-        metadata: { name: config.nodeName },
-        spec: {
-          addresses: [{ type: "InternalIP", ip: this.nodeIp as string }],
-          ipam: { podCIDRs: self.podCidrs },
-          ...(this.encryption ? { encryption: this.encryption.published() } : {}),
-          bootID: bootId(),
-          clusterName: config.clusterName,
-          clusterID: config.clusterId,
-        },
-      });
-    await publishSelf();
-    await this.datapathTrigger.runNow();
-    await this.meshTrigger.runNow();
+    encryption.registerMetrics(this.metrics);
+    return encryption;
+  }
 
-    // 7. ready
-    this.ready = true;
-    this.resyncTimer = setInterval(() => {
-      for (const trigger of this.triggers) trigger.trigger();
-    }, RESYNC_INTERVAL_MS);
-    log.info(
-      { node: config.nodeName, cluster: config.clusterName, endpoints: this.endpoints.list().length },
-      "agent ready",
+  private async publishNode(node: OwnNode): Promise<void> {
+    const { config, parts } = this;
+    await parts.publisher?.publishNode(
+      meshNodeFor({
+        nodeName: config.nodeName,
+        clusterName: config.clusterName,
+        clusterId: config.clusterId,
+        nodeIp: node.ip,
+        podCidrs: node.podCidrs,
+        encryption: parts.encryption?.published(),
+        bootId: bootId(),
+      }),
     );
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.ready = false;
-    clearInterval(this.resyncTimer);
-    for (const trigger of this.triggers) trigger.close();
-    await this.encryption?.stop().catch((err) => this.log.warn({ err }, "stopping encryption failed"));
-    await this.clustermesh?.stop().catch((error) => this.log.warn({ err: error }, "clustermesh stop failed"));
-    await Promise.all(
-      Object.values(this.caches ?? {}).map((cache: Informer<KubernetesObject>) => cache.stop()),
-    );
-    for (const server of [this.apiServer, this.metricsServer]) {
-      if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
-    // pinned maps and links stay: the datapath keeps forwarding until the next agent adopts them
-    this.datapath?.close();
-  }
-
-  private requireEndpoints(evenIfNotReady = false): EndpointManager {
-    if (!this.endpoints || (!this.ready && !evenIfNotReady) || this.stopping) {
-      throw new CniError(AgentCniErrorCode.NotReady, "the clustermesh agent is starting; try again");
-    }
-    if (!this.endpoints.podCidr)
-      throw new CniError(AgentCniErrorCode.NotReady, "the clustermesh agent is starting; try again");
-    return this.endpoints;
-  }
-
-  private addTrigger(name: string, work: () => Promise<void>): Trigger {
-    const trigger = new Trigger(name, work, this.log);
-    this.triggers.push(trigger);
-    return trigger;
-  }
-
-  private startCaches(meshApi: MeshApi): Caches {
-    const core = this.kubeConfig.makeApiClient(CoreV1Api);
-    const discovery = this.kubeConfig.makeApiClient(DiscoveryV1Api);
-    const common = { kubeConfig: this.kubeConfig, log: this.log };
-    const onDatapathInput = () => {
-      if (this.ready) this.datapathTrigger?.trigger();
-    };
-    return {
-      nodes: startInformer<V1Node>({
-        ...common,
-        name: "nodes",
-        path: "/api/v1/nodes",
-        list: () => core.listNode(),
-        onChange: onDatapathInput,
-        onListed: onDatapathInput,
-      }),
-      services: startInformer<V1Service>({
-        ...common,
-        name: "services",
-        path: "/api/v1/services",
-        list: () => core.listServiceForAllNamespaces(),
-        onChange: onDatapathInput,
-        onListed: onDatapathInput,
-      }),
-      endpointSlices: startInformer<V1EndpointSlice>({
-        ...common,
-        name: "endpointslices",
-        path: "/apis/discovery.k8s.io/v1/endpointslices",
-        list: () => discovery.listEndpointSliceForAllNamespaces(),
-        onChange: onDatapathInput,
-        onListed: onDatapathInput,
-      }),
-      pods: startInformer<V1Pod>({
-        ...common,
-        name: "pods",
-        path: "/api/v1/pods",
-        fieldSelector: `spec.nodeName=${this.config.nodeName}`,
-        list: () => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.config.nodeName}` }),
-        onChange: (_pod, event) => {
-          if (event === "delete" && this.ready) this.staleTrigger?.trigger(200);
-        },
-        // pods deleted while the watch was down show up as missing from the relist
-        onListed: () => {
-          if (this.ready) this.staleTrigger?.trigger(200);
-        },
-      }),
-      namespaces: startInformer<V1Namespace>({
-        ...common,
-        name: "namespaces",
-        path: "/api/v1/namespaces",
-        list: () => core.listNamespace(),
-      }),
-      identities: startInformer<MeshIdentity & KubernetesObject>({
-        ...common,
-        name: "meshidentities",
-        path: `/apis/${MESH_GROUP}/${MESH_VERSION}/meshidentities`,
-        list: () => meshApi.listIdentities(),
-      }),
-      meshSecrets: startInformer<V1Secret>({
-        ...common,
-        name: "mesh-secrets",
-        path: `/api/v1/namespaces/${MESH_NAMESPACE}/secrets`,
-        list: () => core.listNamespacedSecret({ namespace: MESH_NAMESPACE }),
-        onChange: (secret) => {
-          const name = secret.metadata?.name;
-          if (name === MeshObjects.remotes || name === MeshObjects.remoteCert) this.syncRemoteClusters();
-        },
-        onListed: () => this.syncRemoteClusters(),
-      }),
-      meshConfigMaps: startInformer<V1ConfigMap>({
-        ...common,
-        name: "mesh-configmaps",
-        path: `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps`,
-        list: () => core.listNamespacedConfigMap({ namespace: MESH_NAMESPACE }),
-      }),
-      meshEndpoints: startInformer<MeshEndpoint & KubernetesObject>({
-        ...common,
-        name: "meshendpoints",
-        path: `/apis/${MESH_GROUP}/${MESH_VERSION}/meshendpoints`,
-        list: () => meshApi.listEndpoints(),
-        onChange: (endpoint) => {
-          if (!this.ready) return;
-          this.datapathTrigger?.trigger();
-          // someone else changed or deleted one of ours: put it back
-          if (endpoint.metadata.labels?.["clustermesh.io/node"] === this.config.nodeName)
-            this.meshTrigger?.trigger(100);
-        },
-        onListed: () => {
-          if (!this.ready) return;
-          this.datapathTrigger?.trigger();
-          this.meshTrigger?.trigger(100);
-        },
-      }),
-    };
   }
 
   /** The remote-cluster manager, for our own cluster as the flags and clustermesh-config describe it. */
-  private startClusterMesh(): ClusterMeshManager {
+  private startClusterMesh(caches: AgentCaches): ClusterMeshManager {
     const { config, log } = this;
-    let maxConnectedClusters: MaxConnectedClusters = 255;
-    const configMap = this.caches?.meshConfigMaps.get(MeshObjects.config, MESH_NAMESPACE);
-    if (configMap) {
-      try {
-        const mesh = parseConfigMapData(configMap.data, `ConfigMap ${MeshObjects.config}`);
-        if (mesh.clusterName !== config.clusterName || mesh.clusterId !== config.clusterId) {
-          log.error(
-            {
-              configMap: { name: mesh.clusterName, id: mesh.clusterId },
-              flags: { name: config.clusterName, id: config.clusterId },
-            },
-            "clustermesh-config names another cluster than the agent's flags; the flags win",
-          );
-        }
-        if (mesh.maxConnectedClusters === 511) maxConnectedClusters = 511;
-      } catch (error) {
-        log.warn({ err: String(error) }, "ignoring an invalid clustermesh-config");
-      }
-    }
+    const { local, problems } = localCluster(config, caches.meshConfigMaps);
+    for (const problem of problems) log[problem.level](problem.details, problem.message);
     const manager = new ClusterMeshManager({
-      local: { name: config.clusterName, id: config.clusterId, maxConnectedClusters },
+      local,
       settings: {
         ...DEFAULT_LIFECYCLE,
         backendTtlMs: config.clustermeshBackendTtlMs,
@@ -492,247 +437,40 @@ export class Agent {
       },
       stateDir: config.stateDir,
       log: log.child({ component: "clustermesh" }),
-      onChange: () => {
-        if (this.ready) this.datapathTrigger?.trigger(20);
-      },
+      onChange: () => this.request("datapath", 20),
     });
     manager.registerMetrics(this.metrics);
-    this.clustermesh = manager;
+    this.parts.clustermesh = manager;
     this.syncRemoteClusters();
     return manager;
   }
 
   /** Level-triggered: hands the manager the whole configured set of remote clusters. */
   private syncRemoteClusters(): void {
-    const { caches, clustermesh } = this;
-    if (!caches || !clustermesh || !caches.meshSecrets.synced()) return;
-    clustermesh.setRemotes(
-      remoteEntries({
-        localClusterName: this.config.clusterName,
-        remotes: caches.meshSecrets.get(MeshObjects.remotes, MESH_NAMESPACE)?.data,
-        remoteCert: caches.meshSecrets.get(MeshObjects.remoteCert, MESH_NAMESPACE)?.data,
-      }),
-    );
+    const { caches, clustermesh } = this.parts;
+    const remotes = caches && clustermesh && configuredRemotes(caches.meshSecrets, this.config.clusterName);
+    if (remotes) clustermesh?.setRemotes(remotes);
   }
 
-  private nodes(): NodeInfo[] {
-    return (this.caches?.nodes.list() ?? []).map(nodeInfo);
+  private request(loop: LoopName, delayMs?: number): void {
+    this.parts.loops?.request(loop, delayMs);
   }
 
-  private reportProblem(object: string, message: string): void {
-    const line = `${object}: ${message}`;
-    if (this.loggedProblems.has(line)) return;
-    if (this.loggedProblems.size >= MAX_LOGGED_PROBLEMS) this.loggedProblems.clear();
-    this.loggedProblems.add(line);
-    this.counters.skippedObjects++;
-    this.count.problems();
-    this.log.warn({ object, problem: message }, "skipped invalid object");
-  }
-
-  private async reconcileDatapath(): Promise<void> {
-    const { caches, datapath, endpoints } = this;
-    if (!caches || !datapath || !endpoints) return;
-    const nodes = this.nodes();
-    const mesh = this.clustermesh?.datapathInputs(nodes);
-    const services = desiredServices({
-      services: caches.services.list(),
-      endpointSlices: caches.endpointSlices.list(),
-      // NodePort frontends for every node's address: a pod's connect() to any node's NodePort is
-      // translated at the socket (or by from-pod) on the client's own node (see README: limits)
-      nodeAddresses: nodes.map((n) => n.internalIp).filter((ip): ip is string => Boolean(ip)),
-      isKnownAddress: knownAddressPredicate(nodes),
-      onProblem: (problem) => this.reportProblem(problem.object, problem.message),
-      remoteBackends: mesh?.remoteBackends,
-    });
-    const planned = desiredDatapath({
-      localNode: this.config.nodeName,
-      nodes,
-      endpoints: endpoints.list(),
-      services,
-      remotePods: remotePods(caches.meshEndpoints.list(), this.nodeIp),
-      remoteClusters: mesh,
-    });
-    // Encryption on: remote pod traffic leaves through the kernel's routing (WireGuard device or
-    // ipsec0, blackholes for nodes that cannot be peers), never through the VXLAN tunnel, even
-    // before the encryption controller has started.
-    const encrypt = this.config.encryption !== "none";
-    const desired = encrypt ? withoutTunnels(planned) : planned;
-    // remote clusters' nodes (as the mesh merge accepted them) are peers like local ones
-    if (this.encryption && this.clustermesh && mesh)
-      this.encryption.setRemoteNodes(remoteClusterNodes(this.clustermesh.views(), mesh.tunnelNodes));
-    this.encryption?.nodesChanged();
-    let ops = 0;
-    try {
-      ops = datapath.reconcile(desired).length;
-      await syncTunnelRoutes(
-        encrypt ? [] : tunnelRoutes(this.config.nodeName, [...nodes, ...(mesh?.tunnelNodes ?? [])]),
-      );
-      this.lastReconcile = { at: new Date().toISOString(), ops };
-    } catch (error) {
-      this.lastReconcile = { at: new Date().toISOString(), ops, error: (error as Error).message };
-      throw error;
-    } finally {
-      this.counters.reconciles++;
-      this.counters.mapOps += ops;
-      this.count.reconciles();
-      this.count.ops({}, ops);
-    }
-    if (ops > 0) this.log.debug({ ops }, "datapath reconciled");
-  }
-
-  private async syncMeshEndpoints(publisher: MeshPublisher): Promise<void> {
-    if (!this.caches || !this.endpoints || !this.nodeIp) return;
-    await publisher.syncEndpoints(this.endpoints.list(), this.caches.meshEndpoints.list(), this.nodeIp);
-  }
-
-  /** Gone = the API has no pod of that name with that UID (a terminating pod keeps its endpoint until DEL). */
-  private async podGone(record: {
-    podNamespace: string;
-    podName: string;
-    podUid?: string;
-  }): Promise<boolean> {
-    const cached = this.caches?.pods.get(record.podName, record.podNamespace);
-    if (cached && (!record.podUid || cached.metadata?.uid === record.podUid)) return false;
-    const core = this.kubeConfig.makeApiClient(CoreV1Api);
-    try {
-      const pod = await core.readNamespacedPod({ namespace: record.podNamespace, name: record.podName });
-      return record.podUid !== undefined && pod.metadata?.uid !== record.podUid;
-    } catch (error) {
-      if ((error as { code?: number }).code === 404) return true;
-      throw error;
-    }
-  }
-
-  private async removeStaleEndpoints(): Promise<void> {
-    if (!this.endpoints) return;
-    const removed = await this.endpoints.removeStale((record) => this.podGone(record));
-    if (removed > 0) this.log.info({ removed }, "removed endpoints of deleted pods");
-  }
-
-  private async underlayAddress(): Promise<string> {
-    const [link] = JSON.parse(
-      await run(["ip", "-j", "-4", "addr", "show", "dev", this.config.underlayInterface]),
-    ) as {
-      addr_info: { local: string }[];
-    }[];
-    const ip = link?.addr_info?.[0]?.local;
-    if (!ip)
-      throw new Error(`no IPv4 address on ${this.config.underlayInterface} and no InternalIP on the Node`);
-    return ip;
-  }
-
-  status(): AgentStatus {
-    const current = this.datapath ? safe(() => this.datapath?.current()) : undefined;
-    const caches = Object.fromEntries(
-      Object.values(this.caches ?? {}).map((c: Informer<KubernetesObject>) => [c.name, c.synced()]),
-    );
-    const identities = (this.caches?.identities.list() ?? [])
-      .filter((identity) => clusterIdOf(Number(identity.metadata.name)) === this.config.clusterId)
-      .map((identity) => ({
-        id: Number(identity.metadata.name),
-        labels: labelList(new Map(Object.entries(identity["security-labels"] ?? {}))),
-        key: keyOfIdentityObject(identity),
-      }))
-      .sort((a, b) => a.id - b.id)
-      .map(({ id, labels }) => ({ id, labels }));
-    return {
-      node: this.config.nodeName,
-      cluster: { name: this.config.clusterName, id: this.config.clusterId },
-      ready: this.ready,
-      health: {
-        kubernetes: {
-          synced: Object.values(caches).length > 0 && Object.values(caches).every(Boolean),
-          caches,
-        },
-        datapath: {
-          loaded: this.datapath !== undefined,
-          links: this.datapath ? (safe(() => this.datapath?.links().length) ?? 0) : 0,
-        },
-        tunnel: { device: TUNNEL_DEVICE, ifindex: this.tunnelIfindex },
-        lastReconcile: this.lastReconcile,
-      },
-      podCidr: this.endpoints?.podCidr,
-      nodeIp: this.nodeIp,
-      endpoints: endpointTable(this.endpoints?.list() ?? []),
-      services: serviceTable(current),
-      identities,
-      ipcache: ipcacheTable(current),
-      encryption: this.encryption?.status() ?? { mode: this.config.encryption },
-      counters: { ...this.counters, ...(this.endpoints?.counters ?? {}) },
-      clustermesh: {
-        remoteClusters: this.clustermesh?.status() ?? [],
-        remoteIdentities: this.clustermesh?.identities() ?? [],
-      },
-    };
-  }
-
-  private registerGauges(): void {
-    this.metrics.gauge("clustermesh_agent_ready", "1 when the agent serves CNI ADDs", () => [
-      { value: this.ready ? 1 : 0 },
-    ]);
-    this.metrics.gauge("clustermesh_agent_endpoints", "local pod endpoints", () => [
-      { value: this.endpoints?.list().length ?? 0 },
-    ]);
-    this.metrics.gauge("clustermesh_agent_services", "service frontends in the datapath", () => {
-      const current = this.datapath?.current();
-      return [{ value: current ? current.services.filter(([key]) => key.backendSlot === 0).length : 0 }];
-    });
-    this.metrics.gauge("clustermesh_agent_ipcache_entries", "ipcache entries", () => [
-      { value: this.datapath?.current().ipcache.length ?? 0 },
-    ]);
-    this.metrics.gauge(
-      "clustermesh_agent_identities",
-      "identities of this cluster known to the agent",
-      () => [{ value: this.caches?.identities.list().length ?? 0 }],
-    );
-    this.metrics.collectedCounter("clustermesh_datapath_packets_total", "datapath packets by reason", () =>
-      Object.entries(this.datapath?.metrics() ?? {}).map(([reason, value]) => ({
-        labels: { reason },
-        value: Number(value.packets),
-      })),
-    );
-  }
-
-  private async startMetrics(): Promise<Server> {
-    const server = createServer((req, res) => {
-      if (req.url === "/metrics" || req.url?.startsWith("/metrics?")) {
-        const body = this.metrics.render();
-        res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-        res.end(body);
-      } else if (req.url === "/healthz") {
-        res.writeHead(this.ready ? 200 : 503);
-        res.end(this.ready ? "ok" : "starting");
-      } else {
-        res.writeHead(404);
-        res.end();
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.config.metricsAddress.port, this.config.metricsAddress.host, () => resolve());
-    });
-    return server;
+  private waitUntil<T>(
+    what: string,
+    probe: () => Promise<T | undefined | false> | T | undefined | false,
+    timing: { timeoutMs: number; intervalMs: number },
+  ): Promise<T> {
+    return waitUnlessStopped(what, probe, { ...timing, signal: this.lifetime.signal });
   }
 }
 
-function safe<T>(fn: () => T): T | undefined {
+/** Status must answer even when the BPF maps cannot be read (that is what it would report). */
+function readOrUndefined<T>(read: () => T): T | undefined {
   try {
-    return fn();
+    return read();
   } catch {
+    // the status then shows no links/services/ipcache; the datapath's own errors are logged where they happen
     return undefined;
   }
-}
-
-function bootId(): string | undefined {
-  try {
-    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** /proc/sys/net is per network namespace: the agent's own (the node's). */
-async function writeSysctl(path: string, value: string): Promise<void> {
-  const { writeFileSync } = await import("node:fs");
-  writeFileSync(join("/proc/sys", path), value);
 }

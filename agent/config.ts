@@ -17,7 +17,7 @@ export interface AgentConfig {
   socket: string;
   stateDir: string;
   metricsAddress: { host: string; port: number };
-  /** Underlay MTU; pods get mtu - VXLAN_OVERHEAD. */
+  /** Underlay MTU; pods get mtu - VXLAN_OVERHEAD (tunnel/tunnel.ts). */
   mtu: number;
   /** Underlay interface carrying the node IP and the VXLAN traffic. */
   underlayInterface: string;
@@ -36,7 +36,6 @@ export interface AgentConfig {
 
 export class ConfigError extends Error {}
 
-export const VXLAN_OVERHEAD = 50;
 export const DEFAULT_TUNNEL_PORT = 8472;
 const CLUSTER_NAME = /^([a-z0-9][-a-z0-9]*)?[a-z0-9]$/;
 
@@ -71,90 +70,98 @@ function duration(flag: string, text: string): number {
   return ms;
 }
 
+/** Every flag once, with its default (the optional ones); the environment can set a few defaults
+ *  so a lab's agents start with short timeouts. */
+function flagOptions() {
+  return {
+    kubeconfig: { type: "string" },
+    "node-name": { type: "string" },
+    "cluster-name": { type: "string" },
+    "cluster-id": { type: "string" },
+    "bpffs-root": { type: "string" },
+    "cgroup-root": { type: "string" },
+    socket: { type: "string" },
+    "state-dir": { type: "string" },
+    "metrics-address": { type: "string" },
+    mtu: { type: "string", default: "1500" },
+    "underlay-interface": { type: "string", default: "eth0" },
+    "tunnel-port": { type: "string", default: String(DEFAULT_TUNNEL_PORT) },
+    "log-level": { type: "string", default: process.env.MESH_LOG_LEVEL ?? "info" },
+    encryption: { type: "string", default: "none" },
+    "ipsec-backend": { type: "string", default: "auto" },
+    "clustermesh-backend-ttl": { type: "string", default: process.env.MESH_CLUSTERMESH_BACKEND_TTL ?? "30s" },
+    "clustermesh-heartbeat-timeout": {
+      type: "string",
+      default: process.env.MESH_CLUSTERMESH_HEARTBEAT_TIMEOUT ?? "3m",
+    },
+  } as const;
+}
+
+function encryptionMode(text: string): AgentConfig["encryption"] {
+  if (text !== "none" && text !== "wireguard" && text !== "ipsec")
+    throw new ConfigError(`--encryption: "${text}" is not none, wireguard or ipsec`);
+  return text;
+}
+
+function ipsecBackend(text: string): IpsecBackendChoice {
+  if (!(IPSEC_BACKEND_CHOICES as readonly string[]).includes(text)) {
+    throw new ConfigError(
+      `--ipsec-backend: "${text}" is not ${IPSEC_BACKEND_CHOICES.slice(0, -1).join(", ")} or ${IPSEC_BACKEND_CHOICES.at(-1)}`,
+    );
+  }
+  return text as IpsecBackendChoice;
+}
+
+function clusterName(text: string): string {
+  if (text.length > 32 || !CLUSTER_NAME.test(text))
+    throw new ConfigError(
+      `--cluster-name: "${text}" must match ${CLUSTER_NAME} and be at most 32 characters`,
+    );
+  return text;
+}
+
+function interfaceName(flag: string, text: string): string {
+  if (text.length > 15) throw new ConfigError(`${flag}: longer than 15 characters`);
+  return text;
+}
+
 export function parseAgentFlags(argv: readonly string[]): AgentConfig {
-  let values: Record<string, string | undefined>;
+  let values: ReturnType<typeof parseFlags>;
   try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        kubeconfig: { type: "string" },
-        "node-name": { type: "string" },
-        "cluster-name": { type: "string" },
-        "cluster-id": { type: "string" },
-        "bpffs-root": { type: "string" },
-        "cgroup-root": { type: "string" },
-        socket: { type: "string" },
-        "state-dir": { type: "string" },
-        "metrics-address": { type: "string" },
-        mtu: { type: "string", default: "1500" },
-        "underlay-interface": { type: "string", default: "eth0" },
-        "tunnel-port": { type: "string", default: String(DEFAULT_TUNNEL_PORT) },
-        "log-level": { type: "string", default: process.env.MESH_LOG_LEVEL ?? "info" },
-        encryption: { type: "string", default: "none" },
-        "ipsec-backend": { type: "string", default: "auto" },
-        // defaults from the environment too, so a lab's agents can be started with short timeouts
-        "clustermesh-backend-ttl": {
-          type: "string",
-          default: process.env.MESH_CLUSTERMESH_BACKEND_TTL ?? "30s",
-        },
-        "clustermesh-heartbeat-timeout": {
-          type: "string",
-          default: process.env.MESH_CLUSTERMESH_HEARTBEAT_TIMEOUT ?? "3m",
-        },
-      },
-    }));
+    values = parseFlags(argv);
   } catch (error) {
+    // parseArgs names the flag ("Unknown option '--bogus'"): that message is the one for the user
     throw new ConfigError((error as Error).message, { cause: error });
   }
-  const required = (flag: string): string => {
+  const required = (flag: keyof typeof values): string => {
     const value = values[flag];
     if (!value) throw new ConfigError(`--${flag} is required`);
     return value;
   };
-  const clusterName = required("cluster-name");
-  if (clusterName.length > 32 || !CLUSTER_NAME.test(clusterName)) {
-    throw new ConfigError(
-      `--cluster-name: "${clusterName}" must match ${CLUSTER_NAME} and be at most 32 characters`,
-    );
-  }
-  const mtu = integer("--mtu", values.mtu ?? "1500", 1280, 65535);
-  const underlayInterface = values["underlay-interface"] ?? "eth0";
-  const encryption = values.encryption ?? "none";
-  if (encryption !== "none" && encryption !== "wireguard" && encryption !== "ipsec") {
-    throw new ConfigError(`--encryption: "${encryption}" is not none, wireguard or ipsec`);
-  }
-  const ipsecBackend = values["ipsec-backend"] ?? "auto";
-  if (!(IPSEC_BACKEND_CHOICES as readonly string[]).includes(ipsecBackend)) {
-    throw new ConfigError(
-      `--ipsec-backend: "${ipsecBackend}" is not ${IPSEC_BACKEND_CHOICES.slice(0, -1).join(", ")} or ${IPSEC_BACKEND_CHOICES.at(-1)}`,
-    );
-  }
-  if (underlayInterface.length > 15) throw new ConfigError("--underlay-interface: longer than 15 characters");
   return {
     kubeconfig: required("kubeconfig"),
     nodeName: required("node-name"),
-    clusterName,
+    clusterName: clusterName(required("cluster-name")),
     clusterId: integer("--cluster-id", required("cluster-id"), 1, 255),
     bpffsRoot: required("bpffs-root"),
     cgroupRoot: required("cgroup-root"),
     socket: required("socket"),
     stateDir: required("state-dir"),
     metricsAddress: parseMetricsAddress(required("metrics-address")),
-    mtu,
-    underlayInterface,
-    tunnelPort: integer("--tunnel-port", values["tunnel-port"] ?? "8472", 1, 65535),
-    logLevel: values["log-level"] ?? "info",
-    encryption,
-    ipsecBackend: ipsecBackend as IpsecBackendChoice,
-    clustermeshBackendTtlMs: duration(
-      "--clustermesh-backend-ttl",
-      values["clustermesh-backend-ttl"] ?? "30s",
-    ),
+    mtu: integer("--mtu", values.mtu, 1280, 65535),
+    underlayInterface: interfaceName("--underlay-interface", values["underlay-interface"]),
+    tunnelPort: integer("--tunnel-port", values["tunnel-port"], 1, 65535),
+    logLevel: values["log-level"],
+    encryption: encryptionMode(values.encryption),
+    ipsecBackend: ipsecBackend(values["ipsec-backend"]),
+    clustermeshBackendTtlMs: duration("--clustermesh-backend-ttl", values["clustermesh-backend-ttl"]),
     clustermeshHeartbeatTimeoutMs: duration(
       "--clustermesh-heartbeat-timeout",
-      values["clustermesh-heartbeat-timeout"] ?? "3m",
+      values["clustermesh-heartbeat-timeout"],
     ),
   };
+}
+
+function parseFlags(argv: readonly string[]) {
+  return parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: flagOptions() }).values;
 }

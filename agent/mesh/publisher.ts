@@ -32,6 +32,34 @@ export function meshEndpointFor(record: EndpointRecord, nodeName: string, nodeIp
   };
 }
 
+export interface NodeFacts {
+  nodeName: string;
+  clusterName: string;
+  clusterId: number;
+  nodeIp: string;
+  podCidrs: string[];
+  /** What the encryption controller publishes (WireGuard key, IPsec SPI); absent when encryption is off. */
+  encryption: MeshNode["spec"]["encryption"] | undefined;
+  bootId: string | undefined;
+}
+
+/** This node's MeshNode (what other nodes and clusters route and encrypt to it by). */
+export function meshNodeFor(facts: NodeFacts): MeshNode {
+  return {
+    apiVersion: MESH_API_VERSION,
+    kind: "MeshNode",
+    metadata: { name: facts.nodeName },
+    spec: {
+      addresses: [{ type: "InternalIP", ip: facts.nodeIp }],
+      ipam: { podCIDRs: facts.podCidrs },
+      ...(facts.encryption ? { encryption: facts.encryption } : {}),
+      bootID: facts.bootId,
+      clusterName: facts.clusterName,
+      clusterID: facts.clusterId,
+    },
+  };
+}
+
 export interface EndpointSyncPlan {
   upsert: { desired: MeshEndpoint; current: MeshEndpoint | undefined }[];
   remove: MeshEndpoint[];

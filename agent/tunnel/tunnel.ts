@@ -7,6 +7,8 @@ import { CommandError, run } from "../../lib/exec.js";
 import type { TunnelRoute } from "../datapath/desired.js";
 
 export const TUNNEL_DEVICE = "cm_vxlan";
+/** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14) headers: pods get the underlay MTU minus this. */
+export const VXLAN_OVERHEAD = 50;
 
 interface LinkJson {
   ifindex: number;

@@ -1,0 +1,160 @@
+/**
+ * The agent's watch caches of its cluster's API: what the datapath, the endpoints, the identities
+ * and the remote-cluster manager read. Each informer reports the events that matter to the agent
+ * through one named callback; what to do about them is the composition root's wiring.
+ */
+import {
+  CoreV1Api,
+  DiscoveryV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1ConfigMap,
+  type V1EndpointSlice,
+  type V1Namespace,
+  type V1Node,
+  type V1Pod,
+  type V1Secret,
+  type V1Service,
+} from "@kubernetes/client-node";
+import { MeshObjects } from "../../lib/clustermesh/resources.js";
+import { MESH_NAMESPACE } from "../../lib/k8s/client.js";
+import { type Informer, startInformer } from "../../lib/k8s/informer.js";
+import type { Logger } from "../../lib/log.js";
+import { MESH_GROUP, MESH_VERSION, type MeshEndpoint, type MeshIdentity, NODE_LABEL } from "./crds.js";
+import type { MeshApi } from "./mesh-api.js";
+
+export interface AgentCaches {
+  nodes: Informer<V1Node>;
+  services: Informer<V1Service>;
+  endpointSlices: Informer<V1EndpointSlice>;
+  /** This node's pods only. */
+  pods: Informer<V1Pod>;
+  namespaces: Informer<V1Namespace>;
+  identities: Informer<MeshIdentity & KubernetesObject>;
+  meshEndpoints: Informer<MeshEndpoint & KubernetesObject>;
+  /** kube-system Secrets and ConfigMaps: the mesh's remote-cluster configuration. */
+  meshSecrets: Informer<V1Secret>;
+  meshConfigMaps: Informer<V1ConfigMap>;
+}
+
+export interface CacheEvents {
+  /** A Node, Service or EndpointSlice changed, or was relisted. */
+  datapathInputChanged(): void;
+  /** One of this node's pods was deleted, or a relist may have dropped some. */
+  podsDeleted(): void;
+  /** A MeshEndpoint changed; `ours`: it is (or may be, after a relist) one this node publishes. */
+  meshEndpointsChanged(ours: boolean): void;
+  /** The Secrets naming the remote clusters changed, or were relisted. */
+  remoteClustersConfigChanged(): void;
+}
+
+export interface CacheOptions {
+  kubeConfig: KubeConfig;
+  meshApi: MeshApi;
+  nodeName: string;
+  events: CacheEvents;
+  log: Logger;
+}
+
+export function startAgentCaches({ kubeConfig, meshApi, nodeName, events, log }: CacheOptions): AgentCaches {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
+  const common = { kubeConfig, log };
+  const datapathInput = {
+    onChange: () => events.datapathInputChanged(),
+    onListed: () => events.datapathInputChanged(),
+  };
+  const ownPods = `spec.nodeName=${nodeName}`;
+  return {
+    nodes: startInformer<V1Node>({
+      ...common,
+      ...datapathInput,
+      name: "nodes",
+      path: "/api/v1/nodes",
+      list: () => core.listNode(),
+    }),
+    services: startInformer<V1Service>({
+      ...common,
+      ...datapathInput,
+      name: "services",
+      path: "/api/v1/services",
+      list: () => core.listServiceForAllNamespaces(),
+    }),
+    endpointSlices: startInformer<V1EndpointSlice>({
+      ...common,
+      ...datapathInput,
+      name: "endpointslices",
+      path: "/apis/discovery.k8s.io/v1/endpointslices",
+      list: () => discovery.listEndpointSliceForAllNamespaces(),
+    }),
+    pods: startInformer<V1Pod>({
+      ...common,
+      name: "pods",
+      path: "/api/v1/pods",
+      fieldSelector: ownPods,
+      list: () => core.listPodForAllNamespaces({ fieldSelector: ownPods }),
+      onChange: (_pod, event) => {
+        if (event === "delete") events.podsDeleted();
+      },
+      // pods deleted while the watch was down show up as missing from the relist
+      onListed: () => events.podsDeleted(),
+    }),
+    namespaces: startInformer<V1Namespace>({
+      ...common,
+      name: "namespaces",
+      path: "/api/v1/namespaces",
+      list: () => core.listNamespace(),
+    }),
+    identities: startInformer<MeshIdentity & KubernetesObject>({
+      ...common,
+      name: "meshidentities",
+      path: `/apis/${MESH_GROUP}/${MESH_VERSION}/meshidentities`,
+      list: () => meshApi.listIdentities(),
+    }),
+    meshSecrets: startInformer<V1Secret>({
+      ...common,
+      name: "mesh-secrets",
+      path: `/api/v1/namespaces/${MESH_NAMESPACE}/secrets`,
+      list: () => core.listNamespacedSecret({ namespace: MESH_NAMESPACE }),
+      onChange: (secret) => {
+        const name = secret.metadata?.name;
+        if (name === MeshObjects.remotes || name === MeshObjects.remoteCert)
+          events.remoteClustersConfigChanged();
+      },
+      onListed: () => events.remoteClustersConfigChanged(),
+    }),
+    meshConfigMaps: startInformer<V1ConfigMap>({
+      ...common,
+      name: "mesh-configmaps",
+      path: `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps`,
+      list: () => core.listNamespacedConfigMap({ namespace: MESH_NAMESPACE }),
+    }),
+    meshEndpoints: startInformer<MeshEndpoint & KubernetesObject>({
+      ...common,
+      name: "meshendpoints",
+      path: `/apis/${MESH_GROUP}/${MESH_VERSION}/meshendpoints`,
+      list: () => meshApi.listEndpoints(),
+      // someone else changed or deleted one of ours: the publisher puts it back
+      onChange: (endpoint) =>
+        events.meshEndpointsChanged(endpoint.metadata.labels?.[NODE_LABEL] === nodeName),
+      onListed: () => events.meshEndpointsChanged(true),
+    }),
+  };
+}
+
+function all(caches: AgentCaches): Informer<KubernetesObject>[] {
+  return Object.values(caches);
+}
+
+/** Per informer: has it applied its first list? */
+export function cacheSyncState(caches: AgentCaches | undefined): Record<string, boolean> {
+  return Object.fromEntries(caches ? all(caches).map((c) => [c.name, c.synced()]) : []);
+}
+
+export function cachesSynced(caches: AgentCaches): boolean {
+  return all(caches).every((c) => c.synced());
+}
+
+export async function stopCaches(caches: AgentCaches | undefined): Promise<void> {
+  if (caches) await Promise.all(all(caches).map((c) => c.stop()));
+}

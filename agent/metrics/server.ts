@@ -1,0 +1,28 @@
+/** The agent's HTTP endpoint for Prometheus (GET /metrics) and the kubelet's probe (GET /healthz). */
+import { createServer, type Server } from "node:http";
+import type { MetricsRegistry } from "./registry.js";
+
+export async function serveMetrics(
+  address: { host: string; port: number },
+  metrics: MetricsRegistry,
+  ready: () => boolean,
+): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === "/metrics" || req.url?.startsWith("/metrics?")) {
+      const body = metrics.render();
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      res.end(body);
+    } else if (req.url === "/healthz") {
+      res.writeHead(ready() ? 200 : 503);
+      res.end(ready() ? "ok" : "starting");
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(address.port, address.host, () => resolve());
+  });
+  return server;
+}

@@ -1,0 +1,85 @@
+/**
+ * The datapath loop's I/O half: reads one snapshot of its inputs, plans (datapath-plan.ts), writes
+ * the BPF maps and the tunnel routes, hands the remote clusters' nodes to the encryption
+ * controller, and records the outcome for the status document and the metrics.
+ */
+import type { Logger } from "../../lib/log.js";
+import type { ClusterMeshManager } from "../clustermesh/manager.js";
+import type { DatapathController } from "../datapath/controller.js";
+import { type NodeInfo, nodeInfo } from "../datapath/desired.js";
+import type { EncryptionController } from "../encryption/controller.js";
+import { remoteClusterNodes } from "../encryption/plan.js";
+import type { EndpointManager } from "../endpoints/manager.js";
+import type { AgentCaches } from "../k8s/caches.js";
+import type { AgentStatus } from "../status/status.js";
+import { syncTunnelRoutes } from "../tunnel/tunnel.js";
+import { planNodeDatapath } from "./datapath-plan.js";
+
+export interface DatapathLoopDeps {
+  nodeName: string;
+  nodeIp: string;
+  encrypt: boolean;
+  caches: AgentCaches;
+  endpoints: EndpointManager;
+  datapath: DatapathController;
+  /** Read at each run: the remote-cluster manager and the encryption controller start later. */
+  clustermesh: () => ClusterMeshManager | undefined;
+  encryption: () => EncryptionController | undefined;
+  onProblem: (object: string, message: string) => void;
+  /** After every run, with the number of map writes and deletes it applied. */
+  onReconciled: (ops: number) => void;
+  log: Logger;
+}
+
+export type LastReconcile = AgentStatus["health"]["lastReconcile"];
+
+export class DatapathLoop {
+  private last: LastReconcile;
+
+  constructor(private readonly deps: DatapathLoopDeps) {}
+
+  get lastReconcile(): LastReconcile {
+    return this.last;
+  }
+
+  async run(): Promise<void> {
+    const { deps } = this;
+    const { caches } = deps;
+    const clustermesh = deps.clustermesh();
+    const encryption = deps.encryption();
+    const nodes = nodesOf(caches);
+    const mesh = clustermesh?.datapathInputs(nodes);
+    const plan = planNodeDatapath({
+      nodeName: deps.nodeName,
+      nodeIp: deps.nodeIp,
+      nodes,
+      endpoints: deps.endpoints.list(),
+      services: caches.services.list(),
+      endpointSlices: caches.endpointSlices.list(),
+      meshEndpoints: caches.meshEndpoints.list(),
+      mesh,
+      encrypt: deps.encrypt,
+      onProblem: (problem) => deps.onProblem(problem.object, problem.message),
+    });
+    // remote clusters' nodes (as the mesh merge accepted them) are peers like local ones
+    if (encryption && clustermesh && mesh)
+      encryption.setRemoteNodes(remoteClusterNodes(clustermesh.views(), mesh.tunnelNodes));
+    encryption?.nodesChanged();
+    let ops = 0;
+    try {
+      ops = deps.datapath.reconcile(plan.maps).length;
+      await syncTunnelRoutes(plan.tunnelRoutes);
+      this.last = { at: new Date().toISOString(), ops };
+    } catch (error) {
+      this.last = { at: new Date().toISOString(), ops, error: (error as Error).message };
+      throw error;
+    } finally {
+      deps.onReconciled(ops);
+    }
+    if (ops > 0) deps.log.debug({ ops }, "datapath reconciled");
+  }
+}
+
+export function nodesOf(caches: AgentCaches | undefined): NodeInfo[] {
+  return (caches?.nodes.list() ?? []).map(nodeInfo);
+}
