@@ -16,7 +16,8 @@ export const DEFAULT_CONFIGS = ["cluster1.yaml", "cluster2.yaml"].map((file) =>
 const actions = () => import("./lab-actions.js");
 
 /** The one --name rule of the commands that act on an existing lab (lab status|down|restart, agent status). */
-export const EXISTING_LAB_NAME_HELP = 'lab name (default: the only lab; with none or several, "lab")';
+export const EXISTING_LAB_NAME_HELP =
+  'lab name (default: the only lab, else "lab"; several labs and none named "lab": --name is needed)';
 
 const existingLabOption = () => new Option("--name <name>", EXISTING_LAB_NAME_HELP);
 
