@@ -143,17 +143,32 @@ describe("meshctl hints work as printed; clustermesh disable (root: two-cluster 
     assert.match(again.stderr, /not enabled .*nothing to remove/);
   });
 
-  it("after disable, enable takes the new id and the cluster connects again", () => {
-    const enabled = run(
-      ["clustermesh", "enable", "--context", c1, "--kubeconfig", fixture.kubeconfig, "--cluster-id", "9"],
-      bare,
-    );
+  it("after disable, enable takes a new id; connecting a disabled cluster names the enable command", () => {
+    const kubeconfig = ["--kubeconfig", fixture.kubeconfig];
+    const enabled = run(["clustermesh", "enable", "--context", c1, ...kubeconfig, "--cluster-id", "9"], bare);
     assert.equal(enabled.status, 0, enabled.stderr);
     const status = run(["clustermesh", "status", "--context", c1, "-o", "json"], fixture.env);
     const report = JSON.parse(status.stdout);
     assert.equal(report.access_information.cluster_id, "9");
     assert.equal(report.apiserver.ready, true, report.apiserver.detail);
+
+    const disabled = run(["clustermesh", "disable", "--context", c1, ...kubeconfig], bare);
+    assert.equal(disabled.status, 0, disabled.stderr);
+    const refused = runPrinted(`${connect} --kubeconfig ${fixture.kubeconfig}`, bare);
+    assert.equal(refused.status, 2, refused.stderr);
+    const enable = hint(
+      refused.stderr,
+      /not found; run: (meshctl clustermesh enable [^(]+?) \(outside a lab/,
+    );
+    assert.equal(enable, `meshctl clustermesh enable --context ${c1} --kubeconfig ${fixture.kubeconfig}`);
+    const reenabled = runPrinted(enable, bare);
+    assert.equal(reenabled.status, 0, reenabled.stderr);
     const connected = runPrinted(connect, fixture.env);
     assert.equal(connected.status, 0, connected.stderr);
+    const after = JSON.parse(
+      run(["clustermesh", "status", "--context", c1, "-o", "json"], fixture.env).stdout,
+    );
+    assert.equal(after.access_information.cluster_id, "1", "the lab's id, as enable without flags takes it");
+    assert.deepEqual(after.connectivity.expectedClusters, ["c2"]);
   });
 });

@@ -98,6 +98,7 @@ export async function connectAction(options: ConnectionOptions & { allowMismatch
     destinations: options.destinationContext,
     mode: options.connectionMode,
     allowMismatchingCa: options.allowMismatchingCa,
+    kubeconfig: options.kubeconfig,
     progress,
   });
 }
@@ -107,6 +108,7 @@ export async function disconnectAction(options: ConnectionOptions) {
     source: options.context,
     destinations: options.destinationContext,
     mode: options.connectionMode,
+    kubeconfig: options.kubeconfig,
     progress,
   });
 }

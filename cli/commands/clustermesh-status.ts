@@ -84,7 +84,7 @@ export async function clustermeshStatus(
   kubeconfig?: string,
 ): Promise<MeshStatusReport> {
   const core = coreApi(kc);
-  const access: ClusterAccess = await readClusterAccess(core, context);
+  const access: ClusterAccess = await readClusterAccess(core, context, kubeconfig);
   const remotes = await readSecret(core, MeshObjects.remotes);
   const expected = Object.keys(remotes?.data ?? {})
     .filter((key) => isRemoteClusterConfig(decodeSecretData(remotes, key) ?? ""))

@@ -8,6 +8,10 @@ export function targetFlags(context: string, kubeconfig?: string): string {
   return `--context ${context}${kubeconfig ? ` --kubeconfig ${kubeconfig}` : ""}`;
 }
 
+export function enableCommand(context: string, kubeconfig?: string): string {
+  return `meshctl clustermesh enable ${targetFlags(context, kubeconfig)}`;
+}
+
 export function disableCommand(context: string, kubeconfig?: string): string {
   return `meshctl clustermesh disable ${targetFlags(context, kubeconfig)}`;
 }
