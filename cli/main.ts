@@ -1,23 +1,29 @@
 #!/usr/bin/env node
+/**
+ * meshctl's entry point. It loads only commander and the command definitions: each command's action
+ * `await import()`s its implementation (client-node, etcd3, gRPC, node-forge, the lab), so `--help`,
+ * `version` and a bad flag cost about what bare Node costs (bench/cli.ts).
+ */
 import { Command, CommanderError } from "commander";
-import { ConfigError } from "../lab/config-error.js";
-import { LabExistsError, PreflightError } from "../lab/up.js";
 import { MeshUsageError } from "../lib/clustermesh/errors.js";
 import { formatErrorChain } from "../lib/error-chain.js";
 import { agentCommand } from "./commands/agent.js";
 import { clustermeshCommand } from "./commands/clustermesh.js";
 import { labCommand } from "./commands/lab.js";
+import { versionCommand } from "./commands/version.js";
 import { UsageError } from "./output.js";
+import { packageVersion } from "./version-info.js";
 
 const program = new Command("meshctl")
   .description("clustermesh: multi-cluster networking for Kubernetes")
-  .version("0.1.0")
+  .version(packageVersion(), "-V, --version", "the client version (meshctl version: also the git commit)")
   .showHelpAfterError()
   .exitOverride();
 
 program.addCommand(labCommand());
 program.addCommand(clustermeshCommand());
 program.addCommand(agentCommand());
+program.addCommand(versionCommand());
 
 try {
   await program.parseAsync(process.argv);
@@ -25,12 +31,7 @@ try {
   if (error instanceof CommanderError) {
     process.exit(error.exitCode);
   }
-  const expected =
-    error instanceof ConfigError ||
-    error instanceof UsageError ||
-    error instanceof MeshUsageError ||
-    error instanceof LabExistsError ||
-    error instanceof PreflightError;
+  const expected = error instanceof UsageError || error instanceof MeshUsageError;
   // the causes too: a wrapped error ("cannot reach the cluster") is rarely enough to act on
   const message = formatErrorChain(error);
   process.stderr.write(`Error: ${message.split("\n").join("\nError: ")}\n`);

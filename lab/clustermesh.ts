@@ -1,11 +1,11 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { saveBundle } from "../certs/store.js";
 import type { EnabledCluster } from "../lib/clustermesh/enable.js";
 import { tlsFromFiles } from "../lib/etcd/client.js";
 import { startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
-import { isRunning, waitFor } from "../lib/process.js";
+import { isRunning, stopProcess, waitFor } from "../lib/process.js";
 import {
   aborting,
   apiServerUrl,
@@ -15,7 +15,7 @@ import {
   startComponent,
 } from "./control-plane.js";
 import type { LabPlan, PlannedCluster } from "./plan.js";
-import { LabJournal, listLabs } from "./state.js";
+import { LabJournal, listLabs, type ProcessResource } from "./state.js";
 
 export const CLUSTERMESH_APISERVER_MAIN = join(DIST, "clustermesh-apiserver", "main.js");
 export const CLUSTERMESH_HEALTH_PORT = 9880;
@@ -37,6 +37,10 @@ export function findLabCluster(kc: KubeConfig): LabCluster | undefined {
     if (cluster) return { journal, plan, cluster };
   }
   return undefined;
+}
+
+function clustermeshEtcdDataDir(plan: LabPlan, cluster: PlannedCluster): string {
+  return join("/dev/shm", `clustermesh-${plan.name}`, cluster.name, "clustermesh-etcd");
 }
 
 function runningProcess(journal: LabJournal, role: string, cluster: string) {
@@ -70,14 +74,13 @@ export async function startLabClusterMesh(
 
   if (!runningProcess(journal, "clustermesh-etcd", cluster.name)) {
     const logFile = journal.path("logs", `${cluster.name}-clustermesh-etcd.log`);
-    const shm = join("/dev/shm", `clustermesh-${plan.name}`);
     const etcdOptions = {
       name: `${cluster.name}-clustermesh`,
       netns: controlPlane.netns,
       listenAddress: controlPlane.ip,
       clientPort: nodePort,
       peerPort: nodePort + 1,
-      dataDir: join(shm, cluster.name, "clustermesh-etcd"),
+      dataDir: clustermeshEtcdDataDir(plan, cluster),
       logFile,
       tlsFiles: { cert: join(dir, "server.crt"), key: join(dir, "server.key"), ca: join(dir, "ca.crt") },
     };
@@ -126,4 +129,27 @@ export async function startLabClusterMesh(
     { timeoutMs: 60_000, intervalMs: 200 },
   );
   progress(`clustermesh-apiserver of ${cluster.name} is ready (etcd https://${controlPlane.ip}:${nodePort})`);
+}
+
+/**
+ * Undoes startLabClusterMesh after `meshctl clustermesh disable`: stops the cluster's
+ * clustermesh-apiserver and its etcd (by PID), forgets them, and removes the etcd's data and the
+ * saved certificates, so that a later enable (perhaps with another name or id) starts from nothing.
+ */
+export async function stopLabClusterMesh(lab: LabCluster, progress: (line: string) => void): Promise<void> {
+  const { journal, plan, cluster } = lab;
+  const processes = journal.snapshot.resources.filter(
+    (r): r is ProcessResource =>
+      r.kind === "process" &&
+      r.cluster === cluster.name &&
+      (r.role === "clustermesh-apiserver" || r.role === "clustermesh-etcd"),
+  );
+  for (const daemon of processes) {
+    await stopProcess({ pid: daemon.pid, startTime: daemon.startTime });
+    journal.forget(daemon);
+  }
+  rmSync(clustermeshEtcdDataDir(plan, cluster), { recursive: true, force: true });
+  rmSync(journal.path("clusters", cluster.name, "clustermesh"), { recursive: true, force: true });
+  if (processes.length)
+    progress(`Stopped the clustermesh-apiserver and its etcd of lab cluster ${cluster.name}`);
 }

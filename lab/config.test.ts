@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConfigError } from "./config-error.js";
 import { parseKindConfig } from "./kind-config.js";
+import { chooseLabName } from "./lab-name.js";
 import { parseMeshFile } from "./mesh-file.js";
 import { checkHostRoutes, planLab } from "./plan.js";
 import { missingKernelFeatures, REQUIRED_KERNEL_FEATURES } from "./preflight.js";
@@ -139,6 +140,15 @@ describe("lab plan", () => {
     );
   });
 
+  it("refuses a mesh file entry no config has, naming the cluster and every file", () => {
+    rejects(
+      () => planLab("t1", clusters, { file: "mesh.yaml", clusterIds: new Map([["c3", 3]]) }),
+      "mesh.yaml",
+      "clusters.c3",
+      /no --config has a cluster named "c3" \(the configs name c1 \(c1.yaml\), c2 \(c2.yaml\)\)/,
+    );
+  });
+
   it("refuses duplicate names and overlapping subnets, naming the file and field", () => {
     rejects(
       () => planLab("t1", [clusters[0], clusters[0]], noMesh),
@@ -195,5 +205,21 @@ describe("kernel features", () => {
     );
     const clsactOnly = all.replace("CONFIG_NET_XGRESS=y", "CONFIG_NET_SCH_INGRESS=m");
     assert.deepEqual(missingKernelFeatures(clsactOnly), []);
+  });
+});
+
+describe("lab name rule", () => {
+  it("takes --name, else the only lab, else lab; several labs need --name", () => {
+    assert.equal(chooseLabName("demo", ["other"]), "demo");
+    assert.equal(chooseLabName(undefined, ["demo"]), "demo");
+    assert.equal(chooseLabName(undefined, []), "lab");
+    assert.equal(chooseLabName(undefined, ["demo", "lab"]), "lab");
+    rejects(
+      () => chooseLabName(undefined, ["b", "a"]),
+      "--name",
+      "",
+      /there are 2 labs \(a, b\); say which one with --name/,
+    );
+    rejects(() => chooseLabName("Bad", []), "--name", "", /lower-case/);
   });
 });

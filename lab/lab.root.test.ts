@@ -189,6 +189,8 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
           "--config",
           c1,
           "--config",
+          c2,
+          "--config",
           bad("overlap.yaml", `name: o\nnetworking:\n  podSubnet: ${fixture.prefixes[1]}\n`),
         ],
         error: /overlap.yaml: networking.podSubnet: .* overlaps/,
@@ -198,6 +200,8 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
           "--config",
           c1,
           "--config",
+          c2,
+          "--config",
           bad(
             "hostroute.yaml",
             "name: h\nnetworking:\n  podSubnet: 127.0.0.0/16\n  serviceSubnet: 10.99.0.0/16\n",
@@ -206,6 +210,12 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
         error: /hostroute.yaml: networking.podSubnet: 127.0.0.0\/16 overlaps the host route/,
       },
       { args: ["--config", c1, "--config", c1], error: /c1.yaml: name: cluster name "c1" is already used/ },
+      {
+        // The fixture's mesh file names c1 and c2: without c2's config, its entry would be ignored.
+        args: ["--config", c1],
+        error:
+          /mesh.yaml: clusters.c2: no --config has a cluster named "c2" \(the configs name c1 \(.*c1.yaml\)\)/,
+      },
       {
         args: ["--config", c1, "--config", c2],
         env: { ...fixture.env, MESH_KERNEL_CONFIG: bad("kconfig", "CONFIG_NET_NS=y\n") },
@@ -219,6 +229,7 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
       );
       assert.equal(result.status, 2, `${args.join(" ")}: ${result.stderr}`);
       assert.match(result.stderr, error);
+      assert.doesNotMatch(result.stderr, /Creating lab/, "validated before saying it creates anything");
       await assertNothingLeft(fixture);
     }
     const asNobody = spawnSync(

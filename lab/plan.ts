@@ -1,11 +1,13 @@
 import { type Cidr, cidrSize, cidrsOverlap, formatCidr, nthAddress, parseCidr } from "../lib/cidr.js";
 import { ConfigError } from "./config-error.js";
 import type { KindCluster, NodeRole } from "./kind-config.js";
+import { labNameProblem } from "./lab-name.js";
+
+export { DEFAULT_LAB_NAME, labNameProblem } from "./lab-name.js";
+
 import { MAX_CLUSTER_ID, type MeshFile } from "./mesh-file.js";
 
-export const DEFAULT_LAB_NAME = "lab";
 export const DEFAULT_NODE_SUBNET = "172.30.0.0/24";
-const LAB_NAME = /^[a-z][a-z0-9]{0,7}$/;
 
 export interface PlannedNode {
   /** kind's node naming: <cluster>-control-plane, <cluster>-worker, <cluster>-worker2, … */
@@ -42,12 +44,6 @@ export interface LabPlan {
   clusters: PlannedCluster[];
   /** Pod and service prefixes: blackholed in the root namespace so they can never leave by the default route. */
   blackholes: SafetyRoute[];
-}
-
-export function labNameProblem(name: string): string | undefined {
-  return LAB_NAME.test(name)
-    ? undefined
-    : `"${name}" must be 1-8 lower-case letters or digits, starting with a letter (it prefixes interface names)`;
 }
 
 function nodeNames(cluster: KindCluster): string[] {
@@ -103,6 +99,19 @@ export function planLab(labName: string, clusters: KindCluster[], mesh: MeshFile
       );
     }
     seenNames.set(cluster.name, cluster.file);
+  }
+
+  // A mesh file entry no config has would be silently ignored (and ids then assigned in config
+  // order): almost always a typo or a forgotten --config.
+  for (const name of mesh.clusterIds.keys()) {
+    if (!seenNames.has(name)) {
+      const configs = clusters.map((cluster) => `${cluster.name} (${cluster.file})`).join(", ");
+      throw new ConfigError(
+        mesh.file ?? "mesh",
+        `clusters.${name}`,
+        `no --config has a cluster named "${name}" (the configs name ${configs}); fix the name or add that cluster's --config`,
+      );
+    }
   }
 
   const nodeSubnet = mesh.nodeSubnet ?? parseCidr(DEFAULT_NODE_SUBNET);

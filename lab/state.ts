@@ -99,6 +99,12 @@ export class LabJournal {
     this.save();
   }
 
+  /** Drops the record of a resource that has been removed (e.g. a process stopped for good). */
+  forget(resource: LabResource): void {
+    this.state.resources = this.state.resources.filter((r) => r !== resource);
+    this.save();
+  }
+
   markComplete(): void {
     this.state.complete = true;
     this.save();

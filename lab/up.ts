@@ -8,6 +8,7 @@ import { bundlePaths, loadBundle, saveBundle } from "../certs/store.js";
 import { etcdUsers } from "../certs/users.js";
 import { cgroup2Root } from "../lib/cgroup.js";
 import { enableClusterMesh } from "../lib/clustermesh/enable.js";
+import { connectCommand } from "../lib/clustermesh/hints.js";
 import { DEFAULT_APISERVER_NODE_PORT, type EncryptionMode } from "../lib/clustermesh/resources.js";
 import { tlsFromFiles } from "../lib/etcd/client.js";
 import { startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
@@ -40,6 +41,8 @@ export interface UpOptions {
   ipsecBackend?: IpsecBackendChoice;
   /** Called with a line per finished step (kind-style progress). */
   progress?: (line: string) => void;
+  /** Called once everything that can be checked before creating anything has been checked. */
+  validated?: (plan: LabPlan) => void;
 }
 
 export class LabExistsError extends Error {}
@@ -91,6 +94,7 @@ export async function prepareLab(options: UpOptions): Promise<{ plan: LabPlan; m
 
 export async function labUp(options: UpOptions): Promise<LabPlan> {
   const { plan } = await prepareLab(options);
+  options.validated?.(plan);
   const say = options.progress ?? (() => {});
   const journal = LabJournal.create(plan);
   const paths = labPaths(plan);
@@ -181,12 +185,19 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
       await startLabClusterMesh({ journal, plan, cluster }, enabled, DEFAULT_APISERVER_NODE_PORT, say);
     }),
   );
+  const connect = labConnectCommand(plan);
   say(
-    `ClusterMesh enabled in every cluster (shared lab CA, encryption ${options.encryption ?? "none"}); connect them with: meshctl clustermesh connect`,
+    `ClusterMesh enabled in every cluster (shared lab CA, encryption ${options.encryption ?? "none"})${connect ? `; connect them with: ${connect}` : ""}`,
   );
 
   journal.markComplete();
   return plan;
+}
+
+/** The command that connects every cluster of the lab with each other, as a user copies it; none for one cluster. */
+export function labConnectCommand(plan: LabPlan): string | undefined {
+  const [first, ...others] = plan.clusters.map((cluster) => kubeContextName(plan, cluster.name));
+  return others.length === 0 ? undefined : connectCommand(first, undefined, others);
 }
 
 async function startClusterEtcd(journal: LabJournal, plan: LabPlan, cluster: PlannedCluster): Promise<void> {

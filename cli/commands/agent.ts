@@ -1,16 +1,22 @@
 /**
  * `meshctl agent status --node <node> [--name <lab>] [-o json]`: asks a node's agent for its status
  * over its unix socket (GET /v1/status). In a lab the socket is
- * /run/clustermesh/labs/<lab>/nodes/<node>/agent.sock; --socket overrides it.
+ * /run/clustermesh/labs/<lab>/nodes/<node>/agent.sock; --socket overrides it. --name follows the rule
+ * of every lab command (./lab-name.ts), loaded only when the action runs.
  */
 import { existsSync } from "node:fs";
 import { Command, Option } from "commander";
 import { encryptionSummary } from "../../agent/encryption/status-text.js";
 import type { AgentStatus } from "../../agent/status/status.js";
 import { agentSocketPath, getAgentStatus } from "../../lab/agent-status.js";
-import { DEFAULT_LAB_NAME } from "../../lab/plan.js";
 import { LabJournal } from "../../lab/state.js";
 import { parseOutputFormat, printJson, printTable, UsageError } from "../output.js";
+import { EXISTING_LAB_NAME_HELP } from "./lab.js";
+
+/** The command that shows a lab node's agent status, exactly as a user runs it (used in hints). */
+export function agentStatusCommand(lab: string, node: string): string {
+  return `meshctl agent status --name ${lab} --node ${node}`;
+}
 
 /** Which socket to ask: --socket, else the lab's record of the node. */
 export function resolveSocket(options: { node?: string; name: string; socket?: string }): string {
@@ -89,12 +95,13 @@ export function agentCommand(): Command {
     .command("status")
     .description("health, endpoints, services, identities and ipcache of one node's agent")
     .option("--node <node>", "node name (as in meshctl lab status)")
-    .option("--name <lab>", "lab name", DEFAULT_LAB_NAME)
+    .option("--name <lab>", EXISTING_LAB_NAME_HELP)
     .option("--socket <path>", "the agent's unix socket (instead of looking the node up in the lab)")
     .addOption(new Option("-o, --output <format>", "text or json").default("text"))
-    .action(async (options: { node?: string; name: string; socket?: string; output: string }) => {
+    .action(async (options: { node?: string; name?: string; socket?: string; output: string }) => {
       const format = parseOutputFormat(options.output);
-      const status = await getAgentStatus(resolveSocket(options));
+      const name = options.socket ? "" : (await import("./lab-name.js")).existingLabName(options.name);
+      const status = await getAgentStatus(resolveSocket({ ...options, name }));
       if (format === "json") printJson(status);
       else printAgentStatus(status);
       if (!status.ready) process.exitCode = 1;

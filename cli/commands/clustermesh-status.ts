@@ -1,8 +1,9 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { agentStatus } from "../../lab/agent-status.js";
 import { CLUSTERMESH_HEALTH_PORT, findLabCluster } from "../../lab/clustermesh.js";
-import { controlPlaneOf } from "../../lab/control-plane.js";
+import { controlPlaneOf, kubeContextName } from "../../lab/control-plane.js";
 import { type ClusterAccess, readClusterAccess } from "../../lib/clustermesh/access.js";
+import { connectCommand } from "../../lib/clustermesh/hints.js";
 import { isRemoteClusterConfig } from "../../lib/clustermesh/remote-config.js";
 import { MeshObjects } from "../../lib/clustermesh/resources.js";
 import {
@@ -13,6 +14,7 @@ import {
 } from "../../lib/clustermesh/status.js";
 import { errorChainSummary } from "../../lib/error-chain.js";
 import { coreApi, decodeSecretData, readSecret } from "../../lib/k8s/client.js";
+import { agentStatusCommand } from "./agent.js";
 
 export interface MeshStatusReport {
   access_information: {
@@ -25,6 +27,24 @@ export interface MeshStatusReport {
   };
   apiserver: { ready: boolean | undefined; detail: string };
   connectivity: ConnectivitySummary;
+  /** What to run next when the cluster is connected to none: a command to copy. */
+  connect_hint?: string;
+}
+
+/**
+ * The connect command for a cluster that is connected to none: in a lab, to every other cluster of
+ * the lab, ready to copy; elsewhere meshctl cannot know the other contexts and says what to fill in.
+ */
+function connectHint(kc: KubeConfig, context: string, kubeconfig: string | undefined): string {
+  const lab = findLabCluster(kc);
+  const others = lab
+    ? lab.plan.clusters
+        .filter((c) => c.name !== lab.cluster.name)
+        .map((c) => kubeContextName(lab.plan, c.name))
+    : [];
+  return others.length
+    ? connectCommand(context, kubeconfig, others)
+    : connectCommand(context, kubeconfig, ["<context of the other cluster>"]);
 }
 
 async function apiserverReadiness(kc: KubeConfig): Promise<MeshStatusReport["apiserver"]> {
@@ -60,15 +80,25 @@ async function nodeStatuses(kc: KubeConfig, nodes: string[]): Promise<NodeMeshSt
   );
 }
 
-export async function clustermeshStatus(kc: KubeConfig, context: string): Promise<MeshStatusReport> {
+export async function clustermeshStatus(
+  kc: KubeConfig,
+  context: string,
+  kubeconfig?: string,
+): Promise<MeshStatusReport> {
   const core = coreApi(kc);
-  const access: ClusterAccess = await readClusterAccess(core, context);
+  const access: ClusterAccess = await readClusterAccess(core, context, kubeconfig);
   const remotes = await readSecret(core, MeshObjects.remotes);
   const expected = Object.keys(remotes?.data ?? {})
     .filter((key) => isRemoteClusterConfig(decodeSecretData(remotes, key) ?? ""))
     .sort();
   const nodes = (await core.listNode()).items.map((n) => n.metadata?.name ?? "").sort();
   const [apiserver, statuses] = await Promise.all([apiserverReadiness(kc), nodeStatuses(kc, nodes)]);
+  const lab = findLabCluster(kc);
+  const connectivity = summarizeConnectivity(
+    expected,
+    statuses,
+    lab ? (node) => agentStatusCommand(lab.plan.name, node) : undefined,
+  );
   return {
     access_information: {
       cluster_name: access.clusterName,
@@ -79,7 +109,8 @@ export async function clustermeshStatus(kc: KubeConfig, context: string): Promis
       encryption: access.encryption,
     },
     apiserver,
-    connectivity: summarizeConnectivity(expected, statuses),
+    connectivity,
+    ...(expected.length === 0 ? { connect_hint: connectHint(kc, context, kubeconfig) } : {}),
   };
 }
 
@@ -102,9 +133,7 @@ export function renderStatus(report: MeshStatusReport): string {
   lines.push("");
   const c = report.connectivity;
   if (c.expectedClusters.length === 0) {
-    lines.push(
-      "⚠️  Not connected to any cluster yet: meshctl clustermesh connect --context … --destination-context …",
-    );
+    lines.push(`⚠️  Not connected to any cluster yet; connect with: ${report.connect_hint}`);
     return lines.join("\n");
   }
   const range = `[min:${c.connected.min} / avg:${c.connected.avg} / max:${c.connected.max}]`;

@@ -1,12 +1,14 @@
-import { readFileSync } from "node:fs";
+/**
+ * `meshctl clustermesh …`: the command definitions only. Every action loads its implementation from
+ * ./clustermesh-actions.js when it runs (client-node, node-forge, the lab), so help and bad flags
+ * are answered before anything heavy is loaded or any cluster is reached.
+ */
+import { existsSync, statSync } from "node:fs";
 import { Command, Option } from "commander";
-import { findLabCluster, startLabClusterMesh } from "../../lab/clustermesh.js";
-import { type ConnectionMode, connectClusters, disconnectClusters } from "../../lib/clustermesh/connect.js";
-import { enableClusterMesh } from "../../lib/clustermesh/enable.js";
-import { DEFAULT_APISERVER_NODE_PORT, type EncryptionMode } from "../../lib/clustermesh/resources.js";
-import { kubeConfigFor } from "../../lib/k8s/client.js";
-import { parseOutputFormat, printJson, progress, UsageError } from "../output.js";
-import { clustermeshStatus, isHealthy, renderStatus } from "./clustermesh-status.js";
+import { DEFAULT_APISERVER_NODE_PORT } from "../../lib/clustermesh/resources.js";
+import { parseOutputFormat, UsageError } from "../output.js";
+
+const actions = () => import("./clustermesh-actions.js");
 
 function integer(flag: string) {
   return (value: string) => {
@@ -20,10 +22,29 @@ function contextList(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(",").filter(Boolean)];
 }
 
+/** --kubeconfig must name a file: client-node would otherwise fail later with a bare ENOENT. */
+export function kubeconfigFile(value: string): string {
+  if (!existsSync(value))
+    throw new UsageError(
+      `--kubeconfig: no file at ${value} (give an existing kubeconfig, or leave the flag out to use $KUBECONFIG or ~/.kube/config)`,
+    );
+  if (!statSync(value).isFile()) throw new UsageError(`--kubeconfig: ${value} is not a file`);
+  return value;
+}
+
+export function parseDuration(text: string): number {
+  const match = /^(\d+)(ms|s|m|h)$/.exec(text.trim());
+  if (!match) throw new UsageError(`--wait-duration: "${text}" is not a duration like 90s or 5m`);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[match[2] as "ms" | "s" | "m" | "h"];
+  return Number(match[1]) * unit;
+}
+
 const contextOption = () =>
   new Option("--context <name>", "kubeconfig context of the cluster").makeOptionMandatory();
 const kubeconfigOption = () =>
-  new Option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)");
+  new Option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)").argParser(
+    kubeconfigFile,
+  );
 
 export function clustermeshCommand(): Command {
   const command = new Command("clustermesh").description("connect clusters into a mesh and show its health");
@@ -57,39 +78,16 @@ export function clustermeshCommand(): Command {
       integer("--node-port"),
       DEFAULT_APISERVER_NODE_PORT,
     )
-    .action(
-      async (options: {
-        context: string;
-        kubeconfig?: string;
-        clusterName?: string;
-        clusterId?: number;
-        maxConnectedClusters?: number;
-        encryption?: EncryptionMode;
-        caCert?: string;
-        caKey?: string;
-        nodePort: number;
-      }) => {
-        if (Boolean(options.caCert) !== Boolean(options.caKey))
-          throw new UsageError("--ca-cert and --ca-key go together");
-        const kc = kubeConfigFor(options.context, options.kubeconfig);
-        const lab = findLabCluster(kc);
-        const enabled = await enableClusterMesh(kc, {
-          context: options.context,
-          clusterName: options.clusterName ?? lab?.cluster.name,
-          clusterId: options.clusterId ?? lab?.cluster.id,
-          maxConnectedClusters: options.maxConnectedClusters,
-          encryption: options.encryption,
-          ca:
-            options.caCert && options.caKey
-              ? { certPem: readFileSync(options.caCert, "utf8"), keyPem: readFileSync(options.caKey, "utf8") }
-              : undefined,
-          nodePort: options.nodePort,
-          progress,
-        });
-        if (lab) await startLabClusterMesh(lab, enabled, options.nodePort, progress);
-        else progress("Not a lab cluster: deploy the clustermesh-apiserver manifests to serve the mesh");
-      },
-    );
+    .action(async (options) => (await actions()).enableAction(options));
+
+  command
+    .command("disable")
+    .description(
+      "undo enable: remove the mesh name and id, the certificates and the clustermesh-apiserver Service (the CA stays); refused while connected to other clusters",
+    )
+    .addOption(contextOption())
+    .addOption(kubeconfigOption())
+    .action(async (options) => (await actions()).disableAction(options));
 
   const connection = (name: "connect" | "disconnect") =>
     command
@@ -115,41 +113,11 @@ export function clustermeshCommand(): Command {
       "connect clusters: each gets the other's access information; agents pick it up without a restart",
     )
     .option("--allow-mismatching-ca", "connect clusters whose CAs differ (each trusts the other's CA)", false)
-    .action(
-      async (options: {
-        context: string;
-        kubeconfig?: string;
-        destinationContext: string[];
-        connectionMode: ConnectionMode;
-        allowMismatchingCa: boolean;
-      }) => {
-        await connectClusters((ctx) => kubeConfigFor(ctx, options.kubeconfig), {
-          source: options.context,
-          destinations: options.destinationContext,
-          mode: options.connectionMode,
-          allowMismatchingCa: options.allowMismatchingCa,
-          progress,
-        });
-      },
-    );
+    .action(async (options) => (await actions()).connectAction(options));
 
   connection("disconnect")
     .description("undo connect: remove each cluster's access information from the other")
-    .action(
-      async (options: {
-        context: string;
-        kubeconfig?: string;
-        destinationContext: string[];
-        connectionMode: ConnectionMode;
-      }) => {
-        await disconnectClusters((ctx) => kubeConfigFor(ctx, options.kubeconfig), {
-          source: options.context,
-          destinations: options.destinationContext,
-          mode: options.connectionMode,
-          progress,
-        });
-      },
-    );
+    .action(async (options) => (await actions()).disconnectAction(options));
 
   command
     .command("status")
@@ -157,41 +125,15 @@ export function clustermeshCommand(): Command {
     .addOption(contextOption())
     .addOption(kubeconfigOption())
     .option("--wait", "wait until every node is connected to every cluster", false)
-    .option("--wait-duration <duration>", "how long --wait waits, e.g. 90s, 5m", "5m")
+    .addOption(
+      new Option("--wait-duration <duration>", "how long --wait waits, e.g. 90s, 5m")
+        .default(parseDuration("5m"), "5m")
+        .argParser(parseDuration),
+    )
     .addOption(
       new Option("-o, --output <format>", "text or json").default("text").argParser(parseOutputFormat),
     )
-    .action(
-      async (options: {
-        context: string;
-        kubeconfig?: string;
-        wait: boolean;
-        waitDuration: string;
-        output: "text" | "json";
-      }) => {
-        const kc = kubeConfigFor(options.context, options.kubeconfig);
-        const deadline = Date.now() + parseDuration(options.waitDuration);
-        let report = await clustermeshStatus(kc, options.context);
-        while (options.wait && !isHealthy(report) && Date.now() < deadline) {
-          const notReady = report.connectivity.totalNodes - report.connectivity.fullyConnected;
-          process.stderr.write(
-            `⌛ Waiting (${Math.round((deadline - Date.now()) / 1000)}s) for clusters to be connected: ${notReady} nodes are not ready\n`,
-          );
-          await new Promise((resolve) => setTimeout(resolve, 2_000));
-          report = await clustermeshStatus(kc, options.context);
-        }
-        if (options.output === "json") printJson(report);
-        else process.stdout.write(`${renderStatus(report)}\n`);
-        if (!isHealthy(report)) process.exitCode = 1;
-      },
-    );
+    .action(async (options) => (await actions()).statusAction(options));
 
   return command;
-}
-
-function parseDuration(text: string): number {
-  const match = /^(\d+)(ms|s|m|h)$/.exec(text.trim());
-  if (!match) throw new UsageError(`--wait-duration: "${text}" is not a duration like 90s or 5m`);
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[match[2] as "ms" | "s" | "m" | "h"];
-  return Number(match[1]) * unit;
 }

@@ -3,6 +3,7 @@ import type { CoreV1Api } from "@kubernetes/client-node";
 import { decodeSecretData, readConfigMap, readSecret } from "../k8s/client.js";
 import { clusterNameProblem } from "./cluster-name.js";
 import { MeshUsageError } from "./errors.js";
+import { enableCommand } from "./hints.js";
 import { type EncryptionMode, MeshObjects, parseConfigMapData } from "./resources.js";
 
 /** What one cluster offers to others: who it is and how to reach its clustermesh-apiserver. */
@@ -20,11 +21,16 @@ export interface ClusterAccess {
 export class NotEnabledError extends MeshUsageError {}
 
 /** Reads a cluster's access information from its Kubernetes API (cilium-cli's extractAccessInformation). */
-export async function readClusterAccess(core: CoreV1Api, context: string): Promise<ClusterAccess> {
+export async function readClusterAccess(
+  core: CoreV1Api,
+  context: string,
+  /** The kubeconfig file the user named, only for the command printed in the hint. */
+  kubeconfig?: string,
+): Promise<ClusterAccess> {
   const configMap = await readConfigMap(core, MeshObjects.config);
   if (!configMap) {
     throw new NotEnabledError(
-      `context ${context}: ConfigMap kube-system/${MeshObjects.config} not found; run: meshctl clustermesh enable --context ${context}`,
+      `context ${context}: ConfigMap kube-system/${MeshObjects.config} not found; run: ${enableCommand(context, kubeconfig)} (outside a lab, the first time also --cluster-name and --cluster-id)`,
     );
   }
   const config = parseConfigMapData(

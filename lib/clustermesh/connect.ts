@@ -22,6 +22,8 @@ export interface ConnectOptions {
   progress: (line: string) => void;
   /** Per-context API deadline: an unreachable cluster fails the command before anything is written. */
   timeoutMs?: number;
+  /** The kubeconfig file the user named, only for the commands printed in hints. */
+  kubeconfig?: string;
 }
 
 interface Peer {
@@ -45,12 +47,17 @@ async function readPeers(
   contexts: string[],
   kcFor: (context: string) => KubeConfig,
   timeoutMs: number,
+  kubeconfig: string | undefined,
 ): Promise<Peer[]> {
   return Promise.all(
     contexts.map(async (context) => {
       const core = coreApi(kcFor(context));
       try {
-        const access = await withDeadline(`context ${context}`, readClusterAccess(core, context), timeoutMs);
+        const access = await withDeadline(
+          `context ${context}`,
+          readClusterAccess(core, context, kubeconfig),
+          timeoutMs,
+        );
         return { access, core };
       } catch (error) {
         if (error instanceof MeshUsageError) throw error;
@@ -116,7 +123,7 @@ export async function connectClusters(
   if (options.destinations.length === 0)
     throw new MeshUsageError("--destination-context: at least one is required");
   if (new Set(contexts).size !== contexts.length) throw new MeshUsageError("a context is listed twice");
-  const peers = await readPeers(contexts, kcFor, options.timeoutMs ?? 15_000);
+  const peers = await readPeers(contexts, kcFor, options.timeoutMs ?? 15_000, options.kubeconfig);
   const problems = connectProblems(
     peers.map((p) => p.access),
     options.allowMismatchingCa,
@@ -157,7 +164,7 @@ export async function disconnectClusters(
   options: Omit<ConnectOptions, "allowMismatchingCa">,
 ): Promise<void> {
   const contexts = [options.source, ...options.destinations];
-  const peers = await readPeers(contexts, kcFor, options.timeoutMs ?? 15_000);
+  const peers = await readPeers(contexts, kcFor, options.timeoutMs ?? 15_000, options.kubeconfig);
   const byContext = new Map(peers.map((p) => [p.access.context, p]));
   for (const [fromContext, toContext] of connectionPairs(
     options.source,

@@ -20,6 +20,7 @@ import {
 } from "../k8s/client.js";
 import { clusterNameProblem } from "./cluster-name.js";
 import { MeshUsageError } from "./errors.js";
+import { disableCommand } from "./hints.js";
 import {
   configMapData,
   DEFAULT_APISERVER_NODE_PORT,
@@ -33,6 +34,8 @@ import {
 
 export interface EnableOptions {
   context: string;
+  /** The kubeconfig file the user named, only for the commands printed in hints. */
+  kubeconfig?: string;
   clusterName?: string;
   clusterId?: number;
   maxConnectedClusters?: number;
@@ -70,6 +73,31 @@ async function existingBundle(core: CoreV1Api, name: string, ca: CertificateBund
   return bundle.commonName === commonName ? bundle : undefined;
 }
 
+const MAX_CONNECTED_CLUSTERS_CHOICES = [255, 511];
+
+/**
+ * What can be checked of the flags without the cluster: the name's form, the id against the largest
+ * range the cluster could have. Run before reaching the cluster, so a typo never waits on the network.
+ */
+export function checkEnableFlags(
+  options: Pick<EnableOptions, "clusterName" | "clusterId" | "maxConnectedClusters">,
+): void {
+  if (options.clusterName !== undefined) {
+    const nameProblem = clusterNameProblem(options.clusterName);
+    if (nameProblem) throw new MeshUsageError(`--cluster-name: ${nameProblem}`);
+  }
+  const max = options.maxConnectedClusters;
+  if (max !== undefined && !MAX_CONNECTED_CLUSTERS_CHOICES.includes(max))
+    throw new MeshUsageError(`--max-connected-clusters: ${max} is not 255 or 511`);
+  const id = options.clusterId;
+  const highest = max ?? Math.max(...MAX_CONNECTED_CLUSTERS_CHOICES);
+  if (id !== undefined && (!Number.isInteger(id) || id < 1 || id > highest)) {
+    throw new MeshUsageError(
+      `--cluster-id: ${id} is not an integer 1..${highest}${max === undefined ? " (1..255 unless --max-connected-clusters 511)" : ""}`,
+    );
+  }
+}
+
 function resolveIdentity(options: EnableOptions, existing: MeshClusterConfig | undefined): MeshClusterConfig {
   const clusterName = options.clusterName ?? existing?.clusterName;
   const clusterId = options.clusterId ?? existing?.clusterId;
@@ -94,7 +122,7 @@ function resolveIdentity(options: EnableOptions, existing: MeshClusterConfig | u
     ] as const) {
       if (was !== now) {
         throw new MeshUsageError(
-          `--${field}: this cluster is already enabled with ${field} ${was}; it cannot change on a live cluster (disable it first)`,
+          `--${field}: this cluster is already enabled with ${field} ${was}; it cannot change on a live cluster (disable it first: ${disableCommand(options.context, options.kubeconfig)})`,
         );
       }
     }
@@ -114,6 +142,7 @@ function resolveIdentity(options: EnableOptions, existing: MeshClusterConfig | u
  * clustermesh-apiserver through a NodePort service. Idempotent.
  */
 export async function enableClusterMesh(kc: KubeConfig, options: EnableOptions): Promise<EnabledCluster> {
+  checkEnableFlags(options);
   const core = coreApi(kc);
   let nodes: Awaited<ReturnType<CoreV1Api["listNode"]>>;
   try {

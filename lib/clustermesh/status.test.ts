@@ -35,6 +35,7 @@ describe("clustermesh status summary", () => {
           ],
         },
       ],
+      (node) => `meshctl agent status --name l2 --node ${node}`,
     );
     assert.equal(summary.fullyConnected, 1);
     assert.deepEqual(summary.connected, { min: 1, avg: 1.5, max: 2 });
@@ -44,7 +45,7 @@ describe("clustermesh status summary", () => {
         node: "n2",
         cluster: "c3",
         message: "synchronization in progress for services, endpoints",
-        hint: "meshctl agent status --node n2",
+        hint: "meshctl agent status --name l2 --node n2",
       },
     ]);
   });

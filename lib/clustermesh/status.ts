@@ -62,6 +62,8 @@ function notReadyReason(status: RemoteClusterStatus): string {
 export function summarizeConnectivity(
   expectedClusters: string[],
   nodes: NodeMeshStatus[],
+  /** The command that shows a node's agent status where this runs (none: no hint is printed). */
+  agentStatusCommand: (node: string) => string | undefined = () => undefined,
 ): ConnectivitySummary {
   const clusters: ConnectivitySummary["clusters"] = Object.fromEntries(
     expectedClusters.map((name) => [name, { configured: 0, connected: 0 }]),
@@ -91,7 +93,7 @@ export function summarizeConnectivity(
           node: node.node,
           cluster: name,
           message: notReadyReason(status),
-          hint: `meshctl agent status --node ${node.node}`,
+          hint: agentStatusCommand(node.node),
         });
       }
     }
