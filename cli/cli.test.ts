@@ -206,7 +206,11 @@ describe("meshctl (no root, no cluster)", () => {
     writeFileSync(notYaml, "{{{");
     const run = meshctl(["clustermesh", "status", "--context", "x", "--kubeconfig", notYaml]);
     assert.equal(run.status, 2);
-    assert.match(oneLine(run), /--kubeconfig: .*not-a-kubeconfig cannot be read as a kubeconfig/);
+    // the error, then the parser's reason on one "caused by" line
+    const [first, cause, ...rest] = run.stderr.trim().split("\n");
+    assert.match(first, /^Error: --kubeconfig: .*not-a-kubeconfig cannot be read as a kubeconfig/);
+    assert.match(cause, /^Error: {3}caused by: \S/);
+    assert.deepEqual(rest, [], run.stderr);
   });
 
   it("clustermesh enable checks its flags before reaching the cluster", () => {

@@ -6,8 +6,13 @@
  */
 export function formatErrorChain(error: unknown): string {
   return chainMessages(error)
-    .map((message, index) => (index === 0 ? message : `  caused by: ${message}`))
+    .map((message, index) => (index === 0 ? message : `  caused by: ${firstLine(message)}`))
     .join("\n");
+}
+
+/** A cause's first line: parsers append code frames that say nothing more to a reader. */
+function firstLine(message: string): string {
+  return message.split("\n", 1)[0];
 }
 
 /** The same on one line ("outer: cause: root cause"), for status fields and table cells. */
