@@ -26,7 +26,15 @@ import {
   type V1Secret,
   type V1Service,
 } from "@kubernetes/client-node";
-import { CniError } from "../cni/protocol.js";
+import type { AgentStatus } from "../lib/api/agent-status.js";
+import { CniError } from "../lib/api/cni-protocol.js";
+import {
+  MESH_API_VERSION,
+  MESH_GROUP,
+  MESH_VERSION,
+  type MeshEndpoint,
+  type MeshIdentity,
+} from "../lib/api/crds.js";
 import { MeshObjects, parseConfigMapData } from "../lib/clustermesh/resources.js";
 import { run } from "../lib/exec.js";
 import { MESH_NAMESPACE } from "../lib/k8s/client.js";
@@ -58,20 +66,13 @@ import { EndpointStore } from "./endpoints/store.js";
 import { IdentityAllocator, keyOfIdentityObject } from "./identity/allocator.js";
 import { clusterIdOf, labelList } from "./identity/labels.js";
 import { PodIpAllocator } from "./ipam/allocator.js";
-import {
-  ensureCrds,
-  MESH_API_VERSION,
-  MESH_GROUP,
-  MESH_VERSION,
-  type MeshEndpoint,
-  type MeshIdentity,
-} from "./k8s/crds.js";
+import { ensureCrds } from "./k8s/ensure-crds.js";
 import { MeshApi } from "./k8s/mesh-api.js";
 import { ApiPodDirectory } from "./k8s/pods.js";
 import { MeshPublisher } from "./mesh/publisher.js";
 import { MetricsRegistry } from "./metrics/registry.js";
 import { desiredServices } from "./services/desired.js";
-import { type AgentStatus, endpointTable, ipcacheTable, serviceTable } from "./status/status.js";
+import { endpointTable, ipcacheTable, serviceTable } from "./status/status.js";
 import { ensureTunnelDevice, syncTunnelRoutes, TUNNEL_DEVICE } from "./tunnel/tunnel.js";
 
 const RESYNC_INTERVAL_MS = 30_000;

@@ -1,12 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { ConfigError } from "../lab/config-error.js";
-import { LabExistsError, PreflightError } from "../lab/up.js";
-import { MeshUsageError } from "../lib/clustermesh/errors.js";
+import { UsageError } from "../lib/usage-error.js";
 import { agentCommand } from "./commands/agent.js";
 import { clustermeshCommand } from "./commands/clustermesh.js";
 import { labCommand } from "./commands/lab.js";
-import { UsageError } from "./output.js";
 
 const program = new Command("meshctl")
   .description("clustermesh: multi-cluster networking for Kubernetes")
@@ -24,12 +21,7 @@ try {
   if (error instanceof CommanderError) {
     process.exit(error.exitCode);
   }
-  const expected =
-    error instanceof ConfigError ||
-    error instanceof UsageError ||
-    error instanceof MeshUsageError ||
-    error instanceof LabExistsError ||
-    error instanceof PreflightError;
+  const expected = error instanceof UsageError;
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`Error: ${message.split("\n").join("\nError: ")}\n`);
   if (!expected && error instanceof Error && process.env.MESH_DEBUG) process.stderr.write(`${error.stack}\n`);

@@ -1,16 +1,16 @@
 #!/usr/bin/env node
 // The clustermesh CNI plugin: parses what the runtime passes (environment + stdin), forwards it to
-// the node's agent, and prints the agent's result or a CNI error. Only node built-ins are imported
-// so a call costs little more than node's own start-up.
+// the node's agent, and prints the agent's result or a CNI error. It imports only node built-ins and
+// the protocol contract (lib/api/cni-protocol.ts), so a call costs little more than node's own start-up.
 import { readFileSync } from "node:fs";
-import { callAgent } from "./agent-client.js";
 import {
   CNI_VERSION,
   CniError,
   CniErrorCode,
   DEFAULT_AGENT_SOCKET,
   SUPPORTED_CNI_VERSIONS,
-} from "./protocol.js";
+} from "../lib/api/cni-protocol.js";
+import { callAgent } from "./agent-client.js";
 import { buildAgentRequest, parseCommand, parseNetworkConfig } from "./request.js";
 
 function readStdin(): string {

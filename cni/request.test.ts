@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CniError, CniErrorCode } from "./protocol.js";
+import { CniError, CniErrorCode } from "../lib/api/cni-protocol.js";
 import { buildAgentRequest, parseCniArgs, parseCommand, parseNetworkConfig } from "./request.js";
 
 const config = { cniVersion: "1.1.0", name: "clustermesh", type: "clustermesh", agentSocket: "/run/a.sock" };

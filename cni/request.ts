@@ -5,7 +5,7 @@ import {
   CniErrorCode,
   type NetworkConfig,
   SUPPORTED_CNI_VERSIONS,
-} from "./protocol.js";
+} from "../lib/api/cni-protocol.js";
 
 const COMMANDS: CniCommand[] = ["ADD", "DEL", "CHECK", "STATUS", "VERSION", "GC"];
 

@@ -1,11 +1,13 @@
-/** A bad input: names the file (or flag) and the field, so the message alone says what to fix. */
-export class ConfigError extends Error {
+import { UsageError } from "../lib/usage-error.js";
+
+/** A bad lab input (kind config, mesh file, lab flag): names the file (or flag) and the field, so the message alone says what to fix. */
+export class LabConfigError extends UsageError {
   constructor(
     readonly source: string,
     readonly field: string,
     readonly problem: string,
   ) {
     super(`${source}: ${field ? `${field}: ` : ""}${problem}`);
-    this.name = "ConfigError";
+    this.name = "LabConfigError";
   }
 }

@@ -11,7 +11,7 @@ import {
   CniError,
   CniErrorCode,
   type CniResult,
-} from "../../cni/protocol.js";
+} from "../../lib/api/cni-protocol.js";
 import type { Logger } from "../../lib/log.js";
 
 export interface CniHandlers {

@@ -24,10 +24,11 @@ import { cgroup2Root, mountPrivateBpffs, type PrivateBpffs } from "../../bpf/tes
 import { createCa, issueClientCert, issueServerCert } from "../../certs/authority.js";
 import { bundlePaths, saveBundle } from "../../certs/store.js";
 import { callAgent } from "../../cni/agent-client.js";
-import type { CniResult } from "../../cni/protocol.js";
 import { writeKubeconfig } from "../../lab/kube-apiserver/kubeconfig.js";
 import { createClusterKubePki } from "../../lab/kube-apiserver/pki.js";
 import { type KubeApiServer, startKubeApiServer } from "../../lab/kube-apiserver/server.js";
+import type { AgentStatus } from "../../lib/api/agent-status.js";
+import type { CniResult } from "../../lib/api/cni-protocol.js";
 import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../../lib/etcd/launcher.js";
 import { runSync } from "../../lib/exec.js";
 import { freePort } from "../../lib/free-port.js";
@@ -39,7 +40,6 @@ import {
   WaitAborted,
   waitFor,
 } from "../../lib/process.js";
-import type { AgentStatus } from "../status/status.js";
 
 const AGENT_MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
 const CNI_MAIN = fileURLToPath(new URL("../../cni/main.js", import.meta.url));

@@ -1,7 +1,5 @@
 import type { KubeConfig } from "@kubernetes/client-node";
-import { agentStatus } from "../../lab/agent-status.js";
-import { CLUSTERMESH_HEALTH_PORT, findLabCluster } from "../../lab/clustermesh.js";
-import { controlPlaneOf } from "../../lab/control-plane.js";
+import { getAgentStatus } from "../../lib/api/agent-status.js";
 import { type ClusterAccess, readClusterAccess } from "../../lib/clustermesh/access.js";
 import { isRemoteClusterConfig } from "../../lib/clustermesh/remote-config.js";
 import { MeshObjects } from "../../lib/clustermesh/resources.js";
@@ -12,6 +10,7 @@ import {
   summarizeConnectivity,
 } from "../../lib/clustermesh/status.js";
 import { coreApi, decodeSecretData, readSecret } from "../../lib/k8s/client.js";
+import { type LabClusterFacts, labClusterOf } from "./lab-facts.js";
 
 export interface MeshStatusReport {
   access_information: {
@@ -26,11 +25,10 @@ export interface MeshStatusReport {
   connectivity: ConnectivitySummary;
 }
 
-async function apiserverReadiness(kc: KubeConfig): Promise<MeshStatusReport["apiserver"]> {
-  const lab = findLabCluster(kc);
+async function apiserverReadiness(lab: LabClusterFacts | undefined): Promise<MeshStatusReport["apiserver"]> {
   if (!lab)
     return { ready: undefined, detail: "not a lab cluster: check the clustermesh-apiserver Deployment" };
-  const url = `http://${controlPlaneOf(lab.cluster).ip}:${CLUSTERMESH_HEALTH_PORT}/readyz`;
+  const url = lab.apiserverReadyUrl;
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
     const body = (await response.text()).trim();
@@ -40,14 +38,13 @@ async function apiserverReadiness(kc: KubeConfig): Promise<MeshStatusReport["api
   }
 }
 
-async function nodeStatuses(kc: KubeConfig, nodes: string[]): Promise<NodeMeshStatus[]> {
-  const lab = findLabCluster(kc);
+async function nodeStatuses(lab: LabClusterFacts | undefined, nodes: string[]): Promise<NodeMeshStatus[]> {
   return Promise.all(
     nodes.map(async (node): Promise<NodeMeshStatus> => {
       if (!lab)
         return { node, error: "agent status API is only reachable in the lab (run meshctl on the node)" };
       try {
-        const status = (await agentStatus(lab.plan.name, node)) as {
+        const status = (await getAgentStatus(lab.agentSocket(node))) as {
           clustermesh?: { remoteClusters?: RemoteClusterStatus[] };
         };
         return { node, remoteClusters: status.clustermesh?.remoteClusters ?? [] };
@@ -66,7 +63,8 @@ export async function clustermeshStatus(kc: KubeConfig, context: string): Promis
     .filter((key) => isRemoteClusterConfig(decodeSecretData(remotes, key) ?? ""))
     .sort();
   const nodes = (await core.listNode()).items.map((n) => n.metadata?.name ?? "").sort();
-  const [apiserver, statuses] = await Promise.all([apiserverReadiness(kc), nodeStatuses(kc, nodes)]);
+  const lab = await labClusterOf(kc);
+  const [apiserver, statuses] = await Promise.all([apiserverReadiness(lab), nodeStatuses(lab, nodes)]);
   return {
     access_information: {
       cluster_name: access.clusterName,

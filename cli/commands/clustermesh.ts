@@ -1,12 +1,14 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import { findLabCluster, startLabClusterMesh } from "../../lab/clustermesh.js";
+import type { EncryptionMode } from "../../lib/api/encryption.js";
 import { type ConnectionMode, connectClusters, disconnectClusters } from "../../lib/clustermesh/connect.js";
 import { enableClusterMesh } from "../../lib/clustermesh/enable.js";
-import { DEFAULT_APISERVER_NODE_PORT, type EncryptionMode } from "../../lib/clustermesh/resources.js";
+import { DEFAULT_APISERVER_NODE_PORT } from "../../lib/clustermesh/resources.js";
 import { kubeConfigFor } from "../../lib/k8s/client.js";
-import { parseOutputFormat, printJson, progress, UsageError } from "../output.js";
+import { UsageError } from "../../lib/usage-error.js";
+import { parseOutputFormat, printJson, progress } from "../output.js";
 import { clustermeshStatus, isHealthy, renderStatus } from "./clustermesh-status.js";
+import { labClusterOf } from "./lab-facts.js";
 
 function integer(flag: string) {
   return (value: string) => {
@@ -72,11 +74,11 @@ export function clustermeshCommand(): Command {
         if (Boolean(options.caCert) !== Boolean(options.caKey))
           throw new UsageError("--ca-cert and --ca-key go together");
         const kc = kubeConfigFor(options.context, options.kubeconfig);
-        const lab = findLabCluster(kc);
+        const lab = await labClusterOf(kc);
         const enabled = await enableClusterMesh(kc, {
           context: options.context,
-          clusterName: options.clusterName ?? lab?.cluster.name,
-          clusterId: options.clusterId ?? lab?.cluster.id,
+          clusterName: options.clusterName ?? lab?.name,
+          clusterId: options.clusterId ?? lab?.id,
           maxConnectedClusters: options.maxConnectedClusters,
           encryption: options.encryption,
           ca:
@@ -86,7 +88,7 @@ export function clustermeshCommand(): Command {
           nodePort: options.nodePort,
           progress,
         });
-        if (lab) await startLabClusterMesh(lab, enabled, options.nodePort, progress);
+        if (lab) await lab.startClusterMesh(enabled, options.nodePort, progress);
         else progress("Not a lab cluster: deploy the clustermesh-apiserver manifests to serve the mesh");
       },
     );

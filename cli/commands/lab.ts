@@ -1,15 +1,19 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, Option } from "commander";
-import { IPSEC_BACKEND_CHOICES, type IpsecBackendChoice } from "../../agent/encryption/plan.js";
 import { labDown } from "../../lab/down.js";
 import { DEFAULT_LAB_NAME, labNameProblem } from "../../lab/plan.js";
 import { restartComponent } from "../../lab/restart.js";
 import { listLabs } from "../../lab/state.js";
 import { labStatus } from "../../lab/status.js";
 import { labUp } from "../../lab/up.js";
-import type { EncryptionMode } from "../../lib/clustermesh/resources.js";
-import { parseOutputFormat, printJson, printTable, progress, UsageError } from "../output.js";
+import {
+  type EncryptionMode,
+  IPSEC_BACKEND_CHOICES,
+  type IpsecBackendChoice,
+} from "../../lib/api/encryption.js";
+import { UsageError } from "../../lib/usage-error.js";
+import { parseOutputFormat, printJson, printTable, progress } from "../output.js";
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const DEFAULT_CONFIGS = ["cluster1.yaml", "cluster2.yaml"].map((file) =>

@@ -1,5 +1,5 @@
 /** MeshIdentity (name = numeric id, `security-labels`) → identity key value. Pure. */
-import type { MeshIdentity } from "../../agent/k8s/crds.js";
+import type { MeshIdentity } from "../../lib/api/crds.js";
 import { identityBelongsTo } from "../../lib/kvstore/cluster-identity.js";
 import { formatLabels, labelsFromMap } from "../../lib/kvstore/values/identity.js";
 import type { LocalCluster } from "./service.js";

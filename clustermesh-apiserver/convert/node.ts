@@ -4,7 +4,7 @@
  * The published value merges both, MeshNode winning where it has data. Pure.
  */
 import type { V1Node } from "@kubernetes/client-node";
-import type { MeshNode } from "../../agent/k8s/crds.js";
+import type { MeshNode } from "../../lib/api/crds.js";
 import { emptyNode, type NodeAddress, type NodeValue } from "../../lib/kvstore/values/node.js";
 import { isIp } from "../../lib/kvstore/wire-ip.js";
 import type { LocalCluster } from "./service.js";

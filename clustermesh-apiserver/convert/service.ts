@@ -3,10 +3,9 @@
  * when the service must not be in the kvstore (not global, not shared, local namespace).
  */
 import type { V1EndpointSlice, V1Namespace, V1Service } from "@kubernetes/client-node";
+import { isGlobalNamespace, isSharedService, serviceNameOf } from "../../lib/api/service-annotations.js";
 import type { ClusterService, L4Protocol, PortConfiguration } from "../../lib/kvstore/values/service.js";
-import { isGlobalNamespace, isSharedService } from "./annotations.js";
 
-export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 export const HEADLESS_LABEL = "service.kubernetes.io/headless";
 
 export interface LocalCluster {
@@ -41,7 +40,7 @@ export function clusterServiceFor(
   const zones: NonNullable<ClusterService["zones"]> = {};
   const name = service.metadata?.name ?? "";
   for (const slice of slices) {
-    if (slice.metadata?.labels?.[SERVICE_NAME_LABEL] !== name) continue;
+    if (serviceNameOf(slice) !== name) continue;
     if (slice.addressType === "FQDN") continue;
     const ports: PortConfiguration = {};
     for (const port of slice.ports ?? []) {
