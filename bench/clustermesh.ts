@@ -34,7 +34,7 @@ import { emptyNode, encodeNode } from "../lib/kvstore/values/node.js";
 import { encodeService } from "../lib/kvstore/values/service.js";
 import { rfc3339 } from "../lib/kvstore/values/timestamp.js";
 import { waitFor } from "../lib/process.js";
-import { labFixture, labUpArgs, meshctl } from "../test/lab-fixture.js";
+import { labFixture, labUpArgs, meshctl } from "../testing/lab-fixture.js";
 
 function option(name: string, fallback: string): number {
   const at = process.argv.indexOf(`--${name}`);

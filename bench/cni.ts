@@ -16,8 +16,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { AgentTestCluster, type TestNode, type TestPod } from "../agent/testing/cluster.js";
 import { runSync } from "../lib/exec.js";
+import { AgentTestCluster, type TestNode, type TestPod } from "../testing/agent-cluster.js";
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);

@@ -18,7 +18,6 @@ import {
 import type { Etcd3 } from "etcd3";
 import { issueClientCert } from "../certs/authority.js";
 import { bundlePaths, saveBundle } from "../certs/store.js";
-import { TestCluster } from "../lab/kube-apiserver/testing.js";
 import { MESH_CRDS, MESH_GROUP, MESH_VERSION } from "../lib/api/crds.js";
 import { freePort } from "../lib/free-port.js";
 import { CANARY_NAMES, HEARTBEAT_KEY, keys, remoteWatchPrefix } from "../lib/kvstore/paths.js";
@@ -28,6 +27,7 @@ import type { ClusterService } from "../lib/kvstore/values/service.js";
 import { WatchStore, watchWhenSynced } from "../lib/kvstore/watch-store.js";
 import { silentLogger } from "../lib/log.js";
 import { isRunning, type ProcessRef, startDaemon, stopProcess, waitFor } from "../lib/process.js";
+import { TestCluster } from "../testing/kube-apiserver.js";
 
 const CLUSTER = "c1";
 const SERVICE_KEY = keys.service(CLUSTER, "demo", "echo");

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { agentStatus } from "../lab/agent-socket.js";
 import { waitFor } from "../lib/process.js";
-import { kubectl, type LabFixture, labFixture, labUpArgs, meshctl } from "./lab-fixture.js";
+import { kubectl, type LabFixture, labFixture, labUpArgs, meshctl } from "../testing/lab-fixture.js";
 
 interface LabNode {
   name: string;

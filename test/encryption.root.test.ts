@@ -19,7 +19,14 @@ import { wireGuardInterfaceName } from "../lib/api/encryption.js";
 import { connectProblems, readClusterAccess } from "../lib/clustermesh/access.js";
 import { coreApi, kubeConfigFor } from "../lib/k8s/client.js";
 import { isRunning, type ProcessRef, startDaemon, stopProcess, waitFor } from "../lib/process.js";
-import { execInPod, kubectlOk, type LabFixture, labFixture, labUpArgs, MESHCTL } from "./lab-fixture.js";
+import {
+  execInPod,
+  kubectlOk,
+  type LabFixture,
+  labFixture,
+  labUpArgs,
+  MESHCTL,
+} from "../testing/lab-fixture.js";
 
 const MARKER = "ENCRYPTION-MARKER-5f3a9c";
 const CLIENT_POD = { namespace: "demo", name: "client" };

@@ -6,7 +6,6 @@ import { MeshObjects } from "../../lib/clustermesh/resources.js";
 import {
   type ConnectivitySummary,
   type NodeMeshStatus,
-  type RemoteClusterStatus,
   summarizeConnectivity,
 } from "../../lib/clustermesh/status.js";
 import { coreApi, decodeSecretData, readSecret } from "../../lib/k8s/client.js";
@@ -44,9 +43,7 @@ async function nodeStatuses(lab: LabClusterFacts | undefined, nodes: string[]): 
       if (!lab)
         return { node, error: "agent status API is only reachable in the lab (run meshctl on the node)" };
       try {
-        const status = (await getAgentStatus(lab.agentSocket(node))) as {
-          clustermesh?: { remoteClusters?: RemoteClusterStatus[] };
-        };
+        const status = await getAgentStatus(lab.agentSocket(node));
         return { node, remoteClusters: status.clustermesh?.remoteClusters ?? [] };
       } catch (error) {
         return { node, error: (error as Error).message };

@@ -4,7 +4,6 @@
  * `meshctl agent status`, `meshctl clustermesh status`, the tests and the benches.
  */
 import { request } from "node:http";
-import type { RemoteClusterStatus } from "../clustermesh/status.js";
 import type { EncryptionBackendName, EncryptionMode } from "./encryption.js";
 
 export interface AgentStatus {
@@ -39,6 +38,30 @@ export interface AgentStatus {
     remoteClusters: RemoteClusterStatus[];
     remoteIdentities: { id: number; labels: string[]; cluster: string }[];
   };
+}
+
+/** What an agent reports about each remote cluster (`meshctl clustermesh status` sums it up across nodes). */
+export interface RemoteClusterStatus {
+  name: string;
+  /** The etcd connection is up. */
+  connected: boolean;
+  /** Connected, configuration retrieved and every kind synced: the remote's state is in use. */
+  ready: boolean;
+  /** Human-readable state, e.g. "connected", "waiting for sync canaries", "unreachable for 42 s". */
+  status: string;
+  config: { required: boolean; retrieved: boolean; clusterId?: number; syncedCanaries?: boolean };
+  synced: { nodes: boolean; services: boolean; identities: boolean; endpoints: boolean };
+  numNodes: number;
+  numSharedServices: number;
+  numIdentities: number;
+  numEndpoints: number;
+  numFailures: number;
+  lastFailure?: string;
+  lastFailureAt?: string;
+  /** Remote entries rejected by validation, by reason. */
+  rejected: Record<string, number>;
+  /** Backends withdrawn after the remote stayed unreachable longer than the TTL. */
+  backendsWithdrawn?: boolean;
 }
 
 export interface EncryptionPeerStatus {

@@ -14,7 +14,14 @@ import { join } from "node:path";
 import { agentStatus } from "../../lab/agent-socket.js";
 import { LabJournal } from "../../lab/state.js";
 import type { AgentStatus } from "../../lib/api/agent-status.js";
-import { type CliResult, type LabFixture, labFixture, labUpArgs, MESHCTL, meshctl } from "../lab-fixture.js";
+import {
+  type CliResult,
+  type LabFixture,
+  labFixture,
+  labUpArgs,
+  MESHCTL,
+  meshctl,
+} from "../../testing/lab-fixture.js";
 
 export type ClusterRef = "c1" | "c2";
 
