@@ -23,7 +23,7 @@ export interface CniHandlers {
   gc(request: AgentCniRequest): Promise<void>;
 }
 
-export interface ApiServerOptions {
+export interface AgentApiServerOptions {
   socketPath: string;
   cni: CniHandlers;
   status: () => unknown;
@@ -88,7 +88,7 @@ export function parseCniRequest(text: string, command: string): AgentCniRequest 
   };
 }
 
-export async function startApiServer(options: ApiServerOptions): Promise<Server> {
+export async function startApiServer(options: AgentApiServerOptions): Promise<Server> {
   const { log } = options;
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://agent");

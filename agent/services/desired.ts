@@ -125,7 +125,8 @@ function remoteBackendsFor(
 }
 
 /**
- * Cilium's backend selection for global services (reference §4.2, selectbackends.go):
+ * Cilium's backend selection for global services
+ * (https://github.com/cilium/cilium/blob/main/pkg/clustermesh/loadbalancer/selectbackends.go):
  *   none   → local and remote;
  *   local  → local backends always; remote ones only while no local backend is active;
  *   remote → remote backends always; local ones only while there is no remote backend.

@@ -8,7 +8,8 @@ import type { ClusterService, L4Protocol, PortConfiguration } from "../../lib/kv
 
 export const HEADLESS_LABEL = "service.kubernetes.io/headless";
 
-export interface LocalCluster {
+/** This cluster, as it stamps what its clustermesh-apiserver publishes. */
+export interface PublishingCluster {
   name: string;
   id: number;
 }
@@ -20,7 +21,7 @@ function isHeadless(service: V1Service): boolean {
 }
 
 export function clusterServiceFor(
-  cluster: LocalCluster,
+  cluster: PublishingCluster,
   service: V1Service,
   slices: readonly V1EndpointSlice[],
   namespace: V1Namespace | undefined,
