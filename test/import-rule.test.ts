@@ -9,7 +9,8 @@
 //      cni/ imports only node built-ins and lib/api/cni-protocol.ts (a small binary, later in C).
 //      The one exception: meshctl hosts the lab's verbs, so cli/commands/lab*.ts may import lab/
 //      (lazily, for the commands that need it); nothing else in cli/ does.
-//   2. A shared layer imports only shared layers.
+//   2. A shared layer imports only shared layers. The contracts (lib/api/) import only node
+//      built-ins, @kubernetes/client-node's types and each other: any program can take them.
 //   3. Product code (programs and shared layers) never imports test/, testing/ or bench/.
 //      A test next to the code (*.test.ts) follows its folder's rule and may also import testing/.
 //   4. testing/ holds harnesses used by tests and benches (an agent against an in-process API
@@ -72,6 +73,8 @@ export function ruleBroken({ from, specifier, target }: Import): string | undefi
     const builtin = specifier.startsWith("node:") || builtinModules.includes(specifier);
     if (source === "cni" && !isTest(from) && !builtin)
       return "cni/ imports only node built-ins and lib/api/cni-protocol.ts";
+    if (from.startsWith("lib/api/") && !isTest(from) && !builtin && specifier !== "@kubernetes/client-node")
+      return "lib/api/ (the contracts) imports only node built-ins, client-node types and lib/api/";
     return undefined;
   }
   const dest = top(target);
@@ -89,6 +92,8 @@ export function ruleBroken({ from, specifier, target }: Import): string | undefi
     return isTest(from) ? undefined : "only tests (*.test.ts) import testing/; product code never does";
   if (source === "cni" && !isTest(from) && dest !== "cni" && target !== "lib/api/cni-protocol.ts")
     return "cni/ imports only node built-ins and lib/api/cni-protocol.ts";
+  if (from.startsWith("lib/api/") && !isTest(from) && !target.startsWith("lib/api/"))
+    return "lib/api/ (the contracts) imports only node built-ins, client-node types and lib/api/";
   if (SHARED.has(source) && !SHARED.has(dest))
     return "a shared layer (lib/, bpf/, certs/) imports only shared layers";
   if (PROGRAMS.has(dest) && dest !== source) {
@@ -224,6 +229,7 @@ describe("import rule: the rule itself", () => {
     );
     assert.equal(check("clustermesh-apiserver/apiserver.ts", "lib/api/crds.ts"), undefined);
     assert.match(check("lib/cidr.ts", "agent/config.ts") ?? "", /shared layer/);
+    assert.match(check("lib/api/crds.ts", "lib/k8s/client.ts") ?? "", /lib\/api\/ \(the contracts\)/);
   });
   it("lets only cli/commands/lab*.ts reach lab/, and product code never testing/", () => {
     assert.equal(check("cli/commands/lab-facts.ts", "lab/state.ts"), undefined);
