@@ -108,10 +108,15 @@ export interface EncryptionStatus {
   error?: string;
 }
 
-/** GET /v1/status from an agent's unix socket. */
+/**
+ * GET /v1/status from an agent's unix socket, on a connection of its own (`agent: false`): Node's
+ * global agent keeps sockets alive, and one the agent closed after its 5 s keep-alive timeout
+ * while the caller was busy fails the next request with EPIPE.
+ */
 export function getAgentStatus(socketPath: string, timeoutMs = 5_000): Promise<AgentStatus> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path: "/v1/status", method: "GET", timeout: timeoutMs }, (res) => {
+    const options = { socketPath, path: "/v1/status", method: "GET", timeout: timeoutMs, agent: false };
+    const req = request(options, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("end", () => {
