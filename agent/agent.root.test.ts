@@ -9,7 +9,13 @@ import { fileURLToPath } from "node:url";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { runSync } from "../lib/exec.js";
 import { isRunning, stopProcess, waitFor } from "../lib/process.js";
-import { AgentTestCluster, REQUEST_LOOP, type TestNode, type TestPod, tail } from "./testing/cluster.js";
+import {
+  AgentTestCluster,
+  REQUEST_LOOP,
+  type TestNode,
+  type TestPod,
+  tail,
+} from "../testing/agent-cluster.js";
 
 const SLICE = "echo-abc12";
 let clusterIp = "";

@@ -19,6 +19,7 @@
  */
 import type { Server } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
+import type { AgentStatus } from "../lib/api/agent-status.js";
 import type { Logger } from "../lib/log.js";
 import { DEFAULT_LIFECYCLE } from "./clustermesh/lifecycle.js";
 import { localCluster } from "./clustermesh/local-cluster.js";
@@ -33,6 +34,7 @@ import { encryptionPodMtu } from "./encryption/plan.js";
 import { reattachEndpoints, removeLeftovers } from "./endpoints/adoption.js";
 import { EndpointManager } from "./endpoints/manager.js";
 import { IprouteNetlink } from "./endpoints/netlink.js";
+import { ApiPodDirectory } from "./endpoints/pod-directory.js";
 import { EndpointStore } from "./endpoints/store.js";
 import { IdentityAllocator } from "./identity/allocator.js";
 import { PodIpAllocator } from "./ipam/allocator.js";
@@ -43,10 +45,9 @@ import {
   startAgentCaches,
   stopCaches,
 } from "./k8s/caches.js";
-import { ensureCrds } from "./k8s/crds.js";
+import { ensureCrds } from "./k8s/ensure-crds.js";
 import { MeshApi } from "./k8s/mesh-api.js";
 import { type PodRef, podGoneCheck } from "./k8s/pod-gone.js";
-import { ApiPodDirectory } from "./k8s/pods.js";
 import { SkippedObjects } from "./k8s/skipped-objects.js";
 import { waitUnlessStopped } from "./lifecycle/wait.js";
 import { MeshPublisher, meshNodeFor } from "./mesh/publisher.js";
@@ -59,7 +60,6 @@ import { bootId, ownNodeWithPodCidr, underlayAddress } from "./node/own-node.js"
 import { DatapathLoop, nodesOf } from "./reconcile/datapath-loop.js";
 import { type LoopName, ReconcileLoops } from "./reconcile/loops.js";
 import { statusDocument } from "./status/document.js";
-import type { AgentStatus } from "./status/status.js";
 import { TUNNEL_DEVICE, VXLAN_OVERHEAD } from "./tunnel/tunnel.js";
 
 const RESYNC_INTERVAL_MS = 30_000;

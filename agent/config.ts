@@ -1,8 +1,8 @@
 /** The agent's command line (the contract with `meshctl lab up`), parsed and checked. Pure. */
 import { isIPv4 } from "node:net";
 import { parseArgs } from "node:util";
+import { IPSEC_BACKEND_CHOICES, type IpsecBackendChoice } from "../lib/api/encryption.js";
 import { parseDuration } from "./clustermesh/lifecycle.js";
-import { IPSEC_BACKEND_CHOICES, type IpsecBackendChoice } from "./encryption/plan.js";
 
 export interface AgentConfig {
   kubeconfig: string;

@@ -19,8 +19,9 @@ import { join } from "node:path";
 import { CoreV1Api, DiscoveryV1Api, KubeConfig, type V1EndpointSlice } from "@kubernetes/client-node";
 import { issueClientCert, issueServerCert } from "../certs/authority.js";
 import { loadBundle, saveBundle } from "../certs/store.js";
-import { agentSocketPath, agentStatus, getAgentStatus } from "../lab/agent-status.js";
+import { agentSocketPath, agentStatus } from "../lab/agent-socket.js";
 import { LabJournal } from "../lab/state.js";
+import { getAgentStatus } from "../lib/api/agent-status.js";
 import { COMMON_CLIENT, renderRemoteClusterConfig } from "../lib/clustermesh/remote-config.js";
 import { MeshObjects } from "../lib/clustermesh/resources.js";
 import { connectEtcd } from "../lib/etcd/client.js";
@@ -33,7 +34,7 @@ import { emptyNode, encodeNode } from "../lib/kvstore/values/node.js";
 import { encodeService } from "../lib/kvstore/values/service.js";
 import { rfc3339 } from "../lib/kvstore/values/timestamp.js";
 import { waitFor } from "../lib/process.js";
-import { labFixture, labUpArgs, meshctl } from "../test/lab-fixture.js";
+import { labFixture, labUpArgs, meshctl } from "../testing/lab-fixture.js";
 
 function option(name: string, fallback: string): number {
   const at = process.argv.indexOf(`--${name}`);

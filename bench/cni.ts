@@ -15,9 +15,9 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { AgentTestCluster, type TestNode, type TestPod } from "../agent/testing/cluster.js";
 import { cniPluginBinary } from "../lib/cni-plugin.js";
 import { runSync } from "../lib/exec.js";
+import { AgentTestCluster, type TestNode, type TestPod } from "../testing/agent-cluster.js";
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { waitFor } from "../lib/process.js";
-import { kubectl, type LabFixture, labFixture, labUpArgs, MESHCTL } from "../test/lab-fixture.js";
+import { kubectl, type LabFixture, labFixture, labUpArgs, MESHCTL } from "../testing/lab-fixture.js";
 
 const MODES = ["none", "wireguard", "ipsec"] as const;
 const seconds = Number(process.argv[2] ?? 5);

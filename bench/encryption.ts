@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { parseIpsecKeys } from "../agent/encryption/ipsec/keys.js";
 import { StrongSwanIpsec } from "../agent/encryption/ipsec/strongswan.js";
 import { type TestNode, TwoNodeTopology } from "../agent/encryption/testing/two-nodes.js";
-import { wireGuardInterfaceName } from "../agent/encryption/wireguard/device.js";
 import { WireGuardManager } from "../agent/encryption/wireguard/manager.js";
+import { wireGuardInterfaceName } from "../lib/api/encryption.js";
 import { waitFor } from "../lib/process.js";
 
 const seconds = Number(process.argv[2] ?? 3);

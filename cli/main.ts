@@ -5,13 +5,12 @@
  * `version` and a bad flag cost about what bare Node costs (bench/cli.ts).
  */
 import { Command, CommanderError } from "commander";
-import { MeshUsageError } from "../lib/clustermesh/errors.js";
 import { formatErrorChain } from "../lib/error-chain.js";
+import { UsageError } from "../lib/usage-error.js";
 import { agentCommand } from "./commands/agent.js";
 import { clustermeshCommand } from "./commands/clustermesh.js";
 import { labCommand } from "./commands/lab.js";
 import { versionCommand } from "./commands/version.js";
-import { UsageError } from "./output.js";
 import { packageVersion } from "./version-info.js";
 
 const program = new Command("meshctl")
@@ -31,7 +30,7 @@ try {
   if (error instanceof CommanderError) {
     process.exit(error.exitCode);
   }
-  const expected = error instanceof UsageError || error instanceof MeshUsageError;
+  const expected = error instanceof UsageError;
   // the causes too: a wrapped error ("cannot reach the cluster") is rarely enough to act on
   const message = formatErrorChain(error);
   process.stderr.write(`Error: ${message.split("\n").join("\nError: ")}\n`);

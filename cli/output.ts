@@ -20,10 +20,11 @@ export function printJson(value: unknown): void {
 
 export type OutputFormat = "text" | "json";
 
+import { UsageError } from "../lib/usage-error.js";
+
 export function parseOutputFormat(value: string): OutputFormat {
   if (value === "text" || value === "json") return value;
   throw new UsageError(`-o/--output: unknown format "${value}" (expected text or json)`);
 }
 
 /** A bad command line: reported as one line, exit code 2. */
-export class UsageError extends Error {}

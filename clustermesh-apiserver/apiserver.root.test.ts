@@ -16,10 +16,9 @@ import {
   type V1Service,
 } from "@kubernetes/client-node";
 import type { Etcd3 } from "etcd3";
-import { MESH_CRDS, MESH_GROUP, MESH_VERSION } from "../agent/k8s/crds.js";
 import { issueClientCert } from "../certs/authority.js";
 import { bundlePaths, saveBundle } from "../certs/store.js";
-import { TestCluster } from "../lab/kube-apiserver/testing.js";
+import { MESH_CRDS, MESH_GROUP, MESH_VERSION } from "../lib/api/crds.js";
 import { freePort } from "../lib/free-port.js";
 import { CANARY_NAMES, HEARTBEAT_KEY, keys, remoteWatchPrefix } from "../lib/kvstore/paths.js";
 import { remoteServiceDecoder } from "../lib/kvstore/remote-validation.js";
@@ -28,6 +27,7 @@ import type { ClusterService } from "../lib/kvstore/values/service.js";
 import { WatchStore, watchWhenSynced } from "../lib/kvstore/watch-store.js";
 import { silentLogger } from "../lib/log.js";
 import { isRunning, type ProcessRef, startDaemon, stopProcess, waitFor } from "../lib/process.js";
+import { TestCluster } from "../testing/kube-apiserver.js";
 
 const CLUSTER = "c1";
 const SERVICE_KEY = keys.service(CLUSTER, "demo", "echo");

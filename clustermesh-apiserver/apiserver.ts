@@ -30,7 +30,8 @@ import {
   type MeshIdentity,
   type MeshNode,
   MeshResource,
-} from "../agent/k8s/crds.js";
+} from "../lib/api/crds.js";
+import { isGlobalNamespace, serviceNameOf } from "../lib/api/service-annotations.js";
 import { type Informer, startInformer } from "../lib/k8s/informer.js";
 import { LeaseManager } from "../lib/kvstore/leases.js";
 import {
@@ -49,11 +50,10 @@ import { encodeNode } from "../lib/kvstore/values/node.js";
 import { encodeService } from "../lib/kvstore/values/service.js";
 import { rfc3339 } from "../lib/kvstore/values/timestamp.js";
 import type { Logger } from "../lib/log.js";
-import { isGlobalNamespace } from "./convert/annotations.js";
 import { IpOwnership, ipEntriesFor } from "./convert/endpoint.js";
 import { identityValueFor } from "./convert/identity.js";
 import { nodeValueFor } from "./convert/node.js";
-import { clusterServiceFor, SERVICE_NAME_LABEL } from "./convert/service.js";
+import { clusterServiceFor } from "./convert/service.js";
 import { etcdAccessPlan, initEtcdAccess } from "./etcd-init.js";
 import { type MetricSample, renderMetrics } from "./metrics.js";
 
@@ -294,7 +294,7 @@ export class ClusterMeshApiServer {
 
   private onEndpointSlice(slice: V1EndpointSlice, deleted: boolean): void {
     const sliceKey = nsName(slice);
-    const service = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+    const service = serviceNameOf(slice);
     const serviceKey = service ? `${slice.metadata?.namespace ?? ""}/${service}` : undefined;
     const previous = this.serviceOfSlice.get(sliceKey);
     if (previous && previous !== serviceKey) {

@@ -1,5 +1,6 @@
 /**
- * etcd users, roles and auth, as Cilium's pkg/kvstore/etcdinit sets them up (reference §2.4).
+ * etcd users, roles and auth, as Cilium's etcdinit sets them up
+ * (https://github.com/cilium/cilium/blob/main/pkg/kvstore/etcdinit/init.go).
  * etcd runs with --client-cert-auth, so a client's user is its certificate's CN.
  *
  *   root, admin-<cluster>   → role root (everything; admin is the apiserver's own cert)

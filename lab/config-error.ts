@@ -1,5 +1,7 @@
-/** A bad input: names the file (or flag) and the field, so the message alone says what to fix. */
-export class ConfigError extends Error {
+import { UsageError } from "../lib/usage-error.js";
+
+/** A bad lab input (kind config, mesh file, lab flag): names the file (or flag) and the field, so the message alone says what to fix. */
+export class LabConfigError extends UsageError {
   constructor(
     readonly source: string,
     readonly field: string,
@@ -7,6 +9,6 @@ export class ConfigError extends Error {
     options?: ErrorOptions,
   ) {
     super(`${source}: ${field ? `${field}: ` : ""}${problem}`, options);
-    this.name = "ConfigError";
+    this.name = "LabConfigError";
   }
 }

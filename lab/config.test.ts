@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError } from "./config-error.js";
+import { LabConfigError } from "./config-error.js";
 import { parseKindConfig } from "./kind-config.js";
 import { chooseLabName } from "./lab-name.js";
 import { parseMeshFile } from "./mesh-file.js";
@@ -18,7 +18,7 @@ const noMesh = { clusterIds: new Map<string, number>() };
 
 function rejects(fn: () => unknown, file: string, field: string, pattern: RegExp): void {
   assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${error}`);
+    assert.ok(error instanceof LabConfigError, `expected LabConfigError, got ${error}`);
     assert.equal(error.source, file);
     assert.equal(error.field, field);
     assert.match(error.message, pattern);

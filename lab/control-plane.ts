@@ -2,7 +2,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 
 import { request } from "node:https";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { IpsecBackendChoice } from "../agent/encryption/plan.js";
+import type { IpsecBackendChoice } from "../lib/api/encryption.js";
 import { cniPluginBinary } from "../lib/cni-plugin.js";
 import { isRunning, type ProcessRef, startDaemon, WaitAborted, waitFor } from "../lib/process.js";
 import {

@@ -1,6 +1,6 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { wireGuardInterfaceName } from "../agent/encryption/wireguard/device.js";
+import { wireGuardInterfaceName } from "../lib/api/encryption.js";
 import { stopProcess } from "../lib/process.js";
 import { removeCgroupTree, unmountBpffs } from "./kernel-objects.js";
 import { removeKubeconfigContext } from "./kube-apiserver/kubeconfig.js";

@@ -1,7 +1,7 @@
 import { parse } from "yaml";
 import { type Cidr, parseCidrList } from "../lib/cidr.js";
 import { clusterNameProblem } from "../lib/clustermesh/cluster-name.js";
-import { ConfigError } from "./config-error.js";
+import { LabConfigError } from "./config-error.js";
 
 export type NodeRole = "control-plane" | "worker";
 
@@ -72,7 +72,7 @@ function rejectUnknown(
 ): void {
   for (const key of Object.keys(value)) {
     if (!known.has(key)) {
-      throw new ConfigError(file, `${prefix}${key}`, "unknown field (kind would reject it too)");
+      throw new LabConfigError(file, `${prefix}${key}`, "unknown field (kind would reject it too)");
     }
   }
 }
@@ -80,13 +80,13 @@ function rejectUnknown(
 function subnets(file: string, field: string, value: unknown, fallback: string): Cidr[] {
   if (value === undefined) return parseCidrList(fallback);
   if (typeof value !== "string")
-    throw new ConfigError(file, field, "must be a CIDR string such as 10.1.0.0/16");
+    throw new LabConfigError(file, field, "must be a CIDR string such as 10.1.0.0/16");
   try {
     const list = parseCidrList(value);
     if (list.length === 0) throw new Error("is empty");
     return list;
   } catch (error) {
-    throw new ConfigError(file, field, (error as Error).message, { cause: error });
+    throw new LabConfigError(file, field, (error as Error).message, { cause: error });
   }
 }
 
@@ -95,15 +95,15 @@ export function parseKindConfig(file: string, text: string): KindCluster {
   try {
     doc = parse(text);
   } catch (error) {
-    throw new ConfigError(file, "", `not valid YAML: ${(error as Error).message.split("\n")[0]}`, {
+    throw new LabConfigError(file, "", `not valid YAML: ${(error as Error).message.split("\n")[0]}`, {
       cause: error,
     });
   }
-  if (!isObject(doc)) throw new ConfigError(file, "", "expected a kind Cluster object");
+  if (!isObject(doc)) throw new LabConfigError(file, "", "expected a kind Cluster object");
   if (doc.kind !== "Cluster")
-    throw new ConfigError(file, "kind", `must be "Cluster", got ${JSON.stringify(doc.kind)}`);
+    throw new LabConfigError(file, "kind", `must be "Cluster", got ${JSON.stringify(doc.kind)}`);
   if (doc.apiVersion !== "kind.x-k8s.io/v1alpha4") {
-    throw new ConfigError(
+    throw new LabConfigError(
       file,
       "apiVersion",
       `must be "kind.x-k8s.io/v1alpha4", got ${JSON.stringify(doc.apiVersion)}`,
@@ -112,20 +112,20 @@ export function parseKindConfig(file: string, text: string): KindCluster {
   rejectUnknown(file, "", doc, TOP_LEVEL_FIELDS);
 
   const nameProblem = clusterNameProblem(doc.name);
-  if (nameProblem) throw new ConfigError(file, "name", nameProblem);
+  if (nameProblem) throw new LabConfigError(file, "name", nameProblem);
   const name = doc.name as string;
 
   const rawNodes = doc.nodes ?? [{ role: "control-plane" }];
   if (!Array.isArray(rawNodes) || rawNodes.length === 0) {
-    throw new ConfigError(file, "nodes", "must be a non-empty list of nodes");
+    throw new LabConfigError(file, "nodes", "must be a non-empty list of nodes");
   }
   const nodes = rawNodes.map((node, index): KindNode => {
     const at = `nodes[${index}]`;
-    if (!isObject(node)) throw new ConfigError(file, at, "must be an object with a role");
+    if (!isObject(node)) throw new LabConfigError(file, at, "must be an object with a role");
     rejectUnknown(file, `${at}.`, node, NODE_FIELDS);
     const role = node.role ?? "control-plane";
     if (role !== "control-plane" && role !== "worker") {
-      throw new ConfigError(
+      throw new LabConfigError(
         file,
         `${at}.role`,
         `unknown role ${JSON.stringify(role)} (expected control-plane or worker)`,
@@ -133,13 +133,13 @@ export function parseKindConfig(file: string, text: string): KindCluster {
     }
     const labels = node.labels ?? {};
     if (!isObject(labels) || Object.values(labels).some((v) => typeof v !== "string")) {
-      throw new ConfigError(file, `${at}.labels`, "must map label names to string values");
+      throw new LabConfigError(file, `${at}.labels`, "must map label names to string values");
     }
     return { role, labels: labels as Record<string, string> };
   });
   const controlPlanes = nodes.filter((node) => node.role === "control-plane").length;
   if (controlPlanes !== 1) {
-    throw new ConfigError(
+    throw new LabConfigError(
       file,
       "nodes",
       `the lab needs exactly one control-plane node, found ${controlPlanes} (HA control planes are not emulated)`,
@@ -147,11 +147,11 @@ export function parseKindConfig(file: string, text: string): KindCluster {
   }
 
   const networking = doc.networking ?? {};
-  if (!isObject(networking)) throw new ConfigError(file, "networking", "must be an object");
+  if (!isObject(networking)) throw new LabConfigError(file, "networking", "must be an object");
   rejectUnknown(file, "networking.", networking, NETWORKING_FIELDS);
   const kubeProxyMode = networking.kubeProxyMode ?? "iptables";
   if (!KUBE_PROXY_MODES.includes(kubeProxyMode as (typeof KUBE_PROXY_MODES)[number])) {
-    throw new ConfigError(
+    throw new LabConfigError(
       file,
       "networking.kubeProxyMode",
       `unknown mode ${JSON.stringify(kubeProxyMode)} (expected ${KUBE_PROXY_MODES.join(", ")})`,
@@ -159,7 +159,7 @@ export function parseKindConfig(file: string, text: string): KindCluster {
   }
   const disableDefaultCNI = networking.disableDefaultCNI ?? false;
   if (typeof disableDefaultCNI !== "boolean") {
-    throw new ConfigError(file, "networking.disableDefaultCNI", "must be true or false");
+    throw new LabConfigError(file, "networking.disableDefaultCNI", "must be true or false");
   }
 
   return {

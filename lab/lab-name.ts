@@ -1,5 +1,5 @@
 /** Lab names: their form, the default, and the one rule by which commands pick an existing lab. */
-import { ConfigError } from "./config-error.js";
+import { LabConfigError } from "./config-error.js";
 
 export const DEFAULT_LAB_NAME = "lab";
 const LAB_NAME = /^[a-z][a-z0-9]{0,7}$/;
@@ -19,12 +19,12 @@ export function labNameProblem(name: string): string | undefined {
 export function chooseLabName(given: string | undefined, existing: string[]): string {
   if (given !== undefined) {
     const problem = labNameProblem(given);
-    if (problem) throw new ConfigError("--name", "", problem);
+    if (problem) throw new LabConfigError("--name", "", problem);
     return given;
   }
   if (existing.length === 1) return existing[0];
   if (existing.length === 0 || existing.includes(DEFAULT_LAB_NAME)) return DEFAULT_LAB_NAME;
-  throw new ConfigError(
+  throw new LabConfigError(
     "--name",
     "",
     `there are ${existing.length} labs (${[...existing].sort().join(", ")}); say which one with --name`,

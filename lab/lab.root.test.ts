@@ -16,7 +16,7 @@ import {
   labUpArgs,
   meshctl,
   meshctlAsync,
-} from "../test/lab-fixture.js";
+} from "../testing/lab-fixture.js";
 import { isMountPoint } from "./kernel-objects.js";
 import { listNetns } from "./network.js";
 import { labDir } from "./state.js";

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ConfigError } from "./config-error.js";
+import { LabConfigError } from "./config-error.js";
 import { type KindCluster, parseKindConfig } from "./kind-config.js";
 import { type MeshFile, parseMeshFile } from "./mesh-file.js";
 
@@ -9,7 +9,7 @@ function readText(file: string): string {
     return readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(file, "", code === "ENOENT" ? "file does not exist" : `cannot read: ${code}`);
+    throw new LabConfigError(file, "", code === "ENOENT" ? "file does not exist" : `cannot read: ${code}`);
   }
 }
 

@@ -111,16 +111,3 @@ export async function hostRoutes(): Promise<HostRoute[]> {
   }
   return routes;
 }
-
-export async function blackholeExists(prefix: string): Promise<boolean> {
-  const list = await runJson<{ dst: string; type?: string }[]>([
-    "ip",
-    "-j",
-    family(prefix),
-    "route",
-    "show",
-    "type",
-    "blackhole",
-  ]);
-  return list.some((route) => route.dst === prefix);
-}

@@ -1,5 +1,5 @@
 import { type Cidr, cidrSize, cidrsOverlap, formatCidr, nthAddress, parseCidr } from "../lib/cidr.js";
-import { ConfigError } from "./config-error.js";
+import { LabConfigError } from "./config-error.js";
 import type { KindCluster, NodeRole } from "./kind-config.js";
 import { labNameProblem } from "./lab-name.js";
 
@@ -69,7 +69,8 @@ function assignIds(clusters: KindCluster[], mesh: MeshFile): Map<string, number>
   for (const cluster of clusters) {
     if (ids.has(cluster.name)) continue;
     while (used.has(next)) next++;
-    if (next > MAX_CLUSTER_ID) throw new ConfigError(mesh.file ?? "mesh", "clusters", "no cluster id left");
+    if (next > MAX_CLUSTER_ID)
+      throw new LabConfigError(mesh.file ?? "mesh", "clusters", "no cluster id left");
     ids.set(cluster.name, next);
     used.add(next);
   }
@@ -85,14 +86,14 @@ interface NamedPrefix {
 /** Turns kind configs and the mesh file into every name and address the lab will create. Pure. */
 export function planLab(labName: string, clusters: KindCluster[], mesh: MeshFile): LabPlan {
   const nameProblem = labNameProblem(labName);
-  if (nameProblem) throw new ConfigError("--name", "", nameProblem);
-  if (clusters.length === 0) throw new ConfigError("--config", "", "at least one kind config is required");
+  if (nameProblem) throw new LabConfigError("--name", "", nameProblem);
+  if (clusters.length === 0) throw new LabConfigError("--config", "", "at least one kind config is required");
 
   const seenNames = new Map<string, string>();
   for (const cluster of clusters) {
     const other = seenNames.get(cluster.name);
     if (other) {
-      throw new ConfigError(
+      throw new LabConfigError(
         cluster.file,
         "name",
         `cluster name "${cluster.name}" is already used by ${other}`,
@@ -106,7 +107,7 @@ export function planLab(labName: string, clusters: KindCluster[], mesh: MeshFile
   for (const name of mesh.clusterIds.keys()) {
     if (!seenNames.has(name)) {
       const configs = clusters.map((cluster) => `${cluster.name} (${cluster.file})`).join(", ");
-      throw new ConfigError(
+      throw new LabConfigError(
         mesh.file ?? "mesh",
         `clusters.${name}`,
         `no --config has a cluster named "${name}" (the configs name ${configs}); fix the name or add that cluster's --config`,
@@ -130,7 +131,7 @@ export function planLab(labName: string, clusters: KindCluster[], mesh: MeshFile
     for (let j = 0; j < i; j++) {
       const [mine, theirs] = [prefixes[i], prefixes[j]];
       if (cidrsOverlap(mine.cidr, theirs.cidr)) {
-        throw new ConfigError(
+        throw new LabConfigError(
           mine.source,
           mine.field,
           `${formatCidr(mine.cidr)} overlaps ${formatCidr(theirs.cidr)} (${theirs.source}: ${theirs.field}); every cluster needs its own pod and service subnets`,
@@ -141,7 +142,7 @@ export function planLab(labName: string, clusters: KindCluster[], mesh: MeshFile
 
   const totalNodes = clusters.reduce((sum, cluster) => sum + cluster.nodes.length, 0);
   if (BigInt(totalNodes + 2) > cidrSize(nodeSubnet)) {
-    throw new ConfigError(
+    throw new LabConfigError(
       mesh.file ?? "mesh",
       "nodeSubnet",
       `${formatCidr(nodeSubnet)} is too small for ${totalNodes} nodes`,
@@ -216,7 +217,7 @@ export function checkHostRoutes(plan: LabPlan, routes: HostRoute[], meshFile: st
     for (const prefix of labPrefixes) {
       if (cidrsOverlap(parseCidr(prefix), hostCidr)) {
         const { source, field } = prefixSource(plan, meshFile, prefix);
-        throw new ConfigError(
+        throw new LabConfigError(
           source,
           field,
           `${prefix} overlaps the host route ${route.dst}${route.dev ? ` dev ${route.dev}` : ""}; pick a subnet the host does not use`,

@@ -1,20 +1,20 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { IpsecBackendChoice } from "../agent/encryption/plan.js";
-import { IPSEC_KEYS_SECRET } from "../agent/encryption/secret.js";
 import { createCa, issueClientCert, issueServerCert } from "../certs/authority.js";
 import { bundlePaths, loadBundle, saveBundle } from "../certs/store.js";
 import { etcdUsers } from "../certs/users.js";
+import { type EncryptionMode, IPSEC_KEYS_SECRET, type IpsecBackendChoice } from "../lib/api/encryption.js";
 import { cgroup2Root } from "../lib/cgroup.js";
 import { enableClusterMesh } from "../lib/clustermesh/enable.js";
 import { connectCommand } from "../lib/clustermesh/hints.js";
-import { DEFAULT_APISERVER_NODE_PORT, type EncryptionMode } from "../lib/clustermesh/resources.js";
+import { DEFAULT_APISERVER_NODE_PORT } from "../lib/clustermesh/resources.js";
 import { tlsFromFiles } from "../lib/etcd/client.js";
 import { startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
 import { applySecret, coreApi, encodeSecretData, kubeConfigFor } from "../lib/k8s/client.js";
+import { UsageError } from "../lib/usage-error.js";
 import { startLabClusterMesh } from "./clustermesh.js";
-import { ConfigError } from "./config-error.js";
+import { LabConfigError } from "./config-error.js";
 import { componentKubeconfigPath, kubeContextName, startControlPlane } from "./control-plane.js";
 import { createCgroup, mountBpffs } from "./kernel-objects.js";
 import { loadLabInputs } from "./load-config.js";
@@ -45,8 +45,8 @@ export interface UpOptions {
   validated?: (plan: LabPlan) => void;
 }
 
-export class LabExistsError extends Error {}
-export class PreflightError extends Error {}
+export class LabExistsError extends UsageError {}
+export class PreflightError extends UsageError {}
 
 export function labPaths(plan: LabPlan) {
   const dir = labDir(plan.name);
@@ -205,7 +205,7 @@ async function startClusterEtcd(journal: LabJournal, plan: LabPlan, cluster: Pla
   const ca = loadBundle(paths.pki, "ca");
   const pki = paths.clusterPki(cluster.name);
   const controlPlane = cluster.nodes.find((node) => node.role === "control-plane");
-  if (!controlPlane) throw new ConfigError(cluster.configFile, "nodes", "no control-plane node");
+  if (!controlPlane) throw new LabConfigError(cluster.configFile, "nodes", "no control-plane node");
   saveBundle(pki, "etcd-server", issueServerCert(ca, { ipAddresses: [controlPlane.ip] }));
   saveBundle(pki, "etcd-admin", issueClientCert(ca, { commonName: etcdUsers.admin(cluster.name) }));
 

@@ -10,9 +10,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { agentStatus } from "../lab/agent-status.js";
+import { agentStatus } from "../lab/agent-socket.js";
 import { waitFor } from "../lib/process.js";
-import { kubectl, type LabFixture, labFixture, labUpArgs, meshctl } from "./lab-fixture.js";
+import { kubectl, type LabFixture, labFixture, labUpArgs, meshctl } from "../testing/lab-fixture.js";
 
 interface LabNode {
   name: string;

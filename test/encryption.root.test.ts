@@ -11,15 +11,22 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { EncryptionPeerStatus, EncryptionStatus } from "../agent/encryption/controller.js";
 import { listXfrmStates, probeKernelEsp } from "../agent/encryption/ipsec/kernel.js";
-import { wireGuardInterfaceName } from "../agent/encryption/wireguard/device.js";
-import { agentStatus } from "../lab/agent-status.js";
+import { agentStatus } from "../lab/agent-socket.js";
 import { labDir } from "../lab/state.js";
+import type { EncryptionPeerStatus, EncryptionStatus } from "../lib/api/agent-status.js";
+import { wireGuardInterfaceName } from "../lib/api/encryption.js";
 import { connectProblems, readClusterAccess } from "../lib/clustermesh/access.js";
 import { coreApi, kubeConfigFor } from "../lib/k8s/client.js";
 import { isRunning, type ProcessRef, startDaemon, stopProcess, waitFor } from "../lib/process.js";
-import { execInPod, kubectlOk, type LabFixture, labFixture, labUpArgs, MESHCTL } from "./lab-fixture.js";
+import {
+  execInPod,
+  kubectlOk,
+  type LabFixture,
+  labFixture,
+  labUpArgs,
+  MESHCTL,
+} from "../testing/lab-fixture.js";
 
 const MARKER = "ENCRYPTION-MARKER-5f3a9c";
 const CLIENT_POD = { namespace: "demo", name: "client" };

@@ -1,6 +1,7 @@
 /**
  * Checks a remote cluster's `cilium/cluster-config/<name>` before anything of it is used
- * (reference §1.3 ValidateRemoteConfig, §3.2 item 3 cluster id reservation). Pure.
+ * (Cilium's ValidateRemoteConfig, https://github.com/cilium/cilium/blob/main/pkg/clustermesh/types/types.go; a cluster id is reserved
+ * by one remote at a time, https://github.com/cilium/cilium/blob/main/pkg/clustermesh/common/idsmgr.go). Pure.
  */
 import {
   clusterIdProblem,

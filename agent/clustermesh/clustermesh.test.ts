@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { isGlobalService, isSharedService, serviceAffinity } from "../../lib/api/service-annotations.js";
 import { ownClusterConfig } from "../../lib/kvstore/values/cluster-config.js";
 import { emptyNode, type NodeValue } from "../../lib/kvstore/values/node.js";
 import type { ClusterService } from "../../lib/kvstore/values/service.js";
-import { isGlobalService, isSharedService, serviceAffinity } from "./annotations.js";
 import { remoteConfigProblem } from "./cluster-config.js";
 import { remoteEntries } from "./config.js";
 import {

@@ -2,7 +2,8 @@
  * Which remote clusters this agent connects to, and with what: Cilium's one-file-per-cluster config
  * directory, read from the `clustermesh-remotes` Secret (one key per cluster: etcd client YAML) and
  * the `clustermesh-apiserver-remote-cert` Secret (this cluster's client certificate), as Cilium's
- * projected volume maps them (reference §3.1). Pure: the watcher feeds it the Secrets' data.
+ * projected volume maps them (https://github.com/cilium/cilium/blob/main/pkg/clustermesh/common/config.go). Pure: the watcher feeds it
+ * the Secrets' data.
  */
 import { createHash } from "node:crypto";
 import {

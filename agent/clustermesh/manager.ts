@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import type { Etcd3 } from "etcd3";
-import type { RemoteClusterStatus } from "../../lib/clustermesh/status.js";
+import type { RemoteClusterStatus } from "../../lib/api/agent-status.js";
 import type { Logger } from "../../lib/log.js";
 import type { NodeInfo } from "../datapath/desired.js";
 import type { MetricsRegistry } from "../metrics/registry.js";

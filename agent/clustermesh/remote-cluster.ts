@@ -13,7 +13,7 @@
  * (the cluster was disconnected) removes everything of it.
  */
 import { Etcd3 } from "etcd3";
-import type { RemoteClusterStatus } from "../../lib/clustermesh/status.js";
+import type { RemoteClusterStatus } from "../../lib/api/agent-status.js";
 import { errorChainSummary } from "../../lib/error-chain.js";
 import type { InvalidEntryError, RejectReason } from "../../lib/kvstore/errors.js";
 import {

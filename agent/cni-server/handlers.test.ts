@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CniError } from "../../cni/protocol.js";
+import { CniError } from "../../lib/api/cni-protocol.js";
 import type { EndpointManager } from "../endpoints/manager.js";
 import { type AgentPhase, cniHandlers, cniServed } from "./handlers.js";
 

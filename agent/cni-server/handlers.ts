@@ -3,7 +3,7 @@
  * as soon as the endpoints of the previous run are restored (a pod's teardown need not wait for
  * the caches); none while stopping. STATUS succeeds exactly when ADDs are served.
  */
-import { CniError } from "../../cni/protocol.js";
+import { CniError } from "../../lib/api/cni-protocol.js";
 import { AgentCniErrorCode, type EndpointManager } from "../endpoints/manager.js";
 import type { CniHandlers } from "./server.js";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CniError } from "../../cni/protocol.js";
+import { CniError } from "../../lib/api/cni-protocol.js";
 import { parseCniRequest } from "./server.js";
 
 describe("CNI request parsing", () => {

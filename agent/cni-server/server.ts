@@ -11,7 +11,7 @@ import {
   CniError,
   CniErrorCode,
   type CniResult,
-} from "../../cni/protocol.js";
+} from "../../lib/api/cni-protocol.js";
 import type { Logger } from "../../lib/log.js";
 
 export interface CniHandlers {
@@ -23,7 +23,7 @@ export interface CniHandlers {
   gc(request: AgentCniRequest): Promise<void>;
 }
 
-export interface ApiServerOptions {
+export interface AgentApiServerOptions {
   socketPath: string;
   cni: CniHandlers;
   status: () => unknown;
@@ -95,7 +95,7 @@ export function parseCniRequest(text: string, command: string): AgentCniRequest 
   };
 }
 
-export async function startApiServer(options: ApiServerOptions): Promise<Server> {
+export async function startApiServer(options: AgentApiServerOptions): Promise<Server> {
   const { log } = options;
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://agent");

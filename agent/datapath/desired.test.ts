@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { MeshEndpoint } from "../../lib/api/crds.js";
 import type { EndpointRecord } from "../endpoints/store.js";
-import type { MeshEndpoint } from "../k8s/crds.js";
 import {
   desiredDatapath,
   knownAddressPredicate,

@@ -11,10 +11,10 @@ import type {
   DesiredRemoteNode,
   DesiredService,
 } from "../../bpf/datapath/reconcile.js";
+import type { MeshEndpoint } from "../../lib/api/crds.js";
 import { cidrContains, nthAddress, parseCidr } from "../../lib/cidr.js";
 import type { EndpointRecord } from "../endpoints/store.js";
 import { RESERVED_IDENTITY } from "../identity/labels.js";
-import type { MeshEndpoint } from "../k8s/crds.js";
 
 export interface NodeInfo {
   name: string;

@@ -18,6 +18,15 @@ import {
   setHeaderOptions,
   type V1Secret,
 } from "@kubernetes/client-node";
+import type { EncryptionStatus } from "../../lib/api/agent-status.js";
+import { MESH_GROUP, MESH_VERSION, type MeshNode } from "../../lib/api/crds.js";
+import {
+  type EncryptionBackendName,
+  type EncryptionMode,
+  IPSEC_KEYS_SECRET,
+  type IpsecBackendChoice,
+  wireGuardInterfaceName,
+} from "../../lib/api/encryption.js";
 import { nthAddress, parseCidr } from "../../lib/cidr.js";
 import { errorChainSummary } from "../../lib/error-chain.js";
 import { CommandError, run } from "../../lib/exec.js";
@@ -27,28 +36,23 @@ import type { Logger } from "../../lib/log.js";
 import { isRunning, type ProcessRef, stopProcess } from "../../lib/process.js";
 import { Trigger } from "../../lib/trigger.js";
 import type { NodeInfo } from "../datapath/desired.js";
-import { MESH_GROUP, MESH_VERSION, type MeshNode } from "../k8s/crds.js";
 import { MeshApi } from "../k8s/mesh-api.js";
 import type { MetricsRegistry } from "../metrics/registry.js";
-import type { IpsecBackend, IpsecBackendName } from "./ipsec/backend.js";
+import type { IpsecBackend } from "./ipsec/backend.js";
 import { probeKernelEsp } from "./ipsec/kernel.js";
 import { IpsecKeyError, type IpsecKeySet, parseIpsecKeys } from "./ipsec/keys.js";
-import { type SaCounts, StrongSwanIpsec, strongSwanPaths } from "./ipsec/strongswan.js";
+import { StrongSwanIpsec, strongSwanPaths } from "./ipsec/strongswan.js";
 import type { XfrmNode } from "./ipsec/xfrm.js";
 import { KernelXfrmIpsec, XFRM_MODEL_FILE } from "./ipsec/xfrm-backend.js";
 import {
   chooseIpsecBackend,
-  type EncryptionMode,
   type EncryptionNodeRecord,
-  IPSEC_KEYS_SECRET,
-  type IpsecBackendChoice,
   localClusterNodes,
   nodePrefixesOf,
   planIpsecPeers,
   WIREGUARD_OVERHEAD,
 } from "./plan.js";
 import { encryptionRoutes, syncEncryptionRoutes } from "./routes.js";
-import { wireGuardInterfaceName } from "./wireguard/device.js";
 import { WIREGUARD_PUBKEY_ANNOTATION, WireGuardManager } from "./wireguard/manager.js";
 
 const RESYNC_INTERVAL_MS = 5_000;
@@ -56,44 +60,6 @@ const INFORMER_SYNC_TIMEOUT_MS = 30_000;
 /** Cilium's cilium_host/cilium_net: a veth pair holding the node's router IP (no dummy devices here). */
 export const ROUTER_DEVICE = "cm_host";
 const ROUTER_PEER_DEVICE = "cm_net";
-
-export type EncryptionBackendName = "kernel" | "wireguard-go" | IpsecBackendName;
-
-export interface EncryptionPeerStatus {
-  node: string;
-  cluster: string;
-  endpoint?: string;
-  /** WireGuard */
-  lastHandshake?: string;
-  rxBytes?: number;
-  txBytes?: number;
-  /** IPsec (libipsec): established IKE and CHILD SAs with this node */
-  sas?: { ike: number; child: number };
-  /** IPsec (kernel XFRM): ESP states installed for this pair, per direction */
-  states?: { in: number; out: number };
-}
-
-export interface EncryptionStatus {
-  mode: EncryptionMode;
-  backend?: EncryptionBackendName;
-  /** Why this backend (IPsec: the kernel ESP probe's finding). */
-  backendDetail?: string;
-  interface?: string;
-  publicKey?: string;
-  /** IPsec: SPI of the current key (what this node advertises as EncryptionKey). */
-  keyId?: number;
-  peers: EncryptionPeerStatus[];
-  saCounts?: { ike: number; child: number; byConnection: SaCounts["byConnection"] };
-  /** kernel XFRM: ESP states installed, per direction */
-  xfrmStates?: { in: number; out: number };
-  skipped: { node: string; reason: string; message?: string }[];
-  skippedTotal: Record<string, number>;
-  /** Prefixes blackholed because their node cannot be a peer (never sent plain). */
-  dropPrefixes: string[];
-  lastSync?: { at: string; error?: string };
-  /** A configuration problem (e.g. the key Secret), also logged. */
-  error?: string;
-}
 
 export interface EncryptionControllerOptions {
   mode: "wireguard" | "ipsec";

@@ -7,19 +7,14 @@
 import { isIPv4 } from "node:net";
 import type { DesiredDatapathState, DesiredIpcacheEntry } from "../../bpf/datapath/reconcile.js";
 import { expandRemoteNodes } from "../../bpf/datapath/reconcile.js";
+import type { MeshNode } from "../../lib/api/crds.js";
+import type { EncryptionMode, IpsecBackendChoice, IpsecBackendName } from "../../lib/api/encryption.js";
 import { parseCidr } from "../../lib/cidr.js";
 import type { NodeValue } from "../../lib/kvstore/values/node.js";
 import type { NodeInfo } from "../datapath/desired.js";
-import type { MeshNode } from "../k8s/crds.js";
-import type { IpsecBackendName } from "./ipsec/backend.js";
 import type { IpsecKeySet } from "./ipsec/keys.js";
 import { LIBIPSEC_MTU } from "./ipsec/strongswan.js";
 import type { EncryptionNode } from "./wireguard/peers.js";
-
-export type EncryptionMode = "none" | "wireguard" | "ipsec";
-export const ENCRYPTION_MODES: readonly EncryptionMode[] = ["none", "wireguard", "ipsec"];
-
-export { IPSEC_KEYS_SECRET } from "./secret.js";
 
 /** IPv6 + UDP + WireGuard header + tag (Cilium's figure): pods get underlay - 80. */
 export const WIREGUARD_OVERHEAD = 80;
@@ -181,9 +176,6 @@ export function planIpsecPeers(input: {
 }
 
 /** `--ipsec-backend`: the ESP probe decides (auto), or the operator does. */
-export type IpsecBackendChoice = "auto" | "kernel-xfrm" | "libipsec";
-export const IPSEC_BACKEND_CHOICES: readonly IpsecBackendChoice[] = ["auto", "kernel-xfrm", "libipsec"];
-
 export interface IpsecBackendDecision {
   backend: IpsecBackendName;
   /** The kernel backend on a kernel without ESP: policies only, so encrypted traffic is dropped. */

@@ -13,7 +13,7 @@ import {
   CniError,
   CniErrorCode,
   type CniResult,
-} from "../../cni/protocol.js";
+} from "../../lib/api/cni-protocol.js";
 import type { Logger } from "../../lib/log.js";
 import {
   IdentityKeyTooLongError,

@@ -6,8 +6,9 @@
  * concurrent agents converge on one id per label set. Identities are never deleted by the agent
  * (no GC yet), which keeps "first free candidate" stable.
  */
+
+import { MESH_API_VERSION, type MeshIdentity } from "../../lib/api/crds.js";
 import type { Logger } from "../../lib/log.js";
-import { MESH_API_VERSION, type MeshIdentity } from "../k8s/crds.js";
 import type { MeshIdentityStore } from "../k8s/mesh-api.js";
 import {
   candidateIdentity,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { MeshIdentity } from "../../lib/api/crds.js";
 import { silentLogger } from "../../lib/log.js";
-import type { MeshIdentity } from "../k8s/crds.js";
 import type { CreateOutcome, MeshIdentityStore } from "../k8s/mesh-api.js";
 import { IdentityAllocator } from "./allocator.js";
 import {

@@ -1,5 +1,6 @@
 /**
- * Security labels and the numeric identity space, as Cilium has them (reference §5.3). Pure.
+ * Security labels and the numeric identity space, as Cilium has them (labels: https://github.com/cilium/cilium/blob/main/pkg/labels/labels.go,
+ * identity space: https://github.com/cilium/cilium/blob/main/pkg/identity/numericidentity.go). Pure.
  *
  * A pod's security labels, in Cilium's `k8s:` source form:
  *   k8s:<pod label>=<value>                         (minus per-rollout labels, see EXCLUDED_POD_LABELS)

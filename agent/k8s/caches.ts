@@ -16,11 +16,17 @@ import {
   type V1Secret,
   type V1Service,
 } from "@kubernetes/client-node";
+import {
+  MESH_GROUP,
+  MESH_VERSION,
+  type MeshEndpoint,
+  type MeshIdentity,
+  NODE_LABEL,
+} from "../../lib/api/crds.js";
 import { MeshObjects } from "../../lib/clustermesh/resources.js";
 import { MESH_NAMESPACE } from "../../lib/k8s/client.js";
 import { type Informer, startInformer } from "../../lib/k8s/informer.js";
 import type { Logger } from "../../lib/log.js";
-import { MESH_GROUP, MESH_VERSION, type MeshEndpoint, type MeshIdentity, NODE_LABEL } from "./crds.js";
 import type { MeshApi } from "./mesh-api.js";
 
 export interface AgentCaches {

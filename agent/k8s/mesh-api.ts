@@ -1,6 +1,5 @@
 /** Thin typed I/O for the mesh's custom resources (CustomObjectsApi). */
 import { CustomObjectsApi, type KubeConfig, type KubernetesListObject } from "@kubernetes/client-node";
-import { apiStatus } from "../../lib/k8s/client.js";
 import {
   MESH_GROUP,
   MESH_VERSION,
@@ -8,7 +7,8 @@ import {
   type MeshIdentity,
   type MeshNode,
   MeshResource,
-} from "./crds.js";
+} from "../../lib/api/crds.js";
+import { apiStatus } from "../../lib/k8s/client.js";
 
 export type CreateOutcome = "created" | "exists";
 

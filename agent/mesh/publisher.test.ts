@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { NODE_LABEL } from "../../lib/api/crds.js";
 import type { EndpointRecord } from "../endpoints/store.js";
-import { NODE_LABEL } from "../k8s/crds.js";
 import { meshEndpointFor, planEndpointSync } from "./publisher.js";
 
 const record = (name: string, ip: string): EndpointRecord => ({

@@ -3,9 +3,10 @@
  * exports to other clusters and what other agents of this cluster build their ipcache from).
  * The diff is pure (planEndpointSync); the publisher applies it.
  */
+
+import { MESH_API_VERSION, type MeshEndpoint, type MeshNode, NODE_LABEL } from "../../lib/api/crds.js";
 import type { Logger } from "../../lib/log.js";
 import type { EndpointRecord } from "../endpoints/store.js";
-import { MESH_API_VERSION, type MeshEndpoint, type MeshNode, NODE_LABEL } from "../k8s/crds.js";
 import type { MeshApi } from "../k8s/mesh-api.js";
 
 export function meshEndpointFor(record: EndpointRecord, nodeName: string, nodeIp: string): MeshEndpoint {

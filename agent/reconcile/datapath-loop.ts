@@ -3,6 +3,8 @@
  * the BPF maps and the tunnel routes, hands the remote clusters' nodes to the encryption
  * controller, and records the outcome for the status document and the metrics.
  */
+
+import type { AgentStatus } from "../../lib/api/agent-status.js";
 import type { Logger } from "../../lib/log.js";
 import type { ClusterMeshManager } from "../clustermesh/manager.js";
 import type { DatapathController } from "../datapath/controller.js";
@@ -11,7 +13,6 @@ import type { EncryptionController } from "../encryption/controller.js";
 import { remoteClusterNodes } from "../encryption/plan.js";
 import type { EndpointManager } from "../endpoints/manager.js";
 import type { AgentCaches } from "../k8s/caches.js";
-import type { AgentStatus } from "../status/status.js";
 import { syncTunnelRoutes } from "../tunnel/tunnel.js";
 import { planNodeDatapath } from "./datapath-plan.js";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1EndpointSlice, V1Service } from "@kubernetes/client-node";
-import type { MeshEndpoint } from "../k8s/crds.js";
+import type { MeshEndpoint } from "../../lib/api/crds.js";
 import { type NodeDatapathInputs, planNodeDatapath } from "./datapath-plan.js";
 
 const service: V1Service = {

@@ -5,6 +5,7 @@
  */
 import type { V1EndpointSlice, V1Service } from "@kubernetes/client-node";
 import type { DesiredDatapathState } from "../../bpf/datapath/reconcile.js";
+import type { MeshEndpoint } from "../../lib/api/crds.js";
 import type { MeshDatapathInputs } from "../clustermesh/merge.js";
 import {
   desiredDatapath,
@@ -16,7 +17,6 @@ import {
 } from "../datapath/desired.js";
 import { withoutTunnels } from "../encryption/plan.js";
 import type { EndpointRecord } from "../endpoints/store.js";
-import type { MeshEndpoint } from "../k8s/crds.js";
 import { desiredServices, type ServiceProblem } from "../services/desired.js";
 
 export interface NodeDatapathInputs {

@@ -2,8 +2,13 @@ import { isIPv4 } from "node:net";
 import type { V1EndpointSlice, V1Service } from "@kubernetes/client-node";
 import { Proto } from "../../bpf/datapath/codecs.js";
 import type { DesiredBackend, DesiredService } from "../../bpf/datapath/reconcile.js";
+import {
+  isGlobalService,
+  type ServiceAffinity,
+  serviceAffinity,
+  serviceNameOf,
+} from "../../lib/api/service-annotations.js";
 import type { PortConfiguration } from "../../lib/kvstore/values/service.js";
-import { isGlobalService, type ServiceAffinity, serviceAffinity } from "../clustermesh/annotations.js";
 
 export interface ServiceProblem {
   object: string;
@@ -32,8 +37,6 @@ export interface RemoteServiceBackends {
   /** Backend IP → port name → protocol and (target) port. */
   backends: Readonly<Record<string, PortConfiguration>>;
 }
-
-const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 
 function protocolNumber(protocol: string | undefined): number | undefined {
   switch (protocol ?? "TCP") {
@@ -122,7 +125,8 @@ function remoteBackendsFor(
 }
 
 /**
- * Cilium's backend selection for global services (reference §4.2, selectbackends.go):
+ * Cilium's backend selection for global services
+ * (https://github.com/cilium/cilium/blob/main/pkg/clustermesh/loadbalancer/selectbackends.go):
  *   none   → local and remote;
  *   local  → local backends always; remote ones only while no local backend is active;
  *   remote → remote backends always; local ones only while there is no remote backend.
@@ -149,7 +153,7 @@ export function selectBackends(
 export function desiredServices(inputs: ServiceInputs): DesiredService[] {
   const slicesByService = new Map<string, V1EndpointSlice[]>();
   for (const slice of inputs.endpointSlices) {
-    const serviceName = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+    const serviceName = serviceNameOf(slice);
     if (!serviceName) continue;
     const k = key(slice.metadata?.namespace, serviceName);
     slicesByService.set(k, [...(slicesByService.get(k) ?? []), slice]);

@@ -3,11 +3,11 @@
  * parts; a part that does not exist yet (start-up) is simply absent. Pure.
  */
 import type { CurrentDatapathState } from "../../bpf/datapath/reconcile.js";
-import type { EncryptionStatus } from "../encryption/controller.js";
+import type { AgentStatus, EncryptionStatus } from "../../lib/api/agent-status.js";
+import type { MeshIdentity } from "../../lib/api/crds.js";
 import type { EndpointRecord } from "../endpoints/store.js";
 import { clusterIdOf, labelList } from "../identity/labels.js";
-import type { MeshIdentity } from "../k8s/crds.js";
-import { type AgentStatus, endpointTable, ipcacheTable, serviceTable } from "./status.js";
+import { endpointTable, ipcacheTable, serviceTable } from "./status.js";
 
 export interface StatusSnapshot {
   node: string;

@@ -1,42 +1,7 @@
-/** The agent's status document (GET /v1/status): built from snapshots of its parts. Pure. */
+/** The tables of the agent's status document (lib/api/agent-status.ts), from snapshots of its parts. Pure. */
 import type { CurrentDatapathState } from "../../bpf/datapath/reconcile.js";
-import type { RemoteClusterStatus } from "../../lib/clustermesh/status.js";
-import type { EncryptionStatus } from "../encryption/controller.js";
+import type { AgentStatus } from "../../lib/api/agent-status.js";
 import type { EndpointRecord } from "../endpoints/store.js";
-
-export interface AgentStatus {
-  node: string;
-  cluster: { name: string; id: number };
-  ready: boolean;
-  health: {
-    kubernetes: { synced: boolean; caches: Record<string, boolean> };
-    datapath: { loaded: boolean; links: number };
-    tunnel: { device: string; ifindex: number | undefined };
-    lastReconcile?: { at: string; ops: number; error?: string };
-  };
-  podCidr: string | undefined;
-  nodeIp: string | undefined;
-  endpoints: {
-    id: string;
-    pod: string;
-    containerId: string;
-    ip: string;
-    identity: number;
-    ifindex: number | undefined;
-    state: string;
-  }[];
-  services: { frontend: string; backends: { address: string; state: "active" | "terminating" }[] }[];
-  identities: { id: number; labels: string[] }[];
-  ipcache: { prefix: string; identity: number; tunnelEndpoint?: string; remoteCluster?: boolean }[];
-  counters: Record<string, number>;
-  /** mode only when encryption is off */
-  encryption?: EncryptionStatus | { mode: "none" | "wireguard" | "ipsec" };
-  /** Connected remote clusters (what `meshctl clustermesh status` sums up) and their identities. */
-  clustermesh: {
-    remoteClusters: RemoteClusterStatus[];
-    remoteIdentities: { id: number; labels: string[]; cluster: string }[];
-  };
-}
 
 const PROTO_NAMES: Record<number, string> = { 6: "TCP", 17: "UDP", 132: "SCTP" };
 

@@ -1,7 +1,8 @@
 /**
  * The node's VXLAN device (collect-metadata: BPF sets the remote VTEP per packet from the ipcache)
  * and the host routes through it: one per remote pod CIDR via the CIDR's first address, resolved by a
- * permanent neigh entry to the remote node's deterministic VTEP MAC (machine-notes §4).
+ * permanent neigh entry to the remote node's deterministic VTEP MAC (tunnelMac in
+ * datapath/desired.ts): no ARP crosses the tunnel, and the MAC never changes for a node IP.
  */
 import { CommandError, run } from "../../lib/exec.js";
 import type { TunnelRoute } from "../datapath/desired.js";

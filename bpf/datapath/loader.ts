@@ -189,10 +189,6 @@ export class Datapath {
     this.attachTcxPinned("from-netdev", ProgramName.fromNetdev, interfaceIndex, "ingress", options);
   }
 
-  detachNetdev(): void {
-    this.unpin("from-netdev");
-  }
-
   /** Socket LB hooks on a per-pod or per-node cgroup (never a cgroup root: attachCgroup refuses). */
   attachSocketLb(name: string, cgroupPath: string): void {
     for (const [hook, program, type] of SOCKET_HOOKS) {

@@ -4,13 +4,11 @@
  * /run/clustermesh/labs/<lab>/nodes/<node>/agent.sock; --socket overrides it. --name follows the rule
  * of every lab command (./lab-name.ts), loaded only when the action runs.
  */
-import { existsSync } from "node:fs";
 import { Command, Option } from "commander";
-import { encryptionSummary } from "../../agent/encryption/status-text.js";
-import type { AgentStatus } from "../../agent/status/status.js";
-import { agentSocketPath, getAgentStatus } from "../../lab/agent-status.js";
-import { LabJournal } from "../../lab/state.js";
-import { parseOutputFormat, printJson, printTable, UsageError } from "../output.js";
+import { type AgentStatus, getAgentStatus } from "../../lib/api/agent-status.js";
+import { UsageError } from "../../lib/usage-error.js";
+import { parseOutputFormat, printJson, printTable } from "../output.js";
+import { encryptionSummary } from "./agent-status-text.js";
 import { EXISTING_LAB_NAME_HELP } from "./lab.js";
 
 /** The command that shows a lab node's agent status, exactly as a user runs it (used in hints). */
@@ -19,19 +17,18 @@ export function agentStatusCommand(lab: string, node: string): string {
 }
 
 /** Which socket to ask: --socket, else the lab's record of the node. */
-export function resolveSocket(options: { node?: string; name: string; socket?: string }): string {
+export async function resolveSocket(options: {
+  node?: string;
+  name?: string;
+  socket?: string;
+}): Promise<string> {
   if (options.socket) return options.socket;
   if (!options.node) throw new UsageError("--node is required (or --socket)");
-  const journal = LabJournal.open(options.name);
-  if (!journal) throw new UsageError(`no lab named "${options.name}" (see meshctl lab status)`);
-  const nodes = journal.snapshot.plan.clusters.flatMap((cluster) => cluster.nodes.map((node) => node.name));
-  if (!nodes.includes(options.node)) {
-    throw new UsageError(`lab "${options.name}" has no node "${options.node}" (nodes: ${nodes.join(", ")})`);
-  }
-  const socket = agentSocketPath(options.name, options.node);
-  if (!existsSync(socket))
-    throw new Error(`the agent on ${options.node} is not running (no socket at ${socket})`);
-  return socket;
+  const [{ existingLabName }, { labAgentSocket }] = await Promise.all([
+    import("./lab-name.js"),
+    import("./lab-facts.js"),
+  ]);
+  return labAgentSocket(existingLabName(options.name), options.node);
 }
 
 export function printAgentStatus(status: AgentStatus): void {
@@ -100,8 +97,7 @@ export function agentCommand(): Command {
     .addOption(new Option("-o, --output <format>", "text or json").default("text"))
     .action(async (options: { node?: string; name?: string; socket?: string; output: string }) => {
       const format = parseOutputFormat(options.output);
-      const name = options.socket ? "" : (await import("./lab-name.js")).existingLabName(options.name);
-      const status = await getAgentStatus(resolveSocket({ ...options, name }));
+      const status = await getAgentStatus(await resolveSocket(options));
       if (format === "json") printJson(status);
       else printAgentStatus(status);
       if (!status.ready) process.exitCode = 1;

@@ -4,15 +4,15 @@
  */
 import { readFileSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
-import { findLabCluster, startLabClusterMesh, stopLabClusterMesh } from "../../lab/clustermesh.js";
-import { kubeContextName } from "../../lab/control-plane.js";
+import type { EncryptionMode } from "../../lib/api/encryption.js";
 import { type ConnectionMode, connectClusters, disconnectClusters } from "../../lib/clustermesh/connect.js";
 import { disableClusterMesh } from "../../lib/clustermesh/disable.js";
 import { checkEnableFlags, enableClusterMesh } from "../../lib/clustermesh/enable.js";
-import type { EncryptionMode } from "../../lib/clustermesh/resources.js";
 import { kubeConfigFor } from "../../lib/k8s/client.js";
-import { type OutputFormat, printJson, progress, UsageError } from "../output.js";
+import { UsageError } from "../../lib/usage-error.js";
+import { type OutputFormat, printJson, progress } from "../output.js";
 import { clustermeshStatus, isHealthy, renderStatus } from "./clustermesh-status.js";
+import { labClusterOf } from "./lab-facts.js";
 
 interface Target {
   context: string;
@@ -51,12 +51,12 @@ export async function enableAction(
     throw new UsageError("--ca-cert and --ca-key go together");
   checkEnableFlags(options);
   const kc = kubeConfig(options.context, options.kubeconfig);
-  const lab = findLabCluster(kc);
+  const lab = await labClusterOf(kc);
   const enabled = await enableClusterMesh(kc, {
     context: options.context,
     kubeconfig: options.kubeconfig,
-    clusterName: options.clusterName ?? lab?.cluster.name,
-    clusterId: options.clusterId ?? lab?.cluster.id,
+    clusterName: options.clusterName ?? lab?.name,
+    clusterId: options.clusterId ?? lab?.id,
     maxConnectedClusters: options.maxConnectedClusters,
     encryption: options.encryption,
     ca:
@@ -66,13 +66,13 @@ export async function enableAction(
     nodePort: options.nodePort,
     progress,
   });
-  if (lab) await startLabClusterMesh(lab, enabled, options.nodePort, progress);
+  if (lab) await lab.startClusterMesh(enabled, options.nodePort, progress);
   else progress("Not a lab cluster: deploy the clustermesh-apiserver manifests to serve the mesh");
 }
 
 export async function disableAction(options: Target): Promise<void> {
   const kc = kubeConfig(options.context, options.kubeconfig);
-  const lab = findLabCluster(kc);
+  const lab = await labClusterOf(kc);
   const contexts = kc.getContexts().map((c) => c.name);
   await disableClusterMesh(kc, {
     context: options.context,
@@ -80,14 +80,11 @@ export async function disableAction(options: Target): Promise<void> {
     // In a lab the context of a cluster is known; elsewhere a context named like the cluster is a
     // good guess, and otherwise the hint says what to fill in.
     contextOf: (cluster) =>
-      lab?.plan.clusters.some((c) => c.name === cluster)
-        ? kubeContextName(lab.plan, cluster)
-        : contexts.includes(cluster)
-          ? cluster
-          : `<context of ${cluster}>`,
+      lab?.contexts.find((c) => c.cluster === cluster)?.context ??
+      (contexts.includes(cluster) ? cluster : `<context of ${cluster}>`),
     progress,
   });
-  if (lab) await stopLabClusterMesh(lab, progress);
+  if (lab) await lab.stopClusterMesh(progress);
 }
 
 type ConnectionOptions = Target & { destinationContext: string[]; connectionMode: ConnectionMode };

@@ -1,7 +1,5 @@
 import type { KubeConfig } from "@kubernetes/client-node";
-import { agentStatus } from "../../lab/agent-status.js";
-import { CLUSTERMESH_HEALTH_PORT, findLabCluster } from "../../lab/clustermesh.js";
-import { controlPlaneOf, kubeContextName } from "../../lab/control-plane.js";
+import { getAgentStatus } from "../../lib/api/agent-status.js";
 import { type ClusterAccess, readClusterAccess } from "../../lib/clustermesh/access.js";
 import { connectCommand } from "../../lib/clustermesh/hints.js";
 import { isRemoteClusterConfig } from "../../lib/clustermesh/remote-config.js";
@@ -9,12 +7,12 @@ import { MeshObjects } from "../../lib/clustermesh/resources.js";
 import {
   type ConnectivitySummary,
   type NodeMeshStatus,
-  type RemoteClusterStatus,
   summarizeConnectivity,
 } from "../../lib/clustermesh/status.js";
 import { errorChainSummary } from "../../lib/error-chain.js";
 import { coreApi, decodeSecretData, readSecret } from "../../lib/k8s/client.js";
 import { agentStatusCommand } from "./agent.js";
+import { type LabClusterFacts, labClusterOf } from "./lab-facts.js";
 
 export interface MeshStatusReport {
   access_information: {
@@ -35,23 +33,21 @@ export interface MeshStatusReport {
  * The connect command for a cluster that is connected to none: in a lab, to every other cluster of
  * the lab, ready to copy; elsewhere meshctl cannot know the other contexts and says what to fill in.
  */
-function connectHint(kc: KubeConfig, context: string, kubeconfig: string | undefined): string {
-  const lab = findLabCluster(kc);
-  const others = lab
-    ? lab.plan.clusters
-        .filter((c) => c.name !== lab.cluster.name)
-        .map((c) => kubeContextName(lab.plan, c.name))
-    : [];
+function connectHint(
+  lab: LabClusterFacts | undefined,
+  context: string,
+  kubeconfig: string | undefined,
+): string {
+  const others = lab ? lab.contexts.filter((c) => c.cluster !== lab.name).map((c) => c.context) : [];
   return others.length
     ? connectCommand(context, kubeconfig, others)
     : connectCommand(context, kubeconfig, ["<context of the other cluster>"]);
 }
 
-async function apiserverReadiness(kc: KubeConfig): Promise<MeshStatusReport["apiserver"]> {
-  const lab = findLabCluster(kc);
+async function apiserverReadiness(lab: LabClusterFacts | undefined): Promise<MeshStatusReport["apiserver"]> {
   if (!lab)
     return { ready: undefined, detail: "not a lab cluster: check the clustermesh-apiserver Deployment" };
-  const url = `http://${controlPlaneOf(lab.cluster).ip}:${CLUSTERMESH_HEALTH_PORT}/readyz`;
+  const url = lab.apiserverReadyUrl;
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
     const body = (await response.text()).trim();
@@ -62,16 +58,13 @@ async function apiserverReadiness(kc: KubeConfig): Promise<MeshStatusReport["api
   }
 }
 
-async function nodeStatuses(kc: KubeConfig, nodes: string[]): Promise<NodeMeshStatus[]> {
-  const lab = findLabCluster(kc);
+async function nodeStatuses(lab: LabClusterFacts | undefined, nodes: string[]): Promise<NodeMeshStatus[]> {
   return Promise.all(
     nodes.map(async (node): Promise<NodeMeshStatus> => {
       if (!lab)
         return { node, error: "agent status API is only reachable in the lab (run meshctl on the node)" };
       try {
-        const status = (await agentStatus(lab.plan.name, node)) as {
-          clustermesh?: { remoteClusters?: RemoteClusterStatus[] };
-        };
+        const status = await getAgentStatus(lab.agentSocket(node));
         return { node, remoteClusters: status.clustermesh?.remoteClusters ?? [] };
       } catch (error) {
         return { node, error: errorChainSummary(error) };
@@ -92,12 +85,12 @@ export async function clustermeshStatus(
     .filter((key) => isRemoteClusterConfig(decodeSecretData(remotes, key) ?? ""))
     .sort();
   const nodes = (await core.listNode()).items.map((n) => n.metadata?.name ?? "").sort();
-  const [apiserver, statuses] = await Promise.all([apiserverReadiness(kc), nodeStatuses(kc, nodes)]);
-  const lab = findLabCluster(kc);
+  const lab = await labClusterOf(kc);
+  const [apiserver, statuses] = await Promise.all([apiserverReadiness(lab), nodeStatuses(lab, nodes)]);
   const connectivity = summarizeConnectivity(
     expected,
     statuses,
-    lab ? (node) => agentStatusCommand(lab.plan.name, node) : undefined,
+    lab ? (node) => agentStatusCommand(lab.lab, node) : undefined,
   );
   return {
     access_information: {
@@ -110,7 +103,7 @@ export async function clustermeshStatus(
     },
     apiserver,
     connectivity,
-    ...(expected.length === 0 ? { connect_hint: connectHint(kc, context, kubeconfig) } : {}),
+    ...(expected.length === 0 ? { connect_hint: connectHint(lab, context, kubeconfig) } : {}),
   };
 }
 

@@ -6,7 +6,8 @@
 import { existsSync, statSync } from "node:fs";
 import { Command, Option } from "commander";
 import { DEFAULT_APISERVER_NODE_PORT } from "../../lib/clustermesh/resources.js";
-import { parseOutputFormat, UsageError } from "../output.js";
+import { UsageError } from "../../lib/usage-error.js";
+import { parseOutputFormat } from "../output.js";
 
 const actions = () => import("./clustermesh-actions.js");
 

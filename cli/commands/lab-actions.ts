@@ -1,39 +1,23 @@
 /**
  * What `meshctl lab …` does, loaded by ./lab.ts only when a lab command runs: the one place the CLI
  * reaches into the lab. Each action imports the lab modules it needs when it runs (`lab status`
- * never loads what `lab up` needs). Bad input from the lab (ConfigError, an existing lab, a failed
- * preflight) becomes a UsageError: one line, exit code 2.
+ * never loads what `lab up` needs). Bad input from the lab (LabConfigError, an existing lab, a failed
+ * preflight) extends UsageError: one line, exit code 2.
  */
-import type { IpsecBackendChoice } from "../../agent/encryption/plan.js";
-import type { EncryptionMode } from "../../lib/clustermesh/resources.js";
-import { type OutputFormat, printJson, printTable, progress, UsageError } from "../output.js";
-import { DEFAULT_CONFIGS } from "./lab.js";
+import type { EncryptionMode, IpsecBackendChoice } from "../../lib/api/encryption.js";
+import { UsageError } from "../../lib/usage-error.js";
+import { type OutputFormat, printJson, printTable, progress } from "../output.js";
 import { existingLabName } from "./lab-name.js";
-
-/** Runs lab up, turning the lab's bad-input errors into a UsageError (message and cause kept). */
-async function reportingBadInput<T>(work: () => Promise<T>): Promise<T> {
-  const [{ ConfigError }, { LabExistsError, PreflightError }] = await Promise.all([
-    import("../../lab/config-error.js"),
-    import("../../lab/up.js"),
-  ]);
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof ConfigError || error instanceof LabExistsError || error instanceof PreflightError)
-      throw new UsageError(error.message, { cause: error });
-    throw error;
-  }
-}
 
 export async function labUpAction(options: {
   name?: string;
-  config?: string[];
+  config: string[];
   mesh?: string;
   encryption: EncryptionMode;
   ipsecBackend?: string;
 }): Promise<void> {
   const [{ IPSEC_BACKEND_CHOICES }, { DEFAULT_LAB_NAME }, { labUp }] = await Promise.all([
-    import("../../agent/encryption/plan.js"),
+    import("../../lib/api/encryption.js"),
     import("../../lab/lab-name.js"),
     import("../../lab/up.js"),
   ]);
@@ -49,17 +33,15 @@ export async function labUpAction(options: {
   }
   const started = Date.now();
   const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
-  const plan = await reportingBadInput(() =>
-    labUp({
-      name: options.name ?? DEFAULT_LAB_NAME,
-      configFiles: options.config ?? DEFAULT_CONFIGS,
-      meshFile: options.mesh,
-      encryption: options.encryption,
-      ipsecBackend: options.ipsecBackend as IpsecBackendChoice | undefined,
-      validated: (plan) => process.stderr.write(`Creating lab "${plan.name}" ...\n`),
-      progress: (line) => progress(`${line} (${seconds()} s)`),
-    }),
-  );
+  const plan = await labUp({
+    name: options.name ?? DEFAULT_LAB_NAME,
+    configFiles: options.config,
+    meshFile: options.mesh,
+    encryption: options.encryption,
+    ipsecBackend: options.ipsecBackend as IpsecBackendChoice | undefined,
+    validated: (plan) => process.stderr.write(`Creating lab "${plan.name}" ...\n`),
+    progress: (line) => progress(`${line} (${seconds()} s)`),
+  });
   process.stderr.write(`Lab "${plan.name}" is up in ${seconds()} s.\n`);
   for (const cluster of plan.clusters) {
     process.stderr.write(

@@ -54,7 +54,9 @@ export function labCommand(): Command {
       "with --encryption ipsec: auto (kernel XFRM where the kernel has ESP, strongSwan userspace ESP elsewhere), kernel-xfrm or libipsec",
     )
     .addHelpText("after", `\nWithout --config: ${DEFAULT_CONFIGS.join(" and ")}.`)
-    .action(async (options) => (await actions()).labUpAction(options));
+    .action(async (options) =>
+      (await actions()).labUpAction({ ...options, config: options.config ?? DEFAULT_CONFIGS }),
+    );
 
   lab
     .command("down")

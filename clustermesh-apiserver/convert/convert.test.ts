@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1EndpointSlice, V1Service } from "@kubernetes/client-node";
-import type { MeshEndpoint, MeshIdentity, MeshNode } from "../../agent/k8s/crds.js";
+import type { MeshEndpoint, MeshIdentity, MeshNode } from "../../lib/api/crds.js";
+import { isGlobalService, isSharedService } from "../../lib/api/service-annotations.js";
 import { encodeIpIdentityPair } from "../../lib/kvstore/values/ipcache.js";
 import { encodeNode } from "../../lib/kvstore/values/node.js";
 import { encodeService } from "../../lib/kvstore/values/service.js";
-import { isGlobalService, isSharedService } from "./annotations.js";
 import { IpOwnership, ipEntriesFor } from "./endpoint.js";
 import { identityValueFor } from "./identity.js";
 import { nodeValueFor } from "./node.js";

@@ -3,7 +3,7 @@
  * two endpoints (Cilium's CachedConverter: the first owner stays primary; when it goes away the
  * next one is published). Pure.
  */
-import type { MeshEndpoint } from "../../agent/k8s/crds.js";
+import type { MeshEndpoint } from "../../lib/api/crds.js";
 import type { IPIdentityPair } from "../../lib/kvstore/values/ipcache.js";
 import { isIp } from "../../lib/kvstore/wire-ip.js";
 

@@ -1,8 +1,8 @@
 /** MeshIdentity (name = numeric id, `security-labels`) → identity key value. Pure. */
-import type { MeshIdentity } from "../../agent/k8s/crds.js";
+import type { MeshIdentity } from "../../lib/api/crds.js";
 import { identityBelongsTo } from "../../lib/kvstore/cluster-identity.js";
 import { formatLabels, labelsFromMap } from "../../lib/kvstore/values/identity.js";
-import type { LocalCluster } from "./service.js";
+import type { PublishingCluster } from "./service.js";
 
 export const NAMESPACE_LABEL = "k8s:io.kubernetes.pod.namespace";
 
@@ -10,7 +10,7 @@ export type IdentityConversion =
   | { ok: true; id: number; labels: string; namespace: string | undefined }
   | { ok: false; reason: string };
 
-export function identityValueFor(cluster: LocalCluster, identity: MeshIdentity): IdentityConversion {
+export function identityValueFor(cluster: PublishingCluster, identity: MeshIdentity): IdentityConversion {
   const name = identity.metadata.name;
   if (!/^[1-9]\d{0,9}$/.test(name)) return { ok: false, reason: `name "${name}" is not a numeric identity` };
   const id = Number(name);

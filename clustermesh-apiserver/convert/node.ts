@@ -4,10 +4,10 @@
  * The published value merges both, MeshNode winning where it has data. Pure.
  */
 import type { V1Node } from "@kubernetes/client-node";
-import type { MeshNode } from "../../agent/k8s/crds.js";
+import type { MeshNode } from "../../lib/api/crds.js";
 import { emptyNode, type NodeAddress, type NodeValue } from "../../lib/kvstore/values/node.js";
 import { isIp } from "../../lib/kvstore/wire-ip.js";
-import type { LocalCluster } from "./service.js";
+import type { PublishingCluster } from "./service.js";
 
 export const WIREGUARD_KEY_ANNOTATION = "network.cilium.io/wg-pub-key";
 
@@ -23,7 +23,7 @@ function splitCidrs(node: NodeValue, cidrs: readonly string[]): void {
 }
 
 export function nodeValueFor(
-  cluster: LocalCluster,
+  cluster: PublishingCluster,
   name: string,
   core: V1Node | undefined,
   mesh: MeshNode | undefined,

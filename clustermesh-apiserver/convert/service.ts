@@ -3,13 +3,13 @@
  * when the service must not be in the kvstore (not global, not shared, local namespace).
  */
 import type { V1EndpointSlice, V1Namespace, V1Service } from "@kubernetes/client-node";
+import { isGlobalNamespace, isSharedService, serviceNameOf } from "../../lib/api/service-annotations.js";
 import type { ClusterService, L4Protocol, PortConfiguration } from "../../lib/kvstore/values/service.js";
-import { isGlobalNamespace, isSharedService } from "./annotations.js";
 
-export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 export const HEADLESS_LABEL = "service.kubernetes.io/headless";
 
-export interface LocalCluster {
+/** This cluster, as it stamps what its clustermesh-apiserver publishes. */
+export interface PublishingCluster {
   name: string;
   id: number;
 }
@@ -21,7 +21,7 @@ function isHeadless(service: V1Service): boolean {
 }
 
 export function clusterServiceFor(
-  cluster: LocalCluster,
+  cluster: PublishingCluster,
   service: V1Service,
   slices: readonly V1EndpointSlice[],
   namespace: V1Namespace | undefined,
@@ -41,7 +41,7 @@ export function clusterServiceFor(
   const zones: NonNullable<ClusterService["zones"]> = {};
   const name = service.metadata?.name ?? "";
   for (const slice of slices) {
-    if (slice.metadata?.labels?.[SERVICE_NAME_LABEL] !== name) continue;
+    if (serviceNameOf(slice) !== name) continue;
     if (slice.addressType === "FQDN") continue;
     const ports: PortConfiguration = {};
     for (const port of slice.ports ?? []) {

@@ -1,13 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1EndpointSlice, V1Pod, V1Service } from "@kubernetes/client-node";
-import {
-  desiredEndpointSlices,
-  MANAGED_BY,
-  MANAGED_BY_LABEL,
-  planEndpointSlices,
-  SERVICE_NAME_LABEL,
-} from "./endpointslices.js";
+import { SERVICE_NAME_LABEL } from "../../lib/api/service-annotations.js";
+import { desiredEndpointSlices, MANAGED_BY, MANAGED_BY_LABEL, planEndpointSlices } from "./endpointslices.js";
 
 const service: V1Service = {
   metadata: { name: "echo", namespace: "demo", uid: "svc-uid" },

@@ -8,6 +8,7 @@ import type {
   V1Service,
   V1ServicePort,
 } from "@kubernetes/client-node";
+import { SERVICE_NAME_LABEL } from "../../lib/api/service-annotations.js";
 import { isPodFinished, isPodReady, isPodTerminating, labelsMatch, stableStringify } from "./objects.js";
 
 /**
@@ -16,7 +17,6 @@ import { isPodFinished, isPodReady, isPodTerminating, labelsMatch, stableStringi
  * targetPort can map to different numbers on different pods), one slice per group, as upstream does.
  */
 
-export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 export const MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by";
 export const MANAGED_BY = "endpointslice-controller.k8s.io";
 

@@ -34,7 +34,7 @@ export interface CniResult {
   [key: string]: unknown;
 }
 
-export class CniError extends Error {
+export class CniPluginError extends Error {
   constructor(
     readonly plugin: string,
     readonly command: string,
@@ -43,7 +43,7 @@ export class CniError extends Error {
     options?: ErrorOptions,
   ) {
     super(`plugin type="${plugin}" failed (${command.toLowerCase()}): ${message}`, options);
-    this.name = "CniError";
+    this.name = "CniPluginError";
   }
 }
 
@@ -193,7 +193,7 @@ export function podIpsFromResult(result: CniResult, ifName = "eth0"): string[] {
   return [...new Set(ips)].sort((a, b) => Number(a.includes(":")) - Number(b.includes(":")));
 }
 
-/** Interprets a plugin's exit: the parsed result, or a CniError with the plugin's own message. */
+/** Interprets a plugin's exit: the parsed result, or a CniPluginError with the plugin's own message. */
 export function interpretPluginOutput(
   plugin: string,
   command: string,
@@ -214,10 +214,10 @@ export function interpretPluginOutput(
         message = `${trimmed}${stderr.trim() ? ` (${stderr.trim()})` : ""}`;
       }
     }
-    throw new CniError(plugin, command, message, code);
+    throw new CniPluginError(plugin, command, message, code);
   }
   if (!trimmed) {
-    if (command === "ADD") throw new CniError(plugin, command, "plugin returned no result");
+    if (command === "ADD") throw new CniPluginError(plugin, command, "plugin returned no result");
     return undefined;
   }
   try {
@@ -226,7 +226,7 @@ export function interpretPluginOutput(
       throw new Error("not a JSON object");
     return parsed as CniResult;
   } catch (error) {
-    throw new CniError(
+    throw new CniPluginError(
       plugin,
       command,
       `invalid result JSON: ${(error as Error).message}: ${trimmed.slice(0, 200)}`,
@@ -293,7 +293,7 @@ export class CniRuntime {
   ): Promise<CniResult | undefined> {
     const binary = findPluginBinary(plugin.type, this.binDirs);
     if (!binary)
-      throw new CniError(plugin.type, command, `plugin binary not found in ${this.binDirs.join(":")}`);
+      throw new CniPluginError(plugin.type, command, `plugin binary not found in ${this.binDirs.join(":")}`);
     const stdin = JSON.stringify(pluginStdin(list, plugin, prevResult, context?.capabilityArgs));
     const { exitCode, stdout, stderr } = await execPlugin({
       binary,
@@ -310,7 +310,7 @@ export class CniRuntime {
     for (const plugin of list.plugins) {
       result = (await this.invoke(list, plugin, "ADD", context, result)) ?? result;
     }
-    if (!result) throw new CniError(list.plugins[0].type, "ADD", "no result");
+    if (!result) throw new CniPluginError(list.plugins[0].type, "ADD", "no result");
     return result;
   }
 

@@ -1,10 +1,11 @@
 import { X509Certificate } from "node:crypto";
 import type { CoreV1Api } from "@kubernetes/client-node";
+import type { EncryptionMode } from "../api/encryption.js";
 import { decodeSecretData, readConfigMap, readSecret } from "../k8s/client.js";
+import { UsageError } from "../usage-error.js";
 import { clusterNameProblem } from "./cluster-name.js";
-import { MeshUsageError } from "./errors.js";
 import { enableCommand } from "./hints.js";
-import { type EncryptionMode, MeshObjects, parseConfigMapData } from "./resources.js";
+import { MeshObjects, parseConfigMapData } from "./resources.js";
 
 /** What one cluster offers to others: who it is and how to reach its clustermesh-apiserver. */
 export interface ClusterAccess {
@@ -18,7 +19,7 @@ export interface ClusterAccess {
   serviceType: string;
 }
 
-export class NotEnabledError extends MeshUsageError {}
+export class NotEnabledError extends UsageError {}
 
 /** Reads a cluster's access information from its Kubernetes API (cilium-cli's extractAccessInformation). */
 export async function readClusterAccess(

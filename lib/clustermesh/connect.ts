@@ -7,8 +7,8 @@ import {
   MESH_NAMESPACE,
   readSecret,
 } from "../k8s/client.js";
+import { UsageError } from "../usage-error.js";
 import { type ClusterAccess, connectProblems, readClusterAccess, sameCa } from "./access.js";
-import { MeshUsageError } from "./errors.js";
 import { COMMON_CLIENT, remoteCaKey, renderRemoteClusterConfig } from "./remote-config.js";
 import { MeshObjects } from "./resources.js";
 
@@ -35,8 +35,7 @@ function withDeadline<T>(what: string, promise: Promise<T>, ms: number): Promise
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () =>
-        reject(new MeshUsageError(`${what}: no answer within ${ms / 1000} s (is the cluster reachable?)`)),
+      () => reject(new UsageError(`${what}: no answer within ${ms / 1000} s (is the cluster reachable?)`)),
       ms,
     );
   });
@@ -60,8 +59,8 @@ async function readPeers(
         );
         return { access, core };
       } catch (error) {
-        if (error instanceof MeshUsageError) throw error;
-        throw new MeshUsageError(`context ${context}: ${apiErrorMessage(error)}`);
+        if (error instanceof UsageError) throw error;
+        throw new UsageError(`context ${context}: ${apiErrorMessage(error)}`);
       }
     }),
   );
@@ -121,14 +120,14 @@ export async function connectClusters(
 ): Promise<void> {
   const contexts = [options.source, ...options.destinations];
   if (options.destinations.length === 0)
-    throw new MeshUsageError("--destination-context: at least one is required");
-  if (new Set(contexts).size !== contexts.length) throw new MeshUsageError("a context is listed twice");
+    throw new UsageError("--destination-context: at least one is required");
+  if (new Set(contexts).size !== contexts.length) throw new UsageError("a context is listed twice");
   const peers = await readPeers(contexts, kcFor, options.timeoutMs ?? 15_000, options.kubeconfig);
   const problems = connectProblems(
     peers.map((p) => p.access),
     options.allowMismatchingCa,
   );
-  if (problems.length) throw new MeshUsageError(problems.join("\n"));
+  if (problems.length) throw new UsageError(problems.join("\n"));
 
   const byContext = new Map(peers.map((p) => [p.access.context, p]));
   for (const [fromContext, toContext] of connectionPairs(

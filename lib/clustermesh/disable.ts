@@ -7,7 +7,7 @@ import {
   MESH_NAMESPACE,
   readSecret,
 } from "../k8s/client.js";
-import { MeshUsageError } from "./errors.js";
+import { UsageError } from "../usage-error.js";
 import { disconnectCommand } from "./hints.js";
 import { isRemoteClusterConfig } from "./remote-config.js";
 import { MeshObjects } from "./resources.js";
@@ -77,7 +77,7 @@ export async function disableClusterMesh(kc: KubeConfig, options: DisableOptions
     );
   }
   if (connected.length > 0) {
-    throw new MeshUsageError(
+    throw new UsageError(
       `context ${options.context}: still connected to ${connected.join(", ")}; disconnect first: ${disconnectCommand(
         options.context,
         options.kubeconfig,

@@ -7,6 +7,7 @@ import {
   issueServerCert,
 } from "../../certs/authority.js";
 import { etcdUsers } from "../../certs/users.js";
+import type { EncryptionMode } from "../api/encryption.js";
 import {
   apiErrorMessage,
   applyConfigMap,
@@ -18,14 +19,13 @@ import {
   readConfigMap,
   readSecret,
 } from "../k8s/client.js";
+import { UsageError } from "../usage-error.js";
 import { clusterNameProblem } from "./cluster-name.js";
-import { MeshUsageError } from "./errors.js";
 import { disableCommand } from "./hints.js";
 import {
   configMapData,
   DEFAULT_APISERVER_NODE_PORT,
   DEFAULT_MAX_CONNECTED_CLUSTERS,
-  type EncryptionMode,
   MESH_DOMAIN,
   type MeshClusterConfig,
   MeshObjects,
@@ -84,15 +84,15 @@ export function checkEnableFlags(
 ): void {
   if (options.clusterName !== undefined) {
     const nameProblem = clusterNameProblem(options.clusterName);
-    if (nameProblem) throw new MeshUsageError(`--cluster-name: ${nameProblem}`);
+    if (nameProblem) throw new UsageError(`--cluster-name: ${nameProblem}`);
   }
   const max = options.maxConnectedClusters;
   if (max !== undefined && !MAX_CONNECTED_CLUSTERS_CHOICES.includes(max))
-    throw new MeshUsageError(`--max-connected-clusters: ${max} is not 255 or 511`);
+    throw new UsageError(`--max-connected-clusters: ${max} is not 255 or 511`);
   const id = options.clusterId;
   const highest = max ?? Math.max(...MAX_CONNECTED_CLUSTERS_CHOICES);
   if (id !== undefined && (!Number.isInteger(id) || id < 1 || id > highest)) {
-    throw new MeshUsageError(
+    throw new UsageError(
       `--cluster-id: ${id} is not an integer 1..${highest}${max === undefined ? " (1..255 unless --max-connected-clusters 511)" : ""}`,
     );
   }
@@ -103,16 +103,15 @@ function resolveIdentity(options: EnableOptions, existing: MeshClusterConfig | u
   const clusterId = options.clusterId ?? existing?.clusterId;
   const maxConnectedClusters =
     options.maxConnectedClusters ?? existing?.maxConnectedClusters ?? DEFAULT_MAX_CONNECTED_CLUSTERS;
-  if (!clusterName)
-    throw new MeshUsageError("--cluster-name is required the first time a cluster is enabled");
+  if (!clusterName) throw new UsageError("--cluster-name is required the first time a cluster is enabled");
   const nameProblem = clusterNameProblem(clusterName);
-  if (nameProblem) throw new MeshUsageError(`--cluster-name: ${nameProblem}`);
+  if (nameProblem) throw new UsageError(`--cluster-name: ${nameProblem}`);
   if (clusterId === undefined)
-    throw new MeshUsageError("--cluster-id is required the first time a cluster is enabled");
+    throw new UsageError("--cluster-id is required the first time a cluster is enabled");
   if (![255, 511].includes(maxConnectedClusters))
-    throw new MeshUsageError("--max-connected-clusters must be 255 or 511");
+    throw new UsageError("--max-connected-clusters must be 255 or 511");
   if (!Number.isInteger(clusterId) || clusterId < 1 || clusterId > maxConnectedClusters) {
-    throw new MeshUsageError(`--cluster-id must be an integer 1..${maxConnectedClusters}`);
+    throw new UsageError(`--cluster-id must be an integer 1..${maxConnectedClusters}`);
   }
   if (existing) {
     for (const [field, was, now] of [
@@ -121,7 +120,7 @@ function resolveIdentity(options: EnableOptions, existing: MeshClusterConfig | u
       ["max-connected-clusters", existing.maxConnectedClusters, maxConnectedClusters],
     ] as const) {
       if (was !== now) {
-        throw new MeshUsageError(
+        throw new UsageError(
           `--${field}: this cluster is already enabled with ${field} ${was}; it cannot change on a live cluster (disable it first: ${disableCommand(options.context, options.kubeconfig)})`,
         );
       }

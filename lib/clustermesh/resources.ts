@@ -3,6 +3,8 @@
  * clustermesh-apiserver agree on a cluster's mesh settings — our counterparts of Cilium's
  * cilium-config, cilium-ca, clustermesh-apiserver-*-cert and cilium-clustermesh.
  */
+import { ENCRYPTION_MODES, type EncryptionMode, isEncryptionMode } from "../api/encryption.js";
+
 export const MeshObjects = {
   /** ConfigMap: cluster-name, cluster-id, max-connected-clusters, tunnel-protocol, encryption. */
   config: "clustermesh-config",
@@ -24,8 +26,6 @@ export const DEFAULT_APISERVER_NODE_PORT = 32379;
 export const DEFAULT_MAX_CONNECTED_CLUSTERS = 255;
 /** The `<cluster>.mesh.cilium.io` names agents use for the remote etcd (the server certificate's wildcard SAN). */
 export const MESH_DOMAIN = "mesh.cilium.io";
-
-export type EncryptionMode = "none" | "wireguard" | "ipsec";
 
 export interface MeshClusterConfig {
   clusterName: string;
@@ -54,9 +54,9 @@ export function parseConfigMapData(
   const max = Number(data?.["max-connected-clusters"] ?? DEFAULT_MAX_CONNECTED_CLUSTERS);
   if (!name) throw new Error(`${source}: cluster-name is missing`);
   if (!Number.isInteger(id) || id < 1 || id > max) throw new Error(`${source}: cluster-id must be 1..${max}`);
-  const encryption = (data?.encryption ?? "none") as EncryptionMode;
-  if (!["none", "wireguard", "ipsec"].includes(encryption)) {
-    throw new Error(`${source}: encryption must be none, wireguard or ipsec`);
+  const encryption = data?.encryption ?? "none";
+  if (!isEncryptionMode(encryption)) {
+    throw new Error(`${source}: encryption must be one of ${ENCRYPTION_MODES.join(", ")}`);
   }
   return {
     clusterName: name,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type RemoteClusterStatus, summarizeConnectivity } from "./status.js";
+import type { RemoteClusterStatus } from "../api/agent-status.js";
+import { summarizeConnectivity } from "./status.js";
 
 const remote = (name: string, extra: Partial<RemoteClusterStatus> = {}): RemoteClusterStatus => ({
   name,

@@ -2,29 +2,7 @@
  * What an agent reports about each remote cluster (in its status API) and how meshctl sums it up
  * across nodes, mirroring `cilium clustermesh status`.
  */
-
-export interface RemoteClusterStatus {
-  name: string;
-  /** The etcd connection is up. */
-  connected: boolean;
-  /** Connected, configuration retrieved and every kind synced: the remote's state is in use. */
-  ready: boolean;
-  /** Human-readable state, e.g. "connected", "waiting for sync canaries", "unreachable for 42 s". */
-  status: string;
-  config: { required: boolean; retrieved: boolean; clusterId?: number; syncedCanaries?: boolean };
-  synced: { nodes: boolean; services: boolean; identities: boolean; endpoints: boolean };
-  numNodes: number;
-  numSharedServices: number;
-  numIdentities: number;
-  numEndpoints: number;
-  numFailures: number;
-  lastFailure?: string;
-  lastFailureAt?: string;
-  /** Remote entries rejected by validation, by reason. */
-  rejected: Record<string, number>;
-  /** Backends withdrawn after the remote stayed unreachable longer than the TTL. */
-  backendsWithdrawn?: boolean;
-}
+import type { RemoteClusterStatus } from "../api/agent-status.js";
 
 export interface NodeMeshStatus {
   node: string;

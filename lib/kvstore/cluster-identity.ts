@@ -1,5 +1,6 @@
 /**
- * Cluster names, cluster ids and the identity space they own (reference §5). Pure.
+ * Cluster names, cluster ids and the identity space they own (https://github.com/cilium/cilium/blob/main/pkg/clustermesh/types/option.go,
+ * https://github.com/cilium/cilium/blob/main/pkg/identity/numericidentity.go). Pure.
  */
 
 export type MaxConnectedClusters = 255 | 511;

@@ -1,10 +1,9 @@
 /**
- * Cilium's etcd key layout (reference §1.1–1.2, §1.5). "WARNING - STABLE API" in Cilium: every
+ * Cilium's etcd key layout (https://github.com/cilium/cilium/blob/main/pkg/kvstore/kvstore.go, https://github.com/cilium/cilium/blob/main/pkg/node/store/store.go,
+ * https://github.com/cilium/cilium/blob/main/pkg/ipcache/kvstore.go, https://github.com/cilium/cilium/blob/main/pkg/kvstore/allocator/allocator.go). "WARNING - STABLE API" in Cilium: every
  * string here is what a Cilium agent or clustermesh-apiserver reads and writes.
  */
 
-export const BASE_PREFIX = "cilium";
-export const STATE_PREFIX = "cilium/state";
 export const HEARTBEAT_KEY = "cilium/.heartbeat";
 export const CLUSTER_CONFIG_PREFIX = "cilium/cluster-config";
 export const SYNCED_PREFIX = "cilium/synced";
@@ -15,7 +14,6 @@ export const IDENTITIES_PREFIX = "cilium/state/identities/v1";
 export const IDENTITY_IDS_PREFIX = "cilium/state/identities/v1/id";
 export const IP_IDENTITIES_PREFIX = "cilium/state/ip/v1";
 /** Cilium always writes ipcache entries in the literal "default" address space (not the cluster name). */
-export const IP_ADDRESS_SPACE = "default";
 export const IP_ENTRIES_PREFIX = "cilium/state/ip/v1/default";
 
 /** Joins like Cilium's JoinKey: "/" separators, no empty segments, no trailing "/". */

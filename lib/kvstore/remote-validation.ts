@@ -23,7 +23,8 @@ import { decodeIpIdentityPair, type IPIdentityPair, ipPairKeySuffix } from "./va
 import { decodeNode, type NodeValue } from "./values/node.js";
 import { type ClusterService, decodeService } from "./values/service.js";
 
-export interface RemoteCluster {
+/** The remote cluster every entry read from its etcd must come from (name, id and id range). */
+export interface ExpectedCluster {
   name: string;
   id: number;
   maxConnectedClusters?: MaxConnectedClusters;
@@ -32,7 +33,7 @@ export interface RemoteCluster {
 /** A decoder for one kind: full key, the key relative to the watched prefix, raw value. */
 export type EntryDecoder<T> = (key: string, suffix: string, raw: Buffer | string) => T;
 
-function expectClusterName(key: string, field: string, actual: string, remote: RemoteCluster): void {
+function expectClusterName(key: string, field: string, actual: string, remote: ExpectedCluster): void {
   if (actual === "") throw new InvalidEntryError(key, "missing-field", `${field} is empty`);
   if (actual !== remote.name) {
     throw new InvalidEntryError(
@@ -43,7 +44,7 @@ function expectClusterName(key: string, field: string, actual: string, remote: R
   }
 }
 
-function expectClusterId(key: string, field: string, actual: number, remote: RemoteCluster): void {
+function expectClusterId(key: string, field: string, actual: number, remote: ExpectedCluster): void {
   if (actual !== remote.id) {
     throw new InvalidEntryError(
       key,
@@ -53,7 +54,7 @@ function expectClusterId(key: string, field: string, actual: number, remote: Rem
   }
 }
 
-function expectIdentityOf(key: string, id: number, remote: RemoteCluster, allowReserved: boolean): void {
+function expectIdentityOf(key: string, id: number, remote: ExpectedCluster, allowReserved: boolean): void {
   if (allowReserved && id < RESERVED_IDENTITY_LIMIT) return;
   if (!identityBelongsTo(id, remote.id, remote.maxConnectedClusters)) {
     const { first, last } = identityRange(remote.id, remote.maxConnectedClusters);
@@ -66,7 +67,7 @@ function expectIdentityOf(key: string, id: number, remote: RemoteCluster, allowR
 }
 
 /** Node under `cilium/state/nodes/v1/<remote>/`; suffix = node name. */
-export function remoteNodeDecoder(remote: RemoteCluster): EntryDecoder<NodeValue> {
+export function remoteNodeDecoder(remote: ExpectedCluster): EntryDecoder<NodeValue> {
   return (key, suffix, raw) => {
     if (suffix === "" || suffix.includes("/"))
       throw new InvalidEntryError(key, "bad-key", `"${suffix}" is not a node name`);
@@ -85,7 +86,7 @@ export function remoteNodeDecoder(remote: RemoteCluster): EntryDecoder<NodeValue
 }
 
 /** Service under `cilium/state/services/v1/<remote>/`; suffix = "<namespace>/<name>". */
-export function remoteServiceDecoder(remote: RemoteCluster): EntryDecoder<ClusterService> {
+export function remoteServiceDecoder(remote: ExpectedCluster): EntryDecoder<ClusterService> {
   return (key, suffix, raw) => {
     const parts = suffix.split("/");
     if (parts.length !== 2 || parts.some((p) => p === "")) {
@@ -114,7 +115,7 @@ export interface RemoteIdentity {
 }
 
 /** Identity under `cilium/state/identities/v1/id/`; suffix = numeric id. */
-export function remoteIdentityDecoder(remote: RemoteCluster): EntryDecoder<RemoteIdentity> {
+export function remoteIdentityDecoder(remote: ExpectedCluster): EntryDecoder<RemoteIdentity> {
   return (key, suffix, raw) => {
     const id = parseIdentityId(key, suffix);
     expectIdentityOf(key, id, remote, false);
@@ -133,7 +134,7 @@ export function remoteIdentityDecoder(remote: RemoteCluster): EntryDecoder<Remot
 }
 
 /** ipcache entry under `cilium/state/ip/v1/default/`; suffix = PrefixString of the value. */
-export function remoteIpDecoder(remote: RemoteCluster): EntryDecoder<IPIdentityPair> {
+export function remoteIpDecoder(remote: ExpectedCluster): EntryDecoder<IPIdentityPair> {
   return (key, suffix, raw) => {
     const pair = decodeIpIdentityPair(key, raw);
     if (ipPairKeySuffix(pair) !== suffix) {

@@ -13,7 +13,6 @@
  */
 import type { Etcd3, IKeyValue } from "etcd3";
 import type { Logger } from "../log.js";
-import { waitFor } from "../process.js";
 import { emptyRejectCounters, InvalidEntryError, type RejectReason } from "./errors.js";
 import { keys } from "./paths.js";
 import type { EntryDecoder } from "./remote-validation.js";
@@ -268,9 +267,4 @@ export async function watchWhenSynced<T>(store: WatchStore<T>, options: CanaryGa
       await sleep(delay, options.signal);
     }
   }
-}
-
-/** For tests and callers that poll: resolves when `store.synced`. */
-export function waitSynced<T>(store: WatchStore<T>, timeoutMs = 10_000): Promise<true> {
-  return waitFor(`watch store ${store.prefix} to sync`, () => store.synced || undefined, { timeoutMs });
 }

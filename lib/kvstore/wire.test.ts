@@ -1,5 +1,5 @@
 /**
- * Golden values from the Cilium reference (shared/reference/cilium-clustermesh.md §1): a value a
+ * Golden values in the shapes Cilium writes (each value file links its Go type): a value a
  * Cilium writer produces must decode, and what we encode must be byte-identical to Cilium's shape.
  */
 import assert from "node:assert/strict";
@@ -66,7 +66,7 @@ const GOLDEN_SERVICE = `{
   "includeExternal": true, "shared": true, "clusterID": 3
 }`;
 
-// Stable-version ipcache value (reference §1.9).
+// Stable-version ipcache value (https://github.com/cilium/cilium/blob/main/pkg/identity/identity.go IPIdentityPair).
 const GOLDEN_IP =
   '{"IP":"10.5.1.9","Mask":null,"HostIP":"10.6.1.3","ID":543510,"Key":0,"Metadata":"cilium-global:default:node1:2191","K8sNamespace":"default","K8sPodName":"pod-1"}';
 // ciliumendpoints.txtar (a development version: no Mask, extra K8sPodUID).

@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { connectEtcd, tlsFromFiles } from "../../lib/etcd/client.js";
 import { run } from "../../lib/exec.js";
 import { waitFor } from "../../lib/process.js";
-import type { CliResult } from "../lab-fixture.js";
+import type { CliResult } from "../../testing/lab-fixture.js";
 import { type ClusterRef, type MeshProvider, meshProvider } from "./provider.js";
 
 /** Short TTL so the unreachable-cluster scenario stays quick; long enough for an etcd restart. */

@@ -11,10 +11,17 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { AgentStatus } from "../../agent/status/status.js";
-import { agentStatus } from "../../lab/agent-status.js";
+import { agentStatus } from "../../lab/agent-socket.js";
 import { LabJournal } from "../../lab/state.js";
-import { type CliResult, type LabFixture, labFixture, labUpArgs, MESHCTL, meshctl } from "../lab-fixture.js";
+import type { AgentStatus } from "../../lib/api/agent-status.js";
+import {
+  type CliResult,
+  type LabFixture,
+  labFixture,
+  labUpArgs,
+  MESHCTL,
+  meshctl,
+} from "../../testing/lab-fixture.js";
 
 export type ClusterRef = "c1" | "c2";
 

@@ -3,11 +3,10 @@
  * from the Secret's keys) or strongSwan's userspace ESP (IKE with PSKs derived from them). The
  * controller decides peers, keys and drops; a backend installs them and says what is installed.
  */
+import type { SaCounts } from "../../../lib/api/agent-status.js";
+import type { IpsecBackendName } from "../../../lib/api/encryption.js";
 import type { IpsecKeySet } from "./keys.js";
-import type { SaCounts } from "./strongswan.js";
 import type { XfrmNode, XfrmRemote } from "./xfrm.js";
-
-export type IpsecBackendName = "kernel-xfrm" | "strongswan-libipsec";
 
 export interface IpsecPeerReport {
   /** libipsec: established IKE and CHILD SAs with the peer */

@@ -12,6 +12,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { SaCounts } from "../../../lib/api/agent-status.js";
 import { parseIp } from "../../../lib/cidr.js";
 import { run } from "../../../lib/exec.js";
 import type { Logger } from "../../../lib/log.js";
@@ -159,13 +160,6 @@ export function swanctlConf(local: XfrmNode, remotes: readonly XfrmRemote[], key
   }`);
   }
   return `connections {\n${connections.join("\n")}\n}\nsecrets {\n${secrets.join("\n")}\n}\n`;
-}
-
-export interface SaCounts {
-  ike: number;
-  child: number;
-  /** connection name → established CHILD_SAs with their inbound/outbound ESP SPIs */
-  byConnection: Record<string, { ike: number; child: number; spis: string[] }>;
 }
 
 /** Parses `swanctl --list-sas` text output (IKE SA lines start at column 0, CHILD SAs are indented). */

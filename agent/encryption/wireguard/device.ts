@@ -2,11 +2,10 @@
  * The node's WireGuard device: kernel WireGuard when `ip link add … type wireguard` works, else
  * wireguard-go (a TUN device) started inside the node's netns. wireguard-go's UAPI socket path is
  * global to the machine (not per netns), so interface names must be unique per machine: derive
- * them from a node-unique prefix with wireGuardInterfaceName(). The process is recorded by PID and
+ * them from a node-unique prefix with wireGuardInterfaceName() (lib/api/encryption.ts). The process is recorded by PID and
  * start time in the state dir, reused after an agent restart (peers survive, no traffic gap) and
  * stopped by that PID only. Addresses and routes belong to the caller (see routes.ts).
  */
-import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -26,19 +25,8 @@ import { WgToolConfigurator } from "./wg-tool.js";
 
 export const WIREGUARD_PORT = 51871; // Cilium's
 export const WIREGUARD_MTU = 1420; // 1500 - 80 bytes of IPv6+UDP+WireGuard overhead
-const IFNAME_MAX = 15;
 
 export type WireGuardBackend = "kernel" | "userspace";
-
-/**
- * A machine-unique interface name from a node-unique prefix (e.g. the lab's node netns name):
- * `<prefix>-wg` when it fits in 15 characters, else `wg` + 10 hex digits of the prefix's hash.
- */
-export function wireGuardInterfaceName(nodeUniquePrefix: string): string {
-  const direct = `${nodeUniquePrefix}-wg`;
-  if (direct.length <= IFNAME_MAX && /^[A-Za-z0-9_.-]+$/.test(direct)) return direct;
-  return `wg${createHash("sha256").update(nodeUniquePrefix).digest("hex").slice(0, 10)}`;
-}
 
 export function checkInterfaceName(ifname: string): void {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(ifname) || ifname === "." || ifname === "..") {

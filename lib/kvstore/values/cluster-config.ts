@@ -1,4 +1,4 @@
-/** `cilium/cluster-config/<cluster>` — Cilium's CiliumClusterConfig (reference §1.3). */
+/** `cilium/cluster-config/<cluster>` — Cilium's CiliumClusterConfig (https://github.com/cilium/cilium/blob/main/pkg/clustermesh/types/types.go). */
 import { InvalidEntryError } from "../errors.js";
 import { FieldReader, type GoStruct, goMarshal, parseJsonObject } from "../go-json.js";
 

@@ -1,7 +1,7 @@
 /**
  * `cilium/state/identities/v1/id/<N>` — the identity's sorted label list in Cilium's kvstore
  * format: `source:key=value;` per label, sorted by key (without source), trailing ";" required
- * (reference §1.8, §11).
+ * (https://github.com/cilium/cilium/blob/main/pkg/labels/labels.go SortedList, written by https://github.com/cilium/cilium/blob/main/pkg/kvstore/allocator/allocator.go).
  */
 import { InvalidEntryError } from "../errors.js";
 import { MAX_VALUE_BYTES } from "../go-json.js";

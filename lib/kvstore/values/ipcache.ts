@@ -1,5 +1,6 @@
 /**
- * `cilium/state/ip/v1/default/<ip-or-prefix>` — Cilium's IPIdentityPair (reference §1.9).
+ * `cilium/state/ip/v1/default/<ip-or-prefix>` — Cilium's IPIdentityPair
+ * (https://github.com/cilium/cilium/blob/main/pkg/identity/identity.go).
  * Writers emit `"Mask": null` for host entries; readers treat a missing or null Mask the same.
  */
 import { InvalidEntryError } from "../errors.js";

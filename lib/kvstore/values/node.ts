@@ -1,5 +1,6 @@
 /**
- * `cilium/state/nodes/v1/<cluster>/<node>` — Cilium's nodeTypes.Node (reference §1.6). No JSON tags
+ * `cilium/state/nodes/v1/<cluster>/<node>` — Cilium's nodeTypes.Node
+ * (https://github.com/cilium/cilium/blob/main/pkg/node/types/node.go). No JSON tags
  * in Go: field names as-is, every field always present, nil slices/maps as null, nil IPs as "".
  */
 

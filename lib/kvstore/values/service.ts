@@ -1,5 +1,6 @@
 /**
- * `cilium/state/services/v1/<cluster>/<ns>/<name>` — Cilium's ClusterService (reference §1.7).
+ * `cilium/state/services/v1/<cluster>/<ns>/<name>` — Cilium's ClusterService
+ * (https://github.com/cilium/cilium/blob/main/pkg/clustermesh/store/store.go).
  */
 import { InvalidEntryError } from "../errors.js";
 import { FieldReader, type GoStruct, type GoValue, goMap, goMarshal, parseJsonObject } from "../go-json.js";

@@ -5,8 +5,8 @@
  */
 import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { apiStatus } from "../../lib/k8s/client.js";
-import type { PodDirectory, PodInfo } from "../endpoints/manager.js";
-import type { NamedPort } from "../endpoints/store.js";
+import type { PodDirectory, PodInfo } from "./manager.js";
+import type { NamedPort } from "./store.js";
 
 export function namedPorts(pod: V1Pod): NamedPort[] {
   const ports: NamedPort[] = [];

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { KubeConfig, type V1Pod } from "@kubernetes/client-node";
-import { ApiPodDirectory } from "./pods.js";
+import { ApiPodDirectory } from "./pod-directory.js";
 
 /** A kubeconfig whose API server refuses every connection: any API call fails. */
 function unreachableApi(): KubeConfig {

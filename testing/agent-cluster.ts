@@ -20,18 +20,18 @@ import {
   type V1Pod,
   type V1Service,
 } from "@kubernetes/client-node";
-import { cgroup2Root, mountPrivateBpffs, type PrivateBpffs } from "../../bpf/testing.js";
-import { createCa, issueClientCert, issueServerCert } from "../../certs/authority.js";
-import { bundlePaths, saveBundle } from "../../certs/store.js";
-import { callAgent } from "../../cni/agent-client.js";
-import type { CniResult } from "../../cni/protocol.js";
-import { writeKubeconfig } from "../../lab/kube-apiserver/kubeconfig.js";
-import { createClusterKubePki } from "../../lab/kube-apiserver/pki.js";
-import { type KubeApiServer, startKubeApiServer } from "../../lab/kube-apiserver/server.js";
-import { cniPluginBinary } from "../../lib/cni-plugin.js";
-import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../../lib/etcd/launcher.js";
-import { runSync } from "../../lib/exec.js";
-import { freePort } from "../../lib/free-port.js";
+import { cgroup2Root, mountPrivateBpffs, type PrivateBpffs } from "../bpf/testing.js";
+import { createCa, issueClientCert, issueServerCert } from "../certs/authority.js";
+import { bundlePaths, saveBundle } from "../certs/store.js";
+import { writeKubeconfig } from "../lab/kube-apiserver/kubeconfig.js";
+import { createClusterKubePki } from "../lab/kube-apiserver/pki.js";
+import { type KubeApiServer, startKubeApiServer } from "../lab/kube-apiserver/server.js";
+import type { AgentStatus } from "../lib/api/agent-status.js";
+import type { CniResult } from "../lib/api/cni-protocol.js";
+import { cniPluginBinary } from "../lib/cni-plugin.js";
+import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
+import { runSync } from "../lib/exec.js";
+import { freePort } from "../lib/free-port.js";
 import {
   isRunning,
   type ProcessRef,
@@ -39,13 +39,13 @@ import {
   stopProcess,
   WaitAborted,
   waitFor,
-} from "../../lib/process.js";
-import type { AgentStatus } from "../status/status.js";
+} from "../lib/process.js";
+import { callAgent } from "./cni-agent-client.js";
 
-const AGENT_MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
-export const REQUEST_LOOP = fileURLToPath(new URL("./request-loop.js", import.meta.url));
-export const ECHO_SERVER = fileURLToPath(new URL("./echo-server.js", import.meta.url));
-export const PROBE = fileURLToPath(new URL("./probe.js", import.meta.url));
+const AGENT_MAIN = fileURLToPath(new URL("../agent/main.js", import.meta.url));
+export const REQUEST_LOOP = fileURLToPath(new URL("../agent/testing/request-loop.js", import.meta.url));
+export const ECHO_SERVER = fileURLToPath(new URL("../agent/testing/echo-server.js", import.meta.url));
+export const PROBE = fileURLToPath(new URL("../agent/testing/probe.js", import.meta.url));
 export const SERVICE_RANGE = "10.96.0.0/24";
 
 export interface TestNode {

@@ -5,7 +5,7 @@ import {
   type CniErrorBody,
   CniErrorCode,
   type CniResult,
-} from "./protocol.js";
+} from "../lib/api/cni-protocol.js";
 
 /** POSTs a CNI request to the agent's unix socket; the agent answers a CniResult or a CNI error body. */
 export function callAgent(

@@ -1,6 +1,21 @@
 /**
- * What the CNI plugin and the agent exchange over the agent's unix socket, and the CNI spec 1.1
- * types both sides share. Kept free of dependencies so the plugin starts fast.
+ * The CNI plugin ↔ agent protocol, and the CNI spec 1.1 types both sides share
+ * (https://github.com/containernetworking/cni/blob/main/SPEC.md). Imports nothing, so the plugin,
+ * which imports only node built-ins and this file, starts fast — and can be rewritten in C.
+ *
+ * Transport: HTTP/1.1 over the agent's unix socket (`agentSocket` of the network config, default
+ * DEFAULT_AGENT_SOCKET), one request per plugin run, JSON bodies:
+ *
+ *   POST /v1/cni/add|del|check|status|gc   body: AgentCniRequest (below)
+ *     200  ADD: a CniResult; DEL, CHECK, STATUS, GC: `{}`
+ *     4xx/5xx  a CniErrorBody (`{cniVersion, code, msg, details?}`, codes from CniErrorCode):
+ *          503 for TryAgainLater / PluginNotAvailable, 500 for IoFailure and codes >= 100, 400 else.
+ *          The plugin prints the body on stdout and exits 1, as the spec asks.
+ *   GET /healthz   200 `{ok: true}`, or 503 `{ok: false, reason}` when the agent cannot serve ADDs
+ *
+ * When nothing listens on the socket the plugin answers TryAgainLater (11) itself. VERSION never
+ * reaches the agent: the plugin answers it from SUPPORTED_CNI_VERSIONS. The same socket also serves
+ * the agent's status document (GET /v1/status, see agent-status.ts).
  */
 
 export const CNI_VERSION = "1.1.0";

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
+import { agentStatusCommand } from "../cli/commands/agent.js";
 import type { LabStatus } from "../lab/status.js";
 import {
   type CliResult,
@@ -14,8 +15,7 @@ import {
   labFixture,
   labUpArgs,
   MESHCTL,
-} from "../test/lab-fixture.js";
-import { agentStatusCommand } from "./commands/agent.js";
+} from "../testing/lab-fixture.js";
 
 function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 600_000): CliResult {
   const result = spawnSync(process.execPath, [MESHCTL, ...args], {

@@ -7,14 +7,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Etcd3 } from "etcd3";
-import { createCa, issueClientCert, issueServerCert } from "../../certs/authority.js";
-import { bundlePaths, saveBundle } from "../../certs/store.js";
-import { connectEtcd, type EtcdClientTls } from "../../lib/etcd/client.js";
-import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../../lib/etcd/launcher.js";
-import { freePort } from "../../lib/free-port.js";
-import { writeKubeconfig } from "./kubeconfig.js";
-import { type ClusterKubePki, createClusterKubePki } from "./pki.js";
-import { type KubeApiServer, type KubeApiServerOptions, startKubeApiServer } from "./server.js";
+import { createCa, issueClientCert, issueServerCert } from "../certs/authority.js";
+import { bundlePaths, saveBundle } from "../certs/store.js";
+import { writeKubeconfig } from "../lab/kube-apiserver/kubeconfig.js";
+import { type ClusterKubePki, createClusterKubePki } from "../lab/kube-apiserver/pki.js";
+import {
+  type KubeApiServer,
+  type KubeApiServerOptions,
+  startKubeApiServer,
+} from "../lab/kube-apiserver/server.js";
+import { connectEtcd, type EtcdClientTls } from "../lib/etcd/client.js";
+import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
+import { freePort } from "../lib/free-port.js";
 
 export const TEST_SERVICE_RANGE = "10.96.0.0/24";
 

@@ -1,5 +1,5 @@
 /** The encryption section of `meshctl agent status` (text), from the agent's status document. Pure. */
-import type { EncryptionPeerStatus, EncryptionStatus } from "./controller.js";
+import type { EncryptionPeerStatus, EncryptionStatus } from "../../lib/api/agent-status.js";
 
 function ago(iso: string | undefined, now: number): string {
   if (!iso) return "never";

@@ -1,0 +1,143 @@
+/**
+ * The agent's status document (GET /v1/status on the agent's unix socket, next to the CNI routes of
+ * cni-protocol.ts) and its client. Served by agent/cni-server/, built by agent/status/; read by
+ * `meshctl agent status`, `meshctl clustermesh status`, the tests and the benches.
+ */
+import { request } from "node:http";
+import type { EncryptionBackendName, EncryptionMode } from "./encryption.js";
+
+export interface AgentStatus {
+  node: string;
+  cluster: { name: string; id: number };
+  ready: boolean;
+  health: {
+    kubernetes: { synced: boolean; caches: Record<string, boolean> };
+    datapath: { loaded: boolean; links: number };
+    tunnel: { device: string; ifindex: number | undefined };
+    lastReconcile?: { at: string; ops: number; error?: string };
+  };
+  podCidr: string | undefined;
+  nodeIp: string | undefined;
+  endpoints: {
+    id: string;
+    pod: string;
+    containerId: string;
+    ip: string;
+    identity: number;
+    ifindex: number | undefined;
+    state: string;
+  }[];
+  services: { frontend: string; backends: { address: string; state: "active" | "terminating" }[] }[];
+  identities: { id: number; labels: string[] }[];
+  ipcache: { prefix: string; identity: number; tunnelEndpoint?: string; remoteCluster?: boolean }[];
+  counters: Record<string, number>;
+  /** mode only when encryption is off */
+  encryption?: EncryptionStatus | { mode: EncryptionMode };
+  /** Connected remote clusters (what `meshctl clustermesh status` sums up) and their identities. */
+  clustermesh: {
+    remoteClusters: RemoteClusterStatus[];
+    remoteIdentities: { id: number; labels: string[]; cluster: string }[];
+  };
+}
+
+/** What an agent reports about each remote cluster (`meshctl clustermesh status` sums it up across nodes). */
+export interface RemoteClusterStatus {
+  name: string;
+  /** The etcd connection is up. */
+  connected: boolean;
+  /** Connected, configuration retrieved and every kind synced: the remote's state is in use. */
+  ready: boolean;
+  /** Human-readable state, e.g. "connected", "waiting for sync canaries", "unreachable for 42 s". */
+  status: string;
+  config: { required: boolean; retrieved: boolean; clusterId?: number; syncedCanaries?: boolean };
+  synced: { nodes: boolean; services: boolean; identities: boolean; endpoints: boolean };
+  numNodes: number;
+  numSharedServices: number;
+  numIdentities: number;
+  numEndpoints: number;
+  numFailures: number;
+  lastFailure?: string;
+  lastFailureAt?: string;
+  /** Remote entries rejected by validation, by reason. */
+  rejected: Record<string, number>;
+  /** Backends withdrawn after the remote stayed unreachable longer than the TTL. */
+  backendsWithdrawn?: boolean;
+}
+
+export interface EncryptionPeerStatus {
+  node: string;
+  cluster: string;
+  endpoint?: string;
+  /** WireGuard */
+  lastHandshake?: string;
+  rxBytes?: number;
+  txBytes?: number;
+  /** IPsec (libipsec): established IKE and CHILD SAs with this node */
+  sas?: { ike: number; child: number };
+  /** IPsec (kernel XFRM): ESP states installed for this pair, per direction */
+  states?: { in: number; out: number };
+}
+
+/** strongSwan's established SAs: totals, and per connection with the CHILD_SAs' ESP SPIs. */
+export interface SaCounts {
+  ike: number;
+  child: number;
+  /** connection name → established CHILD_SAs with their inbound/outbound ESP SPIs */
+  byConnection: Record<string, { ike: number; child: number; spis: string[] }>;
+}
+
+export interface EncryptionStatus {
+  mode: EncryptionMode;
+  backend?: EncryptionBackendName;
+  /** Why this backend (IPsec: the kernel ESP probe's finding). */
+  backendDetail?: string;
+  interface?: string;
+  publicKey?: string;
+  /** IPsec: SPI of the current key (what this node advertises as EncryptionKey). */
+  keyId?: number;
+  peers: EncryptionPeerStatus[];
+  saCounts?: SaCounts;
+  /** kernel XFRM: ESP states installed, per direction */
+  xfrmStates?: { in: number; out: number };
+  skipped: { node: string; reason: string; message?: string }[];
+  skippedTotal: Record<string, number>;
+  /** Prefixes blackholed because their node cannot be a peer (never sent plain). */
+  dropPrefixes: string[];
+  lastSync?: { at: string; error?: string };
+  /** A configuration problem (e.g. the key Secret), also logged. */
+  error?: string;
+}
+
+/**
+ * GET /v1/status from an agent's unix socket, on a connection of its own (`agent: false`): Node's
+ * global agent keeps sockets alive, and one the agent closed after its 5 s keep-alive timeout
+ * while the caller was busy fails the next request with EPIPE.
+ */
+export function getAgentStatus(socketPath: string, timeoutMs = 5_000): Promise<AgentStatus> {
+  return new Promise((resolve, reject) => {
+    const options = { socketPath, path: "/v1/status", method: "GET", timeout: timeoutMs, agent: false };
+    const req = request(options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        if (res.statusCode !== 200)
+          return reject(new Error(`agent answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+        try {
+          resolve(JSON.parse(text) as AgentStatus);
+        } catch {
+          reject(new Error("agent sent a status that is not JSON"));
+        }
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === "ENOENT" || error.code === "ECONNREFUSED"
+          ? new Error(`the agent is not running (nothing listens on ${socketPath})`)
+          : error,
+      ),
+    );
+    req.end();
+  });
+}
