@@ -303,11 +303,13 @@ spec:
       ],
       { env: fixture.env, stdio: ["ignore", "pipe", "pipe"] },
     );
+    // listened for from the start: under load the loop can end before the restarted agent is ready
+    const exited = new Promise((resolve) => loop.once("exit", resolve));
     let output = "";
     loop.stdout.on("data", (chunk) => {
       output += chunk;
     });
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    await new Promise((resolve) => setTimeout(resolve, 5_000)); // requests before the restart, not a sync point
     const restart = meshctl(
       ["lab", "restart", "agent", "--name", fixture.name, "--node", client.node],
       fixture.env,
@@ -318,7 +320,7 @@ spec:
       async () => (await agentStatus(fixture.name, client.node)).ready,
       { timeoutMs: 30_000, intervalMs: 200 },
     );
-    await new Promise((resolve) => loop.once("exit", resolve));
+    await exited;
     const [ok, failed] = output.trim().split(" ").map(Number);
     assert.ok(ok > 100, `requests made: ${output}`);
     assert.equal(failed, 0, `failed requests during the agent restart: ${output}`);
