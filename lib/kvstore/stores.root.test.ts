@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
 import { after, before, describe, it } from "node:test";
 import type { Etcd3 } from "etcd3";
+import pino from "pino";
 import { silentLogger } from "../log.js";
 import { waitFor } from "../process.js";
 import type { RejectReason } from "./errors.js";
@@ -298,13 +299,14 @@ describe("watch store (root: real etcd)", () => {
   it("waits for the canary, reports upserts/deletes, rejects malformed values with counters, and relists without spurious deletes", async () => {
     const events: string[] = [];
     const rejected: RejectReason[] = [];
+    const logLines: { key?: string; reason?: string; msg?: string }[] = [];
     const store = new WatchStore<NodeValue>({
       prefix: remoteWatchPrefix("nodes", CLUSTER),
       decode: remoteNodeDecoder({ name: CLUSTER, id: 2 }),
       onUpsert: (suffix) => events.push(`upsert ${suffix}`),
       onDelete: (suffix) => events.push(`delete ${suffix}`),
       onRejected: (error) => rejected.push(error.reason),
-      log,
+      log: pino({ level: "warn" }, { write: (line: string) => logLines.push(JSON.parse(line)) }),
     });
     const watcherClient = etcd.client("root");
     const abort = new AbortController();
@@ -360,6 +362,14 @@ describe("watch store (root: real etcd)", () => {
       ]);
       assert.equal(store.rejected["not-json"], 1);
       assert.equal(store.rejectedTotal, 7);
+      assert.equal(
+        Object.values(store.rejectedNow).reduce((a, b) => a + (b ?? 0), 0),
+        7,
+      );
+      const rejections = logLines.filter((l) => l.msg === "rejected remote kvstore entry");
+      assert.equal(rejections.length, 7, "one log line per rejection");
+      assert.equal(rejections[0].key, keys.node(CLUSTER, "x1"), "the etcd key is visible");
+      assert.equal(rejections[0].reason, "not-json");
       assert.deepEqual(events, ["delete a"]);
       assert.deepEqual([...store.entries().keys()], ["b"]);
 
@@ -370,9 +380,12 @@ describe("watch store (root: real etcd)", () => {
       await waitFor("d seen", () => store.get("d") !== undefined);
       events.length = 0;
       const listsBefore = store.lists;
+      assert.deepEqual(store.rejectedNow, { "missing-field": 1 }, "only a is invalid now");
       await etcd.restart();
       await waitFor("relisted after reconnect", () => store.lists > listsBefore, { timeoutMs: 15_000 });
       assert.deepEqual(events, []);
+      assert.equal(store.rejectedTotal, 7, "a's same bytes relisted: not a new rejection");
+      assert.equal(logLines.filter((l) => l.msg === "rejected remote kvstore entry").length, 7);
 
       // etcd wiped: nothing is dropped until the refilled etcd has its canary; then only what
       // really disappeared (d) is deleted; b is unchanged and not re-added.
