@@ -93,7 +93,9 @@ export function createLogger(options: LoggerOptions): Logger {
     hooks: {
       // the message text too (e.g. an error message that quotes a file's content)
       logMethod(args, method) {
-        method.apply(this, args.map((arg) => scrubSecrets(arg)) as Parameters<typeof method>);
+        // objects are scrubbed by the log formatter; only strings need it here
+        const scrubbed = args.map((arg) => (typeof arg === "string" ? scrubSecrets(arg) : arg));
+        method.apply(this, scrubbed as Parameters<typeof method>);
       },
     },
   };
