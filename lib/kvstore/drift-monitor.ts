@@ -68,10 +68,20 @@ export class DriftMonitor {
     this.abort.abort();
     clearInterval(this.timer);
     clearTimeout(this.retry);
-    await this.watcher?.cancel().catch((error: unknown) => {
-      // the client may already be closed; the watch dies with it
-      this.options.log.debug({ err: String(error) }, "cancelling drift watch failed");
-    });
+    if (!this.watcher) return;
+    // A cancel that never answers (etcd gone, client closing) must not hold up the writer's stop:
+    // the watch dies with the client.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.watcher.cancel().catch((error: unknown) => {
+        this.options.log.debug({ err: String(error) }, "cancelling drift watch failed");
+      }),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 2_000);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Lists the range (with values or keys only) and reports it; returns its revision. */
