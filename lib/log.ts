@@ -70,6 +70,9 @@ export function scrubSecrets<T>(value: T, depth = 0): T {
     copy.stack = `${value.name}: ${REDACTED}`;
     return copy as T;
   }
+  // only plain objects: class instances (sockets, requests, clients) are neither walked nor copied
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return value;
   let copy: Record<string, unknown> | undefined;
   for (const [field, item] of Object.entries(value)) {
     const scrubbed = scrubSecrets(item, depth + 1);
@@ -81,6 +84,16 @@ export function scrubSecrets<T>(value: T, depth = 0): T {
   return (copy ?? value) as T;
 }
 
+/** Logging must never throw: a throwing getter leaves the object as it is (the paths still apply). */
+function scrubSafely<T>(value: T): T {
+  try {
+    return scrubSecrets(value);
+  } catch {
+    // nothing lost: the line is still written, the redaction paths still apply
+    return value;
+  }
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   const level = options.level ?? process.env.MESH_LOG_LEVEL ?? "info";
   const destination = options.destination ?? process.stderr;
@@ -89,12 +102,12 @@ export function createLogger(options: LoggerOptions): Logger {
     name: options.name,
     level,
     redact: { paths: REDACTED_PATHS, censor: REDACTED },
-    formatters: { log: (object) => scrubSecrets(object) },
+    formatters: { log: (object) => scrubSafely(object) },
     hooks: {
       // the message text too (e.g. an error message that quotes a file's content)
       logMethod(args, method) {
         // objects are scrubbed by the log formatter; only strings need it here
-        const scrubbed = args.map((arg) => (typeof arg === "string" ? scrubSecrets(arg) : arg));
+        const scrubbed = args.map((arg) => (typeof arg === "string" ? scrubSafely(arg) : arg));
         method.apply(this, scrubbed as Parameters<typeof method>);
       },
     },
@@ -105,7 +118,7 @@ export function createLogger(options: LoggerOptions): Logger {
   // Child bindings do not pass the log formatter; children inherit this child() from the root.
   const child = logger.child;
   logger.child = function scrubbedChild(this: Logger, bindings, childOptions) {
-    return child.call(this, scrubSecrets(bindings), childOptions);
+    return child.call(this, scrubSafely(bindings), childOptions);
   } as typeof logger.child;
   return logger;
 }
