@@ -225,6 +225,50 @@ describe("clustermesh-apiserver (root: etcd + lab kube-apiserver)", () => {
     await assert.rejects(etcd.client("stranger").get(SERVICE_KEY).string());
   });
 
+  it("repairs its etcd within seconds: deleted, altered and stray keys, cluster config, canaries; counted", async () => {
+    await waitReady();
+    /** "A few seconds" (issue 12); the watch repairs in milliseconds on an idle machine. */
+    const bound = { timeoutMs: 5_000, intervalMs: 20 };
+    const nodeKey = keys.node(CLUSTER, "node-a");
+    const nodeValue = await value(nodeKey);
+    const configKey = keys.clusterConfig(CLUSTER);
+    const config = await value(configKey);
+    const canaryKey = keys.canary(CLUSTER, CANARY_NAMES.services);
+    const strayKey = keys.service(CLUSTER, "demo", "intruder");
+    const metric = async (pattern: RegExp) =>
+      Number(pattern.exec(await (await fetch(`${readyzUrl}/metrics`)).text())?.[1] ?? Number.NaN);
+    const repairs = (kind: string, drift: string) =>
+      metric(new RegExp(`kvstore_repairs_total\\{kind="${kind}",drift="${drift}"\\} (\\d+)`));
+
+    await admin.delete().key(SERVICE_KEY);
+    await waitFor(
+      "deleted service key restored",
+      async () => (await value(SERVICE_KEY)) === EXPECTED_SERVICE,
+      bound,
+    );
+    await admin.put(nodeKey).value('{"Name":"node-a","Cluster":"evil"}');
+    await waitFor("altered node key restored", async () => (await value(nodeKey)) === nodeValue, bound);
+    await admin.put(strayKey).value("{}");
+    await waitFor("stray key deleted", async () => (await value(strayKey)) === undefined, bound);
+    await admin.delete().key(configKey);
+    await waitFor("cluster config restored", async () => (await value(configKey)) === config, bound);
+    await admin.delete().key(canaryKey);
+    await waitFor("canary restored", async () => (await value(canaryKey)) !== undefined, bound);
+
+    await waitFor("repairs counted", async () => (await repairs("services", "stray")) === 1, bound);
+    assert.equal(await repairs("services", "missing"), 1);
+    assert.equal(await repairs("nodes", "altered"), 1);
+    assert.equal(await repairs("cluster-config", "missing"), 1);
+    await waitFor(
+      "canary repair counted",
+      async () =>
+        (await metric(/kvstore_canary_repairs_total\{kind="services",drift="missing"\} (\d+)/)) === 1,
+      bound,
+    );
+    // another cluster's config (written by the admin in the previous test) is not ours to delete
+    assert.ok(await value(keys.clusterConfig("c9")));
+  });
+
   it("follows the service: a remote watch store sees it; shared=false and delete withdraw it", async () => {
     const events: string[] = [];
     const store = new WatchStore<ClusterService>({

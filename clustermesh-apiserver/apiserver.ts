@@ -33,6 +33,8 @@ import {
 } from "../lib/api/crds.js";
 import { isGlobalNamespace, serviceNameOf } from "../lib/api/service-annotations.js";
 import { type Informer, startInformer } from "../lib/k8s/informer.js";
+import { DRIFT_KINDS } from "../lib/kvstore/drift.js";
+import type { DriftRepairMode } from "../lib/kvstore/drift-monitor.js";
 import { LeaseManager } from "../lib/kvstore/leases.js";
 import {
   CANARY_NAMES,
@@ -69,6 +71,9 @@ export interface ApiServerOptions {
   heartbeatIntervalMs?: number;
   clusterConfigRefreshMs?: number;
   leaseTtlSeconds?: number;
+  /** How the stores notice drift in etcd (default "watch"; see lib/kvstore/drift-monitor.ts). */
+  driftRepair?: DriftRepairMode;
+  driftPollIntervalMs?: number;
   log: Logger;
 }
 
@@ -136,6 +141,8 @@ export class ClusterMeshApiServer {
           leases: this.leases,
           prefix: storePrefixes[kind],
           canary: { clusterName, syncedKey: CANARY_NAMES[kind] },
+          driftRepair: this.options.driftRepair,
+          driftPollIntervalMs: this.options.driftPollIntervalMs,
           log: this.log.child({ store: kind }),
         }),
       );
@@ -145,6 +152,8 @@ export class ClusterMeshApiServer {
       leases: this.leases,
       prefix: CLUSTER_CONFIG_PREFIX,
       manageExisting: false,
+      driftRepair: this.options.driftRepair,
+      driftPollIntervalMs: this.options.driftPollIntervalMs,
       log: this.log.child({ store: "cluster-config" }),
     });
     this.heartbeatStore = new SyncStore({
@@ -152,6 +161,8 @@ export class ClusterMeshApiServer {
       leases: this.leases,
       prefix: "cilium",
       manageExisting: false,
+      // rewritten every heartbeat interval anyway; a watch on "cilium/" would see every key
+      driftRepair: "off",
       log: this.log.child({ store: "heartbeat" }),
     });
     await Promise.all([...this.stores.values()].map((store) => store.start()));
@@ -407,6 +418,8 @@ export class ClusterMeshApiServer {
 
   metrics(): string {
     const stores = [...this.stores];
+    const repairable: [string, SyncStore][] = [...stores];
+    if (this.clusterConfigStore) repairable.push(["cluster-config", this.clusterConfigStore]);
     const samples: MetricSample[] = [
       {
         name: "kvstore_keys",
@@ -437,6 +450,25 @@ export class ClusterMeshApiServer {
         help: "Failed etcd writes (retried).",
         type: "counter",
         samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.errors })),
+      },
+      {
+        name: "kvstore_repairs_total",
+        help: "Keys repaired after someone else deleted (missing), changed (altered) or added (stray) them, per kind.",
+        type: "counter",
+        samples: repairable.flatMap(([kind, s]) =>
+          DRIFT_KINDS.map((drift) => ({ labels: { kind, drift }, value: s.stats.repairs[drift] })),
+        ),
+      },
+      {
+        name: "kvstore_canary_repairs_total",
+        help: "Sync canaries rewritten after someone else deleted (missing) or changed (altered) them, per kind.",
+        type: "counter",
+        samples: stores.flatMap(([kind, s]) =>
+          (["missing", "altered"] as const).map((drift) => ({
+            labels: { kind, drift },
+            value: s.stats.canaryRepairs[drift],
+          })),
+        ),
       },
       {
         name: "kvstore_initial_sync_completed",

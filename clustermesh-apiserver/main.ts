@@ -41,6 +41,22 @@ const program = new Command("clustermesh-apiserver")
     "name expected in the etcd server certificate",
     "clustermesh-apiserver.cilium.io",
   )
+  .option(
+    "--kvstore-drift-repair <mode>",
+    "how keys changed in etcd by someone else are noticed: watch, poll or off",
+    (value: string) => {
+      if (value !== "watch" && value !== "poll" && value !== "off")
+        throw new InvalidArgumentError("must be watch, poll or off");
+      return value;
+    },
+    "watch",
+  )
+  .option(
+    "--kvstore-drift-poll-interval <ms>",
+    "listing interval with --kvstore-drift-repair=poll",
+    integer,
+    2_000,
+  )
   .option("--log-level <level>", "pino log level", process.env.MESH_LOG_LEVEL ?? "info");
 
 async function main(): Promise<void> {
@@ -70,6 +86,8 @@ async function main(): Promise<void> {
       remotePeers: String(opts.remoteUsers).split(",").filter(Boolean),
       heartbeatIntervalMs: opts.heartbeatInterval,
       leaseTtlSeconds: opts.leaseTtl,
+      driftRepair: opts.kvstoreDriftRepair,
+      driftPollIntervalMs: opts.kvstoreDriftPollInterval,
       log,
     });
   let apiserver = create();

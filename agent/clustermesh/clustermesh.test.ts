@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import pino from "pino";
 import { isGlobalService, isSharedService, serviceAffinity } from "../../lib/api/service-annotations.js";
 import { ownClusterConfig } from "../../lib/kvstore/values/cluster-config.js";
 import { emptyNode, type NodeValue } from "../../lib/kvstore/values/node.js";
 import type { ClusterService } from "../../lib/kvstore/values/service.js";
 import { remoteConfigProblem } from "./cluster-config.js";
 import { remoteEntries } from "./config.js";
+import { DropLedger } from "./drops.js";
 import {
   backendsExpired,
   DEFAULT_LIFECYCLE,
@@ -209,6 +211,58 @@ describe("merging remote clusters into datapath inputs", () => {
       { cluster: "c2", backends: { "10.2.0.7": { http: { Protocol: "TCP", Port: 8080 } } } },
     ]);
     assert.deepEqual(out.ignored.get("c2"), { "foreign-address": 3, "unsupported-address": 1 });
+    assert.deepEqual(
+      out.dropped.map((d) => [d.key, d.reason, d.detail]),
+      [
+        [
+          "cilium/state/ip/v1/default/10.1.0.9",
+          "foreign-address",
+          "IP 10.1.0.9 is outside the remote's pod CIDRs",
+        ],
+        [
+          "cilium/state/ip/v1/default/10.2.0.8",
+          "foreign-address",
+          "tunnel endpoint 172.31.0.9 is not one of the remote's nodes",
+        ],
+        [
+          "cilium/state/services/v1/c2/demo/echo",
+          "foreign-address",
+          "backend 10.1.0.9 is outside the remote's pod CIDRs and node IPs",
+        ],
+        [
+          "cilium/state/services/v1/c2/demo/echo",
+          "unsupported-address",
+          "backend 10.2.0.8@2 is not an IPv4 address",
+        ],
+      ],
+      "every drop named by its etcd key, the out-of-range backend included",
+    );
+  });
+
+  it("logs and counts each drop once, not at every merge; totals stay when the drop ends", () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = pino(
+      { level: "info" },
+      {
+        write: (line: string) => {
+          lines.push(JSON.parse(line));
+        },
+      },
+    );
+    const ledger = new DropLedger(log);
+    const first = meshDatapathInputs(local, [c2]).dropped;
+    assert.equal(ledger.record(first).length, 4);
+    assert.equal(ledger.record(meshDatapathInputs(local, [c2]).dropped).length, 0, "same drops: nothing new");
+    assert.equal(lines.length, 4, "one line per drop");
+    const backendLine = lines.find((l) => String(l.detail).startsWith("backend 10.1.0.9"));
+    assert.equal(backendLine?.key, "cilium/state/services/v1/c2/demo/echo");
+    assert.equal(backendLine?.remoteCluster, "c2");
+    assert.deepEqual(ledger.totalsOf("c2"), { "foreign-address": 3, "unsupported-address": 1 });
+    // the remote fixes its service; later it publishes the foreign backend again: a new drop
+    const fixed = { ...c2, services: [service("c2", 2, ["10.2.0.7"])] };
+    assert.equal(ledger.record(meshDatapathInputs(local, [fixed]).dropped).length, 0);
+    assert.equal(ledger.record(meshDatapathInputs(local, [c2]).dropped).length, 2);
+    assert.deepEqual(ledger.totalsOf("c2"), { "foreign-address": 4, "unsupported-address": 2 });
   });
 
   it("refuses nodes that overlap ours or an earlier remote's, and unshared or withdrawn services", () => {

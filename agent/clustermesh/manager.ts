@@ -12,6 +12,7 @@ import type { NodeInfo } from "../datapath/desired.js";
 import type { MetricsRegistry } from "../metrics/registry.js";
 import type { LocalCluster } from "./cluster-config.js";
 import type { RemoteConnection, RemoteEntry } from "./config.js";
+import { DropLedger } from "./drops.js";
 import type { LifecycleSettings } from "./lifecycle.js";
 import { type MeshDatapathInputs, meshDatapathInputs, type RemoteClusterView } from "./merge.js";
 import { RemoteStateDir } from "./persist.js";
@@ -33,10 +34,12 @@ export class ClusterMeshManager {
   private readonly idOwners = new Map<number, string>();
   private readonly stateDir: RemoteStateDir;
   private lastIgnored = new Map<string, Record<string, number>>();
+  private readonly drops: DropLedger;
   private configured = false;
 
   constructor(private readonly options: ClusterMeshOptions) {
     this.stateDir = new RemoteStateDir(join(options.stateDir, "clustermesh"), options.log);
+    this.drops = new DropLedger(options.log);
   }
 
   /** Applies the configured set of remote clusters (level-triggered: call with the whole set). */
@@ -46,6 +49,7 @@ export class ClusterMeshManager {
       const entry = wanted.get(name);
       if (!entry || !("connection" in entry)) {
         this.clusters.delete(name);
+        this.drops.forget(name);
         this.options.log.info(
           { cluster: name },
           "remote cluster removed from the configuration: draining its state",
@@ -111,19 +115,28 @@ export class ClusterMeshManager {
       .filter((v): v is RemoteClusterView => v !== undefined);
   }
 
-  /** The datapath's share of the mesh; remembers what was ignored for the status. */
+  /**
+   * The datapath's share of the mesh; remembers what was ignored for the status. An entry the
+   * merge starts dropping is logged (once: not again at every merge while it stays dropped) and
+   * counted.
+   */
   datapathInputs(localNodes: readonly NodeInfo[]): MeshDatapathInputs {
     const inputs = meshDatapathInputs(localNodes, this.views());
     this.lastIgnored = new Map(
       [...inputs.ignored].map(([name, reasons]) => [name, reasons as Record<string, number>]),
     );
+    this.drops.record(inputs.dropped);
     return inputs;
   }
 
   status(): RemoteClusterStatus[] {
     const statuses: RemoteClusterStatus[] = [...this.clusters.values()].map((cluster) => {
       const status = cluster.status();
-      return { ...status, rejected: { ...status.rejected, ...(this.lastIgnored.get(cluster.name) ?? {}) } };
+      return {
+        ...status,
+        rejectedTotal: addCounts(status.rejectedTotal, this.drops.totalsOf(cluster.name)),
+        rejectedNow: addCounts(status.rejectedNow, this.lastIgnored.get(cluster.name)),
+      };
     });
     for (const [name, error] of this.invalid) {
       statuses.push({
@@ -139,7 +152,8 @@ export class ClusterMeshManager {
         numEndpoints: 0,
         numFailures: 0,
         lastFailure: error,
-        rejected: {},
+        rejectedTotal: {},
+        rejectedNow: {},
       });
     }
     return statuses.sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -203,27 +217,22 @@ export class ClusterMeshManager {
       "time of the last failure (0 = never)",
       perCluster((s) => (s.lastFailureAt ? Date.parse(s.lastFailureAt) / 1000 : 0)),
     );
+    const perReason = (counts: (s: RemoteClusterStatus) => Record<string, number>) => () =>
+      this.status().flatMap((s) =>
+        Object.entries(counts(s)).map(([reason, value]) => ({
+          labels: { target_cluster: s.name, reason },
+          value,
+        })),
+      );
     metrics.collectedCounter(
       "clustermesh_agent_remote_cluster_rejected_total",
-      "remote entries rejected by validation, by reason",
-      () =>
-        [...this.clusters.values()].flatMap((cluster) =>
-          Object.entries(cluster.rejected()).map(([reason, value]) => ({
-            labels: { target_cluster: cluster.name, reason },
-            value: value ?? 0,
-          })),
-        ),
+      "remote entries refused since the agent started (validation or merge), by reason",
+      perReason((s) => s.rejectedTotal),
     );
     metrics.gauge(
-      "clustermesh_agent_remote_cluster_ignored_entries",
-      "valid remote entries not used because they claim what is not the remote's, by reason",
-      () =>
-        [...this.lastIgnored].flatMap(([name, reasons]) =>
-          Object.entries(reasons).map(([reason, value]) => ({
-            labels: { target_cluster: name, reason },
-            value,
-          })),
-        ),
+      "clustermesh_agent_remote_cluster_rejected_entries",
+      "remote entries (or service backends) refused right now (validation or merge), by reason",
+      perReason((s) => s.rejectedNow),
     );
   }
 
@@ -231,4 +240,10 @@ export class ClusterMeshManager {
   async stop(): Promise<void> {
     await Promise.all([...this.clusters.values()].map((c) => c.stop({ drain: false })));
   }
+}
+
+function addCounts(a: Record<string, number>, b: Record<string, number> | undefined): Record<string, number> {
+  const sum = { ...a };
+  for (const [reason, count] of Object.entries(b ?? {})) if (count) sum[reason] = (sum[reason] ?? 0) + count;
+  return sum;
 }

@@ -12,7 +12,8 @@
 import { isIPv4 } from "node:net";
 import type { DesiredIpcacheEntry, DesiredRemoteNode } from "../../bpf/datapath/reconcile.js";
 import { parseCidr } from "../../lib/cidr.js";
-import type { IPIdentityPair } from "../../lib/kvstore/values/ipcache.js";
+import { keys } from "../../lib/kvstore/paths.js";
+import { type IPIdentityPair, ipPairKeySuffix } from "../../lib/kvstore/values/ipcache.js";
 import { type NodeValue, nodeIp } from "../../lib/kvstore/values/node.js";
 import type { ClusterService } from "../../lib/kvstore/values/service.js";
 import type { NodeInfo } from "../datapath/desired.js";
@@ -34,6 +35,19 @@ export type IgnoreReason =
   | "foreign-address"
   | "unsupported-address";
 
+/** One remote entry (or one backend of a remote service) not used, with why. */
+export interface DroppedEntry {
+  cluster: string;
+  kind: "nodes" | "ipcache" | "services";
+  /** The etcd key the entry came from. */
+  key: string;
+  reason: IgnoreReason;
+  detail: string;
+}
+
+/** Identifies a drop across merges (a service drops each foreign backend separately). */
+export const droppedEntryId = (d: DroppedEntry) => `${d.key} ${d.reason} ${d.detail}`;
+
 export interface MeshDatapathInputs {
   remoteNodes: DesiredRemoteNode[];
   /** Remote nodes in the local NodeInfo shape, for the host's tunnel routes. */
@@ -43,6 +57,8 @@ export interface MeshDatapathInputs {
   remoteBackends: Map<string, RemoteServiceBackends[]>;
   /** cluster → reason → number of entries currently not used. */
   ignored: Map<string, Partial<Record<IgnoreReason, number>>>;
+  /** Every entry currently not used, one by one (for logging each drop once). */
+  dropped: DroppedEntry[];
 }
 
 interface Range {
@@ -113,6 +129,7 @@ export function meshDatapathInputs(
     ipcache: [],
     remoteBackends: new Map(),
     ignored: new Map(),
+    dropped: [],
   };
   const claimedCidrs = new RangeSet();
   const claimedNodeIps = new Set<string>();
@@ -127,20 +144,33 @@ export function meshDatapathInputs(
   // deterministic: when two remotes claim the same thing, the first by name keeps it
   for (const remote of [...remotes].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const ignored: Partial<Record<IgnoreReason, number>> = {};
-    const ignore = (reason: IgnoreReason) => {
+    const ignore = (kind: DroppedEntry["kind"], key: string, reason: IgnoreReason, detail: string) => {
       ignored[reason] = (ignored[reason] ?? 0) + 1;
+      out.dropped.push({ cluster: remote.name, kind, key, reason, detail });
     };
     const ownCidrs = new RangeSet();
     const ownNodeIps = new Set<string>();
     for (const node of [...remote.nodes].sort((a, b) => (a.Name < b.Name ? -1 : 1))) {
       const ip = nodeIp(node, 4);
+      const nodeKey = keys.node(remote.name, node.Name);
       if (!ip || claimedNodeIps.has(ip)) {
-        ignore("node-ip-conflict");
+        ignore(
+          "nodes",
+          nodeKey,
+          "node-ip-conflict",
+          ip ? `node IP ${ip} is already another node's` : "no IPv4 node IP",
+        );
         continue;
       }
       const ranges = podCidrsOf(node).map((cidr) => ({ cidr, range: ipv4Range(cidr) }));
-      if (ranges.some(({ range }) => !range || claimedCidrs.overlaps(range))) {
-        ignore("overlapping-cidr");
+      const overlapping = ranges.find(({ range }) => !range || claimedCidrs.overlaps(range));
+      if (overlapping) {
+        ignore(
+          "nodes",
+          nodeKey,
+          "overlapping-cidr",
+          `pod CIDR ${overlapping.cidr} ${overlapping.range ? "overlaps a local or earlier remote pod CIDR" : "is not an IPv4 CIDR"}`,
+        );
         continue;
       }
       claimedNodeIps.add(ip);
@@ -161,12 +191,22 @@ export function meshDatapathInputs(
     }
 
     for (const pair of remote.ipcache) {
+      const ipKey = keys.ip(ipPairKeySuffix(pair));
       if (!isIPv4(pair.IP) || (pair.prefixLength !== null && pair.prefixLength !== 32)) {
-        ignore("unsupported-address");
+        ignore("ipcache", ipKey, "unsupported-address", "only IPv4 host entries are used");
         continue;
       }
-      if (!ownCidrs.contains(pair.IP) || !ownNodeIps.has(pair.HostIP)) {
-        ignore("foreign-address");
+      if (!ownCidrs.contains(pair.IP)) {
+        ignore("ipcache", ipKey, "foreign-address", `IP ${pair.IP} is outside the remote's pod CIDRs`);
+        continue;
+      }
+      if (!ownNodeIps.has(pair.HostIP)) {
+        ignore(
+          "ipcache",
+          ipKey,
+          "foreign-address",
+          `tunnel endpoint ${pair.HostIP} is not one of the remote's nodes`,
+        );
         continue;
       }
       out.ipcache.push({
@@ -181,9 +221,22 @@ export function meshDatapathInputs(
       for (const service of remote.services) {
         if (!service.shared) continue;
         const backends: RemoteServiceBackends["backends"] = {};
+        const serviceKey = keys.service(remote.name, service.namespace, service.name);
         for (const [address, ports] of Object.entries(service.backends)) {
-          if (address.includes("@") || !isIPv4(address)) ignore("unsupported-address");
-          else if (!ownCidrs.contains(address) && !ownNodeIps.has(address)) ignore("foreign-address");
+          if (address.includes("@") || !isIPv4(address))
+            ignore(
+              "services",
+              serviceKey,
+              "unsupported-address",
+              `backend ${address} is not an IPv4 address`,
+            );
+          else if (!ownCidrs.contains(address) && !ownNodeIps.has(address))
+            ignore(
+              "services",
+              serviceKey,
+              "foreign-address",
+              `backend ${address} is outside the remote's pod CIDRs and node IPs`,
+            );
           else (backends as Record<string, typeof ports>)[address] = ports;
         }
         if (Object.keys(backends).length === 0) continue;

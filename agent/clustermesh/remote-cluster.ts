@@ -15,7 +15,7 @@
 import { Etcd3 } from "etcd3";
 import type { RemoteClusterStatus } from "../../lib/api/agent-status.js";
 import { errorChainSummary } from "../../lib/error-chain.js";
-import type { InvalidEntryError, RejectReason } from "../../lib/kvstore/errors.js";
+import type { RejectReason } from "../../lib/kvstore/errors.js";
 import {
   CANARY_NAMES,
   type DataKind,
@@ -447,13 +447,8 @@ export class RemoteCluster {
         this.log.info({ cluster: this.name, kind }, "remote cluster kind synced");
         changed();
       },
-      // the logger redacts fields named "key": name the entry under another field
-      onRejected: (error: InvalidEntryError) =>
-        this.log.warn(
-          { remoteCluster: this.name, kind, entry: error.key, reason: error.reason, detail: error.detail },
-          "ignoring invalid remote entry",
-        ),
-      log: this.log.child({ remoteCluster: this.name, kind }),
+      // the store logs each rejection once; this.log already names the remote cluster
+      log: this.log.child({ kind }),
     });
     return {
       nodes: new WatchStore({ ...common<NodeValue>("nodes"), decode: remoteNodeDecoder(remote) }),
@@ -545,11 +540,24 @@ export class RemoteCluster {
     return this.configRetrieved && (this.stores?.[kind].lists ?? 0) > this.sessionListsAtStart[kind];
   }
 
-  rejected(): Partial<Record<RejectReason, number>> {
+  /** Validation rejections since the agent started, by reason (running totals). */
+  rejectedTotal(): Partial<Record<RejectReason, number>> {
+    return this.sumOverKinds((store) => store.rejected);
+  }
+
+  /** Keys whose current value failed validation, by reason. */
+  rejectedNow(): Partial<Record<RejectReason, number>> {
+    return this.sumOverKinds((store) => store.rejectedNow);
+  }
+
+  private sumOverKinds(
+    counts: (store: WatchStore<unknown>) => Partial<Record<RejectReason, number>>,
+  ): Partial<Record<RejectReason, number>> {
     const total: Partial<Record<RejectReason, number>> = {};
     for (const kind of KINDS) {
-      for (const [reason, count] of Object.entries(this.stores?.[kind].rejected ?? {})) {
-        if (count > 0) total[reason as RejectReason] = (total[reason as RejectReason] ?? 0) + count;
+      const store = this.stores?.[kind] as WatchStore<unknown> | undefined;
+      for (const [reason, count] of Object.entries(store ? counts(store) : {})) {
+        if (count) total[reason as RejectReason] = (total[reason as RejectReason] ?? 0) + count;
       }
     }
     return total;
@@ -592,7 +600,8 @@ export class RemoteCluster {
       numEndpoints: view?.ipcache.length ?? 0,
       numFailures: this.failures,
       ...(this.lastFailure ? { lastFailure: this.lastFailure, lastFailureAt: this.lastFailureAt } : {}),
-      rejected: this.rejected(),
+      rejectedTotal: this.rejectedTotal(),
+      rejectedNow: this.rejectedNow(),
       backendsWithdrawn: this.withdrawn,
     };
   }

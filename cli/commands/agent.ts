@@ -79,6 +79,26 @@ export function printAgentStatus(status: AgentStatus): void {
   for (const line of encryption.lines) out(line);
   if (encryption.table?.rows.length) printTable(encryption.table.header, encryption.table.rows);
   out();
+  const remotes = status.clustermesh?.remoteClusters ?? [];
+  out(`Remote clusters (${remotes.length}):`);
+  if (remotes.length > 0) {
+    const counts = (c: Record<string, number>) =>
+      Object.entries(c)
+        .map(([reason, n]) => `${reason}=${n}`)
+        .join(" ") || "-";
+    printTable(
+      ["NAME", "READY", "NODES", "ENDPOINTS", "REJECTED NOW", "REJECTED TOTAL (SINCE START)"],
+      remotes.map((r) => [
+        r.name,
+        r.ready ? "yes" : `no: ${r.status}`,
+        r.numNodes,
+        r.numEndpoints,
+        counts(r.rejectedNow),
+        counts(r.rejectedTotal),
+      ]),
+    );
+  }
+  out();
   out(
     `Counters:    ${Object.entries(status.counters)
       .map(([key, value]) => `${key}=${value}`)

@@ -58,8 +58,15 @@ export interface RemoteClusterStatus {
   numFailures: number;
   lastFailure?: string;
   lastFailureAt?: string;
-  /** Remote entries rejected by validation, by reason. */
-  rejected: Record<string, number>;
+  /**
+   * Remote entries refused since this agent started, by reason: running totals that only go up
+   * (an entry refused, fixed and refused again counts twice). Validation reasons (not-json,
+   * cluster-mismatch, …) and merge reasons (foreign-address, overlapping-cidr, node-ip-conflict,
+   * unsupported-address) together.
+   */
+  rejectedTotal: Record<string, number>;
+  /** Remote entries (or service backends) refused right now, by reason: goes down when fixed. */
+  rejectedNow: Record<string, number>;
   /** Backends withdrawn after the remote stayed unreachable longer than the TTL. */
   backendsWithdrawn?: boolean;
 }

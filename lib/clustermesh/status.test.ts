@@ -15,7 +15,8 @@ const remote = (name: string, extra: Partial<RemoteClusterStatus> = {}): RemoteC
   numIdentities: 3,
   numEndpoints: 4,
   numFailures: 0,
-  rejected: {},
+  rejectedTotal: {},
+  rejectedNow: {},
   ...extra,
 });
 

@@ -1,9 +1,11 @@
 /**
  * Reader side, like Cilium's (restartable) WatchStore: list + watch one prefix of a remote etcd,
  * decode and validate every value, and report upserts and deletes to the owner.
- *   - invalid values never throw out: they are counted per reason and reported (onRejected); a key
- *     that was valid and is overwritten with garbage is reported deleted (the remote no longer
- *     asserts the valid value);
+ *   - invalid values never throw out: each is logged once (with its key and reason), counted per
+ *     reason (`rejected`: running totals; the same bytes seen again on a relist are not a new
+ *     rejection) and reported (onRejected); `rejectedNow` counts the keys whose current value is
+ *     invalid. A key that was valid and is overwritten with garbage is reported deleted (the
+ *     remote no longer asserts the valid value);
  *   - unchanged values (same bytes) are not re-reported;
  *   - run() may be called again after a broken watch or with a new client (reconnect): known keys
  *     are kept meanwhile, the new list updates what changed, and only keys that really disappeared
@@ -39,7 +41,10 @@ export class WatchBroken extends Error {}
 
 export class WatchStore<T> {
   private readonly known = new Map<string, KnownEntry<T>>();
+  /** Keys whose current value is invalid: its bytes and why. */
+  private readonly invalid = new Map<string, { raw: string; reason: RejectReason }>();
   private hasSynced = false;
+  /** Rejections since the store was created, by reason (running totals). */
   readonly rejected: Record<RejectReason, number> = emptyRejectCounters();
   /** Number of completed lists (1 = initial; more = relists after reconnects). */
   lists = 0;
@@ -72,6 +77,13 @@ export class WatchStore<T> {
     return Object.values(this.rejected).reduce((a, b) => a + b, 0);
   }
 
+  /** Keys whose current value is invalid, by reason. */
+  get rejectedNow(): Partial<Record<RejectReason, number>> {
+    const now: Partial<Record<RejectReason, number>> = {};
+    for (const { reason } of this.invalid.values()) now[reason] = (now[reason] ?? 0) + 1;
+    return now;
+  }
+
   /**
    * Lists the prefix, reconciles, then watches until `signal` aborts (resolves) or the watch
    * breaks (rejects with WatchBroken or the etcd error) — then call run() again to resync.
@@ -79,7 +91,7 @@ export class WatchStore<T> {
   async run(client: Etcd3, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
     const listed = await client.getAll().prefix(this.options.prefix).exec();
-    const stale = new Set(this.known.keys());
+    const stale = new Set([...this.known.keys(), ...this.invalid.keys()]);
     for (const kv of listed.kvs) {
       const suffix = this.suffixOf(kv);
       stale.delete(suffix);
@@ -131,6 +143,7 @@ export class WatchStore<T> {
 
   /** Reports every known entry deleted and forgets them (the remote cluster was disconnected). */
   drain(): void {
+    this.invalid.clear();
     for (const suffix of [...this.known.keys()]) this.handleDelete(suffix);
   }
 
@@ -142,7 +155,7 @@ export class WatchStore<T> {
     const key = this.options.prefix + suffix;
     const raw = rawValue.toString("utf8");
     const previous = this.known.get(suffix);
-    if (previous?.raw === raw) return;
+    if (previous?.raw === raw || this.invalid.get(suffix)?.raw === raw) return;
     let value: T;
     try {
       value = this.options.decode(key, suffix, rawValue);
@@ -152,19 +165,23 @@ export class WatchStore<T> {
           ? error
           : new InvalidEntryError(key, "wrong-type", String(error), { cause: error });
       this.rejected[rejection.reason]++;
+      // the one line per rejection (the owner's logger binds the remote cluster and kind)
       this.options.log.warn(
         { key, reason: rejection.reason, detail: rejection.detail },
         "rejected remote kvstore entry",
       );
       this.options.onRejected?.(rejection);
       if (previous) this.handleDelete(suffix);
+      this.invalid.set(suffix, { raw, reason: rejection.reason });
       return;
     }
+    this.invalid.delete(suffix);
     this.known.set(suffix, { raw, value });
     this.options.onUpsert(suffix, value, previous?.value);
   }
 
   private handleDelete(suffix: string): void {
+    this.invalid.delete(suffix);
     const previous = this.known.get(suffix);
     if (!previous) return;
     this.known.delete(suffix);

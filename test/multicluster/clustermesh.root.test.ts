@@ -442,34 +442,48 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
         shared: true,
         clusterID: 1,
       }),
+      // well-formed and c2's, but one backend is outside c2's pod range and node IPs
+      [`cilium/state/services/v1/c2/${NS}/stray-backend`]: JSON.stringify({
+        cluster: "c2",
+        namespace: NS,
+        name: "stray-backend",
+        frontends: {},
+        backends: { "192.0.2.7": { http: { Protocol: "TCP", Port: 80 } } },
+        labels: {},
+        selector: {},
+        includeExternal: true,
+        shared: true,
+        clusterID: 2,
+      }),
     };
+    const sum = (counts: Record<string, number> | undefined) =>
+      Object.values(counts ?? {}).reduce((a, b) => a + b, 0);
     const before = await lab.agentStatus(node);
-    const rejectedBefore = Object.values(
-      before.clustermesh.remoteClusters.find((r) => r.name === "c2")?.rejected ?? {},
-    ).reduce((a, b) => a + b, 0);
+    const rejectedBefore = sum(before.clustermesh.remoteClusters.find((r) => r.name === "c2")?.rejectedTotal);
+    // c2's own clustermesh-apiserver would delete these stray keys within milliseconds (drift
+    // repair): freeze it, as a malicious remote would not run it
+    const thaw = lab.freeze("clustermesh-apiserver", "c2");
     try {
       for (const [key, value] of Object.entries(evil)) await etcd.put(key).value(value).exec();
       await waitFor(
         "the c1 agent to count the rejections",
         async () => {
           const status = await remoteStatus(node, "c2");
-          const r = status?.rejected ?? {};
+          const r = status?.rejectedNow ?? {};
           return (
             (r["cluster-mismatch"] ?? 0) >= 2 &&
             (r["not-json"] ?? 0) >= 1 &&
             (r["identity-out-of-range"] ?? 0) >= 1 &&
             (r["bad-ip"] ?? 0) >= 1 &&
-            (r["foreign-address"] ?? 0) >= 1
+            (r["foreign-address"] ?? 0) >= 2
           );
         },
         { timeoutMs: 15_000, intervalMs: 200 },
       );
       const after = await lab.agentStatus(node);
       assert.equal(after.ready, true, "the agent keeps running");
-      const total = Object.values(
-        after.clustermesh.remoteClusters.find((r) => r.name === "c2")?.rejected ?? {},
-      ).reduce((a, b) => a + b, 0);
-      assert.ok(total >= rejectedBefore + 6, `rejected ${rejectedBefore} → ${total}`);
+      const total = sum(after.clustermesh.remoteClusters.find((r) => r.name === "c2")?.rejectedTotal);
+      assert.ok(total >= rejectedBefore + 7, `rejected ${rejectedBefore} → ${total}`);
       const hijacked = after.ipcache.find((e) => e.prefix === `${c1Pod.ip}/32`);
       assert.ok(
         hijacked && !hijacked.tunnelEndpoint && !hijacked.remoteCluster,
@@ -487,8 +501,17 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
           .key(key)
           .exec()
           .catch((error) => console.error("teardown:", error));
+      thaw();
       etcd.close();
     }
+    // what is refused now goes back to what it was; the totals stay
+    const nowBefore = sum(before.clustermesh.remoteClusters.find((r) => r.name === "c2")?.rejectedNow);
+    await waitFor(
+      "current rejections gone with the entries",
+      async () => sum((await remoteStatus(node, "c2"))?.rejectedNow) === nowBefore,
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
+    assert.ok(sum((await remoteStatus(node, "c2"))?.rejectedTotal) >= rejectedBefore + 7);
   });
 
   it("disconnect removes everything of the remote from every agent", async () => {

@@ -38,6 +38,8 @@ export interface LabControl {
   agentStatus(node: string): Promise<AgentStatus>;
   /** Asynchronous, so that samplers keep sampling meanwhile. */
   restart(component: string, options: { cluster?: ClusterRef; node?: string }): Promise<CliResult>;
+  /** Freezes a cluster's process (SIGSTOP by its recorded PID); the returned function thaws it. */
+  freeze(role: string, cluster: ClusterRef): () => void;
 }
 
 export interface MeshProvider {
@@ -134,6 +136,14 @@ async function labProvider(extraEnv: NodeJS.ProcessEnv): Promise<MeshProvider> {
       clustermeshEtcdDataDir: (cluster) =>
         join("/dev/shm", `clustermesh-${fixture.name}`, cluster, "clustermesh-etcd"),
       agentStatus: (name) => agentStatus(fixture.name, name),
+      freeze: (role, cluster) => {
+        const record = LabJournal.open(fixture.name)
+          ?.snapshot.resources.filter((r) => r.kind === "process" && r.role === role && r.cluster === cluster)
+          .at(-1);
+        if (record?.kind !== "process") throw new Error(`lab has no ${role} process in ${cluster}`);
+        process.kill(record.pid, "SIGSTOP");
+        return () => process.kill(record.pid, "SIGCONT");
+      },
       restart: (component, options) =>
         runAsync(
           [
