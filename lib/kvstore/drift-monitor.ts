@@ -124,7 +124,8 @@ export class DriftMonitor {
       return;
     }
     if (this.abort.signal.aborted) {
-      await watcher.cancel().catch(() => undefined); // stopping: the watch goes with it
+      // stopping: the watch goes with it, a failed cancel leaves nothing behind
+      await watcher.cancel().catch(() => undefined);
       return;
     }
     this.watcher = watcher;
@@ -133,7 +134,8 @@ export class DriftMonitor {
     const replace = (why: unknown) => {
       if (replaced) return;
       replaced = true;
-      void watcher.cancel().catch(() => undefined); // replaced by a new watch below
+      // replaced by a new watch below: a failed cancel leaves nothing behind
+      void watcher.cancel().catch(() => undefined);
       this.restartLater(why);
     };
     watcher.on("put", (kv) => this.options.onEvent(kv.key.toString(), observedOf(kv, true)));
