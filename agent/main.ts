@@ -5,6 +5,7 @@
 // Exit codes: 2 bad flags; 1 the start-up failed; 0 stopped by SIGTERM/SIGINT (also during start-up:
 // the start-up gives up, what it built is stopped, the pinned datapath stays in place).
 import { createLogger } from "../lib/log.js";
+import { versionLine } from "../lib/version.js";
 import { Agent } from "./agent.js";
 import { type AgentConfig, ConfigError, parseAgentFlags, USAGE } from "./config.js";
 
@@ -18,6 +19,10 @@ function configOrExit(argv: readonly string[]): AgentConfig {
   }
 }
 
+if (process.argv.includes("--version")) {
+  process.stdout.write(`${versionLine("clustermesh-agent")}\n`);
+  process.exit(0);
+}
 const config = configOrExit(process.argv.slice(2));
 const log = createLogger({ name: "agent", level: config.logLevel }).child({ node: config.nodeName });
 const agent = new Agent(config, log);

@@ -7,11 +7,11 @@
 import { Command, CommanderError } from "commander";
 import { formatErrorChain } from "../lib/error-chain.js";
 import { UsageError } from "../lib/usage-error.js";
+import { packageVersion } from "../lib/version.js";
 import { agentCommand } from "./commands/agent.js";
 import { clustermeshCommand } from "./commands/clustermesh.js";
 import { labCommand } from "./commands/lab.js";
 import { versionCommand } from "./commands/version.js";
-import { packageVersion } from "./version-info.js";
 
 const program = new Command("meshctl")
   .description("clustermesh: multi-cluster networking for Kubernetes")

@@ -15,6 +15,7 @@ import {
   type MaxConnectedClusters,
 } from "../lib/kvstore/cluster-identity.js";
 import { createLogger } from "../lib/log.js";
+import { versionLine } from "../lib/version.js";
 import { ClusterMeshApiServer } from "./apiserver.js";
 import { startHealthServer } from "./health.js";
 
@@ -24,6 +25,7 @@ const integer = (value: string) => {
 };
 
 const program = new Command("clustermesh-apiserver")
+  .version(versionLine("clustermesh-apiserver"))
   .requiredOption("--cluster-name <name>", "this cluster's name")
   .requiredOption("--cluster-id <id>", "this cluster's id (1..max-connected-clusters)", integer)
   .requiredOption("--kubeconfig <file>", "kubeconfig of this cluster's Kubernetes API")

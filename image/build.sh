@@ -82,6 +82,7 @@ umoci new --image "$layout:$tag"
 umoci unpack --image "$layout:$tag" "$bundle" >/dev/null
 tar -xf "$base" -C "$bundle/rootfs" --numeric-owner --exclude='./dev/*'
 umoci repack --refresh-bundle --image "$layout:$tag" --history.created_by "mmdebstrap bookworm minbase + image/packages.txt" "$bundle"
+node scripts/stamp-build-info.mjs
 sh image/stage.sh "$PWD" "$bundle/rootfs" "$modules"
 install -m 755 "$(readlink -f "$(command -v node)")" "$bundle/rootfs/usr/local/bin/node"
 umoci repack --image "$layout:$tag" --history.created_by "clustermesh $version: /opt/clustermesh + entrypoints + node" "$bundle"

@@ -13,6 +13,8 @@ cp "$src/package.json" "$app/"
 # the programs and the shared layers; no tests, benchmarks or lab
 (cd "$src" && find dist -type f -name '*.js' ! -name '*.test.js' ! -path 'dist/test/*' ! -path 'dist/bench/*') |
   while read -r f; do mkdir -p "$app/$(dirname "$f")" && cp "$src/$f" "$app/$f"; done
+# the commit the build came from, for --version without a .git (scripts/stamp-build-info.mjs)
+if [ -f "$src/dist/build-info.json" ]; then cp "$src/dist/build-info.json" "$app/dist/"; fi
 cp "$src"/bpf/build/*.bpf.o "$app/bpf/build/"
 cp "$src/cni/build/clustermesh-cni" "$app/cni/build/"
 cp -a "$modules" "$app/node_modules"

@@ -5,8 +5,8 @@
  * what `client` means; nothing here reaches a cluster yet.
  */
 import { Command, Option } from "commander";
+import { type ClientVersion, clientVersion } from "../../lib/version.js";
 import { type OutputFormat, parseOutputFormat, printJson } from "../output.js";
-import { type ClientVersion, clientVersion } from "../version-info.js";
 
 export interface VersionReport {
   client: ClientVersion;

@@ -1,5 +1,5 @@
 /**
- * meshctl's own version: the package version from package.json and the git commit it was built
+ * The package's version (meshctl, the agent and the clustermesh-apiserver print it): the package version from package.json and the git commit it was built
  * from. The commit is read, cheaply and without running git, from the checkout's .git when there is
  * one (a clone or a worktree: HEAD, then the loose ref or packed-refs), else from dist/build-info.json
  * which `npm run build` and `npm pack` stamp (scripts/stamp-build-info.mjs) for an installed package
@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** dist/cli/version-info.js → the package root (where package.json and .git are). */
+/** dist/lib/version.js → the package root (where package.json and .git are). */
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const BUILD_INFO_FILE = join(PACKAGE_ROOT, "dist", "build-info.json");
 
@@ -86,4 +86,10 @@ export function clientVersion(root = PACKAGE_ROOT, buildInfo = BUILD_INFO_FILE):
   const stamped = stampedCommit(buildInfo);
   if (stamped) return { version: packageVersion(root), commit: stamped, commitSource: "build-info" };
   return { version: packageVersion(root), commit: "unknown", commitSource: "unknown" };
+}
+
+/** One line for a program's --version: "<program> <version> (commit <12 hex digits>)". */
+export function versionLine(program: string): string {
+  const { version, commit } = clientVersion();
+  return `${program} ${version} (commit ${commit === "unknown" ? commit : commit.slice(0, 12)})`;
 }

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { clientVersion, gitCommit } from "./version-info.js";
+import { clientVersion, gitCommit } from "./version.js";
 
 const A = "a".repeat(40);
 const B = "b".repeat(40);
