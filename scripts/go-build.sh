@@ -93,6 +93,8 @@ build_one() {
 	local start=$SECONDS
 	"$@" >"$logfile" 2>&1 &
 	local pid=$! last=$SECONDS
+	# Interrupted (Ctrl-C, SIGTERM): stop the build too; the EXIT trap removes its directory.
+	trap "kill $pid 2>/dev/null; exit 130" INT TERM HUP
 	while kill -0 "$pid" 2>/dev/null; do
 		sleep 1
 		if ((SECONDS - last >= 30)) && kill -0 "$pid" 2>/dev/null; then
@@ -146,16 +148,19 @@ build_target() {
 	fi
 
 	local tmp total_start=$SECONDS ldflags goversion
+	# We hold the lock: a temporary directory of this target left by a killed build is stale.
+	rm -rf "$cache_root/bin/.tmp-$name-"*
 	tmp="$(mktemp -d "$cache_root/bin/.tmp-$name-XXXXXX")"
 	# shellcheck disable=SC2064 # expand $tmp now: the trap must remove this build's directory
 	trap "rm -rf '$tmp'" EXIT
+	trap 'exit 130' INT TERM HUP
 	ldflags="-s -w$(target_ldflags "$target" "$release")"
 	goversion="$(GOTOOLCHAIN=local go env GOVERSION)"
-	export GOTOOLCHAIN=local GOWORK=off GOFLAGS="${GOFLAGS:+$GOFLAGS }-trimpath" CGO_ENABLED=0
+	export GOTOOLCHAIN=local GOWORK=off GOFLAGS="${GOFLAGS:+$GOFLAGS }-trimpath"
 	log "$target $release: building into $out ($goversion; logs in $cache_root/logs/)"
 
 	local dl_log="$cache_root/logs/$name-download.log"
-	if ! (cd "$mod" && go mod download) >"$dl_log" 2>&1; then
+	if ! go -C "$mod" mod download >"$dl_log" 2>&1; then
 		log "$target $release: downloading modules FAILED; log: $dl_log"
 		tail -n 25 "$dl_log" | sed 's/^/  | /' >&2
 		exit 1
@@ -168,8 +173,12 @@ build_target() {
 		bin="${pair%%=*}"
 		pkg="${pair#*=}"
 		log "$target $release: building $bin ($i/$n)"
-		(cd "$mod" && build_one "$bin" "$cache_root/logs/$name-$bin.log" \
-			nice -n 10 go build -v -ldflags="$ldflags" -o "$tmp/$bin" "$pkg") || exit 1
+		build_one "$bin" "$cache_root/logs/$name-$bin.log" \
+			nice -n 10 go -C "$mod" build -v -ldflags="$ldflags" -o "$tmp/$bin" "$pkg" || exit 1
+		[ -x "$tmp/$bin" ] || {
+			log "$target $release: go build exited 0 but wrote no $bin; log: $cache_root/logs/$name-$bin.log"
+			exit 1
+		}
 	done
 
 	{
