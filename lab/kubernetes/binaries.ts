@@ -31,7 +31,6 @@ export interface ControlPlaneBinaries {
   kubeControllerManager: string;
   kubeScheduler: string;
   etcd: string;
-  coredns: string;
 }
 
 /**
@@ -75,14 +74,18 @@ export function goBuild(
   });
 }
 
-/** Builds (once) and locates every binary a lab control plane runs. */
+/** Builds (once) and locates every binary a lab control plane runs (CoreDNS is built when deployed). */
 export async function controlPlaneBinaries(progress?: (line: string) => void): Promise<ControlPlaneBinaries> {
-  const dirs = await goBuild(["kubernetes", "etcd", "coredns"], progress);
+  const dirs = await goBuild(["kubernetes", "etcd"], progress);
   return {
     kubeApiserver: join(dirs.kubernetes, "kube-apiserver"),
     kubeControllerManager: join(dirs.kubernetes, "kube-controller-manager"),
     kubeScheduler: join(dirs.kubernetes, "kube-scheduler"),
     etcd: join(dirs.etcd, "etcd"),
-    coredns: join(dirs.coredns, "coredns"),
   };
+}
+
+/** Builds (once) and locates the CoreDNS binary. */
+export async function corednsBinary(progress?: (line: string) => void): Promise<string> {
+  return join((await goBuild(["coredns"], progress)).coredns, "coredns");
 }

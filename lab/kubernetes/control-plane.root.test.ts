@@ -9,6 +9,7 @@ import { cidrContains, parseCidr } from "../../lib/cidr.js";
 import { runSync } from "../../lib/exec.js";
 import { isRunning, waitFor } from "../../lib/process.js";
 import type { LabResource } from "../state.js";
+import { corednsBinary } from "./binaries.js";
 import {
   type KubernetesControlPlane,
   startKubernetesControlPlane,
@@ -249,11 +250,15 @@ describe("real Kubernetes control plane v1.33.13 in a node namespace (root; buil
     assert.equal(slices[0].ports[0].port, 6443);
   });
 
-  it("the CoreDNS add-on applies: kube-dns at .10, a ReplicaSet, and CoreDNS's identity may read what it serves only", async () => {
+  it("the CoreDNS add-on applies: kube-dns at .10, a ReplicaSet, and CoreDNS's identity may read what it serves only", {
+    timeout: BUILD_AND_START_TIMEOUT_MS,
+  }, async () => {
     const manifest = prepareCoredns(cp, {
       dir: join(dir, "coredns"),
       serviceSubnet: SERVICE_SUBNET,
       clusterName: cluster,
+      // Built on first use, like the control plane (a cold build takes minutes).
+      binary: await corednsBinary(),
     });
     const file = join(dir, "coredns.yaml");
     writeFileSync(file, manifest);

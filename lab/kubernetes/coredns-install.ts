@@ -7,11 +7,11 @@ import { issueKubernetesClient } from "./pki.js";
 
 /**
  * Writes what the lab's CoreDNS pods read from the host (their kubeconfig and the Corefile, under
- * `dir`) and returns the manifest to apply (`kubectl apply -f -`).
+ * `dir`) and returns the manifest to apply (`kubectl apply -f -`). `binary`: see corednsBinary().
  */
 export function prepareCoredns(
   controlPlane: KubernetesControlPlane,
-  options: { dir: string; serviceSubnet: string; clusterName: string; replicas?: number },
+  options: { dir: string; serviceSubnet: string; clusterName: string; binary: string; replicas?: number },
 ): string {
   mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   const client = issueKubernetesClient(controlPlane.pki, "coredns", COREDNS_USER);
@@ -30,7 +30,7 @@ export function prepareCoredns(
   writeFileSync(corefilePath, corefileText);
   return corednsManifest({
     serviceSubnet: options.serviceSubnet,
-    binary: controlPlane.binaries.coredns,
+    binary: options.binary,
     corefilePath,
     corefileText,
     replicas: options.replicas,
