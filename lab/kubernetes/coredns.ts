@@ -1,0 +1,190 @@
+/**
+ * Cluster DNS as kind has it: kubeadm's CoreDNS add-on (ServiceAccount, ClusterRole(Binding),
+ * ConfigMap with the Corefile, Deployment `coredns`, Service `kube-dns` at the 10th address of the
+ * service CIDR), from kubeadm's cmd/kubeadm/app/phases/addons/dns/manifests.go (v1.33).
+ *
+ * Lab differences, because lab pods are host processes without images or volumes:
+ * - the container's `command` is the CoreDNS binary built from the Go module proxy;
+ * - it reads the Corefile from a host file (`-conf <corefilePath>`) instead of the ConfigMap
+ *   mounted at /etc/coredns; the ConfigMap holds the same text, so it shows what runs;
+ * - the kubernetes plugin authenticates with a kubeconfig (a client certificate whose CN is the
+ *   coredns ServiceAccount's user name, so the same RBAC binding applies) instead of a mounted
+ *   ServiceAccount token.
+ */
+import { stringify } from "yaml";
+import { nthAddress, parseCidr } from "../../lib/cidr.js";
+
+/** kubeadm 1.33's CoreDNS release line; the binary is built from the version toolchain/coredns pins. */
+export const COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.12.4";
+export const CLUSTER_DOMAIN = "cluster.local";
+export const COREDNS_USER = "system:serviceaccount:kube-system:coredns";
+
+/** kubeadm's clusterDNS: the 10th address of the (first) service CIDR. */
+export function clusterDnsIp(serviceSubnet: string): string {
+  return nthAddress(parseCidr(serviceSubnet), 10);
+}
+
+/** kubeadm's Corefile, with `kubeconfig` added to the kubernetes block when given. */
+export function corefile(options: { clusterDomain?: string; kubeconfig?: string } = {}): string {
+  const domain = options.clusterDomain ?? CLUSTER_DOMAIN;
+  const kubeconfig = options.kubeconfig ? `\n       kubeconfig ${options.kubeconfig}` : "";
+  return `.:53 {
+    errors
+    health {
+       lameduck 5s
+    }
+    ready
+    kubernetes ${domain} in-addr.arpa ip6.arpa {
+       pods insecure
+       fallthrough in-addr.arpa ip6.arpa
+       ttl 30${kubeconfig}
+    }
+    prometheus :9153
+    forward . /etc/resolv.conf {
+       max_concurrent 1000
+    }
+    cache 30 {
+       disable success ${domain}
+       disable denial ${domain}
+    }
+    loop
+    reload
+    loadbalance
+}
+`;
+}
+
+export interface CorednsManifestOptions {
+  serviceSubnet: string;
+  /** Host path of the CoreDNS binary (the container's command). */
+  binary: string;
+  /** Host path the Corefile is written to (the lab writes corefile() there). */
+  corefilePath: string;
+  /** The Corefile text, also stored in the ConfigMap. */
+  corefileText: string;
+  replicas?: number;
+}
+
+const LABELS = { "k8s-app": "kube-dns" };
+
+/** The objects, in the order kubeadm applies them. */
+export function corednsObjects(options: CorednsManifestOptions): Record<string, unknown>[] {
+  const meta = (name: string, extra: Record<string, unknown> = {}) => ({
+    name,
+    namespace: "kube-system",
+    ...extra,
+  });
+  return [
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: meta("coredns") },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      metadata: { name: "system:coredns" },
+      rules: [
+        {
+          apiGroups: [""],
+          resources: ["endpoints", "services", "pods", "namespaces"],
+          verbs: ["list", "watch"],
+        },
+        { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
+      ],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: { name: "system:coredns" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "system:coredns" },
+      subjects: [{ kind: "ServiceAccount", name: "coredns", namespace: "kube-system" }],
+    },
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: meta("coredns"),
+      data: { Corefile: options.corefileText },
+    },
+    {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: meta("coredns", { labels: LABELS }),
+      spec: {
+        replicas: options.replicas ?? 2,
+        strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
+        selector: { matchLabels: LABELS },
+        template: {
+          metadata: { labels: LABELS },
+          spec: {
+            priorityClassName: "system-cluster-critical",
+            serviceAccountName: "coredns",
+            affinity: {
+              podAntiAffinity: {
+                preferredDuringSchedulingIgnoredDuringExecution: [
+                  {
+                    weight: 100,
+                    podAffinityTerm: {
+                      labelSelector: {
+                        matchExpressions: [{ key: "k8s-app", operator: "In", values: ["kube-dns"] }],
+                      },
+                      topologyKey: "kubernetes.io/hostname",
+                    },
+                  },
+                ],
+              },
+            },
+            tolerations: [
+              { key: "CriticalAddonsOnly", operator: "Exists" },
+              { key: "node-role.kubernetes.io/control-plane", effect: "NoSchedule" },
+            ],
+            nodeSelector: { "kubernetes.io/os": "linux" },
+            containers: [
+              {
+                name: "coredns",
+                image: COREDNS_IMAGE,
+                command: [options.binary],
+                args: ["-conf", options.corefilePath],
+                resources: { limits: { memory: "170Mi" }, requests: { cpu: "100m", memory: "70Mi" } },
+                ports: [
+                  { containerPort: 53, name: "dns", protocol: "UDP" },
+                  { containerPort: 53, name: "dns-tcp", protocol: "TCP" },
+                  { containerPort: 9153, name: "metrics", protocol: "TCP" },
+                ],
+                livenessProbe: {
+                  httpGet: { path: "/health", port: 8080, scheme: "HTTP" },
+                  initialDelaySeconds: 60,
+                  timeoutSeconds: 5,
+                  successThreshold: 1,
+                  failureThreshold: 5,
+                },
+                readinessProbe: { httpGet: { path: "/ready", port: 8181, scheme: "HTTP" } },
+              },
+            ],
+            dnsPolicy: "Default",
+          },
+        },
+      },
+    },
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: meta("kube-dns", {
+        labels: { ...LABELS, "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS" },
+        annotations: { "prometheus.io/port": "9153", "prometheus.io/scrape": "true" },
+      }),
+      spec: {
+        selector: LABELS,
+        clusterIP: clusterDnsIp(options.serviceSubnet),
+        ports: [
+          { name: "dns", port: 53, protocol: "UDP", targetPort: 53 },
+          { name: "dns-tcp", port: 53, protocol: "TCP", targetPort: 53 },
+          { name: "metrics", port: 9153, protocol: "TCP", targetPort: 9153 },
+        ],
+      },
+    },
+  ];
+}
+
+/** The objects as one multi-document YAML, ready for `kubectl apply -f -`. */
+export function corednsManifest(options: CorednsManifestOptions): string {
+  return corednsObjects(options)
+    .map((object) => stringify(object))
+    .join("---\n");
+}
