@@ -7,6 +7,7 @@ import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import type { Logger } from "../../lib/log.js";
 import { ExecSession } from "./exec-session.js";
+import { lastLines, RecordTail, renderRecords } from "./log-format.js";
 import type { PodWorker } from "./pod-worker.js";
 import { PORT_FORWARD_PROTOCOLS, servePortForward } from "./port-forward.js";
 import {
@@ -31,14 +32,13 @@ import {
   STDERR,
   STDIN,
   STDOUT,
-  tailLines,
 } from "./stream-protocol.js";
 
 /**
  * The kubelet's HTTPS endpoint (mutual TLS: only clients with a certificate from --client-ca-file,
  * i.e. the API server's kubelet client certificate):
  *   GET /containerLogs/<ns>/<pod>/<container>  (also /api/v1/namespaces/<ns>/pods/<pod>/log)
- *       follow, tailLines, timestamps, previous, limitBytes, sinceSeconds
+ *       follow, tailLines, timestamps, previous, limitBytes, sinceSeconds, sinceTime
  *   /exec/<ns>/<pod>[/<uid>]/<container>       (also /api/v1/namespaces/<ns>/pods/<pod>/exec)
  *       SPDY/3.1 upgrade (v4…v1.channel.k8s.io: what kube-apiserver speaks to kubelets, also when
  *       kubectl uses WebSockets) or WebSocket (v5…v1.channel.k8s.io, what the lab API server
@@ -364,10 +364,16 @@ export class KubeletServer {
     const restarts = worker.restartCount(container) ?? 0;
     const file = worker.logFile(container, restarts);
     let offset = existsSync(file) ? statSync(file).size : 0;
-    const out = streams.stdout ?? streams.stderr;
+    const tail = new RecordTail();
     streams.stdin?.on("data", () => undefined);
     const timer = setInterval(() => {
-      offset = copyAppended(file, offset, (chunk) => out?.write(chunk));
+      offset = copyAppended(file, offset, (chunk) => {
+        for (const record of tail.push(chunk.toString())) {
+          const text = renderRecords([record], { timestamps: false });
+          const out = record.stream === "stderr" ? (streams.stderr ?? streams.stdout) : streams.stdout;
+          out?.write(text);
+        }
+      });
       if (
         worker.finished ||
         worker.restartCount(container) !== restarts ||
@@ -405,13 +411,26 @@ export class KubeletServer {
     }
     const file = worker.logFile(container, previous ? restarts - 1 : restarts);
     const content = existsSync(file) ? readFileSync(file) : Buffer.alloc(0);
-    const tail = query.get("tailLines");
-    const limitBytes = Number(query.get("limitBytes") ?? 0);
-    let text = tail !== null ? tailLines(content.toString(), Number(tail)) : content.toString();
-    if (limitBytes > 0) text = text.slice(0, limitBytes);
+    const options = logOptions(query);
+    const tail = new RecordTail();
+    const state = { lineStart: true };
+    const records = lastLines(tail.push(content.toString()), options.tailLines);
+    let budget = options.limitBytes > 0 ? options.limitBytes : Number.POSITIVE_INFINITY;
+    // limitBytes: the response ends once that many bytes were sent (the kubelet's LimitWriter).
+    const send = (text: string): boolean => {
+      const bytes = Buffer.from(text);
+      if (bytes.length >= budget) {
+        res.end(bytes.subarray(0, budget));
+        budget = 0;
+        return false;
+      }
+      budget -= bytes.length;
+      res.write(bytes);
+      return true;
+    };
     res.writeHead(200, { "content-type": "text/plain", "transfer-encoding": "chunked" });
-    res.write(text);
-    if (query.get("follow") !== "true" || previous) {
+    if (!send(renderRecords(records, options, state))) return;
+    if (!options.follow || previous) {
       res.end();
       return;
     }
@@ -419,7 +438,14 @@ export class KubeletServer {
     let offset = content.length;
     const timer = setInterval(() => {
       const before = offset;
-      offset = copyAppended(file, offset, (chunk) => res.write(chunk));
+      let open = true;
+      offset = copyAppended(file, offset, (chunk) => {
+        open = send(renderRecords(tail.push(chunk.toString()), options, state));
+      });
+      if (!open) {
+        clearInterval(timer);
+        return;
+      }
       if (offset > before) return;
       if (
         worker.finished ||
@@ -481,6 +507,30 @@ export class KubeletServer {
     ws.send(frame(request.stdout ? STDOUT : request.stderr ? STDERR : ERROR));
     exec.start();
   }
+}
+
+/** The log query (kubelet names: follow, tailLines, timestamps, sinceSeconds, sinceTime, limitBytes). */
+export function logOptions(query: URLSearchParams): {
+  follow: boolean;
+  tailLines: number;
+  timestamps: boolean;
+  since?: Date;
+  limitBytes: number;
+} {
+  const sinceSeconds = Number(query.get("sinceSeconds") ?? 0);
+  const sinceTime = query.get("sinceTime");
+  const tail = query.get("tailLines");
+  return {
+    follow: query.get("follow") === "true",
+    tailLines: tail === null || tail === "" ? -1 : Number(tail),
+    timestamps: query.get("timestamps") === "true",
+    ...(sinceSeconds > 0
+      ? { since: new Date(Date.now() - sinceSeconds * 1000) }
+      : sinceTime
+        ? { since: new Date(sinceTime) }
+        : {}),
+    limitBytes: Number(query.get("limitBytes") ?? 0),
+  };
 }
 
 /** Copies what was appended to a file since `offset` and returns the new offset. */
