@@ -97,14 +97,3 @@ export function shellQuote(argv: string[]): string {
     .map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`))
     .join(" ");
 }
-
-/** Splits a log file's content into its last n lines (n < 0: everything). */
-export function tailLines(text: string, n: number): string {
-  if (n < 0) return text;
-  if (n === 0) return "";
-  const lines = text.split("\n");
-  const trailingNewline = text.endsWith("\n");
-  if (trailingNewline) lines.pop();
-  const kept = lines.slice(-n).join("\n");
-  return kept && trailingNewline ? `${kept}\n` : kept;
-}
