@@ -344,6 +344,32 @@ describe("lab kubelet with bridge + host-local (root)", { timeout: 120_000 }, ()
       client.close();
     }
 
+    // Attach: the container's output from now on, on the stdout stream.
+    api.createPod("ticker", "node-a", {
+      containers: [
+        { name: "c", image: "busybox", command: ["sh", "-c", "while true; do echo tick; sleep 0.2; done"] },
+      ],
+    });
+    await waitRunning("ticker");
+    const attach = await SpdyTestClient.connect({
+      host: "127.0.0.1",
+      port,
+      path: "/attach/default/ticker/c?output=1&error=1",
+      protocols: ["v4.channel.k8s.io"],
+      tls,
+    });
+    try {
+      const streams = ["error", "stdout", "stderr"].map((type) => attach.openStream({ streamType: [type] }));
+      await Promise.all(streams.map((s) => s.replied));
+      await waitFor("ticks on the attached stdout", () =>
+        /tick\ntick\n/.test(Buffer.concat(streams[1].received).toString()),
+      );
+    } finally {
+      attach.close();
+    }
+    api.requestDelete("ticker", 1);
+    await waitFor("ticker deleted", () => !api.pods.has("ticker"), { timeoutMs: 10_000 });
+
     // No common protocol: 403 naming what the kubelet accepts.
     await assert.rejects(
       SpdyTestClient.connect({
