@@ -420,7 +420,10 @@ describe("lab kubelet against the real kube-apiserver (root)", {
     assert.equal(pod.spec?.nodeName, NODE, scheduler ? "bound by kube-scheduler" : "bound by the test");
     assert.equal(pod.status?.hostIP, nodeIp);
     assert.match(pod.status?.podIP ?? "", new RegExp(`^${subnet.replace(/\./g, "\\.")}\\.`));
-    assert.deepEqual(pod.status?.podIPs?.map((p) => p.ip), [pod.status?.podIP]);
+    assert.deepEqual(
+      pod.status?.podIPs?.map((p) => p.ip),
+      [pod.status?.podIP],
+    );
     assert.equal(pod.status?.containerStatuses?.[0].ready, true);
     assert.ok(pod.status?.containerStatuses?.[0].state?.running);
 
