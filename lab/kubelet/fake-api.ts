@@ -7,6 +7,8 @@ export class FakeKubeletApi implements KubeletApi {
   readonly pods = new Map<string, V1Pod>();
   readonly events: { pod: string; type: string; reason: string; message: string }[] = [];
   node: V1Node | undefined;
+  /** Every lease renewal: when, and the duration asked for. */
+  readonly leaseRenewals: { at: number; durationSeconds: number }[] = [];
   private listeners: ((pod: V1Pod, deleted: boolean) => void)[] = [];
 
   async watchPods(_nodeName: string, onPod: (pod: V1Pod, deleted: boolean) => void) {
@@ -63,7 +65,12 @@ export class FakeKubeletApi implements KubeletApi {
 
   async registerNode(node: V1Node): Promise<V1Node> {
     this.node = structuredClone(node);
+    this.node.metadata = { ...this.node.metadata, uid: this.node.metadata?.uid ?? randomUUID() };
     return this.node;
+  }
+
+  async renewLease(_node: { name: string; uid?: string }, durationSeconds: number): Promise<void> {
+    this.leaseRenewals.push({ at: Date.now(), durationSeconds });
   }
 
   async updateNodeStatus(

@@ -1,7 +1,10 @@
 import { randomBytes } from "node:crypto";
 import {
+  CoordinationV1Api,
   CoreV1Api,
   type KubeConfig,
+  type V1Lease,
+  V1MicroTime,
   type V1Node,
   type V1NodeStatus,
   type V1Pod,
@@ -10,10 +13,17 @@ import { apiStatus } from "../../lib/k8s/client.js";
 import { startInformer } from "../../lib/k8s/informer.js";
 import type { Logger } from "../../lib/log.js";
 import type { KubeletApi } from "./kubelet.js";
+import { restrictedNodeLabels } from "./node-status.js";
+
+/** Where node leases live (the NodeLease heartbeat, KEP-589). */
+export const NODE_LEASE_NAMESPACE = "kube-node-lease";
 
 /** The kubelet's API access through @kubernetes/client-node (status writes retry on 409). */
 export class KubeApi implements KubeletApi {
   private readonly core: CoreV1Api;
+  private readonly coordination: CoordinationV1Api;
+  /** The lease as last written, so a renewal is one PUT (as the kubelet's lease controller does). */
+  private lease: V1Lease | undefined;
 
   constructor(
     private readonly kubeConfig: KubeConfig,
@@ -21,6 +31,7 @@ export class KubeApi implements KubeletApi {
     private readonly log: Logger,
   ) {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
   }
 
   async watchPods(nodeName: string, onPod: (pod: V1Pod, deleted: boolean) => void) {
@@ -59,7 +70,8 @@ export class KubeApi implements KubeletApi {
         await attempt();
         return;
       } catch (error) {
-        if (apiStatus(error) !== 409 || i >= 4) throw new Error(`${what}: ${errorText(error)}`);
+        if (apiStatus(error) !== 409 || i >= 4)
+          throw new Error(`${what}: ${errorText(error)}`, { cause: error });
       }
     }
   }
@@ -115,33 +127,116 @@ export class KubeApi implements KubeletApi {
     });
   }
 
+  /**
+   * Creates the Node. Labels that the NodeRestriction admission plugin keeps from kubelets
+   * (node-role.kubernetes.io/… and other kubernetes.io labels outside its allowed list) are
+   * dropped when the API server refuses them: an administrator sets those (kubeadm's
+   * mark-control-plane does), and the lab's own API server accepts them.
+   */
   async registerNode(node: V1Node): Promise<V1Node> {
     const name = node.metadata?.name ?? "";
     try {
       return await this.core.createNode({ body: node });
     } catch (error) {
-      if (apiStatus(error) !== 409) throw new Error(`register node ${name}: ${errorText(error)}`);
+      const restricted = restrictedNodeLabels(node.metadata?.labels ?? {});
+      if (apiStatus(error) === 403 && restricted.length > 0) {
+        this.log.warn(
+          { labels: restricted, err: errorText(error) },
+          "the API server does not let a kubelet set these labels (NodeRestriction); registering without them",
+        );
+        const labels = { ...(node.metadata?.labels ?? {}) };
+        for (const key of restricted) delete labels[key];
+        return this.registerNode({ ...node, metadata: { ...node.metadata, labels } });
+      }
+      if (apiStatus(error) !== 409)
+        throw new Error(`register node ${name}: ${errorText(error)}`, { cause: error });
     }
-    // Re-registration (kubelet restart): keep what others set (podCIDR, labels), refresh ours.
+    // Re-registration (kubelet restart): keep what others set (podCIDR, labels, taints an admin
+    // removed), add only our missing labels and taints. A refusal (NodeRestriction forbids a
+    // kubelet to change taints and restricted labels) leaves the node as it is.
     let stored: V1Node | undefined;
-    await this.retryOnConflict(`update node ${name}`, async () => {
-      const current = await this.core.readNode({ name });
-      const taints = [...(current.spec?.taints ?? [])];
-      for (const taint of node.spec?.taints ?? [])
-        if (!taints.some((t) => t.key === taint.key && t.effect === taint.effect)) taints.push(taint);
-      stored = await this.core.replaceNode({
-        name,
+    try {
+      await this.retryOnConflict(`update node ${name}`, async () => {
+        const current = await this.core.readNode({ name });
+        stored = current;
+        const taints = [...(current.spec?.taints ?? [])];
+        for (const taint of node.spec?.taints ?? [])
+          if (!taints.some((t) => t.key === taint.key && t.effect === taint.effect)) taints.push(taint);
+        const labels = { ...(current.metadata?.labels ?? {}), ...(node.metadata?.labels ?? {}) };
+        const unchanged =
+          taints.length === (current.spec?.taints ?? []).length &&
+          JSON.stringify(labels) === JSON.stringify(current.metadata?.labels ?? {});
+        if (unchanged) return;
+        stored = await this.core.replaceNode({
+          name,
+          body: { ...current, metadata: { ...current.metadata, labels }, spec: { ...current.spec, taints } },
+        });
+      });
+    } catch (error) {
+      if (!stored) throw error;
+      this.log.warn({ err: (error as Error).message }, "node exists; could not add our labels/taints to it");
+    }
+    return stored ?? node;
+  }
+
+  /**
+   * Renews (or creates) the node's Lease in kube-node-lease: holder = the node, renewTime = now,
+   * owned by the Node object so it goes with it.
+   */
+  async renewLease(node: { name: string; uid?: string }, durationSeconds: number): Promise<void> {
+    const namespace = NODE_LEASE_NAMESPACE;
+    const now = new V1MicroTime();
+    const renewed = (lease: V1Lease): V1Lease => ({
+      ...lease,
+      spec: {
+        ...lease.spec,
+        holderIdentity: node.name,
+        leaseDurationSeconds: durationSeconds,
+        // Read back as plain Dates: MicroTime must be written with microseconds again.
+        ...(lease.spec?.acquireTime ? { acquireTime: new V1MicroTime(lease.spec.acquireTime) } : {}),
+        renewTime: now,
+      },
+    });
+    if (this.lease) {
+      try {
+        this.lease = await this.coordination.replaceNamespacedLease({
+          name: node.name,
+          namespace,
+          body: renewed(this.lease),
+        });
+        return;
+      } catch (error) {
+        if (apiStatus(error) !== 409 && apiStatus(error) !== 404)
+          throw new Error(`renew lease ${namespace}/${node.name}: ${errorText(error)}`, { cause: error });
+        this.lease = undefined; // changed or removed behind our back: read it again
+      }
+    }
+    try {
+      const current = await this.coordination.readNamespacedLease({ name: node.name, namespace });
+      this.lease = await this.coordination.replaceNamespacedLease({
+        name: node.name,
+        namespace,
+        body: renewed(current),
+      });
+    } catch (error) {
+      if (apiStatus(error) !== 404)
+        throw new Error(`renew lease ${namespace}/${node.name}: ${errorText(error)}`, { cause: error });
+      this.lease = await this.coordination.createNamespacedLease({
+        namespace,
         body: {
-          ...current,
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
           metadata: {
-            ...current.metadata,
-            labels: { ...(current.metadata?.labels ?? {}), ...(node.metadata?.labels ?? {}) },
+            name: node.name,
+            namespace,
+            ...(node.uid
+              ? { ownerReferences: [{ apiVersion: "v1", kind: "Node", name: node.name, uid: node.uid }] }
+              : {}),
           },
-          spec: { ...current.spec, taints },
+          spec: { holderIdentity: node.name, leaseDurationSeconds: durationSeconds, renewTime: now },
         },
       });
-    });
-    return stored ?? node;
+    }
   }
 
   async updateNodeStatus(

@@ -26,6 +26,7 @@ import { FakeKubeletApi } from "./fake-api.js";
 import { Kubelet } from "./kubelet.js";
 import { cgroup2Mount, cgroupPids, netnsExists, podCgroupName, podNetnsName } from "./sandbox.js";
 import { KubeletServer } from "./server.js";
+import { SpdyTestClient } from "./spdy/test-client.js";
 import { StateStore } from "./state.js";
 
 /**
@@ -138,6 +139,51 @@ function wsExec(
   });
 }
 
+const tls = { ca: ca.certPem, cert: clientCert.certPem, key: clientCert.keyPem };
+
+/**
+ * An exec over SPDY/3.1 the way kube-apiserver runs it against a kubelet: the kubelet's query
+ * names (input/output/error=1), streams opened error, stdin, stdout, stderr, stdin half-closed.
+ */
+async function spdyExec(
+  pod: string,
+  command: string[],
+  stdin?: string,
+): Promise<{ protocol: string; stdout: string; stderr: string; status: string }> {
+  const query = new URLSearchParams();
+  for (const c of command) query.append("command", c);
+  query.set("output", "1");
+  query.set("error", "1");
+  if (stdin !== undefined) query.set("input", "1");
+  const client = await SpdyTestClient.connect({
+    host: "127.0.0.1",
+    port,
+    path: `/exec/default/${pod}/echo?${query}`,
+    protocols: ["v5.channel.k8s.io", "v4.channel.k8s.io"],
+    tls,
+  });
+  try {
+    const error = client.openStream({ streamType: ["error"] });
+    const input = stdin !== undefined ? client.openStream({ streamType: ["stdin"] }) : undefined;
+    const stdout = client.openStream({ streamType: ["stdout"] });
+    const stderr = client.openStream({ streamType: ["stderr"] });
+    await Promise.all([error.replied, input?.replied, stdout.replied, stderr.replied]);
+    if (input) {
+      client.write(input, stdin ?? "");
+      client.end(input);
+    }
+    const [out, err, status] = await Promise.all([stdout.ended, stderr.ended, error.ended]);
+    return {
+      protocol: client.protocol,
+      stdout: out.toString(),
+      stderr: err.toString(),
+      status: status.toString(),
+    };
+  } finally {
+    client.close();
+  }
+}
+
 describe("lab kubelet with bridge + host-local (root)", { timeout: 120_000 }, () => {
   before(async () => {
     mkdirSync(confDir, { recursive: true });
@@ -245,6 +291,99 @@ describe("lab kubelet with bridge + host-local (root)", { timeout: 120_000 }, ()
     const status = JSON.parse(failed.status);
     assert.equal(status.reason, "NonZeroExitCode");
     assert.equal(status.details.causes[0].message, "7");
+  });
+
+  it("serves exec and port-forward over SPDY/3.1 as kube-apiserver calls them, and renews its lease", async () => {
+    const a = podNamed("echo-a") as V1Pod;
+    const ok = await spdyExec("echo-a", ["sh", "-c", "cat; ip -4 -o addr show eth0"], "from-stdin\n");
+    assert.equal(ok.protocol, "v4.channel.k8s.io");
+    assert.match(ok.stdout, /from-stdin/);
+    assert.match(ok.stdout, new RegExp(`inet ${a.status?.podIP}/`));
+    assert.deepEqual(JSON.parse(ok.status), { metadata: {}, status: "Success" });
+    const failed = await spdyExec("echo-a", ["sh", "-c", "echo hi; echo oops >&2; exit 3"]);
+    assert.equal(failed.stdout, "hi\n");
+    assert.equal(failed.stderr, "oops\n");
+    const status = JSON.parse(failed.status);
+    assert.equal(status.reason, "NonZeroExitCode");
+    assert.deepEqual(status.details.causes, [{ reason: "ExitCode", message: "3" }]);
+
+    // Port-forward: an error and a data stream per connection; HTTP to the echo server on the
+    // pod's localhost:8080.
+    const client = await SpdyTestClient.connect({
+      host: "127.0.0.1",
+      port,
+      path: "/portForward/default/echo-a",
+      protocols: ["portforward.k8s.io"],
+      tls,
+    });
+    try {
+      assert.equal(client.protocol, "portforward.k8s.io");
+      for (const requestId of ["0", "1"]) {
+        const error = client.openStream({ streamType: ["error"], port: ["8080"], requestID: [requestId] });
+        const data = client.openStream({ streamType: ["data"], port: ["8080"], requestID: [requestId] });
+        await Promise.all([error.replied, data.replied]);
+        // The client half-closes after its request, as `nc -N` does; the answer still comes.
+        client.write(data, `GET /via-port-forward-${requestId} HTTP/1.0\r\nHost: x\r\n\r\n`, true);
+        const response = (await data.ended).toString();
+        assert.match(response, /^HTTP\/1\.[01] 200/);
+        assert.equal(JSON.parse(response.slice(response.indexOf("\r\n\r\n") + 4)).pod, "echo-a");
+        assert.equal((await error.ended).toString(), "");
+      }
+      // Nothing listens on 9 in the pod: the error stream says so and both streams are reset.
+      const error = client.openStream({ streamType: ["error"], port: ["9"], requestID: ["2"] });
+      const data = client.openStream({ streamType: ["data"], port: ["9"], requestID: ["2"] });
+      assert.match(
+        (await error.ended).toString(),
+        /error forwarding port 9 to pod echo-a, uid .*connection refused/,
+      );
+      await data.ended;
+      assert.ok(data.reset);
+      // A stream without a port is refused.
+      const bad = client.openStream({ streamType: ["data"] });
+      await assert.rejects(bad.replied, /reset/);
+    } finally {
+      client.close();
+    }
+
+    // Attach: the container's output from now on, on the stdout stream.
+    api.createPod("ticker", "node-a", {
+      containers: [
+        { name: "c", image: "busybox", command: ["sh", "-c", "while true; do echo tick; sleep 0.2; done"] },
+      ],
+    });
+    await waitRunning("ticker");
+    const attach = await SpdyTestClient.connect({
+      host: "127.0.0.1",
+      port,
+      path: "/attach/default/ticker/c?output=1&error=1",
+      protocols: ["v4.channel.k8s.io"],
+      tls,
+    });
+    try {
+      const streams = ["error", "stdout", "stderr"].map((type) => attach.openStream({ streamType: [type] }));
+      await Promise.all(streams.map((s) => s.replied));
+      await waitFor("ticks on the attached stdout", () =>
+        /tick\ntick\n/.test(Buffer.concat(streams[1].received).toString()),
+      );
+    } finally {
+      attach.close();
+    }
+    api.requestDelete("ticker", 1);
+    await waitFor("ticker deleted", () => !api.pods.has("ticker"), { timeoutMs: 10_000 });
+
+    // No common protocol: 403 naming what the kubelet accepts.
+    await assert.rejects(
+      SpdyTestClient.connect({
+        host: "127.0.0.1",
+        port,
+        path: "/exec/default/echo-a/echo?command=true&output=1",
+        protocols: ["v9.channel.k8s.io"],
+        tls,
+      }),
+      /403 Forbidden: unable to upgrade: unable to negotiate protocol/,
+    );
+    assert.ok(api.leaseRenewals.length >= 1);
+    assert.equal(api.leaseRenewals[0].durationSeconds, 40);
   });
 
   it("deleting the pods leaves no netns, process, cgroup or record behind", async () => {

@@ -20,6 +20,8 @@ export interface KubeletApi extends PodApi {
   /** Creates the node or, when it exists, merges labels/taints into it; returns the stored object. */
   registerNode(node: V1Node): Promise<V1Node>;
   updateNodeStatus(name: string, status: (previous: V1NodeStatus | undefined) => V1NodeStatus): Promise<void>;
+  /** Creates or renews the node's Lease (kube-node-lease/<node>). */
+  renewLease(node: { name: string; uid?: string }, durationSeconds: number): Promise<void>;
 }
 
 export interface KubeletOptions {
@@ -32,6 +34,9 @@ export interface KubeletOptions {
   api: KubeletApi;
   log: Logger;
   heartbeatMs?: number;
+  /** Node lease renewal period (the kubelet renews every 10 s a lease of 40 s). */
+  leaseRenewMs?: number;
+  leaseDurationSeconds?: number;
   /** How often the CNI config dir is re-checked for readiness changes. */
   networkCheckMs?: number;
   restartBackoffMs?: number;
@@ -44,6 +49,9 @@ export class Kubelet {
   private network: NetworkState = { ready: false, message: "cni plugin not initialized" };
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private networkTimer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private nodeUid: string | undefined;
+  private lastLeaseRenewal = 0;
   private watch: { stop(): Promise<void> } | undefined;
   private lastHeartbeat = 0;
   private stopping = false;
@@ -73,7 +81,10 @@ export class Kubelet {
       await teardownRecord(record, this.context, log);
     }
     this.network = await this.checkNetwork();
-    await this.options.api.registerNode(nodeObject(this.options.identity, this.network));
+    const registered = await this.options.api.registerNode(nodeObject(this.options.identity, this.network));
+    this.nodeUid = registered.metadata?.uid;
+    await this.renewLease();
+    this.leaseTimer = setInterval(() => void this.renewLease(), this.options.leaseRenewMs ?? 10_000);
     await this.heartbeat();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.options.heartbeatMs ?? 10_000);
     this.networkTimer = setInterval(() => void this.recheckNetwork(), this.options.networkCheckMs ?? 2_000);
@@ -99,6 +110,22 @@ export class Kubelet {
       this.options.log.info({ ready: network.ready, message: network.message }, "network readiness changed");
       this.network = network;
       await this.heartbeat();
+    }
+  }
+
+  private async renewLease(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      await this.options.api.renewLease(
+        { name: this.options.identity.name, uid: this.nodeUid },
+        this.options.leaseDurationSeconds ?? 40,
+      );
+      this.lastLeaseRenewal = Date.now();
+    } catch (error) {
+      this.options.log.warn(
+        { err: (error as Error).message, lastRenewal: this.lastLeaseRenewal },
+        "node lease renewal failed",
+      );
     }
   }
 
@@ -150,6 +177,7 @@ export class Kubelet {
     this.stopping = true;
     clearInterval(this.heartbeatTimer);
     clearInterval(this.networkTimer);
+    clearInterval(this.leaseTimer);
     await this.watch?.stop();
     await Promise.all([...this.workers.values()].map((w) => w.shutdown()));
   }

@@ -32,6 +32,46 @@ export function parseTaints(text: string | undefined): V1Taint[] {
     });
 }
 
+/**
+ * Labels in the kubernetes.io / k8s.io namespaces that the NodeRestriction admission plugin does
+ * not let a kubelet set (https://github.com/kubernetes/kubernetes/blob/v1.33.0/plugin/pkg/admission/noderestriction/admission.go
+ * and pkg/kubelet/apis/well_known_labels.go): everything there except the well-known
+ * node labels and the kubelet.kubernetes.io / node.kubernetes.io prefixes.
+ */
+const KUBELET_LABELS = new Set([
+  "kubernetes.io/hostname",
+  "kubernetes.io/arch",
+  "kubernetes.io/os",
+  "beta.kubernetes.io/arch",
+  "beta.kubernetes.io/os",
+  "beta.kubernetes.io/instance-type",
+  "node.kubernetes.io/instance-type",
+  "failure-domain.beta.kubernetes.io/region",
+  "failure-domain.beta.kubernetes.io/zone",
+  "topology.kubernetes.io/region",
+  "topology.kubernetes.io/zone",
+]);
+
+export function restrictedNodeLabels(labels: Record<string, string>): string[] {
+  return Object.keys(labels).filter((key) => {
+    const slash = key.indexOf("/");
+    if (slash < 0) return false;
+    const namespace = key.slice(0, slash);
+    const kubernetesNamespace =
+      namespace === "kubernetes.io" ||
+      namespace.endsWith(".kubernetes.io") ||
+      namespace === "k8s.io" ||
+      namespace.endsWith(".k8s.io");
+    if (!kubernetesNamespace || KUBELET_LABELS.has(key)) return false;
+    const allowedPrefix =
+      namespace === "kubelet.kubernetes.io" ||
+      namespace.endsWith(".kubelet.kubernetes.io") ||
+      namespace === "node.kubernetes.io" ||
+      namespace.endsWith(".node.kubernetes.io");
+    return !allowedPrefix;
+  });
+}
+
 export function nodeTaints(identity: NodeIdentity): V1Taint[] {
   const taints = [...identity.taints];
   if (identity.controlPlane && !taints.some((t) => t.key === CONTROL_PLANE_LABEL)) {

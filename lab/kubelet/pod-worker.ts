@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { V1Container, V1ContainerState, V1EnvVar, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../../lib/log.js";
 import { isRunning, type ProcessRef, processStartTime, stopProcess } from "../../lib/process.js";
 import { type CniResult, type CniRuntime, podIpsFromResult, type RuntimeContext } from "./cni.js";
 import { resolveImage } from "./images.js";
+import { formatChunk } from "./log-format.js";
 import { buildPodStatus, type ContainerView, statusKey } from "./pod-status.js";
 import { ProbeState, probeTiming, runProbe } from "./probes.js";
 import {
@@ -65,6 +66,33 @@ interface ContainerRuntime {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+
+/** Appends the child's stdout and stderr to the log fd as CRI records; closes the fd when both end. */
+function writeContainerLog(child: ChildProcess, fd: number): void {
+  let open = 2;
+  const done = () => {
+    open--;
+    if (open === 0) closeSync(fd);
+  };
+  for (const [stream, pipe] of [
+    ["stdout", child.stdout],
+    ["stderr", child.stderr],
+  ] as const) {
+    if (!pipe) {
+      done();
+      continue;
+    }
+    pipe.setEncoding("utf8");
+    pipe.on("data", (chunk: string) => {
+      try {
+        writeSync(fd, formatChunk(stream, chunk));
+      } catch {
+        // the log directory was removed (pod torn down): the output has nowhere to go
+      }
+    });
+    pipe.once("close", done);
+  }
+}
 
 export function containerIdFor(podUid: string): string {
   return createHash("sha256").update(`sandbox/${podUid}`).digest("hex");
@@ -400,15 +428,18 @@ export class PodWorker {
         netns: this.sandbox?.netns,
         argv: image.argv,
       });
+      // Output comes through us, stamped per line in the CRI log format (./log-format.ts).
       child = spawn(argv[0], argv.slice(1), {
         detached: true,
-        stdio: ["ignore", fd, fd],
+        stdio: ["ignore", "pipe", "pipe"],
         env: this.containerEnv(spec),
         cwd: spec.workingDir || "/",
       });
-    } finally {
+    } catch (error) {
       closeSync(fd);
+      throw error;
     }
+    writeContainerLog(child, fd);
     const pid = child.pid;
     const startTime = pid === undefined ? undefined : processStartTime(pid);
     if (pid === undefined || startTime === undefined) {

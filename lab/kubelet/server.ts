@@ -1,16 +1,28 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, readlinkSync, readSync, statSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import type { Logger } from "../../lib/log.js";
+import { ExecSession } from "./exec-session.js";
+import { lastLines, RecordTail, renderRecords } from "./log-format.js";
 import type { PodWorker } from "./pod-worker.js";
-import { inPodArgv } from "./sandbox.js";
+import { PORT_FORWARD_PROTOCOLS, servePortForward } from "./port-forward.js";
+import {
+  type RemoteCommandStreams,
+  ResizeDecoder,
+  SPDY_REMOTECOMMAND_PROTOCOLS,
+  waitForStreams,
+} from "./spdy/remotecommand.js";
+import type { SpdySession } from "./spdy/session.js";
+import { isSpdyUpgrade, refuseUpgrade, upgradeToSpdy } from "./spdy/upgrade.js";
 import {
   CLOSE,
   chooseProtocol,
   ERROR,
+  type ExecRequest,
   exitStatus,
   failureStatus,
   frame,
@@ -20,18 +32,20 @@ import {
   STDERR,
   STDIN,
   STDOUT,
-  shellQuote,
-  tailLines,
 } from "./stream-protocol.js";
 
 /**
- * The kubelet's HTTPS endpoint (mutual TLS: only clients with a certificate from the cluster CA):
- *   GET  /api/v1/namespaces/<ns>/pods/<pod>/log   (also /containerLogs/<ns>/<pod>/<container>)
- *        container, follow, tailLines, previous (timestamps and sinceSeconds are ignored)
- *   GET  /api/v1/namespaces/<ns>/pods/<pod>/exec  (also /exec/<ns>/<pod>/<container>), WebSocket
- *        upgrade with v5/v4.channel.k8s.io; command (repeated), container, stdin, stdout, stderr, tty
- *   GET  /healthz
- * The lab API server forwards kubectl's log/exec requests here with the same path and query.
+ * The kubelet's HTTPS endpoint (mutual TLS: only clients with a certificate from --client-ca-file,
+ * i.e. the API server's kubelet client certificate):
+ *   GET /containerLogs/<ns>/<pod>/<container>  (also /api/v1/namespaces/<ns>/pods/<pod>/log)
+ *       follow, tailLines, timestamps, previous, limitBytes, sinceSeconds, sinceTime
+ *   /exec/<ns>/<pod>[/<uid>]/<container>       (also /api/v1/namespaces/<ns>/pods/<pod>/exec)
+ *       SPDY/3.1 upgrade (v4…v1.channel.k8s.io: what kube-apiserver speaks to kubelets, also when
+ *       kubectl uses WebSockets) or WebSocket (v5…v1.channel.k8s.io, what the lab API server
+ *       forwards); command (repeated), input/output/error/tty=1 (or stdin/stdout/stderr=true)
+ *   /attach/<ns>/<pod>[/<uid>]/<container>     SPDY or WebSocket: the container's output from now on
+ *   /portForward/<ns>/<pod>[/<uid>]            SPDY (portforward.k8s.io)
+ *   GET /healthz
  */
 
 export interface PodLookup {
@@ -46,30 +60,38 @@ export interface KubeletServerOptions {
   log: Logger;
 }
 
-interface Target {
+export interface Target {
   namespace: string;
   pod: string;
+  uid?: string;
   container?: string;
-  verb: "log" | "exec";
+  verb: "log" | "exec" | "attach" | "portforward";
 }
 
+/** The kubelet paths (pkg/kubelet/server/server.go InstallDebuggingHandlers) and the pod subresources. */
 export function parseTarget(pathname: string): Target | undefined {
-  const api = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(log|exec)$/.exec(pathname);
+  const segments = pathname.split("/").slice(1).map(decodeURIComponent);
+  const api = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(log|exec|attach|portforward)$/.exec(pathname);
   if (api)
     return {
       namespace: decodeURIComponent(api[1]),
       pod: decodeURIComponent(api[2]),
-      verb: api[3] as "log" | "exec",
+      verb: api[3] as Target["verb"],
     };
-  const kubelet = /^\/(containerLogs|exec)\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(pathname);
-  if (kubelet) {
+  const [root, namespace, pod, ...rest] = segments;
+  if (!namespace || !pod || rest.some((s) => !s)) return undefined;
+  if (root === "containerLogs" && rest.length === 1)
+    return { namespace, pod, container: rest[0], verb: "log" };
+  if ((root === "exec" || root === "attach") && (rest.length === 1 || rest.length === 2))
     return {
-      namespace: decodeURIComponent(kubelet[2]),
-      pod: decodeURIComponent(kubelet[3]),
-      container: decodeURIComponent(kubelet[4]),
-      verb: kubelet[1] === "exec" ? "exec" : "log",
+      namespace,
+      pod,
+      ...(rest.length === 2 ? { uid: rest[0] } : {}),
+      container: rest[rest.length - 1],
+      verb: root,
     };
-  }
+  if (root === "portForward" && rest.length <= 1)
+    return { namespace, pod, ...(rest.length === 1 ? { uid: rest[0] } : {}), verb: "portforward" };
   return undefined;
 }
 
@@ -101,13 +123,26 @@ function pickContainer(worker: PodWorker, requested: string | undefined): { name
   };
 }
 
+/** The JSON the kubelet writes on the v4 error stream for an error (apierrors.NewInternalError). */
+function internalError(message: string): string {
+  return JSON.stringify({
+    metadata: {},
+    status: "Failure",
+    message: `Internal error occurred: ${message}`,
+    reason: "InternalError",
+    details: { causes: [{ message }] },
+    code: 500,
+  });
+}
+
 export class KubeletServer {
   private readonly server: Server;
   private readonly wss = new WebSocketServer({
     noServer: true,
     handleProtocols: (protocols) => chooseProtocol(protocols) ?? false,
   });
-  private readonly execs = new Set<ChildProcess>();
+  private readonly children = new Set<ChildProcess>();
+  private readonly sessions = new Set<SpdySession>();
 
   constructor(private readonly options: KubeletServerOptions) {
     this.server = createServer(
@@ -120,15 +155,9 @@ export class KubeletServer {
       },
       (req, res) => this.handle(req, res),
     );
-    this.server.on("upgrade", (req, socket, head) => {
-      const url = new URL(req.url ?? "/", "https://kubelet");
-      const target = parseTarget(url.pathname);
-      if (target?.verb !== "exec") {
-        socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-        return;
-      }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.exec(ws, target, url.searchParams));
-    });
+    this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.upgrade(req, socket, head),
+    );
   }
 
   async listen(): Promise<number> {
@@ -140,8 +169,9 @@ export class KubeletServer {
   }
 
   async close(): Promise<void> {
-    for (const child of this.execs) child.kill("SIGKILL");
+    for (const child of this.children) child.kill("SIGKILL");
     for (const client of this.wss.clients) client.terminate();
+    for (const session of this.sessions) session.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -157,16 +187,203 @@ export class KubeletServer {
       sendStatus(res, 404, "NotFound", `${url.pathname} is not served by the lab kubelet`);
       return;
     }
-    if (target.verb === "exec") {
+    if (target.verb !== "log") {
       sendStatus(
         res,
         400,
         "BadRequest",
-        "exec needs a WebSocket upgrade (v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported by the lab kubelet",
+        `${target.verb} needs a connection upgrade: SPDY/3.1 or WebSocket (v5.channel.k8s.io…)`,
       );
       return;
     }
     this.logs(target, url.searchParams, req, res);
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? "/", "https://kubelet");
+    const target = parseTarget(url.pathname);
+    if (!target || target.verb === "log") {
+      refuseUpgrade(socket, 404, `${url.pathname} cannot be upgraded`);
+      return;
+    }
+    const worker = this.options.pods.findPod(target.namespace, target.pod);
+    const spdy = isSpdyUpgrade(req);
+    if (spdy) {
+      if (!worker || (target.uid && target.uid !== worker.uid)) {
+        refuseUpgrade(socket, 404, `pod ${target.namespace}/${target.pod} is not running on this node`);
+        return;
+      }
+      if (target.verb === "portforward") {
+        const upgraded = upgradeToSpdy(req, socket, head, PORT_FORWARD_PROTOCOLS);
+        if ("error" in upgraded) return;
+        this.track(upgraded.session);
+        servePortForward(
+          upgraded.session,
+          { podName: worker.name, podUid: worker.uid, netns: () => worker.netns },
+          this.options.log.child({ pod: `${target.namespace}/${target.pod}`, portForward: true }),
+          this.children,
+        );
+        return;
+      }
+      this.remoteCommandOverSpdy(req, socket, head, target, url.searchParams);
+      return;
+    }
+    if (target.verb === "portforward") {
+      refuseUpgrade(socket, 400, "port forwarding needs a SPDY/3.1 upgrade (portforward.k8s.io)");
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.execOverWebSocket(ws, target, url.searchParams));
+  }
+
+  private track(session: SpdySession): void {
+    this.sessions.add(session);
+    session.on("close", () => this.sessions.delete(session));
+  }
+
+  /**
+   * What the request runs in: the container and, for exec, a command. Returns why it cannot run,
+   * in the kubelet's words.
+   */
+  private resolve(
+    target: Target,
+    request: ExecRequest,
+  ): { worker: PodWorker; container: string } | { error: string } {
+    const worker = this.options.pods.findPod(target.namespace, target.pod);
+    if (!worker) return { error: `pod ${target.namespace}/${target.pod} is not running on this node` };
+    const picked = pickContainer(worker, target.container ?? request.container);
+    if (!picked.name) return { error: picked.error ?? "no container" };
+    if (!worker.isContainerRunning(picked.name))
+      return { error: `unable to upgrade connection: container not found ("${picked.name}")` };
+    if (target.verb === "exec" && request.command.length === 0)
+      return { error: "you must specify at least one command for the container" };
+    return { worker, container: picked.name };
+  }
+
+  private remoteCommandOverSpdy(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    target: Target,
+    query: URLSearchParams,
+  ): void {
+    const request = parseExecQuery(query);
+    if (!request.stdin && !request.stdout && !request.stderr) {
+      refuseUpgrade(socket, 400, "you must specify at least 1 of stdin, stdout, stderr");
+      return;
+    }
+    // The kubelet checks the container before upgrading (a 404/500 the API server passes on).
+    const resolved = this.resolve(target, request);
+    if ("error" in resolved) {
+      refuseUpgrade(socket, 404, resolved.error);
+      return;
+    }
+    const upgraded = upgradeToSpdy(req, socket, head, SPDY_REMOTECOMMAND_PROTOCOLS);
+    if ("error" in upgraded) return;
+    const { session, protocol } = upgraded;
+    this.track(session);
+    const log = this.options.log.child({
+      pod: `${target.namespace}/${target.pod}`,
+      [target.verb]: request.command,
+      protocol,
+    });
+    waitForStreams(session, protocol, request).then(
+      (streams) => this.runOverSpdy(session, protocol, streams, target, request, resolved, log),
+      (error: Error) => {
+        log.debug({ err: error.message }, "remotecommand streams not established");
+        session.destroy();
+      },
+    );
+  }
+
+  private runOverSpdy(
+    session: SpdySession,
+    protocol: string,
+    streams: RemoteCommandStreams,
+    target: Target,
+    request: ExecRequest,
+    resolved: { worker: PodWorker; container: string },
+    log: Logger,
+  ): void {
+    let done = false;
+    const finish = (result: { exitCode: number } | { error: string }) => {
+      if (done) return;
+      done = true;
+      // v4 reports every outcome as a Status; v1–v3 write only failures, as text.
+      const status =
+        "error" in result
+          ? protocol === "v4.channel.k8s.io"
+            ? internalError(result.error)
+            : result.error
+          : result.exitCode === 0
+            ? protocol === "v4.channel.k8s.io"
+              ? exitStatus(0, request.command)
+              : ""
+            : protocol === "v4.channel.k8s.io"
+              ? exitStatus(result.exitCode, request.command)
+              : `command terminated with non-zero exit code: exit code ${result.exitCode}`;
+      if (status) streams.error?.write(status);
+      for (const stream of [streams.stdout, streams.stderr, streams.error]) stream?.end();
+      session.close();
+    };
+    if (target.verb === "attach") {
+      this.attach(session, streams, resolved, finish);
+      return;
+    }
+    const exec = new ExecSession(
+      { ...resolved, request, log, registry: this.children },
+      {
+        stdout: (chunk) => streams.stdout?.write(chunk),
+        stderr: (chunk) => streams.stderr?.write(chunk),
+        finished: finish,
+      },
+    );
+    streams.stdin?.on("data", (chunk) => exec.stdin(chunk));
+    streams.stdin?.on("end", () => exec.closeStdin());
+    const sizes = new ResizeDecoder();
+    streams.resize?.on("data", (chunk) => {
+      for (const size of sizes.push(chunk)) exec.resize(size);
+    });
+    session.on("close", () => {
+      done = true;
+      exec.abort();
+    });
+    exec.start();
+  }
+
+  /**
+   * Attach: the container's output from now on, until it stops (the lab's containers have no stdin
+   * to write to, so input is read and dropped).
+   */
+  private attach(
+    session: SpdySession,
+    streams: RemoteCommandStreams,
+    resolved: { worker: PodWorker; container: string },
+    finish: (result: { exitCode: number } | { error: string }) => void,
+  ): void {
+    const { worker, container } = resolved;
+    const restarts = worker.restartCount(container) ?? 0;
+    const file = worker.logFile(container, restarts);
+    let offset = existsSync(file) ? statSync(file).size : 0;
+    const tail = new RecordTail();
+    streams.stdin?.on("data", () => undefined);
+    const timer = setInterval(() => {
+      offset = copyAppended(file, offset, (chunk) => {
+        for (const record of tail.push(chunk.toString())) {
+          const text = renderRecords([record], { timestamps: false });
+          const out = record.stream === "stderr" ? (streams.stderr ?? streams.stdout) : streams.stdout;
+          out?.write(text);
+        }
+      });
+      if (
+        worker.finished ||
+        worker.restartCount(container) !== restarts ||
+        !worker.isContainerRunning(container)
+      ) {
+        clearInterval(timer);
+        finish({ exitCode: 0 });
+      }
+    }, 100);
+    session.on("close", () => clearInterval(timer));
   }
 
   private logs(target: Target, query: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
@@ -194,37 +411,42 @@ export class KubeletServer {
     }
     const file = worker.logFile(container, previous ? restarts - 1 : restarts);
     const content = existsSync(file) ? readFileSync(file) : Buffer.alloc(0);
-    const tail = query.get("tailLines");
-    const limitBytes = Number(query.get("limitBytes") ?? 0);
-    let text = tail !== null ? tailLines(content.toString(), Number(tail)) : content.toString();
-    if (limitBytes > 0) text = text.slice(0, limitBytes);
+    const options = logOptions(query);
+    const tail = new RecordTail();
+    const state = { lineStart: true };
+    const records = lastLines(tail.push(content.toString()), options.tailLines);
+    let budget = options.limitBytes > 0 ? options.limitBytes : Number.POSITIVE_INFINITY;
+    // limitBytes: the response ends once that many bytes were sent (the kubelet's LimitWriter).
+    const send = (text: string): boolean => {
+      const bytes = Buffer.from(text);
+      if (bytes.length >= budget) {
+        res.end(bytes.subarray(0, budget));
+        budget = 0;
+        return false;
+      }
+      budget -= bytes.length;
+      res.write(bytes);
+      return true;
+    };
     res.writeHead(200, { "content-type": "text/plain", "transfer-encoding": "chunked" });
-    res.write(text);
-    if (query.get("follow") !== "true" || previous) {
+    if (!send(renderRecords(records, options, state))) return;
+    if (!options.follow || previous) {
       res.end();
       return;
     }
     // Follow: stream what is appended until the container stops or restarts, or the client leaves.
     let offset = content.length;
     const timer = setInterval(() => {
-      let size = 0;
-      try {
-        size = statSync(file).size;
-      } catch {
-        size = offset;
-      }
-      if (size > offset) {
-        const fd = openSync(file, "r");
-        try {
-          const chunk = Buffer.alloc(size - offset);
-          readSync(fd, chunk, 0, chunk.length, offset);
-          res.write(chunk);
-        } finally {
-          closeSync(fd);
-        }
-        offset = size;
+      const before = offset;
+      let open = true;
+      offset = copyAppended(file, offset, (chunk) => {
+        open = send(renderRecords(tail.push(chunk.toString()), options, state));
+      });
+      if (!open) {
+        clearInterval(timer);
         return;
       }
+      if (offset > before) return;
       if (
         worker.finished ||
         worker.restartCount(container) !== restarts ||
@@ -237,136 +459,96 @@ export class KubeletServer {
     req.on("close", () => clearInterval(timer));
   }
 
-  private exec(ws: WebSocket, target: Target, query: URLSearchParams): void {
+  private execOverWebSocket(ws: WebSocket, target: Target, query: URLSearchParams): void {
     const request = parseExecQuery(query);
     const fail = (message: string) => {
       ws.send(frame(ERROR, failureStatus(message)));
       ws.close(1000);
     };
-    const worker = this.options.pods.findPod(target.namespace, target.pod);
-    if (!worker) {
-      fail(`pod ${target.namespace}/${target.pod} is not running on this node`);
+    if (target.verb !== "exec") {
+      fail(`${target.verb} over WebSocket is not served by the lab kubelet; use SPDY/3.1`);
       return;
     }
-    const picked = pickContainer(worker, target.container ?? request.container);
-    if (!picked.name) {
-      fail(picked.error ?? "no container");
+    const resolved = this.resolve(target, request);
+    if ("error" in resolved) {
+      fail(resolved.error);
       return;
     }
-    if (!worker.isContainerRunning(picked.name)) {
-      fail(`unable to upgrade connection: container not found ("${picked.name}")`);
-      return;
-    }
-    if (request.command.length === 0) {
-      fail("you must specify at least one command for the container");
-      return;
-    }
-    const env = { ...(worker.execEnv(picked.name) ?? {}), ...(request.tty ? { TERM: "xterm" } : {}) };
     const log = this.options.log.child({ pod: `${target.namespace}/${target.pod}`, exec: request.command });
-
-    // The client announces the terminal size right away; wait briefly for it so the pty starts right.
-    let size: { width: number; height: number } | undefined;
-    let child: ChildProcess | undefined;
-    const pending: Buffer[] = [];
-    let stdinClosed = false;
-    const resizePty = () => {
-      if (!child?.pid || !size) return;
-      const tty = ptyOfChild(child.pid);
-      if (tty)
-        spawnSync("stty", ["-F", tty, "rows", String(size.height), "cols", String(size.width)], {
-          stdio: "ignore",
-        });
-    };
+    const exec = new ExecSession(
+      { ...resolved, request, log, registry: this.children },
+      {
+        stdout: (chunk) => ws.send(frame(STDOUT, chunk)),
+        stderr: (chunk) => ws.send(frame(STDERR, chunk)),
+        finished: (result) => {
+          if ("error" in result) {
+            fail(result.error);
+            return;
+          }
+          if (ws.readyState === ws.OPEN) {
+            ws.send(frame(ERROR, exitStatus(result.exitCode, request.command)));
+            ws.close(1000);
+          }
+        },
+      },
+    );
     ws.on("message", (data: Buffer) => {
       if (data.length === 0) return;
       const channel = data[0];
       const payload = data.subarray(1);
-      if (channel === STDIN) {
-        if (child?.stdin) child.stdin.write(payload);
-        else pending.push(payload);
-      } else if (channel === RESIZE) {
-        size = parseResize(payload) ?? size;
-        if (child) resizePty();
-        else if (request.tty) start();
-      } else if (channel === CLOSE && payload[0] === STDIN) {
-        stdinClosed = true;
-        child?.stdin?.end();
-      }
+      if (channel === STDIN) exec.stdin(payload);
+      else if (channel === RESIZE) {
+        const size = parseResize(payload);
+        if (size) exec.resize(size);
+      } else if (channel === CLOSE && payload[0] === STDIN) exec.closeStdin();
     });
-    ws.on("close", () => {
-      if (child && child.exitCode === null) child.kill("SIGKILL");
-    });
-
-    const start = () => {
-      if (child) return;
-      const command = request.tty
-        ? [
-            "script",
-            "-q",
-            "-e",
-            "-c",
-            `${size ? `stty rows ${size.height} cols ${size.width} 2>/dev/null; ` : ""}exec ${shellQuote(request.command)}`,
-            "/dev/null",
-          ]
-        : request.command;
-      const argv = inPodArgv({ cgroupDir: worker.cgroupDir, netns: worker.netns, argv: command });
-      const spawned = spawn(argv[0], argv.slice(1), {
-        env: { ...env, SHELL: "/bin/sh" },
-        stdio: [request.stdin || request.tty ? "pipe" : "ignore", "pipe", "pipe"],
-        cwd: "/",
-      });
-      child = spawned;
-      this.execs.add(spawned);
-      log.debug({ pid: spawned.pid, tty: request.tty }, "exec started");
-      spawned.stdin?.on("error", () => undefined);
-      for (const chunk of pending) spawned.stdin?.write(chunk);
-      pending.length = 0;
-      if (stdinClosed || (!request.stdin && spawned.stdin)) {
-        if (!request.tty) spawned.stdin?.end();
-      }
-      spawned.stdout?.on("data", (chunk: Buffer) => {
-        if (request.stdout || request.tty) ws.send(frame(STDOUT, chunk));
-      });
-      spawned.stderr?.on("data", (chunk: Buffer) => {
-        if (request.stderr) ws.send(frame(STDERR, chunk));
-      });
-      spawned.on("error", (error) => {
-        this.execs.delete(spawned);
-        fail(`could not run ${request.command[0]}: ${error.message}`);
-      });
-      spawned.on("close", (code, signal) => {
-        this.execs.delete(spawned);
-        const exitCode = code ?? (signal ? 128 + (signal === "SIGKILL" ? 9 : 15) : 1);
-        log.debug({ exitCode }, "exec finished");
-        if (ws.readyState === ws.OPEN) {
-          ws.send(frame(ERROR, exitStatus(exitCode, request.command)));
-          ws.close(1000);
-        }
-      });
-    };
-
+    ws.on("close", () => exec.abort());
     // Tell the client the streams are up (upstream writes an empty frame on the first output channel).
     ws.send(frame(request.stdout ? STDOUT : request.stderr ? STDERR : ERROR));
-    if (request.tty) setTimeout(start, 300);
-    else start();
+    exec.start();
   }
 }
 
-/** The pty `script` created: the terminal of its child. */
-function ptyOfChild(pid: number): string | undefined {
+/** The log query (kubelet names: follow, tailLines, timestamps, sinceSeconds, sinceTime, limitBytes). */
+export function logOptions(query: URLSearchParams): {
+  follow: boolean;
+  tailLines: number;
+  timestamps: boolean;
+  since?: Date;
+  limitBytes: number;
+} {
+  const sinceSeconds = Number(query.get("sinceSeconds") ?? 0);
+  const sinceTime = query.get("sinceTime");
+  const tail = query.get("tailLines");
+  return {
+    follow: query.get("follow") === "true",
+    tailLines: tail === null || tail === "" ? -1 : Number(tail),
+    timestamps: query.get("timestamps") === "true",
+    ...(sinceSeconds > 0
+      ? { since: new Date(Date.now() - sinceSeconds * 1000) }
+      : sinceTime
+        ? { since: new Date(sinceTime) }
+        : {}),
+    limitBytes: Number(query.get("limitBytes") ?? 0),
+  };
+}
+
+/** Copies what was appended to a file since `offset` and returns the new offset. */
+function copyAppended(file: string, offset: number, write: (chunk: Buffer) => void): number {
+  let size = 0;
   try {
-    // `script` runs inside nsenter/sh which exec; its child is the shell on the pty.
-    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean);
-    for (const child of children) {
-      const tty = readlinkSync(`/proc/${child}/fd/0`);
-      if (tty.startsWith("/dev/pts/")) return tty;
-    }
-  } catch (error) {
-    // ENOENT: the process is gone or has no child yet (the caller retries); anything else is a bug
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    size = statSync(file).size;
+  } catch {
+    return offset;
   }
-  return undefined;
+  if (size <= offset) return offset;
+  const fd = openSync(file, "r");
+  try {
+    const chunk = Buffer.alloc(size - offset);
+    readSync(fd, chunk, 0, chunk.length, offset);
+    write(chunk);
+  } finally {
+    closeSync(fd);
+  }
+  return size;
 }

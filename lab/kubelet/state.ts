@@ -9,7 +9,7 @@ import type { CniResult } from "./cni.js";
  * process refs), written before the thing exists, so a restarted kubelet — or `lab down` — can
  * remove everything even after a crash. Layout under --state-dir:
  *   pods/<uid>.json                              the record
- *   logs/<namespace>_<name>_<uid>/<container>/<restart>.log   container output (stdout+stderr)
+ *   logs/<namespace>_<name>_<uid>/<container>/<restart>.log   container output, CRI log format (log-format.ts)
  */
 
 export interface PodRecord {

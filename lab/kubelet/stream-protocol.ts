@@ -43,14 +43,23 @@ function truthy(value: string | null): boolean {
   return value === "true" || value === "1";
 }
 
+/**
+ * The exec/attach options. kube-apiserver calls the kubelet with `input`, `output`, `error` and
+ * `tty` set to "1" (k8s.io/api/core/v1 ExecStdinParam…, see pkg/registry/core/pod streamParams);
+ * the pod subresource names (`stdin`, `stdout`, `stderr`) are accepted too. As the kubelet does,
+ * stderr is dropped with a tty (the terminal merges it into stdout).
+ */
 export function parseExecQuery(query: URLSearchParams): ExecRequest {
+  const flag = (kubeletName: string, podName: string) =>
+    truthy(query.get(kubeletName)) || truthy(query.get(podName));
+  const tty = truthy(query.get("tty"));
   return {
     command: query.getAll("command"),
     container: query.get("container") ?? undefined,
-    stdin: truthy(query.get("stdin")),
-    stdout: truthy(query.get("stdout")),
-    stderr: truthy(query.get("stderr")),
-    tty: truthy(query.get("tty")),
+    stdin: flag("input", "stdin"),
+    stdout: flag("output", "stdout"),
+    stderr: flag("error", "stderr") && !tty,
+    tty,
   };
 }
 
@@ -87,15 +96,4 @@ export function shellQuote(argv: string[]): string {
   return argv
     .map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`))
     .join(" ");
-}
-
-/** Splits a log file's content into its last n lines (n < 0: everything). */
-export function tailLines(text: string, n: number): string {
-  if (n < 0) return text;
-  if (n === 0) return "";
-  const lines = text.split("\n");
-  const trailingNewline = text.endsWith("\n");
-  if (trailingNewline) lines.pop();
-  const kept = lines.slice(-n).join("\n");
-  return kept && trailingNewline ? `${kept}\n` : kept;
 }
