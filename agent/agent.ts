@@ -279,8 +279,11 @@ export class Agent {
         ipsecBackend: config.ipsecBackend,
         coreNodes: () => this.nodes(),
         onPublishedChange: () => {
-          if (this.ready)
+          if (this.ready) {
             void publishSelf().catch((err) => log.warn({ err }, "republishing MeshNode failed"));
+            // endpoints carry the node's IPsec key (Cilium: CiliumEndpoint status.encryption.key)
+            this.meshTrigger?.trigger();
+          }
         },
         log: log.child({ component: "encryption" }),
       });
@@ -582,7 +585,12 @@ export class Agent {
 
   private async syncMeshEndpoints(publisher: MeshPublisher): Promise<void> {
     if (!this.caches || !this.endpoints || !this.nodeIp) return;
-    await publisher.syncEndpoints(this.endpoints.list(), this.caches.meshEndpoints.list(), this.nodeIp);
+    await publisher.syncEndpoints(
+      this.endpoints.list(),
+      this.caches.meshEndpoints.list(),
+      this.nodeIp,
+      this.encryption?.published().key,
+    );
   }
 
   /** Gone = the API has no pod of that name with that UID (a terminating pod keeps its endpoint until DEL). */

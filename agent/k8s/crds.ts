@@ -59,6 +59,8 @@ export interface MeshEndpointStatus {
   identity: { id: number; labels: string[] };
   networking: { addressing: { ipv4: string }[]; node: string };
   namedPorts: { name: string; port: number; protocol: string }[];
+  /** The node's IPsec key index, as in Cilium's CiliumEndpoint status.encryption.key (absent: none). */
+  encryption?: { key: number };
   state: "ready";
 }
 

@@ -204,6 +204,13 @@ describe("identity and endpoint conversion", () => {
       '{"IP":"10.244.2.74","Mask":null,"HostIP":"172.18.0.2","ID":199475,"Key":0,"Metadata":"","K8sNamespace":"bar","K8sPodName":"cep-002","NamedPorts":[{"Name":"http","Port":8080,"Protocol":"TCP"}]}',
     );
   });
+  it("publishes the endpoint's IPsec key index as Key (Cilium: status.encryption.key)", () => {
+    const withKey = endpoint("cep-002", "10.244.2.74");
+    withKey.status.encryption = { key: 3 };
+    assert.equal(ipEntriesFor(withKey)[0].Key, 3);
+    withKey.status.encryption = { key: 300 };
+    assert.equal(ipEntriesFor(withKey)[0].Key, 0);
+  });
   it("keeps the first owner of an IP and falls back to the next", () => {
     const owners = new IpOwnership();
     owners.set("bar/a", ipEntriesFor(endpoint("a", "10.0.0.1")));
