@@ -32,7 +32,7 @@ import { isRunning, type ProcessRef, startDaemon, stopProcess, waitFor } from ".
 const CLUSTER = "c1";
 const SERVICE_KEY = keys.service(CLUSTER, "demo", "echo");
 const EXPECTED_SERVICE =
-  '{"cluster":"c1","namespace":"demo","name":"echo","frontends":{"10.96.0.50":{"http":{"Protocol":"TCP","Port":80}}},"backends":{"10.1.1.5":{"http":{"Protocol":"TCP","Port":8080}}},"labels":{},"selector":{"app":"echo"},"includeExternal":true,"shared":true,"clusterID":1}';
+  '{"cluster":"c1","namespace":"demo","name":"echo","frontends":{"10.96.0.50":{"http":{"Protocol":"TCP","Port":80}}},"backends":{"10.1.1.5":{"http":{"Protocol":"TCP","Port":8080}}},"hostnames":{},"labels":{},"selector":{"app":"echo"},"includeExternal":true,"shared":true,"clusterID":1}';
 
 describe("clustermesh-apiserver (root: etcd + lab kube-apiserver)", () => {
   const kube = new TestCluster();

@@ -30,7 +30,8 @@ import { decodeCidr, encodeLegacyCidr } from "./wire-ip.js";
 /** Compact form of a golden (pretty-printed) JSON text, keeping its field order. */
 const compact = (text: string) => JSON.stringify(JSON.parse(text));
 
-// ciliumnodes.txtar: cilium/state/nodes/v1/cluster3/test-node-1
+// Cilium v1.18.4 clustermesh-apiserver/clustermesh/testdata/ciliumnodes.txtar:
+// cilium/state/nodes/v1/cluster3/test-node-1
 const GOLDEN_NODE = `{
   "Name": "test-node-1",
   "Cluster": "cluster3",
@@ -53,6 +54,7 @@ const GOLDEN_NODE = `{
   "EncryptionKey": 0,
   "Labels": {"kubernetes.io/hostname": "test-node-1"},
   "Annotations": {"network.cilium.io/wg-pub-key": "VRksOB6ZNds4oXWIGfSVpvc0gBhcOWFmzvTDcyvULlI="},
+  "NodeIdentity": 0,
   "WireguardPubKey": "VRksOB6ZNds4oXWIGfSVpvc0gBhcOWFmzvTDcyvULlI=",
   "BootID": "570d3fd1-93db-4862-ba99-6a3c2c10c38f"
 }`;
@@ -62,7 +64,7 @@ const GOLDEN_SERVICE = `{
   "cluster": "cluster3", "namespace": "ns-alpha", "name": "echo-service",
   "frontends": {"10.96.0.10": {"http": {"Protocol": "TCP", "Port": 80}}},
   "backends":  {"10.244.1.10": {"http": {"Protocol": "TCP", "Port": 8080}}},
-  "labels": {}, "selector": {"app": "echo"},
+  "hostnames": {}, "labels": {}, "selector": {"app": "echo"},
   "includeExternal": true, "shared": true, "clusterID": 3
 }`;
 

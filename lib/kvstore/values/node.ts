@@ -1,6 +1,8 @@
 /**
  * `cilium/state/nodes/v1/<cluster>/<node>` — Cilium's nodeTypes.Node (reference §1.6). No JSON tags
  * in Go: field names as-is, every field always present, nil slices/maps as null, nil IPs as "".
+ * Written in the shape of Cilium 1.15–1.19 (byte-identical to v1.18.4, which has NodeIdentity
+ * between Annotations and WireguardPubKey); read from any release (a missing field is its zero).
  */
 
 import { FieldReader, type GoStruct, type GoValue, goMap, goMarshal, parseJsonObject } from "../go-json.js";
@@ -39,6 +41,8 @@ export interface NodeValue {
   EncryptionKey: number;
   Labels: Record<string, string> | null;
   Annotations: Record<string, string> | null;
+  /** Cilium 1.15–1.19: the node's numeric identity (uint32); 0 from our writer. */
+  NodeIdentity: number;
   WireguardPubKey: string;
   BootID: string;
 }
@@ -64,6 +68,7 @@ export function emptyNode(name: string, cluster: string, clusterId: number): Nod
     EncryptionKey: 0,
     Labels: null,
     Annotations: null,
+    NodeIdentity: 0,
     WireguardPubKey: "",
     BootID: "",
   };
@@ -92,6 +97,7 @@ export function encodeNode(node: NodeValue): string {
     EncryptionKey: node.EncryptionKey,
     Labels: stringMap(node.Labels),
     Annotations: stringMap(node.Annotations),
+    NodeIdentity: node.NodeIdentity,
     WireguardPubKey: node.WireguardPubKey,
     BootID: node.BootID,
   };
@@ -155,6 +161,7 @@ export function decodeNode(key: string, raw: string | Buffer): NodeValue {
     EncryptionKey: reader.uint("EncryptionKey", 8),
     Labels: reader.stringMap("Labels"),
     Annotations: reader.stringMap("Annotations"),
+    NodeIdentity: reader.uint("NodeIdentity", 32),
     WireguardPubKey: reader.string("WireguardPubKey"),
     BootID: reader.string("BootID"),
   };

@@ -1,5 +1,8 @@
 /**
  * `cilium/state/services/v1/<cluster>/<ns>/<name>` — Cilium's ClusterService (reference §1.7).
+ * Written in the shape of Cilium 1.16–1.18 (byte-identical to v1.18.4: `hostnames` always present,
+ * `{}` when empty), plus `zones` (Cilium >= 1.19, with `forZones` as a list, never null) only when
+ * there are zones — older readers ignore the field.
  */
 import { InvalidEntryError } from "../errors.js";
 import { FieldReader, type GoStruct, type GoValue, goMap, goMarshal, parseJsonObject } from "../go-json.js";
@@ -49,13 +52,14 @@ export function encodeService(service: ClusterService): string {
     name: service.name,
     frontends: goMap(service.frontends, portConfiguration),
     backends: goMap(service.backends, portConfiguration),
-    // omitempty: Go drops nil *and* empty maps.
-    hostnames: isEmpty(service.hostnames) ? undefined : goMap(service.hostnames ?? {}, (v) => v),
+    // Cilium 1.16-1.18: no omitempty, NewClusterService makes the map: always written.
+    hostnames: goMap(service.hostnames ?? {}, (v) => v),
+    // Cilium >= 1.19: omitempty; forZones is written as a list (empty: []).
     zones: isEmpty(service.zones)
       ? undefined
       : goMap(service.zones ?? {}, (z) => ({
           zone: z.zone,
-          forZones: z.forZones === null ? null : z.forZones.map((f) => ({ name: f.name })),
+          forZones: (z.forZones ?? []).map((f) => ({ name: f.name })),
         })),
     labels: goMap(service.labels, (v) => v),
     selector: goMap(service.selector, (v) => v),
