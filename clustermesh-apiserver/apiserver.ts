@@ -54,8 +54,9 @@ import { IpOwnership, ipEntriesFor } from "./convert/endpoint.js";
 import { identityValueFor } from "./convert/identity.js";
 import { nodeValueFor } from "./convert/node.js";
 import { clusterServiceFor, SERVICE_NAME_LABEL } from "./convert/service.js";
-import { etcdAccessPlan, initEtcdAccess } from "./etcd-init.js";
+import { etcdAccessPlan, initEtcdAccess, markClusterConfigRequired } from "./etcd-init.js";
 import { type MetricSample, renderMetrics } from "./metrics.js";
+import { startServiceExportsStore } from "./service-exports.js";
 
 export interface ApiServerOptions {
   clusterName: string;
@@ -97,6 +98,7 @@ export class ClusterMeshApiServer {
   private readonly stores = new Map<DataKind, SyncStore>();
   private clusterConfigStore: SyncStore | undefined;
   private heartbeatStore: SyncStore | undefined;
+  private serviceExportsStore: SyncStore | undefined;
   private readonly informers = new Map<InformerName, Informer<KubernetesObject>>();
   private readonly syncedInformers = new Set<InformerName>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -121,6 +123,7 @@ export class ClusterMeshApiServer {
   async start(): Promise<void> {
     const { etcd, clusterName } = this.options;
     await initEtcdAccess(etcd, etcdAccessPlan(clusterName, this.options.remotePeers), this.log);
+    await markClusterConfigRequired(etcd);
     this.leases = new LeaseManager(etcd, { ttlSeconds: this.options.leaseTtlSeconds, log: this.log });
     const storePrefixes: Record<DataKind, string> = {
       nodes: `${NODES_PREFIX}/${clusterName}`,
@@ -172,6 +175,7 @@ export class ClusterMeshApiServer {
     this.heartbeatStore.synced();
     this.heartbeatTimer = setInterval(() => this.beat(), this.options.heartbeatIntervalMs ?? 60_000);
     this.heartbeatTimer.unref();
+    this.serviceExportsStore = await startServiceExportsStore(etcd, this.leases, clusterName, this.log);
     this.startInformers();
   }
 
@@ -487,7 +491,12 @@ export class ClusterMeshApiServer {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.configTimer);
     await Promise.all([...this.informers.values()].map((informer) => informer.stop().catch(() => undefined)));
-    for (const store of [...this.stores.values(), this.clusterConfigStore, this.heartbeatStore])
+    for (const store of [
+      ...this.stores.values(),
+      this.clusterConfigStore,
+      this.heartbeatStore,
+      this.serviceExportsStore,
+    ])
       await store?.stop();
     // Leases are left to expire (not revoked) so a restart adopts unchanged keys.
     this.leases?.close();
