@@ -85,7 +85,6 @@ for (const release of CILIUM_RELEASES) {
       });
       // A Cilium agent's (and KVStoreMesh's) identity towards a remote clustermesh-apiserver.
       mesh.addRemote(OURS, ours.clientFiles("remote"));
-      await mesh.start();
     });
 
     after(async () => {
@@ -123,6 +122,7 @@ for (const release of CILIUM_RELEASES) {
     });
 
     it("Cilium's KVStoreMesh turns ready for every kind with the counts we published", async () => {
+      await mesh.start();
       const ready = await mesh.waitFor("our cluster ready", (r) => r.ready === true, OURS, 90_000);
       assert.deepEqual(ready.synced, {
         nodes: true,
