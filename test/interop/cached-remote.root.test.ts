@@ -118,15 +118,18 @@ for (const release of CILIUM_RELEASES) {
     });
 
     it("follows a service and a pod being added and removed through the KVStoreMesh", async () => {
-      await ours.addService("second", "10.96.0.61", "10.5.2.5");
-      await ours.addPod("second-0", "10.5.2.5", OURS_ID * 65536 + 101, "172.31.0.2");
+      await ours.addService("second", "10.96.0.61", "10.5.1.6");
+      await ours.addPod("second-0", "10.5.1.6", OURS_ID * 65536 + 101, "172.31.0.2");
       await waitFor(
         "added service and pod",
         () => backendsOf("second").length === 1 && statusOf()?.numEndpoints === 2,
-        {
-          timeoutMs: 30_000,
-        },
-      );
+        { timeoutMs: 30_000 },
+      ).catch((error: Error) => {
+        const services = [...(manager?.datapathInputs(LOCAL_NODES).remoteBackends.keys() ?? [])];
+        throw new Error(`${error.message}; status ${JSON.stringify(statusOf())}; services ${services}`, {
+          cause: error,
+        });
+      });
       assert.equal(statusOf()?.numIdentities, 2);
       await ours.removeService("second");
       await ours.removePod("second-0", OURS_ID * 65536 + 101);
