@@ -363,7 +363,12 @@ export class Agent {
       {
         datapath: () => datapathLoop.run(),
         meshEndpoints: async () => {
-          await publisher.syncEndpoints(endpoints.list(), caches.meshEndpoints.list(), node.ip);
+          await publisher.syncEndpoints(
+            endpoints.list(),
+            caches.meshEndpoints.list(),
+            node.ip,
+            parts.encryption?.published().key,
+          );
         },
         staleEndpoints: async () => {
           const removed = await endpoints.removeStale(podGone);
@@ -397,10 +402,12 @@ export class Agent {
       underlayDevice: config.underlayInterface,
       ipsecBackend: config.ipsecBackend,
       coreNodes: () => nodesOf(parts.caches),
-      // an IPsec key rotation changes the SPI this node publishes
+      // an IPsec key rotation changes the SPI this node publishes, and the key index its endpoints
+      // carry (Cilium: CiliumEndpoint status.encryption.key)
       onPublishedChange: () => {
-        if (this.phase === "ready")
-          void this.publishNode(node).catch((err) => log.warn({ err }, "republishing MeshNode failed"));
+        if (this.phase !== "ready") return;
+        void this.publishNode(node).catch((err) => log.warn({ err }, "republishing MeshNode failed"));
+        parts.loops?.request("meshEndpoints");
       },
       log: log.child({ component: "encryption" }),
     });

@@ -20,7 +20,14 @@ import { issueClientCert } from "../certs/authority.js";
 import { bundlePaths, saveBundle } from "../certs/store.js";
 import { MESH_CRDS, MESH_GROUP, MESH_VERSION } from "../lib/api/crds.js";
 import { freePort } from "../lib/free-port.js";
-import { CANARY_NAMES, HEARTBEAT_KEY, keys, remoteWatchPrefix } from "../lib/kvstore/paths.js";
+import {
+  CANARY_NAMES,
+  HAS_CLUSTER_CONFIG_KEY,
+  HEARTBEAT_KEY,
+  keys,
+  remoteWatchPrefix,
+  SERVICE_EXPORTS_PREFIX,
+} from "../lib/kvstore/paths.js";
 import { remoteServiceDecoder } from "../lib/kvstore/remote-validation.js";
 import { TestEtcd } from "../lib/kvstore/testing.js";
 import type { ClusterService } from "../lib/kvstore/values/service.js";
@@ -32,7 +39,7 @@ import { TestCluster } from "../testing/kube-apiserver.js";
 const CLUSTER = "c1";
 const SERVICE_KEY = keys.service(CLUSTER, "demo", "echo");
 const EXPECTED_SERVICE =
-  '{"cluster":"c1","namespace":"demo","name":"echo","frontends":{"10.96.0.50":{"http":{"Protocol":"TCP","Port":80}}},"backends":{"10.1.1.5":{"http":{"Protocol":"TCP","Port":8080}}},"labels":{},"selector":{"app":"echo"},"includeExternal":true,"shared":true,"clusterID":1}';
+  '{"cluster":"c1","namespace":"demo","name":"echo","frontends":{"10.96.0.50":{"http":{"Protocol":"TCP","Port":80}}},"backends":{"10.1.1.5":{"http":{"Protocol":"TCP","Port":8080}}},"hostnames":{},"labels":{},"selector":{"app":"echo"},"includeExternal":true,"shared":true,"clusterID":1}';
 
 describe("clustermesh-apiserver (root: etcd + lab kube-apiserver)", () => {
   const kube = new TestCluster();
@@ -177,6 +184,8 @@ describe("clustermesh-apiserver (root: etcd + lab kube-apiserver)", () => {
       '{"id":1,"capabilities":{"syncedCanaries":true,"maxConnectedClusters":255,"serviceExportsEnabled":false}}',
     );
     for (const name of Object.values(CANARY_NAMES)) assert.ok(await value(keys.canary(CLUSTER, name)), name);
+    // Cilium >= 1.17 writes it with MCS-API off; KVStoreMesh waits for it (serviceExportsEnabled set).
+    assert.ok(await value(keys.canary(CLUSTER, SERVICE_EXPORTS_PREFIX)), "service exports canary");
     assert.equal(await value(SERVICE_KEY), EXPECTED_SERVICE);
     const node = JSON.parse((await value(keys.node(CLUSTER, "node-a"))) ?? "{}");
     assert.deepEqual(node.IPAddresses, [{ Type: "InternalIP", IP: "172.30.0.2" }]);
@@ -212,6 +221,8 @@ describe("clustermesh-apiserver (root: etcd + lab kube-apiserver)", () => {
     assert.ok(await remote.get(keys.clusterConfig(CLUSTER)).string());
     assert.ok(await remote.get(keys.canary(CLUSTER, CANARY_NAMES.nodes)).string());
     assert.ok(await remote.get("cilium/.heartbeat").string());
+    // Cilium 1.15 agents read this first (IsClusterConfigRequired).
+    assert.equal(await remote.get(HAS_CLUSTER_CONFIG_KEY).string(), "true");
     await assert.rejects(
       remote
         .put(keys.service(CLUSTER, "demo", "evil"))

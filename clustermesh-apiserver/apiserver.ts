@@ -56,8 +56,9 @@ import { IpOwnership, ipEntriesFor } from "./convert/endpoint.js";
 import { identityValueFor } from "./convert/identity.js";
 import { nodeValueFor } from "./convert/node.js";
 import { clusterServiceFor } from "./convert/service.js";
-import { etcdAccessPlan, initEtcdAccess } from "./etcd-init.js";
+import { etcdAccessPlan, initEtcdAccess, markClusterConfigRequired } from "./etcd-init.js";
 import { type MetricSample, renderMetrics } from "./metrics.js";
+import { startServiceExportsStore } from "./service-exports.js";
 
 export interface ApiServerOptions {
   clusterName: string;
@@ -102,6 +103,7 @@ export class ClusterMeshApiServer {
   private readonly stores = new Map<DataKind, SyncStore>();
   private clusterConfigStore: SyncStore | undefined;
   private heartbeatStore: SyncStore | undefined;
+  private serviceExportsStore: SyncStore | undefined;
   private readonly informers = new Map<InformerName, Informer<KubernetesObject>>();
   private readonly syncedInformers = new Set<InformerName>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -126,6 +128,7 @@ export class ClusterMeshApiServer {
   async start(): Promise<void> {
     const { etcd, clusterName } = this.options;
     await initEtcdAccess(etcd, etcdAccessPlan(clusterName, this.options.remotePeers), this.log);
+    await markClusterConfigRequired(etcd);
     this.leases = new LeaseManager(etcd, { ttlSeconds: this.options.leaseTtlSeconds, log: this.log });
     const storePrefixes: Record<DataKind, string> = {
       nodes: `${NODES_PREFIX}/${clusterName}`,
@@ -183,6 +186,7 @@ export class ClusterMeshApiServer {
     this.heartbeatStore.synced();
     this.heartbeatTimer = setInterval(() => this.beat(), this.options.heartbeatIntervalMs ?? 60_000);
     this.heartbeatTimer.unref();
+    this.serviceExportsStore = await startServiceExportsStore(etcd, this.leases, clusterName, this.log);
     this.startInformers();
   }
 
@@ -523,7 +527,12 @@ export class ClusterMeshApiServer {
         informer.stop().catch((error) => this.log.warn({ err: error }, "stopping an informer failed")),
       ),
     );
-    for (const store of [...this.stores.values(), this.clusterConfigStore, this.heartbeatStore])
+    for (const store of [
+      ...this.stores.values(),
+      this.clusterConfigStore,
+      this.heartbeatStore,
+      this.serviceExportsStore,
+    ])
       await store?.stop();
     // Leases are left to expire (not revoked) so a restart adopts unchanged keys.
     this.leases?.close();

@@ -5,7 +5,9 @@
  *
  *   root, admin-<cluster>   → role root (everything; admin is the apiserver's own cert)
  *   remote, remote-<peer>…  → role remote: read-only cilium/.heartbeat, cilium/state/,
- *                             cilium/cluster-config/<cluster>, cilium/synced/<cluster>/
+ *                             cilium/cluster-config/<cluster>, cilium/synced/<cluster>/, and
+ *                             cilium/.has-cluster-config (Cilium 1.15 agents read it first; 1.15's
+ *                             remote role could read every key, 1.16+ dropped the key)
  *   local-<cluster>         → role local: read-only cilium/.heartbeat, cilium/cache/,
  *                             cilium/cluster-config/, cilium/synced/
  *
@@ -14,6 +16,7 @@
  */
 import type { Etcd3 } from "etcd3";
 import { etcdUsers } from "../certs/users.js";
+import { HAS_CLUSTER_CONFIG_KEY } from "../lib/kvstore/paths.js";
 import type { Logger } from "../lib/log.js";
 
 export interface ReadGrant {
@@ -45,6 +48,7 @@ export function etcdAccessPlan(clusterName: string, remotePeers: readonly string
           { key: "cilium/state/", prefix: true },
           { key: `cilium/cluster-config/${clusterName}`, prefix: false },
           { key: `cilium/synced/${clusterName}/`, prefix: true },
+          { key: HAS_CLUSTER_CONFIG_KEY, prefix: false },
         ],
       },
       {
@@ -115,4 +119,17 @@ export async function initEtcdAccess(client: Etcd3, plan: EtcdAccessPlan, log: L
   // etcd 3.4 has no AuthStatus; AuthEnable on an enabled etcd is a logged no-op.
   await client.auth.authEnable();
   log.debug("etcd authentication enabled");
+}
+
+/**
+ * Writes `cilium/.has-cluster-config` ("true", no lease) like Cilium 1.15's etcd-init
+ * (pkg/kvstore/etcdinit/init.go putHasConfigKey): a Cilium 1.15 agent reads it first and, when it
+ * is present, waits for our cluster config instead of connecting without one. Written only when
+ * missing, so a restart changes nothing.
+ */
+export async function markClusterConfigRequired(client: Etcd3): Promise<void> {
+  await client
+    .if(HAS_CLUSTER_CONFIG_KEY, "Create", "==", 0)
+    .then(client.put(HAS_CLUSTER_CONFIG_KEY).value("true"))
+    .commit();
 }

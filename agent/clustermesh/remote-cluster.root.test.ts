@@ -247,4 +247,83 @@ describe("remote cluster lifecycle against a real etcd (root: etcd)", () => {
     await again.stop();
     await manager.stop();
   });
+  it("reads a remote served through a KVStoreMesh (cached: true) from the cache layout", async () => {
+    // What Cilium's KVStoreMesh writes into its own etcd for a remote c3 (pkg/clustermesh/kvstoremesh):
+    // the remote's config with cached: true, raw copies under cilium/cache/<kind>/v1/c3/, and
+    // canaries named after the cache prefixes. Nothing of c3 exists under cilium/state/.
+    const admin = etcd.client("root");
+    const config = ownClusterConfig(3, 255);
+    config.capabilities.cached = true;
+    await admin.put(keys.clusterConfig("c3")).value(encodeClusterConfig(config)).exec();
+    const node = {
+      ...emptyNode("w3", "c3", 3),
+      IPAddresses: [{ Type: "InternalIP" as const, IP: "172.30.0.9" }],
+    };
+    await admin
+      .put("cilium/cache/nodes/v1/c3/w3")
+      .value(encodeNode({ ...node, IPv4AllocCIDR: "10.3.0.0/24" }))
+      .exec();
+    await admin
+      .put("cilium/cache/services/v1/c3/demo/echo")
+      .value(
+        encodeService({
+          cluster: "c3",
+          namespace: "demo",
+          name: "echo",
+          frontends: {},
+          backends: { "10.3.0.7": { http: { Protocol: "TCP", Port: 8080 } } },
+          labels: {},
+          selector: {},
+          includeExternal: true,
+          shared: true,
+          clusterID: 3,
+        }),
+      )
+      .exec();
+    await admin
+      .put("cilium/cache/ip/v1/c3/10.3.0.7")
+      .value(
+        encodeIpIdentityPair({
+          IP: "10.3.0.7",
+          prefixLength: null,
+          HostIP: "172.30.0.9",
+          ID: 196_708,
+          Key: 0,
+          Metadata: "",
+        }),
+      )
+      .exec();
+    await admin
+      .put("cilium/cache/identities/v1/c3/id/196708")
+      .value("k8s:app=echo;k8s:io.cilium.k8s.policy.cluster=c3;")
+      .exec();
+    await admin.put(HEARTBEAT_KEY).value(rfc3339()).exec();
+    for (const kind of ["nodes", "services", "identities", "ip"])
+      await admin
+        .put(keys.canary("c3", `cilium/cache/${kind}/v1`))
+        .value(rfc3339())
+        .exec();
+
+    const manager = newManager();
+    const base = entry() as Extract<RemoteEntry, { connection: unknown }>;
+    manager.setRemotes([
+      { name: "c3", connection: { ...base.connection, name: "c3", tls: etcd.tls("local-c1") } },
+    ]);
+    const statusOfC3 = () => manager.status().find((s) => s.name === "c3");
+    await waitFor("cached remote ready", () => statusOfC3()?.ready, { timeoutMs: 10_000 }).catch(
+      (error: Error) => {
+        throw new Error(`${error.message}; status ${JSON.stringify(statusOfC3())}`, { cause: error });
+      },
+    );
+    const status = statusOfC3();
+    assert.deepEqual(
+      [status?.numNodes, status?.numEndpoints, status?.numIdentities, status?.numSharedServices],
+      [1, 1, 1, 1],
+    );
+    assert.deepEqual(
+      Object.keys(manager.datapathInputs(LOCAL_NODES).remoteBackends.get("demo/echo")?.[0]?.backends ?? {}),
+      ["10.3.0.7"],
+    );
+    await manager.stop();
+  });
 });

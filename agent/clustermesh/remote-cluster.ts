@@ -17,10 +17,11 @@ import type { RemoteClusterStatus } from "../../lib/api/agent-status.js";
 import { errorChainSummary } from "../../lib/error-chain.js";
 import type { RejectReason } from "../../lib/kvstore/errors.js";
 import {
-  CANARY_NAMES,
+  canaryName,
   type DataKind,
   HEARTBEAT_KEY,
   keys,
+  type RemoteLayout,
   remoteWatchPrefix,
 } from "../../lib/kvstore/paths.js";
 import {
@@ -115,6 +116,7 @@ export class RemoteCluster {
   private stores: Stores | undefined;
   private clusterId: number | undefined;
   private config: ClusterConfig | undefined;
+  private storesLayout: RemoteLayout = "state";
   private sessionListsAtStart: Record<DataKind, number> = {
     nodes: 0,
     services: 0,
@@ -335,7 +337,7 @@ export class RemoteCluster {
           ? watchWhenSynced(store, {
               client,
               clusterName: this.name,
-              canaryName: CANARY_NAMES[kind],
+              canaryName: canaryName(kind, layoutOf(config)),
               signal,
               log: this.log,
               onWaiting,
@@ -416,6 +418,29 @@ export class RemoteCluster {
   }
 
   private applyConfig(config: ClusterConfig): void {
+    const layout = layoutOf(config);
+    if (this.stores && this.storesLayout !== layout) {
+      // The remote moved behind (or out of) a KVStoreMesh: the same data now lives at other
+      // prefixes. New stores relist it; until they have, the last view is served like a
+      // persisted one (nothing is withdrawn meanwhile).
+      this.log.info(
+        { cluster: this.name, from: this.storesLayout, to: layout },
+        "remote data layout changed",
+      );
+      const view = this.view();
+      if (view) {
+        this.persisted = {
+          version: 1,
+          name: this.name,
+          clusterId: view.id,
+          savedAt: new Date().toISOString(),
+          nodes: [...view.nodes],
+          services: [...view.services],
+          ipcache: [...view.ipcache],
+        };
+      }
+      this.stores = undefined;
+    }
     if (this.clusterId !== undefined && this.clusterId !== config.id) {
       // Cilium: "Remote Cluster ID changed: draining all known entries before reconnecting"
       this.log.warn(
@@ -430,17 +455,20 @@ export class RemoteCluster {
     }
     this.clusterId = config.id;
     this.config = config;
-    if (!this.stores) this.stores = this.createStores(config.id);
+    if (!this.stores) {
+      this.stores = this.createStores(config.id, layout);
+      this.storesLayout = layout;
+    }
   }
 
-  private createStores(id: number): Stores {
+  private createStores(id: number, layout: RemoteLayout): Stores {
     const remote = { name: this.name, id, maxConnectedClusters: this.deps.local.maxConnectedClusters };
     const changed = () => {
       this.deps.onChange();
       this.schedulePersist();
     };
     const common = <T>(kind: DataKind) => ({
-      prefix: remoteWatchPrefix(kind, this.name),
+      prefix: remoteWatchPrefix(kind, this.name, layout),
       onUpsert: changed as (suffix: string, value: T) => void,
       onDelete: changed as (suffix: string, value: T) => void,
       onSynced: () => {
@@ -605,6 +633,14 @@ export class RemoteCluster {
       backendsWithdrawn: this.withdrawn,
     };
   }
+}
+
+/**
+ * A remote whose cluster config says `cached: true` is served by a KVStoreMesh: its data is read
+ * from the cache layout (Cilium's remoteCluster.Run: `adapter = kvstore.StateToCachePrefix`).
+ */
+function layoutOf(config: ClusterConfig): RemoteLayout {
+  return config.capabilities.cached ? "cache" : "state";
 }
 
 /** Lists of a large remote come back in one response (WatchStore does not paginate): allow big ones. */

@@ -30,6 +30,11 @@ describe("MeshEndpoint sync plan", () => {
     assert.deepEqual(endpoint.status.networking, { addressing: [{ ipv4: "10.0.0.2" }], node: "172.18.0.2" });
     assert.equal(endpoint.status.identity.id, 70000);
     assert.equal(endpoint.metadata.ownerReferences?.[0].uid, "uid-a");
+    assert.equal(endpoint.status.encryption, undefined);
+    // with IPsec the node's key index goes along, as in Cilium's CiliumEndpoint status
+    assert.deepEqual(meshEndpointFor(record("a", "10.0.0.2"), "n1", "172.18.0.2", 3).status.encryption, {
+      key: 3,
+    });
   });
 
   it("creates, updates and removes only this node's objects", () => {

@@ -9,7 +9,12 @@ import type { Logger } from "../../lib/log.js";
 import type { EndpointRecord } from "../endpoints/store.js";
 import type { MeshApi } from "../k8s/mesh-api.js";
 
-export function meshEndpointFor(record: EndpointRecord, nodeName: string, nodeIp: string): MeshEndpoint {
+export function meshEndpointFor(
+  record: EndpointRecord,
+  nodeName: string,
+  nodeIp: string,
+  encryptKey?: number,
+): MeshEndpoint {
   return {
     apiVersion: MESH_API_VERSION,
     kind: "MeshEndpoint",
@@ -28,6 +33,7 @@ export function meshEndpointFor(record: EndpointRecord, nodeName: string, nodeIp
       identity: { id: record.identity, labels: record.labels },
       networking: { addressing: [{ ipv4: record.ip }], node: nodeIp },
       namedPorts: record.namedPorts,
+      ...(encryptKey ? { encryption: { key: encryptKey } } : {}),
       state: "ready",
     },
   };
@@ -115,10 +121,11 @@ export class MeshPublisher {
     records: readonly EndpointRecord[],
     existing: readonly MeshEndpoint[],
     nodeIp: string,
+    encryptKey?: number,
   ): Promise<{ upserted: number; removed: number }> {
     const desired = records
       .filter((r) => r.state === "ready")
-      .map((r) => meshEndpointFor(r, this.nodeName, nodeIp));
+      .map((r) => meshEndpointFor(r, this.nodeName, nodeIp, encryptKey));
     const plan = planEndpointSync(desired, existing, this.nodeName);
     for (const { desired: endpoint, current } of plan.upsert)
       await this.api.upsertEndpoint(endpoint, current);

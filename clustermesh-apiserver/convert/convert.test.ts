@@ -37,6 +37,8 @@ const slice: V1EndpointSlice = {
 };
 
 describe("service conversion", () => {
+  // globalnamespace-services.txtar, in Cilium v1.18.4's shape: ClusterService.Hostnames has no
+  // omitempty there, so an empty "hostnames":{} is written (newer releases drop it).
   it("produces Cilium's golden value for a global service (globalnamespace-services.txtar)", () => {
     const value = clusterServiceFor(
       cluster3,
@@ -47,7 +49,7 @@ describe("service conversion", () => {
     assert.ok(value);
     assert.equal(
       encodeService(value),
-      '{"cluster":"cluster3","namespace":"ns-alpha","name":"echo-service","frontends":{"10.96.0.10":{"http":{"Protocol":"TCP","Port":80}}},"backends":{"10.244.1.10":{"http":{"Protocol":"TCP","Port":8080}}},"labels":{},"selector":{"app":"echo"},"includeExternal":true,"shared":true,"clusterID":3}',
+      '{"cluster":"cluster3","namespace":"ns-alpha","name":"echo-service","frontends":{"10.96.0.10":{"http":{"Protocol":"TCP","Port":80}}},"backends":{"10.244.1.10":{"http":{"Protocol":"TCP","Port":8080}}},"hostnames":{},"labels":{},"selector":{"app":"echo"},"includeExternal":true,"shared":true,"clusterID":3}',
     );
   });
 
@@ -203,6 +205,13 @@ describe("identity and endpoint conversion", () => {
       encodeIpIdentityPair(entry),
       '{"IP":"10.244.2.74","Mask":null,"HostIP":"172.18.0.2","ID":199475,"Key":0,"Metadata":"","K8sNamespace":"bar","K8sPodName":"cep-002","NamedPorts":[{"Name":"http","Port":8080,"Protocol":"TCP"}]}',
     );
+  });
+  it("publishes the endpoint's IPsec key index as Key (Cilium: status.encryption.key)", () => {
+    const withKey = endpoint("cep-002", "10.244.2.74");
+    withKey.status.encryption = { key: 3 };
+    assert.equal(ipEntriesFor(withKey)[0].Key, 3);
+    withKey.status.encryption = { key: 300 };
+    assert.equal(ipEntriesFor(withKey)[0].Key, 0);
   });
   it("keeps the first owner of an IP and falls back to the next", () => {
     const owners = new IpOwnership();

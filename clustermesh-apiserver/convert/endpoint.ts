@@ -7,6 +7,10 @@ import type { MeshEndpoint } from "../../lib/api/crds.js";
 import type { IPIdentityPair } from "../../lib/kvstore/values/ipcache.js";
 import { isIp } from "../../lib/kvstore/wire-ip.js";
 
+/** The IPsec key index of an endpoint (uint8 on the wire); anything else means none. */
+const validKey = (key: unknown): number =>
+  typeof key === "number" && Number.isInteger(key) && key > 0 && key < 256 ? key : 0;
+
 export function ipEntriesFor(endpoint: MeshEndpoint): IPIdentityPair[] {
   const status = endpoint.status;
   if (!status?.identity || !status.networking) return [];
@@ -22,7 +26,8 @@ export function ipEntriesFor(endpoint: MeshEndpoint): IPIdentityPair[] {
         prefixLength: null,
         HostIP: hostIp,
         ID: status.identity.id,
-        Key: 0,
+        // Cilium: entry.Key = endpoint.Encryption.Key (clustermesh-apiserver/clustermesh/converters.go)
+        Key: validKey(status.encryption?.key),
         Metadata: "",
         K8sNamespace: endpoint.metadata.namespace,
         K8sPodName: endpoint.metadata.name,

@@ -60,6 +60,8 @@ export interface MeshEndpointStatus {
   identity: { id: number; labels: string[] };
   networking: { addressing: { ipv4: string }[]; node: string };
   namedPorts: { name: string; port: number; protocol: string }[];
+  /** The node's IPsec key index, as in Cilium's CiliumEndpoint status.encryption.key (absent: none). */
+  encryption?: { key: number };
   state: "ready";
 }
 
@@ -142,6 +144,7 @@ export const MESH_SCHEMAS: Record<keyof typeof MeshResource, V1JSONSchemaProps> 
           namedPorts: arrayOf(
             object({ name: string(), port: integer(0, 65535), protocol: string() }, ["name", "port"]),
           ),
+          encryption: object({ key: integer(0, 255) }, ["key"]),
           state: string("ready"),
         },
         ["id", "identity", "networking"],

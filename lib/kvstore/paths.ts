@@ -7,6 +7,15 @@
 export const HEARTBEAT_KEY = "cilium/.heartbeat";
 export const CLUSTER_CONFIG_PREFIX = "cilium/cluster-config";
 export const SYNCED_PREFIX = "cilium/synced";
+/** Where a cluster publishes its own data (Cilium's kvstore.StatePrefix). */
+export const STATE_PREFIX = "cilium/state";
+/** Data of remote clusters that KVStoreMesh caches in its local etcd (Cilium's kvstore.CachePrefix). */
+export const CACHE_PREFIX = "cilium/cache";
+/**
+ * Cilium <= 1.15 agents read this key before the cluster config: present = the config is
+ * mandatory (pkg/clustermesh/utils.IsClusterConfigRequired; written by Cilium's etcd-init).
+ */
+export const HAS_CLUSTER_CONFIG_KEY = "cilium/.has-cluster-config";
 
 export const NODES_PREFIX = "cilium/state/nodes/v1";
 export const SERVICES_PREFIX = "cilium/state/services/v1";
@@ -15,6 +24,12 @@ export const IDENTITY_IDS_PREFIX = "cilium/state/identities/v1/id";
 export const IP_IDENTITIES_PREFIX = "cilium/state/ip/v1";
 /** Cilium always writes ipcache entries in the literal "default" address space (not the cluster name). */
 export const IP_ENTRIES_PREFIX = "cilium/state/ip/v1/default";
+/**
+ * MCS-API service exports. Cilium >= 1.17's clustermesh-apiserver always writes this kind's canary
+ * (also with MCS-API off) and KVStoreMesh waits for it whenever the cluster config carries
+ * serviceExportsEnabled (pkg/clustermesh/mcsapi/serviceexportsync.go, kvstoremesh/remote_cluster.go).
+ */
+export const SERVICE_EXPORTS_PREFIX = "cilium/state/serviceexports/v1";
 
 /** Joins like Cilium's JoinKey: "/" separators, no empty segments, no trailing "/". */
 export function joinKey(...parts: string[]): string {
@@ -50,8 +65,31 @@ export const CANARY_NAMES = {
 
 export type DataKind = keyof typeof CANARY_NAMES;
 
+/**
+ * Where a remote cluster's data lives in the etcd a reader connects to: "state" when that etcd is
+ * the remote's own (its clustermesh-apiserver writes cilium/state/...), "cache" when it is a
+ * KVStoreMesh's local etcd that caches the remote (its cluster config says `cached: true`; the data
+ * is under cilium/cache/<kind>/v1/<cluster>/..., Cilium's kvstore.StateToCachePrefix).
+ */
+export type RemoteLayout = "state" | "cache";
+
 /** The prefix a reader watches for a remote cluster's data (with the trailing "/" Cilium adds). */
-export function remoteWatchPrefix(kind: DataKind, cluster: string): string {
+export function remoteWatchPrefix(kind: DataKind, cluster: string, layout: RemoteLayout = "state"): string {
+  if (layout === "cache") {
+    // pkg/clustermesh/remote_cluster.go (Run, adapter), pkg/identity/cache/allocator.go
+    // (WatchRemoteIdentities: <cache>/<cluster> + "/id"), pkg/ipcache/kvstore.go (WithCachedPrefix:
+    // no "default" address space in the cache).
+    switch (kind) {
+      case "nodes":
+        return `${CACHE_PREFIX}/nodes/v1/${cluster}/`;
+      case "services":
+        return `${CACHE_PREFIX}/services/v1/${cluster}/`;
+      case "identities":
+        return `${CACHE_PREFIX}/identities/v1/${cluster}/id/`;
+      case "ipcache":
+        return `${CACHE_PREFIX}/ip/v1/${cluster}/`;
+    }
+  }
   switch (kind) {
     case "nodes":
       return `${NODES_PREFIX}/${cluster}/`;
@@ -62,4 +100,10 @@ export function remoteWatchPrefix(kind: DataKind, cluster: string): string {
     case "ipcache":
       return `${IP_ENTRIES_PREFIX}/`;
   }
+}
+
+/** The canary name a reader waits for: KVStoreMesh names its canaries after the cache prefixes. */
+export function canaryName(kind: DataKind, layout: RemoteLayout = "state"): string {
+  const name = CANARY_NAMES[kind];
+  return layout === "cache" ? `${CACHE_PREFIX}${name.slice(STATE_PREFIX.length)}` : name;
 }

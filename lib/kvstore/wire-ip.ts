@@ -2,7 +2,7 @@
  * IPs and CIDRs as Go's net.IP / net.IPMask / Cilium's cidr.CIDR put them in JSON. Pure.
  *   net.IP      → text ("10.0.0.1", "fd00::1"), nil → ""
  *   net.IPMask  → base64 of the mask bytes (4 for IPv4, 16 for IPv6), nil → null
- *   cidr.CIDR   → legacy object {"IP": "<network>", "Mask": "<base64 mask>"}; readers also accept "a.b.c.d/n"
+ *   cidr.CIDR   → object {"IP": "<network>", "Mask": "<base64 mask>"} (the only form Cilium decodes)
  */
 import { formatCidr, formatIp, parseCidr, parseIp } from "../cidr.js";
 import { InvalidEntryError } from "./errors.js";
@@ -90,17 +90,14 @@ export function encodeLegacyCidr(cidrText: string): LegacyCidr {
   return { IP: formatIp(cidr.family, cidr.network), Mask: encodeMask(cidr.family, cidr.prefixLength) };
 }
 
-/** Accepts the legacy object form and the string form; returns canonical "network/len". */
+/**
+ * Decodes Cilium's cidr.CIDR (an embedded *net.IPNet: {"IP", "Mask"}); returns canonical
+ * "network/len". Cilium has no UnmarshalJSON for it (checked in v1.18.4 and v1.20.2), so the text
+ * form "10.0.0.0/24" does not decode and makes the whole node invalid there: refused here too.
+ */
 export function decodeCidr(key: string, what: string, value: unknown): string {
-  if (typeof value === "string") {
-    try {
-      return formatCidr(parseCidr(value));
-    } catch {
-      throw new InvalidEntryError(key, "bad-cidr", `${what} "${value}" is not a CIDR`);
-    }
-  }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new InvalidEntryError(key, "wrong-type", `${what} is not a CIDR object or string`);
+    throw new InvalidEntryError(key, "wrong-type", `${what} is not a CIDR object {"IP", "Mask"}`);
   }
   const { IP, Mask } = value as { IP?: unknown; Mask?: unknown };
   if (typeof IP !== "string" || typeof Mask !== "string") {

@@ -2,9 +2,10 @@
  * `cilium/state/nodes/v1/<cluster>/<node>` — Cilium's nodeTypes.Node
  * (https://github.com/cilium/cilium/blob/main/pkg/node/types/node.go). No JSON tags
  * in Go: field names as-is, every field always present, nil slices/maps as null, nil IPs as "".
+ * Written in the shape of Cilium 1.15–1.19 (byte-identical to v1.18.4, which has NodeIdentity
+ * between Annotations and WireguardPubKey); read from any release (a missing field is its zero).
  */
 
-import { InvalidEntryError } from "../errors.js";
 import { FieldReader, type GoStruct, type GoValue, goMap, goMarshal, parseJsonObject } from "../go-json.js";
 import { canonicalIp, decodeCidr, encodeLegacyCidr } from "../wire-ip.js";
 
@@ -41,6 +42,8 @@ export interface NodeValue {
   EncryptionKey: number;
   Labels: Record<string, string> | null;
   Annotations: Record<string, string> | null;
+  /** Cilium 1.15–1.19: the node's numeric identity (uint32); 0 from our writer. */
+  NodeIdentity: number;
   WireguardPubKey: string;
   BootID: string;
 }
@@ -66,6 +69,7 @@ export function emptyNode(name: string, cluster: string, clusterId: number): Nod
     EncryptionKey: 0,
     Labels: null,
     Annotations: null,
+    NodeIdentity: 0,
     WireguardPubKey: "",
     BootID: "",
   };
@@ -94,6 +98,7 @@ export function encodeNode(node: NodeValue): string {
     EncryptionKey: node.EncryptionKey,
     Labels: stringMap(node.Labels),
     Annotations: stringMap(node.Annotations),
+    NodeIdentity: node.NodeIdentity,
     WireguardPubKey: node.WireguardPubKey,
     BootID: node.BootID,
   };
@@ -116,6 +121,24 @@ function cidrArray(reader: FieldReader, field: string): string[] | null {
 }
 
 /**
+ * The node's addresses of the types we know. Cilium does not check address types (its
+ * addressing.AddressType is a plain string), so an address of a type a newer Cilium may add is
+ * legal: it is accepted and left out, like a consumer that has no use for it. Its IP must still be
+ * an IP (Cilium decodes it into a net.IP, which also refuses zoned IPv6 addresses).
+ */
+function knownAddresses(reader: FieldReader, addresses: unknown[]): NodeAddress[] {
+  const known: NodeAddress[] = [];
+  addresses.forEach((item, i) => {
+    const address = reader.element("IPAddresses", item, i);
+    const type = address.string("Type");
+    const ip = canonicalIp(reader.key, `IPAddresses[${i}].IP`, address.string("IP"));
+    if ((NODE_ADDRESS_TYPES as readonly string[]).includes(type))
+      known.push({ Type: type as NodeAddressType, IP: ip });
+  });
+  return known;
+}
+
+/**
  * Decodes what a Cilium writer puts under a node key. Checks types, IPs and CIDRs; does not
  * check which cluster it belongs to (see validateRemoteNode).
  */
@@ -125,24 +148,7 @@ export function decodeNode(key: string, raw: string | Buffer): NodeValue {
   return {
     Name: reader.string("Name"),
     Cluster: reader.string("Cluster"),
-    IPAddresses:
-      addresses === null
-        ? null
-        : addresses.map((item, i) => {
-            const address = reader.element("IPAddresses", item, i);
-            const type = address.string("Type");
-            if (!(NODE_ADDRESS_TYPES as readonly string[]).includes(type)) {
-              throw new InvalidEntryError(
-                key,
-                "wrong-type",
-                `IPAddresses[${i}].Type "${type}" is not an address type`,
-              );
-            }
-            return {
-              Type: type as NodeAddressType,
-              IP: canonicalIp(key, `IPAddresses[${i}].IP`, address.string("IP")),
-            };
-          }),
+    IPAddresses: addresses === null ? null : knownAddresses(reader, addresses),
     IPv4AllocCIDR: cidrField(reader, "IPv4AllocCIDR"),
     IPv4SecondaryAllocCIDRs: cidrArray(reader, "IPv4SecondaryAllocCIDRs"),
     IPv6AllocCIDR: cidrField(reader, "IPv6AllocCIDR"),
@@ -156,6 +162,7 @@ export function decodeNode(key: string, raw: string | Buffer): NodeValue {
     EncryptionKey: reader.uint("EncryptionKey", 8),
     Labels: reader.stringMap("Labels"),
     Annotations: reader.stringMap("Annotations"),
+    NodeIdentity: reader.uint("NodeIdentity", 32),
     WireguardPubKey: reader.string("WireguardPubKey"),
     BootID: reader.string("BootID"),
   };

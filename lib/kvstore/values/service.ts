@@ -1,6 +1,9 @@
 /**
  * `cilium/state/services/v1/<cluster>/<ns>/<name>` — Cilium's ClusterService
  * (https://github.com/cilium/cilium/blob/main/pkg/clustermesh/store/store.go).
+ * Written in the shape of Cilium 1.16–1.18 (byte-identical to v1.18.4: `hostnames` always present,
+ * `{}` when empty), plus `zones` (Cilium >= 1.19, with `forZones` as a list, never null) only when
+ * there are zones — older readers ignore the field.
  */
 import { InvalidEntryError } from "../errors.js";
 import { FieldReader, type GoStruct, type GoValue, goMap, goMarshal, parseJsonObject } from "../go-json.js";
@@ -27,7 +30,7 @@ export interface ClusterService {
   name: string;
   /** Frontend IP (the ClusterIPs) → ports. */
   frontends: Record<string, PortConfiguration>;
-  /** Backend IP (or "ip@clusterID") → ports. */
+  /** Backend IP → ports. */
   backends: Record<string, PortConfiguration>;
   hostnames?: Record<string, string>;
   zones?: Record<string, BackendZone>;
@@ -50,13 +53,14 @@ export function encodeService(service: ClusterService): string {
     name: service.name,
     frontends: goMap(service.frontends, portConfiguration),
     backends: goMap(service.backends, portConfiguration),
-    // omitempty: Go drops nil *and* empty maps.
-    hostnames: isEmpty(service.hostnames) ? undefined : goMap(service.hostnames ?? {}, (v) => v),
+    // Cilium 1.16-1.18: no omitempty, NewClusterService makes the map: always written.
+    hostnames: goMap(service.hostnames ?? {}, (v) => v),
+    // Cilium >= 1.19: omitempty; forZones is written as a list (empty: []).
     zones: isEmpty(service.zones)
       ? undefined
       : goMap(service.zones ?? {}, (z) => ({
           zone: z.zone,
-          forZones: z.forZones === null ? null : z.forZones.map((f) => ({ name: f.name })),
+          forZones: (z.forZones ?? []).map((f) => ({ name: f.name })),
         })),
     labels: goMap(service.labels, (v) => v),
     selector: goMap(service.selector, (v) => v),
@@ -67,49 +71,54 @@ export function encodeService(service: ClusterService): string {
   return goMarshal(struct);
 }
 
-/** Backend/frontend address keys: an IP, or "ip@clusterID" (Cilium's ParseAddrCluster). */
-function addressKey(key: string, what: string, text: string): string {
-  const at = text.indexOf("@");
-  if (at < 0) return canonicalIp(key, what, text);
-  const clusterId = text.slice(at + 1);
-  if (!/^(0|[1-9]\d{0,9})$/.test(clusterId) || Number(clusterId) >= 2 ** 32) {
-    throw new InvalidEntryError(key, "bad-ip", `${what} "${text}" has an invalid cluster id suffix`);
+/**
+ * Frontend and backend address keys, decided like Cilium (ClusterService.validate:
+ * netip.ParseAddr on every key, pkg/clustermesh/store/store.go): an IP, where IPv6 may carry a zone
+ * ("fe80::1%eth0"); anything else — including the "ip@clusterID" form, which Cilium only uses
+ * inside the agent — makes the whole service invalid. Returns the canonical IP, or undefined for a
+ * zoned address: legal, but a zone has no meaning for a remote backend, so it is left out.
+ */
+function addressKey(key: string, what: string, text: string): string | undefined {
+  const percent = text.indexOf("%");
+  if (percent < 0) return canonicalIp(key, what, text);
+  const ip = canonicalIp(key, what, text.slice(0, percent));
+  if (!ip.includes(":") || percent === text.length - 1) {
+    throw new InvalidEntryError(
+      key,
+      "bad-ip",
+      `${what} "${text}" has a zone but is not an IPv6 address with a zone`,
+    );
   }
-  return `${canonicalIp(key, what, text.slice(0, at))}@${clusterId}`;
+  return undefined;
 }
 
+/**
+ * Ports, decided like Go's decoding into map[string]*loadbalancer.L4Addr: a null port is legal
+ * (nil pointer) and so is any protocol string (L4Type is not checked when decoding); ports we
+ * cannot program (null, or a protocol we do not know) are left out. Port must fit in a uint16.
+ */
 function decodePorts(reader: FieldReader): PortConfiguration {
   const ports: PortConfiguration = {};
   for (const portName of Object.keys(reader.object)) {
     const l4 = reader.object_(portName);
-    if (!l4) throw reader.wrongType(portName, "an object {Protocol, Port}");
+    if (!l4) continue;
     const protocol = l4.string("Protocol");
-    if (!(L4_PROTOCOLS as readonly string[]).includes(protocol)) {
-      throw new InvalidEntryError(
-        reader.key,
-        "wrong-type",
-        `${l4.path}.Protocol "${protocol}" is not an L4 protocol`,
-      );
-    }
-    ports[portName] = { Protocol: protocol as L4Protocol, Port: l4.uint("Port", 16) };
+    const port = l4.uint("Port", 16);
+    if ((L4_PROTOCOLS as readonly string[]).includes(protocol))
+      ports[portName] = { Protocol: protocol as L4Protocol, Port: port };
   }
   return ports;
 }
 
-function decodeAddressMap(
-  reader: FieldReader,
-  field: string,
-  allowCluster: boolean,
-): Record<string, PortConfiguration> {
+function decodeAddressMap(reader: FieldReader, field: string): Record<string, PortConfiguration> {
   const map = reader.object_(field);
   const out: Record<string, PortConfiguration> = {};
   if (!map) return out;
   for (const address of Object.keys(map.object)) {
     const ports = map.object_(address);
-    const canonical = allowCluster
-      ? addressKey(reader.key, `${field} key`, address)
-      : canonicalIp(reader.key, `${field} key`, address);
-    out[canonical] = ports ? decodePorts(ports) : {};
+    const canonical = addressKey(reader.key, `${field} key`, address);
+    const decoded = ports ? decodePorts(ports) : {};
+    if (canonical !== undefined) out[canonical] = decoded;
   }
   return out;
 }
@@ -120,8 +129,8 @@ export function decodeService(key: string, raw: string | Buffer): ClusterService
     cluster: reader.string("cluster"),
     namespace: reader.string("namespace"),
     name: reader.string("name"),
-    frontends: decodeAddressMap(reader, "frontends", false),
-    backends: decodeAddressMap(reader, "backends", true),
+    frontends: decodeAddressMap(reader, "frontends"),
+    backends: decodeAddressMap(reader, "backends"),
     labels: reader.stringMap("labels") ?? {},
     selector: reader.stringMap("selector") ?? {},
     includeExternal: reader.bool("includeExternal"),

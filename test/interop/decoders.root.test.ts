@@ -1,0 +1,229 @@
+/**
+ * Our readers decide like Cilium's (issue 15: "everything Cilium may legally write that we do not
+ * use must be accepted and ignored; everything it would refuse we refuse too"). Each case is one
+ * (key, value) a remote may write; Cilium's verdict comes from its own decoders and validators at
+ * the pinned release (the checker's `decode` mode), ours from lib/kvstore/remote-validation.ts.
+ * Root only because it shares the interop build (test/interop/build.sh) with the other tests here.
+ */
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import { InvalidEntryError } from "../../lib/kvstore/errors.js";
+import { IDENTITY_IDS_PREFIX, IP_ENTRIES_PREFIX, keys } from "../../lib/kvstore/paths.js";
+import {
+  type EntryDecoder,
+  remoteIdentityDecoder,
+  remoteIpDecoder,
+  remoteNodeDecoder,
+  remoteServiceDecoder,
+} from "../../lib/kvstore/remote-validation.js";
+import { CILIUM_RELEASES, type CiliumBinaries, checkerDecode, ciliumBinaries } from "./cilium.js";
+
+const REMOTE = { name: "c2", id: 2 };
+
+interface Case {
+  name: string;
+  key: string;
+  value: string;
+}
+
+const node = (fields: Record<string, unknown>) =>
+  JSON.stringify({
+    Name: "n1",
+    Cluster: "c2",
+    IPAddresses: [{ Type: "InternalIP", IP: "172.30.0.2" }],
+    IPv4AllocCIDR: { IP: "10.2.1.0", Mask: "////AA==" },
+    IPv4SecondaryAllocCIDRs: null,
+    IPv6AllocCIDR: null,
+    IPv6SecondaryAllocCIDRs: null,
+    IPv4HealthIP: "",
+    IPv6HealthIP: "",
+    IPv4IngressIP: "",
+    IPv6IngressIP: "",
+    ClusterID: 2,
+    Source: "custom-resource",
+    EncryptionKey: 0,
+    Labels: null,
+    Annotations: null,
+    WireguardPubKey: "",
+    BootID: "",
+    ...fields,
+  });
+
+const service = (fields: Record<string, unknown>) =>
+  JSON.stringify({
+    cluster: "c2",
+    namespace: "demo",
+    name: "echo",
+    frontends: { "10.96.0.50": { http: { Protocol: "TCP", Port: 80 } } },
+    backends: { "10.2.1.5": { http: { Protocol: "TCP", Port: 8080 } } },
+    labels: {},
+    selector: {},
+    includeExternal: true,
+    shared: true,
+    clusterID: 2,
+    ...fields,
+  });
+
+const ip = (fields: Record<string, unknown>) =>
+  JSON.stringify({
+    IP: "10.2.1.5",
+    Mask: null,
+    HostIP: "172.30.0.2",
+    ID: 131172,
+    Key: 0,
+    Metadata: "",
+    ...fields,
+  });
+
+const NODE_KEY = keys.node("c2", "n1");
+const SERVICE_KEY = keys.service("c2", "demo", "echo");
+const IP_KEY = keys.ip("10.2.1.5");
+
+export const CASES: Case[] = [
+  { name: "node: as we write it", key: NODE_KEY, value: node({}) },
+  { name: "node: Cilium 1.15-1.19 NodeIdentity field", key: NODE_KEY, value: node({ NodeIdentity: 6 }) },
+  {
+    name: "node: health IPs",
+    key: NODE_KEY,
+    value: node({ IPv4HealthIP: "10.2.1.9", IPv6HealthIP: "fd00::9" }),
+  },
+  {
+    name: "node: unknown address type",
+    key: NODE_KEY,
+    value: node({ IPAddresses: [{ Type: "SomeFutureIP", IP: "172.30.0.2" }] }),
+  },
+  {
+    name: "node: zoned IPv6 address",
+    key: NODE_KEY,
+    value: node({ IPAddresses: [{ Type: "InternalIP", IP: "fe80::1%eth0" }] }),
+  },
+  { name: "node: CIDR as a string", key: NODE_KEY, value: node({ IPv4AllocCIDR: "10.2.1.0/24" }) },
+  { name: "node: only name and cluster", key: NODE_KEY, value: '{"Name":"n1","Cluster":"c2","ClusterID":2}' },
+  { name: "node: wrong cluster id", key: NODE_KEY, value: node({ ClusterID: 3 }) },
+  { name: "node: cluster id 0", key: NODE_KEY, value: node({ ClusterID: 0 }) },
+  { name: "node: wrong cluster", key: NODE_KEY, value: node({ Cluster: "c3" }) },
+  { name: "node: name differs from key", key: NODE_KEY, value: node({ Name: "n2" }) },
+  { name: "node: EncryptionKey 256", key: NODE_KEY, value: node({ EncryptionKey: 256 }) },
+  { name: "node: not JSON", key: NODE_KEY, value: "{" },
+  { name: "service: as we write it", key: SERVICE_KEY, value: service({}) },
+  {
+    name: "service: empty hostnames (Cilium 1.16-1.18)",
+    key: SERVICE_KEY,
+    value: service({ hostnames: {} }),
+  },
+  {
+    name: "service: zones with empty forZones (Cilium >= 1.19)",
+    key: SERVICE_KEY,
+    value: service({ zones: { "10.2.1.5": { zone: "a", forZones: [] } } }),
+  },
+  {
+    name: "service: zoned IPv6 backend",
+    key: SERVICE_KEY,
+    value: service({ backends: { "fe80::1%eth0": { http: { Protocol: "TCP", Port: 8080 } } } }),
+  },
+  {
+    name: "service: zoned IPv6 frontend",
+    key: SERVICE_KEY,
+    value: service({ frontends: { "fe80::2%eth0": { http: { Protocol: "TCP", Port: 80 } } } }),
+  },
+  {
+    name: "service: ip@clusterID backend",
+    key: SERVICE_KEY,
+    value: service({ backends: { "10.2.1.5@2": { http: { Protocol: "TCP", Port: 8080 } } } }),
+  },
+  {
+    name: "service: unknown L4 protocol",
+    key: SERVICE_KEY,
+    value: service({ backends: { "10.2.1.5": { http: { Protocol: "QUIC", Port: 8080 } } } }),
+  },
+  {
+    name: "service: port above 65535",
+    key: SERVICE_KEY,
+    value: service({ backends: { "10.2.1.5": { http: { Protocol: "TCP", Port: 70000 } } } }),
+  },
+  { name: "service: wrong cluster id", key: SERVICE_KEY, value: service({ clusterID: 3 }) },
+  { name: "service: name differs from key", key: SERVICE_KEY, value: service({ name: "other" }) },
+  { name: "service: no namespace", key: SERVICE_KEY, value: service({ namespace: "" }) },
+  {
+    name: "identity: as we write it",
+    key: `${IDENTITY_IDS_PREFIX}/131172`,
+    value: "k8s:app=echo;k8s:io.cilium.k8s.policy.cluster=c2;",
+  },
+  {
+    name: "identity: outside the range",
+    key: `${IDENTITY_IDS_PREFIX}/196708`,
+    value: "k8s:io.cilium.k8s.policy.cluster=c2;",
+  },
+  { name: "identity: no cluster label", key: `${IDENTITY_IDS_PREFIX}/131172`, value: "k8s:app=echo;" },
+  {
+    name: "identity: other cluster's label",
+    key: `${IDENTITY_IDS_PREFIX}/131172`,
+    value: "k8s:io.cilium.k8s.policy.cluster=c3;",
+  },
+  {
+    name: "identity: not a number",
+    key: `${IDENTITY_IDS_PREFIX}/abc`,
+    value: "k8s:io.cilium.k8s.policy.cluster=c2;",
+  },
+  { name: "identity: empty value", key: `${IDENTITY_IDS_PREFIX}/131172`, value: "" },
+  { name: "ip: as we write it", key: IP_KEY, value: ip({}) },
+  {
+    name: "ip: with IPsec key and named ports",
+    key: IP_KEY,
+    value: ip({ Key: 3, NamedPorts: [{ Name: "http", Port: 80, Protocol: "TCP" }] }),
+  },
+  { name: "ip: reserved identity (world)", key: IP_KEY, value: ip({ ID: 2 }) },
+  { name: "ip: identity of another cluster", key: IP_KEY, value: ip({ ID: 196708 }) },
+  { name: "ip: key differs from value", key: `${IP_ENTRIES_PREFIX}/10.2.1.6`, value: ip({}) },
+  {
+    name: "ip: prefix entry",
+    key: `${IP_ENTRIES_PREFIX}/10.2.1.0/24`,
+    value: ip({ IP: "10.2.1.0", Mask: "////AA==" }),
+  },
+  { name: "ip: zoned IPv6", key: `${IP_ENTRIES_PREFIX}/fe80::1%eth0`, value: ip({ IP: "fe80::1%eth0" }) },
+  { name: "ip: Key 256", key: IP_KEY, value: ip({ Key: 256 }) },
+];
+
+/** Our verdict for a case: the remote decoder of the kind its key belongs to. */
+export function ourVerdict(c: Case): { accepted: boolean; reason?: string } {
+  const decoders: [string, EntryDecoder<unknown>][] = [
+    [`cilium/state/nodes/v1/${REMOTE.name}/`, remoteNodeDecoder(REMOTE)],
+    [`cilium/state/services/v1/${REMOTE.name}/`, remoteServiceDecoder(REMOTE)],
+    [`${IDENTITY_IDS_PREFIX}/`, remoteIdentityDecoder(REMOTE)],
+    [`${IP_ENTRIES_PREFIX}/`, remoteIpDecoder(REMOTE)],
+  ];
+  const match = decoders.find(([prefix]) => c.key.startsWith(prefix));
+  if (!match) throw new Error(`no decoder for ${c.key}`);
+  try {
+    match[1](c.key, c.key.slice(match[0].length), c.value);
+    return { accepted: true };
+  } catch (error) {
+    if (!(error instanceof InvalidEntryError)) throw error;
+    return { accepted: false, reason: `${error.reason}: ${error.detail}` };
+  }
+}
+
+for (const release of CILIUM_RELEASES) {
+  describe(`our remote decoders decide like Cilium ${release}'s`, () => {
+    let cilium: CiliumBinaries;
+    before(() => {
+      cilium = ciliumBinaries(release);
+    });
+
+    it("accepts what Cilium accepts and rejects what it rejects, case by case", () => {
+      const verdicts = checkerDecode(cilium, REMOTE, CASES);
+      assert.equal(verdicts.length, CASES.length);
+      const differences = CASES.flatMap((c, i) => {
+        const theirs = verdicts[i];
+        const ours = ourVerdict(c);
+        const ciliumAccepts = theirs.verdict === "accepted";
+        return ciliumAccepts === ours.accepted
+          ? []
+          : [
+              `${c.name}: Cilium ${theirs.verdict}${theirs.reason ? ` (${theirs.reason})` : ""}, we ${ours.accepted ? "accept" : `reject (${ours.reason})`}`,
+            ];
+      });
+      assert.deepEqual(differences, []);
+    });
+  });
+}
