@@ -16,7 +16,8 @@ DEBIAN_PACKAGES=(
   etcd-server etcd-client
   wireguard-tools wireguard-go
   charon-systemd libcharon-extra-plugins libstrongswan-standard-plugins strongswan-swanctl
-  tcpdump iputils-ping socat iperf3 containernetworking-plugins iptables
+  tcpdump iputils-ping socat iperf3 containernetworking-plugins iptables file
+  mmdebstrap umoci runc
 )
 
 missing=()
