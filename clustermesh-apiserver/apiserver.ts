@@ -10,6 +10,7 @@
  *      delivered their initial list → stale keys deleted → canary written → /readyz ready.
  * Conversions are pure (convert/*); this module only routes events to them and to the stores.
  */
+
 import {
   CoreV1Api,
   CustomObjectsApi,
@@ -31,6 +32,7 @@ import {
   type MeshNode,
   MeshResource,
 } from "../lib/api/crds.js";
+import { APISERVER_METRICS } from "../lib/api/metrics.js";
 import { isGlobalNamespace, serviceNameOf } from "../lib/api/service-annotations.js";
 import { type Informer, startInformer } from "../lib/k8s/informer.js";
 import { DRIFT_KINDS } from "../lib/kvstore/drift.js";
@@ -426,37 +428,37 @@ export class ClusterMeshApiServer {
     if (this.clusterConfigStore) repairable.push(["cluster-config", this.clusterConfigStore]);
     const samples: MetricSample[] = [
       {
-        name: "kvstore_keys",
+        name: APISERVER_METRICS.kvstoreKeys,
         help: "Keys this apiserver wants in etcd, per kind.",
         type: "gauge",
         samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.desired })),
       },
       {
-        name: "kvstore_writes_total",
+        name: APISERVER_METRICS.kvstoreWritesTotal,
         help: "etcd puts per kind.",
         type: "counter",
         samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.puts })),
       },
       {
-        name: "kvstore_deletes_total",
+        name: APISERVER_METRICS.kvstoreDeletesTotal,
         help: "etcd deletes per kind.",
         type: "counter",
         samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.deletes })),
       },
       {
-        name: "kvstore_skipped_unchanged_total",
+        name: APISERVER_METRICS.kvstoreSkippedUnchangedTotal,
         help: "Upserts skipped because the value was unchanged.",
         type: "counter",
         samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.skippedUnchanged })),
       },
       {
-        name: "kvstore_errors_total",
+        name: APISERVER_METRICS.kvstoreErrorsTotal,
         help: "Failed etcd writes (retried).",
         type: "counter",
         samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.errors })),
       },
       {
-        name: "kvstore_repairs_total",
+        name: APISERVER_METRICS.kvstoreRepairsTotal,
         help: "Keys repaired after someone else deleted (missing), changed (altered) or added (stray) them, per kind.",
         type: "counter",
         samples: repairable.flatMap(([kind, s]) =>
@@ -464,7 +466,7 @@ export class ClusterMeshApiServer {
         ),
       },
       {
-        name: "kvstore_canary_repairs_total",
+        name: APISERVER_METRICS.kvstoreCanaryRepairsTotal,
         help: "Sync canaries rewritten after someone else deleted (missing) or changed (altered) them, per kind.",
         type: "counter",
         samples: stores.flatMap(([kind, s]) =>
@@ -475,13 +477,13 @@ export class ClusterMeshApiServer {
         ),
       },
       {
-        name: "kvstore_initial_sync_completed",
+        name: APISERVER_METRICS.kvstoreInitialSyncCompleted,
         help: "1 once the initial sync of a kind is written and its canary set.",
         type: "gauge",
         samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.isSynced ? 1 : 0 })),
       },
       {
-        name: "k8s_events_total",
+        name: APISERVER_METRICS.k8sEventsTotal,
         help: "Kubernetes informer events per resource and action.",
         type: "counter",
         samples: [...this.k8sEvents].map(([key, value]) => {
@@ -490,25 +492,25 @@ export class ClusterMeshApiServer {
         }),
       },
       {
-        name: "conversion_errors_total",
+        name: APISERVER_METRICS.conversionErrorsTotal,
         help: "Objects that failed conversion.",
         type: "counter",
         samples: [{ value: this.conversionErrors }],
       },
       {
-        name: "heartbeats_total",
+        name: APISERVER_METRICS.heartbeatsTotal,
         help: "Heartbeats written.",
         type: "counter",
         samples: [{ value: this.heartbeats }],
       },
       {
-        name: "leases",
+        name: APISERVER_METRICS.leases,
         help: "etcd leases held.",
         type: "gauge",
         samples: [{ value: this.leases?.leaseCount ?? 0 }],
       },
       {
-        name: "ready",
+        name: APISERVER_METRICS.ready,
         help: "1 when every kind is synced (/readyz).",
         type: "gauge",
         samples: [{ value: this.readiness().ready ? 1 : 0 }],

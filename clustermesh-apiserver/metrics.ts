@@ -1,6 +1,6 @@
 /** Prometheus text exposition of the apiserver's counters and gauges. Pure rendering. */
 
-export const METRIC_NAMESPACE = "cilium_clustermesh_apiserver";
+import { APISERVER_METRIC_NAMESPACE } from "../lib/api/metrics.js";
 
 export interface MetricSample {
   name: string;
@@ -15,7 +15,7 @@ const escapeLabelValue = (value: string) =>
 export function renderMetrics(metrics: readonly MetricSample[]): string {
   const lines: string[] = [];
   for (const metric of metrics) {
-    const name = `${METRIC_NAMESPACE}_${metric.name}`;
+    const name = `${APISERVER_METRIC_NAMESPACE}_${metric.name}`;
     lines.push(`# HELP ${name} ${metric.help}`, `# TYPE ${name} ${metric.type}`);
     for (const sample of metric.samples) {
       const labels = Object.entries(sample.labels ?? {});

@@ -4,9 +4,11 @@
  * status API and the metrics need. Disconnecting a cluster (its key removed) drains all its state;
  * stopping the agent drains nothing (the pinned datapath keeps serving, the state is persisted).
  */
+
 import { join } from "node:path";
 import type { Etcd3 } from "etcd3";
 import type { RemoteClusterStatus } from "../../lib/api/agent-status.js";
+import { AGENT_METRICS } from "../../lib/api/metrics.js";
 import type { Logger } from "../../lib/log.js";
 import type { NodeInfo } from "../datapath/desired.js";
 import type { MetricsRegistry } from "../metrics/registry.js";
@@ -174,41 +176,38 @@ export class ClusterMeshManager {
   registerMetrics(metrics: MetricsRegistry): void {
     const perCluster = (value: (s: RemoteClusterStatus) => number) => () =>
       this.status().map((s) => ({ labels: { target_cluster: s.name }, value: value(s) }));
-    metrics.gauge("clustermesh_agent_remote_clusters", "remote clusters configured", () => [
+    metrics.gauge(AGENT_METRICS.agentRemoteClusters, "remote clusters configured", () => [
       { value: this.clusters.size + this.invalid.size },
     ]);
     metrics.gauge(
-      "clustermesh_agent_remote_cluster_connected",
+      AGENT_METRICS.agentRemoteClusterConnected,
       "1 when the remote cluster's etcd answers",
       perCluster((s) => (s.connected ? 1 : 0)),
     );
     metrics.gauge(
-      "clustermesh_agent_remote_cluster_ready",
+      AGENT_METRICS.agentRemoteClusterReady,
       "1 when the remote cluster is connected, configured and synced",
       perCluster((s) => (s.ready ? 1 : 0)),
     );
     metrics.gauge(
-      "clustermesh_agent_remote_cluster_backends_withdrawn",
+      AGENT_METRICS.agentRemoteClusterBackendsWithdrawn,
       "1 while the remote's service backends are withdrawn (unreachable longer than the TTL)",
       perCluster((s) => (s.backendsWithdrawn ? 1 : 0)),
     );
-    metrics.gauge(
-      "clustermesh_agent_remote_cluster_entries",
-      "entries known per remote cluster and kind",
-      () =>
-        this.status().flatMap((s) =>
-          (
-            [
-              ["nodes", s.numNodes],
-              ["services", s.numSharedServices],
-              ["identities", s.numIdentities],
-              ["endpoints", s.numEndpoints],
-            ] as const
-          ).map(([kind, value]) => ({ labels: { target_cluster: s.name, kind }, value })),
-        ),
+    metrics.gauge(AGENT_METRICS.agentRemoteClusterEntries, "entries known per remote cluster and kind", () =>
+      this.status().flatMap((s) =>
+        (
+          [
+            ["nodes", s.numNodes],
+            ["services", s.numSharedServices],
+            ["identities", s.numIdentities],
+            ["endpoints", s.numEndpoints],
+          ] as const
+        ).map(([kind, value]) => ({ labels: { target_cluster: s.name, kind }, value })),
+      ),
     );
     metrics.collectedCounter(
-      "clustermesh_agent_remote_cluster_failures_total",
+      AGENT_METRICS.agentRemoteClusterFailuresTotal,
       "failed sessions with the remote cluster",
       perCluster((s) => s.numFailures),
     );
@@ -225,12 +224,12 @@ export class ClusterMeshManager {
         })),
       );
     metrics.collectedCounter(
-      "clustermesh_agent_remote_cluster_rejected_total",
+      AGENT_METRICS.agentRemoteClusterRejectedTotal,
       "remote entries refused since the agent started (validation or merge), by reason",
       perReason((s) => s.rejectedTotal),
     );
     metrics.gauge(
-      "clustermesh_agent_remote_cluster_rejected_entries",
+      AGENT_METRICS.agentRemoteClusterRejectedEntries,
       "remote entries (or service backends) refused right now (validation or merge), by reason",
       perReason((s) => s.rejectedNow),
     );

@@ -8,6 +8,7 @@
  * (WireGuard public key, IPsec SPI), status and metrics. Syncs are serialised by one Trigger and
  * re-run periodically (level-triggered: a failed initiate or a missed event heals on its own).
  */
+
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -27,6 +28,7 @@ import {
   type IpsecBackendChoice,
   wireGuardInterfaceName,
 } from "../../lib/api/encryption.js";
+import { AGENT_METRICS } from "../../lib/api/metrics.js";
 import { nthAddress, parseCidr } from "../../lib/cidr.js";
 import { errorChainSummary } from "../../lib/error-chain.js";
 import { CommandError, run } from "../../lib/exec.js";
@@ -245,23 +247,23 @@ export class EncryptionController {
   registerMetrics(metrics: MetricsRegistry): void {
     const mode = this.options.mode;
     metrics.gauge(
-      "clustermesh_encryption_peers",
+      AGENT_METRICS.encryptionPeers,
       "encryption peers (WireGuard peers or IPsec remotes)",
       () => [{ labels: { mode }, value: this.snapshot.peers.length }],
     );
     metrics.collectedCounter(
-      "clustermesh_encryption_skipped_peers_total",
+      AGENT_METRICS.encryptionSkippedPeersTotal,
       "nodes skipped as encryption peers (their traffic is dropped), by reason",
       () =>
         Object.entries(this.snapshot.skippedTotal).map(([reason, value]) => ({ labels: { reason }, value })),
     );
     metrics.gauge(
-      "clustermesh_encryption_drop_prefixes",
+      AGENT_METRICS.encryptionDropPrefixes,
       "prefixes blackholed for lack of a usable peer",
       () => [{ value: this.snapshot.dropPrefixes.length }],
     );
     if (mode === "ipsec") {
-      metrics.gauge("clustermesh_encryption_ipsec_sas", "established IPsec SAs", () => [
+      metrics.gauge(AGENT_METRICS.encryptionIpsecSas, "established IPsec SAs", () => [
         { labels: { type: "ike" }, value: this.snapshot.saCounts?.ike ?? 0 },
         { labels: { type: "child" }, value: this.snapshot.saCounts?.child ?? 0 },
       ]);

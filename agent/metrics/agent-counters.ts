@@ -2,6 +2,7 @@
  * The agent's own counters, kept twice on purpose: as Prometheus counters (GET /metrics) and as the
  * plain numbers of the status document's `counters` (meshctl and the tests read those).
  */
+import { AGENT_METRICS } from "../../lib/api/metrics.js";
 import type { MetricsRegistry } from "./registry.js";
 
 export class AgentCounters {
@@ -21,21 +22,12 @@ export class AgentCounters {
 
   constructor(metrics: MetricsRegistry) {
     this.cniRequests = metrics.counter(
-      "clustermesh_agent_cni_requests_total",
+      AGENT_METRICS.agentCniRequestsTotal,
       "CNI requests by command and result",
     );
-    this.reconciles = metrics.counter(
-      "clustermesh_agent_datapath_reconciles_total",
-      "datapath reconciliations",
-    );
-    this.ops = metrics.counter(
-      "clustermesh_agent_datapath_map_ops_total",
-      "BPF map writes and deletes applied",
-    );
-    this.problems = metrics.counter(
-      "clustermesh_agent_skipped_objects_total",
-      "API objects skipped as invalid",
-    );
+    this.reconciles = metrics.counter(AGENT_METRICS.agentDatapathReconcilesTotal, "datapath reconciliations");
+    this.ops = metrics.counter(AGENT_METRICS.agentDatapathMapOpsTotal, "BPF map writes and deletes applied");
+    this.problems = metrics.counter(AGENT_METRICS.agentSkippedObjectsTotal, "API objects skipped as invalid");
   }
 
   /** result: "ok" or the CNI error code. */

@@ -1,5 +1,7 @@
 /** The agent's gauges, computed at scrape time from whatever part exists yet (0 before it does). */
+
 import type { CurrentDatapathState } from "../../bpf/datapath/reconcile.js";
+import { AGENT_METRICS } from "../../lib/api/metrics.js";
 import type { MetricsRegistry } from "./registry.js";
 
 export interface GaugeSources {
@@ -17,20 +19,20 @@ export function frontendCount(current: CurrentDatapathState | undefined): number
 }
 
 export function registerAgentGauges(metrics: MetricsRegistry, sources: GaugeSources): void {
-  metrics.gauge("clustermesh_agent_ready", "1 when the agent serves CNI ADDs", () => [
+  metrics.gauge(AGENT_METRICS.agentReady, "1 when the agent serves CNI ADDs", () => [
     { value: sources.ready() ? 1 : 0 },
   ]);
-  metrics.gauge("clustermesh_agent_endpoints", "local pod endpoints", () => [{ value: sources.endpoints() }]);
-  metrics.gauge("clustermesh_agent_services", "service frontends in the datapath", () => [
+  metrics.gauge(AGENT_METRICS.agentEndpoints, "local pod endpoints", () => [{ value: sources.endpoints() }]);
+  metrics.gauge(AGENT_METRICS.agentServices, "service frontends in the datapath", () => [
     { value: frontendCount(sources.datapath()) },
   ]);
-  metrics.gauge("clustermesh_agent_ipcache_entries", "ipcache entries", () => [
+  metrics.gauge(AGENT_METRICS.agentIpcacheEntries, "ipcache entries", () => [
     { value: sources.datapath()?.ipcache.length ?? 0 },
   ]);
-  metrics.gauge("clustermesh_agent_identities", "identities of this cluster known to the agent", () => [
+  metrics.gauge(AGENT_METRICS.agentIdentities, "identities of this cluster known to the agent", () => [
     { value: sources.identities() },
   ]);
-  metrics.collectedCounter("clustermesh_datapath_packets_total", "datapath packets by reason", () =>
+  metrics.collectedCounter(AGENT_METRICS.datapathPacketsTotal, "datapath packets by reason", () =>
     Object.entries(sources.packetsByReason()).map(([reason, value]) => ({
       labels: { reason },
       value: Number(value.packets),

@@ -1,5 +1,7 @@
 /** A small Prometheus registry: counters and gauges with labels, rendered in the text format 0.0.4. Pure. */
 
+import { AGENT_METRICS } from "../../lib/api/metrics.js";
+
 type Labels = Record<string, string>;
 
 interface Family {
@@ -34,7 +36,7 @@ export interface MetricsRegistryOptions {
 }
 
 /** Counts collectors that threw, by metric: a scrape shows the failure, not just missing samples. */
-export const COLLECT_ERRORS_METRIC = "clustermesh_metrics_collect_errors_total";
+export const COLLECT_ERRORS_METRIC = AGENT_METRICS.metricsCollectErrorsTotal;
 
 export class MetricsRegistry {
   private readonly families = new Map<string, Family>();

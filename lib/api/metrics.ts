@@ -1,0 +1,54 @@
+/**
+ * The Prometheus metric names the programs export: one list, so dashboards, tests and the
+ * documentation read the same names the code registers. The agent's are its own (`clustermesh_…`);
+ * the clustermesh-apiserver's carry Cilium's namespace (`cilium_clustermesh_apiserver_…`).
+ */
+
+/** The agent's metrics (served on --metrics-address /metrics). */
+export const AGENT_METRICS = {
+  agentCniRequestsTotal: "clustermesh_agent_cni_requests_total",
+  agentDatapathReconcilesTotal: "clustermesh_agent_datapath_reconciles_total",
+  agentDatapathMapOpsTotal: "clustermesh_agent_datapath_map_ops_total",
+  agentSkippedObjectsTotal: "clustermesh_agent_skipped_objects_total",
+  agentReady: "clustermesh_agent_ready",
+  agentEndpoints: "clustermesh_agent_endpoints",
+  agentServices: "clustermesh_agent_services",
+  agentIpcacheEntries: "clustermesh_agent_ipcache_entries",
+  agentIdentities: "clustermesh_agent_identities",
+  datapathPacketsTotal: "clustermesh_datapath_packets_total",
+  metricsCollectErrorsTotal: "clustermesh_metrics_collect_errors_total",
+  encryptionPeers: "clustermesh_encryption_peers",
+  encryptionSkippedPeersTotal: "clustermesh_encryption_skipped_peers_total",
+  encryptionDropPrefixes: "clustermesh_encryption_drop_prefixes",
+  encryptionIpsecSas: "clustermesh_encryption_ipsec_sas",
+  agentRemoteClusters: "clustermesh_agent_remote_clusters",
+  agentRemoteClusterConnected: "clustermesh_agent_remote_cluster_connected",
+  agentRemoteClusterReady: "clustermesh_agent_remote_cluster_ready",
+  agentRemoteClusterBackendsWithdrawn: "clustermesh_agent_remote_cluster_backends_withdrawn",
+  agentRemoteClusterEntries: "clustermesh_agent_remote_cluster_entries",
+  agentRemoteClusterFailuresTotal: "clustermesh_agent_remote_cluster_failures_total",
+  agentRemoteClusterLastFailureTimestampSeconds:
+    "clustermesh_agent_remote_cluster_last_failure_timestamp_seconds",
+  agentRemoteClusterRejectedTotal: "clustermesh_agent_remote_cluster_rejected_total",
+  agentRemoteClusterRejectedEntries: "clustermesh_agent_remote_cluster_rejected_entries",
+} as const;
+
+/** Prefix of every clustermesh-apiserver metric, as in Cilium's clustermesh-apiserver. */
+export const APISERVER_METRIC_NAMESPACE = "cilium_clustermesh_apiserver";
+
+/** The clustermesh-apiserver's metrics, without the namespace (served on --readyz-address /metrics). */
+export const APISERVER_METRICS = {
+  kvstoreKeys: "kvstore_keys",
+  kvstoreWritesTotal: "kvstore_writes_total",
+  kvstoreDeletesTotal: "kvstore_deletes_total",
+  kvstoreSkippedUnchangedTotal: "kvstore_skipped_unchanged_total",
+  kvstoreErrorsTotal: "kvstore_errors_total",
+  kvstoreRepairsTotal: "kvstore_repairs_total",
+  kvstoreCanaryRepairsTotal: "kvstore_canary_repairs_total",
+  kvstoreInitialSyncCompleted: "kvstore_initial_sync_completed",
+  k8sEventsTotal: "k8s_events_total",
+  conversionErrorsTotal: "conversion_errors_total",
+  heartbeatsTotal: "heartbeats_total",
+  leases: "leases",
+  ready: "ready",
+} as const;
