@@ -289,9 +289,16 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
   });
 
   /** Samples the c1 agent's remote backends every 100 ms while `action` runs; returns the samples that lacked some. */
-  const sampleWhile = async (action: () => Promise<void>): Promise<{ samples: number; gaps: string[] }> => {
+  /** Samples c1's view of c2's backends while action runs; action may wait for more samples. */
+  const sampleWhile = async (
+    action: (moreSamples: (count: number) => Promise<void>) => Promise<void>,
+  ): Promise<{ samples: number; gaps: string[] }> => {
     let stop = false;
     let samples = 0;
+    const moreSamples = async (count: number) => {
+      const target = samples + count;
+      await waitFor(`${count} more samples`, () => samples >= target, { timeoutMs: 60_000, intervalMs: 100 });
+    };
     const gaps: string[] = [];
     const sampler = (async () => {
       while (!stop) {
@@ -307,7 +314,7 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
       }
     })();
     try {
-      await action();
+      await action(moreSamples);
     } finally {
       stop = true;
       await sampler;
@@ -322,7 +329,7 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
     const lab = mesh.lab;
     if (!lab) return t.skip("needs the lab's process control");
     const node = clientNode("c1");
-    const { samples, gaps } = await sampleWhile(async () => {
+    const { samples, gaps } = await sampleWhile(async (moreSamples) => {
       const before = (await remoteStatus(node, "c2"))?.numFailures ?? 0;
       // an ephemeral etcd (emptyDir in Cilium): the data is gone when it comes back
       await run(["rm", "-rf", lab.clustermeshEtcdDataDir("c2")]);
@@ -343,8 +350,9 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
         timeoutMs: 60_000,
         intervalMs: 200,
       });
-      // keep sampling a while after the resync: backends must not drop once it is "done" either
-      await new Promise((r) => setTimeout(r, 3_000));
+      // keep sampling after the resync: backends must not drop once it is "done" either (a count of
+      // samples, not a time: under load a sample takes longer)
+      await moreSamples(20);
     });
     assert.ok(samples >= 20, `sampled ${samples} times`);
     assert.deepEqual(gaps, [], "no remote backend dropped during the resync");
