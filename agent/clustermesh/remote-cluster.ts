@@ -417,6 +417,21 @@ export class RemoteCluster {
     }
   }
 
+  /** What the agent keeps of this remote across a restart or a layout change: the current view. */
+  private snapshot(): PersistedRemote | undefined {
+    const view = this.view();
+    if (!view) return undefined;
+    return {
+      version: 1,
+      name: this.name,
+      clusterId: view.id,
+      savedAt: new Date().toISOString(),
+      nodes: [...view.nodes],
+      services: [...view.services],
+      ipcache: [...view.ipcache],
+    };
+  }
+
   private applyConfig(config: ClusterConfig): void {
     const layout = layoutOf(config);
     if (this.stores && this.storesLayout !== layout) {
@@ -427,18 +442,8 @@ export class RemoteCluster {
         { cluster: this.name, from: this.storesLayout, to: layout },
         "remote data layout changed",
       );
-      const view = this.view();
-      if (view) {
-        this.persisted = {
-          version: 1,
-          name: this.name,
-          clusterId: view.id,
-          savedAt: new Date().toISOString(),
-          nodes: [...view.nodes],
-          services: [...view.services],
-          ipcache: [...view.ipcache],
-        };
-      }
+      const snapshot = this.snapshot();
+      if (snapshot) this.persisted = snapshot;
       this.stores = undefined;
     }
     if (this.clusterId !== undefined && this.clusterId !== config.id) {
@@ -547,18 +552,10 @@ export class RemoteCluster {
   }
 
   private saveNow(): void {
-    const view = this.view();
-    if (!view || !this.stores) return;
+    const snapshot = this.snapshot();
+    if (!snapshot || !this.stores) return;
     try {
-      this.deps.persist({
-        version: 1,
-        name: this.name,
-        clusterId: view.id,
-        savedAt: new Date().toISOString(),
-        nodes: [...view.nodes],
-        services: [...view.services],
-        ipcache: [...view.ipcache],
-      });
+      this.deps.persist(snapshot);
     } catch (error) {
       this.log.warn({ cluster: this.name, err: error }, "could not persist remote cluster state");
     }
