@@ -4,7 +4,7 @@
  * (containernetworking-plugins in /usr/lib/cni), invoked exactly like a runtime: the plugin
  * executable from a CNI bin dir, environment + network config on stdin, a new netns per pod, run
  * from the node's netns. Pairs are interleaved (ours, reference, ours, …) so drift hits both.
- * Also reports what start-up costs: nsenter alone, bare `node`, our plugin's VERSION (the static
+ * Also reports what start-up costs: nsenter alone, our plugin's VERSION (the static
  * C binary, no agent call), the reference plugins' VERSION, and the agent's own time
  * (the same ADD/DEL request sent to its socket from this process, no plugin process).
  *
@@ -280,7 +280,6 @@ async function main(): Promise<void> {
   const agentOnly = { add: [] as number[], del: [] as number[], pair: [] as number[] };
   const startup = {
     nsenter: [] as number[],
-    node: [] as number[],
     ours: [] as number[],
     bridge: [] as number[],
     hostLocal: [] as number[],
@@ -302,11 +301,6 @@ async function main(): Promise<void> {
     // the start-up probes in a rotating order (the first after a pod's teardown pays for it)
     const probes: Array<[number[], () => Promise<Invocation>, string]> = [
       [startup.nsenter, () => invoke(REF_NODE, ["true"], { PATH: process.env.PATH }), "nsenter true"],
-      [
-        startup.node,
-        () => invoke(REF_NODE, [process.execPath, "-e", ""], { PATH: process.env.PATH }),
-        "node -e ''",
-      ],
       [startup.ours, () => version(OUR_PLUGIN), "our VERSION"],
       [startup.bridge, () => version(join(REFERENCE_BIN, "bridge")), "bridge VERSION"],
       [startup.hostLocal, () => version(join(REFERENCE_BIN, "host-local")), "host-local VERSION"],
@@ -354,7 +348,6 @@ async function main(): Promise<void> {
   console.log("");
   const startupRows: Array<[string, number[]]> = [
     ["nsenter --net … true (included in every figure)", startup.nsenter],
-    ["node -e '' (bare Node start-up)", startup.node],
     ["clustermesh plugin VERSION (static C binary)", startup.ours],
     ["reference bridge VERSION (Go binary)", startup.bridge],
     ["reference host-local VERSION (Go binary)", startup.hostLocal],
@@ -371,10 +364,8 @@ async function main(): Promise<void> {
       ]),
     ),
   );
-  const nodeP50 = percentile(startup.node, 50);
   console.log(
-    `\nConclusion: our plugin's start-up is ${ms(versionP50)} ms p50, of which ${ms(nodeP50)} ms is Node itself ` +
-      `(${Math.round((100 * nodeP50) / versionP50)}%); a Go plugin starts in ${ms(bridgeP50)} ms.`,
+    `\nConclusion: our plugin (static C) starts in ${ms(versionP50)} ms p50; a Go plugin (bridge) in ${ms(bridgeP50)} ms.`,
   );
   console.log(
     `\nload average: ${loadAtStart.map((v) => v.toFixed(2)).join(" ")} at start, ${loadavg()
