@@ -37,6 +37,7 @@ const endpoint: MeshEndpoint = {
     identity: { id: 65_536 + 1, labels: ["k8s:app=echo"] },
     networking: { addressing: [{ ipv4: "10.1.1.7" }], node: "172.18.0.3" },
     namedPorts: [{ name: "http", port: 8080, protocol: "TCP" }],
+    encryption: { key: 3 },
     state: "ready",
   },
 };
