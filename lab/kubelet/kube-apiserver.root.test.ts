@@ -314,7 +314,20 @@ describe("lab kubelet against the real kube-apiserver (root)", {
     );
     assert.deepEqual({ ...node.status?.addresses?.[0] }, { type: "InternalIP", address: nodeIp });
     assert.ok(Number(node.status?.allocatable?.pods) > 0);
-    const lease = await coordination.readNamespacedLease({ name: NODE, namespace: "kube-node-lease" });
+    // The kubelet creates its Lease once its Node exists: wait for it rather than race it.
+    const lease = await waitFor(
+      "node lease",
+      async () => {
+        alive();
+        return await coordination
+          .readNamespacedLease({ name: NODE, namespace: "kube-node-lease" })
+          .catch((error: { code?: number }) => {
+            if (error.code === 404) return undefined;
+            throw error;
+          });
+      },
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
     assert.equal(lease.spec?.holderIdentity, NODE);
     assert.equal(lease.spec?.leaseDurationSeconds, 40);
     assert.equal(lease.metadata?.ownerReferences?.[0].uid, node.metadata?.uid);

@@ -116,18 +116,9 @@ export class DriftMonitor {
     const { client, range, exact } = this.options;
     const builder = client.watch();
     (exact ? builder.key(range) : builder.prefix(range)).startRevision(String(revision));
-    let watcher: Awaited<ReturnType<typeof builder.create>>;
-    try {
-      watcher = await builder.create();
-    } catch (error) {
-      this.restartLater(error);
-      return;
-    }
-    if (this.abort.signal.aborted) {
-      // stopping: the watch goes with it, a failed cancel leaves nothing behind
-      await watcher.cancel().catch(() => undefined);
-      return;
-    }
+    // watcher(), not create(): every handler is on before the stream opens, so a stream that breaks
+    // before its first confirmation and reopens (maybe on a wiped etcd) is seen as a reconnect.
+    const watcher = builder.watcher();
     this.watcher = watcher;
     let disconnected = false;
     let replaced = false;

@@ -105,11 +105,14 @@ export class WatchStore<T> {
     }
     if (signal.aborted) return;
     const clusterId = listed.header.cluster_id;
-    const watcher = await client
+    // watcher(), not create(): every handler is on before the stream opens. create() resolves only
+    // on the first confirmation, and a stream that breaks before it is silently reopened — possibly
+    // on a wiped etcd whose revisions restart below ours, where the watch would wait forever.
+    const watcher = client
       .watch()
       .prefix(this.options.prefix)
       .startRevision(String(BigInt(listed.header.revision) + 1n))
-      .create();
+      .watcher();
     await new Promise<void>((resolve, reject) => {
       let finished = false;
       const finish = (error?: Error) => {
@@ -215,17 +218,27 @@ export async function waitForKey(
     try {
       const response = await client.get(key).exec();
       if (response.kvs.length > 0) return;
-      const watcher = await client
+      // watcher(), not create(): see WatchStore.run — a reconnect to another etcd must not go unseen.
+      const watcher = client
         .watch()
         .key(key)
         .startRevision(String(BigInt(response.header.revision) + 1n))
-        .create();
+        .watcher();
+      const clusterId = response.header.cluster_id;
       try {
         let onAbort = () => {};
         await new Promise<void>((resolve, reject) => {
           onAbort = () => resolve();
           signal.addEventListener("abort", onAbort, { once: true });
           watcher.on("put", () => resolve());
+          watcher.on("connected", (confirmed) => {
+            if (confirmed.header.cluster_id !== clusterId)
+              reject(
+                new WatchBroken(
+                  `etcd cluster id changed from ${clusterId} to ${confirmed.header.cluster_id}`,
+                ),
+              );
+          });
           watcher.on("disconnected", (error) => reject(error));
           watcher.on("error", (error) => reject(error));
         }).finally(() => signal.removeEventListener("abort", onAbort));
