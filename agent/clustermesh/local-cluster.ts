@@ -4,8 +4,8 @@
  * Pure (reads the cache only): returns the problems for the caller to log.
  */
 import type { V1ConfigMap } from "@kubernetes/client-node";
+import { MESH_NAMESPACE } from "../../lib/api/rbac.js";
 import { MeshObjects, parseConfigMapData } from "../../lib/clustermesh/resources.js";
-import { MESH_NAMESPACE } from "../../lib/k8s/client.js";
 import type { Informer } from "../../lib/k8s/informer.js";
 import type { MaxConnectedClusters } from "../../lib/kvstore/cluster-identity.js";
 import type { LocalCluster } from "./cluster-config.js";

@@ -3,8 +3,8 @@
  * and remote-cert Secrets, parsed by config.ts). Level-triggered: the manager always gets the whole set.
  */
 import type { V1Secret } from "@kubernetes/client-node";
+import { MESH_NAMESPACE } from "../../lib/api/rbac.js";
 import { MeshObjects } from "../../lib/clustermesh/resources.js";
-import { MESH_NAMESPACE } from "../../lib/k8s/client.js";
 import type { Informer } from "../../lib/k8s/informer.js";
 import { type RemoteEntry, remoteEntries } from "./config.js";
 

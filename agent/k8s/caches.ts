@@ -23,8 +23,8 @@ import {
   type MeshIdentity,
   NODE_LABEL,
 } from "../../lib/api/crds.js";
+import { MESH_NAMESPACE } from "../../lib/api/rbac.js";
 import { MeshObjects } from "../../lib/clustermesh/resources.js";
-import { MESH_NAMESPACE } from "../../lib/k8s/client.js";
 import { type Informer, startInformer } from "../../lib/k8s/informer.js";
 import type { Logger } from "../../lib/log.js";
 import type { MeshApi } from "./mesh-api.js";

@@ -111,7 +111,7 @@ describe("real Kubernetes control plane v1.33.13 in a node namespace (root; buil
   it("every component was recorded before it was waited on, and all of them run", () => {
     assert.deepEqual(
       records.map((r) => (r.kind === "process" ? r.role : r.kind)),
-      ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"],
+      ["kube-etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"],
     );
     for (const component of cp.components) assert.ok(isRunning(component.ref), component.role);
   });

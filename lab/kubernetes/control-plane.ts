@@ -53,7 +53,8 @@ export interface KubernetesControlPlaneOptions {
 }
 
 export interface StartedComponent {
-  role: "etcd" | "kube-apiserver" | "kube-controller-manager" | "kube-scheduler";
+  // kube-etcd: the lab also runs the mesh's own etcd (role etcd) on the same node
+  role: "kube-etcd" | "kube-apiserver" | "kube-controller-manager" | "kube-scheduler";
   ref: ProcessRef;
   logFile: string;
   argv: string[];
@@ -156,7 +157,7 @@ export async function startKubernetesControlPlane(
   };
 
   const began = Date.now();
-  const etcd = start("etcd", etcdArgv(layout, `${clusterName}-${randomBytes(8).toString("hex")}`));
+  const etcd = start("kube-etcd", etcdArgv(layout, `${clusterName}-${randomBytes(8).toString("hex")}`));
   const apiServer = start("kube-apiserver", apiServerArgv(layout));
   // The API server retries etcd until it answers: waiting for /readyz covers etcd too.
   await waitFor(

@@ -1,12 +1,6 @@
 import type { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import {
-  apiErrorMessage,
-  coreApi,
-  isConflict,
-  isNotFound,
-  MESH_NAMESPACE,
-  readSecret,
-} from "../k8s/client.js";
+import { MESH_NAMESPACE } from "../api/rbac.js";
+import { apiErrorMessage, coreApi, isConflict, isNotFound, readSecret } from "../k8s/client.js";
 import { UsageError } from "../usage-error.js";
 import { type ClusterAccess, connectProblems, readClusterAccess, sameCa } from "./access.js";
 import { COMMON_CLIENT, remoteCaKey, renderRemoteClusterConfig } from "./remote-config.js";

@@ -1,12 +1,6 @@
 import type { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import {
-  apiErrorMessage,
-  coreApi,
-  decodeSecretData,
-  isNotFound,
-  MESH_NAMESPACE,
-  readSecret,
-} from "../k8s/client.js";
+import { MESH_NAMESPACE } from "../api/rbac.js";
+import { apiErrorMessage, coreApi, decodeSecretData, isNotFound, readSecret } from "../k8s/client.js";
 import { UsageError } from "../usage-error.js";
 import { disconnectCommand } from "./hints.js";
 import { isRemoteClusterConfig } from "./remote-config.js";

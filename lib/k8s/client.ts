@@ -6,8 +6,7 @@ import {
   type V1Secret,
   type V1Service,
 } from "@kubernetes/client-node";
-
-export const MESH_NAMESPACE = "kube-system";
+import { MESH_NAMESPACE } from "../api/rbac.js";
 
 /** A KubeConfig for a context of $KUBECONFIG (or the given file), failing with the context's name. */
 export function kubeConfigFor(context?: string, file?: string): KubeConfig {
