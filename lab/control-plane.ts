@@ -2,15 +2,19 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 
 import { request } from "node:https";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CoreV1Api, KubeConfig, loadAllYaml, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { IpsecBackendChoice } from "../lib/api/encryption.js";
+import { type ComponentAccess, MESH_ACCESS, rbacObjects, serviceAccountUser } from "../lib/api/rbac.js";
 import { cniPluginBinary } from "../lib/cni-plugin.js";
+import { applyObjects } from "../lib/k8s/apply.js";
 import { isRunning, type ProcessRef, startDaemon, WaitAborted, waitFor } from "../lib/process.js";
-import {
-  defaultKubeconfigPath,
-  mergeKubeconfigContext,
-  writeKubeconfig,
-} from "./kube-apiserver/kubeconfig.js";
-import { type ClusterKubePki, createClusterKubePki } from "./kube-apiserver/pki.js";
+import { CONTROL_PLANE_LABEL } from "./kubelet/node-status.js";
+import type { ControlPlaneBinaries } from "./kubernetes/binaries.js";
+import { startKubernetesControlPlane } from "./kubernetes/control-plane.js";
+import { clusterDnsIp } from "./kubernetes/coredns.js";
+import { prepareCoredns } from "./kubernetes/coredns-install.js";
+import { defaultKubeconfigPath, writeKubeconfig } from "./kubernetes/kubeconfig.js";
+import { issueKubernetesClient } from "./kubernetes/pki.js";
 import type { LabPlan, PlannedCluster, PlannedNode } from "./plan.js";
 import type { LabJournal } from "./state.js";
 
@@ -96,24 +100,10 @@ export function componentKubeconfigPath(journal: LabJournal, cluster: string, na
   return journal.path("clusters", cluster, "kubeconfig", `${name}.yaml`);
 }
 
-function componentKubeconfig(
-  journal: LabJournal,
-  cluster: PlannedCluster,
-  pki: ClusterKubePki,
-  name: string,
-  paths: { cert: string; key: string },
-): string {
-  const file = componentKubeconfigPath(journal, cluster.name, name);
+/** A component's kubeconfig file, its directory created (0700). */
+function componentKubeconfig(journal: LabJournal, cluster: string, name: string): string {
+  const file = componentKubeconfigPath(journal, cluster, name);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  writeKubeconfig(file, {
-    server: apiServerUrl(cluster),
-    caPem: readFileSync(pki.ca.cert, "utf8"),
-    certPem: readFileSync(paths.cert, "utf8"),
-    keyPem: readFileSync(paths.key, "utf8"),
-    context: cluster.name,
-    cluster: cluster.name,
-    user: name,
-  });
   return file;
 }
 
@@ -148,125 +138,113 @@ export interface ControlPlaneOptions {
   journal: LabJournal;
   plan: LabPlan;
   cluster: PlannedCluster;
-  /** PEM files of the lab CA's etcd admin client and the CA itself. */
-  etcdClient: { ca: string; cert: string; key: string };
   cgroupRoot: string;
+  /** Where Kubernetes' etcd keeps its data (tmpfs: throwaway lab data). */
+  kubeEtcdDataDir: string;
   /** Node-to-node encryption mode every agent runs with. */
   encryption?: "none" | "wireguard" | "ipsec";
   /** IPsec only: the agents' `--ipsec-backend` (default auto: the ESP probe decides). */
   ipsecBackend?: IpsecBackendChoice;
+  progress?: (line: string) => void;
+  /** The built control-plane and CoreDNS binaries (built before anything was created). */
+  binaries: { controlPlane: ControlPlaneBinaries; coredns: string };
 }
 
 /**
- * Brings up one cluster's Kubernetes: API server and controllers on the control-plane node, a
- * kubelet (and, like a DaemonSet, an agent) on every node; merges a kubectl context for it.
+ * Brings up one cluster's Kubernetes — the real control plane (lab/kubernetes) on the control-plane
+ * node, a kubelet (and, like a DaemonSet, an agent) on every node — and merges a kubectl context
+ * for it. Each mesh component authenticates as its own ServiceAccount with the least RBAC it
+ * needs (lib/api/rbac.ts); meshctl is the cluster's administrator, as a kind user is.
  */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<{ context: string }> {
   const { journal, plan, cluster } = options;
   const controlPlane = controlPlaneOf(cluster);
-  const pki = createClusterKubePki(journal.path("clusters", cluster.name, "kube-pki"), {
-    clusterName: cluster.name,
-    apiServerIps: [controlPlane.ip],
-    serviceSubnet: cluster.serviceSubnets[0],
-    nodes: cluster.nodes.map((n) => ({ name: n.name, ip: n.ip })),
-  });
-
-  const apiServer = startComponent(journal, {
-    role: "kube-apiserver",
-    cluster: cluster.name,
-    node: controlPlane,
-    logName: `${cluster.name}-kube-apiserver.log`,
-    argv: [
-      join(DIST, "lab", "kube-apiserver", "main.js"),
-      `--bind-address=${controlPlane.ip}`,
-      `--secure-port=${API_SERVER_PORT}`,
-      `--tls-cert-file=${pki.apiServer.cert}`,
-      `--tls-private-key-file=${pki.apiServer.key}`,
-      `--client-ca-file=${pki.ca.cert}`,
-      `--etcd-servers=${cluster.etcdEndpoint}`,
-      `--etcd-cafile=${options.etcdClient.ca}`,
-      `--etcd-certfile=${options.etcdClient.cert}`,
-      `--etcd-keyfile=${options.etcdClient.key}`,
-      `--service-cluster-ip-range=${cluster.serviceSubnets.join(",")}`,
-      `--kubelet-client-certificate=${pki.apiServerKubeletClient.cert}`,
-      `--kubelet-client-key=${pki.apiServerKubeletClient.key}`,
-      `--kubelet-certificate-authority=${pki.ca.cert}`,
-      `--cluster-name=${cluster.name}`,
-    ],
-  });
-  const adminTls = {
-    ca: readFileSync(pki.ca.cert, "utf8"),
-    cert: readFileSync(pki.admin.cert, "utf8"),
-    key: readFileSync(pki.admin.key, "utf8"),
-  };
-  await waitFor(
-    `the API server of ${cluster.name} to be ready`,
-    async () => {
-      aborting(apiServer);
-      return (await httpsGet(`${apiServerUrl(cluster)}/readyz`, adminTls)).status === 200;
-    },
-    { timeoutMs: 30_000, intervalMs: 100 },
-  );
-
   const context = kubeContextName(plan, cluster.name);
   const kubeconfigPath = defaultKubeconfigPath();
   journal.record({ kind: "kubeconfig-context", path: kubeconfigPath, context });
-  mergeKubeconfigContext(kubeconfigPath, {
-    server: apiServerUrl(cluster),
-    caPem: adminTls.ca,
-    certPem: adminTls.cert,
-    keyPem: adminTls.key,
-    context,
-    cluster: context,
-    user: `${context}-admin`,
+  const kube = await startKubernetesControlPlane({
+    journal,
+    clusterName: cluster.name,
+    node: { name: controlPlane.name, ip: controlPlane.ip, netns: controlPlane.netns },
+    nodes: cluster.nodes.map((n) => ({ name: n.name, ip: n.ip })),
+    podSubnets: cluster.podSubnets,
+    serviceSubnets: cluster.serviceSubnets,
+    etcdDataDir: options.kubeEtcdDataDir,
+    adminContext: { name: context, kubeconfigPath },
+    progress: options.progress,
+    binaries: options.binaries.controlPlane,
   });
-
-  startComponent(journal, {
-    role: "controllers",
-    cluster: cluster.name,
-    node: controlPlane,
-    logName: `${cluster.name}-controllers.log`,
-    argv: [
-      join(DIST, "lab", "controllers", "main.js"),
-      `--kubeconfig=${componentKubeconfig(journal, cluster, pki, "controller-manager", pki.controllerManager)}`,
-      `--cluster-name=${cluster.name}`,
-      `--pod-subnet=${cluster.podSubnets.join(",")}`,
-    ],
+  const adminKubeconfig = kube.kubeconfigs.admin;
+  copyFileSync(adminKubeconfig, componentKubeconfig(journal, cluster.name, "meshctl"));
+  const admin = new KubeConfig();
+  admin.loadFromFile(adminKubeconfig);
+  await applyObjects(admin, [
+    ...rbacObjects(MESH_ACCESS.agent),
+    ...rbacObjects(MESH_ACCESS.clustermeshApiserver),
+  ]);
+  const caPem = readFileSync(kube.pki.ca.cert, "utf8");
+  const serviceAccountKubeconfig = (access: ComponentAccess) => {
+    const client = issueKubernetesClient(kube.pki, access.name, serviceAccountUser(access));
+    const file = componentKubeconfig(journal, cluster.name, access.name);
+    writeKubeconfig(file, {
+      server: kube.apiServerUrl,
+      caPem,
+      certPem: readFileSync(client.cert, "utf8"),
+      keyPem: readFileSync(client.key, "utf8"),
+      context: `${access.name}@${cluster.name}`,
+      cluster: cluster.name,
+      user: access.name,
+    });
+    return file;
+  };
+  const agentKubeconfig = serviceAccountKubeconfig(MESH_ACCESS.agent);
+  serviceAccountKubeconfig(MESH_ACCESS.clustermeshApiserver);
+  // Cluster DNS as kind has it (kubeadm's CoreDNS add-on); its pods start once nodes are Ready.
+  const clusterDns = clusterDnsIp(cluster.serviceSubnets[0]);
+  const coredns = prepareCoredns(kube, {
+    dir: journal.path("clusters", cluster.name, "coredns"),
+    serviceSubnet: cluster.serviceSubnets[0],
+    clusterName: cluster.name,
+    binary: options.binaries.coredns,
+    // one replica (kubeadm: two): a lab node is a process, not a failure domain
+    replicas: 1,
   });
+  await applyObjects(admin, loadAllYaml(coredns));
 
-  const agentKubeconfig = componentKubeconfig(journal, cluster, pki, "agent", pki.agent);
-  componentKubeconfig(journal, cluster, pki, "clustermesh-apiserver", pki.clustermeshApiserver);
-  componentKubeconfig(journal, cluster, pki, "meshctl", pki.meshctl);
+  const kubelets: StartedDaemon[] = [];
   for (const node of cluster.nodes) {
     installCni(journal, node);
     const { confDir, binDir, agentSocket } = cniPaths(journal, node.name);
-    const kubeletPki = pki.kubelets[node.name];
+    const kubeletPki = kube.pki.kubelets[node.name];
     const labels = Object.entries(node.labels).map(([k, v]) => `${k}=${v}`);
-    startComponent(journal, {
-      role: "kubelet",
-      cluster: cluster.name,
-      node,
-      logName: `${node.name}-kubelet.log`,
-      argv: [
-        join(DIST, "lab", "kubelet", "main.js"),
-        `--kubeconfig=${componentKubeconfig(journal, cluster, pki, `kubelet-${node.name}`, kubeletPki)}`,
-        `--node-name=${node.name}`,
-        `--node-ip=${node.ip}`,
-        `--cluster-name=${cluster.name}`,
-        `--cni-conf-dir=${confDir}`,
-        `--cni-bin-dir=${binDir}:/usr/lib/cni`,
-        `--netns-prefix=${plan.name}-p-`,
-        `--cgroup-root=${join(options.cgroupRoot, node.name)}`,
-        `--state-dir=${join(nodeDir(journal, node.name), "kubelet")}`,
-        `--address=${node.ip}`,
-        `--port=${KUBELET_PORT}`,
-        `--tls-cert-file=${kubeletPki.cert}`,
-        `--tls-private-key-file=${kubeletPki.key}`,
-        `--client-ca-file=${pki.ca.cert}`,
-        ...(node.role === "control-plane" ? ["--control-plane"] : []),
-        ...(labels.length ? [`--node-labels=${labels.join(",")}`] : []),
-      ],
-    });
+    kubelets.push(
+      startComponent(journal, {
+        role: "kubelet",
+        cluster: cluster.name,
+        node,
+        logName: `${node.name}-kubelet.log`,
+        argv: [
+          join(DIST, "lab", "kubelet", "main.js"),
+          `--kubeconfig=${kube.kubeconfigs[`kubelet-${node.name}`]}`,
+          `--node-name=${node.name}`,
+          `--node-ip=${node.ip}`,
+          `--cluster-name=${cluster.name}`,
+          `--cni-conf-dir=${confDir}`,
+          `--cni-bin-dir=${binDir}:/usr/lib/cni`,
+          `--netns-prefix=${plan.name}-p-`,
+          `--cgroup-root=${join(options.cgroupRoot, node.name)}`,
+          `--state-dir=${join(nodeDir(journal, node.name), "kubelet")}`,
+          `--address=${node.ip}`,
+          `--port=${KUBELET_PORT}`,
+          `--tls-cert-file=${kubeletPki.cert}`,
+          `--tls-private-key-file=${kubeletPki.key}`,
+          `--client-ca-file=${kube.pki.ca.cert}`,
+          `--cluster-dns=${clusterDns}`,
+          ...(node.role === "control-plane" ? ["--control-plane"] : []),
+          ...(labels.length ? [`--node-labels=${labels.join(",")}`] : []),
+        ],
+      }),
+    );
     startComponent(journal, {
       role: "agent",
       cluster: cluster.name,
@@ -290,18 +268,20 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<{
   }
 
   // Nodes register themselves through their kubelets, as in kind.
+  const core = admin.makeApiClient(CoreV1Api);
   await waitFor(
     `every node of ${cluster.name} to register`,
     async () => {
-      aborting(apiServer);
-      const { status, body } = await httpsGet(`${apiServerUrl(cluster)}/api/v1/nodes`, adminTls);
-      if (status !== 200) return false;
-      const names = new Set(
-        (JSON.parse(body).items ?? []).map((n: { metadata: { name: string } }) => n.metadata.name),
-      );
+      for (const kubelet of kubelets) aborting(kubelet);
+      const names = new Set((await core.listNode()).items.map((n) => n.metadata?.name));
       return cluster.nodes.every((n) => names.has(n.name));
     },
     { timeoutMs: 30_000, intervalMs: 200 },
+  );
+  // kubeadm's mark-control-plane: NodeRestriction keeps kubelets from setting node-role labels.
+  await core.patchNode(
+    { name: controlPlane.name, body: { metadata: { labels: { [CONTROL_PLANE_LABEL]: "" } } } },
+    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
   );
   return { context };
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { wireGuardInterfaceName } from "../lib/api/encryption.js";
 import { stopProcess } from "../lib/process.js";
 import { removeCgroupTree, unmountBpffs } from "./kernel-objects.js";
-import { removeKubeconfigContext } from "./kube-apiserver/kubeconfig.js";
+import { removeKubeconfigContext } from "./kubernetes/kubeconfig.js";
 import { deleteBlackhole, deleteLink, deleteNetns, listNetns, netnsPids } from "./network.js";
 import { LabJournal, type LabResource, labDir } from "./state.js";
 

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { Etcd3 } from "etcd3";
 import { bundlePaths } from "../certs/store.js";
 import { cgroup2Root } from "../lib/cgroup.js";
-import { connectEtcd, tlsFromFiles } from "../lib/etcd/client.js";
+import { tlsFromFiles } from "../lib/etcd/client.js";
 import { runJson } from "../lib/exec.js";
 import { isRunning, waitFor } from "../lib/process.js";
 import {
@@ -18,9 +18,11 @@ import {
   meshctlAsync,
 } from "../testing/lab-fixture.js";
 import { isMountPoint } from "./kernel-objects.js";
+import { controlPlaneBinaries, corednsBinary } from "./kubernetes/binaries.js";
 import { listNetns } from "./network.js";
-import { labDir } from "./state.js";
+import { LabJournal, labDir } from "./state.js";
 import type { LabStatus } from "./status.js";
+import { labUp } from "./up.js";
 
 /** Asserts that nothing of the lab is left on the host. */
 async function assertNothingLeft(
@@ -73,17 +75,23 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
       ],
     );
     for (const node of lab.clusters.flatMap((c) => c.nodes)) assert.ok(node.netnsPresent, node.netns);
-    assert.equal(lab.processes.filter((p) => p.role === "etcd" && p.running).length, 2);
+    assert.equal(lab.processes.filter((p) => p.role === "kube-etcd" && p.running).length, 2);
 
     // Nodes of both clusters share the lab network, like kind's docker network.
     const [a, b] = [lab.clusters[0].nodes[1], lab.clusters[1].nodes[1]];
     const pinged = spawnSync("nsenter", [`--net=/run/netns/${a.netns}`, "ping", "-c1", "-W2", b.ip]);
     assert.equal(pinged.status, 0, "node to node across clusters");
 
-    const pki = join(labDir(fixture.name), "clusters", "c1", "pki");
-    const withCert = connectEtcd({
-      endpoints: [lab.clusters[0].etcdEndpoint],
-      tls: tlsFromFiles(bundlePaths(pki, "etcd-admin")),
+    // Kubernetes' etcd, as kubeadm lays it out: its own CA, client certificates required.
+    const pki = join(labDir(fixture.name), "clusters", "c1", "kubernetes", "pki", "etcd");
+    const etcdTls = tlsFromFiles(bundlePaths(pki, "healthcheck-client"));
+    const withCert = new Etcd3({
+      hosts: [lab.clusters[0].etcdEndpoint],
+      credentials: {
+        rootCertificate: Buffer.from(etcdTls.ca),
+        certChain: Buffer.from(etcdTls.cert),
+        privateKey: Buffer.from(etcdTls.key),
+      },
     });
     try {
       await withCert.put("probe").value("ok");
@@ -94,7 +102,6 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
     const withoutCert = new Etcd3({
       hosts: [lab.clusters[0].etcdEndpoint],
       credentials: { rootCertificate: readFileSync(join(pki, "ca.crt")) },
-      grpcOptions: { "grpc.ssl_target_name_override": "clustermesh-apiserver.cilium.io" },
       dialTimeout: 1_000,
     });
     try {
@@ -114,6 +121,31 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
         [`${cluster}-control-plane`, `${cluster}-worker`],
       );
     }
+
+    // Real Kubernetes, and each mesh component is its own ServiceAccount with the least RBAC.
+    const version = JSON.parse(kubectl(fixture, "c1", ["version", "-o", "json"]).stdout);
+    assert.equal(version.serverVersion.gitVersion, "v1.33.13");
+    const can = (as: string, ...args: string[]) =>
+      kubectl(fixture, "c1", ["auth", "can-i", ...args, `--as=${as}`]).stdout.trim();
+    const agent = "system:serviceaccount:kube-system:clustermesh-agent";
+    const apiserver = "system:serviceaccount:kube-system:clustermesh-apiserver";
+    assert.equal(can(agent, "watch", "endpointslices.discovery.k8s.io", "-A"), "yes");
+    assert.equal(can(agent, "create", "meshendpoints.clustermesh.io", "-n", "default"), "yes");
+    assert.equal(can(agent, "list", "secrets", "-n", "kube-system"), "yes");
+    assert.equal(can(agent, "list", "secrets", "-n", "default"), "no", "Secrets only in kube-system");
+    assert.equal(can(agent, "create", "pods", "-n", "default"), "no");
+    assert.equal(can(agent, "delete", "nodes"), "no");
+    assert.equal(can(apiserver, "list", "services", "-A"), "yes");
+    assert.equal(can(apiserver, "create", "meshnodes.clustermesh.io"), "no", "read only");
+    assert.equal(can(apiserver, "get", "secrets", "-n", "kube-system"), "no");
+    const nodeRoles = JSON.parse(
+      kubectl(fixture, "c1", ["get", "node", "c1-control-plane", "-o", "json"]).stdout,
+    );
+    assert.equal(
+      nodeRoles.metadata.labels["node-role.kubernetes.io/control-plane"],
+      "",
+      "marked as kubeadm does",
+    );
 
     const again = meshctl(labUpArgs(fixture), fixture.env);
     assert.equal(again.status, 2);
@@ -166,6 +198,39 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
     const down = meshctl(["lab", "down", "--name", fixture.name], fixture.env);
     assert.equal(down.status, 0, down.stderr);
     await assertNothingLeft(fixture, refs);
+  });
+
+  it("a kube-apiserver that will not start: up shows the end of its log and removes what it created", async (t) => {
+    const real = await controlPlaneBinaries();
+    const broken = join(fixture.dir, "kube-apiserver");
+    writeFileSync(broken, '#!/bin/sh\necho "Error: unknown flag: --lab-test-$$" >&2\nexit 1\n', {
+      mode: 0o755,
+    });
+    // in-process: the lab's kubeconfig record must point at the test's file, never the user's
+    const userKubeconfig = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = fixture.kubeconfig;
+    t.after(() => {
+      if (userKubeconfig === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = userKubeconfig;
+    });
+    await assert.rejects(
+      labUp({
+        name: fixture.name,
+        configFiles: fixture.configFiles,
+        meshFile: fixture.meshFile,
+        binaries: { controlPlane: { ...real, kubeApiserver: broken }, coredns: await corednsBinary() },
+      }),
+      (error: Error) => {
+        assert.match(
+          error.message,
+          /kube-apiserver \(PID \d+\) exited; last lines of \S+kube-apiserver\.log/,
+        );
+        assert.match(error.message, /Error: unknown flag: --lab-test-\d+/);
+        return true;
+      },
+    );
+    assert.equal(LabJournal.open(fixture.name), undefined, "no lab record left");
+    await assertNothingLeft(fixture);
   });
 
   it("rejects bad input with one line naming the file and field, creating nothing", async () => {

@@ -1,22 +1,20 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createCa, issueClientCert, issueServerCert } from "../certs/authority.js";
-import { bundlePaths, loadBundle, saveBundle } from "../certs/store.js";
-import { etcdUsers } from "../certs/users.js";
+import { createCa } from "../certs/authority.js";
+import { saveBundle } from "../certs/store.js";
 import { type EncryptionMode, IPSEC_KEYS_SECRET, type IpsecBackendChoice } from "../lib/api/encryption.js";
 import { cgroup2Root } from "../lib/cgroup.js";
 import { enableClusterMesh } from "../lib/clustermesh/enable.js";
 import { connectCommand } from "../lib/clustermesh/hints.js";
 import { DEFAULT_APISERVER_NODE_PORT } from "../lib/clustermesh/resources.js";
-import { tlsFromFiles } from "../lib/etcd/client.js";
-import { startEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
 import { applySecret, coreApi, encodeSecretData, kubeConfigFor } from "../lib/k8s/client.js";
 import { UsageError } from "../lib/usage-error.js";
 import { startLabClusterMesh } from "./clustermesh.js";
-import { LabConfigError } from "./config-error.js";
 import { componentKubeconfigPath, kubeContextName, startControlPlane } from "./control-plane.js";
+import { labDown } from "./down.js";
 import { createCgroup, mountBpffs } from "./kernel-objects.js";
+import { type ControlPlaneBinaries, controlPlaneBinaries, corednsBinary } from "./kubernetes/binaries.js";
 import { loadLabInputs } from "./load-config.js";
 import {
   addBlackhole,
@@ -27,7 +25,7 @@ import {
   linkExists,
   listNetns,
 } from "./network.js";
-import { checkHostRoutes, type LabPlan, type PlannedCluster, planLab } from "./plan.js";
+import { checkHostRoutes, type LabPlan, planLab } from "./plan.js";
 import { preflightProblems } from "./preflight.js";
 import { LabJournal, labDir } from "./state.js";
 
@@ -43,6 +41,8 @@ export interface UpOptions {
   progress?: (line: string) => void;
   /** Called once everything that can be checked before creating anything has been checked. */
   validated?: (plan: LabPlan) => void;
+  /** Prebuilt Kubernetes and CoreDNS binaries; default: built (once) by scripts/go-build.sh. */
+  binaries?: { controlPlane: ControlPlaneBinaries; coredns: string };
 }
 
 export class LabExistsError extends UsageError {}
@@ -57,7 +57,6 @@ export function labPaths(plan: LabPlan) {
     bpffs: join(dir, "bpffs"),
     cgroup: join(cgroup2Root() ?? "/sys/fs/cgroup/unified", `clustermesh-${plan.name}`),
     shm: join("/dev/shm", `clustermesh-${plan.name}`),
-    clusterPki: (cluster: string) => join(dir, "clusters", cluster, "pki"),
   };
 }
 
@@ -96,101 +95,112 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
   const { plan } = await prepareLab(options);
   options.validated?.(plan);
   const say = options.progress ?? (() => {});
+  // Built (once, minutes when cold) before anything is created: a failed build leaves nothing.
+  const binaries = options.binaries ?? {
+    controlPlane: await controlPlaneBinaries(say),
+    coredns: await corednsBinary(say),
+  };
   const journal = LabJournal.create(plan);
-  const paths = labPaths(plan);
-  journal.record({ kind: "dir", path: paths.dir });
-  mkdirSync(paths.logs, { recursive: true });
+  try {
+    const paths = labPaths(plan);
+    journal.record({ kind: "dir", path: paths.dir });
+    mkdirSync(paths.logs, { recursive: true });
 
-  journal.record({ kind: "link", name: plan.bridge.name });
-  await createBridge(plan.bridge.name, plan.bridge.address);
-  for (const route of plan.blackholes) {
-    journal.record({ kind: "blackhole-route", prefix: route.prefix });
-    await addBlackhole(route.prefix);
-  }
-  say(
-    `Lab network ${plan.bridge.name} ${plan.bridge.address}; ${plan.blackholes.length} pod/service prefixes blackholed`,
-  );
-
-  journal.record({ kind: "bpffs", path: paths.bpffs });
-  await mountBpffs(paths.bpffs);
-  journal.record({ kind: "cgroup", path: paths.cgroup });
-  createCgroup(paths.cgroup);
-
-  for (const cluster of plan.clusters) {
-    for (const node of cluster.nodes) {
-      journal.record({ kind: "netns", name: node.netns });
-      await createNetns(node.netns);
-      await attachNode({
-        netns: node.netns,
-        hostInterface: node.hostInterface,
-        bridge: plan.bridge.name,
-        address: `${node.ip}/${plan.bridge.address.split("/")[1]}`,
-      });
-      createCgroup(join(paths.cgroup, node.name));
+    journal.record({ kind: "link", name: plan.bridge.name });
+    await createBridge(plan.bridge.name, plan.bridge.address);
+    for (const route of plan.blackholes) {
+      journal.record({ kind: "blackhole-route", prefix: route.prefix });
+      await addBlackhole(route.prefix);
     }
     say(
-      `Cluster ${cluster.name} (id ${cluster.id}): nodes ${cluster.nodes.map((n) => `${n.name} ${n.ip}`).join(", ")}`,
+      `Lab network ${plan.bridge.name} ${plan.bridge.address}; ${plan.blackholes.length} pod/service prefixes blackholed`,
     );
-  }
 
-  const ca = createCa({ commonName: `clustermesh lab ${plan.name} CA` });
-  saveBundle(paths.pki, "ca", ca);
-  journal.record({ kind: "dir", path: paths.shm });
-  await Promise.all(plan.clusters.map((cluster) => startClusterEtcd(journal, plan, cluster)));
-  say(
-    `etcd ready in every control plane (TLS, client-certificate auth): ${plan.clusters.map((c) => c.etcdEndpoint).join(", ")}`,
-  );
+    journal.record({ kind: "bpffs", path: paths.bpffs });
+    await mountBpffs(paths.bpffs);
+    journal.record({ kind: "cgroup", path: paths.cgroup });
+    createCgroup(paths.cgroup);
 
-  for (const node of plan.clusters.flatMap((c) => c.nodes))
-    mkdirSync(join(paths.bpffs, node.name), { recursive: true });
-  const contexts = await Promise.all(
-    plan.clusters.map((cluster) =>
-      startControlPlane({
-        journal,
-        plan,
-        cluster,
-        etcdClient: bundlePaths(paths.clusterPki(cluster.name), "etcd-admin"),
-        cgroupRoot: paths.cgroup,
-        encryption: options.encryption ?? "none",
-        ipsecBackend: options.ipsecBackend,
-      }),
-    ),
-  );
-  say(`Kubernetes API servers ready; kubectl contexts: ${contexts.map((c) => c.context).join(", ")}`);
-
-  // All clusters of a mesh share the IPsec key (as Cilium requires): one random AEAD key, Cilium's
-  // line format, per-node-pair derivation on ("+"). Agents wait for it (dropping remote traffic).
-  const ipsecKeys =
-    options.encryption === "ipsec"
-      ? `3+ rfc4106(gcm(aes)) ${randomBytes(20).toString("hex")} 128`
-      : undefined;
-  // Like `meshctl clustermesh enable` on each cluster, with the lab's CA shared by all of them.
-  await Promise.all(
-    plan.clusters.map(async (cluster) => {
-      const kc = kubeConfigFor(undefined, componentKubeconfigPath(journal, cluster.name, "meshctl"));
-      if (ipsecKeys) {
-        await applySecret(coreApi(kc), {
-          metadata: { name: IPSEC_KEYS_SECRET.name, namespace: IPSEC_KEYS_SECRET.namespace },
-          data: encodeSecretData({ [IPSEC_KEYS_SECRET.key]: ipsecKeys }),
+    for (const cluster of plan.clusters) {
+      for (const node of cluster.nodes) {
+        journal.record({ kind: "netns", name: node.netns });
+        await createNetns(node.netns);
+        await attachNode({
+          netns: node.netns,
+          hostInterface: node.hostInterface,
+          bridge: plan.bridge.name,
+          address: `${node.ip}/${plan.bridge.address.split("/")[1]}`,
         });
+        createCgroup(join(paths.cgroup, node.name));
       }
-      const enabled = await enableClusterMesh(kc, {
-        context: kubeContextName(plan, cluster.name),
-        clusterName: cluster.name,
-        clusterId: cluster.id,
-        ca: { certPem: ca.certPem, keyPem: ca.keyPem },
-        encryption: options.encryption ?? "none",
-        progress: () => {},
-      });
-      await startLabClusterMesh({ journal, plan, cluster }, enabled, DEFAULT_APISERVER_NODE_PORT, say);
-    }),
-  );
-  const connect = labConnectCommand(plan);
-  say(
-    `ClusterMesh enabled in every cluster (shared lab CA, encryption ${options.encryption ?? "none"})${connect ? `; connect them with: ${connect}` : ""}`,
-  );
+      say(
+        `Cluster ${cluster.name} (id ${cluster.id}): nodes ${cluster.nodes.map((n) => `${n.name} ${n.ip}`).join(", ")}`,
+      );
+    }
 
-  journal.markComplete();
+    const ca = createCa({ commonName: `clustermesh lab ${plan.name} CA` });
+    saveBundle(paths.pki, "ca", ca);
+    journal.record({ kind: "dir", path: paths.shm });
+    for (const node of plan.clusters.flatMap((c) => c.nodes))
+      mkdirSync(join(paths.bpffs, node.name), { recursive: true });
+    const contexts = await Promise.all(
+      plan.clusters.map((cluster) =>
+        startControlPlane({
+          journal,
+          plan,
+          cluster,
+          kubeEtcdDataDir: join(paths.shm, cluster.name, "kube-etcd"),
+          cgroupRoot: paths.cgroup,
+          encryption: options.encryption ?? "none",
+          ipsecBackend: options.ipsecBackend,
+          progress: say,
+          binaries,
+        }),
+      ),
+    );
+    say(`Kubernetes API servers ready; kubectl contexts: ${contexts.map((c) => c.context).join(", ")}`);
+
+    // All clusters of a mesh share the IPsec key (as Cilium requires): one random AEAD key, Cilium's
+    // line format, per-node-pair derivation on ("+"). Agents wait for it (dropping remote traffic).
+    const ipsecKeys =
+      options.encryption === "ipsec"
+        ? `3+ rfc4106(gcm(aes)) ${randomBytes(20).toString("hex")} 128`
+        : undefined;
+    // Like `meshctl clustermesh enable` on each cluster, with the lab's CA shared by all of them.
+    await Promise.all(
+      plan.clusters.map(async (cluster) => {
+        const kc = kubeConfigFor(undefined, componentKubeconfigPath(journal, cluster.name, "meshctl"));
+        if (ipsecKeys) {
+          await applySecret(coreApi(kc), {
+            metadata: { name: IPSEC_KEYS_SECRET.name, namespace: IPSEC_KEYS_SECRET.namespace },
+            data: encodeSecretData({ [IPSEC_KEYS_SECRET.key]: ipsecKeys }),
+          });
+        }
+        const enabled = await enableClusterMesh(kc, {
+          context: kubeContextName(plan, cluster.name),
+          clusterName: cluster.name,
+          clusterId: cluster.id,
+          ca: { certPem: ca.certPem, keyPem: ca.keyPem },
+          encryption: options.encryption ?? "none",
+          progress: () => {},
+        });
+        await startLabClusterMesh({ journal, plan, cluster }, enabled, DEFAULT_APISERVER_NODE_PORT, say);
+      }),
+    );
+    const connect = labConnectCommand(plan);
+    say(
+      `ClusterMesh enabled in every cluster (shared lab CA, encryption ${options.encryption ?? "none"})${connect ? `; connect them with: ${connect}` : ""}`,
+    );
+    journal.markComplete();
+  } catch (error) {
+    // Nothing half-created stays behind: the error (with the failing component's log) is what the
+    // user needs, and the record of everything created lets down remove it all.
+    say(`lab up failed; removing what it created`);
+    await labDown({ name: plan.name }).catch((cleanup: unknown) =>
+      say(`removing failed too (${String(cleanup)}); run: meshctl lab down --name ${plan.name}`),
+    );
+    throw error;
+  }
   return plan;
 }
 
@@ -198,37 +208,4 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
 export function labConnectCommand(plan: LabPlan): string | undefined {
   const [first, ...others] = plan.clusters.map((cluster) => kubeContextName(plan, cluster.name));
   return others.length === 0 ? undefined : connectCommand(first, undefined, others);
-}
-
-async function startClusterEtcd(journal: LabJournal, plan: LabPlan, cluster: PlannedCluster): Promise<void> {
-  const paths = labPaths(plan);
-  const ca = loadBundle(paths.pki, "ca");
-  const pki = paths.clusterPki(cluster.name);
-  const controlPlane = cluster.nodes.find((node) => node.role === "control-plane");
-  if (!controlPlane) throw new LabConfigError(cluster.configFile, "nodes", "no control-plane node");
-  saveBundle(pki, "etcd-server", issueServerCert(ca, { ipAddresses: [controlPlane.ip] }));
-  saveBundle(pki, "etcd-admin", issueClientCert(ca, { commonName: etcdUsers.admin(cluster.name) }));
-
-  const logFile = join(paths.logs, `${cluster.name}-etcd.log`);
-  const etcdOptions = {
-    name: cluster.name,
-    netns: controlPlane.netns,
-    listenAddress: controlPlane.ip,
-    dataDir: join(paths.shm, cluster.name, "etcd"),
-    logFile,
-    tlsFiles: bundlePaths(pki, "etcd-server"),
-  };
-  const server = startEtcd(etcdOptions);
-  journal.record({
-    kind: "process",
-    role: "etcd",
-    cluster: cluster.name,
-    node: controlPlane.name,
-    pid: server.process.pid,
-    startTime: server.process.startTime,
-    logFile,
-    argv: server.argv,
-    netns: etcdOptions.netns,
-  });
-  await waitEtcdHealthy(server, tlsFromFiles(bundlePaths(pki, "etcd-admin")), { logFile });
 }

@@ -71,7 +71,8 @@ describe("a lab cluster with the clustermesh agent (root: full lab)", () => {
     assert.equal(up.status, 0, up.stderr);
     // The placement this suite relies on is created, not hoped for: every node Ready before the
     // scheduler sees the pods, the client pinned to the first worker, and the echo pods spread
-    // with a hard constraint (the kube-scheduler honours it; the lab's spreads by pod count).
+    // with a hard constraint over the nodes they may run on (nodeTaintsPolicy: Honor leaves out
+    // the tainted control-plane node, which kube-scheduler otherwise counts as an empty domain).
     await waitFor(
       "every node Ready",
       () => {
@@ -109,7 +110,7 @@ spec:
     metadata: {labels: {app: echo}}
     spec:
       topologySpreadConstraints:
-      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: echo}}}
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, nodeTaintsPolicy: Honor, labelSelector: {matchLabels: {app: echo}}}
       containers:
       - name: echo
         image: clustermesh/echo
@@ -188,6 +189,41 @@ spec:
       .map((line) => JSON.parse(line).pod);
     assert.equal(udp.length, 30, "every UDP datagram answered");
     assert.deepEqual(new Set(udp), names, "UDP reached every backend");
+  });
+
+  it("resolves Services by name through CoreDNS, and reaches the API server through the kubernetes Service, from every node", async () => {
+    await waitFor(
+      "CoreDNS available",
+      () =>
+        JSON.parse(k(["-n", "kube-system", "get", "deploy", "coredns", "-o", "json"])).status
+          ?.availableReplicas >= 1,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    assert.match(inClient("cat /etc/resolv.conf"), /search demo\.svc\.cluster\.local svc\.cluster\.local/);
+    for (const name of ["echo", "echo.demo", "echo.demo.svc.cluster.local"]) {
+      const answer = JSON.parse(inClient(`curl -s -m 5 http://${name}/`));
+      assert.ok(
+        pods("app=echo").some((p) => p.name === answer.pod),
+        `${name} answered by an echo pod`,
+      );
+    }
+    // The API server's own EndpointSlice (its host address) through our service datapath, in-cluster
+    // style, from a pod on every node (the client's node and, by exec, each echo pod's).
+    const version = JSON.parse(inClient("curl -sk -m 5 https://kubernetes.default/version"));
+    assert.match(version.gitVersion, /^v1\.33\./);
+    for (const echo of pods("app=echo")) {
+      const code = k([
+        "-n",
+        "demo",
+        "exec",
+        echo.name,
+        "--",
+        "sh",
+        "-c",
+        "curl -sk -m 5 -o /dev/null -w '%{http_code}' https://kubernetes.default.svc.cluster.local/version",
+      ]);
+      assert.equal(code, "200", `from ${echo.node}`);
+    }
   });
 
   it("answers a NodePort on another node's address, from a pod and from another node's host network", () => {

@@ -23,9 +23,9 @@ import {
 import { cgroup2Root, mountPrivateBpffs, type PrivateBpffs } from "../bpf/testing.js";
 import { createCa, issueClientCert, issueServerCert } from "../certs/authority.js";
 import { bundlePaths, saveBundle } from "../certs/store.js";
-import { writeKubeconfig } from "../lab/kube-apiserver/kubeconfig.js";
 import { createClusterKubePki } from "../lab/kube-apiserver/pki.js";
 import { type KubeApiServer, startKubeApiServer } from "../lab/kube-apiserver/server.js";
+import { writeKubeconfig } from "../lab/kubernetes/kubeconfig.js";
 import type { AgentStatus } from "../lib/api/agent-status.js";
 import type { CniResult } from "../lib/api/cni-protocol.js";
 import { cniPluginBinary } from "../lib/cni-plugin.js";

@@ -9,13 +9,13 @@ import { KubeConfig } from "@kubernetes/client-node";
 import type { Etcd3 } from "etcd3";
 import { createCa, issueClientCert, issueServerCert } from "../certs/authority.js";
 import { bundlePaths, saveBundle } from "../certs/store.js";
-import { writeKubeconfig } from "../lab/kube-apiserver/kubeconfig.js";
 import { type ClusterKubePki, createClusterKubePki } from "../lab/kube-apiserver/pki.js";
 import {
   type KubeApiServer,
   type KubeApiServerOptions,
   startKubeApiServer,
 } from "../lab/kube-apiserver/server.js";
+import { writeKubeconfig } from "../lab/kubernetes/kubeconfig.js";
 import { connectEtcd, type EtcdClientTls } from "../lib/etcd/client.js";
 import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
 import { freePort } from "../lib/free-port.js";

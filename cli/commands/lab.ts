@@ -78,7 +78,7 @@ export function labCommand(): Command {
     .description("stop a lab component (agent, kubelet, kube-apiserver, …) and start it again as before")
     .argument(
       "<component>",
-      "agent, kubelet, kube-apiserver, controllers, etcd, clustermesh-apiserver, clustermesh-etcd",
+      "agent, kubelet, kube-apiserver, kube-controller-manager, kube-scheduler, kube-etcd, clustermesh-apiserver, clustermesh-etcd",
     )
     .addOption(existingLabOption())
     .option("--node <node>", "only on this node")

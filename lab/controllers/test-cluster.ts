@@ -6,9 +6,9 @@ import { createCa, issueClientCert, issueServerCert } from "../../certs/authorit
 import { bundlePaths, saveBundle } from "../../certs/store.js";
 import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../../lib/etcd/launcher.js";
 import { freePort } from "../../lib/free-port.js";
-import { writeKubeconfig } from "../kube-apiserver/kubeconfig.js";
 import { type ClusterKubePki, createClusterKubePki } from "../kube-apiserver/pki.js";
 import { type KubeApiServer, startKubeApiServer } from "../kube-apiserver/server.js";
+import { writeKubeconfig } from "../kubernetes/kubeconfig.js";
 
 /**
  * Test support for the controllers and the kubelet: etcd + the lab API server in-process, with the

@@ -141,7 +141,7 @@ export class ExecSession {
 /** The pty `script` created: the terminal of its child. */
 function ptyOfChild(pid: number): string | undefined {
   try {
-    // `script` runs inside nsenter/sh which exec; its child is the shell on the pty.
+    // `script` runs inside ip-netns-exec/sh which exec; its child is the shell on the pty.
     const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
       .trim()
       .split(/\s+/)

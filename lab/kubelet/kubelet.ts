@@ -2,6 +2,7 @@ import type { V1Node, V1NodeStatus, V1Pod } from "@kubernetes/client-node";
 import { errorChainSummary } from "../../lib/error-chain.js";
 import type { Logger } from "../../lib/log.js";
 import type { CniRuntime } from "./cni.js";
+import type { ClusterDns } from "./dns.js";
 import { type NetworkState, type NodeIdentity, nodeObject, nodeStatus, readyOf } from "./node-status.js";
 import { type NodeContext, type PodApi, PodWorker, teardownRecord } from "./pod-worker.js";
 import type { StateStore } from "./state.js";
@@ -27,6 +28,8 @@ export interface KubeletApi extends PodApi {
 export interface KubeletOptions {
   identity: NodeIdentity;
   clusterName: string;
+  /** What ClusterFirst pods resolve with (kube-dns); absent: pods use the host's resolv.conf. */
+  dns?: ClusterDns;
   netnsPrefix: string;
   cgroupRoot: string;
   cni: CniRuntime;
@@ -61,6 +64,7 @@ export class Kubelet {
       nodeName: options.identity.name,
       nodeIps: options.identity.ips,
       clusterName: options.clusterName,
+      dns: options.dns,
       netnsPrefix: options.netnsPrefix,
       cgroupRoot: options.cgroupRoot,
       cni: options.cni,

@@ -36,6 +36,8 @@ const program = new Command()
   .requiredOption("--tls-cert-file <file>", "serving certificate")
   .requiredOption("--tls-private-key-file <file>", "serving key")
   .requiredOption("--client-ca-file <file>", "CA that signs the clients allowed to call logs/exec")
+  .option("--cluster-dns <ips>", "kube-dns Service IP(s), comma-separated, for ClusterFirst pods")
+  .option("--cluster-domain <domain>", "cluster DNS domain", "cluster.local")
   .option("--control-plane", "label node-role.kubernetes.io/control-plane and taint it NoSchedule", false)
   .option("--register-with-taints <taints>", "extra taints key[=value]:Effect,…")
   .option("--node-labels <labels>", "extra labels key=value,…")
@@ -79,6 +81,9 @@ async function main(): Promise<void> {
       labels,
     },
     clusterName: opts.clusterName,
+    dns: opts.clusterDns
+      ? { nameservers: String(opts.clusterDns).split(",").filter(Boolean), domain: opts.clusterDomain }
+      : undefined,
     netnsPrefix: opts.netnsPrefix,
     cgroupRoot: opts.cgroupRoot,
     cni: new CniRuntime(opts.cniConfDir, String(opts.cniBinDir).split(":").filter(Boolean)),

@@ -4,7 +4,8 @@ import type { V1Node, V1NodeCondition, V1NodeStatus, V1Taint } from "@kubernetes
 /** The Node object a lab kubelet registers and the status it heartbeats (pure builders). */
 
 export const CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane";
-export const KUBELET_VERSION = "v1.32.0-lab";
+/** The pinned Kubernetes release (toolchain/kubernetes), marked as the lab's kubelet. */
+export const KUBELET_VERSION = "v1.33.13-lab";
 
 export interface NodeIdentity {
   name: string;

@@ -6,6 +6,7 @@ import type { V1Container, V1ContainerState, V1EnvVar, V1Pod } from "@kubernetes
 import type { Logger } from "../../lib/log.js";
 import { isRunning, type ProcessRef, processStartTime, stopProcess } from "../../lib/process.js";
 import { type CniResult, type CniRuntime, podIpsFromResult, type RuntimeContext } from "./cni.js";
+import { type ClusterDns, podResolvConf } from "./dns.js";
 import { resolveImage } from "./images.js";
 import { formatChunk } from "./log-format.js";
 import { buildPodStatus, type ContainerView, statusKey } from "./pod-status.js";
@@ -18,6 +19,7 @@ import {
   podCgroupName,
   podNetnsName,
   removeCgroup,
+  setPodResolvConf,
 } from "./sandbox.js";
 import type { PodRecord, StateStore } from "./state.js";
 
@@ -43,6 +45,8 @@ export interface NodeContext {
   state: StateStore;
   api: PodApi;
   log: Logger;
+  /** `--cluster-dns`/`--cluster-domain`: what ClusterFirst pods resolve with. */
+  dns?: ClusterDns;
   /** Base of the restart back-off (doubles per restart, capped at 30 s); 1 s by default in the lab. */
   restartBackoffMs?: number;
   sandboxRetryMs?: number;
@@ -313,6 +317,7 @@ export class PodWorker {
     try {
       config = this.node.cni.config();
       await createNetns(netns);
+      setPodResolvConf(netns, podResolvConf(this.pod, this.node.dns));
       const result = await this.node.cni.add(config, this.runtimeContext(netns));
       record.cniResult = result;
       record.networkName = config.name;

@@ -17,7 +17,6 @@ import {
   WaitAborted,
   waitFor,
 } from "../../lib/process.js";
-import { mergeKubeconfigContext, writeKubeconfig } from "../kube-apiserver/kubeconfig.js";
 import type { LabJournal } from "../state.js";
 import { type ControlPlaneBinaries, controlPlaneBinaries } from "./binaries.js";
 import {
@@ -29,6 +28,7 @@ import {
   etcdArgv,
   schedulerArgv,
 } from "./flags.js";
+import { mergeKubeconfigContext, writeKubeconfig } from "./kubeconfig.js";
 import { createKubernetesPki, type KubernetesPki } from "./pki.js";
 
 export interface KubernetesControlPlaneOptions {

@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeKubeconfig } from "../kube-apiserver/kubeconfig.js";
 import type { KubernetesControlPlane } from "./control-plane.js";
 import { COREDNS_USER, corednsManifest, corefile } from "./coredns.js";
+import { writeKubeconfig } from "./kubeconfig.js";
 import { issueKubernetesClient } from "./pki.js";
 
 /**
@@ -26,7 +26,8 @@ export function prepareCoredns(
     user: "coredns",
   });
   const corefilePath = join(options.dir, "Corefile");
-  const corefileText = corefile({ kubeconfig: kubeconfigPath });
+  // No upstream: lab pods resolve cluster names only, nothing is forwarded off the machine.
+  const corefileText = corefile({ kubeconfig: kubeconfigPath, upstream: false });
   writeFileSync(corefilePath, corefileText);
   return corednsManifest({
     serviceSubnet: options.serviceSubnet,

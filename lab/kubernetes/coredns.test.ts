@@ -19,6 +19,13 @@ describe("CoreDNS add-on (kubeadm's, for lab pods)", () => {
     assert.doesNotMatch(corefile(), /kubeconfig/);
   });
 
+  it("without upstream, forwards nothing and drops the loop probe (nothing leaves the lab)", () => {
+    const text = corefile({ upstream: false });
+    assert.doesNotMatch(text, /forward|loop/);
+    assert.match(text, /kubernetes cluster\.local/);
+    assert.match(text, /\n {4}cache 30 \{/);
+  });
+
   it("renders the add-on's objects; the pod runs the given binary on the Corefile the ConfigMap shows", () => {
     const text = corefile({ kubeconfig: "/k" });
     const docs = parseAllDocuments(

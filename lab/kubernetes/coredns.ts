@@ -24,10 +24,23 @@ export function clusterDnsIp(serviceSubnet: string): string {
   return nthAddress(parseCidr(serviceSubnet), 10);
 }
 
-/** kubeadm's Corefile, with `kubeconfig` added to the kubernetes block when given. */
-export function corefile(options: { clusterDomain?: string; kubeconfig?: string } = {}): string {
+/**
+ * kubeadm's Corefile, with `kubeconfig` added to the kubernetes block when given. `upstream: false`
+ * drops `forward` (and `loop`, which probes through it): the lab's DNS answers cluster names only,
+ * so no query ever leaves the machine.
+ */
+export function corefile(
+  options: { clusterDomain?: string; kubeconfig?: string; upstream?: boolean } = {},
+): string {
   const domain = options.clusterDomain ?? CLUSTER_DOMAIN;
   const kubeconfig = options.kubeconfig ? `\n       kubeconfig ${options.kubeconfig}` : "";
+  const upstream = options.upstream ?? true;
+  const forward = upstream
+    ? `
+    forward . /etc/resolv.conf {
+       max_concurrent 1000
+    }`
+    : "";
   return `.:53 {
     errors
     health {
@@ -39,15 +52,11 @@ export function corefile(options: { clusterDomain?: string; kubeconfig?: string 
        fallthrough in-addr.arpa ip6.arpa
        ttl 30${kubeconfig}
     }
-    prometheus :9153
-    forward . /etc/resolv.conf {
-       max_concurrent 1000
-    }
+    prometheus :9153${forward}
     cache 30 {
        disable success ${domain}
        disable denial ${domain}
-    }
-    loop
+    }${upstream ? "\n    loop" : ""}
     reload
     loadbalance
 }

@@ -80,9 +80,10 @@ describe("control-plane command lines (kubeadm's flags)", () => {
     assert.equal(flag(argv, "bind-address"), "127.0.0.1");
   });
 
-  it("etcd: client-certificate auth on loopback only, a fresh token per start", () => {
+  it("etcd: client-certificate auth on loopback and the node IP (as kubeadm), a fresh token per start", () => {
     const argv = etcdArgv(layout, "tok");
-    assert.equal(flag(argv, "listen-client-urls"), "https://127.0.0.1:2379");
+    assert.equal(flag(argv, "listen-client-urls"), "https://127.0.0.1:2379,https://172.31.4.2:2379");
+    assert.equal(flag(argv, "advertise-client-urls"), "https://172.31.4.2:2379");
     assert.equal(flag(argv, "client-cert-auth"), "true");
     assert.equal(flag(argv, "trusted-ca-file"), "/pki/etcd/ca.crt");
     assert.equal(flag(argv, "initial-cluster"), "c1-control-plane=https://127.0.0.1:2380");

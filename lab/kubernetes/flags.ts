@@ -32,19 +32,18 @@ function hostPort(ip: string, port: number): string {
   return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
-/** etcd as kubeadm's local etcd (loopback only), a fresh bootstrap token per start, lab-speed settings. */
+/** etcd as kubeadm's local etcd (loopback and the node IP), a fresh bootstrap token per start, lab-speed settings. */
 export function etcdArgv(layout: ControlPlaneLayout, clusterToken: string): string[] {
   const { pki } = layout;
-  // kubeadm also listens on the node IP; only the API server (on loopback) talks to this etcd,
-  // and the lab's own etcd already holds <node-ip>:2379 on the control-plane node.
-  const clientUrl = `https://${hostPort("127.0.0.1", ETCD_CLIENT_PORT)}`;
+  const loopbackUrl = `https://${hostPort("127.0.0.1", ETCD_CLIENT_PORT)}`;
+  const nodeUrl = `https://${hostPort(layout.nodeIp, ETCD_CLIENT_PORT)}`;
   const peerUrl = `https://${hostPort("127.0.0.1", ETCD_PEER_PORT)}`;
   return [
     layout.binaries.etcd,
     `--name=${layout.nodeName}`,
     `--data-dir=${layout.etcdDataDir}`,
-    `--listen-client-urls=${clientUrl}`,
-    `--advertise-client-urls=${clientUrl}`,
+    `--listen-client-urls=${loopbackUrl},${nodeUrl}`,
+    `--advertise-client-urls=${nodeUrl}`,
     `--listen-peer-urls=${peerUrl}`,
     `--initial-advertise-peer-urls=${peerUrl}`,
     `--initial-cluster=${layout.nodeName}=${peerUrl}`,
