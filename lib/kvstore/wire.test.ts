@@ -396,8 +396,14 @@ describe("cluster config, heartbeat and canary values", () => {
     );
     assert.equal(kvstoremesh.capabilities.cached, true);
     rejects(() => decodeClusterConfig("k", '{"id":"3"}'), "wrong-type");
+    // Cilium decodes the export mode as a plain string: an unknown one is legal, kept, not refused.
+    assert.equal(
+      decodeClusterConfig("k", '{"id":3,"capabilities":{"endpointSlicesExportMode":"x"}}').capabilities
+        .endpointSlicesExportMode,
+      "x",
+    );
     rejects(
-      () => decodeClusterConfig("k", '{"id":3,"capabilities":{"endpointSlicesExportMode":"x"}}'),
+      () => decodeClusterConfig("k", '{"id":3,"capabilities":{"endpointSlicesExportMode":3}}'),
       "wrong-type",
     );
   });

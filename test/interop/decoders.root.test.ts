@@ -7,8 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
+import { remoteConfigProblem } from "../../agent/clustermesh/cluster-config.js";
 import { InvalidEntryError } from "../../lib/kvstore/errors.js";
-import { IDENTITY_IDS_PREFIX, IP_ENTRIES_PREFIX, keys } from "../../lib/kvstore/paths.js";
+import {
+  CLUSTER_CONFIG_PREFIX,
+  IDENTITY_IDS_PREFIX,
+  IP_ENTRIES_PREFIX,
+  keys,
+} from "../../lib/kvstore/paths.js";
 import {
   type EntryDecoder,
   remoteIdentityDecoder,
@@ -16,6 +22,7 @@ import {
   remoteNodeDecoder,
   remoteServiceDecoder,
 } from "../../lib/kvstore/remote-validation.js";
+import { decodeClusterConfig } from "../../lib/kvstore/values/cluster-config.js";
 import {
   CILIUM_RELEASES,
   type CiliumBinaries,
@@ -90,7 +97,32 @@ const NODE_KEY = keys.node("c2", "n1");
 const SERVICE_KEY = keys.service("c2", "demo", "echo");
 const IP_KEY = keys.ip("10.2.1.5");
 
+const CONFIG_KEY = keys.clusterConfig("c2");
+const config = (capabilities: Record<string, unknown>, id = 2) =>
+  JSON.stringify({ id, capabilities: { syncedCanaries: true, maxConnectedClusters: 255, ...capabilities } });
+
 export const CASES: Case[] = [
+  {
+    name: "cluster config: as we write it",
+    key: CONFIG_KEY,
+    value: config({ serviceExportsEnabled: false }),
+  },
+  { name: "cluster config: Cilium 1.16 (no service exports)", key: CONFIG_KEY, value: config({}) },
+  {
+    name: "cluster config: cached, 511 clusters",
+    key: CONFIG_KEY,
+    value: config({ cached: true, maxConnectedClusters: 511 }),
+  },
+  { name: "cluster config: a future capability", key: CONFIG_KEY, value: config({ someFutureFlag: true }) },
+  { name: "cluster config: no capabilities", key: CONFIG_KEY, value: '{"id":2}' },
+  {
+    name: "cluster config: an export mode we do not know (a field newer than 1.18)",
+    key: CONFIG_KEY,
+    value: config({ endpointSlicesExportMode: "services-only" }),
+  },
+  { name: "cluster config: id 0", key: CONFIG_KEY, value: config({}, 0) },
+  { name: "cluster config: id 256", key: CONFIG_KEY, value: config({}, 256) },
+  { name: "cluster config: not JSON", key: CONFIG_KEY, value: "{" },
   { name: "node: as we write it", key: NODE_KEY, value: node({}) },
   { name: "node: Cilium 1.15-1.19 NodeIdentity field", key: NODE_KEY, value: node({ NodeIdentity: 6 }) },
   {
@@ -261,6 +293,7 @@ export const CASES: Case[] = [
 
 /** Our verdict for a case: the remote decoder of the kind its key belongs to. */
 export function ourVerdict(c: Case): { accepted: boolean; reason?: string } {
+  if (c.key.startsWith(`${CLUSTER_CONFIG_PREFIX}/`)) return ourConfigVerdict(c);
   const decoders: [string, EntryDecoder<unknown>][] = [
     [`cilium/state/nodes/v1/${REMOTE.name}/`, remoteNodeDecoder(REMOTE)],
     [`cilium/state/services/v1/${REMOTE.name}/`, remoteServiceDecoder(REMOTE)],
@@ -272,6 +305,22 @@ export function ourVerdict(c: Case): { accepted: boolean; reason?: string } {
   try {
     match[1](c.key, c.key.slice(match[0].length), c.value);
     return { accepted: true };
+  } catch (error) {
+    if (!(error instanceof InvalidEntryError)) throw error;
+    return { accepted: false, reason: `${error.reason}: ${error.detail}` };
+  }
+}
+
+/** What our agent decides on a remote's cluster config (remote-cluster.ts), local: c1, id 1, 255. */
+function ourConfigVerdict(c: Case): { accepted: boolean; reason?: string } {
+  try {
+    const problem = remoteConfigProblem(
+      REMOTE.name,
+      decodeClusterConfig(c.key, c.value),
+      { name: "c1", id: 1, maxConnectedClusters: 255 },
+      new Map(),
+    );
+    return problem ? { accepted: false, reason: problem } : { accepted: true };
   } catch (error) {
     if (!(error instanceof InvalidEntryError)) throw error;
     return { accepted: false, reason: `${error.reason}: ${error.detail}` };
