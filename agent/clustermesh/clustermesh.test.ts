@@ -175,7 +175,7 @@ describe("merging remote clusters into datapath inputs", () => {
     name: "c2",
     id: 2,
     nodes: [node("c2", 2, "w", "172.31.0.5", "10.2.0.0/24")],
-    services: [service("c2", 2, ["10.2.0.7", "10.1.0.9", "10.2.0.8@2"])],
+    services: [service("c2", 2, ["10.2.0.7", "10.1.0.9", "fd00::8"])],
     ipcache: [
       pair("10.2.0.7", "172.31.0.5", 131_073),
       pair("10.1.0.9", "172.31.0.5", 131_074),
@@ -210,7 +210,8 @@ describe("merging remote clusters into datapath inputs", () => {
     assert.deepEqual(out.remoteBackends.get("demo/echo"), [
       { cluster: "c2", backends: { "10.2.0.7": { http: { Protocol: "TCP", Port: 8080 } } } },
     ]);
-    assert.deepEqual(out.ignored.get("c2"), { "foreign-address": 3, "unsupported-address": 1 });
+    assert.deepEqual(out.refused.get("c2"), { "foreign-address": 3 });
+    assert.deepEqual(out.ignored.get("c2"), { "unsupported-address": 1 }, "the IPv6 backend");
     assert.deepEqual(
       out.dropped.map((d) => [d.key, d.reason, d.detail]),
       [
@@ -229,13 +230,8 @@ describe("merging remote clusters into datapath inputs", () => {
           "foreign-address",
           "backend 10.1.0.9 is outside the remote's pod CIDRs and node IPs",
         ],
-        [
-          "cilium/state/services/v1/c2/demo/echo",
-          "unsupported-address",
-          "backend 10.2.0.8@2 is not an IPv4 address",
-        ],
       ],
-      "every drop named by its etcd key, the out-of-range backend included",
+      "every refusal named by its etcd key, the out-of-range backend included",
     );
   });
 
@@ -251,18 +247,18 @@ describe("merging remote clusters into datapath inputs", () => {
     );
     const ledger = new DropLedger(log);
     const first = meshDatapathInputs(local, [c2]).dropped;
-    assert.equal(ledger.record(first).length, 4);
+    assert.equal(ledger.record(first).length, 3);
     assert.equal(ledger.record(meshDatapathInputs(local, [c2]).dropped).length, 0, "same drops: nothing new");
-    assert.equal(lines.length, 4, "one line per drop");
+    assert.equal(lines.length, 3, "one line per drop");
     const backendLine = lines.find((l) => String(l.detail).startsWith("backend 10.1.0.9"));
     assert.equal(backendLine?.key, "cilium/state/services/v1/c2/demo/echo");
     assert.equal(backendLine?.remoteCluster, "c2");
-    assert.deepEqual(ledger.totalsOf("c2"), { "foreign-address": 3, "unsupported-address": 1 });
+    assert.deepEqual(ledger.totalsOf("c2"), { "foreign-address": 3 });
     // the remote fixes its service; later it publishes the foreign backend again: a new drop
     const fixed = { ...c2, services: [service("c2", 2, ["10.2.0.7"])] };
     assert.equal(ledger.record(meshDatapathInputs(local, [fixed]).dropped).length, 0);
-    assert.equal(ledger.record(meshDatapathInputs(local, [c2]).dropped).length, 2);
-    assert.deepEqual(ledger.totalsOf("c2"), { "foreign-address": 4, "unsupported-address": 2 });
+    assert.equal(ledger.record(meshDatapathInputs(local, [c2]).dropped).length, 1);
+    assert.deepEqual(ledger.totalsOf("c2"), { "foreign-address": 4 });
   });
 
   it("refuses nodes that overlap ours or an earlier remote's, and unshared or withdrawn services", () => {
@@ -282,8 +278,48 @@ describe("merging remote clusters into datapath inputs", () => {
       out.remoteNodes.map((n) => n.nodeIp),
       ["172.31.0.5"],
     );
-    assert.deepEqual(out.ignored.get("c3"), { "node-ip-conflict": 1, "overlapping-cidr": 1 });
+    assert.deepEqual(out.refused.get("c3"), { "node-ip-conflict": 1, "overlapping-cidr": 1 });
+    assert.deepEqual(out.ignored.get("c3"), { "not-shared": 1 }, "legal, not used: not a refusal");
     assert.equal(out.remoteBackends.size, 0, "c2 withdrawn, c3 not shared");
     assert.equal(out.ipcache.length, 2, "a withdrawn remote keeps its ipcache");
+  });
+
+  it("accepts and counts as ignored (not refused) legal Cilium data it does not use", () => {
+    const ipv6Only: NodeValue = {
+      ...emptyNode("v6", "c2", 2),
+      IPAddresses: [{ Type: "InternalIP", IP: "fd00::5" }],
+    };
+    const withLeftOut: ClusterService = {
+      ...service("c2", 2, ["10.2.0.7", "fd00::7"]),
+      name: "left-out",
+      leftOut: [
+        { reason: "unsupported-address", detail: "backends address fe80::1%eth0 has a zone" },
+        { reason: "unsupported-port", detail: 'backends 10.2.0.7 port "q" is null' },
+      ],
+    };
+    const legal: RemoteClusterView = {
+      ...c2,
+      nodes: [...c2.nodes, ipv6Only],
+      services: [withLeftOut, { ...service("c2", 2, ["10.2.0.7"], false), name: "unshared" }],
+      ipcache: [
+        pair("10.2.0.7", "172.31.0.5", 131_073),
+        pair("fd00::7", "172.31.0.5", 131_073),
+        { ...pair("10.2.0.0", "172.31.0.5", 131_073), prefixLength: 24 },
+      ],
+    };
+    const out = meshDatapathInputs(local, [legal]);
+    assert.deepEqual(out.refused.get("c2"), {});
+    assert.deepEqual(out.dropped, [], "nothing logged as a refusal");
+    assert.deepEqual(out.ignored.get("c2"), {
+      // IPv6-only node, IPv6 and prefix ipcache entries, IPv6 backend, zoned backend
+      "unsupported-address": 5,
+      "unsupported-port": 1,
+      "not-shared": 1,
+    });
+    assert.deepEqual(
+      out.remoteNodes.map((n) => n.nodeIp),
+      ["172.31.0.5"],
+    );
+    assert.deepEqual(Object.keys(out.remoteBackends.get("demo/left-out")?.[0]?.backends ?? {}), ["10.2.0.7"]);
   });
 });

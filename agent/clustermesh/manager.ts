@@ -35,6 +35,7 @@ export class ClusterMeshManager {
   private readonly invalid = new Map<string, string>();
   private readonly idOwners = new Map<number, string>();
   private readonly stateDir: RemoteStateDir;
+  private lastRefused = new Map<string, Record<string, number>>();
   private lastIgnored = new Map<string, Record<string, number>>();
   private readonly drops: DropLedger;
   private configured = false;
@@ -118,15 +119,16 @@ export class ClusterMeshManager {
   }
 
   /**
-   * The datapath's share of the mesh; remembers what was ignored for the status. An entry the
-   * merge starts dropping is logged (once: not again at every merge while it stays dropped) and
-   * counted.
+   * The datapath's share of the mesh; remembers what was refused and ignored for the status. An
+   * entry the merge starts refusing is logged (once: not again at every merge while it stays
+   * refused) and counted.
    */
   datapathInputs(localNodes: readonly NodeInfo[]): MeshDatapathInputs {
     const inputs = meshDatapathInputs(localNodes, this.views());
-    this.lastIgnored = new Map(
-      [...inputs.ignored].map(([name, reasons]) => [name, reasons as Record<string, number>]),
-    );
+    const counts = (map: Map<string, Partial<Record<string, number>>>) =>
+      new Map([...map].map(([name, reasons]) => [name, reasons as Record<string, number>]));
+    this.lastRefused = counts(inputs.refused);
+    this.lastIgnored = counts(inputs.ignored);
     this.drops.record(inputs.dropped);
     return inputs;
   }
@@ -137,7 +139,8 @@ export class ClusterMeshManager {
       return {
         ...status,
         rejectedTotal: addCounts(status.rejectedTotal, this.drops.totalsOf(cluster.name)),
-        rejectedNow: addCounts(status.rejectedNow, this.lastIgnored.get(cluster.name)),
+        rejectedNow: addCounts(status.rejectedNow, this.lastRefused.get(cluster.name)),
+        ignoredNow: { ...(this.lastIgnored.get(cluster.name) ?? {}) },
       };
     });
     for (const [name, error] of this.invalid) {
@@ -156,6 +159,7 @@ export class ClusterMeshManager {
         lastFailure: error,
         rejectedTotal: {},
         rejectedNow: {},
+        ignoredNow: {},
       });
     }
     return statuses.sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -232,6 +236,11 @@ export class ClusterMeshManager {
       AGENT_METRICS.agentRemoteClusterRejectedEntries,
       "remote entries (or service backends) refused right now (validation or merge), by reason",
       perReason((s) => s.rejectedNow),
+    );
+    metrics.gauge(
+      AGENT_METRICS.agentRemoteClusterIgnoredEntries,
+      "legal remote entries (or parts) accepted but not used right now (IPv6, unshared, …), by reason",
+      perReason((s) => s.ignoredNow),
     );
   }
 

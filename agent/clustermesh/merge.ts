@@ -7,7 +7,11 @@
  *     endpoint (HostIP) one of its accepted nodes; a remote `host` identity becomes `remote-node`;
  *   - service backends: only from shared services, only addresses inside the remote's pod CIDRs
  *     or its node IPs, and none at all while the remote's backends are withdrawn (TTL expired).
- * Anything else is counted per cluster and reason ("ignored"), never programmed.
+ * What a remote claims that is not its own is refused: counted per cluster and reason (`refused`),
+ * logged, never programmed. What Cilium may legally publish but this datapath does not use (IPv6
+ * and prefix entries, IPv6-only nodes, services not shared, backend addresses and ports the
+ * decoder left out) is accepted and ignored: counted per cluster and reason (`ignored`), never
+ * programmed, not an error.
  */
 import { isIPv4 } from "node:net";
 import type { DesiredIpcacheEntry, DesiredRemoteNode } from "../../bpf/datapath/reconcile.js";
@@ -29,19 +33,26 @@ export interface RemoteClusterView {
   backendsWithdrawn: boolean;
 }
 
-export type IgnoreReason =
-  | "node-ip-conflict"
-  | "overlapping-cidr"
-  | "foreign-address"
-  | "unsupported-address";
+/** A remote claims what is not its own (or what another cluster already has). */
+export type RefuseReason = "node-ip-conflict" | "overlapping-cidr" | "foreign-address";
 
-/** One remote entry (or one backend of a remote service) not used, with why. */
+/**
+ * Legal Cilium data this datapath does not use: IPv6 or prefix addresses, zoned addresses and
+ * ports of an L4 protocol we do not program (left out by the decoder), services whose backends
+ * are not shared — Cilium's clustermesh-apiserver publishes every service when external
+ * workloads are enabled (SharedOnly: !allServices,
+ * https://github.com/cilium/cilium/blob/v1.16.17/clustermesh-apiserver/clustermesh/root.go#L383)
+ * and its agents skip the unshared ones (pkg/clustermesh/common/services.go, OnUpdate).
+ */
+export type IgnoreReason = "unsupported-address" | "unsupported-port" | "not-shared";
+
+/** One remote entry (or one backend of a remote service) refused, with why. */
 export interface DroppedEntry {
   cluster: string;
   kind: "nodes" | "ipcache" | "services";
   /** The etcd key the entry came from. */
   key: string;
-  reason: IgnoreReason;
+  reason: RefuseReason;
   detail: string;
 }
 
@@ -55,10 +66,12 @@ export interface MeshDatapathInputs {
   ipcache: DesiredIpcacheEntry[];
   /** "<namespace>/<name>" → per-cluster backends. */
   remoteBackends: Map<string, RemoteServiceBackends[]>;
-  /** cluster → reason → number of entries currently not used. */
-  ignored: Map<string, Partial<Record<IgnoreReason, number>>>;
-  /** Every entry currently not used, one by one (for logging each drop once). */
+  /** cluster → reason → number of entries (or backends) currently refused. */
+  refused: Map<string, Partial<Record<RefuseReason, number>>>;
+  /** Every entry currently refused, one by one (for logging each drop once). */
   dropped: DroppedEntry[];
+  /** cluster → reason → number of legal entries (or parts of them) currently not used. */
+  ignored: Map<string, Partial<Record<IgnoreReason, number>>>;
 }
 
 interface Range {
@@ -128,8 +141,9 @@ export function meshDatapathInputs(
     tunnelNodes: [],
     ipcache: [],
     remoteBackends: new Map(),
-    ignored: new Map(),
+    refused: new Map(),
     dropped: [],
+    ignored: new Map(),
   };
   const claimedCidrs = new RangeSet();
   const claimedNodeIps = new Set<string>();
@@ -143,29 +157,33 @@ export function meshDatapathInputs(
 
   // deterministic: when two remotes claim the same thing, the first by name keeps it
   for (const remote of [...remotes].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const ignored: Partial<Record<IgnoreReason, number>> = {};
-    const ignore = (kind: DroppedEntry["kind"], key: string, reason: IgnoreReason, detail: string) => {
-      ignored[reason] = (ignored[reason] ?? 0) + 1;
+    const refused: Partial<Record<RefuseReason, number>> = {};
+    const refuse = (kind: DroppedEntry["kind"], key: string, reason: RefuseReason, detail: string) => {
+      refused[reason] = (refused[reason] ?? 0) + 1;
       out.dropped.push({ cluster: remote.name, kind, key, reason, detail });
+    };
+    const ignored: Partial<Record<IgnoreReason, number>> = {};
+    const ignore = (reason: IgnoreReason) => {
+      ignored[reason] = (ignored[reason] ?? 0) + 1;
     };
     const ownCidrs = new RangeSet();
     const ownNodeIps = new Set<string>();
     for (const node of [...remote.nodes].sort((a, b) => (a.Name < b.Name ? -1 : 1))) {
       const ip = nodeIp(node, 4);
       const nodeKey = keys.node(remote.name, node.Name);
-      if (!ip || claimedNodeIps.has(ip)) {
-        ignore(
-          "nodes",
-          nodeKey,
-          "node-ip-conflict",
-          ip ? `node IP ${ip} is already another node's` : "no IPv4 node IP",
-        );
+      if (!ip) {
+        // an IPv6-only node: legal, but this datapath tunnels over IPv4 only
+        ignore("unsupported-address");
+        continue;
+      }
+      if (claimedNodeIps.has(ip)) {
+        refuse("nodes", nodeKey, "node-ip-conflict", `node IP ${ip} is already another node's`);
         continue;
       }
       const ranges = podCidrsOf(node).map((cidr) => ({ cidr, range: ipv4Range(cidr) }));
       const overlapping = ranges.find(({ range }) => !range || claimedCidrs.overlaps(range));
       if (overlapping) {
-        ignore(
+        refuse(
           "nodes",
           nodeKey,
           "overlapping-cidr",
@@ -193,15 +211,15 @@ export function meshDatapathInputs(
     for (const pair of remote.ipcache) {
       const ipKey = keys.ip(ipPairKeySuffix(pair));
       if (!isIPv4(pair.IP) || (pair.prefixLength !== null && pair.prefixLength !== 32)) {
-        ignore("ipcache", ipKey, "unsupported-address", "only IPv4 host entries are used");
+        ignore("unsupported-address");
         continue;
       }
       if (!ownCidrs.contains(pair.IP)) {
-        ignore("ipcache", ipKey, "foreign-address", `IP ${pair.IP} is outside the remote's pod CIDRs`);
+        refuse("ipcache", ipKey, "foreign-address", `IP ${pair.IP} is outside the remote's pod CIDRs`);
         continue;
       }
       if (!ownNodeIps.has(pair.HostIP)) {
-        ignore(
+        refuse(
           "ipcache",
           ipKey,
           "foreign-address",
@@ -219,19 +237,17 @@ export function meshDatapathInputs(
 
     if (!remote.backendsWithdrawn) {
       for (const service of remote.services) {
-        if (!service.shared) continue;
+        if (!service.shared) {
+          ignore("not-shared");
+          continue;
+        }
+        for (const part of service.leftOut ?? []) ignore(part.reason);
         const backends: RemoteServiceBackends["backends"] = {};
         const serviceKey = keys.service(remote.name, service.namespace, service.name);
         for (const [address, ports] of Object.entries(service.backends)) {
-          if (address.includes("@") || !isIPv4(address))
-            ignore(
-              "services",
-              serviceKey,
-              "unsupported-address",
-              `backend ${address} is not an IPv4 address`,
-            );
+          if (!isIPv4(address)) ignore("unsupported-address");
           else if (!ownCidrs.contains(address) && !ownNodeIps.has(address))
-            ignore(
+            refuse(
               "services",
               serviceKey,
               "foreign-address",
@@ -247,6 +263,7 @@ export function meshDatapathInputs(
         ]);
       }
     }
+    out.refused.set(remote.name, refused);
     out.ignored.set(remote.name, ignored);
   }
   return out;

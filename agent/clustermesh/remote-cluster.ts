@@ -627,6 +627,8 @@ export class RemoteCluster {
       ...(this.lastFailure ? { lastFailure: this.lastFailure, lastFailureAt: this.lastFailureAt } : {}),
       rejectedTotal: this.rejectedTotal(),
       rejectedNow: this.rejectedNow(),
+      // what the merge does not use is known to the manager, which fills it in
+      ignoredNow: {},
       backendsWithdrawn: this.withdrawn,
     };
   }

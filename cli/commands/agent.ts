@@ -87,7 +87,7 @@ export function printAgentStatus(status: AgentStatus): void {
         .map(([reason, n]) => `${reason}=${n}`)
         .join(" ") || "-";
     printTable(
-      ["NAME", "READY", "NODES", "ENDPOINTS", "REJECTED NOW", "REJECTED TOTAL (SINCE START)"],
+      ["NAME", "READY", "NODES", "ENDPOINTS", "REJECTED NOW", "REJECTED TOTAL (SINCE START)", "IGNORED NOW"],
       remotes.map((r) => [
         r.name,
         r.ready ? "yes" : `no: ${r.status}`,
@@ -95,6 +95,7 @@ export function printAgentStatus(status: AgentStatus): void {
         r.numEndpoints,
         counts(r.rejectedNow),
         counts(r.rejectedTotal),
+        counts(r.ignoredNow ?? {}),
       ]),
     );
   }

@@ -61,12 +61,18 @@ export interface RemoteClusterStatus {
   /**
    * Remote entries refused since this agent started, by reason: running totals that only go up
    * (an entry refused, fixed and refused again counts twice). Validation reasons (not-json,
-   * cluster-mismatch, …) and merge reasons (foreign-address, overlapping-cidr, node-ip-conflict,
-   * unsupported-address) together.
+   * cluster-mismatch, …) and merge reasons (foreign-address, overlapping-cidr, node-ip-conflict)
+   * together.
    */
   rejectedTotal: Record<string, number>;
   /** Remote entries (or service backends) refused right now, by reason: goes down when fixed. */
   rejectedNow: Record<string, number>;
+  /**
+   * Legal remote entries (or parts of them) accepted but not used right now, by reason: IPv6 and
+   * prefix addresses (`unsupported-address`), ports of an L4 protocol we do not program
+   * (`unsupported-port`), services whose backends are not shared (`not-shared`). Not an error.
+   */
+  ignoredNow: Record<string, number>;
   /** Backends withdrawn after the remote stayed unreachable longer than the TTL. */
   backendsWithdrawn?: boolean;
 }

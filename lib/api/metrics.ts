@@ -31,6 +31,7 @@ export const AGENT_METRICS = {
     "clustermesh_agent_remote_cluster_last_failure_timestamp_seconds",
   agentRemoteClusterRejectedTotal: "clustermesh_agent_remote_cluster_rejected_total",
   agentRemoteClusterRejectedEntries: "clustermesh_agent_remote_cluster_rejected_entries",
+  agentRemoteClusterIgnoredEntries: "clustermesh_agent_remote_cluster_ignored_entries",
 } as const;
 
 /** Prefix of every clustermesh-apiserver metric, as in Cilium's clustermesh-apiserver. */

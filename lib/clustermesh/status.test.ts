@@ -17,6 +17,7 @@ const remote = (name: string, extra: Partial<RemoteClusterStatus> = {}): RemoteC
   numFailures: 0,
   rejectedTotal: {},
   rejectedNow: {},
+  ignoredNow: {},
   ...extra,
 });
 

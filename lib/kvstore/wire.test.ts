@@ -259,16 +259,24 @@ describe("service values", () => {
     rejects(() => decodeService("k", JSON.stringify({ ...base, frontends: { "10.0.0.1@3": {} } })), "bad-ip");
     rejects(() => decodeService("k", withBackends({ "10.0.0.x": {} })), "bad-ip");
     rejects(() => decodeService("k", withBackends({ "10.0.0.1%eth0": {} })), "bad-ip");
-    // Legal for Cilium, useless to us: zoned IPv6, null ports, unknown protocols are left out.
+    // Legal for Cilium, useless to us: zoned IPv6, null ports, unknown protocols are left out,
+    // each named in leftOut so that the reader counts it as ignored.
     const tcp = { p: { Protocol: "TCP", Port: 1 } };
-    assert.deepEqual(decodeService("k", withBackends({ "fe80::1%eth0": tcp, "10.0.0.1": tcp })).backends, {
-      "10.0.0.1": { p: { Protocol: "TCP", Port: 1 } },
-    });
-    assert.deepEqual(
-      decodeService("k", withBackends({ "10.0.0.1": { p: { Protocol: "ICMP", Port: 1 }, q: null } }))
-        .backends,
-      { "10.0.0.1": {} },
+    const zoned = decodeService("k", withBackends({ "fe80::1%eth0": tcp, "10.0.0.1": tcp }));
+    assert.deepEqual(zoned.backends, { "10.0.0.1": { p: { Protocol: "TCP", Port: 1 } } });
+    assert.deepEqual(zoned.leftOut, [
+      { reason: "unsupported-address", detail: "backends address fe80::1%eth0 has a zone" },
+    ]);
+    const ports = decodeService(
+      "k",
+      withBackends({ "10.0.0.1": { p: { Protocol: "ICMP", Port: 1 }, q: null } }),
     );
+    assert.deepEqual(ports.backends, { "10.0.0.1": {} });
+    assert.deepEqual(ports.leftOut, [
+      { reason: "unsupported-port", detail: 'backends 10.0.0.1 port "p" has protocol "ICMP"' },
+      { reason: "unsupported-port", detail: 'backends 10.0.0.1 port "q" is null' },
+    ]);
+    assert.equal(decodeService("k", GOLDEN_SERVICE).leftOut, undefined, "nothing left out");
     rejects(
       () => decodeService("k", withBackends({ "10.0.0.1": { p: { Protocol: "TCP", Port: 70000 } } })),
       "wrong-type",
@@ -388,8 +396,14 @@ describe("cluster config, heartbeat and canary values", () => {
     );
     assert.equal(kvstoremesh.capabilities.cached, true);
     rejects(() => decodeClusterConfig("k", '{"id":"3"}'), "wrong-type");
+    // Cilium decodes the export mode as a plain string: an unknown one is legal, kept, not refused.
+    assert.equal(
+      decodeClusterConfig("k", '{"id":3,"capabilities":{"endpointSlicesExportMode":"x"}}').capabilities
+        .endpointSlicesExportMode,
+      "x",
+    );
     rejects(
-      () => decodeClusterConfig("k", '{"id":3,"capabilities":{"endpointSlicesExportMode":"x"}}'),
+      () => decodeClusterConfig("k", '{"id":3,"capabilities":{"endpointSlicesExportMode":3}}'),
       "wrong-type",
     );
   });

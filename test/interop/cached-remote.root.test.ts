@@ -108,6 +108,7 @@ for (const release of CILIUM_RELEASES) {
         [1, 1, 1, 1],
       );
       assert.deepEqual(status?.rejectedNow, {});
+      assert.deepEqual(status?.ignoredNow, {});
       assert.deepEqual(backendsOf("echo"), ["10.5.1.5"]);
       const inputs = manager.datapathInputs(LOCAL_NODES);
       assert.equal(inputs.remoteNodes.length, 1);

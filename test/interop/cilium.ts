@@ -19,8 +19,33 @@ import {
 } from "../../lib/process.js";
 
 /** The pinned Cilium releases (one wrapper module each under test/interop/cilium-<release>/). */
-export const CILIUM_RELEASES = ["v1.18"] as const;
+export const CILIUM_RELEASES = ["v1.16", "v1.18"] as const;
 export type CiliumRelease = (typeof CILIUM_RELEASES)[number];
+
+/** What differs between the pinned releases, as far as the interop tests are concerned. */
+export interface ReleaseTraits {
+  /**
+   * KVStoreMesh waits for the remote's service-export canary and reports `service-exports` in its
+   * `synced` status (MCS-API support in the kvstore, Cilium >= 1.17:
+   * https://github.com/cilium/cilium/blob/v1.18.4/pkg/clustermesh/kvstoremesh/remote_cluster.go).
+   */
+  serviceExports: boolean;
+  /** Release-specific `clustermesh-apiserver kvstoremesh` flags (ports come from freePort()). */
+  kvstoremeshFlags(): Promise<string[]>;
+}
+
+export const RELEASE_TRAITS: Record<CiliumRelease, ReleaseTraits> = {
+  // 1.16: gops is always on (hive cell pkg/gops, default port 9894, shared by every instance on the
+  // host), so each KVStoreMesh gets its own port; there is no heartbeat cell for kvstoremesh.
+  "v1.16": {
+    serviceExports: false,
+    kvstoremeshFlags: async () => [`--gops-port=${await freePort()}`],
+  },
+  "v1.18": {
+    serviceExports: true,
+    kvstoremeshFlags: async () => ["--enable-gops=false", "--enable-heartbeat=true"],
+  },
+};
 
 /** The repository root, from dist/test/interop/ or test/interop/. */
 const REPO_ROOT = resolve(import.meta.dirname, import.meta.dirname.includes("/dist/") ? "../../.." : "../..");
@@ -204,9 +229,8 @@ export class KvStoreMesh {
         `--kvstore-opt=etcd.config=${this.options.localEtcdConfig}`,
         `--api-serve-addr=${api}`,
         `--health-port=${await freePort()}`,
-        "--enable-gops=false",
         "--prometheus-serve-addr=",
-        "--enable-heartbeat=true",
+        ...(await RELEASE_TRAITS[this.binaries.release].kvstoremeshFlags()),
       ],
       logFile: this.logFile,
     });

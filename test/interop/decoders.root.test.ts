@@ -7,8 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
+import { remoteConfigProblem } from "../../agent/clustermesh/cluster-config.js";
 import { InvalidEntryError } from "../../lib/kvstore/errors.js";
-import { IDENTITY_IDS_PREFIX, IP_ENTRIES_PREFIX, keys } from "../../lib/kvstore/paths.js";
+import {
+  CLUSTER_CONFIG_PREFIX,
+  IDENTITY_IDS_PREFIX,
+  IP_ENTRIES_PREFIX,
+  keys,
+} from "../../lib/kvstore/paths.js";
 import {
   type EntryDecoder,
   remoteIdentityDecoder,
@@ -16,7 +22,14 @@ import {
   remoteNodeDecoder,
   remoteServiceDecoder,
 } from "../../lib/kvstore/remote-validation.js";
-import { CILIUM_RELEASES, type CiliumBinaries, checkerDecode, ciliumBinaries } from "./cilium.js";
+import { decodeClusterConfig } from "../../lib/kvstore/values/cluster-config.js";
+import {
+  CILIUM_RELEASES,
+  type CiliumBinaries,
+  type CiliumRelease,
+  checkerDecode,
+  ciliumBinaries,
+} from "./cilium.js";
 
 const REMOTE = { name: "c2", id: 2 };
 
@@ -24,6 +37,11 @@ interface Case {
   name: string;
   key: string;
   value: string;
+  /**
+   * Releases whose reader accepts what we refuse, and why we follow the newer releases. Asserted
+   * too: if the release's verdict changes, the test says so.
+   */
+  olderCiliumAccepts?: Partial<Record<CiliumRelease, string>>;
 }
 
 const node = (fields: Record<string, unknown>) =>
@@ -79,7 +97,32 @@ const NODE_KEY = keys.node("c2", "n1");
 const SERVICE_KEY = keys.service("c2", "demo", "echo");
 const IP_KEY = keys.ip("10.2.1.5");
 
+const CONFIG_KEY = keys.clusterConfig("c2");
+const config = (capabilities: Record<string, unknown>, id = 2) =>
+  JSON.stringify({ id, capabilities: { syncedCanaries: true, maxConnectedClusters: 255, ...capabilities } });
+
 export const CASES: Case[] = [
+  {
+    name: "cluster config: as we write it",
+    key: CONFIG_KEY,
+    value: config({ serviceExportsEnabled: false }),
+  },
+  { name: "cluster config: Cilium 1.16 (no service exports)", key: CONFIG_KEY, value: config({}) },
+  {
+    name: "cluster config: cached, 511 clusters",
+    key: CONFIG_KEY,
+    value: config({ cached: true, maxConnectedClusters: 511 }),
+  },
+  { name: "cluster config: a future capability", key: CONFIG_KEY, value: config({ someFutureFlag: true }) },
+  { name: "cluster config: no capabilities", key: CONFIG_KEY, value: '{"id":2}' },
+  {
+    name: "cluster config: an export mode we do not know (a field newer than 1.18)",
+    key: CONFIG_KEY,
+    value: config({ endpointSlicesExportMode: "services-only" }),
+  },
+  { name: "cluster config: id 0", key: CONFIG_KEY, value: config({}, 0) },
+  { name: "cluster config: id 256", key: CONFIG_KEY, value: config({}, 256) },
+  { name: "cluster config: not JSON", key: CONFIG_KEY, value: "{" },
   { name: "node: as we write it", key: NODE_KEY, value: node({}) },
   { name: "node: Cilium 1.15-1.19 NodeIdentity field", key: NODE_KEY, value: node({ NodeIdentity: 6 }) },
   {
@@ -99,6 +142,34 @@ export const CASES: Case[] = [
   },
   { name: "node: CIDR as a string", key: NODE_KEY, value: node({ IPv4AllocCIDR: "10.2.1.0/24" }) },
   { name: "node: only name and cluster", key: NODE_KEY, value: '{"Name":"n1","Cluster":"c2","ClusterID":2}' },
+  // Legal Cilium data we do not use: accepted (and counted as ignored by the merge), never refused.
+  {
+    name: "node: IPv6 only (node IP and pod CIDR)",
+    key: NODE_KEY,
+    value: node({
+      IPAddresses: [{ Type: "InternalIP", IP: "fd00::2" }],
+      IPv4AllocCIDR: null,
+      IPv6AllocCIDR: { IP: "fd00:2::", Mask: "//////////8AAAAAAAAAAA==" },
+    }),
+  },
+  {
+    name: "node: every optional field set",
+    key: NODE_KEY,
+    value: node({
+      IPAddresses: [
+        { Type: "InternalIP", IP: "172.30.0.2" },
+        { Type: "ExternalIP", IP: "203.0.113.2" },
+        { Type: "CiliumInternalIP", IP: "10.2.1.1" },
+      ],
+      IPv4SecondaryAllocCIDRs: [{ IP: "10.2.9.0", Mask: "////AA==" }],
+      IPv4IngressIP: "10.2.1.2",
+      Labels: { "kubernetes.io/os": "linux" },
+      Annotations: { "network.cilium.io/wg-pub-key": "x" },
+      WireguardPubKey: "4b2BGJ3lStCoOG0eOeu0lQW55r1v4JjUaN3cQYkBU2Y=",
+      BootID: "d3b3c0de-0000-4000-8000-000000000001",
+      EncryptionKey: 3,
+    }),
+  },
   { name: "node: wrong cluster id", key: NODE_KEY, value: node({ ClusterID: 3 }) },
   { name: "node: cluster id 0", key: NODE_KEY, value: node({ ClusterID: 0 }) },
   { name: "node: wrong cluster", key: NODE_KEY, value: node({ Cluster: "c3" }) },
@@ -141,6 +212,21 @@ export const CASES: Case[] = [
     key: SERVICE_KEY,
     value: service({ backends: { "10.2.1.5": { http: { Protocol: "TCP", Port: 70000 } } } }),
   },
+  { name: "service: not shared", key: SERVICE_KEY, value: service({ shared: false }) },
+  {
+    name: "service: hostnames, IPv6 backend, no external",
+    key: SERVICE_KEY,
+    value: service({
+      backends: { "fd00:2::5": { http: { Protocol: "TCP", Port: 8080 } } },
+      hostnames: { "fd00:2::5": "echo-0" },
+      includeExternal: false,
+    }),
+  },
+  {
+    name: "service: null port, port without protocol",
+    key: SERVICE_KEY,
+    value: service({ backends: { "10.2.1.5": { http: null, dns: { Port: 53 } } } }),
+  },
   { name: "service: wrong cluster id", key: SERVICE_KEY, value: service({ clusterID: 3 }) },
   { name: "service: name differs from key", key: SERVICE_KEY, value: service({ name: "other" }) },
   { name: "service: no namespace", key: SERVICE_KEY, value: service({ namespace: "" }) },
@@ -172,8 +258,29 @@ export const CASES: Case[] = [
     key: IP_KEY,
     value: ip({ Key: 3, NamedPorts: [{ Name: "http", Port: 80, Protocol: "TCP" }] }),
   },
+  {
+    name: "ip: IPv6 entry with pod metadata",
+    key: `${IP_ENTRIES_PREFIX}/fd00:2::5`,
+    value: ip({ IP: "fd00:2::5", HostIP: "fd00::2", K8sNamespace: "demo", K8sPodName: "echo-0" }),
+  },
+  {
+    name: "identity: labels of every source",
+    key: `${IDENTITY_IDS_PREFIX}/131173`,
+    value:
+      "k8s:app=echo;k8s:io.cilium.k8s.policy.cluster=c2;k8s:io.kubernetes.pod.namespace=demo;cilium-generated:x=y;unspec:z=1;",
+  },
   { name: "ip: reserved identity (world)", key: IP_KEY, value: ip({ ID: 2 }) },
-  { name: "ip: identity of another cluster", key: IP_KEY, value: ip({ ID: 196708 }) },
+  {
+    name: "ip: identity of another cluster",
+    key: IP_KEY,
+    value: ip({ ID: 196708 }),
+    olderCiliumAccepts: {
+      // https://github.com/cilium/cilium/blob/v1.16.17/pkg/ipcache/kvstore.go#L290-L298: no
+      // identity check; 1.17 added WithIdentityValidator. No Cilium writer publishes another
+      // cluster's identity for its own pod, and such an entry would let a remote relabel traffic.
+      "v1.16": "1.16's ipcache watcher has no identity-range validator",
+    },
+  },
   { name: "ip: key differs from value", key: `${IP_ENTRIES_PREFIX}/10.2.1.6`, value: ip({}) },
   {
     name: "ip: prefix entry",
@@ -186,6 +293,7 @@ export const CASES: Case[] = [
 
 /** Our verdict for a case: the remote decoder of the kind its key belongs to. */
 export function ourVerdict(c: Case): { accepted: boolean; reason?: string } {
+  if (c.key.startsWith(`${CLUSTER_CONFIG_PREFIX}/`)) return ourConfigVerdict(c);
   const decoders: [string, EntryDecoder<unknown>][] = [
     [`cilium/state/nodes/v1/${REMOTE.name}/`, remoteNodeDecoder(REMOTE)],
     [`cilium/state/services/v1/${REMOTE.name}/`, remoteServiceDecoder(REMOTE)],
@@ -197,6 +305,22 @@ export function ourVerdict(c: Case): { accepted: boolean; reason?: string } {
   try {
     match[1](c.key, c.key.slice(match[0].length), c.value);
     return { accepted: true };
+  } catch (error) {
+    if (!(error instanceof InvalidEntryError)) throw error;
+    return { accepted: false, reason: `${error.reason}: ${error.detail}` };
+  }
+}
+
+/** What our agent decides on a remote's cluster config (remote-cluster.ts), local: c1, id 1, 255. */
+function ourConfigVerdict(c: Case): { accepted: boolean; reason?: string } {
+  try {
+    const problem = remoteConfigProblem(
+      REMOTE.name,
+      decodeClusterConfig(c.key, c.value),
+      { name: "c1", id: 1, maxConnectedClusters: 255 },
+      new Map(),
+    );
+    return problem ? { accepted: false, reason: problem } : { accepted: true };
   } catch (error) {
     if (!(error instanceof InvalidEntryError)) throw error;
     return { accepted: false, reason: `${error.reason}: ${error.detail}` };
@@ -217,6 +341,14 @@ for (const release of CILIUM_RELEASES) {
         const theirs = verdicts[i];
         const ours = ourVerdict(c);
         const ciliumAccepts = theirs.verdict === "accepted";
+        const known = c.olderCiliumAccepts?.[release];
+        if (known !== undefined) {
+          return ciliumAccepts && !ours.accepted
+            ? []
+            : [
+                `${c.name}: expected the known difference (${known}); Cilium ${theirs.verdict}, we ${ours.accepted ? "accept" : "reject"}`,
+              ];
+        }
         return ciliumAccepts === ours.accepted
           ? []
           : [

@@ -1,12 +1,5 @@
 /** `cilium/cluster-config/<cluster>` — Cilium's CiliumClusterConfig (https://github.com/cilium/cilium/blob/main/pkg/clustermesh/types/types.go). */
-import { InvalidEntryError } from "../errors.js";
 import { FieldReader, type GoStruct, goMarshal, parseJsonObject } from "../go-json.js";
-
-export const ENDPOINT_SLICES_EXPORT_MODES = [
-  "",
-  "services-and-endpointslices",
-  "endpointslices-only",
-] as const;
 
 export interface ClusterConfig {
   id: number;
@@ -16,6 +9,11 @@ export interface ClusterConfig {
     maxConnectedClusters: number;
     /** undefined = the writer predates MCS-API (Go nil pointer). */
     serviceExportsEnabled?: boolean;
+    /**
+     * Newer than 1.18.4 (services-and-endpointslices, endpointslices-only, …). Kept as written and
+     * not interpreted: Cilium decodes it as a plain string and 1.16-1.18 do not know
+     * the field, so an unknown value is legal and never a reason to refuse the remote.
+     */
     endpointSlicesExportMode: string;
   };
 }
@@ -53,21 +51,13 @@ export function ownClusterConfig(id: number, maxConnectedClusters: number): Clus
 export function decodeClusterConfig(key: string, raw: string | Buffer): ClusterConfig {
   const reader = new FieldReader(key, parseJsonObject(key, raw));
   const caps = reader.object_("capabilities") ?? new FieldReader(key, {}, "capabilities");
-  const mode = caps.string("endpointSlicesExportMode");
-  if (!(ENDPOINT_SLICES_EXPORT_MODES as readonly string[]).includes(mode)) {
-    throw new InvalidEntryError(
-      key,
-      "wrong-type",
-      `capabilities.endpointSlicesExportMode "${mode}" is unknown`,
-    );
-  }
   const config: ClusterConfig = {
     id: reader.uint("id", 32),
     capabilities: {
       syncedCanaries: caps.bool("syncedCanaries"),
       cached: caps.bool("cached"),
       maxConnectedClusters: caps.uint("maxConnectedClusters", 32),
-      endpointSlicesExportMode: mode,
+      endpointSlicesExportMode: caps.string("endpointSlicesExportMode"),
     },
   };
   if (caps.has("serviceExportsEnabled"))

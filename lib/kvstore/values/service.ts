@@ -24,6 +24,12 @@ export interface BackendZone {
   forZones: { name: string }[] | null;
 }
 
+/** A part of a remote service the decoder left out: legal for Cilium, unusable for us. */
+export interface LeftOut {
+  reason: "unsupported-address" | "unsupported-port";
+  detail: string;
+}
+
 export interface ClusterService {
   cluster: string;
   namespace: string;
@@ -39,6 +45,8 @@ export interface ClusterService {
   includeExternal: boolean;
   shared: boolean;
   clusterID: number;
+  /** Decoded only: what was left out (counted by the reader as ignored); never encoded. */
+  leftOut?: LeftOut[];
 }
 
 const portConfiguration = (ports: PortConfiguration): GoValue =>
@@ -97,40 +105,56 @@ function addressKey(key: string, what: string, text: string): string | undefined
  * (nil pointer) and so is any protocol string (L4Type is not checked when decoding); ports we
  * cannot program (null, or a protocol we do not know) are left out. Port must fit in a uint16.
  */
-function decodePorts(reader: FieldReader): PortConfiguration {
+function decodePorts(reader: FieldReader, where: string, leftOut: LeftOut[]): PortConfiguration {
   const ports: PortConfiguration = {};
   for (const portName of Object.keys(reader.object)) {
     const l4 = reader.object_(portName);
-    if (!l4) continue;
+    if (!l4) {
+      leftOut.push({ reason: "unsupported-port", detail: `${where} port "${portName}" is null` });
+      continue;
+    }
     const protocol = l4.string("Protocol");
     const port = l4.uint("Port", 16);
     if ((L4_PROTOCOLS as readonly string[]).includes(protocol))
       ports[portName] = { Protocol: protocol as L4Protocol, Port: port };
+    else
+      leftOut.push({
+        reason: "unsupported-port",
+        detail: `${where} port "${portName}" has protocol "${protocol}"`,
+      });
   }
   return ports;
 }
 
-function decodeAddressMap(reader: FieldReader, field: string): Record<string, PortConfiguration> {
+function decodeAddressMap(
+  reader: FieldReader,
+  field: string,
+  leftOut: LeftOut[],
+): Record<string, PortConfiguration> {
   const map = reader.object_(field);
   const out: Record<string, PortConfiguration> = {};
   if (!map) return out;
   for (const address of Object.keys(map.object)) {
     const ports = map.object_(address);
     const canonical = addressKey(reader.key, `${field} key`, address);
-    const decoded = ports ? decodePorts(ports) : {};
-    if (canonical !== undefined) out[canonical] = decoded;
+    if (canonical === undefined) {
+      leftOut.push({ reason: "unsupported-address", detail: `${field} address ${address} has a zone` });
+      continue;
+    }
+    out[canonical] = ports ? decodePorts(ports, `${field} ${canonical}`, leftOut) : {};
   }
   return out;
 }
 
 export function decodeService(key: string, raw: string | Buffer): ClusterService {
   const reader = new FieldReader(key, parseJsonObject(key, raw));
+  const leftOut: LeftOut[] = [];
   const service: ClusterService = {
     cluster: reader.string("cluster"),
     namespace: reader.string("namespace"),
     name: reader.string("name"),
-    frontends: decodeAddressMap(reader, "frontends"),
-    backends: decodeAddressMap(reader, "backends"),
+    frontends: decodeAddressMap(reader, "frontends", leftOut),
+    backends: decodeAddressMap(reader, "backends", leftOut),
     labels: reader.stringMap("labels") ?? {},
     selector: reader.stringMap("selector") ?? {},
     includeExternal: reader.bool("includeExternal"),
@@ -155,5 +179,6 @@ export function decodeService(key: string, raw: string | Buffer): ClusterService
       };
     }
   }
+  if (leftOut.length > 0) service.leftOut = leftOut;
   return service;
 }
