@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The Go-built programs the test suite runs, built once into the cache before any test starts
+# (a cold build is tens of CPU-minutes; inside a test it would count against that test's timeout):
+# Kubernetes v1.33 + etcd 3.5 + CoreDNS (scripts/go-build.sh) and Cilium's programs at each pinned
+# release (test/interop/build.sh). A no-op of a few seconds once built; progress goes to stderr.
+# `npm run demo` needs only the first three and builds them itself on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/go-build.sh kubernetes etcd coredns >/dev/null
+bash test/interop/build.sh >/dev/null
