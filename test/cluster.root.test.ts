@@ -316,6 +316,11 @@ spec:
       );
       const lag = Date.now() - seen;
       assert.ok(lag < 1_000, `agent followed the EndpointSlice in ${lag} ms`);
+      // The Deployment controller's own view agrees (kubectl rollout status, as a user checks it).
+      assert.match(
+        k(["-n", "demo", "rollout", "status", "deployment/echo", "--timeout=60s"]),
+        /successfully rolled out/,
+      );
     }
   });
 
