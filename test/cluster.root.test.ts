@@ -200,6 +200,11 @@ spec:
       { timeoutMs: 60_000, intervalMs: 500 },
     );
     assert.match(inClient("cat /etc/resolv.conf"), /search demo\.svc\.cluster\.local svc\.cluster\.local/);
+    // Available CoreDNS → ready EndpointSlice → kube-dns programmed by the agents: wait for that chain.
+    await waitFor("kube-dns answering through the datapath", () => inClient("curl -s -m 2 http://echo/"), {
+      timeoutMs: 20_000,
+      intervalMs: 250,
+    });
     for (const name of ["echo", "echo.demo", "echo.demo.svc.cluster.local"]) {
       const answer = JSON.parse(inClient(`curl -s -m 5 http://${name}/`));
       assert.ok(
