@@ -1,6 +1,6 @@
 /**
- * Test support: a real Kubernetes control plane (lab/kubernetes: etcd 3.5, kube-apiserver and, by
- * default, kube-controller-manager + kube-scheduler of the pinned release) in a network namespace
+ * Test support: a real Kubernetes control plane (lab/kubernetes: etcd 3.5, kube-apiserver,
+ * kube-controller-manager and kube-scheduler of the pinned release) in a network namespace
  * of its own, so parallel tests never share a port. The namespace is joined to the root namespace
  * either by a veth on a free /30 (`start()`), or to a test's bridge (`start({ bridge })`). Mesh
  * components get client certificates whose CN is their ServiceAccount user, and the RBAC objects
@@ -27,11 +27,12 @@ import { isRunning, stopProcess, waitFor } from "../lib/process.js";
 export const TEST_POD_SUBNET = "10.244.0.0/16";
 export const TEST_SERVICE_SUBNET = "10.96.0.0/16";
 
+/**
+ * Always with kube-controller-manager: the tests need its ServiceAccount controller (the admission
+ * plugin refuses pods without "default") and its EndpointSlice controller (real slices beside the
+ * tests' own), and its node IPAM checks every Node's podCIDR against `podSubnet`.
+ */
 export interface TestKubernetesOptions {
-  /** Start kube-controller-manager and kube-scheduler (default true). */
-  managers?: boolean;
-  /** Nodes that get a kubelet certificate (`kubeconfigs["kubelet-<name>"]`). */
-  nodes?: { name: string; ip: string }[];
   podSubnet?: string;
   serviceSubnet?: string;
 }
@@ -74,10 +75,6 @@ export class TestKubernetes {
     return this.cp.kubeconfigs.admin;
   }
 
-  get apiServerUrl(): string {
-    return this.cp?.apiServerUrl ?? "";
-  }
-
   async start(link?: BridgeLink): Promise<void> {
     try {
       runSync(["ip", "netns", "add", this.netns]);
@@ -117,11 +114,10 @@ export class TestKubernetes {
         },
         clusterName: this.clusterName,
         node: { name: `${this.clusterName}-control-plane`, ip: this.ip, netns: this.netns },
-        nodes: this.options.nodes ?? [],
+        nodes: [],
         podSubnets: [this.options.podSubnet ?? TEST_POD_SUBNET],
         serviceSubnets: [this.serviceSubnet],
         etcdDataDir: this.etcdDataDir,
-        managers: this.options.managers,
         progress: () => {},
       });
     } catch (error) {
@@ -183,13 +179,6 @@ export class TestKubernetes {
         { timeoutMs: 30_000, intervalMs: 100 },
       );
     }
-  }
-
-  /** The last lines of a control-plane component's log (for failure messages). */
-  logTail(role: string, lines = 20): string {
-    const file = join(this.dir, "clusters", this.clusterName, "kubernetes", "logs", `${role}.log`);
-    if (!existsSync(file)) return "(no log)";
-    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
   }
 
   async stop(): Promise<void> {

@@ -50,11 +50,6 @@ export interface KubernetesControlPlaneOptions {
   progress?: (line: string) => void;
   /** Prebuilt binaries; default: scripts/go-build.sh builds them on first use. */
   binaries?: ControlPlaneBinaries;
-  /**
-   * Start kube-controller-manager and kube-scheduler (default true). A test that only reads and
-   * writes objects itself may leave them out: the API server alone is ready in a third of the time.
-   */
-  managers?: boolean;
 }
 
 export interface StartedComponent {
@@ -176,10 +171,26 @@ export async function startKubernetesControlPlane(
   );
   say(`${clusterName}: etcd and kube-apiserver ready in ${((Date.now() - began) / 1000).toFixed(1)} s`);
 
-  if (options.managers ?? true) {
-    await startManagers(layout, node.netns, start);
-    say(`${clusterName}: kube-controller-manager and kube-scheduler healthy`);
+  const controllerManager = start("kube-controller-manager", controllerManagerArgv(layout));
+  const scheduler = start("kube-scheduler", schedulerArgv(layout));
+  // Both serve /healthz on 127.0.0.1 of the node's netns only (as kubeadm binds them).
+  for (const [component, port] of [
+    [controllerManager, 10257],
+    [scheduler, 10259],
+  ] as const) {
+    await waitFor(
+      `${component.role} of ${clusterName} to be healthy`,
+      async () => {
+        alive(component);
+        const body = await run(["curl", "-sk", "--max-time", "2", `https://127.0.0.1:${port}/healthz`], {
+          netns: node.netns,
+        });
+        return body.trim() === "ok";
+      },
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
   }
+  say(`${clusterName}: kube-controller-manager and kube-scheduler healthy`);
 
   if (options.adminContext) {
     mergeKubeconfigContext(options.adminContext.kubeconfigPath, {
@@ -193,33 +204,6 @@ export async function startKubernetesControlPlane(
     });
   }
   return { apiServerUrl, pki, binaries, kubeconfigs, components };
-}
-
-/** Starts kube-controller-manager and kube-scheduler and waits until both are healthy. */
-async function startManagers(
-  layout: ControlPlaneLayout,
-  netns: string,
-  start: (role: StartedComponent["role"], argv: string[]) => StartedComponent,
-): Promise<void> {
-  const controllerManager = start("kube-controller-manager", controllerManagerArgv(layout));
-  const scheduler = start("kube-scheduler", schedulerArgv(layout));
-  // Both serve /healthz on 127.0.0.1 of the node's netns only (as kubeadm binds them).
-  for (const [component, port] of [
-    [controllerManager, 10257],
-    [scheduler, 10259],
-  ] as const) {
-    await waitFor(
-      `${component.role} of ${layout.clusterName} to be healthy`,
-      async () => {
-        alive(component);
-        const body = await run(["curl", "-sk", "--max-time", "2", `https://127.0.0.1:${port}/healthz`], {
-          netns,
-        });
-        return body.trim() === "ok";
-      },
-      { timeoutMs: 120_000, intervalMs: 250 },
-    );
-  }
 }
 
 /** Stops the components in reverse start order (by PID and start time). */
