@@ -1,6 +1,6 @@
-// The agent end to end without the full lab: two nodes (netns on a bridge), etcd + the lab's API
-// server, agents started like the lab starts them, pods created through the CNI plugin like a
-// runtime does. Checks connectivity, services, bad input, leaks and restarts (see each test).
+// The agent end to end without the full lab: two nodes (netns on a bridge), a real Kubernetes
+// control plane (testing/kubernetes.ts), agents started like the lab starts them (as their
+// ServiceAccount, least RBAC), pods created through the CNI plugin like a runtime does. Checks connectivity, services, bad input, leaks and restarts (see each test).
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -51,7 +51,7 @@ let n1: TestNode;
 let n2: TestNode;
 const pods: Record<string, TestPod> = {};
 
-describe("agent (root: netns, BPF, etcd, API server)", { timeout: 180_000 }, () => {
+describe("agent (root: netns, BPF, real Kubernetes control plane)", { timeout: 180_000 }, () => {
   before(async () => {
     await cluster.start(2);
     [n1, n2] = cluster.nodes;

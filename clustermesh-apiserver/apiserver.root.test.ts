@@ -1,6 +1,7 @@
 /**
- * The clustermesh-apiserver process against a real etcd and the lab's Kubernetes API server
- * (root: starts etcd binaries). Covers users/roles, services, nodes, CRD-based identities and IPs,
+ * The clustermesh-apiserver process against a real etcd and a real Kubernetes control plane
+ * (root: starts etcd and Kubernetes in a namespace of its own; testing/kubernetes.ts), as its
+ * ServiceAccount with the least RBAC of lib/api/rbac.ts. Covers users/roles, services, nodes, CRD-based identities and IPs,
  * cluster config, heartbeat, canaries, /readyz, and a restart with a wiped etcd.
  */
 import assert from "node:assert/strict";
@@ -8,7 +9,6 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
-  ApiextensionsV1Api,
   CoreV1Api,
   CustomObjectsApi,
   DiscoveryV1Api,
@@ -19,6 +19,7 @@ import type { Etcd3 } from "etcd3";
 import { issueClientCert } from "../certs/authority.js";
 import { bundlePaths, saveBundle } from "../certs/store.js";
 import { MESH_CRDS, MESH_GROUP, MESH_VERSION } from "../lib/api/crds.js";
+import { MESH_ACCESS } from "../lib/api/rbac.js";
 import { freePort } from "../lib/free-port.js";
 import {
   CANARY_NAMES,
@@ -34,15 +35,18 @@ import type { ClusterService } from "../lib/kvstore/values/service.js";
 import { WatchStore, watchWhenSynced } from "../lib/kvstore/watch-store.js";
 import { silentLogger } from "../lib/log.js";
 import { isRunning, type ProcessRef, startDaemon, stopProcess, waitFor } from "../lib/process.js";
-import { TestCluster } from "../testing/kube-apiserver.js";
+import { TestKubernetes } from "../testing/kubernetes.js";
 
 const CLUSTER = "c1";
 const SERVICE_KEY = keys.service(CLUSTER, "demo", "echo");
 const EXPECTED_SERVICE =
   '{"cluster":"c1","namespace":"demo","name":"echo","frontends":{"10.96.0.50":{"http":{"Protocol":"TCP","Port":80}}},"backends":{"10.1.1.5":{"http":{"Protocol":"TCP","Port":8080}}},"hostnames":{},"labels":{},"selector":{"app":"echo"},"includeExternal":true,"shared":true,"clusterID":1}';
 
-describe("clustermesh-apiserver (root: etcd + lab kube-apiserver)", () => {
-  const kube = new TestCluster();
+describe("clustermesh-apiserver (root: etcd + real Kubernetes control plane)", { timeout: 300_000 }, () => {
+  // node-a's podCIDR must lie in the cluster CIDR: kube-controller-manager's node IPAM refuses
+  // to start (and with it every controller) on a Node whose podCIDR is outside it.
+  const kube = new TestKubernetes({ podSubnet: "10.1.0.0/16" });
+  let kubeconfig = "";
   const etcd = new TestEtcd();
   let admin: Etcd3;
   let apiserver: ProcessRef | undefined;
@@ -61,7 +65,7 @@ describe("clustermesh-apiserver (root: etcd + lab kube-apiserver)", () => {
         join(import.meta.dirname, "main.js"),
         `--cluster-name=${CLUSTER}`,
         "--cluster-id=1",
-        `--kubeconfig=${kube.kubeconfigPath}`,
+        `--kubeconfig=${kubeconfig}`,
         `--etcd-servers=${etcd.url}`,
         `--etcd-cafile=${files.ca}`,
         `--etcd-certfile=${files.cert}`,
@@ -101,8 +105,8 @@ describe("clustermesh-apiserver (root: etcd + lab kube-apiserver)", () => {
     await Promise.all([kube.start(), etcd.start()]);
     admin = etcd.client(`admin-${CLUSTER}`);
     const kc = kube.kubeConfig();
-    const ext = kc.makeApiClient(ApiextensionsV1Api);
-    for (const crd of MESH_CRDS) await ext.createCustomResourceDefinition({ body: crd });
+    await kube.createCrds(MESH_CRDS);
+    kubeconfig = await kube.componentKubeconfig(MESH_ACCESS.clustermeshApiserver);
     const core = kc.makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: "demo" } } });
     await core.createNode({
@@ -130,7 +134,23 @@ describe("clustermesh-apiserver (root: etcd + lab kube-apiserver)", () => {
         { addresses: ["10.1.1.6"], conditions: { ready: false } },
       ],
     };
-    await kc.makeApiClient(DiscoveryV1Api).createNamespacedEndpointSlice({ namespace: "demo", body: slice });
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    await discovery.createNamespacedEndpointSlice({ namespace: "demo", body: slice });
+    // The real EndpointSlice controller adds its own slice for the selector: without pods, one
+    // with `endpoints: null`, which the clustermesh-apiserver must merge as "no backends".
+    await waitFor(
+      "the EndpointSlice controller's slice for demo/echo",
+      async () =>
+        (
+          await discovery.listNamespacedEndpointSlice({
+            namespace: "demo",
+            labelSelector:
+              "kubernetes.io/service-name=echo,endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io",
+          })
+        ).items.some((s) => (s.endpoints ?? []).length === 0),
+      // the controller starts once kube-controller-manager's informers have synced
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     const custom = kc.makeApiClient(CustomObjectsApi);
     await custom.createClusterCustomObject({
       group: MESH_GROUP,

@@ -1,8 +1,9 @@
 /**
- * Test support for the agent's root tests: a small cluster without the full lab. etcd on
- * 127.0.0.1 and the lab's Kubernetes API server (in-process) bound to a bridge address in the root
- * netns; node netns joined by that bridge (no default route anywhere); agents started in the node
- * netns like the lab does; pods = netns + cgroup + CNI plugin invoked as a runtime would.
+ * Test support for the agent's root tests: a small cluster without the full lab. A real Kubernetes
+ * control plane (testing/kubernetes.ts) in its own netns on a bridge shared with the root netns
+ * and the node netns (no default route anywhere); agents started in the node netns like the lab
+ * does, as the agent's ServiceAccount with its least RBAC (lib/api/rbac.ts); pods = Pod objects
+ * bound to a node (no kubelet runs) + netns + cgroup + CNI plugin invoked as a runtime would.
  * Every name carries a per-run prefix; stop() removes everything, also after failures.
  */
 import { execFile } from "node:child_process";
@@ -21,17 +22,11 @@ import {
   type V1Service,
 } from "@kubernetes/client-node";
 import { cgroup2Root, mountPrivateBpffs, type PrivateBpffs } from "../bpf/testing.js";
-import { createCa, issueClientCert, issueServerCert } from "../certs/authority.js";
-import { bundlePaths, saveBundle } from "../certs/store.js";
-import { createClusterKubePki } from "../lab/kube-apiserver/pki.js";
-import { type KubeApiServer, startKubeApiServer } from "../lab/kube-apiserver/server.js";
-import { writeKubeconfig } from "../lab/kubernetes/kubeconfig.js";
 import type { AgentStatus } from "../lib/api/agent-status.js";
 import type { CniResult } from "../lib/api/cni-protocol.js";
+import { MESH_ACCESS } from "../lib/api/rbac.js";
 import { cniPluginBinary } from "../lib/cni-plugin.js";
-import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
 import { runSync } from "../lib/exec.js";
-import { freePort } from "../lib/free-port.js";
 import {
   isRunning,
   type ProcessRef,
@@ -41,12 +36,13 @@ import {
   waitFor,
 } from "../lib/process.js";
 import { callAgent } from "./cni-agent-client.js";
+import { TEST_POD_SUBNET, TestKubernetes } from "./kubernetes.js";
 
 const AGENT_MAIN = fileURLToPath(new URL("../agent/main.js", import.meta.url));
 export const REQUEST_LOOP = fileURLToPath(new URL("../agent/testing/request-loop.js", import.meta.url));
 export const ECHO_SERVER = fileURLToPath(new URL("../agent/testing/echo-server.js", import.meta.url));
 export const PROBE = fileURLToPath(new URL("../agent/testing/probe.js", import.meta.url));
-export const SERVICE_RANGE = "10.96.0.0/24";
+export const SERVICE_RANGE = "10.96.0.0/16";
 
 export interface TestNode {
   name: string;
@@ -90,14 +86,15 @@ export class AgentTestCluster {
   readonly daemons: ProcessRef[] = [];
   subnetPrefix = "";
   bridgeIp = "";
-  kubeconfigPath = join(this.dir, "agent.kubeconfig");
+  readonly kube = new TestKubernetes({ podSubnet: TEST_POD_SUBNET, serviceSubnet: SERVICE_RANGE });
+  /** The admin's: for the test's own objects (Nodes, Pods, Services, EndpointSlices). */
   kubeConfig = new KubeConfig();
+  /** The agent's: its ServiceAccount user, with lib/api/rbac.ts's agent rules only. */
+  agentKubeconfigPath = "";
   core!: CoreV1Api;
   discovery!: DiscoveryV1Api;
   private bpffs?: PrivateBpffs;
   private cgroupDir = "";
-  private etcd?: EtcdServer;
-  private apiServer?: KubeApiServer;
   private podCounter = 0;
 
   async start(nodeCount: number): Promise<void> {
@@ -163,58 +160,39 @@ export class AgentTestCluster {
   }
 
   private async startControlPlane(): Promise<void> {
-    const pki = createClusterKubePki(join(this.dir, "pki"), {
-      clusterName: "agenttest",
-      apiServerIps: [this.bridgeIp],
-      serviceSubnet: SERVICE_RANGE,
-      nodes: this.nodes.map((n) => ({ name: n.name, ip: n.ip })),
-    });
-    const etcdCa = createCa({ commonName: "agent test etcd CA" });
-    saveBundle(join(this.dir, "etcd-pki"), "server", issueServerCert(etcdCa));
-    const client = issueClientCert(etcdCa, { commonName: "kube-apiserver" });
-    const etcdTls = { ca: etcdCa.certPem, cert: client.certPem, key: client.keyPem };
-    this.etcd = startEtcd({
-      name: "agenttest",
-      listenAddress: "127.0.0.1",
-      clientPort: await freePort(),
-      peerPort: await freePort(),
-      dataDir: join(this.dir, "etcd-data"),
-      logFile: join(this.dir, "etcd.log"),
-      tlsFiles: bundlePaths(join(this.dir, "etcd-pki"), "server"),
-    });
-    await waitEtcdHealthy(this.etcd, etcdTls, { logFile: join(this.dir, "etcd.log") });
-    const read = (path: string) => readFileSync(path, "utf8");
-    this.apiServer = await startKubeApiServer({
-      bindAddress: this.bridgeIp,
-      securePort: 0,
-      tls: { cert: read(pki.apiServer.cert), key: read(pki.apiServer.key) },
-      clientCa: read(pki.ca.cert),
-      etcd: { endpoints: [this.etcd.clientUrl], tls: etcdTls },
-      serviceClusterIpRange: SERVICE_RANGE,
-      clusterName: "agenttest",
-    });
-    writeKubeconfig(this.kubeconfigPath, {
-      server: this.apiServer.url,
-      caPem: read(pki.ca.cert),
-      certPem: read(pki.admin.cert),
-      keyPem: read(pki.admin.key),
-      context: "agenttest",
-      cluster: "agenttest",
-      user: "admin",
-    });
-    this.kubeConfig.loadFromFile(this.kubeconfigPath);
+    await this.kube.start({ bridge: this.bridge, ip: `${this.subnetPrefix}.2`, prefixLength: 24 });
+    this.kubeConfig = this.kube.kubeConfig();
     this.core = this.kubeConfig.makeApiClient(CoreV1Api);
     this.discovery = this.kubeConfig.makeApiClient(DiscoveryV1Api);
+    this.agentKubeconfigPath = await this.kube.componentKubeconfig(MESH_ACCESS.agent);
+    // The ServiceAccount admission plugin refuses pods until the controller created "default".
+    await waitFor(
+      "the default ServiceAccount of namespace default",
+      async () => {
+        try {
+          await this.core.readNamespacedServiceAccount({ name: "default", namespace: "default" });
+          return true;
+        } catch (error) {
+          if ((error as { code?: number }).code === 404) return false;
+          throw error;
+        }
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
   }
 
+  /**
+   * The Node as a kubelet registers it: status comes with the create (Nodes accept it there), as
+   * kube-controller-manager's node controllers update the Node right away and a later
+   * read-modify-write of the status would race them.
+   */
   private async registerNode(node: TestNode): Promise<void> {
     await this.core.createNode({
-      body: { metadata: { name: node.name }, spec: { podCIDR: node.podCidr, podCIDRs: [node.podCidr] } },
-    });
-    const current = await this.core.readNode({ name: node.name });
-    await this.core.replaceNodeStatus({
-      name: node.name,
-      body: { ...current, status: { addresses: [{ type: "InternalIP", address: node.ip }] } },
+      body: {
+        metadata: { name: node.name },
+        spec: { podCIDR: node.podCidr, podCIDRs: [node.podCidr] },
+        status: { addresses: [{ type: "InternalIP", address: node.ip }] },
+      },
     });
   }
 
@@ -224,7 +202,7 @@ export class AgentTestCluster {
       "--enable-source-maps",
       AGENT_MAIN,
       "--kubeconfig",
-      this.kubeconfigPath,
+      this.agentKubeconfigPath,
       "--node-name",
       node.name,
       "--cluster-name",
@@ -532,8 +510,7 @@ export class AgentTestCluster {
         () => existsSync(node.cgroupRoot) && rmdirSync(node.cgroupRoot),
       );
     await attempt("cgroup", () => this.cgroupDir && existsSync(this.cgroupDir) && rmdirSync(this.cgroupDir));
-    await attempt("apiserver", () => this.apiServer?.close());
-    await attempt("etcd", () => this.etcd && stopEtcd(this.etcd));
+    await attempt("control plane", () => this.kube.stop());
     if (process.env.KEEP_AGENT_TEST_DIR) process.stderr.write(`kept ${this.dir}\n`);
     else rmSync(this.dir, { recursive: true, force: true });
     if (problems.length > 0) throw new Error(`cleanup problems:\n${problems.join("\n")}`);

@@ -81,6 +81,21 @@ describe("service conversion", () => {
     assert.equal(isGlobalService(service({ "service.cilium.io/global": "false" })), false);
   });
 
+  it("a slice the EndpointSlice controller wrote without endpoints (null) adds no backend", () => {
+    const empty = {
+      ...slice,
+      metadata: { ...slice.metadata, name: "echo-service-ctrl" },
+      endpoints: null,
+    } as unknown as V1EndpointSlice;
+    const value = clusterServiceFor(
+      cluster3,
+      service({ "service.cilium.io/global": "true" }),
+      [slice, empty],
+      undefined,
+    );
+    assert.deepEqual(Object.keys(value?.backends ?? {}), ["10.244.1.10"]);
+  });
+
   it("headless services have no frontends; serving-but-terminating backends stay", () => {
     const headless = service({ "service.cilium.io/global": "true" });
     headless.spec = { ...headless.spec, clusterIP: "None", clusterIPs: ["None"] };

@@ -48,7 +48,9 @@ export function clusterServiceFor(
       if (port.port === undefined) continue;
       ports[port.name ?? ""] = { Protocol: protocol(port.protocol), Port: port.port };
     }
-    for (const endpoint of slice.endpoints) {
+    // The EndpointSlice controller writes `"endpoints": null` for a service without ready pods
+    // (Go's nil slice; discovery/v1 EndpointSlice.Endpoints has no omitempty), typed as required.
+    for (const endpoint of slice.endpoints ?? []) {
       const conditions = endpoint.conditions ?? {};
       // Kubernetes: an unset "ready" means ready; "serving" falls back to "ready". Cilium exports
       // serving (also terminating) backends so connections drain instead of breaking.

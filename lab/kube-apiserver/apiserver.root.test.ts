@@ -14,7 +14,7 @@ import {
 } from "@kubernetes/client-node";
 import { cidrContains, parseCidr } from "../../lib/cidr.js";
 import { waitFor } from "../../lib/process.js";
-import { TEST_SERVICE_RANGE, TestCluster } from "../../testing/kube-apiserver.js";
+import { TEST_SERVICE_RANGE, TestCluster } from "./test-cluster.js";
 
 interface StatusBody {
   code: number;

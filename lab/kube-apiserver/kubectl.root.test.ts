@@ -8,7 +8,7 @@ import type { TLSSocket } from "node:tls";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { WebSocketServer } from "ws";
 import { parse } from "yaml";
-import { TestCluster } from "../../testing/kube-apiserver.js";
+import { TestCluster } from "./test-cluster.js";
 
 interface Run {
   code: number;

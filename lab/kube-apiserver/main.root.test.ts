@@ -12,7 +12,7 @@ import {
   WaitAborted,
   waitFor,
 } from "../../lib/process.js";
-import { TestCluster } from "../../testing/kube-apiserver.js";
+import { TestCluster } from "./test-cluster.js";
 
 describe("kube-apiserver as a process (root: starts etcd)", () => {
   const cluster = new TestCluster();

@@ -1,20 +1,16 @@
 /**
  * Test support: one of OUR clusters as a Cilium reader sees it — a real etcd with client-cert auth,
- * the lab's Kubernetes API server with the mesh CRDs, and our clustermesh-apiserver process
- * publishing into the etcd (as in clustermesh-apiserver/apiserver.root.test.ts). Helpers add and
+ * a real Kubernetes control plane (testing/kubernetes.ts) with the mesh CRDs, and our
+ * clustermesh-apiserver process publishing into the etcd as its ServiceAccount with its least
+ * RBAC (as in clustermesh-apiserver/apiserver.root.test.ts). Helpers add and
  * remove services, pods (identity + endpoint) and nodes through the Kubernetes API.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  ApiextensionsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  DiscoveryV1Api,
-  type KubeConfig,
-} from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { Etcd3 } from "etcd3";
 import { MESH_CRDS, MESH_GROUP, MESH_VERSION } from "../../lib/api/crds.js";
+import { MESH_ACCESS } from "../../lib/api/rbac.js";
 import { freePort } from "../../lib/free-port.js";
 import { TestEtcd } from "../../lib/kvstore/testing.js";
 import {
@@ -25,19 +21,22 @@ import {
   WaitAborted,
   waitFor,
 } from "../../lib/process.js";
-import { TestCluster } from "../../testing/kube-apiserver.js";
+import { TestKubernetes } from "../../testing/kubernetes.js";
 import { type EtcdClientFiles, etcdClientFiles } from "./cilium.js";
 
 export const NAMESPACE = "demo";
 const API_VERSION = `${MESH_GROUP}/${MESH_VERSION}`;
 
 export class OurCluster {
-  readonly kube = new TestCluster();
+  // The tests' nodes take pod CIDRs in 10.0.0.0/12 (10.5.x, 10.7.x): kube-controller-manager's
+  // node IPAM refuses to start, and with it every controller, on a Node outside its cluster CIDR.
+  readonly kube = new TestKubernetes({ podSubnet: "10.0.0.0/12" });
   readonly etcd = new TestEtcd();
   admin!: Etcd3;
   private apiserver: ProcessRef | undefined;
   private readyzUrl = "";
   private kc!: KubeConfig;
+  private kubeconfig = "";
 
   constructor(
     readonly name: string,
@@ -52,8 +51,8 @@ export class OurCluster {
     await Promise.all([this.kube.start(), this.etcd.start()]);
     this.admin = this.etcd.client(`admin-${this.name}`);
     this.kc = this.kube.kubeConfig();
-    const ext = this.kc.makeApiClient(ApiextensionsV1Api);
-    for (const crd of MESH_CRDS) await ext.createCustomResourceDefinition({ body: crd });
+    await this.kube.createCrds(MESH_CRDS);
+    this.kubeconfig = await this.kube.componentKubeconfig(MESH_ACCESS.clustermeshApiserver);
     await this.core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
     await this.startApiServer();
   }
@@ -76,7 +75,7 @@ export class OurCluster {
         join(import.meta.dirname, "../../clustermesh-apiserver/main.js"),
         `--cluster-name=${this.name}`,
         `--cluster-id=${this.id}`,
-        `--kubeconfig=${this.kube.kubeconfigPath}`,
+        `--kubeconfig=${this.kubeconfig}`,
         `--etcd-servers=${this.etcd.url}`,
         `--etcd-cafile=${files.ca}`,
         `--etcd-certfile=${files.cert}`,

@@ -1,24 +1,22 @@
 /**
  * Test support: a real etcd on 127.0.0.1 random ports plus this API server, with a cluster PKI and an
  * admin kubeconfig. Everything lives in one temp dir and is removed by stop(), also after failures.
+ * Only the built-in API server's own tests use it (it goes with this folder, issue 13); every
+ * other test runs on the real control plane (testing/kubernetes.ts).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Etcd3 } from "etcd3";
-import { createCa, issueClientCert, issueServerCert } from "../certs/authority.js";
-import { bundlePaths, saveBundle } from "../certs/store.js";
-import { type ClusterKubePki, createClusterKubePki } from "../lab/kube-apiserver/pki.js";
-import {
-  type KubeApiServer,
-  type KubeApiServerOptions,
-  startKubeApiServer,
-} from "../lab/kube-apiserver/server.js";
-import { writeKubeconfig } from "../lab/kubernetes/kubeconfig.js";
-import { connectEtcd, type EtcdClientTls } from "../lib/etcd/client.js";
-import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
-import { freePort } from "../lib/free-port.js";
+import { createCa, issueClientCert, issueServerCert } from "../../certs/authority.js";
+import { bundlePaths, saveBundle } from "../../certs/store.js";
+import { connectEtcd, type EtcdClientTls } from "../../lib/etcd/client.js";
+import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../../lib/etcd/launcher.js";
+import { freePort } from "../../lib/free-port.js";
+import { writeKubeconfig } from "../kubernetes/kubeconfig.js";
+import { type ClusterKubePki, createClusterKubePki } from "./pki.js";
+import { type KubeApiServer, type KubeApiServerOptions, startKubeApiServer } from "./server.js";
 
 export const TEST_SERVICE_RANGE = "10.96.0.0/24";
 
