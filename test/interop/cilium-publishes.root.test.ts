@@ -11,8 +11,10 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { RESERVED_IDENTITY } from "../../agent/identity/labels.js";
 import { componentKubeconfigPath } from "../../lab/control-plane.js";
 import { LabJournal } from "../../lab/state.js";
+import { cidrSize, nthAddress, parseCidr } from "../../lib/cidr.js";
 import { connectEtcd, tlsFromFiles } from "../../lib/etcd/client.js";
 import { isRunning, type ProcessRef, stopProcess, waitFor } from "../../lib/process.js";
 import type { CliResult } from "../../testing/lab-fixture.js";
@@ -83,7 +85,11 @@ interface MeshNodeObject {
     addresses: { type: string; ip: string }[];
     ipam: { podCIDRs: string[] };
     encryption?: { key?: number };
+    bootID?: string;
   };
+}
+interface NodeObject {
+  metadata: { name: string; labels?: Record<string, string> };
 }
 interface MeshIdentityObject {
   metadata: { name: string };
@@ -106,6 +112,7 @@ interface MeshEndpointObject {
  * https://github.com/cilium/cilium/blob/v1.18.4/pkg/k8s/apis/cilium.io/v2/types.go
  */
 function ciliumObjects(
+  nodeLabels: Record<string, Record<string, string>>,
   nodes: MeshNodeObject[],
   identities: MeshIdentityObject[],
   endpoints: MeshEndpointObject[],
@@ -114,10 +121,13 @@ function ciliumObjects(
     ...nodes.map((n) => ({
       apiVersion: "cilium.io/v2",
       kind: "CiliumNode",
-      metadata: { name: n.metadata.name },
+      // the agent copies its Node's labels (they travel in the kvstore node value)
+      metadata: { name: n.metadata.name, labels: nodeLabels[n.metadata.name] ?? {} },
       spec: {
         addresses: n.spec.addresses,
         ipam: { podCIDRs: n.spec.ipam.podCIDRs },
+        health: { ipv4: healthIp(n.spec.ipam.podCIDRs[0]) },
+        ...(n.spec.bootID ? { bootid: n.spec.bootID } : {}),
         ...(n.spec.encryption?.key ? { encryption: { key: n.spec.encryption.key } } : {}),
       },
     })),
@@ -142,6 +152,15 @@ function ciliumObjects(
   ];
 }
 
+/**
+ * The node's health endpoint address: a Cilium agent allocates it from its pod CIDR (we run no
+ * health endpoint; the last address is one our IPAM hands out last).
+ */
+function healthIp(podCidr: string): string {
+  const cidr = parseCidr(podCidr);
+  return nthAddress(cidr, cidrSize(cidr) - 2n);
+}
+
 for (const release of CILIUM_RELEASES) {
   describe(`our agents read a cluster published by Cilium ${release}'s clustermesh-apiserver (root: two-cluster lab)`, () => {
     const ns = `rc-${Math.random().toString(36).slice(2, 7)}`;
@@ -150,6 +169,7 @@ for (const release of CILIUM_RELEASES) {
     let apiserver: CiliumClusterMeshApiserver | undefined;
     let c2Endpoints: MeshEndpointObject[] = [];
     let c2IdentityIds: number[] = [];
+    let c2Nodes: MeshNodeObject[] = [];
     /** Our clustermesh-apiserver of c2, stopped in before(): it must stay stopped. */
     const ourC2Apiservers: ProcessRef[] = [];
 
@@ -227,7 +247,7 @@ for (const release of CILIUM_RELEASES) {
           "--timeout=60s",
           ...ciliumCrdFiles(release).map((f) => `crd/${basename(f, ".yaml")}.cilium.io`),
         ]);
-        const meshNodes = items<MeshNodeObject>("c2", ["meshnodes"]);
+        c2Nodes = items<MeshNodeObject>("c2", ["meshnodes"]);
         c2Endpoints = items<MeshEndpointObject>("c2", ["-n", ns, "meshendpoints"]);
         c2IdentityIds = [...new Set(c2Endpoints.map((e) => e.status.identity.id))];
         const identities = items<MeshIdentityObject>("c2", ["meshidentities"]).filter((i) =>
@@ -235,13 +255,16 @@ for (const release of CILIUM_RELEASES) {
         );
         assert.equal(c2Endpoints.length, 2, "our c2 agents recorded both echo pods");
         assert.equal(identities.length, c2IdentityIds.length, "and their identities");
+        const nodeLabels = Object.fromEntries(
+          items<NodeObject>("c2", ["nodes"]).map((n) => [n.metadata.name, n.metadata.labels ?? {}]),
+        );
         k(
           "c2",
           ["apply", "-f", "-"],
           JSON.stringify({
             apiVersion: "v1",
             kind: "List",
-            items: ciliumObjects(meshNodes, identities, c2Endpoints),
+            items: ciliumObjects(nodeLabels, c2Nodes, identities, c2Endpoints),
           }),
         );
 
@@ -352,7 +375,24 @@ for (const release of CILIUM_RELEASES) {
         assert.equal(remote.config.clusterId, 2, "Cilium's cluster config read");
         assert.deepEqual(remote.rejectedNow, {}, JSON.stringify(remote));
         assert.deepEqual(remote.rejectedTotal, {}, JSON.stringify(remote));
+        assert.deepEqual(remote.ignoredNow, {}, JSON.stringify(remote));
         const status = await lab().agentStatus(node);
+        for (const n of c2Nodes) {
+          const nodeIp = n.spec.addresses.find((a) => a.type === "InternalIP")?.ip;
+          const host = status.ipcache.find((i) => i.prefix === `${nodeIp}/32`);
+          assert.ok(
+            host?.remoteCluster && host.identity === RESERVED_IDENTITY.remoteNode,
+            `${node}: ${nodeIp} is a remote node`,
+          );
+          for (const podCidr of n.spec.ipam.podCIDRs) {
+            const route = status.ipcache.find((i) => i.prefix === podCidr);
+            assert.ok(
+              route?.remoteCluster,
+              `${node}: ${podCidr} of ${n.metadata.name}: ${JSON.stringify(route)}`,
+            );
+            assert.equal(route.tunnelEndpoint, nodeIp, `${node}: ${podCidr} via ${n.metadata.name}`);
+          }
+        }
         const remoteIds = status.clustermesh.remoteIdentities
           .filter((i) => i.cluster === "c2")
           .map((i) => i.id);
