@@ -14,6 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { RESERVED_IDENTITY } from "../../agent/identity/labels.js";
 import { componentKubeconfigPath } from "../../lab/control-plane.js";
 import { LabJournal } from "../../lab/state.js";
+import type { AgentStatus } from "../../lib/api/agent-status.js";
 import { cidrSize, nthAddress, parseCidr } from "../../lib/cidr.js";
 import { connectEtcd, tlsFromFiles } from "../../lib/etcd/client.js";
 import { isRunning, type ProcessRef, stopProcess, waitFor } from "../../lib/process.js";
@@ -106,6 +107,11 @@ interface MeshEndpointObject {
   };
 }
 
+interface CiliumObject {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+}
+
 /**
  * The Cilium objects a Cilium agent keeps for c2's nodes and pods, taken from what our c2 agents
  * recorded (MeshNode/MeshIdentity/MeshEndpoint mirror Cilium's shapes, lib/api/crds.ts):
@@ -116,7 +122,7 @@ function ciliumObjects(
   nodes: MeshNodeObject[],
   identities: MeshIdentityObject[],
   endpoints: MeshEndpointObject[],
-): object[] {
+): CiliumObject[] {
   return [
     ...nodes.map((n) => ({
       apiVersion: "cilium.io/v2",
@@ -170,6 +176,9 @@ for (const release of CILIUM_RELEASES) {
     let c2Endpoints: MeshEndpointObject[] = [];
     let c2IdentityIds: number[] = [];
     let c2Nodes: MeshNodeObject[] = [];
+    let c2CiliumObjects: CiliumObject[] = [];
+    const applyCilium = (objects: CiliumObject[]) =>
+      k("c2", ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
     /** Our clustermesh-apiserver of c2, stopped in before(): it must stay stopped. */
     const ourC2Apiservers: ProcessRef[] = [];
 
@@ -258,15 +267,8 @@ for (const release of CILIUM_RELEASES) {
         const nodeLabels = Object.fromEntries(
           items<NodeObject>("c2", ["nodes"]).map((n) => [n.metadata.name, n.metadata.labels ?? {}]),
         );
-        k(
-          "c2",
-          ["apply", "-f", "-"],
-          JSON.stringify({
-            apiVersion: "v1",
-            kind: "List",
-            items: ciliumObjects(nodeLabels, c2Nodes, identities, c2Endpoints),
-          }),
-        );
+        c2CiliumObjects = ciliumObjects(nodeLabels, c2Nodes, identities, c2Endpoints);
+        applyCilium(c2CiliumObjects);
 
         apiserver = new CiliumClusterMeshApiserver(cilium, {
           dir: mesh.dir,
@@ -442,6 +444,78 @@ for (const release of CILIUM_RELEASES) {
         .filter((line) => line.startsWith("{"))
         .map((line) => JSON.parse(line).cluster as string);
       assert.deepEqual([...new Set(answered)].sort(), ["c1", "c2"], answered.join(","));
+    });
+
+    it("follows a CiliumEndpoint and a CiliumNode being deleted and created again", async () => {
+      const endpoint = c2CiliumObjects.find((o) => o.kind === "CiliumEndpoint");
+      const ciliumNode = c2CiliumObjects.find(
+        (o) => o.kind === "CiliumNode" && o.metadata.name === "c2-worker",
+      );
+      assert.ok(endpoint && ciliumNode);
+      const ip = c2Endpoints.find((e) => e.metadata.name === endpoint.metadata.name)?.status.networking
+        .addressing[0].ipv4;
+      const podCidr = c2Nodes.find((n) => n.metadata.name === "c2-worker")?.spec.ipam.podCIDRs[0];
+      const c1Nodes = ["c1-control-plane", "c1-worker"];
+      const inEveryC1Agent = async (what: string, predicate: (status: AgentStatus) => boolean) => {
+        for (const node of c1Nodes)
+          await waitFor(`${node}: ${what}`, async () => predicate(await lab().agentStatus(node)), {
+            timeoutMs: 30_000,
+            intervalMs: 200,
+          });
+      };
+      const remoteOf = (status: AgentStatus) =>
+        status.clustermesh.remoteClusters.find((r) => r.name === "c2");
+
+      k("c2", ["-n", ns, "delete", "ciliumendpoint", endpoint.metadata.name]);
+      await inEveryC1Agent(
+        `${ip} gone with its CiliumEndpoint`,
+        (s) => !s.ipcache.some((i) => i.prefix === `${ip}/32`) && remoteOf(s)?.numEndpoints === 1,
+      );
+      applyCilium([endpoint]);
+      await inEveryC1Agent(
+        `${ip} back`,
+        (s) =>
+          s.ipcache.some((i) => i.prefix === `${ip}/32` && i.remoteCluster) &&
+          remoteOf(s)?.numEndpoints === 2,
+      );
+
+      // Without its node, the pods on it are outside every address c2 owns: our agents refuse their
+      // ipcache entries and service backends (foreign-address, our hijack guard; Cilium's agents
+      // keep them) until the node is back, then take them again.
+      const workerIp = c2Nodes
+        .find((n) => n.metadata.name === "c2-worker")
+        ?.spec.addresses.find((a) => a.type === "InternalIP")?.ip;
+      const onWorker = c2Endpoints
+        .filter((e) => e.status.networking.node === workerIp)
+        .map((e) => `${e.status.networking.addressing[0].ipv4}/32`);
+      assert.equal(onWorker.length, 2, "both echo pods run on c2-worker (the control plane is tainted)");
+      k("c2", ["delete", "ciliumnode", ciliumNode.metadata.name]);
+      await inEveryC1Agent(
+        `c2-worker (${podCidr}) gone with its CiliumNode, its pods' entries refused`,
+        (s) =>
+          !s.ipcache.some((i) => i.prefix === podCidr || onWorker.includes(i.prefix)) &&
+          remoteOf(s)?.numNodes === 1 &&
+          (remoteOf(s)?.rejectedNow["foreign-address"] ?? 0) > 0,
+      );
+      applyCilium([ciliumNode]);
+      await inEveryC1Agent(
+        "c2-worker and its pods' entries back, nothing refused now",
+        (s) =>
+          s.ipcache.some((i) => i.prefix === podCidr && i.remoteCluster) &&
+          onWorker.every((prefix) => s.ipcache.some((i) => i.prefix === prefix && i.remoteCluster)) &&
+          remoteOf(s)?.numNodes === 2 &&
+          Object.keys(remoteOf(s)?.rejectedNow ?? {}).length === 0,
+      );
+      const clusterIp = k("c1", ["-n", ns, "get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"]);
+      const c2Ips = echoIps("c2");
+      await waitFor(
+        "c2's backends in the c1 client's agent again",
+        async () =>
+          (await lab().agentStatus(clientNode())).services
+            .find((s) => s.frontend === `${clusterIp}:80/TCP`)
+            ?.backends.filter((b) => c2Ips.includes(b.address.split(":")[0])).length === 2,
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
     });
   });
 }
