@@ -4,7 +4,7 @@ import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import type { Etcd3 } from "etcd3";
 import type { WatchStore } from "../../lib/kvstore/watch-store.js";
-import { createLogger } from "../../lib/log.js";
+import { createLogger, silentLogger } from "../../lib/log.js";
 import { DEFAULT_LIFECYCLE } from "./lifecycle.js";
 import { RemoteCluster } from "./remote-cluster.js";
 
@@ -62,5 +62,44 @@ describe("RemoteCluster", () => {
     const err = logged.err as { message: string; stack: string };
     assert.match(err.message, /watch stream reset/);
     assert.match(err.stack, /caused by: Error: ECONNRESET/, "with its cause");
+  });
+
+  it("serves ipcache entries and services only once the nodes they are judged against are listed", () => {
+    const remote = new RemoteCluster(
+      "c2",
+      { name: "c2", endpoints: [], tls: {} as never, serverName: "c2.mesh.cilium.io", fingerprint: "f" },
+      {
+        local: { name: "c1", id: 1, maxConnectedClusters: 255 },
+        settings: DEFAULT_LIFECYCLE,
+        log: silentLogger(),
+        reserveId: () => undefined,
+        releaseId: () => {},
+        onChange: () => {},
+        persist: () => {},
+        forget: () => {},
+      },
+    );
+    const store = (lists: number, entries: [string, unknown][]) => ({
+      lists,
+      entries: () => new Map(entries),
+    });
+    const node = { Name: "w", Cluster: "c2" };
+    const stores = {
+      nodes: store(0, [["c2/w", node]]),
+      services: store(1, [["demo/echo", { name: "echo" }]]),
+      ipcache: store(1, [["10.2.0.7", { IP: "10.2.0.7" }]]),
+      identities: store(1, []),
+    };
+    // the session has the remote's cluster id; its ipcache and services were listed before its nodes
+    Object.assign(remote, { clusterId: 2, stores });
+    const early = remote.view();
+    assert.deepEqual(
+      [early?.nodes.length, early?.services.length, early?.ipcache.length],
+      [0, 0, 0],
+      "nothing to judge against yet: nothing served (else refused as foreign-address)",
+    );
+    stores.nodes.lists = 1;
+    const listed = remote.view();
+    assert.deepEqual([listed?.nodes.length, listed?.services.length, listed?.ipcache.length], [1, 1, 1]);
   });
 });

@@ -521,8 +521,15 @@ export class RemoteCluster {
     return (this.stores?.[kind].lists ?? 0) > 0;
   }
 
+  /**
+   * A kind's entries once listed, else the persisted ones. Ipcache entries and service backends are
+   * judged against the remote's nodes (merge.ts: foreign-address), so they are served from the
+   * same source as the nodes until the nodes are listed: each kind lists on its own, and Cilium's
+   * clustermesh-apiserver may well have the ipcache synced before the nodes.
+   */
   private values<T>(kind: "nodes" | "services" | "ipcache"): T[] {
-    if (this.listedOnce(kind)) return [...(this.stores as Stores)[kind].entries().values()] as T[];
+    if (this.listedOnce(kind) && (kind === "nodes" || this.listedOnce("nodes")))
+      return [...(this.stores as Stores)[kind].entries().values()] as T[];
     return (this.persisted?.[kind] ?? []) as T[];
   }
 
