@@ -163,9 +163,15 @@ describe("metrics registry (prom-client)", () => {
     assert.equal(family(second, "x_collect_errors_total").samples[0].value, 1);
   });
 
-  it("refuses a label the metric did not declare", () => {
+  it("refuses a label the metric did not declare: at the call, or (read at scrape time) as a failed collector", async () => {
     const registry = new MetricsRegistry({ collectErrorsMetric: "x_collect_errors_total" });
     const requests = registry.counter("x_requests_total", "requests", ["command"]);
     assert.throws(() => requests({ cluster: "c2" }), /label/i);
+    registry.gauge("x_nodes", "nodes", ["target_cluster"], () => [{ labels: { cluster: "c2" }, value: 1 }]);
+    registry.gauge("x_ready", "ready", [], () => [{ value: 1 }]);
+    const families = parseExposition(await registry.render());
+    assert.deepEqual(family(families, "x_nodes").samples, []);
+    assert.equal(family(families, "x_ready").samples[0].value, 1, "the rest of the scrape is served");
+    assert.deepEqual(family(families, "x_collect_errors_total").samples[0].labels, { metric: "x_nodes" });
   });
 });

@@ -71,34 +71,14 @@ export class MetricsRegistry {
 
   /** A gauge read at scrape time. */
   gauge(name: string, help: string, labelNames: readonly string[], collect: Collect): void {
-    const read = this.reader(name, collect);
-    const gauge: Gauge = new Gauge({
-      name,
-      help,
-      labelNames,
-      registers: [this.registry],
-      collect: () => {
-        gauge.reset();
-        for (const sample of read() ?? []) gauge.set(sample.labels ?? {}, sample.value);
-      },
-    });
-    this.dropSamplesOnFailure(gauge, read);
+    const gauge: Gauge = new Gauge({ name, help, labelNames, registers: [this.registry] });
+    this.collectInto(name, gauge, collect, (sample) => gauge.set(sample.labels ?? {}, sample.value));
   }
 
   /** A counter whose value is read at scrape time (e.g. from a BPF map or a store's running total). */
   collectedCounter(name: string, help: string, labelNames: readonly string[], collect: Collect): void {
-    const read = this.reader(name, collect);
-    const counter: Counter = new Counter({
-      name,
-      help,
-      labelNames,
-      registers: [this.registry],
-      collect: () => {
-        counter.reset();
-        for (const sample of read() ?? []) counter.inc(sample.labels ?? {}, sample.value);
-      },
-    });
-    this.dropSamplesOnFailure(counter, read);
+    const counter: Counter = new Counter({ name, help, labelNames, registers: [this.registry] });
+    this.collectInto(name, counter, collect, (sample) => counter.inc(sample.labels ?? {}, sample.value));
   }
 
   /** The exposition text (GET /metrics). */
@@ -108,30 +88,28 @@ export class MetricsRegistry {
   }
 
   /**
-   * Wraps a reader so a throw is counted and reported once per scrape and remembered until the
-   * metric's get() has run: prom-client would otherwise fail the whole scrape.
+   * Reads the samples into the metric at each scrape. A reader that throws, or a sample prom-client
+   * refuses (an undeclared label, a negative counter), leaves the metric without samples for this
+   * scrape, is counted and reported: prom-client would otherwise fail the whole scrape, and a reset
+   * unlabelled metric would say 0.
    */
-  private reader(name: string, collect: Collect): Collect & { failed?: boolean } {
-    const read: Collect & { failed?: boolean } = () => {
-      read.failed = false;
-      try {
-        return collect();
-      } catch (error) {
-        read.failed = true;
-        this.collectErrors.inc({ metric: name });
-        this.options.onCollectError?.(name, error);
-        return [];
-      }
-    };
-    return read;
-  }
-
-  /** After a failed read the metric renders no sample at all (a reset unlabelled metric would say 0). */
-  private dropSamplesOnFailure(metric: Gauge | Counter, read: { failed?: boolean }): void {
+  private collectInto(
+    name: string,
+    metric: Gauge | Counter,
+    collect: Collect,
+    apply: (sample: Sample) => void,
+  ): void {
     const get = metric.get.bind(metric);
     metric.get = async () => {
-      const result = await get();
-      return read.failed ? { ...result, values: [] } : result;
+      metric.reset();
+      try {
+        for (const sample of collect()) apply(sample);
+      } catch (error) {
+        this.collectErrors.inc({ metric: name });
+        this.options.onCollectError?.(name, error);
+        return { ...(await get()), values: [] };
+      }
+      return get();
     };
   }
 }
