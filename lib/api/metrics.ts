@@ -39,6 +39,7 @@ export const AGENT_METRICS = {
   cniRequestDurationSeconds: "clustermesh_agent_cni_request_duration_seconds",
   remoteClusterInitialSyncSeconds: "clustermesh_agent_remote_cluster_initial_sync_seconds",
   remoteClusterChangeToDatapathSeconds: "clustermesh_agent_remote_cluster_change_to_datapath_seconds",
+  // ours, per remote cluster
   agentRemoteClusterConnected: "clustermesh_agent_remote_cluster_connected",
   agentRemoteClusterBackendsWithdrawn: "clustermesh_agent_remote_cluster_backends_withdrawn",
   agentRemoteClusterEntries: "clustermesh_agent_remote_cluster_entries",
