@@ -203,6 +203,19 @@ describe("agent (root: netns, BPF, real Kubernetes control plane)", { timeout: 1
     assert.match(metrics, /^clustermesh_agent_ready 1$/m);
     assert.match(metrics, /^clustermesh_agent_cni_requests_total\{command="add",result="ok"\} \d+$/m);
     assert.match(metrics, /^clustermesh_datapath_packets_total\{reason="LbDnat"\} [1-9]/m);
+    // CNI ADD latency: every bucket and the count of the ADDs answered
+    const adds = Number(
+      /^clustermesh_agent_cni_requests_total\{command="add",result="ok"\} (\d+)$/m.exec(metrics)?.[1],
+    );
+    const addDuration = (series: string) =>
+      new RegExp(`^clustermesh_agent_cni_request_duration_seconds_${series} (\\S+)$`, "m").exec(metrics)?.[1];
+    assert.equal(Number(addDuration('count\\{command="add",result="ok"\\}')), adds);
+    assert.equal(Number(addDuration('bucket\\{le="\\+Inf",command="add",result="ok"\\}')), adds);
+    assert.ok(Number(addDuration('sum\\{command="add",result="ok"\\}')) > 0);
+    assert.match(
+      metrics,
+      /^clustermesh_agent_cni_request_duration_seconds_bucket\{le="0.001",command="add",result="ok"\} \d+$/m,
+    );
     const cli = fileURLToPath(new URL("../cli/commands/agent.js", import.meta.url));
     const script = `const { agentCommand } = await import(${JSON.stringify(cli)}); await agentCommand().parseAsync(process.argv.slice(1), { from: "user" });`;
     const json = JSON.parse(

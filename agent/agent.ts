@@ -20,10 +20,13 @@
 import type { Server } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { AgentStatus } from "../lib/api/agent-status.js";
+import { AGENT_METRICS } from "../lib/api/metrics.js";
 import type { Logger } from "../lib/log.js";
+import { MetricsRegistry } from "../lib/metrics/registry.js";
 import { DEFAULT_LIFECYCLE } from "./clustermesh/lifecycle.js";
 import { localCluster } from "./clustermesh/local-cluster.js";
 import { ClusterMeshManager } from "./clustermesh/manager.js";
+import { registerClusterMeshMetrics } from "./clustermesh/metrics.js";
 import { configuredRemotes } from "./clustermesh/secrets.js";
 import { type AgentPhase, cniHandlers } from "./cni-server/handlers.js";
 import { startApiServer } from "./cni-server/server.js";
@@ -53,7 +56,6 @@ import { waitUnlessStopped } from "./lifecycle/wait.js";
 import { MeshPublisher, meshNodeFor } from "./mesh/publisher.js";
 import { AgentCounters } from "./metrics/agent-counters.js";
 import { registerAgentGauges } from "./metrics/agent-gauges.js";
-import { MetricsRegistry } from "./metrics/registry.js";
 import { serveMetrics } from "./metrics/server.js";
 import { setUpNodeNetworking } from "./node/networking.js";
 import { bootId, ownNodeWithPodCidr, underlayAddress } from "./node/own-node.js";
@@ -98,7 +100,10 @@ export class Agent {
   private phase: AgentPhase = "starting";
   private started: Promise<void> | undefined;
   private readonly parts: Parts = {};
-  private readonly metrics = new MetricsRegistry();
+  private readonly metrics = new MetricsRegistry({
+    collectErrorsMetric: AGENT_METRICS.metricsCollectErrorsTotal,
+    onCollectError: (metric, error) => this.log.warn({ metric, err: error }, "metric collector failed"),
+  });
   private readonly counters = new AgentCounters(this.metrics);
 
   constructor(
@@ -221,7 +226,7 @@ export class Agent {
       log,
       cni: cniHandlers({ phase: () => this.phase, endpoints: () => parts.endpoints }),
       status: () => this.status(),
-      onCniRequest: (command, result) => this.counters.cniRequest(command, result),
+      onCniRequest: (command, result, seconds) => this.counters.cniRequest(command, result, seconds),
     });
     parts.metricsServer = await serveMetrics(
       config.metricsAddress,
@@ -446,7 +451,10 @@ export class Agent {
       log: log.child({ component: "clustermesh" }),
       onChange: () => this.request("datapath", 20),
     });
-    manager.registerMetrics(this.metrics);
+    registerClusterMeshMetrics(this.metrics, manager, {
+      cluster: config.clusterName,
+      nodeName: config.nodeName,
+    });
     this.parts.clustermesh = manager;
     this.syncRemoteClusters();
     return manager;

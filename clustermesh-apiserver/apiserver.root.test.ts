@@ -231,6 +231,18 @@ describe("clustermesh-apiserver (root: etcd + real Kubernetes control plane)", {
       metrics,
       /cilium_clustermesh_apiserver_k8s_events_total\{resource="services",action="add"\} [1-9]/,
     );
+    // Cilium's bootstrap_seconds: set once every kind synced, within the process' lifetime so far
+    const bootstrap = Number(
+      /^cilium_clustermesh_apiserver_bootstrap_seconds\{source_cluster="([^"]+)"\} (\S+)$/m.exec(
+        metrics,
+      )?.[2],
+    );
+    assert.ok(bootstrap > 0 && bootstrap < 120, `bootstrap_seconds ${bootstrap}`);
+    assert.match(
+      metrics,
+      new RegExp(`^cilium_clustermesh_apiserver_bootstrap_seconds\\{source_cluster="${CLUSTER}"\\} `, "m"),
+    );
+    assert.match(metrics, /^# TYPE cilium_clustermesh_apiserver_metrics_collect_errors_total counter$/m);
     assert.equal((await fetch(`${readyzUrl}/healthz`)).status, 200);
   });
 

@@ -59,7 +59,7 @@ import { identityValueFor } from "./convert/identity.js";
 import { nodeValueFor } from "./convert/node.js";
 import { clusterServiceFor } from "./convert/service.js";
 import { etcdAccessPlan, initEtcdAccess, markClusterConfigRequired } from "./etcd-init.js";
-import { type MetricSample, renderMetrics } from "./metrics.js";
+import { apiserverMetrics, type MetricFamily } from "./metrics.js";
 import { startServiceExportsStore } from "./service-exports.js";
 
 export interface ApiServerOptions {
@@ -118,9 +118,15 @@ export class ClusterMeshApiServer {
   private heartbeats = 0;
   private conversionErrors = 0;
   private stopped = false;
+  /** Seconds from the process start until every kind was synced (Cilium's bootstrap_seconds). */
+  private bootstrapSeconds: number | undefined;
+  private readonly metricsRegistry;
 
   constructor(private readonly options: ApiServerOptions) {
     this.log = options.log;
+    this.metricsRegistry = apiserverMetrics(this.metricFamilies(), (metric, error) =>
+      this.log.warn({ metric, err: error }, "metric collector failed"),
+    );
   }
 
   private get cluster() {
@@ -152,6 +158,10 @@ export class ClusterMeshApiServer {
         }),
       );
     }
+    const synced = [...this.stores.values()].map((store) => store.whenSynced());
+    void Promise.all(synced).then(() => {
+      this.bootstrapSeconds ??= process.uptime();
+    });
     this.clusterConfigStore = new SyncStore({
       client: etcd,
       leases: this.leases,
@@ -422,101 +432,131 @@ export class ClusterMeshApiServer {
       : { ok: true, detail: "ok" };
   }
 
-  metrics(): string {
-    const stores = [...this.stores];
-    const repairable: [string, SyncStore][] = [...stores];
-    if (this.clusterConfigStore) repairable.push(["cluster-config", this.clusterConfigStore]);
-    const samples: MetricSample[] = [
+  /** GET /metrics */
+  metrics(): Promise<string> {
+    return this.metricsRegistry.render();
+  }
+
+  private metricFamilies(): MetricFamily[] {
+    const stores = () => [...this.stores];
+    const repairable = (): [string, SyncStore][] =>
+      this.clusterConfigStore ? [...stores(), ["cluster-config", this.clusterConfigStore]] : stores();
+    return [
       {
         name: APISERVER_METRICS.kvstoreKeys,
         help: "Keys this apiserver wants in etcd, per kind.",
         type: "gauge",
-        samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.desired })),
+        labelNames: ["kind"],
+        collect: () => stores().map(([kind, s]) => ({ labels: { kind }, value: s.stats.desired })),
       },
       {
         name: APISERVER_METRICS.kvstoreWritesTotal,
         help: "etcd puts per kind.",
         type: "counter",
-        samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.puts })),
+        labelNames: ["kind"],
+        collect: () => stores().map(([kind, s]) => ({ labels: { kind }, value: s.stats.puts })),
       },
       {
         name: APISERVER_METRICS.kvstoreDeletesTotal,
         help: "etcd deletes per kind.",
         type: "counter",
-        samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.deletes })),
+        labelNames: ["kind"],
+        collect: () => stores().map(([kind, s]) => ({ labels: { kind }, value: s.stats.deletes })),
       },
       {
         name: APISERVER_METRICS.kvstoreSkippedUnchangedTotal,
         help: "Upserts skipped because the value was unchanged.",
         type: "counter",
-        samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.skippedUnchanged })),
+        labelNames: ["kind"],
+        collect: () => stores().map(([kind, s]) => ({ labels: { kind }, value: s.stats.skippedUnchanged })),
       },
       {
         name: APISERVER_METRICS.kvstoreErrorsTotal,
         help: "Failed etcd writes (retried).",
         type: "counter",
-        samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.stats.errors })),
+        labelNames: ["kind"],
+        collect: () => stores().map(([kind, s]) => ({ labels: { kind }, value: s.stats.errors })),
       },
       {
         name: APISERVER_METRICS.kvstoreRepairsTotal,
         help: "Keys repaired after someone else deleted (missing), changed (altered) or added (stray) them, per kind.",
         type: "counter",
-        samples: repairable.flatMap(([kind, s]) =>
-          DRIFT_KINDS.map((drift) => ({ labels: { kind, drift }, value: s.stats.repairs[drift] })),
-        ),
+        labelNames: ["kind", "drift"],
+        collect: () =>
+          repairable().flatMap(([kind, s]) =>
+            DRIFT_KINDS.map((drift) => ({ labels: { kind, drift }, value: s.stats.repairs[drift] })),
+          ),
       },
       {
         name: APISERVER_METRICS.kvstoreCanaryRepairsTotal,
         help: "Sync canaries rewritten after someone else deleted (missing) or changed (altered) them, per kind.",
         type: "counter",
-        samples: stores.flatMap(([kind, s]) =>
-          (["missing", "altered"] as const).map((drift) => ({
-            labels: { kind, drift },
-            value: s.stats.canaryRepairs[drift],
-          })),
-        ),
+        labelNames: ["kind", "drift"],
+        collect: () =>
+          stores().flatMap(([kind, s]) =>
+            (["missing", "altered"] as const).map((drift) => ({
+              labels: { kind, drift },
+              value: s.stats.canaryRepairs[drift],
+            })),
+          ),
       },
       {
         name: APISERVER_METRICS.kvstoreInitialSyncCompleted,
         help: "1 once the initial sync of a kind is written and its canary set.",
         type: "gauge",
-        samples: stores.map(([kind, s]) => ({ labels: { kind }, value: s.isSynced ? 1 : 0 })),
+        labelNames: ["kind"],
+        collect: () => stores().map(([kind, s]) => ({ labels: { kind }, value: s.isSynced ? 1 : 0 })),
       },
       {
         name: APISERVER_METRICS.k8sEventsTotal,
         help: "Kubernetes informer events per resource and action.",
         type: "counter",
-        samples: [...this.k8sEvents].map(([key, value]) => {
-          const [resource, action] = key.split("/");
-          return { labels: { resource, action }, value };
-        }),
+        labelNames: ["resource", "action"],
+        collect: () =>
+          [...this.k8sEvents].map(([key, value]) => {
+            const [resource, action] = key.split("/");
+            return { labels: { resource, action }, value };
+          }),
       },
       {
         name: APISERVER_METRICS.conversionErrorsTotal,
         help: "Objects that failed conversion.",
         type: "counter",
-        samples: [{ value: this.conversionErrors }],
+        labelNames: [],
+        collect: () => [{ value: this.conversionErrors }],
       },
       {
         name: APISERVER_METRICS.heartbeatsTotal,
         help: "Heartbeats written.",
         type: "counter",
-        samples: [{ value: this.heartbeats }],
+        labelNames: [],
+        collect: () => [{ value: this.heartbeats }],
       },
       {
         name: APISERVER_METRICS.leases,
         help: "etcd leases held.",
         type: "gauge",
-        samples: [{ value: this.leases?.leaseCount ?? 0 }],
+        labelNames: [],
+        collect: () => [{ value: this.leases?.leaseCount ?? 0 }],
       },
       {
         name: APISERVER_METRICS.ready,
         help: "1 when every kind is synced (/readyz).",
         type: "gauge",
-        samples: [{ value: this.readiness().ready ? 1 : 0 }],
+        labelNames: [],
+        collect: () => [{ value: this.readiness().ready ? 1 : 0 }],
+      },
+      {
+        name: APISERVER_METRICS.bootstrapSeconds,
+        help: "Duration in seconds to complete bootstrap",
+        type: "gauge",
+        labelNames: ["source_cluster"],
+        collect: () =>
+          this.bootstrapSeconds === undefined
+            ? []
+            : [{ labels: { source_cluster: this.options.clusterName }, value: this.bootstrapSeconds }],
       },
     ];
-    return renderMetrics(samples);
   }
 
   async stop(): Promise<void> {

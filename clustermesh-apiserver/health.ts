@@ -1,10 +1,11 @@
 /** HTTP endpoints: /readyz (200 "Ready" once every kind is synced, else 500 "NotReady"), /healthz, /metrics. */
 import { createServer, type Server } from "node:http";
+import { METRICS_CONTENT_TYPE } from "../lib/metrics/registry.js";
 
 export interface HealthSource {
   readiness(): { ready: boolean; synced: Record<string, boolean> };
   healthy(): { ok: boolean; detail: string };
-  metrics(): string;
+  metrics(): Promise<string>;
 }
 
 export async function startHealthServer(
@@ -30,8 +31,16 @@ export async function startHealthServer(
       response.writeHead(ok ? 200 : 500, { "content-type": "text/plain" });
       response.end(detail);
     } else if (path === "/metrics") {
-      response.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-      response.end(source.metrics());
+      source.metrics().then(
+        (body) => {
+          response.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
+          response.end(body);
+        },
+        (error: unknown) => {
+          response.writeHead(500, { "content-type": "text/plain" });
+          response.end(`metrics: ${(error as Error).message}`);
+        },
+      );
     } else {
       response.writeHead(404).end();
     }

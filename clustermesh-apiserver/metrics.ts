@@ -1,29 +1,33 @@
-/** Prometheus text exposition of the apiserver's counters and gauges. Pure rendering. */
+/**
+ * The apiserver's metrics: families read at scrape time from the stores and counters, registered
+ * under Cilium's clustermesh-apiserver namespace on the shared prom-client registry.
+ */
 
-import { APISERVER_METRIC_NAMESPACE } from "../lib/api/metrics.js";
+import { APISERVER_METRIC_NAMESPACE, APISERVER_METRICS } from "../lib/api/metrics.js";
+import { type Collect, MetricsRegistry } from "../lib/metrics/registry.js";
 
-export interface MetricSample {
+export interface MetricFamily {
+  /** without the namespace: a value of APISERVER_METRICS */
   name: string;
   help: string;
   type: "counter" | "gauge";
-  samples: { labels?: Record<string, string>; value: number }[];
+  labelNames: readonly string[];
+  collect: Collect;
 }
 
-const escapeLabelValue = (value: string) =>
-  value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
-
-export function renderMetrics(metrics: readonly MetricSample[]): string {
-  const lines: string[] = [];
-  for (const metric of metrics) {
-    const name = `${APISERVER_METRIC_NAMESPACE}_${metric.name}`;
-    lines.push(`# HELP ${name} ${metric.help}`, `# TYPE ${name} ${metric.type}`);
-    for (const sample of metric.samples) {
-      const labels = Object.entries(sample.labels ?? {});
-      const labelText = labels.length
-        ? `{${labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(",")}}`
-        : "";
-      lines.push(`${name}${labelText} ${sample.value}`);
-    }
+export function apiserverMetrics(
+  families: readonly MetricFamily[],
+  onCollectError: (metric: string, error: unknown) => void,
+): MetricsRegistry {
+  const registry = new MetricsRegistry({
+    collectErrorsMetric: `${APISERVER_METRIC_NAMESPACE}_${APISERVER_METRICS.metricsCollectErrorsTotal}`,
+    onCollectError,
+  });
+  for (const family of families) {
+    const name = `${APISERVER_METRIC_NAMESPACE}_${family.name}`;
+    if (family.type === "counter")
+      registry.collectedCounter(name, family.help, family.labelNames, family.collect);
+    else registry.gauge(name, family.help, family.labelNames, family.collect);
   }
-  return `${lines.join("\n")}\n`;
+  return registry;
 }

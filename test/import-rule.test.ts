@@ -17,6 +17,8 @@
 //      server, a throwaway lab): it may import anything but test/ and bench/.
 //      test/ (end-to-end suites) may import anything but bench/; bench/ anything but test/.
 //   5. No cycles: no file imports itself through other files, no folder through other folders.
+//   6. prom-client is imported only by lib/metrics/, and cli/ never imports lib/metrics/: meshctl
+//      serves no metrics, and its --help stays fast (bench/cli.ts).
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
@@ -75,9 +77,13 @@ export function ruleBroken({ from, specifier, target }: Import): string | undefi
       return "cni/ imports only node built-ins and lib/api/cni-protocol.ts";
     if (from.startsWith("lib/api/") && !isTest(from) && !builtin && specifier !== "@kubernetes/client-node")
       return "lib/api/ (the contracts) imports only node built-ins, client-node types and lib/api/";
+    if (specifier === "prom-client" && !from.startsWith("lib/metrics/"))
+      return "only lib/metrics/ imports prom-client";
     return undefined;
   }
   const dest = top(target);
+  if (source === "cli" && target.startsWith("lib/metrics/"))
+    return "cli/ never imports lib/metrics/ (prom-client: meshctl serves no metrics)";
   if (source === "test") return dest === "bench" ? "test/ never imports bench/" : undefined;
   if (source === "bench")
     return dest === "test" ? "bench/ never imports test/ (shared harnesses live in testing/)" : undefined;
@@ -237,6 +243,15 @@ describe("import rule: the rule itself", () => {
     assert.match(check("agent/agent.ts", "testing/agent-cluster.ts") ?? "", /only tests/);
     assert.equal(check("agent/agent.root.test.ts", "testing/agent-cluster.ts"), undefined);
     assert.match(check("bench/cni.ts", "test/cluster.root.test.ts") ?? "", /bench\/ never imports test\//);
+  });
+  it("keeps prom-client in lib/metrics/ and out of meshctl", () => {
+    assert.equal(ruleBroken({ from: "lib/metrics/registry.ts", specifier: "prom-client" }), undefined);
+    assert.match(
+      ruleBroken({ from: "agent/agent.ts", specifier: "prom-client" }) ?? "",
+      /only lib\/metrics\//,
+    );
+    assert.equal(check("agent/agent.ts", "lib/metrics/registry.ts"), undefined);
+    assert.match(check("cli/main.ts", "lib/metrics/registry.ts") ?? "", /cli\/ never imports lib\/metrics\//);
   });
   it("keeps cni/ to node built-ins and the protocol", () => {
     assert.equal(ruleBroken({ from: "cni/main.ts", specifier: "node:fs" }), undefined);

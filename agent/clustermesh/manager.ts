@@ -8,10 +8,9 @@
 import { join } from "node:path";
 import type { Etcd3 } from "etcd3";
 import type { RemoteClusterStatus } from "../../lib/api/agent-status.js";
-import { AGENT_METRICS } from "../../lib/api/metrics.js";
 import type { Logger } from "../../lib/log.js";
 import type { NodeInfo } from "../datapath/desired.js";
-import type { MetricsRegistry } from "../metrics/registry.js";
+import { ChangeLatency } from "./change-latency.js";
 import type { LocalCluster } from "./cluster-config.js";
 import type { RemoteConnection, RemoteEntry } from "./config.js";
 import { DropLedger } from "./drops.js";
@@ -30,6 +29,12 @@ export interface ClusterMeshOptions {
   connect?: (connection: RemoteConnection) => Etcd3;
 }
 
+/** Durations in seconds, per remote cluster. */
+export interface MeshObservers {
+  initialSync?: (cluster: string, seconds: number) => void;
+  changeToDatapath?: (cluster: string, seconds: number) => void;
+}
+
 export class ClusterMeshManager {
   private readonly clusters = new Map<string, RemoteCluster>();
   private readonly invalid = new Map<string, string>();
@@ -39,6 +44,8 @@ export class ClusterMeshManager {
   private lastIgnored = new Map<string, Record<string, number>>();
   private readonly drops: DropLedger;
   private configured = false;
+  private readonly changeLatency = new ChangeLatency();
+  private observers: MeshObservers = {};
 
   constructor(private readonly options: ClusterMeshOptions) {
     this.stateDir = new RemoteStateDir(join(options.stateDir, "clustermesh"), options.log);
@@ -81,7 +88,11 @@ export class ClusterMeshManager {
         log: this.options.log.child({ remoteCluster: entry.name }),
         reserveId: (name, id) => this.reserveId(name, id),
         releaseId: (name) => this.releaseId(name),
-        onChange: this.options.onChange,
+        onChange: () => {
+          this.changeLatency.changed(entry.name);
+          this.options.onChange();
+        },
+        onInitialSync: (seconds) => this.observers.initialSync?.(entry.name, seconds),
         persisted: this.stateDir.load(entry.name),
         persist: (state) => this.stateDir.save(state),
         forget: () => this.stateDir.remove(entry.name),
@@ -124,6 +135,7 @@ export class ClusterMeshManager {
    * refused) and counted.
    */
   datapathInputs(localNodes: readonly NodeInfo[]): MeshDatapathInputs {
+    this.changeLatency.taken();
     const inputs = meshDatapathInputs(localNodes, this.views());
     const counts = (map: Map<string, Partial<Record<string, number>>>) =>
       new Map([...map].map(([name, reasons]) => [name, reasons as Record<string, number>]));
@@ -177,71 +189,31 @@ export class ClusterMeshManager {
       .sort((a, b) => a.id - b.id);
   }
 
-  registerMetrics(metrics: MetricsRegistry): void {
-    const perCluster = (value: (s: RemoteClusterStatus) => number) => () =>
-      this.status().map((s) => ({ labels: { target_cluster: s.name }, value: value(s) }));
-    metrics.gauge(AGENT_METRICS.agentRemoteClusters, "remote clusters configured", () => [
-      { value: this.clusters.size + this.invalid.size },
-    ]);
-    metrics.gauge(
-      AGENT_METRICS.agentRemoteClusterConnected,
-      "1 when the remote cluster's etcd answers",
-      perCluster((s) => (s.connected ? 1 : 0)),
-    );
-    metrics.gauge(
-      AGENT_METRICS.agentRemoteClusterReady,
-      "1 when the remote cluster is connected, configured and synced",
-      perCluster((s) => (s.ready ? 1 : 0)),
-    );
-    metrics.gauge(
-      AGENT_METRICS.agentRemoteClusterBackendsWithdrawn,
-      "1 while the remote's service backends are withdrawn (unreachable longer than the TTL)",
-      perCluster((s) => (s.backendsWithdrawn ? 1 : 0)),
-    );
-    metrics.gauge(AGENT_METRICS.agentRemoteClusterEntries, "entries known per remote cluster and kind", () =>
-      this.status().flatMap((s) =>
-        (
-          [
-            ["nodes", s.numNodes],
-            ["services", s.numSharedServices],
-            ["identities", s.numIdentities],
-            ["endpoints", s.numEndpoints],
-          ] as const
-        ).map(([kind, value]) => ({ labels: { target_cluster: s.name, kind }, value })),
-      ),
-    );
-    metrics.collectedCounter(
-      AGENT_METRICS.agentRemoteClusterFailuresTotal,
-      "failed sessions with the remote cluster",
-      perCluster((s) => s.numFailures),
-    );
-    metrics.gauge(
-      "clustermesh_agent_remote_cluster_last_failure_timestamp_seconds",
-      "time of the last failure (0 = never)",
-      perCluster((s) => (s.lastFailureAt ? Date.parse(s.lastFailureAt) / 1000 : 0)),
-    );
-    const perReason = (counts: (s: RemoteClusterStatus) => Record<string, number>) => () =>
-      this.status().flatMap((s) =>
-        Object.entries(counts(s)).map(([reason, value]) => ({
-          labels: { target_cluster: s.name, reason },
-          value,
-        })),
-      );
-    metrics.collectedCounter(
-      AGENT_METRICS.agentRemoteClusterRejectedTotal,
-      "remote entries refused since the agent started (validation or merge), by reason",
-      perReason((s) => s.rejectedTotal),
-    );
-    metrics.gauge(
-      AGENT_METRICS.agentRemoteClusterRejectedEntries,
-      "remote entries (or service backends) refused right now (validation or merge), by reason",
-      perReason((s) => s.rejectedNow),
-    );
-    metrics.gauge(
-      AGENT_METRICS.agentRemoteClusterIgnoredEntries,
-      "legal remote entries (or parts) accepted but not used right now (IPv6, unshared, …), by reason",
-      perReason((s) => s.ignoredNow),
-    );
+  /** Where the manager reports its measured durations (the metrics' histograms). */
+  measure(observers: MeshObservers): void {
+    this.observers = observers;
+  }
+
+  /**
+   * The datapath run that took this manager's inputs wrote its BPF maps (ok) or failed: stops the
+   * change → programmed clocks, or puts them back for the retry.
+   */
+  datapathProgrammed(ok: boolean): void {
+    if (!ok) {
+      this.changeLatency.failed();
+      return;
+    }
+    for (const [cluster, seconds] of this.changeLatency.programmed())
+      this.observers.changeToDatapath?.(cluster, seconds);
+  }
+
+  /** Distinct shared services (namespace/name) the remote clusters publish. */
+  globalServices(): number {
+    const names = new Set<string>();
+    for (const view of this.views())
+      for (const service of view.services)
+        if (service.shared) names.add(`${service.namespace}/${service.name}`);
+    return names.size;
   }
 
   /** Agent shutdown: no draining; the datapath stays programmed and the state is saved. */

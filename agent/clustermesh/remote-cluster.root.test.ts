@@ -16,10 +16,12 @@ import { emptyNode, encodeNode } from "../../lib/kvstore/values/node.js";
 import { encodeService } from "../../lib/kvstore/values/service.js";
 import { rfc3339 } from "../../lib/kvstore/values/timestamp.js";
 import { createLogger, silentLogger } from "../../lib/log.js";
+import { MetricsRegistry } from "../../lib/metrics/registry.js";
 import { waitFor } from "../../lib/process.js";
 import type { RemoteEntry } from "./config.js";
 import { DEFAULT_LIFECYCLE } from "./lifecycle.js";
 import { ClusterMeshManager } from "./manager.js";
+import { registerClusterMeshMetrics } from "./metrics.js";
 
 const LOCAL = { name: "c1", id: 1, maxConnectedClusters: 255 as const };
 const LOCAL_NODES = [{ name: "c1-w", internalIp: "172.30.0.3", podCidrs: ["10.1.0.0/24"] }];
@@ -148,6 +150,66 @@ describe("remote cluster lifecycle against a real etcd (root: etcd)", () => {
       ],
       [1, 2, 1, 1, 2],
     );
+    await manager.stop();
+  });
+
+  it("exports Cilium's clustermesh metrics and the initial sync and change → BPF histograms", async () => {
+    const manager = newManager();
+    const metrics = new MetricsRegistry({ collectErrorsMetric: "test_collect_errors_total" });
+    registerClusterMeshMetrics(metrics, manager, { cluster: "c1", nodeName: "c1-w" });
+    manager.setRemotes([entry()]);
+    await waitFor("ready", () => statusOf(manager)?.ready, { timeoutMs: 10_000 });
+    // a datapath run: takes the inputs, writes the maps
+    manager.datapathInputs(LOCAL_NODES);
+    manager.datapathProgrammed(true);
+    const source = 'source_cluster="c1",source_node_name="c1-w"';
+    const target = `${source},target_cluster="c2"`;
+    const sample = (text: string, name: string, labels: string) =>
+      Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, "m").exec(text)?.[1]);
+    let text = await metrics.render();
+    assert.equal(sample(text, "cilium_clustermesh_remote_clusters", source), 1);
+    assert.equal(sample(text, "cilium_clustermesh_remote_cluster_readiness_status", target), 1);
+    assert.equal(sample(text, "cilium_clustermesh_remote_cluster_failures", target), 0);
+    assert.equal(sample(text, "cilium_clustermesh_remote_cluster_nodes", target), 1);
+    assert.equal(sample(text, "cilium_clustermesh_global_services", source), 1);
+    assert.equal(sample(text, "cilium_clustermesh_remote_cluster_services", target), 1);
+    assert.equal(sample(text, "cilium_clustermesh_remote_cluster_endpoints", target), 2);
+    assert.equal(sample(text, "clustermesh_agent_remote_cluster_initial_sync_seconds_count", target), 1);
+    assert.ok(sample(text, "clustermesh_agent_remote_cluster_initial_sync_seconds_sum", target) > 0);
+    assert.equal(
+      sample(text, "clustermesh_agent_remote_cluster_change_to_datapath_seconds_count", target),
+      1,
+    );
+
+    // one more change: observed once it is in a run's inputs and that run wrote the maps
+    await etcd
+      .client("root")
+      .put(keys.ip("10.2.0.9"))
+      .value(
+        encodeIpIdentityPair({
+          IP: "10.2.0.9",
+          prefixLength: null,
+          HostIP: "172.30.0.5",
+          ID: 131_080,
+          Key: 0,
+          Metadata: "",
+        }),
+      )
+      .exec();
+    await waitFor("the new ipcache entry", () => manager.datapathInputs(LOCAL_NODES).ipcache.length === 3, {
+      timeoutMs: 5_000,
+    });
+    manager.datapathProgrammed(true);
+    text = await metrics.render();
+    assert.equal(
+      sample(text, "clustermesh_agent_remote_cluster_change_to_datapath_seconds_count", target),
+      2,
+    );
+    assert.equal(sample(text, "clustermesh_agent_remote_cluster_initial_sync_seconds_count", target), 1);
+    await etcd.client("root").delete().key(keys.ip("10.2.0.9")).exec();
+    await waitFor("the entry gone", () => manager.datapathInputs(LOCAL_NODES).ipcache.length === 2, {
+      timeoutMs: 5_000,
+    });
     await manager.stop();
   });
 

@@ -63,6 +63,8 @@ export interface RemoteClusterDeps {
   releaseId: (name: string) => void;
   /** Something the datapath uses changed. */
   onChange: () => void;
+  /** Every kind of a new set of stores listed: seconds since the session that created them began. */
+  onInitialSync?: (seconds: number) => void;
   persisted?: PersistedRemote;
   persist: (state: PersistedRemote) => void;
   forget: () => void;
@@ -124,6 +126,9 @@ export class RemoteCluster {
     ipcache: 0,
   };
   private waitingCanary = new Set<DataKind>();
+  private sessionStartedAt = 0;
+  /** Start of the session whose new stores have not all listed yet (the initial sync's clock). */
+  private initialSyncSince: number | undefined;
 
   private connected = false;
   private configRetrieved = false;
@@ -246,6 +251,7 @@ export class RemoteCluster {
     const { settings } = this.deps;
     const signal = session.signal;
     this.statusText = "connecting";
+    this.sessionStartedAt = performance.now();
     let etcdClusterId: string | undefined;
     let lastRevision = -1n;
     let probeFailures = 0;
@@ -463,6 +469,7 @@ export class RemoteCluster {
     if (!this.stores) {
       this.stores = this.createStores(config.id, layout);
       this.storesLayout = layout;
+      this.initialSyncSince = this.sessionStartedAt;
     }
   }
 
@@ -479,6 +486,7 @@ export class RemoteCluster {
       onSynced: () => {
         this.log.info({ cluster: this.name, kind }, "remote cluster kind synced");
         changed();
+        this.initialSyncDone();
       },
       // the store logs each rejection once; this.log already names the remote cluster
       log: this.log.child({ kind }),
@@ -498,6 +506,12 @@ export class RemoteCluster {
       }),
       ipcache: new WatchStore({ ...common<IPIdentityPair>("ipcache"), decode: remoteIpDecoder(remote) }),
     };
+  }
+
+  private initialSyncDone(): void {
+    if (this.initialSyncSince === undefined || !KINDS.every((kind) => this.listedOnce(kind))) return;
+    this.deps.onInitialSync?.((performance.now() - this.initialSyncSince) / 1000);
+    this.initialSyncSince = undefined;
   }
 
   // ---- TTL, heartbeat ----

@@ -35,11 +35,11 @@ import { CommandError, run } from "../../lib/exec.js";
 import { decodeSecretData } from "../../lib/k8s/client.js";
 import { type Informer, startInformer } from "../../lib/k8s/informer.js";
 import type { Logger } from "../../lib/log.js";
+import type { MetricsRegistry } from "../../lib/metrics/registry.js";
 import { isRunning, type ProcessRef, stopProcess } from "../../lib/process.js";
 import { Trigger } from "../../lib/trigger.js";
 import type { NodeInfo } from "../datapath/desired.js";
 import { MeshApi } from "../k8s/mesh-api.js";
-import type { MetricsRegistry } from "../metrics/registry.js";
 import type { IpsecBackend } from "./ipsec/backend.js";
 import { probeKernelEsp } from "./ipsec/kernel.js";
 import { IpsecKeyError, type IpsecKeySet, parseIpsecKeys } from "./ipsec/keys.js";
@@ -249,21 +249,24 @@ export class EncryptionController {
     metrics.gauge(
       AGENT_METRICS.encryptionPeers,
       "encryption peers (WireGuard peers or IPsec remotes)",
+      ["mode"],
       () => [{ labels: { mode }, value: this.snapshot.peers.length }],
     );
     metrics.collectedCounter(
       AGENT_METRICS.encryptionSkippedPeersTotal,
       "nodes skipped as encryption peers (their traffic is dropped), by reason",
+      ["reason"],
       () =>
         Object.entries(this.snapshot.skippedTotal).map(([reason, value]) => ({ labels: { reason }, value })),
     );
     metrics.gauge(
       AGENT_METRICS.encryptionDropPrefixes,
       "prefixes blackholed for lack of a usable peer",
+      [],
       () => [{ value: this.snapshot.dropPrefixes.length }],
     );
     if (mode === "ipsec") {
-      metrics.gauge(AGENT_METRICS.encryptionIpsecSas, "established IPsec SAs", () => [
+      metrics.gauge(AGENT_METRICS.encryptionIpsecSas, "established IPsec SAs", ["type"], () => [
         { labels: { type: "ike" }, value: this.snapshot.saCounts?.ike ?? 0 },
         { labels: { type: "child" }, value: this.snapshot.saCounts?.child ?? 0 },
       ]);

@@ -3,7 +3,10 @@
  * plain numbers of the status document's `counters` (meshctl and the tests read those).
  */
 import { AGENT_METRICS } from "../../lib/api/metrics.js";
-import type { MetricsRegistry } from "./registry.js";
+import type { MetricsRegistry } from "../../lib/metrics/registry.js";
+
+/** A pod's ADD is a few milliseconds of map writes and netlink; a slow node or a backlog is seconds. */
+export const CNI_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export class AgentCounters {
   readonly values: Record<string, number> = {
@@ -19,11 +22,19 @@ export class AgentCounters {
   private readonly reconciles;
   private readonly ops;
   private readonly problems;
+  private readonly cniDuration;
 
   constructor(metrics: MetricsRegistry) {
     this.cniRequests = metrics.counter(
       AGENT_METRICS.agentCniRequestsTotal,
       "CNI requests by command and result",
+      ["command", "result"],
+    );
+    this.cniDuration = metrics.histogram(
+      AGENT_METRICS.cniRequestDurationSeconds,
+      "seconds the agent took to answer a CNI request (ADD: endpoint, IP, BPF maps and routes; DEL: their removal), by command and result",
+      ["command", "result"],
+      CNI_DURATION_BUCKETS,
     );
     this.reconciles = metrics.counter(AGENT_METRICS.agentDatapathReconcilesTotal, "datapath reconciliations");
     this.ops = metrics.counter(AGENT_METRICS.agentDatapathMapOpsTotal, "BPF map writes and deletes applied");
@@ -31,8 +42,9 @@ export class AgentCounters {
   }
 
   /** result: "ok" or the CNI error code. */
-  cniRequest(command: string, result: string): void {
+  cniRequest(command: string, result: string, seconds: number): void {
     this.cniRequests({ command, result });
+    this.cniDuration({ command, result: result === "ok" ? "ok" : "error" }, seconds);
     if (result !== "ok") this.values.cniErrors++;
     else if (command === "add") this.values.cniAdd++;
     else if (command === "del") this.values.cniDel++;

@@ -2,7 +2,7 @@
 
 import type { CurrentDatapathState } from "../../bpf/datapath/reconcile.js";
 import { AGENT_METRICS } from "../../lib/api/metrics.js";
-import type { MetricsRegistry } from "./registry.js";
+import type { MetricsRegistry } from "../../lib/metrics/registry.js";
 
 export interface GaugeSources {
   ready: () => boolean;
@@ -19,20 +19,22 @@ export function frontendCount(current: CurrentDatapathState | undefined): number
 }
 
 export function registerAgentGauges(metrics: MetricsRegistry, sources: GaugeSources): void {
-  metrics.gauge(AGENT_METRICS.agentReady, "1 when the agent serves CNI ADDs", () => [
+  metrics.gauge(AGENT_METRICS.agentReady, "1 when the agent serves CNI ADDs", [], () => [
     { value: sources.ready() ? 1 : 0 },
   ]);
-  metrics.gauge(AGENT_METRICS.agentEndpoints, "local pod endpoints", () => [{ value: sources.endpoints() }]);
-  metrics.gauge(AGENT_METRICS.agentServices, "service frontends in the datapath", () => [
+  metrics.gauge(AGENT_METRICS.agentEndpoints, "local pod endpoints", [], () => [
+    { value: sources.endpoints() },
+  ]);
+  metrics.gauge(AGENT_METRICS.agentServices, "service frontends in the datapath", [], () => [
     { value: frontendCount(sources.datapath()) },
   ]);
-  metrics.gauge(AGENT_METRICS.agentIpcacheEntries, "ipcache entries", () => [
+  metrics.gauge(AGENT_METRICS.agentIpcacheEntries, "ipcache entries", [], () => [
     { value: sources.datapath()?.ipcache.length ?? 0 },
   ]);
-  metrics.gauge(AGENT_METRICS.agentIdentities, "identities of this cluster known to the agent", () => [
+  metrics.gauge(AGENT_METRICS.agentIdentities, "identities of this cluster known to the agent", [], () => [
     { value: sources.identities() },
   ]);
-  metrics.collectedCounter(AGENT_METRICS.datapathPacketsTotal, "datapath packets by reason", () =>
+  metrics.collectedCounter(AGENT_METRICS.datapathPacketsTotal, "datapath packets by reason", ["reason"], () =>
     Object.entries(sources.packetsByReason()).map(([reason, value]) => ({
       labels: { reason },
       value: Number(value.packets),

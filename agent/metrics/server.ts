@@ -1,6 +1,6 @@
 /** The agent's HTTP endpoint for Prometheus (GET /metrics) and the kubelet's probe (GET /healthz). */
 import { createServer, type Server } from "node:http";
-import type { MetricsRegistry } from "./registry.js";
+import { METRICS_CONTENT_TYPE, type MetricsRegistry } from "../../lib/metrics/registry.js";
 
 export async function serveMetrics(
   address: { host: string; port: number },
@@ -9,9 +9,16 @@ export async function serveMetrics(
 ): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === "/metrics" || req.url?.startsWith("/metrics?")) {
-      const body = metrics.render();
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-      res.end(body);
+      metrics.render().then(
+        (body) => {
+          res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
+          res.end(body);
+        },
+        (error: unknown) => {
+          res.writeHead(500, { "content-type": "text/plain" });
+          res.end(`metrics: ${(error as Error).message}`);
+        },
+      );
     } else if (req.url === "/healthz") {
       res.writeHead(ready() ? 200 : 503);
       res.end(ready() ? "ok" : "starting");

@@ -69,9 +69,11 @@ export class DatapathLoop {
     let ops = 0;
     try {
       ops = deps.datapath.reconcile(plan.maps).length;
+      clustermesh?.datapathProgrammed(true);
       await syncTunnelRoutes(plan.tunnelRoutes);
       this.last = { at: new Date().toISOString(), ops };
     } catch (error) {
+      clustermesh?.datapathProgrammed(false);
       this.last = { at: new Date().toISOString(), ops, error: (error as Error).message };
       throw error;
     } finally {

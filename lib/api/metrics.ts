@@ -1,7 +1,11 @@
 /**
  * The Prometheus metric names the programs export: one list, so dashboards, tests and the
- * documentation read the same names the code registers. The agent's are its own (`clustermesh_…`);
- * the clustermesh-apiserver's carry Cilium's namespace (`cilium_clustermesh_apiserver_…`).
+ * documentation read the same names the code registers. Where Cilium's agent exports the same
+ * measure, the agent uses Cilium's name, type and labels (`cilium_clustermesh_…`, from
+ * https://github.com/cilium/cilium/blob/v1.18.4/pkg/clustermesh/common/metrics.go and
+ * https://github.com/cilium/cilium/blob/v1.18.4/pkg/clustermesh/metrics.go); the rest are its own
+ * (`clustermesh_…`). The clustermesh-apiserver's carry Cilium's namespace
+ * (`cilium_clustermesh_apiserver_…`).
  */
 
 /** The agent's metrics (served on --metrics-address /metrics). */
@@ -21,14 +25,24 @@ export const AGENT_METRICS = {
   encryptionSkippedPeersTotal: "clustermesh_encryption_skipped_peers_total",
   encryptionDropPrefixes: "clustermesh_encryption_drop_prefixes",
   encryptionIpsecSas: "clustermesh_encryption_ipsec_sas",
-  agentRemoteClusters: "clustermesh_agent_remote_clusters",
+  // Cilium's (v1.18.4 labels: source_cluster, source_node_name[, target_cluster])
+  remoteClusters: "cilium_clustermesh_remote_clusters",
+  remoteClusterReadinessStatus: "cilium_clustermesh_remote_cluster_readiness_status",
+  remoteClusterFailures: "cilium_clustermesh_remote_cluster_failures",
+  remoteClusterLastFailureTs: "cilium_clustermesh_remote_cluster_last_failure_ts",
+  remoteClusterNodes: "cilium_clustermesh_remote_cluster_nodes",
+  globalServices: "cilium_clustermesh_global_services",
+  // Cilium 1.19+ (pkg/clustermesh/metrics.go), with the 1.18 label set of their siblings
+  remoteClusterServices: "cilium_clustermesh_remote_cluster_services",
+  remoteClusterEndpoints: "cilium_clustermesh_remote_cluster_endpoints",
+  // histograms none of the peers publish
+  cniRequestDurationSeconds: "clustermesh_agent_cni_request_duration_seconds",
+  remoteClusterInitialSyncSeconds: "clustermesh_agent_remote_cluster_initial_sync_seconds",
+  remoteClusterChangeToDatapathSeconds: "clustermesh_agent_remote_cluster_change_to_datapath_seconds",
+  // ours, per remote cluster
   agentRemoteClusterConnected: "clustermesh_agent_remote_cluster_connected",
-  agentRemoteClusterReady: "clustermesh_agent_remote_cluster_ready",
   agentRemoteClusterBackendsWithdrawn: "clustermesh_agent_remote_cluster_backends_withdrawn",
   agentRemoteClusterEntries: "clustermesh_agent_remote_cluster_entries",
-  agentRemoteClusterFailuresTotal: "clustermesh_agent_remote_cluster_failures_total",
-  agentRemoteClusterLastFailureTimestampSeconds:
-    "clustermesh_agent_remote_cluster_last_failure_timestamp_seconds",
   agentRemoteClusterRejectedTotal: "clustermesh_agent_remote_cluster_rejected_total",
   agentRemoteClusterRejectedEntries: "clustermesh_agent_remote_cluster_rejected_entries",
   agentRemoteClusterIgnoredEntries: "clustermesh_agent_remote_cluster_ignored_entries",
@@ -52,4 +66,7 @@ export const APISERVER_METRICS = {
   heartbeatsTotal: "heartbeats_total",
   leases: "leases",
   ready: "ready",
+  /** Cilium's (clustermesh-apiserver/syncstate): seconds from start until every kind was synced. */
+  bootstrapSeconds: "bootstrap_seconds",
+  metricsCollectErrorsTotal: "metrics_collect_errors_total",
 } as const;
