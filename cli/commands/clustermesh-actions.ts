@@ -20,7 +20,7 @@ interface Target {
   kubeconfig?: string;
 }
 
-function kubeConfig(context: string, file: string | undefined): KubeConfig {
+export function kubeConfig(context: string, file: string | undefined): KubeConfig {
   if (file) {
     try {
       new KubeConfig().loadFromFile(file);
