@@ -7,9 +7,11 @@ import type { EncryptionMode } from "../../lib/api/encryption.js";
 import { advertisedApiServer } from "../../lib/install/api-server-address.js";
 import { install, summary } from "../../lib/install/install.js";
 import { installManifests } from "../../lib/install/manifests.js";
+import { ClusterUnreachableError } from "../../lib/install/preflight.js";
 import { type ApiserverServiceType, checkInstallSettings } from "../../lib/install/settings.js";
 import { uninstall } from "../../lib/install/uninstall.js";
 import { meshWorkloadStatus } from "../../lib/install/workload-status.js";
+import { apiErrorMessage } from "../../lib/k8s/client.js";
 import { UsageError } from "../../lib/usage-error.js";
 import { type OutputFormat, printJson, progress } from "../output.js";
 import { kubeConfig } from "./clustermesh-actions.js";
@@ -65,7 +67,15 @@ export async function installAction(flags: InstallFlags): Promise<void> {
   checkInstallSettings({ ...partial, k8sServiceHost: flags.k8sServiceHost ?? "127.0.0.1" });
   const kc = kubeConfig(flags.context, flags.kubeconfig);
   if (flags.k8sServiceHost === undefined) {
-    const advertised = await advertisedApiServer(kc).catch(() => undefined);
+    let advertised: Awaited<ReturnType<typeof advertisedApiServer>>;
+    try {
+      advertised = await advertisedApiServer(kc);
+    } catch (error) {
+      throw new ClusterUnreachableError(
+        `context ${flags.context}: cannot read the API server's address from the kubernetes Endpoints (${apiErrorMessage(error)}); check kubectl --context ${flags.context} get nodes, or give --k8s-service-host`,
+        { cause: error },
+      );
+    }
     if (!advertised)
       throw new UsageError(
         "--k8s-service-host: the API server advertises no address in the kubernetes Endpoints; give the address nodes reach it at (kind: <cluster>-control-plane)",

@@ -37,12 +37,15 @@ export function crdObjects(): KubernetesObject[] {
   return MESH_CRDS.map((crd) => ({ ...crd, metadata: { ...crd.metadata, labels: { ...PART_OF } } }));
 }
 
-/** Everything but the CRDs and the Secrets, in apply order. */
+/**
+ * What install applies after the CRDs and after `clustermesh enable`'s code has written the
+ * Secrets and the clustermesh-config ConfigMap (enable owns that one: applying it here too would
+ * make the two writers undo each other's metadata on every run).
+ */
 export function workloadObjects(settings: InstallSettings): KubernetesObject[] {
   return [
     ...rbacObjects(MESH_ACCESS.agent),
     ...rbacObjects(MESH_ACCESS.clustermeshApiserver),
-    clusterConfigMap(settings),
     kubeconfigConfigMap(settings),
     apiserverService(settings),
     agentDaemonSet(settings),
@@ -50,6 +53,7 @@ export function workloadObjects(settings: InstallSettings): KubernetesObject[] {
   ];
 }
 
+/** Every object, for --dry-run (`kubectl apply -f`): the ConfigMap enable writes included, Secrets not. */
 export function installManifests(settings: InstallSettings): KubernetesObject[] {
-  return [...crdObjects(), ...workloadObjects(settings)];
+  return [...crdObjects(), clusterConfigMap(settings), ...workloadObjects(settings)];
 }
