@@ -28,7 +28,7 @@ import { runSync } from "../lib/exec.js";
 import { installManifests } from "../lib/install/manifests.js";
 import { checkInstallSettings } from "../lib/install/settings.js";
 import { objectName } from "../lib/k8s/apply.js";
-import { isRunning } from "../lib/process.js";
+import { isRunning, waitFor } from "../lib/process.js";
 
 const MESHCTL = join(dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
 const BUILD_AND_START_TIMEOUT_MS = 90 * 60_000;
@@ -312,6 +312,87 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
         ["clustermesh-apiserver", true, settings().image],
       ],
     );
+  });
+
+  it("install --wait fails at once, naming the image and the kind load command, when a pod cannot pull it", async () => {
+    // No kubelet runs: a Node object with room for pods lets the DaemonSet controller and the
+    // scheduler place an agent pod on it; the test then reports for that pod what a kubelet reports
+    // when the image is not on the node.
+    const node = `${cluster}-control-plane`;
+    const nodeFile = join(dir, "node.json");
+    writeFileSync(nodeFile, JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: node } }));
+    await ok("create", "-f", nodeFile);
+    const room = { pods: "110", cpu: "4", memory: "8Gi" };
+    await ok(
+      "patch",
+      "node",
+      node,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { capacity: room, allocatable: room } }),
+    );
+    const began = Date.now();
+    const waiting = meshctl(...installFlags(), "--wait", "--wait-duration", "10m");
+    const pod = await waitFor(
+      "the agent pod bound to the node",
+      async () => {
+        const pods = JSON.parse(
+          await ok(
+            "-n",
+            "kube-system",
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/name=clustermesh-agent",
+            "-o",
+            "json",
+          ),
+        ).items as { metadata: { name: string }; spec: { nodeName?: string } }[];
+        return pods.find((p) => p.spec.nodeName === node)?.metadata.name;
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    const image = settings().image;
+    await ok(
+      "-n",
+      "kube-system",
+      "patch",
+      "pod",
+      pod,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({
+        status: {
+          initContainerStatuses: [
+            {
+              name: "mount-bpf-fs",
+              image,
+              imageID: "",
+              ready: false,
+              restartCount: 0,
+              state: { waiting: { reason: "ErrImagePull", message: `pull access denied for ${image}` } },
+            },
+          ],
+        },
+      }),
+    );
+    const failed = await waiting;
+    assert.equal(failed.code, 1, failed.stderr);
+    // at once, not at the deadline: no retry pulls an image
+    assert.ok(Date.now() - began < 5 * 60_000, `failed after ${Date.now() - began} ms, not at once`);
+    const error = failed.stderr.split("\n").filter((line) => line.startsWith("Error:"));
+    assert.equal(error.length, 1, failed.stderr);
+    assert.match(
+      error[0],
+      new RegExp(
+        `cannot pull ${image.replace(/[.]/g, "\\.")} \\(${pod} on ${node}: ErrImagePull\\); load it onto the nodes: kind load image-archive`,
+      ),
+    );
+    // leave no pod bound to a node without a kubelet (it could never finish terminating)
+    await ok("delete", "node", node);
+    await ok("-n", "kube-system", "delete", "pod", pod, "--force", "--grace-period=0");
   });
 
   it("uninstall removes what install made, says what it left; --delete-crds and a second uninstall", async () => {

@@ -6,7 +6,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { enableClusterMesh } from "../clustermesh/enable.js";
 import { applyObjects } from "../k8s/apply.js";
-import { waitFor } from "../process.js";
+import { WaitAborted, waitFor } from "../process.js";
 import { crdObjects, workloadObjects } from "./manifests.js";
 import { clusterFacts, refuseOtherIdentity, refuseOthers } from "./preflight.js";
 import type { InstallSettings } from "./settings.js";
@@ -29,7 +29,8 @@ export interface InstallOptions {
   progress: (line: string) => void;
 }
 
-export class ImagePullError extends Error {}
+/** A WaitAborted: waitFor retries a failing probe until its deadline, but no retry pulls an image. */
+export class ImagePullError extends WaitAborted {}
 
 /** kind names its contexts `kind-<cluster>`: the load command can then be given in full. */
 export function imageLoadHint(image: string, context: string): string {
@@ -69,9 +70,6 @@ export async function waitForMesh(
     );
   } catch (error) {
     if (error instanceof ImagePullError) throw error;
-    // the last ImagePullError is only the waitFor's last error: the state is what the user needs
-    if (last && imagePullFailures(last).length > 0)
-      throw new ImagePullError(pullFailureMessage(imagePullFailures(last), context), { cause: error });
     throw new Error(
       `not ready after ${Math.round(timeoutMs / 1000)} s: ${last ? summary(last) : "no status"}`,
       {
