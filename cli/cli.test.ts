@@ -84,6 +84,9 @@ describe("meshctl (no root, no cluster)", () => {
       ["agent"],
       ["agent", "status"],
       ["version"],
+      ["install"],
+      ["uninstall"],
+      ["status"],
     ];
     for (const command of commands) {
       const help = meshctl([...command, "--help"]);

@@ -10,6 +10,7 @@ import { UsageError } from "../lib/usage-error.js";
 import { packageVersion } from "../lib/version.js";
 import { agentCommand } from "./commands/agent.js";
 import { clustermeshCommand } from "./commands/clustermesh.js";
+import { installCommands } from "./commands/install.js";
 import { labCommand } from "./commands/lab.js";
 import { versionCommand } from "./commands/version.js";
 
@@ -21,6 +22,7 @@ const program = new Command("meshctl")
 
 program.addCommand(labCommand());
 program.addCommand(clustermeshCommand());
+for (const command of installCommands()) program.addCommand(command);
 program.addCommand(agentCommand());
 program.addCommand(versionCommand());
 

@@ -20,7 +20,7 @@ interface Target {
   kubeconfig?: string;
 }
 
-function kubeConfig(context: string, file: string | undefined): KubeConfig {
+export function kubeConfig(context: string, file: string | undefined): KubeConfig {
   if (file) {
     try {
       new KubeConfig().loadFromFile(file);
@@ -67,7 +67,10 @@ export async function enableAction(
     progress,
   });
   if (lab) await lab.startClusterMesh(enabled, options.nodePort, progress);
-  else progress("Not a lab cluster: deploy the clustermesh-apiserver manifests to serve the mesh");
+  else
+    progress(
+      `Not a lab cluster: the clustermesh-apiserver Deployment of meshctl install serves it (meshctl install --context ${options.context} … if it is not installed)`,
+    );
 }
 
 export async function disableAction(options: Target): Promise<void> {

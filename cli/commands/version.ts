@@ -1,15 +1,17 @@
 /**
- * `meshctl version [-o json]`: the client's version and git commit (./version-info.ts says where the
- * commit comes from). The report is keyed by component so that the in-cluster versions (agent,
- * clustermesh-apiserver, read through --context) can join it later as `servers` without changing
- * what `client` means; nothing here reaches a cluster yet.
+ * `meshctl version [--context C] [-o json]`: the client's version and git commit (lib/version.ts says
+ * where the commit comes from) and, with --context, the versions the cluster's agent DaemonSet and
+ * clustermesh-apiserver Deployment run (`servers`, loaded from ./version-servers.js only then).
  */
 import { Command, Option } from "commander";
 import { type ClientVersion, clientVersion } from "../../lib/version.js";
 import { type OutputFormat, parseOutputFormat, printJson } from "../output.js";
+import { kubeconfigFile } from "./clustermesh.js";
+import type { ServerVersion } from "./version-servers.js";
 
 export interface VersionReport {
   client: ClientVersion;
+  servers?: ServerVersion[];
 }
 
 export function versionReport(): VersionReport {
@@ -33,9 +35,18 @@ export function versionCommand(): Command {
     .addOption(
       new Option("-o, --output <format>", "text or json").default("text").argParser(parseOutputFormat),
     )
-    .action((options: { output: OutputFormat }) => {
-      const report = versionReport();
+    .option("--context <name>", "also show the versions installed in this cluster")
+    .addOption(new Option("--kubeconfig <file>", "kubeconfig file of --context").argParser(kubeconfigFile))
+    .action(async (options: { output: OutputFormat; context?: string; kubeconfig?: string }) => {
+      const report: VersionReport = versionReport();
+      const servers = options.context ? await import("./version-servers.js") : undefined;
+      if (servers && options.context)
+        report.servers = await servers.serverVersions(options.context, options.kubeconfig);
       if (options.output === "json") printJson(report);
-      else process.stdout.write(`${renderVersion(report)}\n`);
+      else {
+        process.stdout.write(`${renderVersion(report)}\n`);
+        if (servers && report.servers && options.context)
+          process.stdout.write(`${servers.renderServers(options.context, report.servers)}\n`);
+      }
     });
 }
