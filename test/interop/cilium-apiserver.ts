@@ -91,6 +91,7 @@ export class CiliumClusterMeshApiserver {
             throw new WaitAborted("Cilium's clustermesh-apiserver exited");
           const response = await fetch(`${this.healthUrl}/readyz`, {
             signal: AbortSignal.timeout(2_000),
+            // not listening yet (refused) or slow: the wait asks again until its deadline
           }).catch(() => undefined);
           await response?.text();
           return response?.status === 200;
