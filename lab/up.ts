@@ -1,9 +1,13 @@
-import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createCa } from "../certs/authority.js";
 import { saveBundle } from "../certs/store.js";
-import { type EncryptionMode, IPSEC_KEYS_SECRET, type IpsecBackendChoice } from "../lib/api/encryption.js";
+import {
+  type EncryptionMode,
+  IPSEC_KEYS_SECRET,
+  type IpsecBackendChoice,
+  newIpsecKeysLine,
+} from "../lib/api/encryption.js";
 import { cgroup2Root } from "../lib/cgroup.js";
 import { enableClusterMesh } from "../lib/clustermesh/enable.js";
 import { connectCommand } from "../lib/clustermesh/hints.js";
@@ -162,10 +166,7 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
 
     // All clusters of a mesh share the IPsec key (as Cilium requires): one random AEAD key, Cilium's
     // line format, per-node-pair derivation on ("+"). Agents wait for it (dropping remote traffic).
-    const ipsecKeys =
-      options.encryption === "ipsec"
-        ? `3+ rfc4106(gcm(aes)) ${randomBytes(20).toString("hex")} 128`
-        : undefined;
+    const ipsecKeys = options.encryption === "ipsec" ? newIpsecKeysLine() : undefined;
     // Like `meshctl clustermesh enable` on each cluster, with the lab's CA shared by all of them.
     await Promise.all(
       plan.clusters.map(async (cluster) => {

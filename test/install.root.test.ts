@@ -21,10 +21,12 @@ import {
   stopKubernetesControlPlane,
 } from "../lab/kubernetes/control-plane.js";
 import type { LabResource } from "../lab/state.js";
+import { IPSEC_KEYS_SECRET } from "../lib/api/encryption.js";
 import { MESH_ACCESS, serviceAccountUser } from "../lib/api/rbac.js";
 import { ENABLE_OBJECTS } from "../lib/clustermesh/disable.js";
 import { MeshObjects } from "../lib/clustermesh/resources.js";
 import { runSync } from "../lib/exec.js";
+import { ensureIpsecKeys } from "../lib/install/ipsec-keys.js";
 import { installManifests } from "../lib/install/manifests.js";
 import { checkInstallSettings } from "../lib/install/settings.js";
 import { objectName } from "../lib/k8s/apply.js";
@@ -395,10 +397,36 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
     await ok("-n", "kube-system", "delete", "pod", pod, "--force", "--grace-period=0");
   });
 
+  it("an IPsec install's key Secret is created once with a key in Cilium's format, then never replaced", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.kubeconfigs.admin);
+    const read = async () =>
+      Buffer.from(
+        (
+          await ok(
+            "-n",
+            "kube-system",
+            "get",
+            "secret",
+            IPSEC_KEYS_SECRET.name,
+            "-o",
+            "jsonpath={.data.keys}",
+          )
+        ).trim(),
+        "base64",
+      ).toString();
+    assert.equal(await ensureIpsecKeys(kc), "created");
+    const first = await read();
+    assert.match(first, /^3\+ rfc4106\(gcm\(aes\)\) [0-9a-f]{40} 128$/);
+    assert.equal(await ensureIpsecKeys(kc), "kept");
+    assert.equal(await read(), first, "the mesh-wide key is never replaced");
+  });
+
   it("uninstall removes what install made, says what it left; --delete-crds and a second uninstall", async () => {
     const removed = await meshctl("uninstall");
     assert.equal(removed.code, 0, removed.stderr);
     assert.match(removed.stderr, /Left: Secret kube-system\/clustermesh-ca/);
+    assert.match(removed.stderr, /Left: Secret kube-system\/clustermesh-ipsec-keys: the IPsec key/);
     assert.match(removed.stderr, /Left: CustomResourceDefinition\/meshnodes.clustermesh.io/);
     const state = await installedState();
     const remaining = Object.entries(state)

@@ -4,7 +4,7 @@
  * lab up --ipsec-backend`), the backends the agent reports in its status, the IPsec key Secret, and
  * the name the agent gives a node's WireGuard device (the lab removes what wireguard-go leaves).
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 
 export type EncryptionMode = "none" | "wireguard" | "ipsec";
 export const ENCRYPTION_MODES: readonly EncryptionMode[] = ["none", "wireguard", "ipsec"];
@@ -28,6 +28,15 @@ export const IPSEC_KEYS_SECRET = {
   name: "clustermesh-ipsec-keys",
   key: "keys",
 } as const;
+
+/**
+ * A fresh IPsec key line in Cilium's format: key id 3, "+" (a key per node pair, derived), one
+ * random rfc4106 AES-GCM key (16 bytes + 4 bytes salt), ICV 128 bits
+ * (https://docs.cilium.io/en/stable/security/network/encryption-ipsec/#generate-import-the-psk).
+ */
+export function newIpsecKeysLine(): string {
+  return `3+ rfc4106(gcm(aes)) ${randomBytes(20).toString("hex")} 128`;
+}
 
 const IFNAME_MAX = 15;
 

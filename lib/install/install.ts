@@ -7,6 +7,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { enableClusterMesh } from "../clustermesh/enable.js";
 import { applyObjects } from "../k8s/apply.js";
 import { WaitAborted, waitFor } from "../process.js";
+import { ensureIpsecKeys, ipsecKeysLine } from "./ipsec-keys.js";
 import { crdObjects, workloadObjects } from "./manifests.js";
 import { clusterFacts, refuseOtherIdentity, refuseOthers } from "./preflight.js";
 import type { InstallSettings } from "./settings.js";
@@ -107,6 +108,7 @@ export async function install(
     nodePort: settings.nodePort,
     progress: say,
   });
+  if (settings.encryption === "ipsec") say(ipsecKeysLine(await ensureIpsecKeys(kc), options.context));
   const objects = workloadObjects(settings);
   await applyObjects(kc, objects);
   say(

@@ -12,11 +12,12 @@ import {
   KubernetesObjectApi,
   V1DeleteOptions,
 } from "@kubernetes/client-node";
+import { IPSEC_KEYS_SECRET } from "../api/encryption.js";
 import { MESH_NAMESPACE } from "../api/rbac.js";
 import { ENABLE_OBJECTS } from "../clustermesh/disable.js";
 import { MeshObjects } from "../clustermesh/resources.js";
 import { applyObjects, objectName } from "../k8s/apply.js";
-import { coreApi, isNotFound } from "../k8s/client.js";
+import { coreApi, isNotFound, readSecret } from "../k8s/client.js";
 import { waitFor } from "../process.js";
 import { crdObjects, workloadObjects } from "./manifests.js";
 import { InstallNames } from "./names.js";
@@ -163,6 +164,10 @@ export async function uninstall(kc: KubeConfig, options: UninstallOptions): Prom
   } catch (error) {
     if (!isNotFound(error)) throw error;
   }
+  if (await readSecret(core, IPSEC_KEYS_SECRET.name, IPSEC_KEYS_SECRET.namespace))
+    left.push(
+      `Secret ${IPSEC_KEYS_SECRET.namespace}/${IPSEC_KEYS_SECRET.name}: the IPsec key the clusters of the mesh share (kubectl -n ${IPSEC_KEYS_SECRET.namespace} delete secret ${IPSEC_KEYS_SECRET.name})`,
+    );
   for (const crd of crdObjects()) {
     if (options.deleteCrds) {
       if (await deleteObject(api, crd)) deleted.push(objectName(crd));
