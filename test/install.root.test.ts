@@ -7,30 +7,23 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
-import {
-  type KubernetesControlPlane,
-  startKubernetesControlPlane,
-  stopKubernetesControlPlane,
-} from "../lab/kubernetes/control-plane.js";
-import type { LabResource } from "../lab/state.js";
+import type { KubernetesControlPlane } from "../lab/kubernetes/control-plane.js";
 import { IPSEC_KEYS_SECRET } from "../lib/api/encryption.js";
 import { MESH_ACCESS, serviceAccountUser } from "../lib/api/rbac.js";
 import { ENABLE_OBJECTS } from "../lib/clustermesh/disable.js";
 import { MeshObjects } from "../lib/clustermesh/resources.js";
-import { runSync } from "../lib/exec.js";
 import { ensureIpsecKeys } from "../lib/install/ipsec-keys.js";
 import { installManifests } from "../lib/install/manifests.js";
 import { checkInstallSettings } from "../lib/install/settings.js";
 import { objectName } from "../lib/k8s/apply.js";
 import { isRunning, waitFor } from "../lib/process.js";
+import { TestKubernetes } from "../testing/kubernetes.js";
 
 const MESHCTL = join(dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
 const BUILD_AND_START_TIMEOUT_MS = 90 * 60_000;
@@ -49,23 +42,9 @@ function run(argv: string[], timeout = 180_000): Promise<Run> {
   });
 }
 
-function freeSubnetPrefix(): string {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const prefix = `172.30.${100 + (randomBytes(1)[0] % 150)}`;
-    const used =
-      runSync(["ip", "-4", "route", "show", "root", `${prefix}.0/24`]) +
-      runSync(["ip", "-4", "-o", "addr", "show", "to", `${prefix}.0/24`]);
-    if (used.trim() === "") return prefix;
-  }
-  throw new Error("no free 172.30.x.0/24 subnet for the test's node link");
-}
-
 describe("meshctl install against a real kube-apiserver (root; builds the binaries on first use)", () => {
-  const id = randomBytes(3).toString("hex");
-  const netns = `gin${id}-cp`;
-  const hostVeth = `gin${id}h`;
-  const dir = mkdtempSync(join(tmpdir(), `gin${id}-`));
-  const records: LabResource[] = [];
+  const kube = new TestKubernetes();
+  const dir = kube.dir;
   const cluster = "c1";
   let nodeIp = "";
   let cp: KubernetesControlPlane;
@@ -122,41 +101,20 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
 
   before(
     async () => {
-      const prefix = freeSubnetPrefix();
-      nodeIp = `${prefix}.2`;
-      runSync(["ip", "netns", "add", netns]);
-      runSync(["ip", "link", "set", "lo", "up"], { netns });
-      runSync(["ip", "link", "add", hostVeth, "type", "veth", "peer", "name", "eth0", "netns", netns]);
-      runSync(["ip", "addr", "add", `${prefix}.1/24`, "dev", hostVeth]);
-      runSync(["ip", "link", "set", hostVeth, "up"]);
-      runSync(["ip", "addr", "add", `${nodeIp}/24`, "dev", "eth0"], { netns });
-      runSync(["ip", "link", "set", "eth0", "up"], { netns });
-      runSync(["ip", "route", "add", "default", "via", `${prefix}.1`], { netns });
-      cp = await startKubernetesControlPlane({
-        journal: { path: (...parts: string[]) => join(dir, ...parts), record: (r) => records.push(r) },
-        clusterName: cluster,
-        node: { name: `${cluster}-control-plane`, ip: nodeIp, netns },
-        nodes: [{ name: `${cluster}-control-plane`, ip: nodeIp }],
-        podSubnets: ["10.244.0.0/16"],
-        serviceSubnets: ["10.96.0.0/16"],
-        etcdDataDir: join("/dev/shm", `gin${id}-etcd`),
-      });
-      const kc = new KubeConfig();
-      kc.loadFromFile(cp.kubeconfigs.admin);
-      context = kc.getCurrentContext();
+      await kube.start();
+      cp = kube.cp as KubernetesControlPlane;
+      nodeIp = kube.ip;
+      context = kube.kubeConfig().getCurrentContext();
     },
     { timeout: BUILD_AND_START_TIMEOUT_MS },
   );
 
   after(async () => {
-    if (cp) await stopKubernetesControlPlane(cp.components);
-    for (const record of records) {
+    await kube.stop();
+    for (const record of kube.records) {
       if (record.kind === "process")
         assert.ok(!isRunning(record), `${record.role} (PID ${record.pid}) left running`);
     }
-    runSync(["ip", "netns", "del", netns]); // takes the veth pair with it
-    rmSync(join("/dev/shm", `gin${id}-etcd`), { recursive: true, force: true });
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("--dry-run prints every object as YAML the API server accepts, and reaches no cluster", async () => {
