@@ -1,4 +1,3 @@
-import { rmSync } from "node:fs";
 import { CommandError, run, runJson } from "../lib/exec.js";
 import type { HostRoute } from "./plan.js";
 
@@ -63,8 +62,6 @@ export async function netnsPids(name: string): Promise<number[]> {
 
 export async function deleteNetns(name: string): Promise<void> {
   await ignoreGone(run(["ip", "netns", "del", name]));
-  // a pod's resolv.conf for `ip netns exec` (lab/kubelet/sandbox.ts), left by a crashed kubelet
-  rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
 }
 
 /** Connects a node namespace to the bridge: <hostInterface> (root, on the bridge) <-> eth0 (node). */

@@ -2,7 +2,6 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync, readlinkSync } from "node:fs";
 import type { Logger } from "../../lib/log.js";
 import type { PodWorker } from "./pod-worker.js";
-import { inPodArgv } from "./sandbox.js";
 import { type ExecRequest, shellQuote } from "./stream-protocol.js";
 
 /**
@@ -105,7 +104,11 @@ export class ExecSession {
           "/dev/null",
         ]
       : request.command;
-    const argv = inPodArgv({ cgroupDir: worker.cgroupDir, netns: worker.netns, argv: command });
+    const argv = worker.execArgv(container, command);
+    if (!argv) {
+      this.finish({ error: `container ${container} is not running` });
+      return;
+    }
     const child = spawn(argv[0], argv.slice(1), {
       env: { ...env, SHELL: "/bin/sh" },
       stdio: [request.stdin || request.tty ? "pipe" : "ignore", "pipe", "pipe"],

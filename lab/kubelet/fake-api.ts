@@ -63,6 +63,27 @@ export class FakeKubeletApi implements KubeletApi {
     this.events.push({ pod: pod.metadata?.name ?? "", type, reason, message });
   }
 
+  readonly configMaps = new Map<string, Record<string, string>>();
+  readonly secrets = new Map<string, Record<string, string>>();
+
+  async readConfigMap(namespace: string, name: string): Promise<Record<string, Buffer> | undefined> {
+    const data = this.configMaps.get(`${namespace}/${name}`);
+    return data && Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v)]));
+  }
+
+  async readSecret(namespace: string, name: string): Promise<Record<string, Buffer> | undefined> {
+    const data = this.secrets.get(`${namespace}/${name}`);
+    return data && Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v)]));
+  }
+
+  /** A token naming the pod (no signature: nothing verifies it here). */
+  async requestToken(pod: V1Pod, options: { expirationSeconds: number }) {
+    return {
+      token: `token-for-${pod.metadata?.namespace}/${pod.metadata?.name}`,
+      expiresAt: new Date(Date.now() + options.expirationSeconds * 1000),
+    };
+  }
+
   async registerNode(node: V1Node): Promise<V1Node> {
     this.node = structuredClone(node);
     this.node.metadata = { ...this.node.metadata, uid: this.node.metadata?.uid ?? randomUUID() };

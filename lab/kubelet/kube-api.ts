@@ -76,6 +76,67 @@ export class KubeApi implements KubeletApi {
     }
   }
 
+  async readConfigMap(namespace: string, name: string): Promise<Record<string, Buffer> | undefined> {
+    const configMap = await this.readOrUndefined(() =>
+      this.core.readNamespacedConfigMap({ namespace, name }),
+    );
+    if (!configMap) return undefined;
+    return {
+      ...Object.fromEntries(Object.entries(configMap.data ?? {}).map(([k, v]) => [k, Buffer.from(v)])),
+      ...Object.fromEntries(
+        Object.entries(configMap.binaryData ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]),
+      ),
+    };
+  }
+
+  async readSecret(namespace: string, name: string): Promise<Record<string, Buffer> | undefined> {
+    const secret = await this.readOrUndefined(() => this.core.readNamespacedSecret({ namespace, name }));
+    if (!secret) return undefined;
+    return {
+      ...Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")])),
+      ...Object.fromEntries(Object.entries(secret.stringData ?? {}).map(([k, v]) => [k, Buffer.from(v)])),
+    };
+  }
+
+  /** The node may read an object a pod bound to it references (Node authorizer); 404 → undefined. */
+  private async readOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await read();
+    } catch (error) {
+      if (apiStatus(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** TokenRequest bound to the pod, as the kubelet's projected service-account token. */
+  async requestToken(
+    pod: V1Pod,
+    options: { expirationSeconds: number; audience?: string },
+  ): Promise<{ token: string; expiresAt: Date }> {
+    const response = await this.core.createNamespacedServiceAccountToken({
+      namespace: pod.metadata?.namespace ?? "default",
+      name: pod.spec?.serviceAccountName ?? "default",
+      body: {
+        spec: {
+          audiences: options.audience ? [options.audience] : [],
+          expirationSeconds: options.expirationSeconds,
+          boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.metadata?.name, uid: pod.metadata?.uid },
+        },
+      },
+    });
+    const token = response.status?.token;
+    if (!token)
+      throw new Error(
+        `TokenRequest for pod ${pod.metadata?.namespace}/${pod.metadata?.name} returned no token`,
+      );
+    return {
+      token,
+      expiresAt: new Date(
+        response.status?.expirationTimestamp ?? Date.now() + options.expirationSeconds * 1000,
+      ),
+    };
+  }
+
   async updateStatus(pod: V1Pod, status: NonNullable<V1Pod["status"]>): Promise<void> {
     const name = pod.metadata?.name ?? "";
     const namespace = pod.metadata?.namespace ?? "default";

@@ -415,9 +415,12 @@ describe("lab kubelet with bridge + host-local (root)", { timeout: 120_000 }, ()
         {
           name: "c",
           image: "clustermesh/client",
-          readinessProbe: { exec: { command: ["test", "-f", join(dir, "ready-flag")] }, periodSeconds: 1 },
+          // the container sees the test's directory only through a hostPath volume
+          volumeMounts: [{ name: "flags", mountPath: "/flags" }],
+          readinessProbe: { exec: { command: ["test", "-f", "/flags/ready-flag"] }, periodSeconds: 1 },
         },
       ],
+      volumes: [{ name: "flags", hostPath: { path: dir, type: "Directory" } }],
     });
     await waitFor(
       "crasher restarted twice",

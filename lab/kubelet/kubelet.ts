@@ -6,6 +6,7 @@ import type { ClusterDns } from "./dns.js";
 import { type NetworkState, type NodeIdentity, nodeObject, nodeStatus, readyOf } from "./node-status.js";
 import { type NodeContext, type PodApi, PodWorker, teardownRecord } from "./pod-worker.js";
 import type { StateStore } from "./state.js";
+import { type NodeFileSystem, SHARED_NODE_PATHS } from "./volumes.js";
 
 /**
  * The lab kubelet: registers its Node, keeps the Ready condition (network config valid, and CNI
@@ -32,6 +33,10 @@ export interface KubeletOptions {
   dns?: ClusterDns;
   netnsPrefix: string;
   cgroupRoot: string;
+  /** Where hostPath volumes are on this node; default: the host's own paths. */
+  fileSystem?: NodeFileSystem;
+  /** The node's image store file (images with layers, ./images.ts). */
+  imageStore?: string;
   cni: CniRuntime;
   state: StateStore;
   api: KubeletApi;
@@ -67,6 +72,8 @@ export class Kubelet {
       dns: options.dns,
       netnsPrefix: options.netnsPrefix,
       cgroupRoot: options.cgroupRoot,
+      fileSystem: options.fileSystem ?? { mapped: {}, shared: SHARED_NODE_PATHS },
+      imageStore: options.imageStore,
       cni: options.cni,
       state: options.state,
       api: options.api,

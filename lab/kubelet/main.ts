@@ -12,6 +12,7 @@ import { parseTaints } from "./node-status.js";
 import { assertCgroupRootSafe } from "./sandbox.js";
 import { KubeletServer } from "./server.js";
 import { StateStore } from "./state.js";
+import { SHARED_NODE_PATHS } from "./volumes.js";
 
 /** The lab's pod runner for one node; run it inside the node's netns (nsenter --net=/run/netns/<node>). */
 const program = new Command()
@@ -31,6 +32,15 @@ const program = new Command()
   )
   .requiredOption("--cgroup-root <dir>", "cgroup2 directory for this node's pods (below the cgroup2 mount)")
   .requiredOption("--state-dir <dir>", "pod records and container logs")
+  .option(
+    "--node-root <dir>",
+    "the node's own file system: hostPath volumes are below it (default: the host's)",
+  )
+  .option(
+    "--host-path-map <path=dir,…>",
+    "node paths backed by a host directory of their own (e.g. /sys/fs/bpf=<the node's bpffs dir>)",
+  )
+  .option("--image-store <file>", "images with layers on this node (JSON written by the lab)")
   .option("--port <port>", "HTTPS port for logs/exec", "10250")
   .option("--address <ip>", "address the HTTPS server binds to", "0.0.0.0")
   .requiredOption("--tls-cert-file <file>", "serving certificate")
@@ -43,6 +53,20 @@ const program = new Command()
   .option("--node-labels <labels>", "extra labels key=value,…")
   .option("--node-status-update-frequency <seconds>", "heartbeat period", "10")
   .option("--log-level <level>", "pino log level", process.env.MESH_LOG_LEVEL ?? "info");
+
+/** "/sys/fs/bpf=/x,/sys/fs/cgroup=/y" → { "/sys/fs/bpf": "/x", … }; every entry absolute. */
+function parseHostPathMap(value: string | undefined): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const entry of String(value ?? "")
+    .split(",")
+    .filter(Boolean)) {
+    const [path, dir] = entry.split("=");
+    if (!path?.startsWith("/") || !dir?.startsWith("/"))
+      throw new Error(`--host-path-map: "${entry}" is not <absolute node path>=<absolute host dir>`);
+    map[path.replace(/\/+$/, "")] = dir;
+  }
+  return map;
+}
 
 async function main(): Promise<void> {
   const opts = program.parse().opts();
@@ -86,6 +110,12 @@ async function main(): Promise<void> {
       : undefined,
     netnsPrefix: opts.netnsPrefix,
     cgroupRoot: opts.cgroupRoot,
+    fileSystem: {
+      nodeRoot: opts.nodeRoot,
+      mapped: parseHostPathMap(opts.hostPathMap),
+      shared: SHARED_NODE_PATHS,
+    },
+    imageStore: opts.imageStore,
     cni: new CniRuntime(opts.cniConfDir, String(opts.cniBinDir).split(":").filter(Boolean)),
     state: new StateStore(opts.stateDir),
     api: new KubeApi(kubeConfig, opts.nodeName, log),

@@ -30,12 +30,21 @@ export interface PodView {
   podIps: string[];
   hostIps: string[];
   containers: ContainerView[];
+  /** Run in order to completion before the containers (Initialized once all have succeeded). */
+  initContainers?: ContainerView[];
   /** Why the sandbox is not ready (shown on PodReadyToStartContainers). */
   sandboxMessage?: string;
   startTime?: Date;
 }
 
+const initialized = (view: PodView) =>
+  (view.initContainers ?? []).every((c) => c.final && c.state.terminated?.exitCode === 0);
+
 export function podPhase(view: PodView): V1PodStatus["phase"] {
+  // an init container that failed and will not be retried (restartPolicy Never) fails the pod
+  if ((view.initContainers ?? []).some((c) => c.final && (c.state.terminated?.exitCode ?? 0) !== 0))
+    return "Failed";
+  if (!initialized(view)) return "Pending";
   if (view.containers.length === 0) return view.sandboxReady ? "Running" : "Pending";
   if (view.containers.every((c) => c.final && c.state.terminated)) {
     return view.containers.every((c) => c.state.terminated?.exitCode === 0) ? "Succeeded" : "Failed";
@@ -73,7 +82,7 @@ export function buildPodStatus(pod: V1Pod, view: PodView, now = new Date()): V1P
   const notReady = view.containers.filter((c) => !c.ready).map((c) => c.name);
   const notReadyMessage = `containers with unready status: [${notReady.join(" ")}]`;
   const finished = phase === "Succeeded" || phase === "Failed";
-  const containerStatuses: V1ContainerStatus[] = view.containers.map((c) => ({
+  const statusOf = (c: ContainerView): V1ContainerStatus => ({
     name: c.name,
     image: c.image,
     imageID: "",
@@ -83,12 +92,27 @@ export function buildPodStatus(pod: V1Pod, view: PodView, now = new Date()): V1P
     restartCount: c.restartCount,
     state: c.state,
     ...(c.lastState ? { lastState: c.lastState } : { lastState: {} }),
-  }));
+  });
+  const init = view.initContainers ?? [];
+  const pendingInit = init.filter((c) => !(c.final && c.state.terminated?.exitCode === 0)).map((c) => c.name);
+  // while init containers run, the app containers wait in PodInitializing (as the kubelet reports)
+  const containerStatuses = view.containers.map((c) =>
+    pendingInit.length && !c.everStarted
+      ? statusOf({ ...c, state: { waiting: { reason: "PodInitializing" } } })
+      : statusOf(c),
+  );
   return {
     phase,
     conditions: [
       condition(previous, "PodReadyToStartContainers", view.sandboxReady, now, "", view.sandboxMessage),
-      condition(previous, "Initialized", true, now),
+      condition(
+        previous,
+        "Initialized",
+        pendingInit.length === 0,
+        now,
+        "ContainersNotInitialized",
+        `containers with incomplete status: [${pendingInit.join(" ")}]`,
+      ),
       condition(
         previous,
         "Ready",
@@ -112,6 +136,7 @@ export function buildPodStatus(pod: V1Pod, view: PodView, now = new Date()): V1P
     ...(view.podIps.length ? { podIP: view.podIps[0], podIPs: view.podIps.map((ip) => ({ ip })) } : {}),
     startTime: pod.status?.startTime ?? view.startTime ?? now,
     containerStatuses,
+    ...(init.length ? { initContainerStatuses: init.map(statusOf) } : {}),
     qosClass: pod.status?.qosClass ?? "BestEffort",
   };
 }

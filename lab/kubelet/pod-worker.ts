@@ -1,13 +1,20 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { V1Container, V1ContainerState, V1EnvVar, V1Pod } from "@kubernetes/client-node";
+import type { V1Container, V1ContainerState, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../../lib/log.js";
 import { isRunning, type ProcessRef, processStartTime, stopProcess } from "../../lib/process.js";
 import { type CniResult, type CniRuntime, podIpsFromResult, type RuntimeContext } from "./cni.js";
+import {
+  ContainerConfigError,
+  containerEnv,
+  type ReferencedObjects,
+  referencedNames,
+} from "./container-env.js";
+import { type ContainerRoot, enterContainerArgv, rootedArgv } from "./container-root.js";
 import { type ClusterDns, podResolvConf } from "./dns.js";
-import { resolveImage } from "./images.js";
+import { readImageStore, resolveImage } from "./images.js";
 import { formatChunk } from "./log-format.js";
 import { buildPodStatus, type ContainerView, statusKey } from "./pod-status.js";
 import { ProbeState, probeTiming, runProbe } from "./probes.js";
@@ -19,16 +26,23 @@ import {
   podCgroupName,
   podNetnsName,
   removeCgroup,
-  setPodResolvConf,
 } from "./sandbox.js";
 import type { PodRecord, StateStore } from "./state.js";
+import { fillVolume, prepareHostPath, type VolumeSourceApi } from "./volume-files.js";
+import {
+  containerMounts,
+  type NodeFileSystem,
+  podVolumeBackings,
+  type VolumeBacking,
+  VolumeError,
+} from "./volumes.js";
 
 /**
  * One pod's lifecycle on this node: sandbox (netns + CNI + cgroup), container processes with
  * restarts and probes, status reports, and teardown. All work is serialized per pod.
  */
 
-export interface PodApi {
+export interface PodApi extends VolumeSourceApi {
   updateStatus(pod: V1Pod, status: NonNullable<V1Pod["status"]>): Promise<void>;
   /** Deletes the pod object with grace period 0 once everything is cleaned up. */
   deletePod(pod: V1Pod): Promise<void>;
@@ -47,6 +61,10 @@ export interface NodeContext {
   log: Logger;
   /** `--cluster-dns`/`--cluster-domain`: what ClusterFirst pods resolve with. */
   dns?: ClusterDns;
+  /** Where hostPath volumes are on this node (`--node-root`, `--host-path-map`). */
+  fileSystem: NodeFileSystem;
+  /** The node's image store file (`--image-store`): images with layers of their own. */
+  imageStore?: string;
   /** Base of the restart back-off (doubles per restart, capped at 30 s); 1 s by default in the lab. */
   restartBackoffMs?: number;
   sandboxRetryMs?: number;
@@ -54,6 +72,10 @@ export interface NodeContext {
 
 interface ContainerRuntime {
   spec: V1Container;
+  /** An init container: runs to completion, in order, before the app containers start. */
+  init: boolean;
+  /** The environment it was started with (kubectl exec gets the same). */
+  env?: Record<string, string>;
   restartCount: number;
   child?: ChildProcess;
   ref?: ProcessRef;
@@ -118,6 +140,12 @@ export class PodWorker {
   private wakeTimer: NodeJS.Timeout | undefined;
   private done = false;
   private startTime: Date | undefined;
+  /** The pod's volumes once set up (hostPaths checked, kubelet volumes filled); undefined before. */
+  private volumes: Map<string, VolumeBacking> | undefined;
+  private volumeRetryAt = 0;
+  private volumeFailures = 0;
+  /** When projected service-account tokens are due for renewal. */
+  private tokenRefreshAt: number | undefined;
 
   constructor(
     pod: V1Pod,
@@ -127,9 +155,14 @@ export class PodWorker {
     this.pod = pod;
     this.uid = pod.metadata?.uid ?? "";
     this.log = node.log.child({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}` });
-    for (const spec of pod.spec?.containers ?? []) {
+    const specs = [
+      ...(pod.spec?.initContainers ?? []).map((spec) => ({ spec, init: true })),
+      ...(pod.spec?.containers ?? []).map((spec) => ({ spec, init: false })),
+    ];
+    for (const { spec, init } of specs) {
       this.containers.set(spec.name, {
         spec,
+        init,
         restartCount: 0,
         state: { waiting: { reason: "ContainerCreating" } },
         everStarted: false,
@@ -156,8 +189,13 @@ export class PodWorker {
     return this.sandbox?.cgroupDir;
   }
 
+  /** The app containers (kubectl logs/exec pick among them by default). */
   containerNames(): string[] {
-    return [...this.containers.keys()];
+    return [...this.containers.values()].filter((c) => !c.init).map((c) => c.spec.name);
+  }
+
+  hasContainer(name: string): boolean {
+    return this.containers.has(name);
   }
 
   restartCount(container: string): number | undefined {
@@ -170,8 +208,14 @@ export class PodWorker {
 
   /** The environment a command exec'd into this container gets (the container's own). */
   execEnv(container: string): Record<string, string> | undefined {
-    const spec = this.containers.get(container)?.spec;
-    return spec ? this.containerEnv(spec) : undefined;
+    return this.containers.get(container)?.env;
+  }
+
+  /** argv running a command inside the running container (its cgroup, namespaces and root). */
+  execArgv(container: string, command: string[]): string[] | undefined {
+    const pid = this.containers.get(container)?.ref?.pid;
+    if (pid === undefined) return undefined;
+    return inPodArgv({ cgroupDir: this.sandbox?.cgroupDir, argv: enterContainerArgv(pid, command) });
   }
 
   get finished(): boolean {
@@ -254,8 +298,19 @@ export class PodWorker {
         return;
       }
     }
-    let nextWake = Number.POSITIVE_INFINITY;
-    for (const container of this.containers.values()) {
+    if (!this.volumes || (this.tokenRefreshAt !== undefined && Date.now() >= this.tokenRefreshAt)) {
+      if (Date.now() < this.volumeRetryAt) {
+        this.kick(this.volumeRetryAt - Date.now());
+        return;
+      }
+      await this.setUpVolumes();
+      if (!this.volumes) {
+        await this.report();
+        return;
+      }
+    }
+    let nextWake = this.tokenRefreshAt ?? Number.POSITIVE_INFINITY;
+    for (const container of this.runnableContainers()) {
       if (container.child || container.final) continue;
       if (Date.now() < container.nextStartAt) {
         nextWake = Math.min(nextWake, container.nextStartAt);
@@ -317,7 +372,6 @@ export class PodWorker {
     try {
       config = this.node.cni.config();
       await createNetns(netns);
-      setPodResolvConf(netns, podResolvConf(this.pod, this.node.dns));
       const result = await this.node.cni.add(config, this.runtimeContext(netns));
       record.cniResult = result;
       record.networkName = config.name;
@@ -362,49 +416,95 @@ export class PodWorker {
     }
   }
 
+  // --- volumes -----------------------------------------------------------------------------------
+
+  private get podDir(): string {
+    return this.node.state.podDir(this.uid);
+  }
+
+  /** Checks and creates hostPaths, fills the kubelet's volumes; a failure is retried with back-off. */
+  private async setUpVolumes(): Promise<void> {
+    try {
+      const backings = podVolumeBackings(this.pod, this.podDir, this.node.fileSystem);
+      let refreshAt: number | undefined;
+      for (const volume of this.pod.spec?.volumes ?? []) {
+        const backing = backings.get(volume.name) as VolumeBacking;
+        if (backing.kind === "hostPath") prepareHostPath(backing);
+        else {
+          const filled = await fillVolume(volume, backing.dir, this.pod, this.node.api);
+          if (filled.refreshAt !== undefined)
+            refreshAt = Math.min(refreshAt ?? filled.refreshAt, filled.refreshAt);
+        }
+      }
+      this.writeEtcFiles();
+      this.volumes = backings;
+      this.tokenRefreshAt = refreshAt;
+      this.volumeFailures = 0;
+    } catch (error) {
+      const volume = error instanceof VolumeError ? error.volume : "?";
+      const message = `MountVolume.SetUp failed for volume "${volume}" : ${(error as Error).message}`;
+      this.log.warn({ err: error, volume }, "volume setup failed; retrying");
+      this.volumeFailures++;
+      const backoff = Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** (this.volumeFailures - 1));
+      this.volumeRetryAt = Date.now() + backoff;
+      this.kick(backoff);
+      if (this.sandboxMessage !== message) {
+        this.sandboxMessage = message;
+        await this.node.api
+          .event(this.pod, "Warning", "FailedMount", message)
+          .catch((eventError) => this.log.debug({ err: eventError }, "event not recorded"));
+      }
+    }
+  }
+
+  /** The files a runtime puts in every container's /etc: resolv.conf (per dnsPolicy), hosts, hostname. */
+  private writeEtcFiles(): void {
+    const dir = join(this.podDir, "etc");
+    mkdirSync(dir, { recursive: true });
+    const hostNetwork = this.pod.spec?.hostNetwork === true;
+    const hostname = hostNetwork ? this.node.nodeName : (this.pod.spec?.hostname ?? this.name);
+    writeFileSync(
+      join(dir, "resolv.conf"),
+      podResolvConf(this.pod, this.node.dns) ?? readFileSync("/etc/resolv.conf"),
+    );
+    writeFileSync(join(dir, "hostname"), `${hostname}\n`);
+    writeFileSync(
+      join(dir, "hosts"),
+      hostNetwork
+        ? readFileSync("/etc/hosts")
+        : [
+            "127.0.0.1\tlocalhost",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+            ...(this.sandbox?.podIps ?? []).map((ip) => `${ip}\t${hostname}`),
+            "",
+          ].join("\n"),
+    );
+  }
+
   // --- containers --------------------------------------------------------------------------------
 
-  containerEnv(spec: V1Container): Record<string, string> {
-    const podIps = this.sandbox?.podIps ?? [];
-    const fields: Record<string, string> = {
-      "metadata.name": this.name,
-      "metadata.namespace": this.namespace,
-      "metadata.uid": this.uid,
-      "spec.nodeName": this.node.nodeName,
-      "spec.serviceAccountName": this.pod.spec?.serviceAccountName ?? "default",
-      "status.podIP": podIps[0] ?? "",
-      "status.podIPs": podIps.join(","),
-      "status.hostIP": this.node.nodeIps[0] ?? "",
-      "status.hostIPs": this.node.nodeIps.join(","),
+  /** The first init container not yet completed, alone; once all have, the app containers. */
+  private runnableContainers(): ContainerRuntime[] {
+    const all = [...this.containers.values()];
+    const pendingInit = all.find((c) => c.init && !(c.final && c.state.terminated?.exitCode === 0));
+    if (pendingInit) return [pendingInit];
+    return all.filter((c) => !c.init);
+  }
+
+  /** The ConfigMaps and Secrets the container's env names, read now (absent ones as undefined). */
+  private async referencedObjects(spec: V1Container): Promise<ReferencedObjects> {
+    const names = referencedNames(spec);
+    const read = async (
+      set: Set<string>,
+      get: (namespace: string, name: string) => Promise<Record<string, Buffer> | undefined>,
+    ) =>
+      new Map(
+        await Promise.all([...set].map(async (name) => [name, await get(this.namespace, name)] as const)),
+      );
+    return {
+      configMaps: await read(names.configMaps, (ns, name) => this.node.api.readConfigMap(ns, name)),
+      secrets: await read(names.secrets, (ns, name) => this.node.api.readSecret(ns, name)),
     };
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-      HOME: "/root",
-      HOSTNAME: this.name,
-      POD_NAME: this.name,
-      POD_NAMESPACE: this.namespace,
-      POD_UID: this.uid,
-      POD_IP: fields["status.podIP"],
-      POD_IPS: fields["status.podIPs"],
-      NODE_NAME: this.node.nodeName,
-      HOST_IP: fields["status.hostIP"],
-      CLUSTER_NAME: this.node.clusterName,
-    };
-    const resolve = (value: string) =>
-      value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name) => env[name] ?? whole);
-    for (const variable of spec.env ?? ([] as V1EnvVar[])) {
-      if (variable.value !== undefined) env[variable.name] = resolve(variable.value);
-      else if (variable.valueFrom?.fieldRef) {
-        const path = variable.valueFrom.fieldRef.fieldPath;
-        const label = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
-        env[variable.name] = label
-          ? ((label[1] === "labels" ? this.pod.metadata?.labels : this.pod.metadata?.annotations)?.[
-              label[2]
-            ] ?? "")
-          : (fields[path] ?? "");
-      } else env[variable.name] = "";
-    }
-    return env;
   }
 
   private async warnOnce(container: ContainerRuntime, reason: string, message: string): Promise<void> {
@@ -417,10 +517,54 @@ export class PodWorker {
 
   private async startContainer(container: ContainerRuntime): Promise<void> {
     const { spec } = container;
-    const image = resolveImage(spec.image, spec.command, spec.args);
+    const image = resolveImage(
+      spec.image,
+      spec.command,
+      spec.args,
+      undefined,
+      readImageStore(this.node.imageStore),
+    );
     if (!image.ok) {
       container.state = { waiting: { reason: image.reason, message: image.message } };
       await this.warnOnce(container, image.reason, image.message);
+      return;
+    }
+    let env: Record<string, string>;
+    let root: ContainerRoot;
+    try {
+      env = containerEnv(
+        this.pod,
+        spec,
+        {
+          nodeName: this.node.nodeName,
+          nodeIps: this.node.nodeIps,
+          podIps: this.sandbox?.podIps ?? [],
+          clusterName: this.node.clusterName,
+          imageEnv: image.env,
+        },
+        await this.referencedObjects(spec),
+      );
+      const scratch = join(this.podDir, "containers", spec.name, String(container.restartCount));
+      mkdirSync(scratch, { recursive: true });
+      const etc = join(this.podDir, "etc");
+      root = {
+        scratch,
+        layers: image.layers,
+        mounts: containerMounts(spec, this.volumes ?? new Map()),
+        files: ["resolv.conf", "hosts", "hostname"].map((file) => ({
+          target: `/etc/${file}`,
+          source: join(etc, file),
+        })),
+        privileged: spec.securityContext?.privileged === true,
+        workingDir: spec.workingDir || "/",
+      };
+    } catch (error) {
+      if (!(error instanceof ContainerConfigError || error instanceof VolumeError)) throw error;
+      const message = error.message;
+      container.state = { waiting: { reason: "CreateContainerConfigError", message } };
+      await this.warnOnce(container, "Failed", `Error: ${message}`);
+      container.nextStartAt = Date.now() + this.backoff(container);
+      this.kick(this.backoff(container));
       return;
     }
     const logFile = this.logFile(spec.name, container.restartCount);
@@ -431,19 +575,20 @@ export class PodWorker {
       const argv = inPodArgv({
         cgroupDir: this.sandbox?.cgroupDir,
         netns: this.sandbox?.netns,
-        argv: image.argv,
+        argv: rootedArgv(root, image.argv),
       });
       // Output comes through us, stamped per line in the CRI log format (./log-format.ts).
       child = spawn(argv[0], argv.slice(1), {
         detached: true,
         stdio: ["ignore", "pipe", "pipe"],
-        env: this.containerEnv(spec),
-        cwd: spec.workingDir || "/",
+        env,
+        cwd: "/",
       });
     } catch (error) {
       closeSync(fd);
       throw error;
     }
+    container.env = env;
     writeContainerLog(child, fd);
     const pid = child.pid;
     const startTime = pid === undefined ? undefined : processStartTime(pid);
@@ -508,7 +653,10 @@ export class PodWorker {
       return;
     }
     const policy = this.pod.spec?.restartPolicy ?? "Always";
-    const restart = policy === "Always" || (policy === "OnFailure" && exitCode !== 0);
+    // an init container that succeeded is done; one that failed is retried unless the pod never restarts
+    const restart = container.init
+      ? exitCode !== 0 && policy !== "Never"
+      : policy === "Always" || (policy === "OnFailure" && exitCode !== 0);
     if (restart) {
       container.lastState = terminated;
       container.restartCount++;
@@ -530,8 +678,7 @@ export class PodWorker {
   private startProbes(container: ContainerRuntime): void {
     const target = () => ({
       podIp: this.sandbox?.podIps[0],
-      netns: this.sandbox?.netns,
-      cgroupDir: this.sandbox?.cgroupDir,
+      execArgv: (command: string[]) => this.execArgv(container.spec.name, command),
       container: container.spec,
     });
     const schedule = (probe: NonNullable<V1Container["readinessProbe"]>, onResult: (ok: boolean) => void) => {
@@ -593,21 +740,23 @@ export class PodWorker {
 
   // --- status ------------------------------------------------------------------------------------
 
-  private view(): ContainerView[] {
-    return [...this.containers.values()].map((c) => {
-      const running = Boolean(c.state.running);
-      return {
-        name: c.spec.name,
-        image: c.spec.image ?? "",
-        state: c.state,
-        lastState: c.lastState,
-        restartCount: c.restartCount,
-        ready: running && (c.readiness ? c.readiness.passing : true),
-        started: running,
-        everStarted: c.everStarted,
-        final: c.final,
-      };
-    });
+  private view(init: boolean): ContainerView[] {
+    return [...this.containers.values()]
+      .filter((c) => c.init === init)
+      .map((c) => {
+        const running = Boolean(c.state.running);
+        return {
+          name: c.spec.name,
+          image: c.spec.image ?? "",
+          state: c.state,
+          lastState: c.lastState,
+          restartCount: c.restartCount,
+          ready: running && (c.readiness ? c.readiness.passing : true),
+          started: running,
+          everStarted: c.everStarted,
+          final: c.final,
+        };
+      });
   }
 
   private async report(): Promise<void> {
@@ -616,7 +765,8 @@ export class PodWorker {
       sandboxReady: Boolean(this.sandbox),
       podIps: this.sandbox?.podIps ?? [],
       hostIps: this.node.nodeIps,
-      containers: this.view(),
+      containers: this.view(false),
+      initContainers: this.view(true),
       sandboxMessage: this.sandboxMessage,
       startTime: this.startTime,
     });

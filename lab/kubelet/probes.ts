@@ -3,7 +3,6 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
 import type { V1Container, V1Probe } from "@kubernetes/client-node";
-import { inPodArgv } from "./sandbox.js";
 
 /**
  * exec, httpGet and tcpSocket probes as the kubelet runs them: exec inside the pod (netns +
@@ -12,8 +11,8 @@ import { inPodArgv } from "./sandbox.js";
 
 export interface ProbeTarget {
   podIp: string | undefined;
-  netns: string | undefined;
-  cgroupDir: string | undefined;
+  /** argv running a command inside the container (undefined: it is not running). */
+  execArgv: (command: string[]) => string[] | undefined;
   container: V1Container;
 }
 
@@ -40,7 +39,11 @@ export function probeTiming(probe: V1Probe) {
 
 function execProbe(command: string[], target: ProbeTarget, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const argv = inPodArgv({ cgroupDir: target.cgroupDir, netns: target.netns, argv: command });
+    const argv = target.execArgv(command);
+    if (!argv) {
+      resolve(false);
+      return;
+    }
     const child = spawn(argv[0], argv.slice(1), {
       stdio: "ignore",
       timeout: timeoutMs,

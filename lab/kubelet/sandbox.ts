@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "../../lib/exec.js";
 import { waitFor } from "../../lib/process.js";
@@ -35,28 +35,8 @@ export async function createNetns(name: string): Promise<void> {
 }
 
 export async function deleteNetns(name: string): Promise<void> {
-  rmSync(netnsEtcDir(name), { recursive: true, force: true });
   if (!netnsExists(name)) return;
   await run(["ip", "netns", "delete", name]);
-}
-
-/**
- * `ip netns exec <name>` bind-mounts /etc/netns/<name>/<file> over /etc/<file> in a private mount
- * namespace: how a pod gets its own resolv.conf while its processes stay host processes.
- */
-function netnsEtcDir(name: string): string {
-  return join("/etc/netns", name);
-}
-
-/** The pod's /etc/resolv.conf (undefined: the host's); removed with the netns. */
-export function setPodResolvConf(netns: string, text: string | undefined): void {
-  const file = join(netnsEtcDir(netns), "resolv.conf");
-  if (text === undefined) {
-    rmSync(file, { force: true });
-    return;
-  }
-  mkdirSync(netnsEtcDir(netns), { recursive: true });
-  writeFileSync(file, text);
 }
 
 export function assertCgroupRootSafe(root: string): void {
@@ -123,8 +103,8 @@ function killQuietly(pid: number): void {
 
 /**
  * argv that joins the cgroup first, then enters the pod netns and execs the command, so the
- * command's PID is the one we spawned and everything it forks stays in the cgroup. `ip netns exec`
- * (not nsenter) so the pod's /etc/netns files (its resolv.conf) apply; it execs without forking.
+ * command's PID is the one we spawned and everything it forks stays in the cgroup (`ip netns exec`
+ * execs without forking).
  */
 export function inPodArgv(options: { cgroupDir?: string; netns?: string; argv: string[] }): string[] {
   const entered = options.netns ? ["ip", "netns", "exec", options.netns, ...options.argv] : options.argv;

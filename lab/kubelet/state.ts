@@ -9,6 +9,7 @@ import type { CniResult } from "./cni.js";
  * process refs), written before the thing exists, so a restarted kubelet — or `lab down` — can
  * remove everything even after a crash. Layout under --state-dir:
  *   pods/<uid>.json                              the record
+ *   pods/<uid>/                                  volumes, /etc files, container mount points
  *   logs/<namespace>_<name>_<uid>/<container>/<restart>.log   container output, CRI log format (log-format.ts)
  */
 
@@ -50,7 +51,13 @@ export class StateStore {
     }
   }
 
+  /** The pod's files: its volumes, /etc files and containers' mount points (./volumes.ts). */
+  podDir(uid: string): string {
+    return join(this.dir, "pods", uid);
+  }
+
   removePod(uid: string): void {
+    rmSync(this.podDir(uid), { recursive: true, force: true });
     rmSync(this.recordPath(uid), { force: true });
   }
 
