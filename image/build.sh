@@ -30,47 +30,15 @@ for built in dist/agent/main.js dist/cli/main.js dist/clustermesh-apiserver/main
   [[ -e $built ]] || { log "$built is missing: run npm run bootstrap first"; exit 1; }
 done
 
-missing=()
-for tool in mmdebstrap:mmdebstrap umoci:umoci; do
-  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
-done
-if ((${#missing[@]})); then
-  log "installing ${missing[*]} (Debian)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-fi
-
-cache=${CLUSTERMESH_CACHE:-$HOME/.cache/clustermesh}/image
-mkdir -p "$cache"
+# shellcheck source=image/layers.sh
+. image/layers.sh
 work=$(mktemp -d /tmp/clustermesh-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 started=$SECONDS
 
-# 1. the Debian base, once per package list
-packages=$(grep -v '^#' image/packages.txt | paste -sd, -)
-base_key=$(printf 'bookworm\n%s\n' "$packages" | sha256sum | cut -c1-16)
-base=$cache/debian-base-$base_key.tar
-if [[ ! -f $base ]]; then
-  log "building the Debian base with mmdebstrap (bookworm minbase + ${packages//,/ })"
-  rm -rf "$base.tmp"
-  mmdebstrap --quiet --variant=minbase --format=tar --include="$packages" \
-    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
-    bookworm "$base.tmp" \
-    "deb http://deb.debian.org/debian bookworm main" \
-    "deb http://deb.debian.org/debian bookworm-updates main" \
-    "deb http://deb.debian.org/debian-security bookworm-security main" >&2
-  mv "$base.tmp" "$base"
-fi
-
-# 2. production node_modules, once per lockfile
-lock_key=$(sha256sum package-lock.json | cut -c1-16)
-modules=$cache/node-modules-$lock_key
-if [[ ! -d $modules ]]; then
-  log "installing production npm dependencies"
-  mkdir -p "$work/npm"
-  cp package.json package-lock.json "$work/npm/"
-  (cd "$work/npm" && npm ci --omit=dev --no-audit --no-fund --loglevel=error >&2)
-  rm -rf "$modules.tmp" && mv "$work/npm/node_modules" "$modules.tmp" && mv "$modules.tmp" "$modules"
-fi
+# 1. the Debian base, once per package list; 2. production node_modules, once per lockfile
+ensure_base_tar
+ensure_prod_modules
 
 # 3. the image: base layer, then the application layer
 log "assembling $image_name"

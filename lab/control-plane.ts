@@ -11,8 +11,7 @@ import { isRunning, type ProcessRef, startDaemon, WaitAborted, waitFor } from ".
 import { CONTROL_PLANE_LABEL } from "./kubelet/node-status.js";
 import type { ControlPlaneBinaries } from "./kubernetes/binaries.js";
 import { startKubernetesControlPlane } from "./kubernetes/control-plane.js";
-import { clusterDnsIp } from "./kubernetes/coredns.js";
-import { prepareCoredns } from "./kubernetes/coredns-install.js";
+import { clusterDnsIp, corednsManifest, corefile } from "./kubernetes/coredns.js";
 import { defaultKubeconfigPath, writeKubeconfig } from "./kubernetes/kubeconfig.js";
 import { issueKubernetesClient } from "./kubernetes/pki.js";
 import type { LabPlan, PlannedCluster, PlannedNode } from "./plan.js";
@@ -201,10 +200,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<{
   serviceAccountKubeconfig(MESH_ACCESS.clustermeshApiserver);
   // Cluster DNS as kind has it (kubeadm's CoreDNS add-on); its pods start once nodes are Ready.
   const clusterDns = clusterDnsIp(cluster.serviceSubnets[0]);
-  const coredns = prepareCoredns(kube, {
-    dir: journal.path("clusters", cluster.name, "coredns"),
+  const coredns = corednsManifest({
     serviceSubnet: cluster.serviceSubnets[0],
-    clusterName: cluster.name,
+    // no upstream: lab pods resolve cluster names only, nothing is forwarded off the machine
+    corefileText: corefile({ upstream: false }),
     binary: options.binaries.coredns,
     // one replica (kubeadm: two): a lab node is a process, not a failure domain
     replicas: 1,

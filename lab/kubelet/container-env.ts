@@ -14,6 +14,24 @@ export interface EnvFacts {
   clusterName: string;
   /** The image's own environment (its PATH); the host's PATH for host-binary images. */
   imageEnv: Record<string, string>;
+  /** The `kubernetes` Service: every container gets KUBERNETES_SERVICE_HOST/PORT (in-cluster config). */
+  kubernetesService?: { host: string; port: number };
+}
+
+/** The variables the kubelet always sets for the API server's Service, as for any Service link. */
+function kubernetesServiceEnv(service: { host: string; port: number }): Record<string, string> {
+  const url = `tcp://${service.host}:${service.port}`;
+  const prefix = `KUBERNETES_PORT_${service.port}_TCP`;
+  return {
+    KUBERNETES_SERVICE_HOST: service.host,
+    KUBERNETES_SERVICE_PORT: String(service.port),
+    KUBERNETES_SERVICE_PORT_HTTPS: String(service.port),
+    KUBERNETES_PORT: url,
+    [prefix]: url,
+    [`${prefix}_PROTO`]: "tcp",
+    [`${prefix}_PORT`]: String(service.port),
+    [`${prefix}_ADDR`]: service.host,
+  };
 }
 
 export interface ReferencedObjects {
@@ -78,6 +96,7 @@ export function containerEnv(
   const env: Record<string, string> = {
     PATH: facts.imageEnv.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     ...facts.imageEnv,
+    ...(facts.kubernetesService ? kubernetesServiceEnv(facts.kubernetesService) : {}),
     HOME: "/root",
     HOSTNAME: pod.spec?.hostNetwork ? facts.nodeName : (pod.metadata?.name ?? ""),
     POD_NAME: pod.metadata?.name ?? "",

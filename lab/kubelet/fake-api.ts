@@ -84,6 +84,10 @@ export class FakeKubeletApi implements KubeletApi {
     };
   }
 
+  async kubernetesService() {
+    return undefined;
+  }
+
   async registerNode(node: V1Node): Promise<V1Node> {
     this.node = structuredClone(node);
     this.node.metadata = { ...this.node.metadata, uid: this.node.metadata?.uid ?? randomUUID() };

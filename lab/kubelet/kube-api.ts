@@ -108,6 +108,22 @@ export class KubeApi implements KubeletApi {
     }
   }
 
+  private kubernetesServiceAddress: { host: string; port: number } | undefined;
+
+  /** default/kubernetes: its ClusterIP and https port never change, so it is read once. */
+  async kubernetesService(): Promise<{ host: string; port: number } | undefined> {
+    if (this.kubernetesServiceAddress) return this.kubernetesServiceAddress;
+    const service = await this.readOrUndefined(() =>
+      this.core.readNamespacedService({ namespace: "default", name: "kubernetes" }),
+    );
+    const host = service?.spec?.clusterIP;
+    const port =
+      service?.spec?.ports?.find((p) => p.name === "https")?.port ?? service?.spec?.ports?.[0]?.port;
+    if (!host || !port) return undefined;
+    this.kubernetesServiceAddress = { host, port };
+    return this.kubernetesServiceAddress;
+  }
+
   /** TokenRequest bound to the pod, as the kubelet's projected service-account token. */
   async requestToken(
     pod: V1Pod,

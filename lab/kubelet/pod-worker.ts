@@ -47,6 +47,8 @@ export interface PodApi extends VolumeSourceApi {
   /** Deletes the pod object with grace period 0 once everything is cleaned up. */
   deletePod(pod: V1Pod): Promise<void>;
   event(pod: V1Pod, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
+  /** The `kubernetes` Service's ClusterIP and port (undefined when there is none). */
+  kubernetesService(): Promise<{ host: string; port: number } | undefined>;
 }
 
 export interface NodeContext {
@@ -541,6 +543,7 @@ export class PodWorker {
           podIps: this.sandbox?.podIps ?? [],
           clusterName: this.node.clusterName,
           imageEnv: image.env,
+          kubernetesService: await this.node.api.kubernetesService(),
         },
         await this.referencedObjects(spec),
       );

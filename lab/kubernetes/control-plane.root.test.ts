@@ -15,7 +15,7 @@ import {
   startKubernetesControlPlane,
   stopKubernetesControlPlane,
 } from "./control-plane.js";
-import { prepareCoredns } from "./coredns-install.js";
+import { COREDNS_USER, corednsManifest, corefile } from "./coredns.js";
 
 interface Run {
   code: number;
@@ -253,10 +253,9 @@ describe("real Kubernetes control plane v1.33.13 in a node namespace (root; buil
   it("the CoreDNS add-on applies: kube-dns at .10, a ReplicaSet, and CoreDNS's identity may read what it serves only", {
     timeout: BUILD_AND_START_TIMEOUT_MS,
   }, async () => {
-    const manifest = prepareCoredns(cp, {
-      dir: join(dir, "coredns"),
+    const manifest = corednsManifest({
       serviceSubnet: SERVICE_SUBNET,
-      clusterName: cluster,
+      corefileText: corefile({ upstream: false }),
       // Built on first use, like the control plane (a cold build takes minutes).
       binary: await corednsBinary(),
     });
@@ -270,7 +269,7 @@ describe("real Kubernetes control plane v1.33.13 in a node namespace (root; buil
         (await getJson("replicasets", "-n", "kube-system", "-l", "k8s-app=kube-dns")).items.length === 1,
       { timeoutMs: 60_000, intervalMs: 500 },
     );
-    const asCoredns = (...args: string[]) => kubectlAs(join(dir, "coredns", "coredns.conf"), ...args);
+    const asCoredns = (...args: string[]) => kubectl(`--as=${COREDNS_USER}`, ...args);
     const slices = await asCoredns("get", "endpointslices", "-A");
     assert.equal(slices.code, 0, slices.stderr);
     const secrets = await asCoredns("get", "secrets", "-n", "kube-system");

@@ -9,14 +9,11 @@ describe("CoreDNS add-on (kubeadm's, for lab pods)", () => {
     assert.equal(clusterDnsIp("fd00:10:96::/112"), "fd00:10:96::a");
   });
 
-  it("serves cluster.local from the API server and authenticates with the kubeconfig when given", () => {
-    const text = corefile({ kubeconfig: "/lab/coredns.conf" });
-    assert.match(
-      text,
-      /kubernetes cluster\.local in-addr\.arpa ip6\.arpa \{[^}]*kubeconfig \/lab\/coredns\.conf\n/,
-    );
+  it("serves cluster.local from the API server with the pod's own credentials (in-cluster config)", () => {
+    const text = corefile();
+    assert.match(text, /kubernetes cluster\.local in-addr\.arpa ip6\.arpa \{/);
     assert.match(text, /forward \. \/etc\/resolv\.conf/);
-    assert.doesNotMatch(corefile(), /kubeconfig/);
+    assert.doesNotMatch(text, /kubeconfig/);
   });
 
   it("without upstream, forwards nothing and drops the loop probe (nothing leaves the lab)", () => {
@@ -26,13 +23,12 @@ describe("CoreDNS add-on (kubeadm's, for lab pods)", () => {
     assert.match(text, /\n {4}cache 30 \{/);
   });
 
-  it("renders the add-on's objects; the pod runs the given binary on the Corefile the ConfigMap shows", () => {
-    const text = corefile({ kubeconfig: "/k" });
+  it("renders the add-on's objects; the pod runs the given binary on the Corefile of the ConfigMap it mounts", () => {
+    const text = corefile();
     const docs = parseAllDocuments(
       corednsManifest({
         serviceSubnet: "10.201.128.0/20",
         binary: "/cache/coredns",
-        corefilePath: "/lab/Corefile",
         corefileText: text,
       }),
     ).map((d) => d.toJS());
@@ -50,7 +46,14 @@ describe("CoreDNS add-on (kubeadm's, for lab pods)", () => {
     const [, , , configMap, deployment, service] = docs;
     assert.equal(configMap.data.Corefile, text);
     const container = deployment.spec.template.spec.containers[0];
-    assert.deepEqual([...container.command, ...container.args], ["/cache/coredns", "-conf", "/lab/Corefile"]);
+    assert.deepEqual(
+      [...container.command, ...container.args],
+      ["/cache/coredns", "-conf", "/etc/coredns/Corefile"],
+    );
+    assert.deepEqual(container.volumeMounts, [
+      { name: "config-volume", mountPath: "/etc/coredns", readOnly: true },
+    ]);
+    assert.equal(deployment.spec.template.spec.volumes[0].configMap.name, configMap.metadata.name);
     assert.equal(deployment.spec.template.spec.serviceAccountName, "coredns");
     assert.equal(service.spec.clusterIP, "10.201.128.10");
     assert.deepEqual(service.spec.selector, deployment.spec.selector.matchLabels);

@@ -3,13 +3,10 @@
  * ConfigMap with the Corefile, Deployment `coredns`, Service `kube-dns` at the 10th address of the
  * service CIDR), from kubeadm's cmd/kubeadm/app/phases/addons/dns/manifests.go (v1.33).
  *
- * Lab differences, because lab pods are host processes without images or volumes:
- * - the container's `command` is the CoreDNS binary built from the Go module proxy;
- * - it reads the Corefile from a host file (`-conf <corefilePath>`) instead of the ConfigMap
- *   mounted at /etc/coredns; the ConfigMap holds the same text, so it shows what runs;
- * - the kubernetes plugin authenticates with a kubeconfig (a client certificate whose CN is the
- *   coredns ServiceAccount's user name, so the same RBAC binding applies) instead of a mounted
- *   ServiceAccount token.
+ * The one lab difference: there is no CoreDNS image, so the container's `command` is the CoreDNS
+ * binary built from the Go module proxy (run from the host's file system, the lab's layer for
+ * images it has no layers of). As in kubeadm, the Corefile is the ConfigMap mounted at /etc/coredns
+ * and the kubernetes plugin authenticates with the pod's ServiceAccount token (in-cluster config).
  */
 import { stringify } from "yaml";
 import { nthAddress, parseCidr } from "../../lib/cidr.js";
@@ -25,15 +22,12 @@ export function clusterDnsIp(serviceSubnet: string): string {
 }
 
 /**
- * kubeadm's Corefile, with `kubeconfig` added to the kubernetes block when given. `upstream: false`
+ * kubeadm's Corefile. `upstream: false`
  * drops `forward` (and `loop`, which probes through it): the lab's DNS answers cluster names only,
  * so no query ever leaves the machine.
  */
-export function corefile(
-  options: { clusterDomain?: string; kubeconfig?: string; upstream?: boolean } = {},
-): string {
+export function corefile(options: { clusterDomain?: string; upstream?: boolean } = {}): string {
   const domain = options.clusterDomain ?? CLUSTER_DOMAIN;
-  const kubeconfig = options.kubeconfig ? `\n       kubeconfig ${options.kubeconfig}` : "";
   const upstream = options.upstream ?? true;
   const forward = upstream
     ? `
@@ -50,7 +44,7 @@ export function corefile(
     kubernetes ${domain} in-addr.arpa ip6.arpa {
        pods insecure
        fallthrough in-addr.arpa ip6.arpa
-       ttl 30${kubeconfig}
+       ttl 30
     }
     prometheus :9153${forward}
     cache 30 {
@@ -67,9 +61,7 @@ export interface CorednsManifestOptions {
   serviceSubnet: string;
   /** Host path of the CoreDNS binary (the container's command). */
   binary: string;
-  /** Host path the Corefile is written to (the lab writes corefile() there). */
-  corefilePath: string;
-  /** The Corefile text, also stored in the ConfigMap. */
+  /** The Corefile text, in the ConfigMap the pods mount. */
   corefileText: string;
   replicas?: number;
 }
@@ -149,7 +141,8 @@ export function corednsObjects(options: CorednsManifestOptions): Record<string, 
                 name: "coredns",
                 image: COREDNS_IMAGE,
                 command: [options.binary],
-                args: ["-conf", options.corefilePath],
+                args: ["-conf", "/etc/coredns/Corefile"],
+                volumeMounts: [{ name: "config-volume", mountPath: "/etc/coredns", readOnly: true }],
                 resources: { limits: { memory: "170Mi" }, requests: { cpu: "100m", memory: "70Mi" } },
                 ports: [
                   { containerPort: 53, name: "dns", protocol: "UDP" },
@@ -167,6 +160,12 @@ export function corednsObjects(options: CorednsManifestOptions): Record<string, 
               },
             ],
             dnsPolicy: "Default",
+            volumes: [
+              {
+                name: "config-volume",
+                configMap: { name: "coredns", items: [{ key: "Corefile", path: "Corefile" }] },
+              },
+            ],
           },
         },
       },
