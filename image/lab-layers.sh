@@ -45,7 +45,7 @@ if [[ ! -d $app ]]; then
   # earlier checkouts' layers no lab uses any more (a lab records its layers in its images.json)
   for old in "$image_cache"/lab-app-*; do
     [[ $old == "$app" ]] && continue
-    grep -qsF "\"$old\"" "${MESH_LAB_STATE_ROOT:-/run/clustermesh/labs}"/*/images.json || rm -rf "$old"
+    grep -qsF "\"$old\"" "${MESH_LAB_STATE_ROOT:-/run/clustermesh-lab}"/*/images.json || rm -rf "$old"
   done
 fi
 printf '{"layers":["%s","%s"],"env":{"PATH":"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}\n' "$app" "$rootfs"

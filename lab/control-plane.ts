@@ -1,19 +1,17 @@
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync } from "node:fs";
 import { request } from "node:https";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoreV1Api, KubeConfig, loadAllYaml, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import type { IpsecBackendChoice } from "../lib/api/encryption.js";
-import { type ComponentAccess, MESH_ACCESS, rbacObjects, serviceAccountUser } from "../lib/api/rbac.js";
-import { cniPluginBinary } from "../lib/cni-plugin.js";
+import { NodePaths } from "../lib/install/names.js";
 import { applyObjects } from "../lib/k8s/apply.js";
 import { isRunning, type ProcessRef, startDaemon, WaitAborted, waitFor } from "../lib/process.js";
 import { CONTROL_PLANE_LABEL } from "./kubelet/node-status.js";
 import type { ControlPlaneBinaries } from "./kubernetes/binaries.js";
 import { startKubernetesControlPlane } from "./kubernetes/control-plane.js";
 import { clusterDnsIp, corednsManifest, corefile } from "./kubernetes/coredns.js";
-import { defaultKubeconfigPath, writeKubeconfig } from "./kubernetes/kubeconfig.js";
-import { issueKubernetesClient } from "./kubernetes/pki.js";
+import { defaultKubeconfigPath } from "./kubernetes/kubeconfig.js";
+import { hostPathMapArg, labNodeFileSystem } from "./node-files.js";
 import type { LabPlan, PlannedCluster, PlannedNode } from "./plan.js";
 import type { LabJournal } from "./state.js";
 
@@ -21,7 +19,6 @@ import type { LabJournal } from "./state.js";
 export const DIST = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const API_SERVER_PORT = 6443;
 export const KUBELET_PORT = 10250;
-const AGENT_MAIN = join(DIST, "agent", "main.js");
 
 export function nodeDir(journal: LabJournal, node: string): string {
   return journal.path("nodes", node);
@@ -106,33 +103,6 @@ function componentKubeconfig(journal: LabJournal, cluster: string, name: string)
   return file;
 }
 
-/** Where a node's CNI configuration and plugins live; the kubelet reads them, the agent serves them. */
-export function cniPaths(journal: LabJournal, node: string) {
-  const base = join(nodeDir(journal, node), "cni");
-  return {
-    confDir: join(base, "net.d"),
-    binDir: join(base, "bin"),
-    agentSocket: join(nodeDir(journal, node), "agent.sock"),
-  };
-}
-
-function installCni(journal: LabJournal, node: PlannedNode): void {
-  const { confDir, binDir, agentSocket } = cniPaths(journal, node.name);
-  mkdirSync(confDir, { recursive: true });
-  mkdirSync(binDir, { recursive: true });
-  const plugin = join(binDir, "clustermesh");
-  copyFileSync(cniPluginBinary(), plugin);
-  chmodSync(plugin, 0o755);
-  writeFileSync(
-    join(confDir, "10-clustermesh.conflist"),
-    `${JSON.stringify(
-      { cniVersion: "1.1.0", name: "clustermesh", plugins: [{ type: "clustermesh", agentSocket }] },
-      null,
-      2,
-    )}\n`,
-  );
-}
-
 export interface ControlPlaneOptions {
   journal: LabJournal;
   plan: LabPlan;
@@ -140,10 +110,10 @@ export interface ControlPlaneOptions {
   cgroupRoot: string;
   /** Where Kubernetes' etcd keeps its data (tmpfs: throwaway lab data). */
   kubeEtcdDataDir: string;
-  /** Node-to-node encryption mode every agent runs with. */
-  encryption?: "none" | "wireguard" | "ipsec";
-  /** IPsec only: the agents' `--ipsec-backend` (default auto: the ESP probe decides). */
-  ipsecBackend?: IpsecBackendChoice;
+  /** The lab's bpffs mount: each node's agent pins below <bpffs>/<node>. */
+  bpffs: string;
+  /** The node's image store file (the mesh image's layers, image/lab-layers.sh). */
+  imageStore: string;
   progress?: (line: string) => void;
   /** The built control-plane and CoreDNS binaries (built before anything was created). */
   binaries: { controlPlane: ControlPlaneBinaries; coredns: string };
@@ -151,9 +121,9 @@ export interface ControlPlaneOptions {
 
 /**
  * Brings up one cluster's Kubernetes — the real control plane (lab/kubernetes) on the control-plane
- * node, a kubelet (and, like a DaemonSet, an agent) on every node — and merges a kubectl context
- * for it. Each mesh component authenticates as its own ServiceAccount with the least RBAC it
- * needs (lib/api/rbac.ts); meshctl is the cluster's administrator, as a kind user is.
+ * node, a kubelet on every node, CoreDNS — and merges a kubectl context for it: what `kind create
+ * cluster` leaves, nodes NotReady until a CNI is installed (lab up then runs meshctl install).
+ * meshctl is the cluster's administrator, as a kind user is.
  */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<{ context: string }> {
   const { journal, plan, cluster } = options;
@@ -177,27 +147,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<{
   copyFileSync(adminKubeconfig, componentKubeconfig(journal, cluster.name, "meshctl"));
   const admin = new KubeConfig();
   admin.loadFromFile(adminKubeconfig);
-  await applyObjects(admin, [
-    ...rbacObjects(MESH_ACCESS.agent),
-    ...rbacObjects(MESH_ACCESS.clustermeshApiserver),
-  ]);
-  const caPem = readFileSync(kube.pki.ca.cert, "utf8");
-  const serviceAccountKubeconfig = (access: ComponentAccess) => {
-    const client = issueKubernetesClient(kube.pki, access.name, serviceAccountUser(access));
-    const file = componentKubeconfig(journal, cluster.name, access.name);
-    writeKubeconfig(file, {
-      server: kube.apiServerUrl,
-      caPem,
-      certPem: readFileSync(client.cert, "utf8"),
-      keyPem: readFileSync(client.key, "utf8"),
-      context: `${access.name}@${cluster.name}`,
-      cluster: cluster.name,
-      user: access.name,
-    });
-    return file;
-  };
-  const agentKubeconfig = serviceAccountKubeconfig(MESH_ACCESS.agent);
-  serviceAccountKubeconfig(MESH_ACCESS.clustermeshApiserver);
   // Cluster DNS as kind has it (kubeadm's CoreDNS add-on); its pods start once nodes are Ready.
   const clusterDns = clusterDnsIp(cluster.serviceSubnets[0]);
   const coredns = corednsManifest({
@@ -212,8 +161,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<{
 
   const kubelets: StartedDaemon[] = [];
   for (const node of cluster.nodes) {
-    installCni(journal, node);
-    const { confDir, binDir, agentSocket } = cniPaths(journal, node.name);
+    const fs = labNodeFileSystem(journal.path(), node.name, {
+      bpffs: options.bpffs,
+      cgroupRoot: options.cgroupRoot,
+    });
+    const nodeRoot = fs.nodeRoot as string;
     const kubeletPki = kube.pki.kubelets[node.name];
     const labels = Object.entries(node.labels).map(([k, v]) => `${k}=${v}`);
     kubelets.push(
@@ -228,8 +180,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<{
           `--node-name=${node.name}`,
           `--node-ip=${node.ip}`,
           `--cluster-name=${cluster.name}`,
-          `--cni-conf-dir=${confDir}`,
-          `--cni-bin-dir=${binDir}:/usr/lib/cni`,
+          `--cni-conf-dir=${join(nodeRoot, NodePaths.cniConfDir)}`,
+          `--cni-bin-dir=${join(nodeRoot, NodePaths.cniBinDir)}`,
+          `--node-root=${nodeRoot}`,
+          `--host-path-map=${hostPathMapArg(fs)}`,
+          `--image-store=${options.imageStore}`,
           `--netns-prefix=${plan.name}-p-`,
           `--cgroup-root=${join(options.cgroupRoot, node.name)}`,
           `--state-dir=${join(nodeDir(journal, node.name), "kubelet")}`,
@@ -244,26 +199,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<{
         ],
       }),
     );
-    startComponent(journal, {
-      role: "agent",
-      cluster: cluster.name,
-      node,
-      logName: `${node.name}-agent.log`,
-      argv: [
-        AGENT_MAIN,
-        `--kubeconfig=${agentKubeconfig}`,
-        `--node-name=${node.name}`,
-        `--cluster-name=${cluster.name}`,
-        `--cluster-id=${cluster.id}`,
-        `--bpffs-root=${join(journal.path("bpffs"), node.name)}`,
-        `--cgroup-root=${join(options.cgroupRoot, node.name)}`,
-        `--socket=${agentSocket}`,
-        `--state-dir=${join(nodeDir(journal, node.name), "agent")}`,
-        `--metrics-address=${node.ip}:9962`,
-        `--encryption=${options.encryption ?? "none"}`,
-        ...(options.encryption === "ipsec" ? [`--ipsec-backend=${options.ipsecBackend ?? "auto"}`] : []),
-      ],
-    });
   }
 
   // Nodes register themselves through their kubelets, as in kind.

@@ -35,8 +35,9 @@ export interface LabState {
   resources: LabResource[];
 }
 
+/** Not under /run/clustermesh: that is a node's own directory of the agent (its socket), which a lab node's processes see in its place. */
 export function labStateRoot(): string {
-  return process.env.MESH_LAB_STATE_ROOT ?? "/run/clustermesh/labs";
+  return process.env.MESH_LAB_STATE_ROOT ?? "/run/clustermesh-lab";
 }
 
 export function labDir(name: string): string {

@@ -9,14 +9,21 @@ import {
   newIpsecKeysLine,
 } from "../lib/api/encryption.js";
 import { cgroup2Root } from "../lib/cgroup.js";
-import { enableClusterMesh } from "../lib/clustermesh/enable.js";
 import { connectCommand } from "../lib/clustermesh/hints.js";
 import { DEFAULT_APISERVER_NODE_PORT } from "../lib/clustermesh/resources.js";
+import { install } from "../lib/install/install.js";
+import { checkInstallSettings, defaultImage } from "../lib/install/settings.js";
 import { applySecret, coreApi, encodeSecretData, kubeConfigFor } from "../lib/k8s/client.js";
 import { UsageError } from "../lib/usage-error.js";
-import { startLabClusterMesh } from "./clustermesh.js";
-import { componentKubeconfigPath, kubeContextName, startControlPlane } from "./control-plane.js";
+import {
+  API_SERVER_PORT,
+  componentKubeconfigPath,
+  controlPlaneOf,
+  kubeContextName,
+  startControlPlane,
+} from "./control-plane.js";
 import { labDown } from "./down.js";
+import { meshImageLayers, writeImageStore } from "./image.js";
 import { createCgroup, mountBpffs } from "./kernel-objects.js";
 import { type ControlPlaneBinaries, controlPlaneBinaries, corednsBinary } from "./kubernetes/binaries.js";
 import { loadLabInputs } from "./load-config.js";
@@ -47,6 +54,8 @@ export interface UpOptions {
   validated?: (plan: LabPlan) => void;
   /** Prebuilt Kubernetes and CoreDNS binaries; default: built (once) by scripts/go-build.sh. */
   binaries?: { controlPlane: ControlPlaneBinaries; coredns: string };
+  /** Stop after the clusters are up, with no mesh installed (nodes NotReady, like a fresh kind cluster). */
+  noMesh?: boolean;
 }
 
 export class LabExistsError extends UsageError {}
@@ -59,6 +68,7 @@ export function labPaths(plan: LabPlan) {
     pki: join(dir, "pki"),
     logs: join(dir, "logs"),
     bpffs: join(dir, "bpffs"),
+    imageStore: join(dir, "images.json"),
     cgroup: join(cgroup2Root() ?? "/sys/fs/cgroup/unified", `clustermesh-${plan.name}`),
     shm: join("/dev/shm", `clustermesh-${plan.name}`),
   };
@@ -104,11 +114,13 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
     controlPlane: await controlPlaneBinaries(say),
     coredns: await corednsBinary(say),
   };
+  const meshImage = await meshImageLayers(say);
   const journal = LabJournal.create(plan);
   try {
     const paths = labPaths(plan);
     journal.record({ kind: "dir", path: paths.dir });
     mkdirSync(paths.logs, { recursive: true });
+    writeImageStore(paths.imageStore, meshImage);
 
     journal.record({ kind: "link", name: plan.bridge.name });
     await createBridge(plan.bridge.name, plan.bridge.address);
@@ -155,8 +167,8 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
           cluster,
           kubeEtcdDataDir: join(paths.shm, cluster.name, "kube-etcd"),
           cgroupRoot: paths.cgroup,
-          encryption: options.encryption ?? "none",
-          ipsecBackend: options.ipsecBackend,
+          bpffs: paths.bpffs,
+          imageStore: paths.imageStore,
           progress: say,
           binaries,
         }),
@@ -164,34 +176,7 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
     );
     say(`Kubernetes API servers ready; kubectl contexts: ${contexts.map((c) => c.context).join(", ")}`);
 
-    // All clusters of a mesh share the IPsec key (as Cilium requires): one random AEAD key, Cilium's
-    // line format, per-node-pair derivation on ("+"). Agents wait for it (dropping remote traffic).
-    const ipsecKeys = options.encryption === "ipsec" ? newIpsecKeysLine() : undefined;
-    // Like `meshctl clustermesh enable` on each cluster, with the lab's CA shared by all of them.
-    await Promise.all(
-      plan.clusters.map(async (cluster) => {
-        const kc = kubeConfigFor(undefined, componentKubeconfigPath(journal, cluster.name, "meshctl"));
-        if (ipsecKeys) {
-          await applySecret(coreApi(kc), {
-            metadata: { name: IPSEC_KEYS_SECRET.name, namespace: IPSEC_KEYS_SECRET.namespace },
-            data: encodeSecretData({ [IPSEC_KEYS_SECRET.key]: ipsecKeys }),
-          });
-        }
-        const enabled = await enableClusterMesh(kc, {
-          context: kubeContextName(plan, cluster.name),
-          clusterName: cluster.name,
-          clusterId: cluster.id,
-          ca: { certPem: ca.certPem, keyPem: ca.keyPem },
-          encryption: options.encryption ?? "none",
-          progress: () => {},
-        });
-        await startLabClusterMesh({ journal, plan, cluster }, enabled, DEFAULT_APISERVER_NODE_PORT, say);
-      }),
-    );
-    const connect = labConnectCommand(plan);
-    say(
-      `ClusterMesh enabled in every cluster (shared lab CA, encryption ${options.encryption ?? "none"})${connect ? `; connect them with: ${connect}` : ""}`,
-    );
+    if (!options.noMesh) await installMesh(journal, plan, ca, options, say);
     journal.markComplete();
   } catch (error) {
     // Nothing half-created stays behind: the error (with the failing component's log) is what the
@@ -204,6 +189,60 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
   }
   return plan;
 }
+
+/**
+ * `meshctl install` on every cluster, as a kind user runs it, with the lab's CA shared by all of
+ * them (as `--ca-cert/--ca-key`): the agents and clustermesh-apiservers are DaemonSet and Deployment
+ * pods on the lab's kubelets, from the mesh image of this checkout.
+ */
+async function installMesh(
+  journal: LabJournal,
+  plan: LabPlan,
+  ca: { certPem: string; keyPem: string },
+  options: UpOptions,
+  say: (line: string) => void,
+): Promise<void> {
+  const encryption = options.encryption ?? "none";
+  // All clusters of a mesh share the IPsec key (as Cilium requires): one random AEAD key, Cilium's
+  // line format, per-node-pair derivation on ("+"). install keeps an existing key Secret.
+  const ipsecKeys = encryption === "ipsec" ? newIpsecKeysLine() : undefined;
+  await Promise.all(
+    plan.clusters.map(async (cluster) => {
+      const kc = kubeConfigFor(undefined, componentKubeconfigPath(journal, cluster.name, "meshctl"));
+      if (ipsecKeys) {
+        await applySecret(coreApi(kc), {
+          metadata: { name: IPSEC_KEYS_SECRET.name, namespace: IPSEC_KEYS_SECRET.namespace },
+          data: encodeSecretData({ [IPSEC_KEYS_SECRET.key]: ipsecKeys }),
+        });
+      }
+      const settings = checkInstallSettings({
+        clusterName: cluster.name,
+        clusterId: cluster.id,
+        encryption,
+        ipsecBackend: options.ipsecBackend,
+        k8sServiceHost: controlPlaneOf(cluster).ip,
+        k8sServicePort: API_SERVER_PORT,
+        image: defaultImage(),
+        apiserverServiceType: "NodePort",
+        nodePort: DEFAULT_APISERVER_NODE_PORT,
+      });
+      await install(kc, settings, {
+        context: kubeContextName(plan, cluster.name),
+        force: false,
+        waitMs: MESH_READY_TIMEOUT_MS,
+        ca,
+        progress: (line) => say(`${cluster.name}: ${line}`),
+      });
+    }),
+  );
+  const connect = labConnectCommand(plan);
+  say(
+    `Mesh installed in every cluster (meshctl install, shared lab CA, encryption ${encryption})${connect ? `; connect them with: ${connect}` : ""}`,
+  );
+}
+
+/** Cold: the agents load the datapath and the clustermesh-apiserver's etcd starts, on 2 cores for every cluster at once. */
+const MESH_READY_TIMEOUT_MS = 300_000;
 
 /** The command that connects every cluster of the lab with each other, as a user copies it; none for one cluster. */
 export function labConnectCommand(plan: LabPlan): string | undefined {

@@ -1,7 +1,7 @@
 /**
  * `meshctl agent status --node <node> [--name <lab>] [-o json]`: asks a node's agent for its status
  * over its unix socket (GET /v1/status). In a lab the socket is
- * /run/clustermesh/labs/<lab>/nodes/<node>/agent.sock; --socket overrides it. --name follows the rule
+ * /run/clustermesh-lab/<lab>/nodes/<node>/root/run/clustermesh/agent.sock; --socket overrides it. --name follows the rule
  * of every lab command (./lab-name.ts), loaded only when the action runs.
  */
 import { Command, Option } from "commander";

@@ -52,7 +52,7 @@ export async function enableAction(
   checkEnableFlags(options);
   const kc = kubeConfig(options.context, options.kubeconfig);
   const lab = await labClusterOf(kc);
-  const enabled = await enableClusterMesh(kc, {
+  await enableClusterMesh(kc, {
     context: options.context,
     kubeconfig: options.kubeconfig,
     clusterName: options.clusterName ?? lab?.name,
@@ -66,11 +66,9 @@ export async function enableAction(
     nodePort: options.nodePort,
     progress,
   });
-  if (lab) await lab.startClusterMesh(enabled, options.nodePort, progress);
-  else
-    progress(
-      `Not a lab cluster: the clustermesh-apiserver Deployment of meshctl install serves it (meshctl install --context ${options.context} … if it is not installed)`,
-    );
+  progress(
+    `The clustermesh-apiserver Deployment of meshctl install serves it (meshctl install --context ${options.context} … if it is not installed)`,
+  );
 }
 
 export async function disableAction(options: Target): Promise<void> {
@@ -87,7 +85,6 @@ export async function disableAction(options: Target): Promise<void> {
       (contexts.includes(cluster) ? cluster : `<context of ${cluster}>`),
     progress,
   });
-  if (lab) await lab.stopClusterMesh(progress);
 }
 
 type ConnectionOptions = Target & { destinationContext: string[]; connectionMode: ConnectionMode };

@@ -1,5 +1,6 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { getAgentStatus } from "../../lib/api/agent-status.js";
+import { MESH_NAMESPACE } from "../../lib/api/rbac.js";
 import { type ClusterAccess, readClusterAccess } from "../../lib/clustermesh/access.js";
 import { connectCommand } from "../../lib/clustermesh/hints.js";
 import { isRemoteClusterConfig } from "../../lib/clustermesh/remote-config.js";
@@ -10,6 +11,7 @@ import {
   summarizeConnectivity,
 } from "../../lib/clustermesh/status.js";
 import { errorChainSummary } from "../../lib/error-chain.js";
+import { isReady, meshWorkloadStatus } from "../../lib/install/workload-status.js";
 import { coreApi, decodeSecretData, readSecret } from "../../lib/k8s/client.js";
 import { agentStatusCommand } from "./agent.js";
 import { type LabClusterFacts, labClusterOf } from "./lab-facts.js";
@@ -44,17 +46,21 @@ function connectHint(
     : connectCommand(context, kubeconfig, ["<context of the other cluster>"]);
 }
 
-async function apiserverReadiness(lab: LabClusterFacts | undefined): Promise<MeshStatusReport["apiserver"]> {
-  if (!lab)
-    return { ready: undefined, detail: "not a lab cluster: check the clustermesh-apiserver Deployment" };
-  const url = lab.apiserverReadyUrl;
+/** The clustermesh-apiserver Deployment's readiness (meshctl install's), as in any cluster. */
+async function apiserverReadiness(kc: KubeConfig): Promise<MeshStatusReport["apiserver"]> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
-    const body = (await response.text()).trim();
-    return { ready: response.status === 200, detail: `${url}: ${response.status} ${body.slice(0, 200)}` };
+    const { apiserver } = await meshWorkloadStatus(kc);
+    if (!apiserver.present)
+      return {
+        ready: false,
+        detail: `no Deployment ${apiserver.name} in ${MESH_NAMESPACE}: run meshctl install`,
+      };
+    return {
+      ready: isReady(apiserver),
+      detail: `Deployment ${apiserver.name}: ${apiserver.ready}/${apiserver.desired} ready`,
+    };
   } catch (error) {
-    // fetch's own message is "fetch failed": the reason (ECONNREFUSED, a timeout) is in its cause
-    return { ready: false, detail: `${url}: ${errorChainSummary(error)}` };
+    return { ready: false, detail: `Deployment status: ${errorChainSummary(error)}` };
   }
 }
 
@@ -86,7 +92,7 @@ export async function clustermeshStatus(
     .sort();
   const nodes = (await core.listNode()).items.map((n) => n.metadata?.name ?? "").sort();
   const lab = await labClusterOf(kc);
-  const [apiserver, statuses] = await Promise.all([apiserverReadiness(lab), nodeStatuses(lab, nodes)]);
+  const [apiserver, statuses] = await Promise.all([apiserverReadiness(kc), nodeStatuses(lab, nodes)]);
   const connectivity = summarizeConnectivity(
     expected,
     statuses,

@@ -3,7 +3,7 @@
  */
 import { readFileSync } from "node:fs";
 import { stringify } from "yaml";
-import type { EncryptionMode } from "../../lib/api/encryption.js";
+import type { EncryptionMode, IpsecBackendChoice } from "../../lib/api/encryption.js";
 import { advertisedApiServer } from "../../lib/install/api-server-address.js";
 import { install, summary } from "../../lib/install/install.js";
 import { installManifests } from "../../lib/install/manifests.js";
@@ -26,6 +26,7 @@ export interface InstallFlags extends Target {
   clusterName?: string;
   clusterId?: number;
   encryption: EncryptionMode;
+  ipsecBackend: IpsecBackendChoice;
   k8sServiceHost?: string;
   k8sServicePort: number;
   image?: string;
@@ -53,6 +54,7 @@ export async function installAction(flags: InstallFlags): Promise<void> {
     clusterName: flags.clusterName,
     clusterId: flags.clusterId,
     encryption: flags.encryption,
+    ipsecBackend: flags.ipsecBackend,
     k8sServiceHost: flags.k8sServiceHost,
     k8sServicePort: flags.k8sServicePort,
     image: flags.image,

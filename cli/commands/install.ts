@@ -44,6 +44,14 @@ function installCommand(): Command {
         .choices(["none", "wireguard", "ipsec"])
         .default("none"),
     )
+    .addOption(
+      new Option(
+        "--ipsec-backend <backend>",
+        "with IPsec: the agents' backend (auto picks kernel XFRM where the kernel has ESP)",
+      )
+        .choices(["auto", "kernel-xfrm", "libipsec"])
+        .default("auto"),
+    )
     .option(
       "--k8s-service-host <host>",
       "the Kubernetes API server's address reachable from the nodes without kube-proxy (kind: <cluster>-control-plane)",

@@ -15,6 +15,8 @@ export async function labUpAction(options: {
   mesh?: string;
   encryption: EncryptionMode;
   ipsecBackend?: string;
+  /** false with --no-install: no meshctl install after the clusters are up. */
+  install: boolean;
 }): Promise<void> {
   const [{ IPSEC_BACKEND_CHOICES }, { DEFAULT_LAB_NAME }, { labUp }] = await Promise.all([
     import("../../lib/api/encryption.js"),
@@ -39,6 +41,7 @@ export async function labUpAction(options: {
     meshFile: options.mesh,
     encryption: options.encryption,
     ipsecBackend: options.ipsecBackend as IpsecBackendChoice | undefined,
+    noMesh: !options.install,
     validated: (plan) => process.stderr.write(`Creating lab "${plan.name}" ...\n`),
     progress: (line) => progress(`${line} (${seconds()} s)`),
   });

@@ -1,13 +1,12 @@
 /**
  * What meshctl's agent and clustermesh commands learn from a lab when the node or cluster they are
- * given is one of a lab's: where a node's agent socket is, the clustermesh-apiserver's health URL,
- * the cluster's name and id, and how to start its clustermesh-apiserver. Besides lab.ts this is the
+ * given is one of a lab's: where a node's agent socket is, the cluster's name and id and the contexts
+ * of the lab's other clusters. Besides lab.ts this is the
  * only file of cli/ that may import lab/ (test/import-rule.test.ts), and it does so lazily: a
  * command that meets no lab loads none of it.
  */
 import { existsSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { EnabledCluster } from "../../lib/clustermesh/enable.js";
 import { UsageError } from "../../lib/usage-error.js";
 
 /** A lab node's agent socket; a clear error when the lab, the node or the agent is not there. */
@@ -33,26 +32,12 @@ export interface LabClusterFacts {
   id: number;
   /** The kubeconfig context of each cluster of the lab (`lab up` merges one per cluster). */
   contexts: { cluster: string; context: string }[];
-  /** The clustermesh-apiserver's /readyz. */
-  apiserverReadyUrl: string;
   agentSocket(node: string): string;
-  /** Starts the cluster's clustermesh-apiserver (and its etcd) with the certificates `enable` issued. */
-  startClusterMesh(
-    enabled: EnabledCluster,
-    nodePort: number,
-    progress: (line: string) => void,
-  ): Promise<void>;
-  /** Stops the cluster's clustermesh-apiserver and its etcd (after `disable`). */
-  stopClusterMesh(progress: (line: string) => void): Promise<void>;
 }
 
 /** The lab cluster a kubeconfig points at (by API server URL), if it is one. */
 export async function labClusterOf(kc: KubeConfig): Promise<LabClusterFacts | undefined> {
-  const [
-    { findLabCluster, startLabClusterMesh, stopLabClusterMesh, CLUSTERMESH_HEALTH_PORT },
-    { controlPlaneOf, kubeContextName },
-    { agentSocketPath },
-  ] = await Promise.all([
+  const [{ findLabCluster }, { kubeContextName }, { agentSocketPath }] = await Promise.all([
     import("../../lab/clustermesh.js"),
     import("../../lab/control-plane.js"),
     import("../../lab/agent-socket.js"),
@@ -64,9 +49,6 @@ export async function labClusterOf(kc: KubeConfig): Promise<LabClusterFacts | un
     name: lab.cluster.name,
     id: lab.cluster.id,
     contexts: lab.plan.clusters.map((c) => ({ cluster: c.name, context: kubeContextName(lab.plan, c.name) })),
-    apiserverReadyUrl: `http://${controlPlaneOf(lab.cluster).ip}:${CLUSTERMESH_HEALTH_PORT}/readyz`,
     agentSocket: (node) => agentSocketPath(lab.plan.name, node),
-    startClusterMesh: (enabled, nodePort, progress) => startLabClusterMesh(lab, enabled, nodePort, progress),
-    stopClusterMesh: (progress) => stopLabClusterMesh(lab, progress),
   };
 }

@@ -53,6 +53,10 @@ export function labCommand(): Command {
       "--ipsec-backend <backend>",
       "with --encryption ipsec: auto (kernel XFRM where the kernel has ESP, strongSwan userspace ESP elsewhere), kernel-xfrm or libipsec",
     )
+    .option(
+      "--no-install",
+      "only the clusters (nodes NotReady, as a fresh kind cluster): install the mesh yourself with meshctl install",
+    )
     .addHelpText("after", `\nWithout --config: ${DEFAULT_CONFIGS.join(" and ")}.`)
     .action(async (options) =>
       (await actions()).labUpAction({ ...options, config: options.config ?? DEFAULT_CONFIGS }),

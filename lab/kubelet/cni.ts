@@ -240,6 +240,8 @@ export interface ExecPluginOptions {
   binary: string;
   /** Run the plugin in this named netns (tests whose kubelet logic runs outside the node netns). */
   netns?: string;
+  /** The node's own /run (a lab node's file system is a directory): the plugin sees its entries at /run. */
+  nodeRunDir?: string;
   env: Record<string, string>;
   stdin: string;
   timeoutMs?: number;
@@ -249,7 +251,7 @@ export function execPlugin(
   options: ExecPluginOptions,
 ): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const argv = inNetns(options.netns, [options.binary]);
+    const argv = inNetns(options.netns, inNodeRun(options.nodeRunDir, [options.binary]));
     const child = spawn(argv[0], argv.slice(1), {
       env: { ...process.env, ...options.env },
       stdio: ["pipe", "pipe", "pipe"],
@@ -272,12 +274,49 @@ export function execPlugin(
   });
 }
 
+/**
+ * argv running a plugin with the node's /run entries bound over the host's in a private mount
+ * namespace: a plugin finds what the node's daemons put there (the agent's socket at
+ * /var/run/clustermesh/agent.sock) at the path it would on a real node. /run/netns stays the
+ * host's: the pods' network namespaces are there.
+ */
+export function inNodeRun(nodeRunDir: string | undefined, argv: string[]): string[] {
+  if (!nodeRunDir) return argv;
+  const script = [
+    "set -e",
+    'for d in "$1"/*; do',
+    '  [ -d "$d" ] || continue',
+    "  n=${d##*/}",
+    '  [ "$n" = netns ] && continue',
+    '  mkdir -p "/run/$n"',
+    '  mount --bind "$d" "/run/$n"',
+    "done",
+    "shift",
+    'exec "$@"',
+  ].join("\n");
+  return [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "slave",
+    "--",
+    "sh",
+    "-c",
+    script,
+    "cni",
+    nodeRunDir,
+    ...argv,
+  ];
+}
+
 export class CniRuntime {
   constructor(
     readonly confDir: string,
     readonly binDirs: readonly string[],
     /** Where plugins run; the kubelet's own netns (the node's) when absent, as in production. */
     readonly pluginNetns?: string,
+    /** A lab node's own /run (see inNodeRun); absent: the host's, as in production. */
+    readonly nodeRunDir?: string,
   ) {}
 
   config(): NetworkConfigList {
@@ -298,6 +337,7 @@ export class CniRuntime {
     const { exitCode, stdout, stderr } = await execPlugin({
       binary,
       netns: this.pluginNetns,
+      nodeRunDir: this.nodeRunDir,
       env: pluginEnv(command, context, this.binDirs),
       stdin,
     });

@@ -42,6 +42,16 @@ export interface ReferencedObjects {
 /** Thrown when a reference cannot be resolved: the container waits in CreateContainerConfigError. */
 export class ContainerConfigError extends Error {}
 
+/**
+ * `$(VAR)` references replaced from env, `$$` kept as a literal `$`; unknown names stay as written
+ * (https://kubernetes.io/docs/tasks/inject-data-application/define-command-argument-container/).
+ */
+export function expandVariables(value: string, env: Record<string, string>): string {
+  return value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name?: string) =>
+    name === undefined ? "$" : (env[name] ?? whole),
+  );
+}
+
 /** The value of a downward-API fieldPath for the pod (labels/annotations as the kubelet formats them). */
 export function downwardField(pod: V1Pod, fieldPath: string, facts?: Partial<EnvFacts>): string {
   const selected = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
@@ -136,8 +146,7 @@ export function containerEnv(
     for (const [key, value] of Object.entries(data))
       env[`${source.prefix ?? ""}${key}`] = value.toString("utf8");
   }
-  const expand = (value: string) =>
-    value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name) => env[name] ?? whole);
+  const expand = (value: string) => expandVariables(value, env);
   for (const variable of container.env ?? []) {
     const from = variable.valueFrom;
     let value: string | undefined;

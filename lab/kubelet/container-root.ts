@@ -103,10 +103,12 @@ export function rootedArgv(root: ContainerRoot, argv: string[]): string[] {
     `mount ${recursive ? "--rbind" : "--bind"} ${q(source)} ${target}`,
   ];
   for (const file of root.files) lines.push(...bind(file.source, at(file.target), false));
-  // parents before children: /var/run/x before /var/run/x/cgroupv2
-  const mounts = [...root.mounts].sort((a, b) => a.target.split("/").length - b.target.split("/").length);
-  for (const mount of mounts) {
-    const target = at(mount.target);
+  // parents before children, by the path inside the image: /var/run/x (= /run/x) before /run/x/cgroupv2
+  const mounts = root.mounts
+    .map((mount) => ({ mount, resolved: resolveInLayers(root.layers, mount.target) }))
+    .sort((a, b) => a.resolved.split("/").length - b.resolved.split("/").length);
+  for (const { mount, resolved } of mounts) {
+    const target = `"$R"${q(resolved)}`;
     lines.push(...bind(mount.source, target, mount.recursive));
     if (mount.readOnly) lines.push(`mount -o remount,bind,ro ${target}`);
     lines.push(`mount ${PROPAGATION_FLAG[mount.propagation]} ${target}`);

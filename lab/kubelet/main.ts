@@ -12,7 +12,7 @@ import { parseTaints } from "./node-status.js";
 import { assertCgroupRootSafe } from "./sandbox.js";
 import { KubeletServer } from "./server.js";
 import { StateStore } from "./state.js";
-import { SHARED_NODE_PATHS } from "./volumes.js";
+import { hostPathOnNode, type NodeFileSystem, SHARED_NODE_PATHS } from "./volumes.js";
 
 /** The lab's pod runner for one node; run it inside the node's netns (nsenter --net=/run/netns/<node>). */
 const program = new Command()
@@ -83,6 +83,11 @@ async function main(): Promise<void> {
         return [key, value.join("=")];
       }),
   );
+  const fileSystem: NodeFileSystem = {
+    nodeRoot: opts.nodeRoot,
+    mapped: parseHostPathMap(opts.hostPathMap),
+    shared: SHARED_NODE_PATHS,
+  };
   const server = new KubeletServer({
     tls: {
       cert: readFileSync(opts.tlsCertFile, "utf8"),
@@ -110,13 +115,14 @@ async function main(): Promise<void> {
       : undefined,
     netnsPrefix: opts.netnsPrefix,
     cgroupRoot: opts.cgroupRoot,
-    fileSystem: {
-      nodeRoot: opts.nodeRoot,
-      mapped: parseHostPathMap(opts.hostPathMap),
-      shared: SHARED_NODE_PATHS,
-    },
+    fileSystem,
     imageStore: opts.imageStore,
-    cni: new CniRuntime(opts.cniConfDir, String(opts.cniBinDir).split(":").filter(Boolean)),
+    cni: new CniRuntime(
+      opts.cniConfDir,
+      String(opts.cniBinDir).split(":").filter(Boolean),
+      undefined,
+      opts.nodeRoot ? hostPathOnNode("/run", fileSystem) : undefined,
+    ),
     state: new StateStore(opts.stateDir),
     api: new KubeApi(kubeConfig, opts.nodeName, log),
     log,

@@ -9,6 +9,7 @@ import { type CniResult, type CniRuntime, podIpsFromResult, type RuntimeContext 
 import {
   ContainerConfigError,
   containerEnv,
+  expandVariables,
   type ReferencedObjects,
   referencedNames,
 } from "./container-env.js";
@@ -578,7 +579,11 @@ export class PodWorker {
       const argv = inPodArgv({
         cgroupDir: this.sandbox?.cgroupDir,
         netns: this.sandbox?.netns,
-        argv: rootedArgv(root, image.argv),
+        // command and args see the container's env as $(VAR), as the kubelet expands them
+        argv: rootedArgv(
+          root,
+          image.argv.map((arg) => expandVariables(arg, env)),
+        ),
       });
       // Output comes through us, stamped per line in the CRI log format (./log-format.ts).
       child = spawn(argv[0], argv.slice(1), {

@@ -113,7 +113,7 @@ function sendStatus(res: ServerResponse, code: number, reason: string, message: 
 function pickContainer(worker: PodWorker, requested: string | undefined): { name?: string; error?: string } {
   const names = worker.containerNames();
   if (requested) {
-    return names.includes(requested)
+    return worker.hasContainer(requested)
       ? { name: requested }
       : { error: `container ${requested} is not valid for pod ${worker.name}` };
   }

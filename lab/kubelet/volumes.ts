@@ -19,7 +19,7 @@ export interface NodeFileSystem {
   shared: string[];
 }
 
-export const SHARED_NODE_PATHS = ["/proc", "/dev", "/lib/modules", "/run/netns", "/var/run/netns"];
+export const SHARED_NODE_PATHS = ["/proc", "/dev", "/lib/modules", "/run/netns"];
 
 export class VolumeError extends Error {
   constructor(
@@ -35,7 +35,9 @@ const within = (path: string, prefix: string) => path === prefix || path.startsW
 /** The host directory behind a node path; undefined only for a path that is not absolute. */
 export function hostPathOnNode(path: string, fs: NodeFileSystem): string | undefined {
   if (!isAbsolute(path)) return undefined;
-  const clean = normalize(path).replace(/\/+$/, "") || "/";
+  const normalized = normalize(path).replace(/\/+$/, "") || "/";
+  // /var/run is a link to /run on every current distribution (and kind's node image)
+  const clean = within(normalized, "/var/run") ? `/run${normalized.slice("/var/run".length)}` : normalized;
   const mappedPrefix = Object.keys(fs.mapped)
     .filter((prefix) => within(clean, prefix))
     .sort((a, b) => b.length - a.length)[0];

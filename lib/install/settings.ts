@@ -5,7 +5,13 @@
  * `meshctl clustermesh enable` applies (checkEnableFlags), so the two commands never disagree.
  */
 import { isIP } from "node:net";
-import { ENCRYPTION_MODES, type EncryptionMode, isEncryptionMode } from "../api/encryption.js";
+import {
+  ENCRYPTION_MODES,
+  type EncryptionMode,
+  IPSEC_BACKEND_CHOICES,
+  type IpsecBackendChoice,
+  isEncryptionMode,
+} from "../api/encryption.js";
 import { checkEnableFlags } from "../clustermesh/enable.js";
 import { DEFAULT_APISERVER_NODE_PORT, DEFAULT_MAX_CONNECTED_CLUSTERS } from "../clustermesh/resources.js";
 import { UsageError } from "../usage-error.js";
@@ -18,6 +24,8 @@ export interface InstallSettings {
   clusterName: string;
   clusterId: number;
   encryption: EncryptionMode;
+  /** With IPsec: the agents' backend (auto: kernel XFRM where the kernel has ESP, else strongSwan's libipsec). */
+  ipsecBackend: IpsecBackendChoice;
   /**
    * Where the agent and the clustermesh-apiserver (host network, no kube-proxy) reach the
    * Kubernetes API, as Cilium's k8sServiceHost/k8sServicePort. kind: `<cluster>-control-plane:6443`.
@@ -61,6 +69,13 @@ export function checkInstallSettings(partial: PartialSettings): InstallSettings 
   const encryption = partial.encryption ?? DEFAULTS.encryption;
   if (!isEncryptionMode(encryption))
     throw new UsageError(`--encryption: "${encryption}" is not one of ${ENCRYPTION_MODES.join(", ")}`);
+  const ipsecBackend = partial.ipsecBackend ?? "auto";
+  if (!IPSEC_BACKEND_CHOICES.includes(ipsecBackend))
+    throw new UsageError(
+      `--ipsec-backend: "${ipsecBackend}" is not one of ${IPSEC_BACKEND_CHOICES.join(", ")}`,
+    );
+  if (ipsecBackend !== "auto" && encryption !== "ipsec")
+    throw new UsageError("--ipsec-backend: only with --encryption ipsec");
   const host = partial.k8sServiceHost;
   if (host === undefined || host === "")
     throw new UsageError(
@@ -85,6 +100,7 @@ export function checkInstallSettings(partial: PartialSettings): InstallSettings 
     clusterName: partial.clusterName,
     clusterId: partial.clusterId,
     encryption,
+    ipsecBackend,
     k8sServiceHost: host,
     k8sServicePort: port,
     image,
