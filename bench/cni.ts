@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { cniPluginBinary } from "../lib/cni-plugin.js";
 import { runSync } from "../lib/exec.js";
 import { AgentTestCluster, type TestNode, type TestPod } from "../testing/agent-cluster.js";
+import { KernelFloor } from "./cni-kernel-floor.js";
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -53,6 +54,7 @@ const binDir = join(dir, "bin");
 const refNamespaces = new Set<string>();
 const children = new Set<number>();
 const cluster = new AgentTestCluster();
+const floor = new KernelFloor(`bc${id}`);
 
 interface Invocation {
   ms: number;
@@ -246,6 +248,7 @@ async function cleanup(): Promise<void> {
       problems.push(`netns ${netns}: ${(error as Error).message}`);
     }
   }
+  problems.push(...floor.cleanup());
   try {
     await cluster.stop();
   } catch (error) {
@@ -282,6 +285,7 @@ async function main(): Promise<void> {
   if (beforeNode) await cluster.startAgent(beforeNode, { agentMain: BEFORE_AGENT });
   runSync(["ip", "netns", "add", REF_NODE]);
   runSync(["nsenter", `--net=/run/netns/${REF_NODE}`, "ip", "link", "set", "lo", "up"]);
+  floor.setup();
 
   const samples = () => ({ add: [] as number[], del: [] as number[], pair: [] as number[] });
   const ours = samples();
@@ -293,6 +297,8 @@ async function main(): Promise<void> {
     [reference, referencePair],
     [agentOnly, () => agentOnlyPair(node)],
   ];
+  const kernel = { tcx: samples(), plain: samples() };
+  cells.push([kernel.tcx, () => floor.pair(true)], [kernel.plain, () => floor.pair(false)]);
   const before = beforeNode ? { ours: samples(), agentOnly: samples() } : undefined;
   if (before && beforeNode) {
     const other = beforeNode;
@@ -350,6 +356,10 @@ async function main(): Promise<void> {
         ["clustermesh plugin → agent, --before build", before.ours[op]],
         ["  of which the agent, --before build", before.agentOnly[op]],
       );
+    named.push(
+      ["kernel only: veth + routes + 2 tcx links (no agent)", kernel.tcx[op]],
+      ["kernel only: veth + routes, no tcx", kernel.plain[op]],
+    );
     for (const [name, samples] of named) {
       const p50 = percentile(samples, 50);
       const p99 = percentile(samples, 99);
@@ -367,6 +377,13 @@ async function main(): Promise<void> {
       `(${(ourPairP50 / refPairP50).toFixed(1)}×): ${ms(agentPairP50)} ms is the agent's work (p50 of the socket-only ` +
       `pairs), ≈ ${ms(2 * versionP50)} ms two plugin start-ups (2 × VERSION p50), ` +
       `${ms(ourPairP50 - agentPairP50 - 2 * versionP50)} ms the remainder (socket round trip, scheduling, noise).`,
+  );
+  const floorP50 = percentile(kernel.tcx.pair, 50);
+  console.log(
+    `Kernel floor: the same links, routes and two tcx links made and removed from this process with no agent ` +
+      `take ADD+DEL p50 ${ms(floorP50)} ms (${(floorP50 / refPairP50).toFixed(2)}× the reference; ` +
+      `${ms(percentile(kernel.plain.pair, 50))} ms without the tcx links): the agent adds ` +
+      `${ms(agentPairP50 - floorP50)} ms to it, the plugin path ${ms(ourPairP50 - agentPairP50)} ms more.`,
   );
   if (before) {
     const beforePairP50 = percentile(before.ours.pair, 50);
