@@ -27,6 +27,7 @@ const SOCK_CLOEXEC = 0x80000;
 const NETLINK_ROUTE = 0;
 const MSG_DONTWAIT = 0x40;
 const EAGAIN = 11;
+const EIO = 5;
 const REPLY_BUFFER = 16 * 1024;
 
 const errnoNames = new Map<number, string>(
@@ -76,13 +77,18 @@ export class RtnetlinkSocket {
     const seq = nextSeq;
     const bytes = request.encode(seq);
     const sent = await call(sendFn, this.fd, bytes, bytes.length, 0);
-    if (sent !== bytes.length) throw new NetlinkError(`${request.what} (send)`, koffi.errno() || EAGAIN);
+    // errno belongs to the worker thread that made the call: not readable here, hence EIO
+    if (sent !== bytes.length) throw new NetlinkError(`${request.what} (send)`, EIO);
     const reply = Buffer.alloc(REPLY_BUFFER);
     for (;;) {
       let received = recvFn(this.fd, reply, reply.length, MSG_DONTWAIT) as number;
-      if (received < 0 && koffi.errno() === EAGAIN)
+      if (received < 0) {
+        const errno = koffi.errno();
+        if (errno !== EAGAIN) throw new NetlinkError(`${request.what} (recv)`, errno);
+        // not queued yet (the kernel answers inside send, so not expected): wait off the event loop
         received = await call(recvFn, this.fd, reply, reply.length, 0);
-      if (received < 0) throw new NetlinkError(`${request.what} (recv)`, koffi.errno());
+        if (received < 0) throw new NetlinkError(`${request.what} (recv)`, EIO);
+      }
       const ack = ackFor(reply.subarray(0, received), seq);
       if (ack === undefined) continue; // not ours (cannot happen on a per-operation socket)
       if (ack !== 0) throw new NetlinkError(request.what, -ack);
