@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { runSync } from "../../lib/exec.js";
+import { NetlinkError } from "../netlink/socket.js";
 import { POD_GATEWAY } from "./naming.js";
 import { type EndpointLinkSpec, KernelNetlink } from "./netlink.js";
-import { NetlinkError } from "./rtnetlink-socket.js";
 
 const id = randomBytes(2).toString("hex");
 const nodeNs = `cmnl${id}n`;

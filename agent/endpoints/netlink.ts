@@ -2,13 +2,12 @@
  * The kernel side of an endpoint: a veth pair with the host side `lxc…` in the node's netns and the pod side in the pod's netns,
  * the pod's /32 address, a link-local gateway with a permanent neigh entry (no ARP needed, the
  * node has no proxy ARP) and a default route through it; on the host, a /32 route to the pod.
- * The ADD/DEL path talks rtnetlink from the agent's process (rtnetlink-socket.ts; an `ip` process
+ * The ADD/DEL path talks rtnetlink from the agent's process (agent/netlink/; an `ip` process
  * per namespace cost ~4–6 ms each); the rarely used listing and CHECK still ask iproute2.
  */
 import { closeSync, openSync } from "node:fs";
 import { inNetworkNamespace, interfaceIndex } from "../../bpf/libbpf-ts/index.js";
 import { run } from "../../lib/exec.js";
-import { POD_GATEWAY } from "./naming.js";
 import {
   addAddress32,
   addDefaultRoute,
@@ -17,8 +16,9 @@ import {
   linkRoute32,
   linkUp,
   permanentNeighbour,
-} from "./rtnetlink-messages.js";
-import { NetlinkError, RtnetlinkSocket, rtnetlinkBatch } from "./rtnetlink-socket.js";
+} from "../netlink/messages.js";
+import { NetlinkError, RtnetlinkSocket, rtnetlinkBatch } from "../netlink/socket.js";
+import { POD_GATEWAY } from "./naming.js";
 
 export interface EndpointLinkSpec {
   hostIf: string;

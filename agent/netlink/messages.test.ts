@@ -13,7 +13,7 @@ import {
   NlFlag,
   permanentNeighbour,
   RtmType,
-} from "./rtnetlink-messages.js";
+} from "./messages.js";
 
 interface Attr {
   type: number;

@@ -10,7 +10,7 @@ import { closeSync } from "node:fs";
 import { constants } from "node:os";
 import koffi from "koffi";
 import { inNetworkNamespace } from "../../bpf/libbpf-ts/index.js";
-import { ackFor, type RtRequest } from "./rtnetlink-messages.js";
+import { ackFor, type RtRequest } from "./messages.js";
 
 const libc = koffi.load("libc.so.6");
 const socketFn = libc.func("int socket(int domain, int type, int protocol)") as (
