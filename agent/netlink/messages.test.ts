@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { dumpRoutes4, parseRoute, splitMessages } from "./dumps.js";
 import {
   ackFor,
   addAddress32,
@@ -139,5 +140,57 @@ describe("rtnetlink acknowledgements", () => {
 
   it("ignores a truncated message", () => {
     assert.equal(ackFor(ack(5, 0).subarray(0, 20), 5), undefined);
+  });
+});
+
+describe("rtnetlink dump replies", () => {
+  const reply = (type: number, seq: number, body: Buffer) => {
+    const header = Buffer.alloc(16);
+    header.writeUInt32LE(16 + body.length, 0);
+    header.writeUInt16LE(type, 4);
+    header.writeUInt32LE(seq, 8);
+    return Buffer.concat([header, body, Buffer.alloc((4 - (body.length % 4)) % 4)]);
+  };
+
+  it("asks for a dump without an acknowledgement", () => {
+    const flags = dumpRoutes4(9).readUInt16LE(6);
+    assert.equal(flags & NlFlag.ack, 0);
+    assert.equal(flags & NlFlag.dump, NlFlag.dump);
+  });
+
+  it("splits a datagram into its messages and drops a truncated tail", () => {
+    const two = Buffer.concat([reply(24, 1, Buffer.alloc(12)), reply(3, 1, Buffer.alloc(4))]);
+    assert.deepEqual(
+      splitMessages(two).map((m) => m.type),
+      [24, 3],
+    );
+    assert.deepEqual(
+      splitMessages(two.subarray(0, two.length - 2)).map((m) => m.type),
+      [24],
+    );
+  });
+
+  it("reads a route in iproute2's notation, and skips another family", () => {
+    const rtmsg = Buffer.alloc(12);
+    rtmsg.writeUInt8(2, 0);
+    rtmsg.writeUInt8(16, 1);
+    rtmsg.writeUInt8(254, 4);
+    const attr = (type: number, payload: number[]) => {
+      const b = Buffer.alloc(4 + payload.length);
+      b.writeUInt16LE(4 + payload.length, 0);
+      b.writeUInt16LE(type, 2);
+      Buffer.from(payload).copy(b, 4);
+      return b;
+    };
+    const body = Buffer.concat([
+      rtmsg,
+      attr(1, [10, 1, 0, 0]),
+      attr(5, [10, 0, 0, 1]),
+      attr(4, [7, 0, 0, 0]),
+    ]);
+    assert.deepEqual(parseRoute(body), { dst: "10.1.0.0/16", table: 254, oif: 7, gateway: "10.0.0.1" });
+    const v6 = Buffer.from(body);
+    v6.writeUInt8(10, 0);
+    assert.equal(parseRoute(v6), undefined);
   });
 });

@@ -15,6 +15,8 @@ export const NlFlag = {
   replace: 0x100,
   excl: 0x200,
   create: 0x400,
+  /** NLM_F_ROOT | NLM_F_MATCH: every object of the type */
+  dump: 0x300,
 } as const;
 
 export const RtmType = {
@@ -23,6 +25,8 @@ export const RtmType = {
   newAddr: 20,
   newRoute: 24,
   newNeigh: 28,
+  getRoute: 26,
+  getNeigh: 30,
 } as const;
 
 const AF_UNSPEC = 0;
@@ -105,13 +109,17 @@ function rtmsg(dstLen: number, scope: number): Buffer {
   return b;
 }
 
-/** A request: nlmsghdr (length, type, flags, seq; pid 0 = the kernel) + body. */
+/**
+ * A request: nlmsghdr (length, type, flags, seq; pid 0 = the kernel) + body. Asks for an
+ * acknowledgement, except a dump (it ends with NLMSG_DONE instead).
+ */
 export function message(type: number, flags: number, seq: number, ...body: Buffer[]): Buffer {
   const payload = Buffer.concat(body);
   const header = Buffer.alloc(NLMSG_HDRLEN);
   header.writeUInt32LE(NLMSG_HDRLEN + payload.length, 0);
   header.writeUInt16LE(type, 4);
-  header.writeUInt16LE(flags | NlFlag.request | NlFlag.ack, 6);
+  const ack = (flags & NlFlag.dump) === NlFlag.dump ? 0 : NlFlag.ack;
+  header.writeUInt16LE(flags | NlFlag.request | ack, 6);
   header.writeUInt32LE(seq >>> 0, 8);
   return Buffer.concat([header, payload]);
 }

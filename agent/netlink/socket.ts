@@ -10,6 +10,7 @@ import { closeSync } from "node:fs";
 import { constants } from "node:os";
 import koffi from "koffi";
 import { inNetworkNamespace } from "../../bpf/libbpf-ts/index.js";
+import { NLMSG_DONE, NLMSG_ERROR, splitMessages } from "./dumps.js";
 import { ackFor, type RtRequest } from "./messages.js";
 
 const libc = koffi.load("libc.so.6");
@@ -29,6 +30,8 @@ const MSG_DONTWAIT = 0x40;
 const EAGAIN = 11;
 const EIO = 5;
 const REPLY_BUFFER = 16 * 1024;
+/** above the kernel's largest dump batch (32 KiB) */
+const DUMP_BUFFER = 64 * 1024;
 
 const errnoNames = new Map<number, string>(
   Object.entries(constants.errno).map(([name, code]) => [code, name] as [number, string]),
@@ -81,19 +84,48 @@ export class RtnetlinkSocket {
     if (sent !== bytes.length) throw new NetlinkError(`${request.what} (send)`, EIO);
     const reply = Buffer.alloc(REPLY_BUFFER);
     for (;;) {
-      let received = recvFn(this.fd, reply, reply.length, MSG_DONTWAIT) as number;
-      if (received < 0) {
-        const errno = koffi.errno();
-        if (errno !== EAGAIN) throw new NetlinkError(`${request.what} (recv)`, errno);
-        // not queued yet (the kernel answers inside send, so not expected): wait off the event loop
-        received = await call(recvFn, this.fd, reply, reply.length, 0);
-        if (received < 0) throw new NetlinkError(`${request.what} (recv)`, EIO);
-      }
+      const received = await this.receive(reply, request.what);
       const ack = ackFor(reply.subarray(0, received), seq);
       if (ack === undefined) continue; // not ours (cannot happen on a per-operation socket)
       if (ack !== 0) throw new NetlinkError(request.what, -ack);
       return;
     }
+  }
+
+  /** Sends a dump request; returns the bodies of the objects it listed, up to NLMSG_DONE. */
+  async dump(what: string, encode: (seq: number) => Buffer): Promise<Buffer[]> {
+    nextSeq = (nextSeq + 1) >>> 0;
+    const seq = nextSeq;
+    const bytes = encode(seq);
+    const sent = await call(sendFn, this.fd, bytes, bytes.length, 0);
+    if (sent !== bytes.length) throw new NetlinkError(`${what} (send)`, EIO);
+    const bodies: Buffer[] = [];
+    const reply = Buffer.alloc(DUMP_BUFFER);
+    for (;;) {
+      const received = await this.receive(reply, what);
+      for (const m of splitMessages(reply.subarray(0, received))) {
+        if (m.seq !== seq) continue;
+        const status = m.body.length >= 4 ? m.body.readInt32LE(0) : 0;
+        if ((m.type === NLMSG_DONE || m.type === NLMSG_ERROR) && status < 0)
+          throw new NetlinkError(what, -status);
+        if (m.type === NLMSG_DONE) return bodies;
+        if (m.type !== NLMSG_ERROR) bodies.push(Buffer.from(m.body)); // copied: the buffer is reused
+      }
+    }
+  }
+
+  /**
+   * The next datagram: already queued (the kernel answers inside send, and makes a dump's next
+   * batch inside the previous recv) or, not expected, waited for off the event loop.
+   */
+  private async receive(buffer: Buffer, what: string): Promise<number> {
+    const received = recvFn(this.fd, buffer, buffer.length, MSG_DONTWAIT) as number;
+    if (received >= 0) return received;
+    const errno = koffi.errno();
+    if (errno !== EAGAIN) throw new NetlinkError(`${what} (recv)`, errno);
+    const waited = await call(recvFn, this.fd, buffer, buffer.length, 0);
+    if (waited < 0) throw new NetlinkError(`${what} (recv)`, EIO);
+    return waited;
   }
 
   close(): void {
