@@ -1,7 +1,8 @@
 /**
- * The kernel side of an endpoint: a veth pair with the host side `lxc…` in the node's netns and the pod side in the pod's netns,
- * the pod's /32 address, a link-local gateway with a permanent neigh entry (no ARP needed, the
- * node has no proxy ARP) and a default route through it; on the host, a /32 route to the pod.
+ * The kernel side of an endpoint: a veth pair with the host side `lxc…` in the node's netns and
+ * the pod side in the pod's netns, the pod's /32 address, a link-local gateway with a permanent
+ * neigh entry (no ARP needed, the node has no proxy ARP) and a default route through it; on the
+ * host, a /32 route to the pod.
  * The ADD/DEL path talks rtnetlink from the agent's process (agent/netlink/; an `ip` process
  * per namespace cost ~4–6 ms each); the rarely used listing and CHECK still ask iproute2.
  */
