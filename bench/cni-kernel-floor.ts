@@ -1,10 +1,12 @@
 /**
  * The kernel's own share of an endpoint's ADD+DEL, without agent or plugin: the same rtnetlink
  * requests the agent sends (agent/endpoints/netlink.ts) from this warm process, in a throwaway
- * node netns, with and without the two tcx links per host veth. Each tcx attach, detach and
- * device-removal uninstall waits an RCU grace period under RTNL (kernel/bpf/tcx.c,
- * tcx_entry_sync(): https://github.com/torvalds/linux/blob/master/include/net/tcx.h), so this is
- * the floor a per-pod tcx datapath cannot go below.
+ * node netns: with the two tcx links per host veth (what the agent attaches), with the same
+ * programs as clsact direct-action filters instead (the loader's legacy "tc" mode, for comparison),
+ * and with no program. Each tcx attach, detach and device-removal uninstall waits an RCU grace
+ * period under RTNL (kernel/bpf/tcx.c, tcx_entry_sync():
+ * https://github.com/torvalds/linux/blob/master/include/net/tcx.h), so the first is the floor a
+ * per-pod tcx datapath cannot go below.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -12,6 +14,7 @@ import { join } from "node:path";
 import { KernelNetlink } from "../agent/endpoints/netlink.js";
 import { DEFAULT_OBJECT_DIR } from "../bpf/datapath/loader.js";
 import {
+  attachTcClassic,
   attachTcx,
   type BpfLink,
   BpfObject,
@@ -21,6 +24,8 @@ import {
 import { runSync } from "../lib/exec.js";
 
 const FIXTURE = join(DEFAULT_OBJECT_DIR, "testdata", "fixture.bpf.o");
+
+export type FloorAttach = "tcx" | "clsact" | "none";
 
 export class KernelFloor {
   private readonly nodeNs: string;
@@ -37,8 +42,8 @@ export class KernelFloor {
     this.addNetns(this.nodeNs);
   }
 
-  /** One create + delete; the tcx links (when asked) attached after the create, as the agent does. */
-  async pair(withTcx: boolean): Promise<{ add: number; del: number }> {
+  /** One create + delete; the programs (if any) attached after the create, as the agent does. */
+  async pair(attach: FloorAttach): Promise<{ add: number; del: number }> {
     const podNs = `${this.prefix}k${++this.counter}`;
     this.addNetns(podNs);
     const nodePath = `/run/netns/${this.nodeNs}`;
@@ -56,11 +61,16 @@ export class KernelFloor {
         podIp: "10.254.0.2",
         mtu: 1450,
       });
-      if (withTcx && this.object) {
+      if (attach !== "none" && this.object) {
         const program = this.object.program("fixture_tc");
         inNetworkNamespace(nodePath, () => {
           const ifindex = interfaceIndex(hostIf);
-          links.push(attachTcx(program, ifindex, "ingress"), attachTcx(program, ifindex, "egress"));
+          if (attach === "tcx")
+            links.push(attachTcx(program, ifindex, "ingress"), attachTcx(program, ifindex, "egress"));
+          // the clsact qdisc and its filters go with the device
+          else
+            for (const direction of ["ingress", "egress"] as const)
+              attachTcClassic(program, ifindex, direction);
         });
       }
       const add = Number(process.hrtime.bigint() - start) / 1e6;

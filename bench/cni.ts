@@ -297,8 +297,12 @@ async function main(): Promise<void> {
     [reference, referencePair],
     [agentOnly, () => agentOnlyPair(node)],
   ];
-  const kernel = { tcx: samples(), plain: samples() };
-  cells.push([kernel.tcx, () => floor.pair(true)], [kernel.plain, () => floor.pair(false)]);
+  const kernel = { tcx: samples(), clsact: samples(), plain: samples() };
+  cells.push(
+    [kernel.tcx, () => floor.pair("tcx")],
+    [kernel.clsact, () => floor.pair("clsact")],
+    [kernel.plain, () => floor.pair("none")],
+  );
   const before = beforeNode ? { ours: samples(), agentOnly: samples() } : undefined;
   if (before && beforeNode) {
     const other = beforeNode;
@@ -358,7 +362,8 @@ async function main(): Promise<void> {
       );
     named.push(
       ["kernel only: veth + routes + 2 tcx links (no agent)", kernel.tcx[op]],
-      ["kernel only: veth + routes, no tcx", kernel.plain[op]],
+      ["kernel only: the same with 2 clsact filters instead", kernel.clsact[op]],
+      ["kernel only: veth + routes, no program", kernel.plain[op]],
     );
     for (const [name, samples] of named) {
       const p50 = percentile(samples, 50);
@@ -382,7 +387,8 @@ async function main(): Promise<void> {
   console.log(
     `Kernel floor: the same links, routes and two tcx links made and removed from this process with no agent ` +
       `take ADD+DEL p50 ${ms(floorP50)} ms (${(floorP50 / refPairP50).toFixed(2)}× the reference; ` +
-      `${ms(percentile(kernel.plain.pair, 50))} ms without the tcx links): the agent adds ` +
+      `${ms(percentile(kernel.clsact.pair, 50))} ms with clsact filters instead, ` +
+      `${ms(percentile(kernel.plain.pair, 50))} ms with no program): the agent adds ` +
       `${ms(agentPairP50 - floorP50)} ms to it, the plugin path ${ms(ourPairP50 - agentPairP50)} ms more.`,
   );
   if (before) {
