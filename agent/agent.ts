@@ -190,7 +190,10 @@ export class Agent {
 
   status(): AgentStatus {
     const { config, parts } = this;
-    const { datapath } = parts;
+    const { datapath, datapathLoop } = parts;
+    // one read of the maps per request: the tables and the published-versus-programmed comparison
+    const current = datapath && readOrUndefined(() => datapath.current());
+    const drift = current && datapathLoop && readOrUndefined(() => datapathLoop.meshDrift(current));
     return statusDocument({
       node: config.nodeName,
       cluster: { name: config.clusterName, id: config.clusterId },
@@ -200,7 +203,7 @@ export class Agent {
       datapath: {
         loaded: datapath !== undefined,
         links: (datapath && readOrUndefined(() => datapath.links().length)) ?? 0,
-        current: datapath && readOrUndefined(() => datapath.current()),
+        current,
       },
       tunnel: { device: TUNNEL_DEVICE, ifindex: parts.node?.tunnelIfindex },
       lastReconcile: parts.datapathLoop?.lastReconcile,
@@ -211,8 +214,9 @@ export class Agent {
       encryption: parts.encryption?.status(),
       counters: { ...this.counters.values, ...(parts.endpoints?.counters ?? {}) },
       clustermesh: parts.clustermesh && {
-        remoteClusters: parts.clustermesh.status(),
+        remoteClusters: parts.clustermesh.status(drift?.clusters),
         remoteIdentities: parts.clustermesh.identities(),
+        ...(drift ? { unowned: drift.unowned } : {}),
       },
     });
   }
