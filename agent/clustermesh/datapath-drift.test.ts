@@ -15,7 +15,7 @@ import {
   type DesiredDatapathState,
   reconcileDatapath,
 } from "../../bpf/datapath/reconcile.js";
-import { AddressOwners, meshDatapathDrift, type RemoteNodeAddresses } from "./datapath-drift.js";
+import { AddressOwners, ipv4Number, meshDatapathDrift, type RemoteNodeAddresses } from "./datapath-drift.js";
 
 const NODES: RemoteNodeAddresses[] = [
   { cluster: "c2", nodeIp: "172.18.1.2", podCidrs: ["10.2.1.0/24"] },
@@ -203,5 +203,13 @@ describe("meshDatapathDrift (published versus programmed, per remote cluster)", 
     assert.equal(owners.of("10.2.2.200"), "c2");
     assert.equal(owners.of("10.2.3.1"), undefined);
     assert.equal(owners.of("fd00::1"), undefined);
+    assert.equal(owners.of("172.18.1.3/32"), "c2");
+  });
+
+  it("ipv4Number parses dotted quads (also the address of a prefix) and nothing else", () => {
+    assert.equal(ipv4Number("10.2.1.7"), 0x0a020107);
+    assert.equal(ipv4Number("255.255.255.255/32"), 0xffffffff);
+    for (const bad of ["10.2.1", "10.2.1.256", "10..1.2", "1.2.3.4.5", "fd00::1", "", "a.b.c.d"])
+      assert.equal(ipv4Number(bad), undefined, bad);
   });
 });
