@@ -64,6 +64,13 @@ import { type LoopName, ReconcileLoops } from "./reconcile/loops.js";
 import { statusDocument } from "./status/document.js";
 import { TUNNEL_DEVICE, VXLAN_OVERHEAD } from "./tunnel/tunnel.js";
 
+/**
+ * Every loop also runs this often without a request. For the datapath this is the repair of drift
+ * nobody announced (an entry deleted or overwritten in a pinned map behind the agent's back, by a
+ * person with bpftool or a bug): each run diffs the desired state against the maps as read back
+ * (bpf/datapath/apply.ts), not against a cache of what it wrote, so the next run rewrites it.
+ * `meshctl clustermesh status` shows such drift until then.
+ */
 const RESYNC_INTERVAL_MS = 30_000;
 
 /** This node as start-up found it. */

@@ -191,6 +191,7 @@ describe("clustermesh status reads the BPF maps (root: two-cluster lab)", {
       const report = statusJson();
       const waited = status("--wait", "--wait-duration", "3s");
       const text = status();
+      const agentText = mesh.meshctl(["agent", "status", "--name", mesh.lab?.name ?? "", "--node", node]);
       if ((await agent()).health.lastReconcile?.at !== before) {
         assert.ok(attempt < 4, "a datapath run overlapped every attempt");
         await waitFor("the resync to have rewritten the entry", () => ipcache?.get(key()), {
@@ -204,6 +205,7 @@ describe("clustermesh status reads the BPF maps (root: two-cluster lab)", {
         report.connectivity.totalNodes,
         "the sessions are all up",
       );
+      const escaped = podIp.replaceAll(".", "\\.");
       const drift = report.connectivity.drift.find((d) => d.node === node && d.cluster === "c2");
       assert.ok(drift, `drift on ${node} for c2: ${JSON.stringify(report.connectivity.drift)}`);
       assert.equal(drift.missing, 1);
@@ -215,12 +217,13 @@ describe("clustermesh status reads the BPF maps (root: two-cluster lab)", {
       assert.equal(waited.status, 1, `--wait must fail while ${node} drifts: ${waited.stdout}`);
       assert.match(
         waited.stderr,
-        new RegExp(
-          `${node}, remote cluster c2: 1 missing.*\\n.*missing ipcache ${podIp.replaceAll(".", "\\.")}/32`,
-        ),
+        new RegExp(`${node}, remote cluster c2: 1 missing.*\\n.*missing ipcache ${escaped}/32`),
       );
       assert.equal(text.status, 1);
+      console.log(`# drift observed on attempt ${attempt}; meshctl clustermesh status:`);
       console.log(text.stdout.replace(/^/gm, "# "));
+      assert.match(agentText.stdout, /c2\s.*1 missing, 0 extra, 0 different/);
+      assert.match(agentText.stdout, new RegExp(`c2: missing ipcache ${escaped}/32`));
       assert.match(text.stdout, new RegExp(`${node}\\s+c2\\s.*1 missing, 0 extra, 0 different`));
       return;
     }
