@@ -17,12 +17,15 @@
  * waiting gives up), waits for start() to settle, then stops the parts in the reverse order of
  * their dependencies (see stop()).
  */
+
 import type { Server } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
+import type { CurrentDatapathState } from "../bpf/datapath/reconcile.js";
 import type { AgentStatus } from "../lib/api/agent-status.js";
 import { AGENT_METRICS } from "../lib/api/metrics.js";
 import type { Logger } from "../lib/log.js";
 import { MetricsRegistry } from "../lib/metrics/registry.js";
+import type { MeshDrift } from "./clustermesh/datapath-drift.js";
 import { DEFAULT_LIFECYCLE } from "./clustermesh/lifecycle.js";
 import { localCluster } from "./clustermesh/local-cluster.js";
 import { ClusterMeshManager } from "./clustermesh/manager.js";
@@ -200,7 +203,7 @@ export class Agent {
     const { datapath, datapathLoop } = parts;
     // one read of the maps per request: the tables and the published-versus-programmed comparison
     const current = datapath && readOrUndefined(() => datapath.current());
-    const drift = current && datapathLoop && readOrUndefined(() => datapathLoop.meshDrift(current));
+    const drift = current && datapathLoop && this.meshDrift(datapathLoop, current);
     return statusDocument({
       node: config.nodeName,
       cluster: { name: config.clusterName, id: config.clusterId },
@@ -226,6 +229,16 @@ export class Agent {
         ...(drift ? { unowned: drift.unowned } : {}),
       },
     });
+  }
+
+  /** Published versus programmed per remote; a failure is a bug of ours: logged, the status says "unknown". */
+  private meshDrift(loop: DatapathLoop, current: CurrentDatapathState): MeshDrift | undefined {
+    try {
+      return loop.meshDrift(current);
+    } catch (err) {
+      this.log.warn({ err }, "comparing the BPF maps with what the remote clusters published failed");
+      return undefined;
+    }
   }
 
   // ---- the steps' wiring ----
