@@ -1,13 +1,9 @@
 import { rmSync } from "node:fs";
-import { join } from "node:path";
-import { wireGuardInterfaceName } from "../lib/api/encryption.js";
 import { stopProcess } from "../lib/process.js";
 import { removeCgroupTree, unmountBpffs } from "./kernel-objects.js";
 import { removeKubeconfigContext } from "./kubernetes/kubeconfig.js";
 import { deleteBlackhole, deleteLink, deleteNetns, listNetns, netnsPids } from "./network.js";
 import { LabJournal, type LabResource, labDir } from "./state.js";
-
-const WIREGUARD_SOCKET_DIR = "/var/run/wireguard";
 
 export interface DownOptions {
   name: string;
@@ -77,11 +73,6 @@ export async function labDown(options: DownOptions): Promise<boolean> {
       default:
         break;
     }
-  }
-  // wireguard-go, killed with its namespace, leaves its UAPI socket behind (the path is global).
-  for (const node of journal?.snapshot.plan.clusters.flatMap((c) => c.nodes) ?? []) {
-    const ifname = wireGuardInterfaceName(join(labDir(options.name), "nodes", node.name, "agent"));
-    rmSync(join(WIREGUARD_SOCKET_DIR, `${ifname}.sock`), { force: true });
   }
   rmSync(labDir(options.name), { recursive: true, force: true });
   if (!journal && namespaces.length === 0) return false;

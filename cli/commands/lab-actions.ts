@@ -144,5 +144,5 @@ export async function labRestartAction(
   } catch (error) {
     throw new UsageError((error as Error).message, { cause: error });
   }
-  for (const p of restarted) progress(`Restarted ${p.role} on ${p.node} (PID ${p.pid})`);
+  for (const p of restarted) progress(`Restarted ${p.role} on ${p.node}: ${p.now}`);
 }

@@ -286,7 +286,7 @@ export function inNodeRun(nodeRunDir: string | undefined, argv: string[]): strin
     "set -e",
     'for d in "$1"/*; do',
     '  [ -d "$d" ] || continue',
-    "  n=${d##*/}",
+    '  n=$(basename "$d")',
     '  [ "$n" = netns ] && continue',
     '  mkdir -p "/run/$n"',
     '  mount --bind "$d" "/run/$n"',

@@ -141,6 +141,9 @@ export class PodWorker {
   private running: Promise<void> = Promise.resolve();
   private queued = false;
   private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeAt = 0;
+  /** Renews projected tokens; apart from wakeTimer, which settled() waits for. */
+  private tokenTimer: NodeJS.Timeout | undefined;
   private done = false;
   private startTime: Date | undefined;
   /** The pod's volumes once set up (hostPaths checked, kubelet volumes filled); undefined before. */
@@ -255,7 +258,11 @@ export class PodWorker {
   private kick(delayMs = 0): void {
     if (this.done) return;
     if (delayMs > 0) {
-      if (this.wakeTimer) return;
+      // one timer, for the earliest wake-up asked for
+      const at = Date.now() + delayMs;
+      if (this.wakeTimer && this.wakeAt <= at) return;
+      clearTimeout(this.wakeTimer);
+      this.wakeAt = at;
       this.wakeTimer = setTimeout(() => {
         this.wakeTimer = undefined;
         this.kick();
@@ -286,6 +293,7 @@ export class PodWorker {
       if (!this.removed) await this.node.api.deletePod(this.pod);
       this.done = true;
       clearTimeout(this.wakeTimer);
+      clearTimeout(this.tokenTimer);
       this.wakeTimer = undefined;
       this.onFinished(this);
       return;
@@ -312,7 +320,7 @@ export class PodWorker {
         return;
       }
     }
-    let nextWake = this.tokenRefreshAt ?? Number.POSITIVE_INFINITY;
+    let nextWake = Number.POSITIVE_INFINITY;
     for (const container of this.runnableContainers()) {
       if (container.child || container.final) continue;
       if (Date.now() < container.nextStartAt) {
@@ -442,6 +450,11 @@ export class PodWorker {
       this.writeEtcFiles();
       this.volumes = backings;
       this.tokenRefreshAt = refreshAt;
+      clearTimeout(this.tokenTimer);
+      if (refreshAt !== undefined) {
+        this.tokenTimer = setTimeout(() => this.kick(), Math.max(1, refreshAt - Date.now()));
+        this.tokenTimer.unref();
+      }
       this.volumeFailures = 0;
     } catch (error) {
       const volume = error instanceof VolumeError ? error.volume : "?";
@@ -736,7 +749,9 @@ export class PodWorker {
   private recordProcesses(): void {
     const record = this.node.state.loadPod(this.uid);
     if (!record) return;
-    record.processes = [...this.containers.values()].flatMap((c) => (c.ref ? [c.ref] : []));
+    record.processes = [...this.containers.values()].flatMap((c) =>
+      c.ref ? [{ ...c.ref, container: c.spec.name }] : [],
+    );
     this.node.state.savePod(record);
   }
 

@@ -23,7 +23,8 @@ export interface PodRecord {
   cgroupDir: string;
   containerId: string;
   cniResult?: CniResult;
-  processes: ProcessRef[];
+  /** Running containers' processes, by container name (`lab restart` and tests find them here). */
+  processes: (ProcessRef & { container?: string })[];
 }
 
 export class StateStore {
