@@ -20,6 +20,7 @@ import { CoreV1Api, DiscoveryV1Api, KubeConfig, type V1EndpointSlice } from "@ku
 import { issueClientCert, issueServerCert } from "../certs/authority.js";
 import { loadBundle, saveBundle } from "../certs/store.js";
 import { agentSocketPath, agentStatus } from "../lab/agent-socket.js";
+import { containerProcess, MESH_POD_ROLES, meshPods } from "../lab/mesh-pods.js";
 import { LabJournal } from "../lab/state.js";
 import { getAgentStatus } from "../lib/api/agent-status.js";
 import { COMMON_CLIENT, renderRemoteClusterConfig } from "../lib/clustermesh/remote-config.js";
@@ -274,10 +275,9 @@ async function main(): Promise<void> {
     await etcd.put(keys.canary(FAKE_CLUSTER.name, name)).value(rfc3339()).exec();
   const writeSeconds = (performance.now() - writeStarted) / 1000;
 
-  const agentPid = journal.snapshot.resources.find(
-    (r) => r.kind === "process" && r.role === "agent" && r.node === observer,
-  ) as { pid: number } | undefined;
-  if (!agentPid) throw new Error("no agent process in the journal");
+  const [agentPod] = await meshPods(journal, "c1", MESH_POD_ROLES.agent, observer);
+  const agentPid = agentPod && containerProcess(journal, agentPod, "agent");
+  if (!agentPid) throw new Error(`no running agent container on ${observer}`);
   const rssBefore = rssMb(agentPid.pid);
   say(`adding ${FAKE_CLUSTER.name} to c1's remotes Secret; waiting for ${observer} to sync …`);
   const secret = await core1.readNamespacedSecret({ name: MeshObjects.remotes, namespace: "kube-system" });

@@ -147,6 +147,37 @@ describe("meshctl lab (root: builds namespaces, links, etcd)", () => {
       "marked as kubeadm does",
     );
 
+    // The mesh as meshctl install made it: DaemonSet and Deployment pods, desired = ready.
+    const workloads = JSON.parse(
+      kubectl(fixture, "c1", ["-n", "kube-system", "get", "daemonsets,deployments", "-o", "json"]).stdout,
+    ).items as {
+      kind: string;
+      metadata: { name: string };
+      spec: { replicas?: number };
+      status: Record<string, number>;
+    }[];
+    const agents = workloads.find((w) => w.kind === "DaemonSet" && w.metadata.name === "clustermesh-agent");
+    assert.equal(agents?.status.desiredNumberScheduled, 2);
+    assert.equal(agents?.status.numberReady, 2);
+    const meshApiserver = workloads.find(
+      (w) => w.kind === "Deployment" && w.metadata.name === "clustermesh-apiserver",
+    );
+    assert.equal(meshApiserver?.status.readyReplicas, meshApiserver?.spec.replicas);
+    assert.equal(
+      lab.processes.filter((p) => p.role === "agent" || p.role.startsWith("clustermesh")).length,
+      0,
+      "the lab starts no mesh process itself",
+    );
+    // A mesh pod sees its own volumes, not the lab's state.
+    const inAgent = (...command: string[]) =>
+      kubectl(fixture, "c1", ["-n", "kube-system", "exec", "ds/clustermesh-agent", "--", ...command]);
+    assert.equal(inAgent("test", "-S", "/var/run/clustermesh/agent.sock").status, 0, "its hostPath volume");
+    assert.equal(
+      inAgent("cat", "/var/run/secrets/kubernetes.io/serviceaccount/namespace").stdout,
+      "kube-system",
+    );
+    assert.notEqual(inAgent("ls", labDir(fixture.name)).status, 0, "the lab's state is not in the pod");
+
     const again = meshctl(labUpArgs(fixture), fixture.env);
     assert.equal(again.status, 2);
     assert.match(again.stderr, /already exists/);

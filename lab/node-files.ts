@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { NodePaths } from "../lib/install/names.js";
 import { hostPathOnNode, type NodeFileSystem, SHARED_NODE_PATHS } from "./kubelet/volumes.js";
 
@@ -42,4 +42,9 @@ export function hostPathMapArg(fs: NodeFileSystem): string {
   return Object.entries(fs.mapped)
     .map(([path, dir]) => `${path}=${dir}`)
     .join(",");
+}
+
+/** Where a node's agent pins its datapath on the host: its --bpffs-root below the node's bpffs directory. */
+export function nodePinRoot(labDir: string, node: string): string {
+  return join(labDir, "bpffs", node, relative(NodePaths.bpffs, NodePaths.bpffsRoot));
 }

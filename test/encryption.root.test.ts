@@ -8,14 +8,12 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { listXfrmStates, probeKernelEsp } from "../agent/encryption/ipsec/kernel.js";
 import { agentStatus } from "../lab/agent-socket.js";
-import { labDir } from "../lab/state.js";
 import type { EncryptionPeerStatus, EncryptionStatus } from "../lib/api/agent-status.js";
-import { wireGuardInterfaceName } from "../lib/api/encryption.js";
 import { connectProblems, readClusterAccess } from "../lib/clustermesh/access.js";
 import { coreApi, kubeConfigFor } from "../lib/k8s/client.js";
 import { isRunning, type ProcessRef, startDaemon, stopProcess, waitFor } from "../lib/process.js";
@@ -139,16 +137,11 @@ ${echoPod("echo", "c2-control-plane")}${GLOBAL_SERVICE}`,
 
     after(() => {
       if (!fixture || process.env.KEEP_LAB) return;
-      // wireguard-go is killed with its netns by lab down; its UAPI socket (global path) is ours to remove
-      const sockets = nodeNames.map(
-        (node) =>
-          `/var/run/wireguard/${wireGuardInterfaceName(join(labDir(fixture.name), "nodes", node, "agent"))}.sock`,
-      );
+      // wireguard-go and its UAPI socket live in the agent's container: they go with it
       spawnSync(process.execPath, [MESHCTL, "lab", "down", "--name", fixture.name], {
         env: fixture.env,
         timeout: 180_000,
       });
-      for (const socket of sockets) rmSync(socket, { force: true });
       fixture.cleanup();
     });
 

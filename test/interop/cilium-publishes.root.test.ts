@@ -17,7 +17,7 @@ import { LabJournal } from "../../lab/state.js";
 import type { AgentStatus } from "../../lib/api/agent-status.js";
 import { cidrSize, nthAddress, parseCidr } from "../../lib/cidr.js";
 import { connectEtcd, tlsFromFiles } from "../../lib/etcd/client.js";
-import { isRunning, type ProcessRef, stopProcess, waitFor } from "../../lib/process.js";
+import { isRunning, waitFor } from "../../lib/process.js";
 import type { CliResult } from "../../testing/lab-fixture.js";
 import { type MeshProvider, meshProvider } from "../multicluster/provider.js";
 import { CILIUM_RELEASES, type CiliumBinaries, ciliumBinaries, writeEtcdClientConfig } from "./cilium.js";
@@ -180,7 +180,6 @@ for (const release of CILIUM_RELEASES) {
     const applyCilium = (objects: CiliumObject[]) =>
       k("c2", ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
     /** Our clustermesh-apiserver of c2, stopped in before(): it must stay stopped. */
-    const ourC2Apiservers: ProcessRef[] = [];
 
     const k = (cluster: Cluster, args: string[], input?: string) =>
       ok(mesh.kubectl(cluster, args, input), `kubectl ${args.join(" ")}`);
@@ -232,14 +231,25 @@ for (const release of CILIUM_RELEASES) {
           { timeoutMs: 120_000, intervalMs: 500 },
         );
 
-        // c2 is published by Cilium, not us: stop our clustermesh-apiserver of c2 (by its recorded
-        // PID) and wipe what it wrote, so that everything c1 reads comes from Cilium's code.
-        for (const r of journal.snapshot.resources) {
-          if (r.kind === "process" && r.role === "clustermesh-apiserver" && r.cluster === "c2") {
-            ourC2Apiservers.push({ pid: r.pid, startTime: r.startTime });
-            await stopProcess({ pid: r.pid, startTime: r.startTime });
-          }
-        }
+        // c2 is published by Cilium, not us: c2's clustermesh-apiserver pod keeps only its etcd
+        // (a new pod, so a new, empty etcd), so that everything c1 reads comes from Cilium's code.
+        k("c2", [
+          "-n",
+          "kube-system",
+          "patch",
+          "deployment",
+          "clustermesh-apiserver",
+          "--type=json",
+          `-p=${JSON.stringify([{ op: "remove", path: "/spec/template/spec/containers/1" }])}`,
+        ]);
+        k("c2", [
+          "-n",
+          "kube-system",
+          "rollout",
+          "status",
+          "deployment/clustermesh-apiserver",
+          "--timeout=120s",
+        ]);
         const admin = lab().clustermeshAdmin("c2");
         const etcd = connectEtcd({ endpoints: [admin.endpoint], tls: tlsFromFiles(admin) });
         try {
@@ -312,8 +322,23 @@ for (const release of CILIUM_RELEASES) {
     });
 
     it("c2's clustermesh etcd holds what Cilium's clustermesh-apiserver wrote, ours stays stopped", async () => {
-      assert.equal(ourC2Apiservers.length, 1, "the lab ran our clustermesh-apiserver of c2");
-      assert.ok(!ourC2Apiservers.some(isRunning), "ours is not running");
+      const c2Pods = JSON.parse(
+        k("c2", [
+          "-n",
+          "kube-system",
+          "get",
+          "pods",
+          "-l",
+          "app.kubernetes.io/name=clustermesh-apiserver",
+          "-o",
+          "json",
+        ]),
+      ).items as { spec: { containers: { name: string }[] } }[];
+      assert.deepEqual(
+        c2Pods.map((p) => p.spec.containers.map((c) => c.name)),
+        [["etcd"]],
+        "c2's clustermesh-apiserver pod runs its etcd only, not our clustermesh-apiserver",
+      );
       assert.ok(apiserver?.process && isRunning(apiserver.process), "Cilium's is");
       const admin = lab().clustermeshAdmin("c2");
       const etcd = connectEtcd({ endpoints: [admin.endpoint], tls: tlsFromFiles(admin) });

@@ -17,6 +17,7 @@ import {
 } from "../../bpf/datapath/codecs.js";
 import { MapName, mapsDirectory } from "../../bpf/datapath/maps.js";
 import { BpfMap } from "../../bpf/libbpf-ts/index.js";
+import { nodePinRoot } from "../../lab/node-files.js";
 import { LabJournal } from "../../lab/state.js";
 import type { AgentStatus } from "../../lib/api/agent-status.js";
 import { waitFor } from "../../lib/process.js";
@@ -142,7 +143,7 @@ describe("clustermesh status reads the BPF maps (root: two-cluster lab)", {
       const journal = LabJournal.open(mesh.lab.name);
       assert.ok(journal, "the lab's journal");
       ipcache = BpfMap.openPinned(
-        join(mapsDirectory(join(journal.path("bpffs"), node)), MapName.ipcache),
+        join(mapsDirectory(nodePinRoot(journal.path(), node)), MapName.ipcache),
         ipcacheKeyCodec,
         ipcacheValueCodec,
       );

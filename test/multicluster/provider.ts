@@ -3,17 +3,19 @@
  *   - "lab" (default): a fresh two-cluster `meshctl lab` (removed in down(), also after failures);
  *   - "kind" (MESH_E2E_PROVIDER=kind): two existing kind clusters, contexts from
  *     MESH_E2E_KIND_CONTEXTS (default "kind-c1,kind-c2"), with the mesh installed and enabled.
- * Scenarios that need the lab's process or network control (restart by PID, pulling a node's
- * bridge port, the agents' unix sockets, the remote etcd's admin certificate) check `lab` and
- * skip on kind.
+ * Scenarios that need the lab's process or network control (freezing a container's process,
+ * pulling a node's bridge port, the agents' unix sockets, the remote etcd reached from the test)
+ * check `lab` and skip on kind.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { agentStatus } from "../../lab/agent-socket.js";
+import { containerProcess, MESH_POD_ROLES, meshPods } from "../../lab/mesh-pods.js";
 import { LabJournal } from "../../lab/state.js";
 import type { AgentStatus } from "../../lib/api/agent-status.js";
+import { MeshObjects } from "../../lib/clustermesh/resources.js";
 import {
   type CliResult,
   type LabFixture,
@@ -33,13 +35,14 @@ export interface LabControl {
   nodeIp(node: string): string;
   /** Admin client files of a cluster's clustermesh etcd (the "malicious remote" writes with them). */
   clustermeshAdmin(cluster: ClusterRef): { ca: string; cert: string; key: string; endpoint: string };
-  /** Where a cluster's clustermesh etcd keeps its data (wiped to simulate an ephemeral etcd). */
-  clustermeshEtcdDataDir(cluster: ClusterRef): string;
   agentStatus(node: string): Promise<AgentStatus>;
   /** Asynchronous, so that samplers keep sampling meanwhile. */
   restart(component: string, options: { cluster?: ClusterRef; node?: string }): Promise<CliResult>;
-  /** Freezes a cluster's process (SIGSTOP by its recorded PID); the returned function thaws it. */
-  freeze(role: string, cluster: ClusterRef): () => void;
+  /**
+   * Freezes a cluster's clustermesh-apiserver or clustermesh-etcd container (SIGSTOP of its process,
+   * found in the kubelet's pod record); the returned function thaws it.
+   */
+  freeze(role: "clustermesh-apiserver" | "clustermesh-etcd", cluster: ClusterRef): Promise<() => void>;
 }
 
 export interface MeshProvider {
@@ -125,24 +128,45 @@ async function labProvider(extraEnv: NodeJS.ProcessEnv): Promise<MeshProvider> {
       hostInterface: (name) => node(name).hostInterface,
       nodeIp: (name) => node(name).ip,
       clustermeshAdmin: (cluster) => {
-        const dir = journal.path("clusters", cluster, "clustermesh");
+        // the admin certificate `meshctl install` issued, from its Secret (as the apiserver pod mounts it)
+        const secret = run(
+          "kubectl",
+          [
+            "--context",
+            `${fixture.name}-${cluster}`,
+            "-n",
+            "kube-system",
+            "get",
+            "secret",
+            MeshObjects.adminCert,
+            "-o",
+            "json",
+          ],
+          env,
+        );
+        if (secret.status !== 0)
+          throw new Error(`reading ${MeshObjects.adminCert} of ${cluster}: ${secret.stderr}`);
+        const data = JSON.parse(secret.stdout).data as Record<string, string>;
+        const file = (key: string) => {
+          const path = join(fixture.dir, `${cluster}-admin-${key}`);
+          writeFileSync(path, Buffer.from(data[key], "base64"), { mode: 0o600 });
+          return path;
+        };
         return {
-          ca: join(dir, "ca.crt"),
-          cert: join(dir, "admin.crt"),
-          key: join(dir, "admin.key"),
+          ca: file("ca.crt"),
+          cert: file("tls.crt"),
+          key: file("tls.key"),
           endpoint: `https://${controlPlaneIp(cluster)}:32379`,
         };
       },
-      clustermeshEtcdDataDir: (cluster) =>
-        join("/dev/shm", `clustermesh-${fixture.name}`, cluster, "clustermesh-etcd"),
       agentStatus: (name) => agentStatus(fixture.name, name),
-      freeze: (role, cluster) => {
-        const record = LabJournal.open(fixture.name)
-          ?.snapshot.resources.filter((r) => r.kind === "process" && r.role === role && r.cluster === cluster)
-          .at(-1);
-        if (record?.kind !== "process") throw new Error(`lab has no ${role} process in ${cluster}`);
-        process.kill(record.pid, "SIGSTOP");
-        return () => process.kill(record.pid, "SIGCONT");
+      freeze: async (role, cluster) => {
+        const container = MESH_POD_ROLES[role].container ?? role;
+        const [pod] = await meshPods(journal, cluster, MESH_POD_ROLES[role]);
+        const ref = pod && containerProcess(journal, pod, container);
+        if (!ref) throw new Error(`lab has no running ${role} container in ${cluster}`);
+        process.kill(ref.pid, "SIGSTOP");
+        return () => process.kill(ref.pid, "SIGCONT");
       },
       restart: (component, options) =>
         runAsync(
