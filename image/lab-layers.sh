@@ -13,6 +13,9 @@ for built in dist/agent/main.js dist/cli/main.js dist/clustermesh-apiserver/main
 done
 # shellcheck source=image/layers.sh
 . image/layers.sh
+# one build at a time: labs brought up together share the cache
+exec 9>"$image_cache/.lab-layers.lock"
+flock 9
 ensure_base_tar
 ensure_prod_modules
 

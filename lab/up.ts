@@ -220,6 +220,8 @@ async function installMesh(
         clusterId: cluster.id,
         encryption,
         ipsecBackend: options.ipsecBackend,
+        // the lab's knob for tests of the stale-backend TTL (the agent's own default reads it too)
+        clustermeshBackendTtl: process.env.MESH_CLUSTERMESH_BACKEND_TTL,
         k8sServiceHost: controlPlaneOf(cluster).ip,
         k8sServicePort: API_SERVER_PORT,
         image: defaultImage(),

@@ -27,6 +27,7 @@ export interface InstallFlags extends Target {
   clusterId?: number;
   encryption: EncryptionMode;
   ipsecBackend: IpsecBackendChoice;
+  clustermeshBackendTtl: string;
   k8sServiceHost?: string;
   k8sServicePort: number;
   image?: string;
@@ -55,6 +56,7 @@ export async function installAction(flags: InstallFlags): Promise<void> {
     clusterId: flags.clusterId,
     encryption: flags.encryption,
     ipsecBackend: flags.ipsecBackend,
+    clustermeshBackendTtl: flags.clustermeshBackendTtl,
     k8sServiceHost: flags.k8sServiceHost,
     k8sServicePort: flags.k8sServicePort,
     image: flags.image,

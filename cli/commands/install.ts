@@ -53,6 +53,11 @@ function installCommand(): Command {
         .default("auto"),
     )
     .option(
+      "--clustermesh-backend-ttl <duration>",
+      "how long agents keep serving an unreachable remote cluster's backends (0s: forever)",
+      "30s",
+    )
+    .option(
       "--k8s-service-host <host>",
       "the Kubernetes API server's address reachable from the nodes without kube-proxy (kind: <cluster>-control-plane)",
     )

@@ -110,6 +110,7 @@ export function agentArgs(settings: InstallSettings): string[] {
     `--state-dir=${NodePaths.stateDir}`,
     `--metrics-address=127.0.0.1:${AGENT_HEALTH_PORT}`,
     `--encryption=${settings.encryption}`,
+    `--clustermesh-backend-ttl=${settings.clustermeshBackendTtl}`,
     ...(settings.encryption === "ipsec" && settings.ipsecBackend !== "auto"
       ? [`--ipsec-backend=${settings.ipsecBackend}`]
       : []),

@@ -24,6 +24,11 @@ export interface InstallSettings {
   clusterName: string;
   clusterId: number;
   encryption: EncryptionMode;
+  /**
+   * How long the agents keep serving an unreachable remote cluster's service backends (the agent's
+   * --clustermesh-backend-ttl; 0s: forever). Cilium keeps them until the remote comes back.
+   */
+  clustermeshBackendTtl: string;
   /** With IPsec: the agents' backend (auto: kernel XFRM where the kernel has ESP, else strongSwan's libipsec). */
   ipsecBackend: IpsecBackendChoice;
   /**
@@ -69,6 +74,11 @@ export function checkInstallSettings(partial: PartialSettings): InstallSettings 
   const encryption = partial.encryption ?? DEFAULTS.encryption;
   if (!isEncryptionMode(encryption))
     throw new UsageError(`--encryption: "${encryption}" is not one of ${ENCRYPTION_MODES.join(", ")}`);
+  const clustermeshBackendTtl = partial.clustermeshBackendTtl ?? "30s";
+  if (!/^\d+(ms|s|m|h)$/.test(clustermeshBackendTtl))
+    throw new UsageError(
+      `--clustermesh-backend-ttl: "${clustermeshBackendTtl}" is not a duration such as 30s or 2m`,
+    );
   const ipsecBackend = partial.ipsecBackend ?? "auto";
   if (!IPSEC_BACKEND_CHOICES.includes(ipsecBackend))
     throw new UsageError(
@@ -101,6 +111,7 @@ export function checkInstallSettings(partial: PartialSettings): InstallSettings 
     clusterId: partial.clusterId,
     encryption,
     ipsecBackend,
+    clustermeshBackendTtl,
     k8sServiceHost: host,
     k8sServicePort: port,
     image,
