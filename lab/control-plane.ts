@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { request } from "node:https";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -114,6 +114,8 @@ export interface ControlPlaneOptions {
   bpffs: string;
   /** The node's image store file (the mesh image's layers, image/lab-layers.sh). */
   imageStore: string;
+  /** Every lab node's name and address, as kind's docker network resolves node names. */
+  nodeHostsFile: string;
   progress?: (line: string) => void;
   /** The built control-plane and CoreDNS binaries (built before anything was created). */
   binaries: { controlPlane: ControlPlaneBinaries; coredns: string };
@@ -152,7 +154,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<{
   const coredns = corednsManifest({
     serviceSubnet: cluster.serviceSubnets[0],
     // no upstream: lab pods resolve cluster names only, nothing is forwarded off the machine
-    corefileText: corefile({ upstream: false }),
+    // node names resolve in pods as through kind's docker DNS, from the lab's own list
+    corefileText: corefile({ upstream: false, nodeHosts: true }),
+    nodeHosts: readFileSync(options.nodeHostsFile, "utf8"),
     binary: options.binaries.coredns,
     // one replica (kubeadm: two): a lab node is a process, not a failure domain
     replicas: 1,
@@ -185,6 +189,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<{
           `--node-root=${nodeRoot}`,
           `--host-path-map=${hostPathMapArg(fs)}`,
           `--image-store=${options.imageStore}`,
+          `--node-hosts-file=${options.nodeHostsFile}`,
           `--netns-prefix=${plan.name}-p-`,
           `--cgroup-root=${join(options.cgroupRoot, node.name)}`,
           `--state-dir=${join(nodeDir(journal, node.name), "kubelet")}`,

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCa } from "../certs/authority.js";
 import { saveBundle } from "../certs/store.js";
@@ -69,6 +69,7 @@ export function labPaths(plan: LabPlan) {
     logs: join(dir, "logs"),
     bpffs: join(dir, "bpffs"),
     imageStore: join(dir, "images.json"),
+    nodeHosts: join(dir, "hosts"),
     cgroup: join(cgroup2Root() ?? "/sys/fs/cgroup/unified", `clustermesh-${plan.name}`),
     shm: join("/dev/shm", `clustermesh-${plan.name}`),
   };
@@ -121,6 +122,13 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
     journal.record({ kind: "dir", path: paths.dir });
     mkdirSync(paths.logs, { recursive: true });
     writeImageStore(paths.imageStore, meshImage);
+    writeFileSync(
+      paths.nodeHosts,
+      plan.clusters
+        .flatMap((cluster) => cluster.nodes)
+        .map((node) => `${node.ip}\t${node.name}\n`)
+        .join(""),
+    );
 
     journal.record({ kind: "link", name: plan.bridge.name });
     await createBridge(plan.bridge.name, plan.bridge.address);
@@ -169,6 +177,7 @@ export async function labUp(options: UpOptions): Promise<LabPlan> {
           cgroupRoot: paths.cgroup,
           bpffs: paths.bpffs,
           imageStore: paths.imageStore,
+          nodeHostsFile: paths.nodeHosts,
           progress: say,
           binaries,
         }),

@@ -41,7 +41,7 @@ ECHO_IP=$(kubectl --context "$C1" -n demo get svc echo -o jsonpath='{.spec.clust
 # Counts which cluster answered each of 20 requests to the service's ClusterIP in cluster1.
 tally() {
   kubectl --context "$C1" -n demo exec client -- sh -c \
-    "for i in \$(seq 20); do curl -s -m 3 http://$ECHO_IP/; echo; done" | grep -o '"cluster":"[^"]*"' | sort | uniq -c
+    "for i in \$(seq 20); do node /opt/clustermesh/dist/lab/images/meshcurl.js http://$ECHO_IP/ --timeout-ms 3000 2>/dev/null; echo; done" | grep -o '"cluster":"[^"]*"' | sort | uniq -c
 }
 wait_for_backends() { # cluster1's agents have merged cluster2's backends into demo/echo
   for _ in $(seq 60); do

@@ -37,6 +37,8 @@ export interface KubeletOptions {
   fileSystem?: NodeFileSystem;
   /** The node's image store file (images with layers, ./images.ts). */
   imageStore?: string;
+  /** Extra /etc/hosts entries of host-network pods (the lab's node names, as kind's docker DNS). */
+  nodeHostsFile?: string;
   cni: CniRuntime;
   state: StateStore;
   api: KubeletApi;
@@ -74,6 +76,7 @@ export class Kubelet {
       cgroupRoot: options.cgroupRoot,
       fileSystem: options.fileSystem ?? { mapped: {}, shared: SHARED_NODE_PATHS },
       imageStore: options.imageStore,
+      nodeHostsFile: options.nodeHostsFile,
       cni: options.cni,
       state: options.state,
       api: options.api,

@@ -41,6 +41,10 @@ const program = new Command()
     "node paths backed by a host directory of their own (e.g. /sys/fs/bpf=<the node's bpffs dir>)",
   )
   .option("--image-store <file>", "images with layers on this node (JSON written by the lab)")
+  .option(
+    "--node-hosts-file <file>",
+    "hosts entries host-network pods resolve besides the host's (the lab's node names, as kind's docker network DNS)",
+  )
   .option("--port <port>", "HTTPS port for logs/exec", "10250")
   .option("--address <ip>", "address the HTTPS server binds to", "0.0.0.0")
   .requiredOption("--tls-cert-file <file>", "serving certificate")
@@ -117,6 +121,7 @@ async function main(): Promise<void> {
     cgroupRoot: opts.cgroupRoot,
     fileSystem,
     imageStore: opts.imageStore,
+    nodeHostsFile: opts.nodeHostsFile,
     cni: new CniRuntime(
       opts.cniConfDir,
       String(opts.cniBinDir).split(":").filter(Boolean),

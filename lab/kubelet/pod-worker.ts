@@ -68,6 +68,8 @@ export interface NodeContext {
   fileSystem: NodeFileSystem;
   /** The node's image store file (`--image-store`): images with layers of their own. */
   imageStore?: string;
+  /** Names the node resolves besides its own /etc/hosts (`--node-hosts-file`: the lab's nodes). */
+  nodeHostsFile?: string;
   /** Base of the restart back-off (doubles per restart, capped at 30 s); 1 s by default in the lab. */
   restartBackoffMs?: number;
   sandboxRetryMs?: number;
@@ -487,7 +489,7 @@ export class PodWorker {
     writeFileSync(
       join(dir, "hosts"),
       hostNetwork
-        ? readFileSync("/etc/hosts")
+        ? `${readFileSync("/etc/hosts", "utf8")}${this.node.nodeHostsFile ? readFileSync(this.node.nodeHostsFile, "utf8") : ""}`
         : [
             "127.0.0.1\tlocalhost",
             "::1\tlocalhost ip6-localhost ip6-loopback",

@@ -16,6 +16,25 @@ describe("CoreDNS add-on (kubeadm's, for lab pods)", () => {
     assert.doesNotMatch(text, /kubeconfig/);
   });
 
+  it("with nodeHosts, answers node names from the ConfigMap's NodeHosts before the cluster's names fall through", () => {
+    const text = corefile({ upstream: false, nodeHosts: true });
+    assert.match(text, /hosts \/etc\/coredns\/NodeHosts \{[^}]*fallthrough/);
+    const docs = parseAllDocuments(
+      corednsManifest({
+        serviceSubnet: "10.96.0.0/16",
+        binary: "/b",
+        corefileText: text,
+        nodeHosts: "172.30.0.2 c1-control-plane\n",
+      }),
+    ).map((d) => d.toJS());
+    const [, , , configMap, deployment] = docs;
+    assert.equal(configMap.data.NodeHosts, "172.30.0.2 c1-control-plane\n");
+    assert.deepEqual(
+      deployment.spec.template.spec.volumes[0].configMap.items.map((i: { key: string }) => i.key),
+      ["Corefile", "NodeHosts"],
+    );
+  });
+
   it("without upstream, forwards nothing and drops the loop probe (nothing leaves the lab)", () => {
     const text = corefile({ upstream: false });
     assert.doesNotMatch(text, /forward|loop/);

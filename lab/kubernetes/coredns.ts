@@ -22,11 +22,14 @@ export function clusterDnsIp(serviceSubnet: string): string {
 }
 
 /**
- * kubeadm's Corefile. `upstream: false`
+ * kubeadm's Corefile. `nodeHosts` adds a hosts block for the file NodeHosts beside it (k3s's way to
+ * resolve node names; the lab's stand-in for kind's docker network DNS). `upstream: false`
  * drops `forward` (and `loop`, which probes through it): the lab's DNS answers cluster names only,
  * so no query ever leaves the machine.
  */
-export function corefile(options: { clusterDomain?: string; upstream?: boolean } = {}): string {
+export function corefile(
+  options: { clusterDomain?: string; upstream?: boolean; nodeHosts?: boolean } = {},
+): string {
   const domain = options.clusterDomain ?? CLUSTER_DOMAIN;
   const upstream = options.upstream ?? true;
   const forward = upstream
@@ -46,7 +49,7 @@ export function corefile(options: { clusterDomain?: string; upstream?: boolean }
        fallthrough in-addr.arpa ip6.arpa
        ttl 30
     }
-    prometheus :9153${forward}
+    ${options.nodeHosts ? "hosts /etc/coredns/NodeHosts {\n       ttl 60\n       reload 15s\n       fallthrough\n    }\n    " : ""}prometheus :9153${forward}
     cache 30 {
        disable success ${domain}
        disable denial ${domain}
@@ -63,6 +66,8 @@ export interface CorednsManifestOptions {
   binary: string;
   /** The Corefile text, in the ConfigMap the pods mount. */
   corefileText: string;
+  /** hosts-file lines for the Corefile's NodeHosts (corefile({ nodeHosts: true })). */
+  nodeHosts?: string;
   replicas?: number;
 }
 
@@ -101,7 +106,10 @@ export function corednsObjects(options: CorednsManifestOptions): Record<string, 
       apiVersion: "v1",
       kind: "ConfigMap",
       metadata: meta("coredns"),
-      data: { Corefile: options.corefileText },
+      data: {
+        Corefile: options.corefileText,
+        ...(options.nodeHosts ? { NodeHosts: options.nodeHosts } : {}),
+      },
     },
     {
       apiVersion: "apps/v1",
@@ -163,7 +171,13 @@ export function corednsObjects(options: CorednsManifestOptions): Record<string, 
             volumes: [
               {
                 name: "config-volume",
-                configMap: { name: "coredns", items: [{ key: "Corefile", path: "Corefile" }] },
+                configMap: {
+                  name: "coredns",
+                  items: [
+                    { key: "Corefile", path: "Corefile" },
+                    ...(options.nodeHosts ? [{ key: "NodeHosts", path: "NodeHosts" }] : []),
+                  ],
+                },
               },
             ],
           },
