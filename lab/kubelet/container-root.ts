@@ -12,7 +12,8 @@ import type { ContainerMount, Propagation } from "./volumes.js";
  * images) use the host's root file system as their one, read-only-in-effect, layer.
  *
  * Built as one `unshare --mount` + `sh` whose last step execs the command chrooted
- * (`unshare --root`), so the container's PID is the one the kubelet spawned.
+ * (`unshare --root`), so the container's PID is the one the kubelet spawned; just before, it
+ * closes fd 3, which the kubelet gives it as a pipe to learn that the root is ready.
  */
 
 export interface ContainerRoot {
@@ -113,6 +114,8 @@ export function rootedArgv(root: ContainerRoot, argv: string[]): string[] {
     if (mount.readOnly) lines.push(`mount -o remount,bind,ro ${target}`);
     lines.push(`mount ${PROPAGATION_FLAG[mount.propagation]} ${target}`);
   }
+  // fd 3 tells the kubelet the root is ready; the command does not inherit it
+  lines.push("exec 3>&-");
   lines.push(`exec unshare --root="$R" --wd=${q(root.workingDir || "/")} -- "$@"`);
   return [
     "unshare",

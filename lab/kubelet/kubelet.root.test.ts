@@ -446,6 +446,75 @@ describe("lab kubelet with bridge + host-local (root)", { timeout: 120_000 }, ()
     await waitFor("pods deleted", () => api.pods.size === 0, { timeoutMs: 15_000 });
   });
 
+  it("runs init containers first, mounts configMap/secret/emptyDir/downwardAPI/projected token volumes, fills env refs, and shows no host state", async () => {
+    api.configMaps.set("default/settings", { "app.conf": "level=debug\n" });
+    api.secrets.set("default/creds", { password: "s3cret" });
+    api.createPod("volumes", "node-a", {
+      initContainers: [
+        {
+          name: "prepare",
+          image: "busybox",
+          command: ["sh", "-c", "echo prepared > /scratch/ready"],
+          volumeMounts: [{ name: "work", mountPath: "/scratch" }],
+        },
+      ],
+      containers: [
+        {
+          name: "c",
+          image: "clustermesh/client",
+          env: [
+            { name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "password" } } },
+            { name: "ME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+          ],
+          volumeMounts: [
+            { name: "work", mountPath: "/scratch" },
+            { name: "settings", mountPath: "/etc/app", readOnly: true },
+            { name: "creds", mountPath: "/etc/creds/password", subPath: "password" },
+            { name: "info", mountPath: "/etc/podinfo" },
+            { name: "token", mountPath: "/var/run/secrets/tokens" },
+          ],
+        },
+      ],
+      volumes: [
+        { name: "work", emptyDir: {} },
+        { name: "settings", configMap: { name: "settings" } },
+        { name: "creds", secret: { secretName: "creds", defaultMode: 0o400 } },
+        {
+          name: "info",
+          downwardAPI: { items: [{ path: "labels", fieldRef: { fieldPath: "metadata.labels" } }] },
+        },
+        {
+          name: "token",
+          projected: { sources: [{ serviceAccountToken: { path: "token", expirationSeconds: 3600 } }] },
+        },
+      ],
+    });
+    const pod = await waitRunning("volumes");
+    assert.equal(pod.status?.initContainerStatuses?.[0].state?.terminated?.exitCode, 0);
+    assert.equal(pod.status?.conditions?.find((c) => c.type === "Initialized")?.status, "True");
+    const seen = await wsExec("volumes", [
+      "sh",
+      "-c",
+      'cat /scratch/ready /etc/app/app.conf /etc/creds/password; echo; cat /var/run/secrets/tokens/token; echo; echo "$PASSWORD $ME"; stat -c %a /etc/creds/password; touch /etc/app/x 2>/dev/null || echo read-only; ls /run',
+    ]);
+    assert.deepEqual(
+      seen.stdout.trim().split("\n"),
+      [
+        "prepared",
+        "level=debug",
+        "s3cret",
+        "token-for-default/volumes",
+        "s3cret volumes",
+        "400",
+        "read-only",
+        "secrets",
+      ],
+      seen.stderr,
+    );
+    api.requestDelete("volumes", 1);
+    await waitFor("pod volumes deleted", () => !api.pods.has("volumes"), { timeoutMs: 15_000 });
+  });
+
   it("an image it cannot run gives ErrImagePull and an event", async () => {
     api.createPod("nginx", "node-a", { containers: [{ name: "web", image: "nginx:1.27" }] });
     const pod = await waitFor("ErrImagePull", () => {

@@ -81,6 +81,8 @@ interface ContainerRuntime {
   init: boolean;
   /** The environment it was started with (kubectl exec gets the same). */
   env?: Record<string, string>;
+  /** Resolves once the running process's root is set up (before: still the setup script). */
+  setUp?: Promise<void>;
   restartCount: number;
   child?: ChildProcess;
   ref?: ProcessRef;
@@ -221,7 +223,9 @@ export class PodWorker {
 
   /** argv running a command inside the running container (its cgroup, namespaces and root). */
   execArgv(container: string, command: string[]): string[] | undefined {
-    const pid = this.containers.get(container)?.ref?.pid;
+    const runtime = this.containers.get(container);
+    if (!runtime?.state.running) return undefined;
+    const pid = runtime.ref?.pid;
     if (pid === undefined) return undefined;
     return inPodArgv({ cgroupDir: this.sandbox?.cgroupDir, argv: enterContainerArgv(pid, command) });
   }
@@ -603,7 +607,8 @@ export class PodWorker {
       // Output comes through us, stamped per line in the CRI log format (./log-format.ts).
       child = spawn(argv[0], argv.slice(1), {
         detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
+        // fd 3: closed by the setup when the container's root is ready (container-root.ts)
+        stdio: ["ignore", "pipe", "pipe", "pipe"],
         env,
         cwd: "/",
       });
@@ -630,10 +635,23 @@ export class PodWorker {
     container.everStarted = true;
     container.lastWarning = undefined;
     const startedAt = new Date();
-    container.state = { running: { startedAt } };
+    // running once its root is set up (the setup closes fd 3 just before it execs the command):
+    // an exec or probe before that would find the host's file system
+    container.state = { waiting: { reason: "ContainerCreating" } };
     this.recordProcesses();
-    this.log.info({ container: spec.name, pid, argv: image.argv }, "container started");
     child.on("exit", (code, signal) => this.containerExited(container, child, code, signal, startedAt));
+    container.setUp = new Promise<void>((resolve) => {
+      // a pipe in the child's stdio: a net.Socket, readable and writable
+      const setup = child.stdio[3] as NodeJS.ReadableStream | null;
+      if (!setup) return resolve();
+      setup.on("error", () => resolve());
+      setup.once("close", () => resolve());
+      setup.resume();
+    });
+    await container.setUp;
+    if (container.child !== child) return;
+    container.state = { running: { startedAt } };
+    this.log.info({ container: spec.name, pid, argv: image.argv }, "container started");
     this.startProbes(container);
     await this.node.api
       .event(this.pod, "Normal", "Started", `Started container ${spec.name}`)
