@@ -36,7 +36,7 @@ import { EncryptionController } from "./encryption/controller.js";
 import { encryptionPodMtu } from "./encryption/plan.js";
 import { reattachEndpoints, removeLeftovers } from "./endpoints/adoption.js";
 import { EndpointManager } from "./endpoints/manager.js";
-import { IprouteNetlink } from "./endpoints/netlink.js";
+import { KernelNetlink } from "./endpoints/netlink.js";
 import { ApiPodDirectory } from "./endpoints/pod-directory.js";
 import { EndpointStore } from "./endpoints/store.js";
 import { IdentityAllocator } from "./identity/allocator.js";
@@ -283,7 +283,7 @@ export class Agent {
     const { config, log } = this;
     const endpoints = new EndpointManager({
       store: new EndpointStore(config.stateDir),
-      netlink: new IprouteNetlink(),
+      netlink: new KernelNetlink(),
       datapath,
       identities: new IdentityAllocator(meshApi, caches.identities, config.clusterId, log),
       pods: new ApiPodDirectory(

@@ -7,8 +7,11 @@
  * Also reports what start-up costs: nsenter alone, our plugin's VERSION (the static
  * C binary, no agent call), the reference plugins' VERSION, and the agent's own time
  * (the same ADD/DEL request sent to its socket from this process, no plugin process).
+ * `--before <other build>/dist/agent/main.js` runs that agent too, on a second node of the same
+ * cluster, interleaved with the others: before/after figures measured side by side in one run.
  *
  *   npx tsc -p . && make -s -C bpf && make -s -C cni && node dist/bench/cni.js [--pairs 50] [--warmup 3]
+ *     [--before /path/to/other/dist/agent/main.js]
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -18,6 +21,7 @@ import { join } from "node:path";
 import { cniPluginBinary } from "../lib/cni-plugin.js";
 import { runSync } from "../lib/exec.js";
 import { AgentTestCluster, type TestNode, type TestPod } from "../testing/agent-cluster.js";
+import { KernelFloor } from "./cni-kernel-floor.js";
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -25,6 +29,13 @@ function option(name: string, fallback: number): number {
 }
 
 const PAIRS = option("pairs", 50);
+const BEFORE_AGENT = (() => {
+  const at = process.argv.indexOf("--before");
+  if (at < 0) return undefined;
+  const main = process.argv[at + 1];
+  if (!main || !existsSync(main)) throw new Error(`--before: no agent main at "${main ?? ""}"`);
+  return main;
+})();
 const WARMUP = option("warmup", 3);
 const REFERENCE_BIN = "/usr/lib/cni";
 if (process.getuid?.() !== 0) {
@@ -43,6 +54,7 @@ const binDir = join(dir, "bin");
 const refNamespaces = new Set<string>();
 const children = new Set<number>();
 const cluster = new AgentTestCluster();
+const floor = new KernelFloor(`bc${id}`);
 
 interface Invocation {
   ms: number;
@@ -96,9 +108,11 @@ function must(what: string, result: Invocation): number {
 // ---------------------------------------------------------------------------- ours ----
 
 let node: TestNode;
+/** The node running the --before agent. */
+let beforeNode: TestNode | undefined;
 const OUR_PLUGIN = join(binDir, "clustermesh");
 
-function ourConfig(): string {
+function ourConfig(node: TestNode): string {
   return JSON.stringify({
     cniVersion: "1.1.0",
     name: "clustermesh",
@@ -107,7 +121,7 @@ function ourConfig(): string {
   });
 }
 
-async function ourPair(): Promise<{ add: number; del: number }> {
+async function ourPair(node: TestNode): Promise<{ add: number; del: number }> {
   const pod: TestPod = await cluster.createPod(node);
   try {
     const args = `IgnoreUnknown=1;K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name};K8S_POD_UID=${pod.uid}`;
@@ -117,7 +131,7 @@ async function ourPair(): Promise<{ add: number; del: number }> {
         node.netns,
         [OUR_PLUGIN],
         runtimeEnv("ADD", pod.containerId, pod.netns, args),
-        ourConfig(),
+        ourConfig(node),
       ),
     );
     const del = must(
@@ -126,7 +140,7 @@ async function ourPair(): Promise<{ add: number; del: number }> {
         node.netns,
         [OUR_PLUGIN],
         runtimeEnv("DEL", pod.containerId, pod.netns, args),
-        ourConfig(),
+        ourConfig(node),
       ),
     );
     return { add, del };
@@ -137,7 +151,7 @@ async function ourPair(): Promise<{ add: number; del: number }> {
 }
 
 /** The agent's own time: the plugin's request sent to the socket from this (warm) process. */
-async function agentOnlyPair(): Promise<{ add: number; del: number }> {
+async function agentOnlyPair(node: TestNode): Promise<{ add: number; del: number }> {
   const pod = await cluster.createPod(node);
   try {
     let start = process.hrtime.bigint();
@@ -234,6 +248,7 @@ async function cleanup(): Promise<void> {
       problems.push(`netns ${netns}: ${(error as Error).message}`);
     }
   }
+  problems.push(...floor.cleanup());
   try {
     await cluster.stop();
   } catch (error) {
@@ -264,20 +279,37 @@ async function main(): Promise<void> {
   copyFileSync(cniPluginBinary(), OUR_PLUGIN);
   chmodSync(OUR_PLUGIN, 0o755);
 
-  await cluster.start(1);
-  [node] = cluster.nodes;
+  await cluster.start(BEFORE_AGENT ? 2 : 1);
+  [node, beforeNode] = cluster.nodes;
   await cluster.startAgent(node);
+  if (beforeNode) await cluster.startAgent(beforeNode, { agentMain: BEFORE_AGENT });
   runSync(["ip", "netns", "add", REF_NODE]);
   runSync(["nsenter", `--net=/run/netns/${REF_NODE}`, "ip", "link", "set", "lo", "up"]);
+  floor.setup();
 
-  for (let i = 0; i < WARMUP; i++) {
-    await ourPair();
-    await referencePair();
-    await agentOnlyPair();
+  const samples = () => ({ add: [] as number[], del: [] as number[], pair: [] as number[] });
+  const ours = samples();
+  const reference = samples();
+  const agentOnly = samples();
+  type Cell = [ReturnType<typeof samples>, () => Promise<{ add: number; del: number }>];
+  const cells: Cell[] = [
+    [ours, () => ourPair(node)],
+    [reference, referencePair],
+    [agentOnly, () => agentOnlyPair(node)],
+  ];
+  const kernel = { tcx: samples(), clsact: samples(), plain: samples() };
+  cells.push(
+    [kernel.tcx, () => floor.pair("tcx")],
+    [kernel.clsact, () => floor.pair("clsact")],
+    [kernel.plain, () => floor.pair("none")],
+  );
+  const before = beforeNode ? { ours: samples(), agentOnly: samples() } : undefined;
+  if (before && beforeNode) {
+    const other = beforeNode;
+    cells.splice(1, 0, [before.ours, () => ourPair(other)]);
+    cells.push([before.agentOnly, () => agentOnlyPair(other)]);
   }
-  const ours = { add: [] as number[], del: [] as number[], pair: [] as number[] };
-  const reference = { add: [] as number[], del: [] as number[], pair: [] as number[] };
-  const agentOnly = { add: [] as number[], del: [] as number[], pair: [] as number[] };
+  for (let i = 0; i < WARMUP; i++) for (const [, run] of cells) await run();
   const startup = {
     nsenter: [] as number[],
     ours: [] as number[],
@@ -288,11 +320,7 @@ async function main(): Promise<void> {
     invoke(REF_NODE, [plugin], { PATH: process.env.PATH, CNI_COMMAND: "VERSION" }, "");
   const started = Date.now();
   for (let i = 0; i < PAIRS; i++) {
-    for (const [target, run] of [
-      [ours, ourPair],
-      [reference, referencePair],
-      [agentOnly, agentOnlyPair],
-    ] as const) {
+    for (const [target, run] of cells) {
       const { add, del } = await run();
       target.add.push(add);
       target.del.push(del);
@@ -313,7 +341,7 @@ async function main(): Promise<void> {
   const elapsed = (Date.now() - started) / 1000;
 
   console.log(
-    `cni bench: ${PAIRS} ADD+DEL pairs per plugin (interleaved, after ${WARMUP} warm-up pairs), new netns per pod, ` +
+    `cni bench: ${PAIRS} ADD+DEL pairs per plugin${before ? " and agent build" : ""} (interleaved, after ${WARMUP} warm-up pairs), new netns per pod, ` +
       `plugin exec'd from the node netns with env + stdin like a runtime; ${elapsed.toFixed(0)} s; ` +
       `load average at start ${loadAtStart.map((v) => v.toFixed(2)).join(" ")}`,
   );
@@ -322,11 +350,22 @@ async function main(): Promise<void> {
     const label = { add: "ADD", del: "DEL", pair: "ADD+DEL" }[op];
     const base50 = percentile(reference[op], 50);
     const base99 = percentile(reference[op], 99);
-    for (const [name, samples] of [
+    const named: Array<[string, number[]]> = [
       ["reference bridge + host-local", reference[op]],
       ["clustermesh plugin → agent", ours[op]],
       ["  of which the agent (socket, no plugin exec)", agentOnly[op]],
-    ] as const) {
+    ];
+    if (before)
+      named.push(
+        ["clustermesh plugin → agent, --before build", before.ours[op]],
+        ["  of which the agent, --before build", before.agentOnly[op]],
+      );
+    named.push(
+      ["kernel only: veth + routes + 2 tcx links (no agent)", kernel.tcx[op]],
+      ["kernel only: the same with 2 clsact filters instead", kernel.clsact[op]],
+      ["kernel only: veth + routes, no program", kernel.plain[op]],
+    );
+    for (const [name, samples] of named) {
       const p50 = percentile(samples, 50);
       const p99 = percentile(samples, 99);
       rows.push([name, label, ms(p50), (p50 / base50).toFixed(2), ms(p99), (p99 / base99).toFixed(2)]);
@@ -344,6 +383,22 @@ async function main(): Promise<void> {
       `pairs), ≈ ${ms(2 * versionP50)} ms two plugin start-ups (2 × VERSION p50), ` +
       `${ms(ourPairP50 - agentPairP50 - 2 * versionP50)} ms the remainder (socket round trip, scheduling, noise).`,
   );
+  const floorP50 = percentile(kernel.tcx.pair, 50);
+  console.log(
+    `Kernel floor: the same links, routes and two tcx links made and removed from this process with no agent ` +
+      `take ADD+DEL p50 ${ms(floorP50)} ms (${(floorP50 / refPairP50).toFixed(2)}× the reference; ` +
+      `${ms(percentile(kernel.clsact.pair, 50))} ms with clsact filters instead, ` +
+      `${ms(percentile(kernel.plain.pair, 50))} ms with no program): the agent adds ` +
+      `${ms(agentPairP50 - floorP50)} ms to it, the plugin path ${ms(ourPairP50 - agentPairP50)} ms more.`,
+  );
+  if (before) {
+    const beforePairP50 = percentile(before.ours.pair, 50);
+    console.log(
+      `Before/after: ADD+DEL p50 ${ms(beforePairP50)} ms (${(beforePairP50 / refPairP50).toFixed(2)}× the reference) ` +
+        `with the --before agent, ${ms(ourPairP50)} ms (${(ourPairP50 / refPairP50).toFixed(2)}×) with this build; ` +
+        `the agents' own share ${ms(percentile(before.agentOnly.pair, 50))} ms → ${ms(agentPairP50)} ms.`,
+    );
+  }
 
   console.log("");
   const startupRows: Array<[string, number[]]> = [

@@ -196,11 +196,12 @@ export class AgentTestCluster {
     });
   }
 
-  agentArgv(node: TestNode, clusterId = 7): string[] {
+  /** agentMain: another build's dist/agent/main.js (benchmarks comparing before and after). */
+  agentArgv(node: TestNode, clusterId = 7, agentMain = AGENT_MAIN): string[] {
     return [
       process.execPath,
       "--enable-source-maps",
-      AGENT_MAIN,
+      agentMain,
       "--kubeconfig",
       this.agentKubeconfigPath,
       "--node-name",
@@ -224,9 +225,9 @@ export class AgentTestCluster {
     ];
   }
 
-  async startAgent(node: TestNode): Promise<void> {
+  async startAgent(node: TestNode, options: { agentMain?: string } = {}): Promise<void> {
     node.agent = startDaemon({
-      argv: this.agentArgv(node),
+      argv: this.agentArgv(node, undefined, options.agentMain),
       netns: node.netns,
       logFile: node.logFile,
       env: { ...process.env, MESH_LOG_LEVEL: process.env.MESH_LOG_LEVEL ?? "info" },

@@ -1,10 +1,24 @@
 /**
- * The kernel side of an endpoint, through iproute2 (`ip -batch`, one process per namespace):
- * a veth pair with the host side `lxc…` in the node's netns and the pod side in the pod's netns,
- * the pod's /32 address, a link-local gateway with a permanent neigh entry (no ARP needed, the
- * node has no proxy ARP) and a default route through it; on the host, a /32 route to the pod.
+ * The kernel side of an endpoint: a veth pair with the host side `lxc…` in the node's netns and
+ * the pod side in the pod's netns, the pod's /32 address, a link-local gateway with a permanent
+ * neigh entry (no ARP needed, the node has no proxy ARP) and a default route through it; on the
+ * host, a /32 route to the pod.
+ * The ADD/DEL path talks rtnetlink from the agent's process (agent/netlink/; an `ip` process
+ * per namespace cost ~4–6 ms each); the rarely used listing and CHECK still ask iproute2.
  */
+import { closeSync, openSync } from "node:fs";
+import { inNetworkNamespace, interfaceIndex } from "../../bpf/libbpf-ts/index.js";
 import { run } from "../../lib/exec.js";
+import {
+  addAddress32,
+  addDefaultRoute,
+  addVeth,
+  deleteLink,
+  linkRoute32,
+  linkUp,
+  permanentNeighbour,
+} from "../netlink/messages.js";
+import { NetlinkError, RtnetlinkSocket, rtnetlinkBatch } from "../netlink/socket.js";
 import { POD_GATEWAY } from "./naming.js";
 
 export interface EndpointLinkSpec {
@@ -34,46 +48,54 @@ export interface EndpointNetlink {
   podHasAddress(netnsPath: string, podIf: string, podIp: string): Promise<boolean>;
 }
 
-const inPodNetns = (netnsPath: string, argv: string[]) => ["nsenter", `--net=${netnsPath}`, "--", ...argv];
+const inNetnsAt = (netnsPath: string, argv: string[]) => ["nsenter", `--net=${netnsPath}`, "--", ...argv];
 
-function isMissingDevice(error: unknown): boolean {
-  const text = String((error as Error)?.message ?? error);
-  return /Cannot find device|does not exist|No such device/.test(text);
-}
+export class KernelNetlink implements EndpointNetlink {
+  /** hostNetnsPath: the node's netns when it is not the agent's own (tests). */
+  constructor(private readonly hostNetnsPath?: string) {}
 
-export class IprouteNetlink implements EndpointNetlink {
+  private hostIndex(name: string): number {
+    const lookup = () => interfaceIndex(name);
+    return this.hostNetnsPath ? inNetworkNamespace(this.hostNetnsPath, lookup) : lookup();
+  }
+
   async create(spec: EndpointLinkSpec): Promise<void> {
-    await run(["ip", "-batch", "-"], {
-      input: [
-        `link add ${spec.hostIf} address ${spec.hostMac} mtu ${spec.mtu} type veth peer name ${spec.podIf} address ${spec.podMac} mtu ${spec.mtu} netns ${spec.netnsPath}`,
-        `link set ${spec.hostIf} up`,
-        `route replace ${spec.podIp}/32 dev ${spec.hostIf} scope link`,
-        "",
-      ].join("\n"),
-    });
-    await run(inPodNetns(spec.netnsPath, ["ip", "-batch", "-"]), {
-      input: [
-        "link set lo up",
-        `link set ${spec.podIf} up`,
-        `addr add ${spec.podIp}/32 dev ${spec.podIf}`,
-        `route add ${POD_GATEWAY} dev ${spec.podIf} scope link`,
-        `route add default via ${POD_GATEWAY} dev ${spec.podIf}`,
-        `neigh replace ${POD_GATEWAY} lladdr ${spec.hostMac} dev ${spec.podIf} nud permanent`,
-        "",
-      ].join("\n"),
-    });
+    const host = RtnetlinkSocket.open(this.hostNetnsPath);
+    const podNetnsFd = openSync(spec.netnsPath, "r");
+    try {
+      await host.request(addVeth({ ...spec, podNetnsFd }));
+      await host.request(linkUp(spec.hostIf));
+      await host.request(linkRoute32(spec.podIp, this.hostIndex(spec.hostIf), "replace"));
+    } finally {
+      closeSync(podNetnsFd);
+      host.close();
+    }
+    const podIndex = inNetworkNamespace(spec.netnsPath, () => interfaceIndex(spec.podIf));
+    await rtnetlinkBatch(
+      [
+        linkUp("lo"),
+        linkUp(spec.podIf),
+        addAddress32(spec.podIp, podIndex),
+        linkRoute32(POD_GATEWAY, podIndex, "add"),
+        addDefaultRoute(POD_GATEWAY, podIndex),
+        permanentNeighbour(POD_GATEWAY, spec.hostMac, podIndex),
+      ],
+      spec.netnsPath,
+    );
   }
 
   async remove(hostIf: string): Promise<void> {
     try {
-      await run(["ip", "link", "del", hostIf]);
+      await rtnetlinkBatch([deleteLink(hostIf)], this.hostNetnsPath);
     } catch (error) {
-      if (!isMissingDevice(error)) throw error;
+      if (!(error instanceof NetlinkError && error.code === "ENODEV")) throw error;
     }
   }
 
   async listHostLinks(): Promise<HostLink[]> {
-    const links = JSON.parse((await run(["ip", "-j", "link", "show", "type", "veth"])) || "[]") as {
+    const argv = ["ip", "-j", "link", "show", "type", "veth"];
+    const out = await run(this.hostNetnsPath ? inNetnsAt(this.hostNetnsPath, argv) : argv);
+    const links = JSON.parse(out || "[]") as {
       ifname: string;
       ifindex: number;
       address: string;
@@ -83,7 +105,7 @@ export class IprouteNetlink implements EndpointNetlink {
 
   async podHasAddress(netnsPath: string, podIf: string, podIp: string): Promise<boolean> {
     try {
-      const out = await run(inPodNetns(netnsPath, ["ip", "-j", "-4", "addr", "show", "dev", podIf]));
+      const out = await run(inNetnsAt(netnsPath, ["ip", "-j", "-4", "addr", "show", "dev", podIf]));
       const [link] = JSON.parse(out || "[]") as { addr_info?: { local: string; prefixlen: number }[] }[];
       return (link?.addr_info ?? []).some((a) => a.local === podIp && a.prefixlen === 32);
     } catch {
