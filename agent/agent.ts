@@ -17,12 +17,15 @@
  * waiting gives up), waits for start() to settle, then stops the parts in the reverse order of
  * their dependencies (see stop()).
  */
+
 import type { Server } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
+import type { CurrentDatapathState } from "../bpf/datapath/reconcile.js";
 import type { AgentStatus } from "../lib/api/agent-status.js";
 import { AGENT_METRICS } from "../lib/api/metrics.js";
 import type { Logger } from "../lib/log.js";
 import { MetricsRegistry } from "../lib/metrics/registry.js";
+import type { MeshDrift } from "./clustermesh/datapath-drift.js";
 import { DEFAULT_LIFECYCLE } from "./clustermesh/lifecycle.js";
 import { localCluster } from "./clustermesh/local-cluster.js";
 import { ClusterMeshManager } from "./clustermesh/manager.js";
@@ -64,6 +67,13 @@ import { type LoopName, ReconcileLoops } from "./reconcile/loops.js";
 import { statusDocument } from "./status/document.js";
 import { TUNNEL_DEVICE, VXLAN_OVERHEAD } from "./tunnel/tunnel.js";
 
+/**
+ * Every loop also runs this often without a request. For the datapath this is the repair of drift
+ * nobody announced (an entry deleted or overwritten in a pinned map behind the agent's back, by a
+ * person with bpftool or a bug): each run diffs the desired state against the maps as read back
+ * (bpf/datapath/apply.ts), not against a cache of what it wrote, so the next run rewrites it.
+ * `meshctl clustermesh status` shows such drift until then.
+ */
 const RESYNC_INTERVAL_MS = 30_000;
 
 /** This node as start-up found it. */
@@ -190,7 +200,10 @@ export class Agent {
 
   status(): AgentStatus {
     const { config, parts } = this;
-    const { datapath } = parts;
+    const { datapath, datapathLoop } = parts;
+    // one read of the maps per request: the tables and the published-versus-programmed comparison
+    const current = datapath && readOrUndefined(() => datapath.current());
+    const drift = current && datapathLoop && this.meshDrift(datapathLoop, current);
     return statusDocument({
       node: config.nodeName,
       cluster: { name: config.clusterName, id: config.clusterId },
@@ -200,7 +213,7 @@ export class Agent {
       datapath: {
         loaded: datapath !== undefined,
         links: (datapath && readOrUndefined(() => datapath.links().length)) ?? 0,
-        current: datapath && readOrUndefined(() => datapath.current()),
+        current,
       },
       tunnel: { device: TUNNEL_DEVICE, ifindex: parts.node?.tunnelIfindex },
       lastReconcile: parts.datapathLoop?.lastReconcile,
@@ -211,10 +224,21 @@ export class Agent {
       encryption: parts.encryption?.status(),
       counters: { ...this.counters.values, ...(parts.endpoints?.counters ?? {}) },
       clustermesh: parts.clustermesh && {
-        remoteClusters: parts.clustermesh.status(),
+        remoteClusters: parts.clustermesh.status(drift?.clusters),
         remoteIdentities: parts.clustermesh.identities(),
+        ...(drift ? { unowned: drift.unowned } : {}),
       },
     });
+  }
+
+  /** Published versus programmed per remote; a failure is a bug of ours: logged, the status says "unknown". */
+  private meshDrift(loop: DatapathLoop, current: CurrentDatapathState): MeshDrift | undefined {
+    try {
+      return loop.meshDrift(current);
+    } catch (err) {
+      this.log.warn({ err }, "comparing the BPF maps with what the remote clusters published failed");
+      return undefined;
+    }
   }
 
   // ---- the steps' wiring ----

@@ -5,13 +5,16 @@ export function progress(line: string): void {
 }
 
 export function printTable(headers: string[], rows: (string | number)[][]): void {
+  for (const line of tableLines(headers, rows)) process.stdout.write(`${line}\n`);
+}
+
+/** Columns padded to their widest cell, three spaces apart. */
+export function tableLines(headers: string[], rows: (string | number)[][]): string[] {
   const cells = [headers, ...rows.map((row) => row.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? "").length)));
-  for (const row of cells) {
-    process.stdout.write(
-      `${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join("   ")}\n`,
-    );
-  }
+  return cells.map((row) =>
+    row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join("   "),
+  );
 }
 
 export function printJson(value: unknown): void {

@@ -13,6 +13,7 @@ import type { NodeInfo } from "../datapath/desired.js";
 import { ChangeLatency } from "./change-latency.js";
 import type { LocalCluster } from "./cluster-config.js";
 import type { RemoteConnection, RemoteEntry } from "./config.js";
+import type { RemoteDatapathDrift } from "./datapath-drift.js";
 import { DropLedger } from "./drops.js";
 import type { LifecycleSettings } from "./lifecycle.js";
 import { type MeshDatapathInputs, meshDatapathInputs, type RemoteClusterView } from "./merge.js";
@@ -46,6 +47,8 @@ export class ClusterMeshManager {
   private configured = false;
   private readonly changeLatency = new ChangeLatency();
   private observers: MeshObservers = {};
+  /** cluster → when a change from it was last written to the BPF maps (ISO) */
+  private readonly lastApplied = new Map<string, string>();
 
   constructor(private readonly options: ClusterMeshOptions) {
     this.stateDir = new RemoteStateDir(join(options.stateDir, "clustermesh"), options.log);
@@ -60,6 +63,7 @@ export class ClusterMeshManager {
       if (!entry || !("connection" in entry)) {
         this.clusters.delete(name);
         this.drops.forget(name);
+        this.lastApplied.delete(name);
         this.options.log.info(
           { cluster: name },
           "remote cluster removed from the configuration: draining its state",
@@ -145,14 +149,23 @@ export class ClusterMeshManager {
     return inputs;
   }
 
-  status(): RemoteClusterStatus[] {
+  /** The connected remote clusters (configured with a valid connection), by name. */
+  names(): string[] {
+    return [...this.clusters.keys()].sort();
+  }
+
+  /** drift: published versus programmed per cluster (datapath-drift.ts), when the maps could be read. */
+  status(drift?: ReadonlyMap<string, RemoteDatapathDrift>): RemoteClusterStatus[] {
     const statuses: RemoteClusterStatus[] = [...this.clusters.values()].map((cluster) => {
       const status = cluster.status();
+      const datapath = drift?.get(cluster.name);
+      const lastAppliedAt = this.lastApplied.get(cluster.name);
       return {
         ...status,
         rejectedTotal: addCounts(status.rejectedTotal, this.drops.totalsOf(cluster.name)),
         rejectedNow: addCounts(status.rejectedNow, this.lastRefused.get(cluster.name)),
         ignoredNow: { ...(this.lastIgnored.get(cluster.name) ?? {}) },
+        ...(datapath ? { datapath: { ...datapath, ...(lastAppliedAt ? { lastAppliedAt } : {}) } } : {}),
       };
     });
     for (const [name, error] of this.invalid) {
@@ -203,8 +216,11 @@ export class ClusterMeshManager {
       this.changeLatency.failed();
       return;
     }
-    for (const [cluster, seconds] of this.changeLatency.programmed())
+    const at = new Date().toISOString();
+    for (const [cluster, seconds] of this.changeLatency.programmed()) {
+      this.lastApplied.set(cluster, at);
       this.observers.changeToDatapath?.(cluster, seconds);
+    }
   }
 
   /** Distinct shared services (namespace/name) the remote clusters publish. */

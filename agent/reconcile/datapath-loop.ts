@@ -4,9 +4,12 @@
  * controller, and records the outcome for the status document and the metrics.
  */
 
+import type { CurrentDatapathState } from "../../bpf/datapath/reconcile.js";
 import type { AgentStatus } from "../../lib/api/agent-status.js";
 import type { Logger } from "../../lib/log.js";
+import { type MeshDrift, meshDatapathDrift } from "../clustermesh/datapath-drift.js";
 import type { ClusterMeshManager } from "../clustermesh/manager.js";
+import { type MeshDatapathInputs, meshDatapathInputs } from "../clustermesh/merge.js";
 import type { DatapathController } from "../datapath/controller.js";
 import { type NodeInfo, nodeInfo } from "../datapath/desired.js";
 import type { EncryptionController } from "../encryption/controller.js";
@@ -50,18 +53,7 @@ export class DatapathLoop {
     const encryption = deps.encryption();
     const nodes = nodesOf(caches);
     const mesh = clustermesh?.datapathInputs(nodes);
-    const plan = planNodeDatapath({
-      nodeName: deps.nodeName,
-      nodeIp: deps.nodeIp,
-      nodes,
-      endpoints: deps.endpoints.list(),
-      services: caches.services.list(),
-      endpointSlices: caches.endpointSlices.list(),
-      meshEndpoints: caches.meshEndpoints.list(),
-      mesh,
-      encrypt: deps.encrypt,
-      onProblem: (problem) => deps.onProblem(problem.object, problem.message),
-    });
+    const plan = this.plan(nodes, mesh, (problem) => deps.onProblem(problem.object, problem.message));
     // remote clusters' nodes (as the mesh merge accepted them) are peers like local ones
     if (encryption && clustermesh && mesh)
       encryption.setRemoteNodes(remoteClusterNodes(clustermesh.views(), mesh.tunnelNodes));
@@ -80,6 +72,51 @@ export class DatapathLoop {
       deps.onReconciled(ops);
     }
     if (ops > 0) deps.log.debug({ ops }, "datapath reconciled");
+  }
+
+  /**
+   * Published versus programmed per remote cluster, for the status: plans from the inputs as they
+   * are now (without writing, logging or counting anything, unlike run()) and compares the
+   * remotes' share of that plan with `current`, the BPF maps as read back.
+   */
+  meshDrift(current: CurrentDatapathState): MeshDrift | undefined {
+    const clustermesh = this.deps.clustermesh();
+    if (!clustermesh) return undefined;
+    const nodes = nodesOf(this.deps.caches);
+    const mesh = meshDatapathInputs(nodes, clustermesh.views());
+    const plan = this.plan(nodes, mesh, () => undefined);
+    return meshDatapathDrift({
+      clusters: clustermesh.names(),
+      // the merge names remote nodes "<cluster>/<node>" (cluster names hold no "/")
+      nodes: mesh.tunnelNodes.map((node) => ({
+        cluster: node.name.slice(0, node.name.indexOf("/")),
+        nodeIp: node.internalIp ?? "",
+        podCidrs: node.podCidrs,
+      })),
+      expected: plan.maps,
+      current,
+    });
+  }
+
+  private plan(
+    nodes: NodeInfo[],
+    mesh: MeshDatapathInputs | undefined,
+    onProblem: (problem: { object: string; message: string }) => void,
+  ) {
+    const { deps } = this;
+    const { caches } = deps;
+    return planNodeDatapath({
+      nodeName: deps.nodeName,
+      nodeIp: deps.nodeIp,
+      nodes,
+      endpoints: deps.endpoints.list(),
+      services: caches.services.list(),
+      endpointSlices: caches.endpointSlices.list(),
+      meshEndpoints: caches.meshEndpoints.list(),
+      mesh,
+      encrypt: deps.encrypt,
+      onProblem,
+    });
   }
 }
 

@@ -5,11 +5,15 @@ import type { EndpointRecord } from "../endpoints/store.js";
 
 const PROTO_NAMES: Record<number, string> = { 6: "TCP", 17: "UDP", 132: "SCTP" };
 
+/** How the status names a service frontend, e.g. "10.96.0.10:53/UDP". */
+export const frontendName = (key: { address: string; port: number; proto: number }) =>
+  `${key.address}:${key.port}/${PROTO_NAMES[key.proto] ?? key.proto}`;
+
 export function serviceTable(current: CurrentDatapathState | undefined): AgentStatus["services"] {
   if (!current) return [];
   const frontends = new Map<string, { key: string; slots: Map<number, number>; count: number }>();
   for (const [key, value] of current.services) {
-    const id = `${key.address}:${key.port}/${PROTO_NAMES[key.proto] ?? key.proto}`;
+    const id = frontendName(key);
     const entry = frontends.get(id) ?? { key: id, slots: new Map(), count: 0 };
     if (key.backendSlot === 0) entry.count = value.count;
     else entry.slots.set(key.backendSlot, value.backendId);

@@ -6,6 +6,7 @@
  */
 import { Command, Option } from "commander";
 import { type AgentStatus, getAgentStatus } from "../../lib/api/agent-status.js";
+import { inSync } from "../../lib/clustermesh/status.js";
 import { UsageError } from "../../lib/usage-error.js";
 import { parseOutputFormat, printJson, printTable } from "../output.js";
 import { encryptionSummary } from "./agent-status-text.js";
@@ -87,7 +88,16 @@ export function printAgentStatus(status: AgentStatus): void {
         .map(([reason, n]) => `${reason}=${n}`)
         .join(" ") || "-";
     printTable(
-      ["NAME", "READY", "NODES", "ENDPOINTS", "REJECTED NOW", "REJECTED TOTAL (SINCE START)", "IGNORED NOW"],
+      [
+        "NAME",
+        "READY",
+        "NODES",
+        "ENDPOINTS",
+        "REJECTED NOW",
+        "REJECTED TOTAL (SINCE START)",
+        "IGNORED NOW",
+        "BPF MAPS VS PUBLISHED",
+      ],
       remotes.map((r) => [
         r.name,
         r.ready ? "yes" : `no: ${r.status}`,
@@ -96,9 +106,22 @@ export function printAgentStatus(status: AgentStatus): void {
         counts(r.rejectedNow),
         counts(r.rejectedTotal),
         counts(r.ignoredNow ?? {}),
+        !r.datapath
+          ? "unknown"
+          : inSync(r.datapath)
+            ? "in sync"
+            : `${r.datapath.drift.missing} missing, ${r.datapath.drift.extra} extra, ${r.datapath.drift.different} different`,
       ]),
     );
+    for (const r of remotes)
+      for (const e of r.datapath?.drift.sample ?? [])
+        out(`  ${r.name}: ${e.problem} ${e.kind} ${e.entry}${e.detail ? ` (${e.detail})` : ""}`);
   }
+  const unowned = status.clustermesh?.unowned;
+  if (unowned?.count)
+    out(
+      `Remote ipcache entries of no connected cluster: ${unowned.count} (${unowned.sample.map((e) => e.entry).join(", ")})`,
+    );
   out();
   out(
     `Counters:    ${Object.entries(status.counters)

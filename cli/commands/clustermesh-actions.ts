@@ -11,7 +11,7 @@ import { checkEnableFlags, enableClusterMesh } from "../../lib/clustermesh/enabl
 import { kubeConfigFor } from "../../lib/k8s/client.js";
 import { UsageError } from "../../lib/usage-error.js";
 import { type OutputFormat, printJson, progress } from "../output.js";
-import { clustermeshStatus, isHealthy, renderStatus } from "./clustermesh-status.js";
+import { clustermeshStatus, driftLines, isHealthy, renderStatus } from "./clustermesh-status.js";
 import { labClusterOf } from "./lab-facts.js";
 
 interface Target {
@@ -120,14 +120,22 @@ export async function statusAction(
   const deadline = Date.now() + options.waitDuration;
   let report = await clustermeshStatus(kc, options.context, options.kubeconfig);
   while (options.wait && !isHealthy(report) && Date.now() < deadline) {
-    const notReady = report.connectivity.totalNodes - report.connectivity.fullyConnected;
+    const c = report.connectivity;
+    const notReady = c.totalNodes - c.fullyConnected;
     process.stderr.write(
-      `⌛ Waiting (${Math.round((deadline - Date.now()) / 1000)}s) for clusters to be connected: ${notReady} nodes are not ready\n`,
+      `⌛ Waiting (${Math.round((deadline - Date.now()) / 1000)}s) for clusters to be connected and programmed: ${notReady} nodes are not ready, ${c.drift.length} node/remote pairs drift\n`,
     );
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // short: a drift being repaired or a session coming up is often a matter of a second
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, Math.max(0, deadline - Date.now()))));
     report = await clustermeshStatus(kc, options.context, options.kubeconfig);
   }
   if (options.output === "json") printJson(report);
   else process.stdout.write(`${renderStatus(report)}\n`);
-  if (!isHealthy(report)) process.exitCode = 1;
+  if (!isHealthy(report)) {
+    process.exitCode = 1;
+    if (options.wait && report.connectivity.drift.length)
+      process.stderr.write(
+        `❌ Timed out after ${Math.round(options.waitDuration / 1000)}s with the BPF maps still drifting:\n${driftLines(report).join("\n")}\n`,
+      );
+  }
 }

@@ -1,4 +1,5 @@
 import type { KubeConfig } from "@kubernetes/client-node";
+import type { MeshEntryKind } from "../../lib/api/agent-status.js";
 import { getAgentStatus } from "../../lib/api/agent-status.js";
 import { type ClusterAccess, readClusterAccess } from "../../lib/clustermesh/access.js";
 import { connectCommand } from "../../lib/clustermesh/hints.js";
@@ -11,6 +12,7 @@ import {
 } from "../../lib/clustermesh/status.js";
 import { errorChainSummary } from "../../lib/error-chain.js";
 import { coreApi, decodeSecretData, readSecret } from "../../lib/k8s/client.js";
+import { tableLines } from "../output.js";
 import { agentStatusCommand } from "./agent.js";
 import { type LabClusterFacts, labClusterOf } from "./lab-facts.js";
 
@@ -65,7 +67,11 @@ async function nodeStatuses(lab: LabClusterFacts | undefined, nodes: string[]): 
         return { node, error: "agent status API is only reachable in the lab (run meshctl on the node)" };
       try {
         const status = await getAgentStatus(lab.agentSocket(node));
-        return { node, remoteClusters: status.clustermesh?.remoteClusters ?? [] };
+        return {
+          node,
+          remoteClusters: status.clustermesh?.remoteClusters ?? [],
+          unowned: status.clustermesh?.unowned,
+        };
       } catch (error) {
         return { node, error: errorChainSummary(error) };
       }
@@ -107,12 +113,68 @@ export async function clustermeshStatus(
   };
 }
 
+/** Connected everywhere, and every node's BPF maps hold exactly what every remote published. */
 export function isHealthy(report: MeshStatusReport): boolean {
   const c = report.connectivity;
-  return report.apiserver.ready !== false && c.fullyConnected === c.totalNodes && c.errors.length === 0;
+  return (
+    report.apiserver.ready !== false &&
+    c.fullyConnected === c.totalNodes &&
+    c.errors.length === 0 &&
+    c.drift.length === 0
+  );
 }
 
-export function renderStatus(report: MeshStatusReport): string {
+/** One line per node and remote whose maps drift, with the sample: what --wait says when it gives up. */
+export function driftLines(report: MeshStatusReport): string[] {
+  const lines: string[] = [];
+  for (const d of report.connectivity.drift) {
+    lines.push(
+      `  ❌ ${d.node}${d.cluster ? `, remote cluster ${d.cluster}` : ", entries of no connected cluster"}: ${d.missing} missing, ${d.extra} extra, ${d.different} different in the BPF maps`,
+    );
+    for (const entry of d.sample)
+      lines.push(
+        `       ${entry.problem} ${entry.kind} ${entry.entry}${entry.detail ? ` (${entry.detail})` : ""}`,
+      );
+  }
+  return lines;
+}
+
+const KINDS: MeshEntryKind[] = ["nodes", "ipcache", "identities", "services", "backends"];
+
+function ago(iso: string | undefined, now: number): string {
+  if (!iso) return "-";
+  return `${Math.max(0, Math.round((now - Date.parse(iso)) / 1000))}s ago`;
+}
+
+/** Per node and remote: published/programmed counts, the age of the last applied change, drift. */
+function datapathLines(report: MeshStatusReport, now: number): string[] {
+  const c = report.connectivity;
+  if (c.datapath.length === 0) return [];
+  const rows = c.datapath.map(({ node, cluster, datapath }) => [
+    node,
+    cluster,
+    ...KINDS.map((kind) => `${datapath.published[kind]}/${datapath.programmed[kind]}`),
+    ago(datapath.lastAppliedAt, now),
+    datapath.drift.missing + datapath.drift.extra + datapath.drift.different === 0
+      ? "none"
+      : `${datapath.drift.missing} missing, ${datapath.drift.extra} extra, ${datapath.drift.different} different`,
+  ]);
+  const lines = ["", "🗺️  Datapath (published/programmed, read back from each node's BPF maps):"];
+  lines.push(
+    ...tableLines(
+      ["  NODE", "REMOTE", ...KINDS.map((k) => k.toUpperCase()), "LAST CHANGE APPLIED", "DRIFT"],
+      rows.map(([node, ...rest]) => [`  ${node}`, ...rest]),
+    ),
+  );
+  if (c.drift.length === 0) lines.push("✅ Every node's BPF maps hold what every remote cluster published");
+  else {
+    lines.push(`❌ ${c.drift.length} node/remote pairs drift:`);
+    lines.push(...driftLines(report));
+  }
+  return lines;
+}
+
+export function renderStatus(report: MeshStatusReport, now = Date.now()): string {
   const lines: string[] = [];
   const a = report.access_information;
   const mark = (ok: boolean | undefined) => (ok === undefined ? "ℹ️ " : ok ? "✅" : "❌");
@@ -143,6 +205,7 @@ export function renderStatus(report: MeshStatusReport): string {
       `  - ${name}: ${counts.configured}/${c.totalNodes} configured, ${counts.connected}/${c.totalNodes} connected`,
     );
   }
+  lines.push(...datapathLines(report, now));
   if (c.errors.length) {
     lines.push("");
     lines.push(`❌ ${c.errors.length} Errors:`);

@@ -37,7 +37,48 @@ export interface AgentStatus {
   clustermesh: {
     remoteClusters: RemoteClusterStatus[];
     remoteIdentities: { id: number; labels: string[]; cluster: string }[];
+    /**
+     * ipcache entries the BPF map holds with the remote-cluster flag that no connected remote
+     * cluster owns (e.g. left by a cluster disconnected while the agent was down). Absent when the
+     * datapath could not be read.
+     */
+    unowned?: { count: number; sample: DatapathDriftEntry[] };
   };
+}
+
+/** What `meshctl clustermesh status` compares per node and remote cluster. */
+export type MeshEntryKind = "nodes" | "ipcache" | "identities" | "services" | "backends";
+
+/** One entry that differs between what a remote published and what the node's BPF maps hold. */
+export interface DatapathDriftEntry {
+  /** ipcache: a prefix; backends: "<frontend> -> <backend>" */
+  kind: "ipcache" | "backends";
+  entry: string;
+  /** missing from the maps, in the maps but not published, or in the maps with another value */
+  problem: "missing" | "extra" | "different";
+  /** what differs, e.g. "identity 4711 in the map, 4712 published" */
+  detail?: string;
+}
+
+/**
+ * A remote cluster's share of this node's datapath, proven from the BPF maps themselves (read back
+ * at each status request), not from the session: Cilium's status once said "all nodes connected"
+ * while a global service was unreachable for ~70 s (https://github.com/cilium/cilium/issues/48555).
+ */
+export interface RemoteDatapathStatus {
+  /**
+   * What the remote published and this agent accepted (after validation and the merge), i.e. what
+   * this node must program: nodes, ipcache entries (node IPs, pod CIDRs, pod IPs), the distinct
+   * identities of those entries, service frontends with at least one of its backends, and
+   * frontend→backend pairs.
+   */
+  published: Record<MeshEntryKind, number>;
+  /** The same, counted in this node's BPF maps (a node counts when all its entries are there). */
+  programmed: Record<MeshEntryKind, number>;
+  /** Zero everywhere when the maps hold exactly what was published; sample: up to 5 entries. */
+  drift: { missing: number; extra: number; different: number; sample: DatapathDriftEntry[] };
+  /** When a change from this remote was last written to the BPF maps (absent: none yet). */
+  lastAppliedAt?: string;
 }
 
 /** What an agent reports about each remote cluster (`meshctl clustermesh status` sums it up across nodes). */
@@ -75,6 +116,8 @@ export interface RemoteClusterStatus {
   ignoredNow: Record<string, number>;
   /** Backends withdrawn after the remote stayed unreachable longer than the TTL. */
   backendsWithdrawn?: boolean;
+  /** Published versus programmed in this node's BPF maps; absent when the datapath is not loaded. */
+  datapath?: RemoteDatapathStatus;
 }
 
 export interface EncryptionPeerStatus {

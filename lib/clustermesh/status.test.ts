@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { RemoteClusterStatus } from "../api/agent-status.js";
+import type { RemoteClusterStatus, RemoteDatapathStatus } from "../api/agent-status.js";
 import { summarizeConnectivity } from "./status.js";
+
+const counts = { nodes: 2, ipcache: 6, identities: 2, services: 1, backends: 2 };
+const inSyncDatapath: RemoteDatapathStatus = {
+  published: counts,
+  programmed: counts,
+  drift: { missing: 0, extra: 0, different: 0, sample: [] },
+  lastAppliedAt: "2026-12-05T08:00:00.000Z",
+};
 
 const remote = (name: string, extra: Partial<RemoteClusterStatus> = {}): RemoteClusterStatus => ({
   name,
@@ -18,6 +26,7 @@ const remote = (name: string, extra: Partial<RemoteClusterStatus> = {}): RemoteC
   rejectedTotal: {},
   rejectedNow: {},
   ignoredNow: {},
+  datapath: inSyncDatapath,
   ...extra,
 });
 
@@ -71,5 +80,37 @@ describe("clustermesh status summary", () => {
     assert.match(summary.errors[0].message, /not connected: connection refused/);
     assert.match(summary.errors[1].message, /agent status unavailable: ECONNREFUSED/);
     assert.match(summary.errors[2].message, /not configured/);
+  });
+
+  it("lists every node/remote pair whose BPF maps drift, and unowned remote entries", () => {
+    const missing = { kind: "ipcache" as const, entry: "10.2.1.7/32", problem: "missing" as const };
+    const drifting: RemoteDatapathStatus = {
+      ...inSyncDatapath,
+      programmed: { ...counts, ipcache: 5 },
+      drift: { missing: 1, extra: 0, different: 0, sample: [missing] },
+    };
+    const unownedEntry = { kind: "ipcache" as const, entry: "10.9.0.1/32", problem: "extra" as const };
+    const summary = summarizeConnectivity(
+      ["c2"],
+      [
+        { node: "n1", remoteClusters: [remote("c2")] },
+        { node: "n2", remoteClusters: [remote("c2", { datapath: drifting })] },
+        { node: "n3", remoteClusters: [remote("c2")], unowned: { count: 1, sample: [unownedEntry] } },
+      ],
+    );
+    assert.equal(summary.fullyConnected, 3, "the sessions are up everywhere: drift is reported apart");
+    assert.equal(summary.datapath.length, 3);
+    assert.deepEqual(summary.drift, [
+      { node: "n2", cluster: "c2", missing: 1, extra: 0, different: 0, sample: [missing] },
+      { node: "n3", missing: 0, extra: 1, different: 0, sample: [unownedEntry] },
+    ]);
+  });
+
+  it("a connected remote without a report of the BPF maps is an error, not a pass", () => {
+    const summary = summarizeConnectivity(
+      ["c2"],
+      [{ node: "n1", remoteClusters: [remote("c2", { datapath: undefined })] }],
+    );
+    assert.match(summary.errors[0].message, /did not report its BPF maps/);
   });
 });

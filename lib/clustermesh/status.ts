@@ -2,13 +2,36 @@
  * What an agent reports about each remote cluster (in its status API) and how meshctl sums it up
  * across nodes, mirroring `cilium clustermesh status`.
  */
-import type { RemoteClusterStatus } from "../api/agent-status.js";
+import type {
+  AgentStatus,
+  DatapathDriftEntry,
+  RemoteClusterStatus,
+  RemoteDatapathStatus,
+} from "../api/agent-status.js";
 
 export interface NodeMeshStatus {
   node: string;
   /** Undefined when the node's agent could not be asked. */
   remoteClusters?: RemoteClusterStatus[];
+  /** Remote-flagged ipcache entries of no connected cluster in the node's maps. */
+  unowned?: AgentStatus["clustermesh"]["unowned"];
   error?: string;
+}
+
+/** One node's maps do not hold exactly what one remote cluster published (cluster absent: unowned entries). */
+export interface NodeDrift {
+  node: string;
+  cluster?: string;
+  missing: number;
+  extra: number;
+  different: number;
+  sample: DatapathDriftEntry[];
+}
+
+/** Whether a remote's share of a node's datapath is exactly what it published. */
+export function inSync(datapath: Pick<RemoteDatapathStatus, "drift">): boolean {
+  const { missing, extra, different } = datapath.drift;
+  return missing === 0 && extra === 0 && different === 0;
 }
 
 export interface ConnectivitySummary {
@@ -19,6 +42,10 @@ export interface ConnectivitySummary {
   connected: { min: number; avg: number; max: number };
   clusters: Record<string, { configured: number; connected: number }>;
   errors: { node: string; cluster?: string; message: string; hint?: string }[];
+  /** Per node and remote cluster: published versus programmed in the node's BPF maps. */
+  datapath: { node: string; cluster: string; datapath: RemoteDatapathStatus }[];
+  /** Where a node's BPF maps differ from what was published (empty: no drift anywhere). */
+  drift: NodeDrift[];
 }
 
 function notReadyReason(status: RemoteClusterStatus): string {
@@ -47,6 +74,8 @@ export function summarizeConnectivity(
     expectedClusters.map((name) => [name, { configured: 0, connected: 0 }]),
   );
   const errors: ConnectivitySummary["errors"] = [];
+  const datapath: ConnectivitySummary["datapath"] = [];
+  const drift: NodeDrift[] = [];
   const perNode: number[] = [];
   let fullyConnected = 0;
   for (const node of nodes) {
@@ -63,6 +92,19 @@ export function summarizeConnectivity(
         continue;
       }
       clusters[name].configured++;
+      if (status.datapath) {
+        datapath.push({ node: node.node, cluster: name, datapath: status.datapath });
+        if (!inSync(status.datapath))
+          drift.push({ node: node.node, cluster: name, ...status.datapath.drift });
+      } else if (status.ready) {
+        errors.push({
+          node: node.node,
+          cluster: name,
+          message:
+            "connected, but the agent did not report its BPF maps (datapath not loaded or not readable)",
+          hint: agentStatusCommand(node.node),
+        });
+      }
       if (status.ready) {
         clusters[name].connected++;
         ready++;
@@ -75,6 +117,14 @@ export function summarizeConnectivity(
         });
       }
     }
+    if (node.unowned?.count)
+      drift.push({
+        node: node.node,
+        missing: 0,
+        extra: node.unowned.count,
+        different: 0,
+        sample: node.unowned.sample,
+      });
     if (ready === expectedClusters.length) fullyConnected++;
     perNode.push(ready);
   }
@@ -90,5 +140,7 @@ export function summarizeConnectivity(
     },
     clusters,
     errors,
+    datapath,
+    drift,
   };
 }
