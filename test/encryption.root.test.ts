@@ -69,6 +69,15 @@ function meshctlLong(fixture: LabFixture, args: string[], timeoutMs = 300_000) {
   return result.stdout;
 }
 
+/** A pod's IP once it is Ready ("" before): an IP alone only says the sandbox exists, not that the container runs. */
+function readyPodIp(podJson: string): string {
+  const pod = JSON.parse(podJson) as {
+    status: { podIP?: string; conditions?: { type: string; status: string }[] };
+  };
+  const ready = pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+  return ready ? (pod.status.podIP ?? "") : "";
+}
+
 const MODES = (["wireguard", "ipsec"] as const).filter(
   (mode) => !process.env.MESH_TEST_ENCRYPTION || process.env.MESH_TEST_ENCRYPTION === mode,
 );
@@ -79,7 +88,7 @@ for (const mode of MODES) {
     const nodeNames = ["c1-control-plane", "c1-worker", "c2-control-plane"];
     const k = (cluster: string, args: string[]) => kubectlOk(fixture, cluster, args);
     const podIp = (cluster: string, name: string): string =>
-      JSON.parse(k(cluster, ["-n", "demo", "get", "pod", name, "-o", "json"])).status.podIP ?? "";
+      readyPodIp(k(cluster, ["-n", "demo", "get", "pod", name, "-o", "json"]));
     const curl = (target: string, path: string, seconds = 3) =>
       execInPod(fixture, "c1", CLIENT_POD, `curl -s -m ${seconds} http://${target}:8080/${path}`);
     const encryption = async (node: string) =>
@@ -120,11 +129,10 @@ ${echoPod("echo", "c2-control-plane")}${GLOBAL_SERVICE}`,
         writeFileSync(file, manifest);
         k(cluster, ["apply", "-f", file]);
       }
-      await waitFor(
-        "pods running",
-        () => podIp("c1", "echo") && podIp("c1", "client") && podIp("c2", "echo"),
-        { timeoutMs: 180_000, intervalMs: 1_000 },
-      );
+      await waitFor("pods ready", () => podIp("c1", "echo") && podIp("c1", "client") && podIp("c2", "echo"), {
+        timeoutMs: 180_000,
+        intervalMs: 1_000,
+      });
       meshctlLong(fixture, [
         "clustermesh",
         "connect",
@@ -375,8 +383,7 @@ if (MODES.includes("ipsec")) {
     const k = (args: string[]) => kubectlOk(fixture as LabFixture, "c1", args);
     const curl = (target: string, path: string) =>
       execInPod(fixture as LabFixture, "c1", CLIENT_POD, `curl -s -m 2 http://${target}:8080/${path}`);
-    const podIp = (name: string): string =>
-      JSON.parse(k(["-n", "demo", "get", "pod", name, "-o", "json"])).status.podIP ?? "";
+    const podIp = (name: string): string => readyPodIp(k(["-n", "demo", "get", "pod", name, "-o", "json"]));
     const netns = (node: string) => `${(fixture as LabFixture).name}-${node}`;
     const xfrmOutNoStates = (node: string) =>
       Number(
@@ -404,7 +411,7 @@ if (MODES.includes("ipsec")) {
       );
       k(["create", "namespace", "demo"]);
       k(["apply", "-f", file]);
-      await waitFor("pods running", () => podIp("echo-0") && podIp("echo-1") && podIp("client"), {
+      await waitFor("pods ready", () => podIp("echo-0") && podIp("echo-1") && podIp("client"), {
         timeoutMs: 120_000,
         intervalMs: 1_000,
       });

@@ -97,8 +97,11 @@ export function rootedArgv(root: ContainerRoot, argv: string[]): string[] {
     'mount --rbind /dev "$R/dev"',
     'mount -t tmpfs -o mode=1777 shm "$R/dev/shm"',
     'mount -t tmpfs -o mode=0755 run "$R/run"',
-    'mount -t tmpfs -o mode=1777 tmp "$R/tmp"',
   ];
+  // An image of its own gets a fresh /tmp; the host-binary images run programs of this checkout,
+  // which may itself live under /tmp (a CI clone), so theirs stays the host's (writes still go to
+  // the container's upper layer). The lab's state is under /run and /dev/shm, masked above.
+  if (!root.layers.includes("/")) lines.push('mount -t tmpfs -o mode=1777 tmp "$R/tmp"');
   const bind = (source: string, target: string, recursive: boolean) => [
     `if [ -d ${q(source)} ]; then mkdir -p ${target}; else mkdir -p "$(dirname ${target})"; [ -e ${target} ] || : > ${target}; fi`,
     `mount ${recursive ? "--rbind" : "--bind"} ${q(source)} ${target}`,

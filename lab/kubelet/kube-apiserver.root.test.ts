@@ -230,10 +230,16 @@ describe("lab kubelet against the real kube-apiserver (root)", {
         "--bind-address=127.0.0.1",
         `--secure-port=${await freePort()}`,
       ]);
-    // The service-account controller (kube-controller-manager) is not running here.
+    // kube-controller-manager is not running here: do what its service-account controller and
+    // root-ca-cert-publisher would, so the kube-api-access volume the ServiceAccount admission adds
+    // to every pod can be filled (the kubelet refuses to start a pod whose volume source is missing).
     await core.createNamespacedServiceAccount({
       namespace: "default",
       body: { metadata: { name: "default" } },
+    });
+    await core.createNamespacedConfigMap({
+      namespace: "default",
+      body: { metadata: { name: "kube-root-ca.crt" }, data: { "ca.crt": ca.certPem } },
     });
 
     start(

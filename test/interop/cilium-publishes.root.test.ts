@@ -18,6 +18,7 @@ import type { AgentStatus } from "../../lib/api/agent-status.js";
 import { cidrSize, nthAddress, parseCidr } from "../../lib/cidr.js";
 import { connectEtcd, tlsFromFiles } from "../../lib/etcd/client.js";
 import { isRunning, waitFor } from "../../lib/process.js";
+import { echoDeploymentYaml } from "../../testing/echo-deployment.js";
 import type { CliResult } from "../../testing/lab-fixture.js";
 import { type MeshProvider, meshProvider } from "../multicluster/provider.js";
 import { CILIUM_RELEASES, type CiliumBinaries, ciliumBinaries, writeEtcdClientConfig } from "./cilium.js";
@@ -52,21 +53,7 @@ spec:
 kind: Namespace
 metadata: {name: ${ns}}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo, namespace: ${ns}}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      containers:
-      - name: echo
-        image: clustermesh/echo
-        ports: [{name: http, containerPort: 8080}]
-        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
----
+${echoDeploymentYaml(ns, 2)}---
 apiVersion: v1
 kind: Service
 metadata:

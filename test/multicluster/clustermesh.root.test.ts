@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { connectEtcd, tlsFromFiles } from "../../lib/etcd/client.js";
 import { run } from "../../lib/exec.js";
 import { waitFor } from "../../lib/process.js";
+import { echoDeploymentYaml } from "../../testing/echo-deployment.js";
 import type { CliResult } from "../../testing/lab-fixture.js";
 import { type ClusterRef, type MeshProvider, meshProvider } from "./provider.js";
 
@@ -36,21 +37,7 @@ function manifest(cluster: ClusterRef): string {
 kind: Namespace
 metadata: {name: ${NS}}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo, namespace: ${NS}}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      containers:
-      - name: echo
-        image: clustermesh/echo
-        ports: [{name: http, containerPort: 8080}]
-        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
----
+${echoDeploymentYaml(NS, 2)}---
 apiVersion: v1
 kind: Service
 metadata:

@@ -21,6 +21,7 @@ import { nodePinRoot } from "../../lab/node-files.js";
 import { LabJournal } from "../../lab/state.js";
 import type { AgentStatus } from "../../lib/api/agent-status.js";
 import { waitFor } from "../../lib/process.js";
+import { echoDeploymentYaml } from "../../testing/echo-deployment.js";
 import type { CliResult } from "../../testing/lab-fixture.js";
 import { type MeshProvider, meshProvider } from "./provider.js";
 
@@ -40,21 +41,7 @@ spec:
   - {name: http, port: 80, targetPort: http}
 `;
   const deployment = `---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo, namespace: ${NS}}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      containers:
-      - name: echo
-        image: clustermesh/echo
-        ports: [{name: http, containerPort: 8080}]
-        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
-`;
+${echoDeploymentYaml(NS, 1)}`;
   return `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${NS}}\n---\n${service}${withPods ? deployment : ""}`;
 }
 
