@@ -88,6 +88,12 @@ export function formatCidr(cidr: Cidr): string {
   return `${formatIp(cidr.family, cidr.network)}/${cidr.prefixLength}`;
 }
 
+/** The one-address prefix of an address: 10.0.0.1 → 10.0.0.1/32, fd00::1 → fd00::1/128. */
+export function hostCidr(ip: string): string {
+  const { family, value } = parseIp(ip);
+  return formatCidr({ family, network: value, prefixLength: BITS[family] });
+}
+
 export function cidrSize(cidr: Cidr): bigint {
   return 1n << BigInt(BITS[cidr.family] - cidr.prefixLength);
 }

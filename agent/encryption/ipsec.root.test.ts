@@ -96,6 +96,13 @@ describe("IPsec userspace ESP (strongSwan kernel-libipsec) between two node netn
     assert.ok(!raw.includes(Buffer.from(MARKER)), "plaintext payload on the underlay");
   });
 
+  it("a pod reaches the other node's own address: the node's reply comes back through the tunnel", async () => {
+    // b's reply to a's pod is routed to ipsec0 with b's address as source (as the API server's to
+    // pods of other nodes): the CHILD_SA's selectors must hold the node addresses, not only pods
+    await topology.startNodeReplyServer(b, 8085, "from-node-b");
+    assert.equal(topology.podToNode(a, b, 8085).trim(), "from-node-b");
+  });
+
   it("key rotation 3 → 4 (new PSK, make-before-break reauth) under a request loop loses no request", async () => {
     const spisBefore = (await instance(a).saCounts()).byConnection["n-c2-b"].spis;
     const loop: ProcessRef = topology.start(

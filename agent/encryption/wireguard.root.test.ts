@@ -96,6 +96,13 @@ describe("WireGuard between two node netns (root)", { timeout: 60_000 }, () => {
     process.stderr.write(`wireguard backend: ${status?.backend} (${status?.ifname}, pid ${status?.pid})\n`);
   });
 
+  it("a pod reaches the other node's own address: the node's reply comes back through the tunnel", async () => {
+    // b routes a's pod prefix to its WireGuard device, so its reply carries b's address as source:
+    // a accepts it only because b's address is among b's allowed IPs (not routed)
+    await topology.startNodeReplyServer(b, 8085, "from-node-b");
+    assert.equal(topology.podToNode(a, b, 8085).trim(), "from-node-b");
+  });
+
   it("a peer removed and re-added works again", async () => {
     const manager = managers.get(a);
     assert.ok(manager);

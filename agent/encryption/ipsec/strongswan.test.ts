@@ -23,6 +23,10 @@ describe("strongSwan (kernel-libipsec) configuration (pure)", () => {
     assert.match(conf, /path = \/run\/cm\/x\/charon\.log/);
     assert.match(conf, /kernel-libipsec/);
     assert.match(conf, /make_before_break = yes/);
+    // the agent routes only the remote pod CIDRs to ipsec0; charon routing the selectors would
+    // send the peer's own address (IKE, ESP) into the tunnel
+    assert.match(conf, /routing_table_prio = 32767/);
+    assert.match(conf, /allow_peer_ts = yes/);
     assert.ok(!conf.includes("/var/run/charon"));
   });
 
@@ -34,7 +38,7 @@ describe("strongSwan (kernel-libipsec) configuration (pure)", () => {
     assert.equal(isInitiator(B, A), false);
   });
 
-  it("one connection per remote node: IKEv2/PSK by node IP, AES-GCM-16 ESP for the pod CIDRs", () => {
+  it("one connection per remote node: IKEv2/PSK by node IP, AES-GCM-16 ESP for the pod CIDRs and node addresses", () => {
     const text = swanctlConf(A, [B], keys);
     for (const line of [
       "n-c2-b {",
@@ -42,8 +46,9 @@ describe("strongSwan (kernel-libipsec) configuration (pure)", () => {
       `remote_addrs = ${B.ip}`,
       "auth = psk",
       `id = ${A.ip}`,
-      "local_ts = 10.250.1.0/24",
-      "remote_ts = 10.250.2.0/24",
+      // the node addresses too: a node's reply to a remote pod that called it is routed to ipsec0
+      `local_ts = 10.250.1.0/24,${A.ip}/32`,
+      `remote_ts = 10.250.2.0/24,${B.ip}/32`,
       "esp_proposals = aes128gcm16",
       "mode = tunnel",
       `secret = ${pairPsk(keys.current, A, B)}`,

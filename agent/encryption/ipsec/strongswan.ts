@@ -6,14 +6,16 @@
  * record): charon's defaults (/var/run/charon.*) are global and would collide between nodes.
  * Key rotation = new PSK + make-before-break reauthentication (new SAs before the old go).
  * libipsec SAs only come from IKE: no static keys, so the wire SPIs are IKE's, not the Secret's.
- * Requirement: the node has an address inside its own pod CIDR (Cilium's router IP on
- * cilium_host): kernel-libipsec refuses to build a CHILD_SA without one ("error installing route
- * with policy"), as it uses it as the source of its route to the remote pod CIDRs via ipsec0.
+ * The agent routes exactly the remote pod CIDRs to ipsec0 (syncEncryptionRoutes, main table;
+ * charon's per-selector routes rank after it). The traffic selectors also hold each node's
+ * address, because a node's reply to a remote pod that called it (e.g. the API server) is routed
+ * to ipsec0 with the node's address as source; were charon's routes first, the peer's address
+ * itself — and with it IKE and ESP — would go into the tunnel.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { SaCounts } from "../../../lib/api/agent-status.js";
-import { parseIp } from "../../../lib/cidr.js";
+import { hostCidr, parseIp } from "../../../lib/cidr.js";
 import { run } from "../../../lib/exec.js";
 import type { Logger } from "../../../lib/log.js";
 import { silentLogger } from "../../../lib/log.js";
@@ -62,6 +64,10 @@ export function strongSwanConf(paths: StrongSwanPaths): string {
   load = ${PLUGINS}
   make_before_break = yes
   install_virtual_ip = no
+  # charon's own routes (one per CHILD_SA selector, table 220) are consulted after the main
+  # table, where the agent routes exactly the remote pod CIDRs to ipsec0: the selectors also hold
+  # the peer's address (see swanctlConf), which must stay on the underlay (IKE, ESP).
+  routing_table_prio = 32767
   # A peer whose charon restarted (agent restart) is declared dead within seconds, not minutes
   # (defaults: 5 tries from 4 s, ~165 s), so dpd_action = restart brings the pair back quickly.
   retransmit_tries = 3
@@ -84,6 +90,8 @@ export function strongSwanConf(paths: StrongSwanPaths): string {
     }
     kernel-libipsec {
       raw_esp = yes
+      # the selectors hold the peer's address (see swanctlConf; routing_table_prio above)
+      allow_peer_ts = yes
     }
   }
 }
@@ -120,7 +128,7 @@ export function espProposal(key: IpsecKey): string {
   return key.algorithm.kind === "aead" ? `aes${key.aesKeyBits}gcm16` : `aes${key.aesKeyBits}-sha256`;
 }
 
-/** swanctl.conf: one connection + one PSK per remote node. Contains secrets: written 0600. */
+/** swanctl.conf: one connection + one PSK per remote node (pod CIDRs and node address as selectors). Contains secrets: written 0600. */
 export function swanctlConf(local: XfrmNode, remotes: readonly XfrmRemote[], keys: IpsecKeySet): string {
   const connections: string[] = [];
   const secrets: string[] = [];
@@ -143,8 +151,8 @@ export function swanctlConf(local: XfrmNode, remotes: readonly XfrmRemote[], key
     }
     children {
       pods {
-        local_ts = ${local.podCidrs.join(",")}
-        remote_ts = ${remote.podCidrs.join(",")}
+        local_ts = ${[...local.podCidrs, hostCidr(local.ip)].join(",")}
+        remote_ts = ${[...remote.podCidrs, hostCidr(remote.ip)].join(",")}
         esp_proposals = ${espProposal(pairKeys.current)}
         mode = tunnel
         start_action = none
@@ -280,7 +288,7 @@ export class StrongSwanIpsec implements IpsecBackend {
         );
     }
     // Also before any SA exists: remote pod traffic goes to ipsec0, where libipsec drops what has
-    // no SA yet, instead of a plain route (charon adds its own routes in table 220 per CHILD_SA).
+    // no SA yet, instead of a plain route (charon's own routes rank after the main table).
     // Prefixes of nodes that cannot be peers are blackholed (dropPrefixes), never sent plain.
     await syncEncryptionRoutes(
       encryptionRoutes(

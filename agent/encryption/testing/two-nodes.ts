@@ -143,15 +143,26 @@ export class TwoNodeTopology {
     return this.startServer(node, port, `SYSTEM:echo ${text}`);
   }
 
-  private async startServer(node: TestNode, port: number, action: string): Promise<void> {
-    this.start(
-      node.podNetns,
-      ["socat", `TCP-LISTEN:${port},fork,reuseaddr`, action],
-      `server-${node.id}-${port}`,
+  /** The same, on the node's own address (host network: as the API server is to pods). */
+  startNodeReplyServer(node: TestNode, port: number, text: string): Promise<void> {
+    return this.startServer(node, port, `SYSTEM:echo ${text}`, node.netns);
+  }
+
+  private async startServer(
+    node: TestNode,
+    port: number,
+    action: string,
+    netns = node.podNetns,
+  ): Promise<void> {
+    this.start(netns, ["socat", `TCP-LISTEN:${port},fork,reuseaddr`, action], `server-${netns}-${port}`);
+    await waitFor(`server ${netns}:${port}`, () =>
+      runSync(["ss", "-Hltn", `sport = :${port}`], { netns }).includes(`:${port}`),
     );
-    await waitFor(`echo server ${node.id}:${port}`, () =>
-      runSync(["ss", "-Hltn", `sport = :${port}`], { netns: node.podNetns }).includes(`:${port}`),
-    );
+  }
+
+  /** Connects from `from`'s pod to `to`'s node address and returns what the server said. */
+  podToNode(from: TestNode, to: TestNode, port: number): string {
+    return this.inPod(from, ["socat", "-t", "2", "-T", "5", "-", `TCP:${to.ip}:${port},connect-timeout=3`]);
   }
 
   /** Sends text over TCP from `from`'s pod to `to`'s pod echo server and returns the echo. */

@@ -138,7 +138,7 @@ export class WireGuardManager {
     // WireGuard (never sent plain), so neither order of a change opens a plaintext window.
     const routes = encryptionRoutes(
       this.device.ifname,
-      plan.peers.flatMap((p) => p.peer.allowedIps),
+      plan.peers.flatMap((p) => p.routed),
       plan.dropPrefixes,
       this.options.dropRouteType,
     );

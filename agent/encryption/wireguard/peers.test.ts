@@ -41,17 +41,22 @@ describe("WireGuard peer planning (pure)", () => {
         {
           publicKey: key(2),
           endpoint: "172.20.0.2:51871",
-          allowedIps: ["10.244.2.0/24"],
+          allowedIps: ["10.244.2.0/24", "172.20.0.2/32"],
           persistentKeepaliveSeconds: 0,
         },
         // a pod IP inside the pod CIDR is redundant; one outside it is added as /32
         {
           publicKey: key(3),
           endpoint: "172.20.1.1:51871",
-          allowedIps: ["10.245.1.0/24", "10.99.0.5/32"],
+          allowedIps: ["10.245.1.0/24", "10.99.0.5/32", "172.20.1.1/32"],
           persistentKeepaliveSeconds: 0,
         },
       ],
+    );
+    // the node's address is accepted from the peer (its host's replies to our pods), not routed
+    assert.deepEqual(
+      plan.peers.map((p) => p.routed),
+      [["10.244.2.0/24"], ["10.245.1.0/24", "10.99.0.5/32"]],
     );
   });
 
@@ -60,13 +65,13 @@ describe("WireGuard peer planning (pure)", () => {
       {
         publicKey: key(3),
         endpoint: "172.20.1.1:51871",
-        allowedIps: ["10.245.1.0/24"],
+        allowedIps: ["172.20.1.1/32", "10.245.1.0/24"],
         persistentKeepaliveSeconds: 0,
       },
       {
         publicKey: key(2),
         endpoint: "172.20.0.2:51871",
-        allowedIps: ["10.244.2.0/24"],
+        allowedIps: ["10.244.2.0/24", "172.20.0.2/32"],
         persistentKeepaliveSeconds: 0,
       },
     ];
@@ -123,7 +128,9 @@ describe("WireGuard peer planning (pure)", () => {
 
   it("a duplicate key stays with the node already configured with it", () => {
     const newcomer = node("a-first-by-name", "x", "172.20.9.9", "10.9.9.0/24", key(2));
-    const current = [{ publicKey: key(2), endpoint: "172.20.0.2:51871", allowedIps: ["10.244.2.0/24"] }];
+    const current = [
+      { publicKey: key(2), endpoint: "172.20.0.2:51871", allowedIps: ["10.244.2.0/24", "172.20.0.2/32"] },
+    ];
     const plan = planPeers({ local, nodes: [newcomer, n2], current, port: PORT });
     assert.deepEqual(plan.changes, []);
     assert.deepEqual(

@@ -5,7 +5,7 @@
  * prefixes go to `dropPrefixes`, which the caller must blackhole (routes.ts) or drop in BPF, so a
  * node that should be encrypted never falls back to plain text.
  */
-import { formatCidr, parseCidr, parseIp } from "../../../lib/cidr.js";
+import { formatCidr, hostCidr, parseCidr, parseIp } from "../../../lib/cidr.js";
 import { checkWireGuardKey } from "./keys.js";
 import type { PeerChange, WireGuardPeerConfig } from "./uapi.js";
 
@@ -41,7 +41,10 @@ export interface PeerRejection {
 
 export interface DesiredPeer {
   node: string;
+  /** allowedIps: the routed prefixes and the node's own address (see planPeers). */
   peer: WireGuardPeerConfig;
+  /** What is routed to the device for this peer: its pod prefixes, never its node address. */
+  routed: string[];
 }
 
 export interface PeerPlan {
@@ -174,20 +177,27 @@ export function planPeers(input: PeerPlanInput): PeerPlan {
   const owner = new Map<string, string>();
   const peers: DesiredPeer[] = [];
   for (const candidate of unique) {
-    const conflict = candidate.prefixes.find((prefix) => owner.has(prefix));
+    // The node's address is accepted as a source, not routed: a reply of the node's host stack
+    // to one of our pods (a pod that called the node's address, e.g. the API server) comes
+    // from it through the tunnel, because our pod prefixes are routed there on that node.
+    // Routing it would send the tunnel's own UDP into the tunnel. Cilium does the same:
+    // https://github.com/cilium/cilium/blob/v1.18.4/pkg/wireguard/agent/agent.go#L435-L443
+    const allowedIps = [...new Set([...candidate.prefixes, hostCidr(candidate.node.nodeIp)])];
+    const conflict = allowedIps.find((prefix) => owner.has(prefix));
     if (conflict) {
       reject(candidate, "allowed-ip-conflict", `${conflict} is already routed to ${owner.get(conflict)}`);
       continue;
     }
-    for (const prefix of candidate.prefixes) owner.set(prefix, candidate.id);
+    for (const prefix of allowedIps) owner.set(prefix, candidate.id);
     peers.push({
       node: candidate.id,
       peer: {
         publicKey: candidate.node.wireguardPublicKey ?? "",
         endpoint: formatEndpoint(candidate.node.nodeIp, input.port),
-        allowedIps: candidate.prefixes,
+        allowedIps,
         persistentKeepaliveSeconds: input.persistentKeepaliveSeconds ?? 0,
       },
+      routed: candidate.prefixes,
     });
   }
 
