@@ -104,7 +104,7 @@ describe("meshctl install and uninstall on a lab cluster without the mesh (root)
       const file = spawnSync("file", ["-L", files.plugin], { encoding: "utf8" });
       assert.match(file.stdout, /ELF 64-bit .*statically linked/, "the CNI plugin is a static binary");
       assert.ok(readdirSync(files.pins).length > 0, `the agent pinned its datapath on ${node}`);
-      assert.ok(linksIn(netns(node)).includes("cm_host"), `the agent's links on ${node}`);
+      assert.ok(linksIn(netns(node)).includes("cm_vxlan"), `the agent's tunnel device on ${node}`);
     }
     const status = meshctl(["status", "--context", `${fixture.name}-c1`], fixture.env);
     assert.equal(status.status, 0, status.stderr);
