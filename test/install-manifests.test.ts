@@ -12,7 +12,7 @@ import { MESH_ACCESS, rbacObjects } from "../lib/api/rbac.js";
 import { MeshObjects } from "../lib/clustermesh/resources.js";
 import { AGENT_TERMINATION_GRACE_SECONDS, agentArgs, cniConflist } from "../lib/install/agent-daemonset.js";
 import { installManifests } from "../lib/install/manifests.js";
-import { AGENT_HEALTH_PORT, NodePaths } from "../lib/install/names.js";
+import { AGENT_HEALTH_PORT, APISERVER_HEALTH_PORT, NodePaths } from "../lib/install/names.js";
 import { checkInstallSettings } from "../lib/install/settings.js";
 
 const KIND = checkInstallSettings({
@@ -75,9 +75,21 @@ describe("install manifests (kind quickstart settings)", () => {
     assert.equal(args.clusterName, "c1");
     assert.equal(args.clusterId, 1);
     assert.equal(args.encryption, "none");
-    assert.deepEqual(args.metricsAddress, { host: "127.0.0.1", port: AGENT_HEALTH_PORT });
+    assert.deepEqual(args.metricsAddress, { host: "0.0.0.0", port: AGENT_HEALTH_PORT });
     assert.deepEqual(agent.env?.find((e) => e.name === "NODE_NAME")?.valueFrom, {
       fieldRef: { fieldPath: "spec.nodeName" },
+    });
+  });
+
+  it("agent and clustermesh-apiserver pods carry Prometheus' scrape annotations for their /metrics port", () => {
+    assert.deepEqual(agentDs.spec?.template.metadata?.annotations, {
+      "prometheus.io/scrape": "true",
+      "prometheus.io/port": String(AGENT_HEALTH_PORT),
+    });
+    const deploy = find<V1Deployment>("Deployment", "clustermesh-apiserver");
+    assert.deepEqual(deploy.spec?.template.metadata?.annotations, {
+      "prometheus.io/scrape": "true",
+      "prometheus.io/port": String(APISERVER_HEALTH_PORT),
     });
   });
 

@@ -14,7 +14,14 @@
 import type { V1Container, V1DaemonSet, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import { MESH_ACCESS, MESH_NAMESPACE } from "../api/rbac.js";
 import { KUBECONFIG_KEY, KUBECONFIG_MOUNT } from "./kubeconfig.js";
-import { AGENT_HEALTH_PORT, InstallNames, NodePaths, PART_OF, selectorOf } from "./names.js";
+import {
+  AGENT_HEALTH_PORT,
+  InstallNames,
+  NodePaths,
+  PART_OF,
+  scrapeAnnotations,
+  selectorOf,
+} from "./names.js";
 import type { InstallSettings } from "./settings.js";
 
 /** The agent stops within a few seconds (agent/main.ts); the datapath does not depend on it. */
@@ -108,7 +115,8 @@ export function agentArgs(settings: InstallSettings): string[] {
     `--cgroup-root=${CGROUP_MOUNT}`,
     `--socket=${NodePaths.agentSocket}`,
     `--state-dir=${NodePaths.stateDir}`,
-    `--metrics-address=127.0.0.1:${AGENT_HEALTH_PORT}`,
+    // every address, as Cilium's prometheus.enabled: a scraper in a pod reaches it on the node's IP
+    `--metrics-address=0.0.0.0:${AGENT_HEALTH_PORT}`,
     `--encryption=${settings.encryption}`,
     `--clustermesh-backend-ttl=${settings.clustermeshBackendTtl}`,
     ...(settings.encryption === "ipsec" && settings.ipsecBackend !== "auto"
@@ -129,7 +137,7 @@ export function agentDaemonSet(settings: InstallSettings): V1DaemonSet {
       selector: { matchLabels: selectorOf(name) },
       updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 as never } },
       template: {
-        metadata: { labels },
+        metadata: { labels, annotations: scrapeAnnotations(AGENT_HEALTH_PORT) },
         spec: {
           serviceAccountName: MESH_ACCESS.agent.name,
           hostNetwork: true,

@@ -11,7 +11,14 @@ import type { V1Deployment } from "@kubernetes/client-node";
 import { MESH_ACCESS, MESH_NAMESPACE } from "../api/rbac.js";
 import { MeshObjects } from "../clustermesh/resources.js";
 import { KUBECONFIG_KEY, KUBECONFIG_MOUNT } from "./kubeconfig.js";
-import { APISERVER_HEALTH_PORT, ETCD_PORT, InstallNames, PART_OF, selectorOf } from "./names.js";
+import {
+  APISERVER_HEALTH_PORT,
+  ETCD_PORT,
+  InstallNames,
+  PART_OF,
+  scrapeAnnotations,
+  selectorOf,
+} from "./names.js";
 import type { InstallSettings } from "./settings.js";
 
 const SERVER_CERT_DIR = "/var/lib/etcd-secrets";
@@ -31,7 +38,7 @@ export function apiserverDeployment(settings: InstallSettings): V1Deployment {
       // one etcd with its data in the pod: never two at once
       strategy: { type: "Recreate" },
       template: {
-        metadata: { labels },
+        metadata: { labels, annotations: scrapeAnnotations(APISERVER_HEALTH_PORT) },
         spec: {
           serviceAccountName: MESH_ACCESS.clustermeshApiserver.name,
           priorityClassName: "system-cluster-critical",

@@ -37,4 +37,12 @@ export const AGENT_LINKS = ["cm_vxlan", "cm_host", "cm_net"] as const;
 /** Where the agent serves /healthz and /metrics (host network: the node's loopback). */
 export const AGENT_HEALTH_PORT = 9962;
 export const APISERVER_HEALTH_PORT = 9880;
+
+/**
+ * The pod annotations Prometheus' kubernetes_sd relabelling conventionally keys on (Cilium's chart
+ * sets the same on its agent pods when prometheus.enabled): scrape /metrics on this port.
+ */
+export function scrapeAnnotations(port: number): Record<string, string> {
+  return { "prometheus.io/scrape": "true", "prometheus.io/port": String(port) };
+}
 export const ETCD_PORT = 2379;
