@@ -89,6 +89,27 @@ static __always_inline int host_socket_owns(struct __sk_buff *skb, const struct 
 	return 1;
 }
 
+/* Sends pkt out of the device the routing table has for its destination (a drop route drops it:
+ * what encryption must cover is never sent another way). */
+static __always_inline int redirect_by_route(struct __sk_buff *skb, const struct packet *pkt)
+{
+	struct bpf_fib_lookup fib = {
+		.family = 2, /* AF_INET: vmlinux.h carries no socket constants */
+		.ipv4_src = pkt->saddr.ip4,
+		.ipv4_dst = pkt->daddr.ip4,
+		.ifindex = skb->ifindex,
+	};
+	int rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+
+	/* L3 devices (WireGuard, ipsec0's TUN) have no neighbours: NO_NEIGH still names the device */
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
+		count_metric(METRIC_DROP_NO_ROUTE, skb->len);
+		return TC_ACT_SHOT;
+	}
+	count_metric(METRIC_FWD_NETDEV, skb->len);
+	return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+}
+
 static __always_inline int nodeport_forward(struct __sk_buff *skb, struct packet *pkt,
 					    const struct dp_node_config *node)
 {
@@ -174,10 +195,11 @@ static __always_inline int nodeport_forward(struct __sk_buff *skb, struct packet
 	remote = lookup_ipcache(&pkt->daddr, pkt->family);
 	if (ipcache_has_ipv4_tunnel(remote))
 		return redirect_to_tunnel(skb, remote, IDENTITY_WORLD);
-	/* a backend on the underlay (host network of another node): its source is now our own address,
-	 * which the stack would drop as martian, so route it out directly */
-	count_metric(METRIC_FWD_NETDEV, skb->len);
-	return bpf_redirect_neigh(node->underlay_ifindex ? node->underlay_ifindex : skb->ifindex, NULL, 0, 0);
+	/* No tunnel: a backend on the underlay (host network of another node), or a pod of another
+	 * node while encryption routes pod prefixes to its device (WireGuard, ipsec0) instead of the
+	 * tunnel. The source is now our own address, which the stack would drop as martian, so the
+	 * routing table picks the device and the packet leaves through it directly. */
+	return redirect_by_route(skb, pkt);
 }
 
 SEC("tc")

@@ -37,6 +37,7 @@ export const Metric = {
   DropPolicy: 22,
   DropNoTunnelEndpoint: 23,
   DropSnatPorts: 24,
+  DropNoRoute: 26,
 } as const;
 export const METRIC_SLOTS = 32;
 

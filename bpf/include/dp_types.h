@@ -207,7 +207,7 @@ enum dp_metric {
 	METRIC_NODEPORT_DNAT = 9,     /* NodePort from outside the node: DNAT + SNAT at the underlay */
 	METRIC_NODEPORT_REV_NAT = 10, /* NodePort reply rewritten back to nodeIP:nodePort -> client */
 	METRIC_TUNNEL_HOST_TX = 11,   /* the node's own traffic given a tunnel key on the VXLAN egress */
-	METRIC_FWD_NETDEV = 12,       /* redirected out of the underlay device */
+	METRIC_FWD_NETDEV = 12,       /* redirected out of a device the routing table chose (underlay, WireGuard, ipsec0) */
 	METRIC_DROP_NO_BACKEND = 16,    /* service has zero backends */
 	METRIC_DROP_BACKEND_SLOT = 17,  /* slot or backend entry missing */
 	METRIC_DROP_INVALID = 18,       /* truncated/malformed headers */
@@ -217,6 +217,7 @@ enum dp_metric {
 	METRIC_DROP_POLICY = 22,
 	METRIC_DROP_NO_TUNNEL_ENDPOINT = 23, /* VXLAN egress to an address the ipcache cannot tunnel */
 	METRIC_DROP_SNAT_PORTS = 24,         /* no free NodePort SNAT port for the backend */
+	METRIC_DROP_NO_ROUTE = 26,           /* NodePort backend without a tunnel and without a usable route */
 	METRIC_MAX = 32,
 };
 
