@@ -34,6 +34,8 @@ export const FLOW_EVENT_LAYOUT = {
 
 /** cm_config.flags bit that turns flow events on (DP_CONFIG_FLOWS). */
 export const CONFIG_FLAG_FLOWS = 2;
+/** ... for every packet, not only TCP's SYN/FIN/RST (DP_CONFIG_FLOWS_ALL). */
+export const CONFIG_FLAG_FLOWS_ALL = 4;
 
 export const FlowType = { Trace: 1, Drop: 2, PolicyVerdict: 3 } as const;
 export const FlowVerdict = { Forwarded: 1, Dropped: 2 } as const;
@@ -51,7 +53,7 @@ const HOOK_NAMES: Record<number, FlowHookName> = {
 const METRIC_NAMES = new Map<number, string>(Object.entries(Metric).map(([name, value]) => [value, name]));
 
 export interface FlowEvent {
-  /** bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+  /** bpf_ktime_get_coarse_ns(): CLOCK_MONOTONIC at tick resolution; ring order is the precise order */
   monotonicNs: bigint;
   type: number;
   verdict: number;
@@ -69,6 +71,7 @@ export interface FlowEvent {
   destinationPort: number;
   proto: number;
   tcpFlags: number;
+  /** 0 when the datapath did not read it from the packet: AddressBook.resolve fills it in */
   sourceIdentity: number;
   destinationIdentity: number;
   ifindex: number;

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { configCodec } from "../datapath/codecs.js";
 import { mapsDirectory } from "../datapath/maps.js";
 import { BpfMap, RingBufferReader, u32Codec, u64Codec } from "../libbpf-ts/index.js";
-import { CONFIG_FLAG_FLOWS, decodeFlowEvent, type FlowEvent } from "./event.js";
+import { CONFIG_FLAG_FLOWS, CONFIG_FLAG_FLOWS_ALL, decodeFlowEvent, type FlowEvent } from "./event.js";
 
 export const FlowMapName = { ring: "cm_flows", lost: "cm_flow_lost" } as const;
 
@@ -53,10 +53,15 @@ export class FlowSource {
     }
   }
 
-  /** Sets or clears DP_CONFIG_FLOWS, keeping the other config bits. */
-  setEnabled(enabled: boolean): void {
+  /**
+   * Sets or clears DP_CONFIG_FLOWS (and DP_CONFIG_FLOWS_ALL: every packet rather than TCP's
+   * SYN/FIN/RST only), keeping the other config bits.
+   */
+  setEnabled(enabled: boolean, everyPacket = false): void {
     const config = this.configMap.get(0) ?? { tunnelIfindex: 0, flags: 0, worldIdentity: 2 };
-    const flags = enabled ? config.flags | CONFIG_FLAG_FLOWS : config.flags & ~CONFIG_FLAG_FLOWS;
+    const bits = CONFIG_FLAG_FLOWS | CONFIG_FLAG_FLOWS_ALL;
+    const wanted = enabled ? CONFIG_FLAG_FLOWS | (everyPacket ? CONFIG_FLAG_FLOWS_ALL : 0) : 0;
+    const flags = (config.flags & ~bits) | wanted;
     if (flags !== config.flags) this.configMap.set(0, { ...config, flags });
   }
 
