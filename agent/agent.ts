@@ -289,7 +289,8 @@ export class Agent {
     parts.flows = await FlowObserver.start({
       config: config.hubble,
       pinRoot: config.bpffsRoot,
-      nodeName: config.nodeName,
+      // Hubble names nodes "<cluster>/<node>" (Cilium's absolute node name)
+      nodeName: `${config.clusterName}/${config.nodeName}`,
       clusterName: config.clusterName,
       version: packageVersion(),
       tls: tls && { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) },
@@ -302,6 +303,11 @@ export class Agent {
           identities: parts.caches?.identities.list() ?? [],
           remoteClusters: parts.clustermesh?.views() ?? [],
           remoteIdentities: parts.clustermesh?.identities() ?? [],
+          localNodeIp: parts.node?.ip,
+          localNodes: parts.caches
+            ? nodesOf(parts.caches).map((n) => ({ name: n.name, ip: n.internalIp }))
+            : [],
+          remoteNodes: (parts.clustermesh?.views() ?? []).flatMap((view) => view.nodes),
         }),
       serviceOf: (address, port) => serviceByFrontend(parts.caches?.services.list() ?? [], address, port),
       onError: (err, what) => log.warn({ err }, `flows: ${what} failed`),

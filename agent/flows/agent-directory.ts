@@ -3,8 +3,9 @@ import type { V1Service } from "@kubernetes/client-node";
 import type { DesiredDatapathState } from "../../bpf/datapath/reconcile.js";
 import type { MeshEndpoint, MeshIdentity } from "../../lib/api/crds.js";
 import type { IPIdentityPair } from "../../lib/kvstore/values/ipcache.js";
+import type { NodeValue } from "../../lib/kvstore/values/node.js";
 import type { EndpointRecord } from "../endpoints/store.js";
-import type { DirectoryInputs, IdentityRef, PodRef } from "./directory.js";
+import type { DirectoryInputs, IdentityRef, NodeRef, PodRef } from "./directory.js";
 
 export interface AgentDirectorySources {
   clusterName: string;
@@ -14,6 +15,10 @@ export interface AgentDirectorySources {
   identities: readonly MeshIdentity[];
   remoteClusters: readonly { name: string; ipcache: readonly IPIdentityPair[] }[];
   remoteIdentities: readonly IdentityRef[];
+  /** this node's IP and its cluster's nodes (name, InternalIP) */
+  localNodeIp?: string;
+  localNodes?: readonly { name: string; ip?: string }[];
+  remoteNodes?: readonly NodeValue[];
 }
 
 export function agentDirectoryInputs(sources: AgentDirectorySources): DirectoryInputs {
@@ -55,8 +60,23 @@ export function agentDirectoryInputs(sources: AgentDirectorySources): DirectoryI
     const labels = Object.entries(identity["security-labels"] ?? {}).map(([key, value]) => `${key}=${value}`);
     identities.push({ id, labels, cluster: sources.clusterName });
   }
+  const nodes: NodeRef[] = [];
+  for (const node of sources.remoteNodes ?? []) {
+    for (const address of node.IPAddresses ?? [])
+      nodes.push({ ip: address.IP, name: node.Name, cluster: node.Cluster, local: false });
+  }
+  for (const node of sources.localNodes ?? []) {
+    if (node.ip)
+      nodes.push({
+        ip: node.ip,
+        name: node.name,
+        cluster: sources.clusterName,
+        local: node.ip === sources.localNodeIp,
+      });
+  }
   return {
     clusterName: sources.clusterName,
+    nodes,
     datapath: sources.desired ?? { endpoints: [], remoteNodes: [], ipcache: [] },
     pods,
     identities,

@@ -24,8 +24,18 @@ export interface IdentityRef {
   cluster: string;
 }
 
+/** A node's address: flows to or from it name the node's cluster (Hubble shows such ends as host or remote-node). */
+export interface NodeRef {
+  ip: string;
+  name: string;
+  cluster: string;
+  /** this agent's own node */
+  local: boolean;
+}
+
 export interface DirectoryInputs {
   clusterName: string;
+  nodes?: readonly NodeRef[];
   datapath: Pick<DesiredDatapathState, "endpoints" | "remoteNodes" | "ipcache">;
   pods: readonly PodRef[];
   identities: readonly IdentityRef[];
@@ -50,11 +60,13 @@ export class FlowDirectory {
   readonly addresses: AddressBook;
   private readonly pods = new Map<string, PodRef>();
   private readonly identities = new Map<number, IdentityRef>();
+  private readonly nodes = new Map<string, NodeRef>();
 
   constructor(readonly inputs: DirectoryInputs) {
     this.addresses = new AddressBook(inputs.datapath);
     for (const pod of inputs.pods) this.pods.set(pod.ip, pod);
     for (const identity of inputs.identities) this.identities.set(identity.id, identity);
+    for (const node of inputs.nodes ?? []) this.nodes.set(node.ip, node);
   }
 
   static empty(clusterName: string): FlowDirectory {
@@ -66,13 +78,16 @@ export class FlowDirectory {
     });
   }
 
-  endpoint(address: string, identity: number): EndpointView {
+  endpoint(address: string, resolved: number): EndpointView {
+    const node = this.nodes.get(address);
+    // the datapath has no entry for its own node's address: it is the host
+    const identity = node?.local && resolved === RESERVED_IDENTITY.world ? RESERVED_IDENTITY.host : resolved;
     const pod = this.pods.get(address);
     const known = this.identities.get(identity);
     const reserved = RESERVED_LABELS.get(identity);
     const labels = known?.labels ?? (reserved ? [reserved] : []);
     const clusterLabel = labels.find((label) => label.includes(`${CLUSTER_LABEL}=`));
-    const cluster = pod?.cluster ?? known?.cluster ?? clusterLabel?.split("=")[1];
+    const cluster = pod?.cluster ?? node?.cluster ?? known?.cluster ?? clusterLabel?.split("=")[1];
     return {
       identity,
       ...(cluster ? { cluster } : {}),
