@@ -109,9 +109,13 @@ static __always_inline void flow_begin(struct __sk_buff *skb)
 	note->metrics = 0;
 	note->last = 0;
 	note->enabled = config && (config->flags & DP_CONFIG_FLOWS) ? 1 + !!(config->flags & DP_CONFIG_FLOWS_ALL) : 0;
+	note->orig_proto = 0;
+	note->orig_tcp_flags = 0;
 	if (note->enabled && parse_packet(skb, &pkt) == 0) {
 		note->orig_daddr = pkt.daddr;
 		note->orig_dport = pkt.dport;
+		note->orig_proto = pkt.proto;
+		note->orig_tcp_flags = pkt.tcp_flags;
 	}
 }
 
@@ -130,11 +134,12 @@ static __always_inline int flow_end(struct __sk_buff *skb, int verdict, __u8 hoo
 	 * to-pod counts nothing for a plain delivery, but that delivery is the flow's last step */
 	if (verdict != TC_ACT_SHOT && !note->metrics && hook != FLOW_HOOK_TO_POD)
 		return verdict;
+	/* aggregated: an established connection's segment (decided before parsing the packet again) */
+	if (verdict != TC_ACT_SHOT && note->enabled == 1 && note->orig_proto == IPPROTO_TCP_ &&
+	    !(note->orig_tcp_flags & TCP_FLAGS_REPORTED))
+		return verdict;
 	if (parse_packet(skb, &pkt) > 0)
 		return verdict; /* not IP */
-	if (verdict != TC_ACT_SHOT && note->enabled == 1 && pkt.proto == IPPROTO_TCP_ &&
-	    !(pkt.tcp_flags & TCP_FLAGS_REPORTED))
-		return verdict; /* aggregated: an established connection's segment */
 	event = bpf_ringbuf_reserve(&cm_flows, sizeof(*event), 0);
 	if (!event) {
 		lost = bpf_map_lookup_elem(&cm_flow_lost, &zero);
