@@ -315,4 +315,49 @@ describe("Hubble observer API on datapath flows (root)", () => {
     assert.ok(namespace.trim().split("\n").length >= 2, "drops from and to pods of demo");
     await assert.rejects(run("--from-ip", "nonsense"), /source_ip/);
   });
+
+  it("a follower that stops reading stalls nothing: others are served, it is told what it lost", async () => {
+    const raw = (
+      client as unknown as {
+        client: grpc.Client & {
+          GetFlows(r: object): grpc.ClientReadableStream<{ lost_events?: { num_events_lost: string } }>;
+        };
+      }
+    ).client;
+    const stuck = raw.GetFlows({ follow: true });
+    stuck.pause(); // never reads: the server's buffer for it fills up
+    const lost: number[] = [];
+    stuck.on("data", (response) => {
+      if (response.lost_events) lost.push(Number(response.lost_events.num_events_lost));
+    });
+    stuck.on("error", () => undefined); // cancelled below
+    try {
+      // many flows, much more than a stream buffers (every packet reported: UDP)
+      const data = buildPacket({
+        saddr: LOCAL_POD,
+        daddr: REMOTE_POD,
+        proto: Proto.UDP,
+        sport: 40001,
+        dport: 53,
+      });
+      for (let round = 0; round < 20; round++) {
+        datapath.program(ProgramName.fromPod).testRun({ data, repeat: 2000 });
+        observer.tick();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      // the agent still answers others at once
+      const started = Date.now();
+      assert.equal((await flows({ number: 1, whitelist: [{ protocol: ["udp"] }] })).length, 1);
+      assert.ok(Date.now() - started < 2000, "served while a follower is stuck");
+      stuck.resume();
+      await until(
+        "the stuck follower to be told what it lost",
+        () => (lost.length > 0 ? lost : undefined),
+        10_000,
+      );
+      assert.ok(lost.reduce((a, b) => a + b, 0) > 0);
+    } finally {
+      stuck.cancel();
+    }
+  });
 });
