@@ -18,6 +18,7 @@
  * their dependencies (see stop()).
  */
 
+import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { CurrentDatapathState } from "../bpf/datapath/reconcile.js";
@@ -25,6 +26,7 @@ import type { AgentStatus } from "../lib/api/agent-status.js";
 import { AGENT_METRICS } from "../lib/api/metrics.js";
 import type { Logger } from "../lib/log.js";
 import { MetricsRegistry } from "../lib/metrics/registry.js";
+import { packageVersion } from "../lib/version.js";
 import type { MeshDrift } from "./clustermesh/datapath-drift.js";
 import { DEFAULT_LIFECYCLE } from "./clustermesh/lifecycle.js";
 import { localCluster } from "./clustermesh/local-cluster.js";
@@ -42,6 +44,8 @@ import { EndpointManager } from "./endpoints/manager.js";
 import { KernelNetlink } from "./endpoints/netlink.js";
 import { ApiPodDirectory } from "./endpoints/pod-directory.js";
 import { EndpointStore } from "./endpoints/store.js";
+import { agentDirectoryInputs, serviceByFrontend } from "./flows/agent-directory.js";
+import { FlowObserver } from "./flows/observer.js";
 import { IdentityAllocator } from "./identity/allocator.js";
 import { PodIpAllocator } from "./ipam/allocator.js";
 import {
@@ -103,6 +107,7 @@ interface Parts {
   encryption?: EncryptionController;
   clustermesh?: ClusterMeshManager;
   publisher?: MeshPublisher;
+  flows?: FlowObserver;
 }
 
 export class Agent {
@@ -135,6 +140,7 @@ export class Agent {
     await this.serve();
     // 2. datapath: a previous run's pinned maps and links are adopted, nothing is cleared
     const datapath = this.loadDatapath();
+    await this.startFlows();
     // 3. CRDs and informers
     const kube = await this.watchKubernetes(kubeConfig);
     // 4. endpoints: our pod CIDR, then the endpoints of the previous run back into IPAM
@@ -195,6 +201,7 @@ export class Agent {
     for (const server of [parts.apiServer, parts.metricsServer]) {
       if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+    await parts.flows?.close().catch((err) => log.warn({ err }, "stopping flows failed"));
     parts.datapath?.close();
   }
 
@@ -271,6 +278,44 @@ export class Agent {
       identities: () => parts.caches?.identities.list().length ?? 0,
     });
     return datapath;
+  }
+
+  /** Flow events and Hubble's observer API (agent/flows/); off with --hubble-flows off. */
+  private async startFlows(): Promise<void> {
+    const { config, log, parts } = this;
+    if (config.hubble.flows === "off") return;
+    const { tls } = config.hubble;
+    // flows are an observability feature: without them (no protos, say) the agent still networks
+    parts.flows = await FlowObserver.start({
+      config: config.hubble,
+      pinRoot: config.bpffsRoot,
+      // Hubble names nodes "<cluster>/<node>" (Cilium's absolute node name)
+      nodeName: `${config.clusterName}/${config.nodeName}`,
+      clusterName: config.clusterName,
+      version: packageVersion(),
+      tls: tls && { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) },
+      directory: () =>
+        agentDirectoryInputs({
+          clusterName: config.clusterName,
+          desired: parts.datapathLoop?.lastDesired,
+          endpoints: parts.endpoints?.list() ?? [],
+          meshEndpoints: parts.caches?.meshEndpoints.list() ?? [],
+          identities: parts.caches?.identities.list() ?? [],
+          remoteClusters: parts.clustermesh?.views() ?? [],
+          remoteIdentities: parts.clustermesh?.identities() ?? [],
+          localNodeIp: parts.node?.ip,
+          localNodes: parts.caches
+            ? nodesOf(parts.caches).map((n) => ({ name: n.name, ip: n.internalIp }))
+            : [],
+          remoteNodes: (parts.clustermesh?.views() ?? []).flatMap((view) => view.nodes),
+        }),
+      serviceOf: (address, port) => serviceByFrontend(parts.caches?.services.list() ?? [], address, port),
+      onError: (err, what) => log.warn({ err }, `flows: ${what} failed`),
+    }).catch((err) => {
+      log.error({ err }, "flows and Hubble's observer API are off: they could not start");
+      return undefined;
+    });
+    if (parts.flows) log.info({ addresses: parts.flows.addresses }, "hubble observer serving");
   }
 
   private async watchKubernetes(kubeConfig: KubeConfig): Promise<Kubernetes> {

@@ -1,8 +1,10 @@
 /** The agent's command line (the contract with `meshctl lab up`), parsed and checked. Pure. */
 import { isIPv4 } from "node:net";
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { IPSEC_BACKEND_CHOICES, type IpsecBackendChoice } from "../lib/api/encryption.js";
 import { parseDuration } from "./clustermesh/lifecycle.js";
+import { HUBBLE_FLAG_OPTIONS, HUBBLE_USAGE, type HubbleConfig, parseHubbleFlags } from "./flows/config.js";
 
 export interface AgentConfig {
   kubeconfig: string;
@@ -32,6 +34,8 @@ export interface AgentConfig {
   clustermeshBackendTtlMs: number;
   /** No remote heartbeat for longer than this → reconnect. */
   clustermeshHeartbeatTimeoutMs: number;
+  /** Flow events and Hubble's observer API (agent/flows/config.ts). */
+  hubble: HubbleConfig;
 }
 
 export class ConfigError extends Error {}
@@ -43,7 +47,8 @@ export const USAGE = `usage: node dist/agent/main.js --kubeconfig FILE --node-na
   --cluster-id 1..255 --bpffs-root DIR --cgroup-root DIR --socket PATH --state-dir DIR
   --metrics-address IP:PORT [--mtu 1500] [--underlay-interface eth0] [--tunnel-port 8472]
   [--log-level info] [--encryption none|wireguard|ipsec]
-  [--ipsec-backend auto|kernel-xfrm|libipsec] [--clustermesh-backend-ttl 30s] [--clustermesh-heartbeat-timeout 3m]`;
+  [--ipsec-backend auto|kernel-xfrm|libipsec] [--clustermesh-backend-ttl 30s] [--clustermesh-heartbeat-timeout 3m]
+  ${HUBBLE_USAGE}`;
 
 function parseMetricsAddress(text: string): { host: string; port: number } {
   const at = text.lastIndexOf(":");
@@ -94,6 +99,7 @@ function flagOptions() {
       type: "string",
       default: process.env.MESH_CLUSTERMESH_HEARTBEAT_TIMEOUT ?? "3m",
     },
+    ...HUBBLE_FLAG_OPTIONS,
   } as const;
 }
 
@@ -159,7 +165,16 @@ export function parseAgentFlags(argv: readonly string[]): AgentConfig {
       "--clustermesh-heartbeat-timeout",
       values["clustermesh-heartbeat-timeout"],
     ),
+    hubble: hubble(values, dirname(required("socket"))),
   };
+}
+
+function hubble(values: Parameters<typeof parseHubbleFlags>[0], socketDir: string): HubbleConfig {
+  try {
+    return parseHubbleFlags(values, socketDir);
+  } catch (error) {
+    throw new ConfigError((error as Error).message, { cause: error });
+  }
 }
 
 function parseFlags(argv: readonly string[]) {

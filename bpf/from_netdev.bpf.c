@@ -16,6 +16,7 @@
 #include "dp_common.h"
 #include "dp_lb.h"
 #include "dp_nodeport.h"
+#include "dp_flow.h"
 
 /* A free SNAT port for backend <- nodeIP, claimed atomically with the reply entry; 0 when none. */
 static __always_inline __be16 nodeport_claim_snat_port(const struct packet *pkt, const struct lb_backend *backend,
@@ -202,8 +203,7 @@ static __always_inline int nodeport_forward(struct __sk_buff *skb, struct packet
 	return redirect_by_route(skb, pkt);
 }
 
-SEC("tc")
-int cm_from_netdev(struct __sk_buff *skb)
+static __always_inline int from_netdev(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -228,4 +228,11 @@ int cm_from_netdev(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	return nodeport_forward(skb, &pkt, node);
+}
+
+SEC("tc")
+int cm_from_netdev(struct __sk_buff *skb)
+{
+	flow_begin(skb);
+	return flow_end(skb, from_netdev(skb), FLOW_HOOK_FROM_NETDEV);
 }

@@ -13,6 +13,7 @@
 #include "dp_common.h"
 #include "dp_lb.h"
 #include "dp_nodeport.h"
+#include "dp_flow.h"
 
 /* Returns TC_ACT_OK to continue with routing, or a verdict to return at once. */
 static __always_inline int service_dnat(struct __sk_buff *skb, struct packet *pkt)
@@ -109,8 +110,7 @@ static __always_inline int service_dnat(struct __sk_buff *skb, struct packet *pk
 	return TC_ACT_OK;
 }
 
-SEC("tc")
-int cm_from_pod(struct __sk_buff *skb)
+static __always_inline int from_pod(struct __sk_buff *skb)
 {
 	struct packet pkt = {};
 	struct endpoint_info *ep;
@@ -149,4 +149,11 @@ int cm_from_pod(struct __sk_buff *skb)
 
 	count_metric(METRIC_FWD_STACK, skb->len);
 	return TC_ACT_OK;
+}
+
+SEC("tc")
+int cm_from_pod(struct __sk_buff *skb)
+{
+	flow_begin(skb);
+	return flow_end(skb, from_pod(skb), FLOW_HOOK_FROM_POD);
 }

@@ -6,6 +6,7 @@
  */
 #include "dp_common.h"
 #include "dp_maps.h"
+#include "dp_flow.h"
 
 static __always_inline __u32 identity_from_mark(const struct __sk_buff *skb)
 {
@@ -60,8 +61,7 @@ static __always_inline int reverse_nat(struct __sk_buff *skb, struct packet *pkt
 	return 0;
 }
 
-SEC("tc")
-int cm_to_pod(struct __sk_buff *skb)
+static __always_inline int to_pod(struct __sk_buff *skb)
 {
 	struct packet pkt = {};
 	int verdict = parse_packet(skb, &pkt);
@@ -81,4 +81,11 @@ int cm_to_pod(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 	return TC_ACT_OK;
+}
+
+SEC("tc")
+int cm_to_pod(struct __sk_buff *skb)
+{
+	flow_begin(skb);
+	return flow_end(skb, to_pod(skb), FLOW_HOOK_TO_POD);
 }

@@ -14,9 +14,9 @@
 #include "dp_common.h"
 #include "dp_maps.h"
 #include "dp_nodeport.h"
+#include "dp_flow.h"
 
-SEC("tc")
-int cm_tunnel_ingress(struct __sk_buff *skb)
+static __always_inline int tunnel_ingress(struct __sk_buff *skb)
 {
 	struct bpf_tunnel_key tunnel = {};
 	struct packet pkt = {};
@@ -70,7 +70,13 @@ int cm_tunnel_ingress(struct __sk_buff *skb)
 }
 
 SEC("tc")
-int cm_tunnel_egress(struct __sk_buff *skb)
+int cm_tunnel_ingress(struct __sk_buff *skb)
+{
+	flow_begin(skb);
+	return flow_end(skb, tunnel_ingress(skb), FLOW_HOOK_FROM_TUNNEL);
+}
+
+static __always_inline int tunnel_egress(struct __sk_buff *skb)
 {
 	struct bpf_tunnel_key existing = {};
 	struct packet pkt = {};
@@ -107,4 +113,11 @@ int cm_tunnel_egress(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	count_metric(METRIC_TUNNEL_HOST_TX, skb->len);
 	return TC_ACT_OK;
+}
+
+SEC("tc")
+int cm_tunnel_egress(struct __sk_buff *skb)
+{
+	flow_begin(skb);
+	return flow_end(skb, tunnel_egress(skb), FLOW_HOOK_TO_TUNNEL);
 }

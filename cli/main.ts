@@ -12,6 +12,7 @@ import { agentCommand } from "./commands/agent.js";
 import { clustermeshCommand } from "./commands/clustermesh.js";
 import { installCommands } from "./commands/install.js";
 import { labCommand } from "./commands/lab.js";
+import { observeCommand } from "./commands/observe.js";
 import { versionCommand } from "./commands/version.js";
 
 const program = new Command("meshctl")
@@ -24,6 +25,7 @@ program.addCommand(labCommand());
 program.addCommand(clustermeshCommand());
 for (const command of installCommands()) program.addCommand(command);
 program.addCommand(agentCommand());
+program.addCommand(observeCommand());
 program.addCommand(versionCommand());
 
 try {

@@ -18,6 +18,7 @@ import { createLogger } from "../lib/log.js";
 import { versionLine } from "../lib/version.js";
 import { ClusterMeshApiServer } from "./apiserver.js";
 import { startHealthServer } from "./health.js";
+import { addHubbleRelayOptions, type HubbleRelayFlags, startHubbleRelay } from "./hubble-relay.js";
 
 const integer = (value: string) => {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError("not a non-negative integer");
@@ -60,6 +61,7 @@ const program = new Command("clustermesh-apiserver")
     2_000,
   )
   .option("--log-level <level>", "pino log level", process.env.MESH_LOG_LEVEL ?? "info");
+addHubbleRelayOptions(program);
 
 async function main(): Promise<void> {
   const opts = program.parse(process.argv).opts();
@@ -99,12 +101,15 @@ async function main(): Promise<void> {
     metrics: () => apiserver.metrics(),
   });
   log.info({ cluster: opts.clusterName, id: opts.clusterId, health: health.url }, "starting");
+  const relay = await startHubbleRelay(opts as HubbleRelayFlags);
+  if (relay) log.info({ port: relay.port }, "hubble relay serving");
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "stopping");
     await apiserver.stop();
+    await relay?.close();
     health.server.close();
     etcd.close();
     process.exit(0);

@@ -4,7 +4,7 @@
  * controller, and records the outcome for the status document and the metrics.
  */
 
-import type { CurrentDatapathState } from "../../bpf/datapath/reconcile.js";
+import type { CurrentDatapathState, DesiredDatapathState } from "../../bpf/datapath/reconcile.js";
 import type { AgentStatus } from "../../lib/api/agent-status.js";
 import type { Logger } from "../../lib/log.js";
 import { type MeshDrift, meshDatapathDrift } from "../clustermesh/datapath-drift.js";
@@ -46,6 +46,9 @@ export class DatapathLoop {
     return this.last;
   }
 
+  /** The state the last run programmed (flows resolve addresses against it). */
+  lastDesired: DesiredDatapathState | undefined;
+
   async run(): Promise<void> {
     const { deps } = this;
     const { caches } = deps;
@@ -61,6 +64,7 @@ export class DatapathLoop {
     let ops = 0;
     try {
       ops = deps.datapath.reconcile(plan.maps).length;
+      this.lastDesired = plan.maps;
       clustermesh?.datapathProgrammed(true);
       await syncTunnelRoutes(plan.tunnelRoutes);
       this.last = { at: new Date().toISOString(), ops };

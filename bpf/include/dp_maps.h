@@ -8,6 +8,7 @@
 #define DP_MAPS_H
 
 #include "dp_types.h"
+#include "dp_flow_note.h"
 
 #define DP_PIN __uint(pinning, LIBBPF_PIN_BY_NAME)
 
@@ -112,6 +113,7 @@ static __always_inline void count_metric(__u32 reason, __u32 bytes)
 {
 	struct dp_metric_value *value = bpf_map_lookup_elem(&cm_metrics, &reason);
 
+	flow_note_metric(reason);
 	if (value) {
 		/* per-CPU slot: no atomics needed */
 		value->packets += 1;

@@ -24,3 +24,4 @@ export { BpfMap, type MapInfo, MapType, mapInfoFromFd, UpdateFlags } from "./map
 export { inNetworkNamespace } from "./netns.js";
 export { BpfObject, type OpenOptions } from "./object.js";
 export { BpfProgram, ProgramType, type TestRunOptions, type TestRunResult } from "./program.js";
+export { RingBufferReader, type RingRecordHandler } from "./ringbuf.js";

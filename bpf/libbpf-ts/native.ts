@@ -130,6 +130,13 @@ export const native = {
     opts: Buffer,
   ) => number,
 
+  // ring buffers (BPF_MAP_TYPE_RINGBUF)
+  ring_buffer__new: libbpf.func(
+    "void *ring_buffer__new(int map_fd, void *sample_cb, void *ctx, const void *opts)",
+  ) as (mapFd: number, sampleCb: unknown, ctx: null, opts: null) => Ptr,
+  ring_buffer__consume: libbpf.func("int ring_buffer__consume(void *rb)") as (rb: Ptr) => number,
+  ring_buffer__free: libbpf.func("void ring_buffer__free(void *rb)") as (rb: Ptr) => void,
+
   // BTF
   btf__parse: libbpf.func("void *btf__parse(const char *path, void *ext)") as (
     path: string,
@@ -161,6 +168,10 @@ export const native = {
   if_nametoindex: libc.func("unsigned int if_nametoindex(const char *name)") as (name: string) => number,
   setns: libc.func("int setns(int fd, int nstype)") as (fd: number, nstype: number) => number,
 };
+
+export const ringSampleCallbackType = koffi.proto(
+  "int ring_buffer_sample_fn(void *ctx, void *data, size_t size)",
+);
 
 export const printCallbackType = koffi.proto("int libbpf_print_fn(int level, void *fmt, void *ap)");
 

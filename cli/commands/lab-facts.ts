@@ -26,6 +26,29 @@ export async function labAgentSocket(labName: string, node: string): Promise<str
   return socket;
 }
 
+/** The Hubble observer socket of every node of a lab (or of one), beside the agent's socket. */
+export async function labHubbleSockets(
+  labName: string,
+  node?: string,
+): Promise<{ node: string; socket: string }[]> {
+  const [{ LabJournal }, { agentSocketPath }, { HUBBLE_SOCKET_NAME }, { dirname, join }] = await Promise.all([
+    import("../../lab/state.js"),
+    import("../../lab/agent-socket.js"),
+    import("../../lib/hubble/client.js"),
+    import("node:path"),
+  ]);
+  const journal = LabJournal.open(labName);
+  if (!journal) throw new UsageError(`no lab named "${labName}" (see meshctl lab status)`);
+  const nodes = journal.snapshot.plan.clusters.flatMap((cluster) => cluster.nodes.map((n) => n.name));
+  if (node && !nodes.includes(node)) {
+    throw new UsageError(`lab "${labName}" has no node "${node}" (nodes: ${nodes.join(", ")})`);
+  }
+  return (node ? [node] : nodes).map((name) => ({
+    node: name,
+    socket: join(dirname(agentSocketPath(labName, name)), HUBBLE_SOCKET_NAME),
+  }));
+}
+
 export interface LabClusterFacts {
   lab: string;
   name: string;
