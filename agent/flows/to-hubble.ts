@@ -25,6 +25,7 @@ export const DROP_REASONS: Record<string, { name: string; code: number }> = {
   DropPolicy: { name: "POLICY_DENIED", code: 133 },
   DropNoTunnelEndpoint: { name: "NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT", code: 160 },
   DropSnatPorts: { name: "NO_MAPPING_FOR_NAT_MASQUERADE", code: 167 },
+  DropNoRoute: { name: "FIB_LOOKUP_FAILED", code: 169 },
 };
 
 /** Trace observation points with Cilium's monitor trace sub-types (pkg/monitor/api/types.go). */
