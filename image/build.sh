@@ -51,7 +51,7 @@ umoci unpack --image "$layout:$tag" "$bundle" >/dev/null
 tar -xf "$base" -C "$bundle/rootfs" --numeric-owner --exclude='./dev/*'
 umoci repack --refresh-bundle --image "$layout:$tag" --history.created_by "mmdebstrap bookworm minbase + image/packages.txt" "$bundle"
 node scripts/stamp-build-info.mjs
-sh image/stage.sh "$PWD" "$bundle/rootfs" "$modules"
+sh image/stage.sh "$PWD" "$bundle/rootfs" "$modules" "$(bash scripts/hubble-protos.sh)"
 install -m 755 "$(readlink -f "$(command -v node)")" "$bundle/rootfs/usr/local/bin/node"
 umoci repack --image "$layout:$tag" --history.created_by "clustermesh $version: /opt/clustermesh + entrypoints + node" "$bundle"
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)

@@ -28,11 +28,12 @@ if [[ ! -d $rootfs ]]; then
 fi
 
 node_bin=$(readlink -f "$(command -v node)")
+protos=$(bash scripts/hubble-protos.sh)
 app_key=$(
   {
     find dist -type f -name '*.js' ! -name '*.test.js' ! -path 'dist/test/*' ! -path 'dist/bench/*' | sort | xargs sha256sum
     sha256sum package.json dist/build-info.json bpf/build/*.bpf.o cni/build/clustermesh-cni image/stage.sh 2>/dev/null || true
-    echo "$modules"
+    echo "$modules $protos"
     stat -c '%n %s %Y' "$node_bin"
   } | sha256sum | cut -c1-16
 )
@@ -41,7 +42,7 @@ if [[ ! -d $app ]]; then
   log "staging this checkout's build as the application layer"
   tmp=$(mktemp -d "$image_cache/lab-app.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
-  sh image/stage.sh "$PWD" "$tmp" "$modules"
+  sh image/stage.sh "$PWD" "$tmp" "$modules" "$protos"
   install -m 755 "$node_bin" "$tmp/usr/local/bin/node"
   chmod 755 "$tmp"
   mv "$tmp" "$app"

@@ -7,6 +7,7 @@
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 
@@ -27,9 +28,16 @@ export function goModuleCache(env: NodeJS.ProcessEnv = process.env): string {
   return join(gopath || join(env.HOME || homedir(), "go"), "pkg", "mod");
 }
 
-/** Directory holding observer/, flow/, relay/ (the protos' import root). */
+/** Where image/stage.sh puts the protos in the image: /opt/clustermesh/hubble-proto, beside dist/. */
+const IMAGE_PROTO_ROOT = fileURLToPath(new URL("../../../hubble-proto", import.meta.url));
+
+/**
+ * Directory holding observer/, flow/, relay/ (the protos' import root): $CLUSTERMESH_HUBBLE_PROTO_ROOT,
+ * else the image's copy, else the pinned module in the Go module cache (a checkout's build).
+ */
 export function hubbleProtoRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.CLUSTERMESH_HUBBLE_PROTO_ROOT) return env.CLUSTERMESH_HUBBLE_PROTO_ROOT;
+  if (existsSync(join(IMAGE_PROTO_ROOT, "observer", "observer.proto"))) return IMAGE_PROTO_ROOT;
   return join(goModuleCache(env), "github.com", "cilium", `cilium@${CILIUM_MODULE_VERSION}`, "api", "v1");
 }
 
