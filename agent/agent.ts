@@ -268,7 +268,7 @@ export class Agent {
 
   private loadDatapath(): DatapathController {
     const { parts } = this;
-    const datapath = DatapathController.load(this.config.bpffsRoot);
+    const datapath = DatapathController.load(this.config.bpffsRoot, this.config.endpointAttach);
     parts.datapath = datapath;
     registerAgentGauges(this.metrics, {
       ready: () => this.phase === "ready",

@@ -24,6 +24,8 @@ describe("agent flags", () => {
     assert.equal(config.underlayInterface, "eth0");
     assert.equal(config.ipsecBackend, "auto");
     assert.equal(parseAgentFlags([...base, "--ipsec-backend=kernel-xfrm"]).ipsecBackend, "kernel-xfrm");
+    assert.equal(config.endpointAttach, "tc");
+    assert.equal(parseAgentFlags([...base, "--endpoint-attach=tcx"]).endpointAttach, "tcx");
   });
 
   it("rejects missing and invalid values with the flag's name", () => {
@@ -37,6 +39,10 @@ describe("agent flags", () => {
     assert.throws(
       () => parseAgentFlags([...base, "--ipsec-backend=xfrm"]),
       /--ipsec-backend: "xfrm" is not auto, kernel-xfrm or libipsec/,
+    );
+    assert.throws(
+      () => parseAgentFlags([...base, "--endpoint-attach=xdp"]),
+      /--endpoint-attach: "xdp" is not tc or tcx/,
     );
   });
 });

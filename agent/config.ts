@@ -2,6 +2,7 @@
 import { isIPv4 } from "node:net";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
+import type { EndpointAttachMode } from "../bpf/datapath/loader.js";
 import { IPSEC_BACKEND_CHOICES, type IpsecBackendChoice } from "../lib/api/encryption.js";
 import { parseDuration } from "./clustermesh/lifecycle.js";
 import { HUBBLE_FLAG_OPTIONS, HUBBLE_USAGE, type HubbleConfig, parseHubbleFlags } from "./flows/config.js";
@@ -36,6 +37,8 @@ export interface AgentConfig {
   clustermeshHeartbeatTimeoutMs: number;
   /** Flow events and Hubble's observer API (agent/flows/config.ts). */
   hubble: HubbleConfig;
+  /** clsact filters (default) or tcx links on endpoints' veths (bpf/datapath/loader.ts says why). */
+  endpointAttach: EndpointAttachMode;
 }
 
 export class ConfigError extends Error {}
@@ -48,6 +51,7 @@ export const USAGE = `usage: node dist/agent/main.js --kubeconfig FILE --node-na
   --metrics-address IP:PORT [--mtu 1500] [--underlay-interface eth0] [--tunnel-port 8472]
   [--log-level info] [--encryption none|wireguard|ipsec]
   [--ipsec-backend auto|kernel-xfrm|libipsec] [--clustermesh-backend-ttl 30s] [--clustermesh-heartbeat-timeout 3m]
+  [--endpoint-attach tc|tcx]
   ${HUBBLE_USAGE}`;
 
 function parseMetricsAddress(text: string): { host: string; port: number } {
@@ -99,6 +103,7 @@ function flagOptions() {
       type: "string",
       default: process.env.MESH_CLUSTERMESH_HEARTBEAT_TIMEOUT ?? "3m",
     },
+    "endpoint-attach": { type: "string", default: "tc" },
     ...HUBBLE_FLAG_OPTIONS,
   } as const;
 }
@@ -106,6 +111,11 @@ function flagOptions() {
 function encryptionMode(text: string): AgentConfig["encryption"] {
   if (text !== "none" && text !== "wireguard" && text !== "ipsec")
     throw new ConfigError(`--encryption: "${text}" is not none, wireguard or ipsec`);
+  return text;
+}
+
+function endpointAttach(text: string): EndpointAttachMode {
+  if (text !== "tc" && text !== "tcx") throw new ConfigError(`--endpoint-attach: "${text}" is not tc or tcx`);
   return text;
 }
 
@@ -166,6 +176,7 @@ export function parseAgentFlags(argv: readonly string[]): AgentConfig {
       values["clustermesh-heartbeat-timeout"],
     ),
     hubble: hubble(values, dirname(required("socket"))),
+    endpointAttach: endpointAttach(values["endpoint-attach"]),
   };
 }
 

@@ -1,9 +1,9 @@
 /**
  * The kernel's own share of an endpoint's ADD+DEL, without agent or plugin: the same rtnetlink
  * requests the agent sends (agent/endpoints/netlink.ts) from this warm process, in a throwaway
- * node netns: with the two tcx links per host veth (what the agent attaches), with the same
- * programs as clsact direct-action filters instead (the loader's legacy "tc" mode, for comparison),
- * and with no program. Each tcx attach, detach and device-removal uninstall waits an RCU grace
+ * node netns: with the two clsact direct-action filters per host veth (what the agent attaches by
+ * default), with the same programs as tcx links instead (`--endpoint-attach tcx`), and with no
+ * program. Each tcx attach, detach and device-removal uninstall waits an RCU grace
  * period under RTNL (kernel/bpf/tcx.c, tcx_entry_sync():
  * https://github.com/torvalds/linux/blob/master/include/net/tcx.h), so the first is the floor a
  * per-pod tcx datapath cannot go below.

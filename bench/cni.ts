@@ -361,8 +361,8 @@ async function main(): Promise<void> {
         ["  of which the agent, --before build", before.agentOnly[op]],
       );
     named.push(
-      ["kernel only: veth + routes + 2 tcx links (no agent)", kernel.tcx[op]],
-      ["kernel only: the same with 2 clsact filters instead", kernel.clsact[op]],
+      ["kernel only: veth + routes + 2 clsact filters (no agent)", kernel.clsact[op]],
+      ["kernel only: the same with 2 tcx links instead", kernel.tcx[op]],
       ["kernel only: veth + routes, no program", kernel.plain[op]],
     );
     for (const [name, samples] of named) {
@@ -383,11 +383,11 @@ async function main(): Promise<void> {
       `pairs), ≈ ${ms(2 * versionP50)} ms two plugin start-ups (2 × VERSION p50), ` +
       `${ms(ourPairP50 - agentPairP50 - 2 * versionP50)} ms the remainder (socket round trip, scheduling, noise).`,
   );
-  const floorP50 = percentile(kernel.tcx.pair, 50);
+  const floorP50 = percentile(kernel.clsact.pair, 50);
   console.log(
-    `Kernel floor: the same links, routes and two tcx links made and removed from this process with no agent ` +
+    `Kernel floor: the same links, routes and two clsact filters made and removed from this process with no agent ` +
       `take ADD+DEL p50 ${ms(floorP50)} ms (${(floorP50 / refPairP50).toFixed(2)}× the reference; ` +
-      `${ms(percentile(kernel.clsact.pair, 50))} ms with clsact filters instead, ` +
+      `${ms(percentile(kernel.tcx.pair, 50))} ms with tcx links instead (--endpoint-attach tcx), ` +
       `${ms(percentile(kernel.plain.pair, 50))} ms with no program): the agent adds ` +
       `${ms(agentPairP50 - floorP50)} ms to it, the plugin path ${ms(ourPairP50 - agentPairP50)} ms more.`,
   );

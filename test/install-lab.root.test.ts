@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { isEndpointInterface } from "../agent/endpoints/naming.js";
 import { nodeFile, nodePinRoot } from "../lab/node-files.js";
 import { labDir } from "../lab/state.js";
 import { AGENT_LINKS, NodePaths } from "../lib/install/names.js";
@@ -129,6 +130,13 @@ describe("meshctl install and uninstall on a lab cluster without the mesh (root)
         assert.ok(!existsSync(path), `${path} left on ${node}`);
       const links = linksIn(netns(node));
       for (const link of AGENT_LINKS) assert.ok(!links.includes(link), `${link} left on ${node}`);
+      // pods still running (CoreDNS) keep their veths, but not the agent's filters on them
+      for (const link of links.filter(isEndpointInterface)) {
+        const qdiscs = spawnSync("tc", ["-n", netns(node), "qdisc", "show", "dev", link], {
+          encoding: "utf8",
+        });
+        assert.doesNotMatch(qdiscs.stdout, /clsact/, `the agent's clsact filters left on ${link} on ${node}`);
+      }
     }
   });
 });

@@ -4,7 +4,7 @@
  * applies reconciled state. Links are pinned, so the datapath keeps forwarding while the agent is down.
  */
 import { readCurrentState, reconcileMaps } from "../../bpf/datapath/apply.js";
-import { Datapath } from "../../bpf/datapath/loader.js";
+import { Datapath, type EndpointAttachMode } from "../../bpf/datapath/loader.js";
 import type { MetricName } from "../../bpf/datapath/maps.js";
 import type { CurrentDatapathState, DatapathOp, DesiredDatapathState } from "../../bpf/datapath/reconcile.js";
 import { interfaceIndex } from "../../bpf/libbpf-ts/index.js";
@@ -19,8 +19,8 @@ export class DatapathController implements EndpointDatapath {
   private constructor(readonly datapath: Datapath) {}
 
   /** Loads the programs; maps already pinned under pinRoot (a previous run) are reused with their contents. */
-  static load(pinRoot: string, objectDir?: string): DatapathController {
-    return new DatapathController(Datapath.load({ pinRoot, objectDir }));
+  static load(pinRoot: string, endpointAttachMode: EndpointAttachMode): DatapathController {
+    return new DatapathController(Datapath.load({ pinRoot, endpointAttachMode }));
   }
 
   async attach(record: EndpointRecord): Promise<void> {

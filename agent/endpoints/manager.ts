@@ -61,7 +61,7 @@ export interface IdentityResolver {
 }
 
 export interface EndpointDatapath {
-  /** tcx links on the host veth and the endpoints-map entry. */
+  /** The programs on the host veth (clsact filters or tcx links) and the endpoints-map entry. */
   attach(record: EndpointRecord): Promise<void>;
   detach(record: EndpointRecord): Promise<void>;
   hasEndpoint(ip: string): boolean;

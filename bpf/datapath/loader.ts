@@ -65,6 +65,14 @@ const SOCKET_HOOKS = [
 ] as const;
 
 export type TcAttachMode = "tcx" | "tc" | "auto";
+/**
+ * How an endpoint's two programs go on its host veth. "tc" (default): clsact direct-action filters.
+ * "tcx": pinned tcx links. Every tcx attach and detach waits an RCU grace period under RTNL
+ * (tcx_entry_sync(), https://github.com/torvalds/linux/blob/master/include/net/tcx.h), which made
+ * the kernel's share of a pod's ADD+DEL 80.6 ms against 29.5 ms with clsact filters on this
+ * machine (bench/cni.ts, "kernel only" rows). The node's own devices keep tcx: they attach once.
+ */
+export type EndpointAttachMode = "tc" | "tcx";
 
 export interface LoadOptions {
   /** Per-node directory on a bpffs. */
@@ -72,6 +80,7 @@ export interface LoadOptions {
   objectDir?: string;
   /** How tc programs are attached: tcx links, legacy clsact filters, or tcx with fallback (default). */
   tcAttachMode?: TcAttachMode;
+  endpointAttachMode?: EndpointAttachMode;
 }
 
 export interface AttachOptions {
@@ -92,6 +101,7 @@ export class Datapath {
     private readonly objects: BpfObject[],
     readonly maps: DatapathMaps,
     private readonly tcAttachMode: TcAttachMode,
+    private readonly endpointAttachMode: EndpointAttachMode,
   ) {}
 
   static load(options: LoadOptions): Datapath {
@@ -109,6 +119,7 @@ export class Datapath {
         objects,
         DatapathMaps.open(options.pinRoot),
         options.tcAttachMode ?? "auto",
+        options.endpointAttachMode ?? "tc",
       );
     } catch (error) {
       for (const object of objects) object.close();
@@ -128,48 +139,60 @@ export class Datapath {
     return join(this.pinRoot, "links", name);
   }
 
-  /** from-pod on tcx ingress and to-pod on tcx egress of an endpoint's host-side veth. */
+  /**
+   * from-pod on ingress and to-pod on egress of an endpoint's host-side veth, as clsact filters or
+   * tcx links (EndpointAttachMode). Either replaces what a previous run attached in place (a filter
+   * with the same handle and priority, a pinned link on the same device), so a restarted agent
+   * leaves no gap; the other mode's leftovers (an agent that changed modes) are removed after.
+   */
   attachEndpoint(endpointName: string, interfaceIndex: number, options: AttachOptions = {}): void {
-    this.attachTcxPinned(`from-pod-${endpointName}`, ProgramName.fromPod, interfaceIndex, "ingress", options);
-    this.attachTcxPinned(`to-pod-${endpointName}`, ProgramName.toPod, interfaceIndex, "egress", options);
+    for (const [linkName, programName, direction] of endpointPrograms(endpointName)) {
+      if (this.endpointAttachMode === "tc") {
+        this.attachClassic(linkName, programName, interfaceIndex, direction, options);
+        this.unpinLink(linkName);
+      } else {
+        this.attachTcxPinned(linkName, programName, interfaceIndex, direction, options);
+        // not after the fallback to a filter on kernels without tcx: that filter is the attachment
+        if (!this.classicFilters.has(linkName))
+          this.removeClassicLeftover(interfaceIndex, direction, options);
+      }
+    }
   }
 
   detachEndpoint(endpointName: string): void {
-    this.unpin(`from-pod-${endpointName}`);
-    this.unpin(`to-pod-${endpointName}`);
+    for (const [linkName] of endpointPrograms(endpointName)) this.unpin(linkName);
   }
 
   /**
-   * attachEndpoint for an interface in this process's own namespace (the agent's), off the event
-   * loop: each tcx attach waits an RCU grace period in the kernel (~12 ms here; the kernel runs a
-   * device's two attaches one after the other under RTNL), which would otherwise stall the agent.
+   * attachEndpoint for an interface in this process's own namespace (the agent's). tcx links are
+   * attached off the event loop: each waits an RCU grace period in the kernel (~12 ms here; the
+   * kernel runs a device's two attaches one after the other under RTNL), which would otherwise stall
+   * the agent. clsact filters do not wait.
    */
   async attachEndpointAsync(endpointName: string, interfaceIndex: number): Promise<void> {
-    if (this.tcAttachMode === "tc") return this.attachEndpoint(endpointName, interfaceIndex);
+    if (this.endpointAttachMode === "tc" || this.tcAttachMode === "tc")
+      return this.attachEndpoint(endpointName, interfaceIndex);
     const attach = async (linkName: string, programName: string, direction: "ingress" | "egress") => {
       const program = this.program(programName);
       // swapping the program of a link that survived a restart is quick: only new links wait
-      if (this.updatePinnedLink(linkName, program, interfaceIndex)) return;
-      try {
-        this.pinAndClose(await attachTcxAsync(program, interfaceIndex, direction), linkName);
-      } catch (error) {
-        if (this.tcAttachMode === "tcx" || !(error instanceof BpfError && error.code === "EINVAL"))
-          throw error;
-        this.attachTcxPinned(linkName, programName, interfaceIndex, direction, {});
+      if (!this.updatePinnedLink(linkName, program, interfaceIndex)) {
+        try {
+          this.pinAndClose(await attachTcxAsync(program, interfaceIndex, direction), linkName);
+        } catch (error) {
+          if (this.tcAttachMode === "tcx" || !(error instanceof BpfError && error.code === "EINVAL"))
+            throw error;
+          this.attachTcxPinned(linkName, programName, interfaceIndex, direction, {});
+          return;
+        }
       }
+      this.removeClassicLeftover(interfaceIndex, direction, {});
     };
-    await Promise.all([
-      attach(`from-pod-${endpointName}`, ProgramName.fromPod, "ingress"),
-      attach(`to-pod-${endpointName}`, ProgramName.toPod, "egress"),
-    ]);
+    await Promise.all(endpointPrograms(endpointName).map((args) => attach(...args)));
   }
 
   /** detachEndpoint off the event loop (see attachEndpointAsync). */
   async detachEndpointAsync(endpointName: string): Promise<void> {
-    await Promise.all([
-      this.unpinAsync(`from-pod-${endpointName}`),
-      this.unpinAsync(`to-pod-${endpointName}`),
-    ]);
+    await Promise.all(endpointPrograms(endpointName).map(([linkName]) => this.unpinAsync(linkName)));
   }
 
   /**
@@ -227,13 +250,11 @@ export class Datapath {
     options: AttachOptions,
   ): void {
     const program = this.program(programName);
-    const inNetns = <T>(fn: () => T): T =>
-      options.netnsPath ? inNetworkNamespace(options.netnsPath, fn) : fn();
     if (this.tcAttachMode !== "tc") {
       if (this.updatePinnedLink(linkName, program, interfaceIndex)) return;
       try {
         this.pinAndClose(
-          inNetns(() => attachTcx(program, interfaceIndex, direction)),
+          inNetnsOf(options, () => attachTcx(program, interfaceIndex, direction)),
           linkName,
         );
         return;
@@ -243,8 +264,35 @@ export class Datapath {
           throw error;
       }
     }
-    const attachment = inNetns(() => attachTcClassic(program, interfaceIndex, direction));
+    this.attachClassic(linkName, programName, interfaceIndex, direction, options);
+  }
+
+  /** A clsact filter (handle 1, priority 1); replaces the program of one already there in place. */
+  private attachClassic(
+    linkName: string,
+    programName: string,
+    interfaceIndex: number,
+    direction: "ingress" | "egress",
+    options: AttachOptions,
+  ): void {
+    const program = this.program(programName);
+    const attachment = inNetnsOf(options, () => attachTcClassic(program, interfaceIndex, direction));
     this.classicFilters.set(linkName, { attachment, netnsPath: options.netnsPath });
+  }
+
+  /** The clsact filter a run in "tc" endpoint mode left on this device (none is fine). */
+  private removeClassicLeftover(
+    interfaceIndex: number,
+    direction: "ingress" | "egress",
+    options: AttachOptions,
+  ): void {
+    try {
+      inNetnsOf(options, () =>
+        detachTcClassic({ ifindex: interfaceIndex, direction, handle: 1, priority: 1, programId: 0 }),
+      );
+    } catch (error) {
+      if (!(error instanceof BpfError && ["ENOENT", "ENODEV", "EINVAL"].includes(error.code))) throw error;
+    }
   }
 
   /**
@@ -319,6 +367,11 @@ export class Datapath {
       }
       return;
     }
+    this.unpinLink(linkName);
+  }
+
+  /** Detaches and removes the pinned link of this name, if any. */
+  private unpinLink(linkName: string): void {
     const path = this.linkPath(linkName);
     if (!existsSync(path)) return;
     // detach explicitly: a defunct link (device gone) or another holder must not keep it alive
@@ -332,4 +385,15 @@ export class Datapath {
       unlinkSync(path);
     }
   }
+}
+
+function endpointPrograms(endpointName: string): Array<[string, string, "ingress" | "egress"]> {
+  return [
+    [`from-pod-${endpointName}`, ProgramName.fromPod, "ingress"],
+    [`to-pod-${endpointName}`, ProgramName.toPod, "egress"],
+  ];
+}
+
+function inNetnsOf<T>(options: AttachOptions, fn: () => T): T {
+  return options.netnsPath ? inNetworkNamespace(options.netnsPath, fn) : fn();
 }

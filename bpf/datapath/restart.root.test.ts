@@ -1,5 +1,5 @@
 // An agent restart: the datapath is loaded again over the same pins. Maps keep their contents,
-// attached links are updated in place (same link, no gap), and stale pins are replaced.
+// attachments are updated in place (same link or filter, no gap), and stale pins are replaced.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -44,8 +44,48 @@ describe("datapath across an agent restart", () => {
     bpffs?.cleanup();
   });
 
-  it("keeps map contents and updates pinned links in place", () => {
+  /** Program ids of the clsact filters on lxc1 in one direction. */
+  const filterPrograms = (direction: "ingress" | "egress"): number[] => {
+    const filters = JSON.parse(
+      runSync(["ip", "netns", "exec", netns, "tc", "-j", "filter", "show", "dev", "lxc1", direction]),
+    ) as Array<{ options?: { prog?: { id: number } } }>;
+    return filters.flatMap((filter) => (filter.options?.prog ? [filter.options.prog.id] : []));
+  };
+
+  it("replaces an endpoint's clsact filters in place, and changing the attach mode leaves one attachment", () => {
     const first = Datapath.load({ pinRoot });
+    first.attachEndpoint("ep1", ifindexOf("lxc1"), { netnsPath });
+    const [ingressBefore] = filterPrograms("ingress");
+    assert.equal(filterPrograms("egress").length, 1, "to-pod filter");
+    first.close();
+
+    const second = Datapath.load({ pinRoot });
+    second.attachEndpoint("ep1", ifindexOf("lxc1"), { netnsPath });
+    const ingressAfter = filterPrograms("ingress");
+    assert.equal(ingressAfter.length, 1, "still one from-pod filter");
+    assert.notEqual(ingressAfter[0], ingressBefore, "running the newly loaded program");
+    second.close();
+
+    const tcx = Datapath.load({ pinRoot, endpointAttachMode: "tcx" });
+    tcx.attachEndpoint("ep1", ifindexOf("lxc1"), { netnsPath });
+    assert.ok(existsSync(tcx.linkPath("from-pod-ep1")), "tcx link pinned");
+    assert.deepEqual([...filterPrograms("ingress"), ...filterPrograms("egress")], [], "filters removed");
+    tcx.close();
+
+    const back = Datapath.load({ pinRoot });
+    try {
+      back.attachEndpoint("ep1", ifindexOf("lxc1"), { netnsPath });
+      assert.ok(!existsSync(back.linkPath("from-pod-ep1")), "tcx link unpinned");
+      assert.equal(filterPrograms("ingress").length + filterPrograms("egress").length, 2, "two filters");
+    } finally {
+      back.detachAll();
+      back.close();
+    }
+    assert.deepEqual([...filterPrograms("ingress"), ...filterPrograms("egress")], [], "detached");
+  });
+
+  it("keeps map contents and updates pinned links in place", () => {
+    const first = Datapath.load({ pinRoot, endpointAttachMode: "tcx" });
     const services = [
       {
         frontend: { address: "10.96.0.1", port: 443, proto: Proto.TCP },
@@ -64,7 +104,7 @@ describe("datapath across an agent restart", () => {
     const nodeLinksBefore = nodeLinks.map((name) => linkInfoOf(first, name));
     first.close();
 
-    const second = Datapath.load({ pinRoot });
+    const second = Datapath.load({ pinRoot, endpointAttachMode: "tcx" });
     try {
       assert.deepEqual(
         reconcileMaps(second.maps, { services, endpoints: [], remoteNodes: [], ipcache: [] }),

@@ -2,9 +2,10 @@
  * What `meshctl uninstall` runs on every node once the agents are gone: a DaemonSet whose init
  * container removes the agent's files, BPF pins and links from the node (the agent itself leaves
  * its pinned datapath in place when it stops, so that a restart keeps pods connected), then idles
- * so uninstall can see it finished on every node before deleting it. Pods' own interfaces and the
- * tc programs on them go with the pods; programs the agent attached to the node's cgroup through
- * pinned links are detached when the pins are removed.
+ * so uninstall can see it finished on every node before deleting it. Pods' own interfaces go with
+ * the pods; the clsact filters the agent put on their host veths are taken off here (a filter,
+ * unlike a pinned link, holds its program without the pins), and programs attached through pinned
+ * links (node devices, cgroups) are detached when the pins are removed.
  */
 import type { V1DaemonSet } from "@kubernetes/client-node";
 import { MESH_NAMESPACE } from "../api/rbac.js";
@@ -13,6 +14,8 @@ import { AGENT_LINKS, InstallNames, NodePaths, PART_OF, selectorOf } from "./nam
 export const NODE_CLEANUP_SCRIPT = [
   "set -u",
   `rm -f /host${NodePaths.cniConfDir}/${NodePaths.cniConfFile} /host${NodePaths.cniBinDir}/${NodePaths.cniPluginName}`,
+  // endpoints' host veths: lxc + 11 hex (agent/endpoints/naming.ts)
+  "for dev in $(ip -o link show | sed -n 's/^[0-9]*: \\(lxc[0-9a-f]\\{11\\}\\)[@:].*/\\1/p'); do tc qdisc del dev \"$dev\" clsact 2>/dev/null || true; done",
   `rm -rf ${NodePaths.bpffsRoot}`,
   ...AGENT_LINKS.map((link) => `ip link del ${link} 2>/dev/null || true`),
   `rm -rf /host${NodePaths.runDir} /host${NodePaths.stateDir}`,
