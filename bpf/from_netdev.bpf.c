@@ -16,6 +16,7 @@
 #include "dp_common.h"
 #include "dp_lb.h"
 #include "dp_nodeport.h"
+#include "dp_masq.h"
 #include "dp_flow.h"
 
 /* A free SNAT port for backend <- nodeIP, claimed atomically with the reply entry; 0 when none. */
@@ -223,6 +224,9 @@ static __always_inline int from_netdev(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (nodeport_is_snat_port(pkt.dport)) {
 		verdict = nodeport_rev_nat(skb, &pkt, node);
+		if (verdict >= 0)
+			return verdict;
+		verdict = masq_rev_nat(skb, &pkt);
 		if (verdict >= 0)
 			return verdict;
 		return TC_ACT_OK;

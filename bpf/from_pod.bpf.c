@@ -13,6 +13,7 @@
 #include "dp_common.h"
 #include "dp_lb.h"
 #include "dp_nodeport.h"
+#include "dp_masq.h"
 #include "dp_flow.h"
 
 /* Returns TC_ACT_OK to continue with routing, or a verdict to return at once. */
@@ -146,6 +147,13 @@ static __always_inline int from_pod(struct __sk_buff *skb)
 	remote = lookup_ipcache(&pkt.daddr, pkt.family);
 	if (ipcache_has_ipv4_tunnel(remote))
 		return redirect_to_tunnel(skb, remote, src_identity);
+
+	/* leaving the pod network: SNAT to the node, so the other side can answer (dp_masq.h) */
+	if (src_identity != IDENTITY_WORLD && masq_wanted(&pkt, node)) {
+		verdict = masq_snat(skb, &pkt, node);
+		if (verdict >= 0)
+			return verdict;
+	}
 
 	count_metric(METRIC_FWD_STACK, skb->len);
 	return TC_ACT_OK;

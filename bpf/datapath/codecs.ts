@@ -28,6 +28,8 @@ export const Metric = {
   NodePortRevNat: 10,
   TunnelHostTx: 11,
   ForwardNetdev: 12,
+  MasqSnat: 14,
+  MasqRevNat: 15,
   DropNoBackend: 16,
   DropBackendSlot: 17,
   DropInvalid: 18,

@@ -208,6 +208,8 @@ enum dp_metric {
 	METRIC_NODEPORT_REV_NAT = 10, /* NodePort reply rewritten back to nodeIP:nodePort -> client */
 	METRIC_TUNNEL_HOST_TX = 11,   /* the node's own traffic given a tunnel key on the VXLAN egress */
 	METRIC_FWD_NETDEV = 12,       /* redirected out of a device the routing table chose (underlay, WireGuard, ipsec0) */
+	METRIC_MASQ_SNAT = 14,        /* pod egress leaving the cluster's pod network SNATed to the node IP (dp_masq.h) */
+	METRIC_MASQ_REV_NAT = 15,     /* its reply restored to the pod's address */
 	METRIC_DROP_NO_BACKEND = 16,    /* service has zero backends */
 	METRIC_DROP_BACKEND_SLOT = 17,  /* slot or backend entry missing */
 	METRIC_DROP_INVALID = 18,       /* truncated/malformed headers */
