@@ -101,8 +101,12 @@ async function main(): Promise<void> {
     metrics: () => apiserver.metrics(),
   });
   log.info({ cluster: opts.clusterName, id: opts.clusterId, health: health.url }, "starting");
-  const relay = await startHubbleRelay(opts as HubbleRelayFlags);
-  if (relay) log.info({ port: relay.port }, "hubble relay serving");
+  const relay = await startHubbleRelay(opts as HubbleRelayFlags, {
+    clusterName: opts.clusterName,
+    kubeConfig,
+    log,
+  });
+  if (relay) log.info({ port: relay.port, meshPort: relay.meshPort }, "hubble relay serving");
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

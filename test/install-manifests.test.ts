@@ -6,8 +6,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1Container, V1DaemonSet, V1Deployment, V1Service } from "@kubernetes/client-node";
+import { Command } from "commander";
 import { parseAgentFlags } from "../agent/config.js";
+import { addHubbleRelayOptions, type HubbleRelayFlags } from "../clustermesh-apiserver/hubble-relay.js";
 import { MESH_CRDS } from "../lib/api/crds.js";
+import { HubbleObjects } from "../lib/api/hubble.js";
 import { MESH_ACCESS, rbacObjects } from "../lib/api/rbac.js";
 import { MeshObjects } from "../lib/clustermesh/resources.js";
 import { AGENT_TERMINATION_GRACE_SECONDS, agentArgs, cniConflist } from "../lib/install/agent-daemonset.js";
@@ -145,7 +148,7 @@ describe("install manifests (kind quickstart settings)", () => {
     assert.equal(spec?.serviceAccountName, MESH_ACCESS.clustermeshApiserver.name);
     assert.deepEqual(
       spec?.volumes?.filter((v) => v.secret).map((v) => v.secret?.secretName),
-      [MeshObjects.serverCert, MeshObjects.adminCert],
+      [MeshObjects.serverCert, MeshObjects.adminCert, HubbleObjects.relayCert],
     );
     assert.ok(spec?.containers[1].args?.includes("--cluster-id=1"));
     assert.equal(spec?.containers[1].readinessProbe?.httpGet?.path, "/readyz");
@@ -164,6 +167,52 @@ describe("install manifests (kind quickstart settings)", () => {
       (o) => o.kind === "Service",
     ) as V1Service;
     assert.equal(clusterIp.spec?.ports?.[0].nodePort, undefined);
+  });
+
+  it("Hubble relay (default on): agents serve 4244 with mTLS, the apiserver pod relays on 4245 and 4246", () => {
+    const flags = parseAgentFlags(agentArgs(KIND).map((arg) => arg.replace("$(NODE_NAME)", "n1")));
+    assert.equal(flags.hubble.listenAddress, ":4244");
+    assert.ok(flags.hubble.tls, "mutual TLS on the agent's TCP listener");
+    assert.deepEqual(
+      podSpec?.volumes?.filter((v) => v.secret).map((v) => v.secret?.secretName),
+      [HubbleObjects.agentCert],
+    );
+    const apiserver = find<V1Deployment>("Deployment", "clustermesh-apiserver").spec?.template.spec
+      ?.containers[1] as V1Container;
+    const relay = addHubbleRelayOptions(new Command().allowUnknownOption().allowExcessArguments().exitOverride())
+      .parse(apiserver.args ?? [], { from: "user" })
+      .opts() as HubbleRelayFlags;
+    assert.equal(relay.hubbleRelayAddress, ":4245");
+    assert.equal(relay.hubbleRelayMeshAddress, ":4246");
+    assert.equal(relay.hubbleRelayDiscoverNodes, true);
+    assert.equal(relay.hubbleRelayPeersConfigmap, HubbleObjects.relayPeers);
+    assert.deepEqual(
+      apiserver.ports?.map((p) => p.containerPort),
+      [APISERVER_HEALTH_PORT, 4245, 4246],
+    );
+    const local = find<V1Service>("Service", HubbleObjects.relayService);
+    assert.deepEqual(
+      [local.spec?.type, local.spec?.ports?.[0].port, local.spec?.ports?.[0].targetPort],
+      ["ClusterIP", 80, 4245],
+    );
+    const mesh = find<V1Service>("Service", HubbleObjects.relayMeshService);
+    assert.deepEqual(
+      [mesh.spec?.type, mesh.spec?.ports?.[0].port, mesh.spec?.ports?.[0].nodePort],
+      ["NodePort", 4246, 32446],
+    );
+  });
+
+  it("--no-hubble-relay: no relay, no Hubble TCP listener, no relay Services", () => {
+    const off = installManifests({ ...KIND, hubbleRelay: false });
+    assert.equal(off.filter((o) => o.metadata?.name?.startsWith("hubble-relay")).length, 0);
+    const ds = off.find((o) => o.kind === "DaemonSet") as V1DaemonSet;
+    const args = ds.spec?.template.spec?.containers[0].args ?? [];
+    assert.equal(args.filter((a) => a.startsWith("--hubble-")).length, 0);
+    const deploy = off.find((o) => o.kind === "Deployment") as V1Deployment;
+    assert.equal(
+      deploy.spec?.template.spec?.containers[1].args?.filter((a) => a.startsWith("--hubble-relay")).length,
+      0,
+    );
   });
 });
 

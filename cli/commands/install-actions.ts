@@ -33,6 +33,9 @@ export interface InstallFlags extends Target {
   image?: string;
   apiserverServiceType: ApiserverServiceType;
   nodePort: number;
+  /** commander's --no-hubble-relay */
+  hubbleRelay: boolean;
+  hubbleRelayNodePort: number;
   caCert?: string;
   caKey?: string;
   dryRun?: boolean;
@@ -62,6 +65,8 @@ export async function installAction(flags: InstallFlags): Promise<void> {
     image: flags.image,
     apiserverServiceType: flags.apiserverServiceType,
     nodePort: flags.nodePort,
+    hubbleRelay: flags.hubbleRelay,
+    hubbleRelayNodePort: flags.hubbleRelayNodePort,
   };
   if (flags.dryRun) {
     process.stdout.write(manifestsYaml(installManifests(checkInstallSettings(partial))));

@@ -79,6 +79,16 @@ function installCommand(): Command {
       integer("--node-port"),
       32379,
     )
+    .option(
+      "--no-hubble-relay",
+      "no Hubble relay in the clustermesh-apiserver pod, agents serve Hubble on their node only",
+    )
+    .option(
+      "--hubble-relay-node-port <port>",
+      "NodePort of the hubble-relay-mesh Service (other clusters' relays)",
+      integer("--hubble-relay-node-port"),
+      32446,
+    )
     .option("--ca-cert <file>", "PEM CA certificate to issue from (share one CA across the mesh)")
     .option("--ca-key <file>", "PEM key of --ca-cert")
     .option("--dry-run", "print the manifests as YAML and change nothing")

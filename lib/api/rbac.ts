@@ -15,6 +15,7 @@ import type {
   V1ServiceAccount,
 } from "@kubernetes/client-node";
 import { MESH_GROUP, MeshResource } from "./crds.js";
+import { HubbleObjects } from "./hubble.js";
 
 /** Where the mesh's components, Secrets and ConfigMaps live (as Cilium's kube-system). */
 export const MESH_NAMESPACE = "kube-system";
@@ -57,7 +58,11 @@ export const MESH_ACCESS = {
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: READ },
       { apiGroups: [MESH_GROUP], resources: meshPlurals, verbs: READ },
     ],
-    namespaceRules: [],
+    // the Hubble relay's peers (other clusters' relays, written by `clustermesh connect`); its
+    // certificates are mounted Secrets, which need no grant
+    namespaceRules: [
+      { apiGroups: [""], resources: ["configmaps"], resourceNames: [HubbleObjects.relayPeers], verbs: READ },
+    ],
   },
 } as const satisfies Record<string, ComponentAccess>;
 

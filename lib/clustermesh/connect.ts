@@ -3,6 +3,7 @@ import { MESH_NAMESPACE } from "../api/rbac.js";
 import { apiErrorMessage, coreApi, isConflict, isNotFound, readSecret } from "../k8s/client.js";
 import { UsageError } from "../usage-error.js";
 import { type ClusterAccess, connectProblems, readClusterAccess, sameCa } from "./access.js";
+import { readRelayMeshEndpoint, updateRelayPeers } from "./relay-peers.js";
 import { COMMON_CLIENT, remoteCaKey, renderRemoteClusterConfig } from "./remote-config.js";
 import { MeshObjects } from "./resources.js";
 
@@ -145,6 +146,16 @@ export async function connectClusters(
       if (sharedCa) delete data[remoteCaKey(to.access.clusterName)];
       else data[remoteCaKey(to.access.clusterName)] = b64(to.access.caPem);
     });
+    // the Hubble relays merge each other over mutual TLS checked against each one's own CA
+    const relay = await readRelayMeshEndpoint(to.core);
+    if (relay && sharedCa)
+      await updateRelayPeers(from.core, (data) => {
+        data[to.access.clusterName] = relay;
+      });
+    else if (relay)
+      options.progress(
+        `Hubble relay of ${from.access.clusterName} does not merge ${to.access.clusterName}'s: their CAs differ`,
+      );
   }
   const arrow = options.mode === "unicast" ? "=>" : "<=>";
   const names = peers.map((p) => p.access.clusterName);
@@ -170,6 +181,9 @@ export async function disconnectClusters(
       await updateRemotes(from.core, (data) => {
         delete data[to.access.clusterName];
         delete data[remoteCaKey(to.access.clusterName)];
+      });
+      await updateRelayPeers(from.core, (data) => {
+        delete data[to.access.clusterName];
       });
     } catch (error) {
       if (!isNotFound(error)) throw error;

@@ -63,11 +63,13 @@ export class HubbleClient {
   getFlows(
     request: GetFlowsRequestMessage,
     onResponse: (response: GetFlowsResponse) => void,
+    deadlineMs?: number,
   ): {
     done: Promise<void>;
     cancel: () => void;
   } {
-    const call = this.client.GetFlows(request) as grpc.ClientReadableStream<GetFlowsResponse>;
+    const options = deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs };
+    const call = this.client.GetFlows(request, options) as grpc.ClientReadableStream<GetFlowsResponse>;
     let cancelled = false;
     const done = new Promise<void>((resolve, reject) => {
       call.on("data", onResponse);
@@ -86,10 +88,10 @@ export class HubbleClient {
     };
   }
 
-  /** Every flow the request selects (do not use with follow). */
-  async flows(request: GetFlowsRequestMessage): Promise<GetFlowsResponse[]> {
+  /** Every flow the request selects (do not use with follow); deadlineMs: for the whole stream. */
+  async flows(request: GetFlowsRequestMessage, deadlineMs?: number): Promise<GetFlowsResponse[]> {
     const responses: GetFlowsResponse[] = [];
-    await this.getFlows(request, (response) => responses.push(response)).done;
+    await this.getFlows(request, (response) => responses.push(response), deadlineMs).done;
     return responses;
   }
 

@@ -18,6 +18,8 @@ import { type GetFlowsRequestMessage, planFlowsRequest } from "./request.js";
 export interface RelayPeer {
   /** shown in unavailable_nodes: a node name, or "<cluster>/relay" for another cluster's relay */
   name: string;
+  /** an agent's observer (default), or another cluster's relay: its own nodes are shown then */
+  kind?: "node" | "relay";
   /** host:port or unix:/path */
   target: string;
   tls?: ClientTls;
@@ -29,8 +31,33 @@ export interface RelayOptions {
   listenAddress: string;
   version: string;
   tls?: { ca: Buffer; cert: Buffer; key: Buffer };
+  /**
+   * Also serve here, with mutual TLS, for other clusters' relays: only this cluster's nodes (peers of
+   * kind "node"), so that two relays merging each other never ask each other in a loop.
+   */
+  mesh?: { listenAddress: string; tls: { ca: Buffer; cert: Buffer; key: Buffer } };
   /** how long a peer may take to answer a unary call */
   peerTimeoutMs?: number;
+  /** how long a peer may take to send every flow of a GetFlows without follow */
+  flowsTimeoutMs?: number;
+}
+
+type PeerList = () => readonly RelayPeer[];
+
+const bindAddress = (address: string) => (address.startsWith(":") ? `0.0.0.0${address}` : address);
+
+function serverCredentials(tls: RelayOptions["tls"]): grpc.ServerCredentials {
+  return tls
+    ? grpc.ServerCredentials.createSsl(tls.ca, [{ cert_chain: tls.cert, private_key: tls.key }], true)
+    : grpc.ServerCredentials.createInsecure();
+}
+
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync(bindAddress(address), credentials, (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
 }
 
 const now = () => nsToTimestamp(BigInt(Date.now()) * 1_000_000n);
@@ -39,41 +66,48 @@ export class HubbleRelay {
   private readonly clients = new Map<string, { key: string; client: HubbleClient }>();
   private readonly startedAt = process.hrtime.bigint();
 
+  private readonly servers: grpc.Server[] = [];
+  /** the port of the mesh listener, when there is one */
+  meshPort = 0;
+
   private constructor(
     private readonly options: RelayOptions,
-    private readonly server: grpc.Server,
     readonly port: number,
   ) {}
 
   static async start(options: RelayOptions): Promise<HubbleRelay> {
+    const main = new grpc.Server();
+    const port = await bind(main, options.listenAddress, serverCredentials(options.tls));
+    const relay = new HubbleRelay(options, port);
+    relay.serve(main, options.peers);
+    if (options.mesh) {
+      const mesh = new grpc.Server();
+      try {
+        relay.meshPort = await bind(mesh, options.mesh.listenAddress, serverCredentials(options.mesh.tls));
+      } catch (error) {
+        main.forceShutdown();
+        throw error;
+      }
+      relay.serve(mesh, () => options.peers().filter((peer) => (peer.kind ?? "node") === "node"));
+    }
+    return relay;
+  }
+
+  private serve(server: grpc.Server, peers: PeerList): void {
     const api = loadHubbleApi();
-    const server = new grpc.Server();
-    const credentials = options.tls
-      ? grpc.ServerCredentials.createSsl(
-          options.tls.ca,
-          [{ cert_chain: options.tls.cert, private_key: options.tls.key }],
-          true,
-        )
-      : grpc.ServerCredentials.createInsecure();
-    const address = options.listenAddress.startsWith(":")
-      ? `0.0.0.0${options.listenAddress}`
-      : options.listenAddress;
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(address, credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
-    );
-    const relay = new HubbleRelay(options, server, port);
     const unimplemented = (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
       callback({ code: grpc.status.UNIMPLEMENTED, details: "not implemented by this relay" }, null);
     server.addService(api.observerService, {
-      GetFlows: (call: grpc.ServerWritableStream<GetFlowsRequestMessage, unknown>) => relay.getFlows(call),
+      GetFlows: (call: grpc.ServerWritableStream<GetFlowsRequestMessage, unknown>) =>
+        this.getFlows(call, peers()),
       ServerStatus: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
-        relay.serverStatus().then(
+        this.serverStatus(peers()).then(
           (status) => callback(null, status),
           (error: Error) => callback({ code: grpc.status.INTERNAL, details: error.message }, null),
         );
       },
       GetNodes: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
-        relay.nodes().then(
+        this.nodes(peers()).then(
           (nodes) => callback(null, { nodes }),
           (error: Error) => callback({ code: grpc.status.INTERNAL, details: error.message }, null),
         );
@@ -83,7 +117,7 @@ export class HubbleRelay {
       GetNamespaces: unimplemented,
     });
     server.addService(healthService, healthImplementation);
-    return relay;
+    this.servers.push(server);
   }
 
   /** A client per peer, replaced when its target or TLS changes. */
@@ -97,10 +131,16 @@ export class HubbleRelay {
     return client;
   }
 
-  private async peerStatuses(): Promise<Array<{ peer: RelayPeer; status?: ServerStatus; error?: string }>> {
-    const timeout = this.options.peerTimeoutMs ?? 3000;
+  private get timeoutMs(): number {
+    return this.options.peerTimeoutMs ?? 3000;
+  }
+
+  private async peerStatuses(
+    peers: readonly RelayPeer[],
+  ): Promise<Array<{ peer: RelayPeer; status?: ServerStatus; error?: string }>> {
+    const timeout = this.timeoutMs;
     return Promise.all(
-      this.options.peers().map(async (peer) => {
+      peers.map(async (peer) => {
         try {
           return { peer, status: await this.client(peer).serverStatus(timeout) };
         } catch (error) {
@@ -110,17 +150,28 @@ export class HubbleRelay {
     );
   }
 
-  async serverStatus(): Promise<ServerStatus & Record<string, unknown>> {
-    const statuses = await this.peerStatuses();
+  /** peers: every peer by default; a relay of another cluster counts as the nodes it reaches */
+  async serverStatus(
+    peers: readonly RelayPeer[] = this.options.peers(),
+  ): Promise<ServerStatus & Record<string, unknown>> {
+    const statuses = await this.peerStatuses(peers);
     const sum = (field: "num_flows" | "max_flows" | "seen_flows") =>
       statuses.reduce((total, { status }) => total + BigInt(status?.[field] ?? 0), 0n).toString();
-    const unavailable = statuses.filter((entry) => !entry.status).map((entry) => entry.peer.name);
+    const unavailable: string[] = [];
+    let connected = 0;
+    for (const { peer, status } of statuses) {
+      if (!status) unavailable.push(peer.name);
+      else if (peer.kind === "relay") {
+        connected += status.num_connected_nodes?.value ?? 0;
+        unavailable.push(...(status.unavailable_nodes ?? []));
+      } else connected++;
+    }
     return {
       num_flows: sum("num_flows"),
       max_flows: sum("max_flows"),
       seen_flows: sum("seen_flows"),
       uptime_ns: (process.hrtime.bigint() - this.startedAt).toString(),
-      num_connected_nodes: { value: statuses.length - unavailable.length },
+      num_connected_nodes: { value: connected },
       num_unavailable_nodes: { value: unavailable.length },
       unavailable_nodes: unavailable,
       version: this.options.version,
@@ -128,9 +179,22 @@ export class HubbleRelay {
     };
   }
 
-  async nodes(): Promise<Array<Record<string, unknown>>> {
-    const statuses = await this.peerStatuses();
-    return statuses.map(({ peer, status }) => ({
+  /** A relay of another cluster stands for its nodes; when it is down, for itself as unavailable. */
+  async nodes(peers: readonly RelayPeer[] = this.options.peers()): Promise<Array<Record<string, unknown>>> {
+    const relays = peers.filter((peer) => peer.kind === "relay");
+    const remote = await Promise.all(
+      relays.map(async (peer) => {
+        try {
+          return await this.client(peer).nodes(this.timeoutMs);
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    const reached = new Set(relays.filter((_, index) => remote[index] !== undefined));
+    const statuses = await this.peerStatuses(peers.filter((peer) => peer.kind !== "relay"));
+    for (const peer of relays) if (!reached.has(peer)) statuses.push({ peer, error: "unreachable" });
+    const own = statuses.map(({ peer, status }) => ({
       name: peer.name,
       version: status?.version ?? "",
       address: peer.target,
@@ -145,9 +209,13 @@ export class HubbleRelay {
           }
         : {}),
     }));
+    return [...own, ...remote.flatMap((nodes) => (nodes ?? []) as unknown as Array<Record<string, unknown>>)];
   }
 
-  private getFlows(call: grpc.ServerWritableStream<GetFlowsRequestMessage, unknown>): void {
+  private getFlows(
+    call: grpc.ServerWritableStream<GetFlowsRequestMessage, unknown>,
+    peers: readonly RelayPeer[],
+  ): void {
     let follow: boolean;
     try {
       follow = planFlowsRequest(call.request).follow;
@@ -156,7 +224,6 @@ export class HubbleRelay {
       call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details });
       return;
     }
-    const peers = this.options.peers();
     const unavailable: string[] = [];
     const tellUnavailable = () => {
       if (unavailable.length === 0) return;
@@ -171,7 +238,10 @@ export class HubbleRelay {
       Promise.all(
         peers.map(async (peer) => {
           try {
-            collected.push(...(await this.client(peer).flows(call.request)));
+            // a peer that hangs is cut at the deadline and named, never stalls the others
+            collected.push(
+              ...(await this.client(peer).flows(call.request, this.options.flowsTimeoutMs ?? 10_000)),
+            );
           } catch (error) {
             // an invalid request is the client's, not a missing node: pass it on
             if ((error as grpc.ServiceError).code === grpc.status.INVALID_ARGUMENT) throw error;
@@ -224,11 +294,16 @@ export class HubbleRelay {
     call.on("error", cancelAll);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     for (const { client } of this.clients.values()) client.close();
-    return new Promise((resolve) => {
-      this.server.tryShutdown(() => resolve());
-      setTimeout(() => this.server.forceShutdown(), 1000).unref();
-    });
+    await Promise.all(
+      this.servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.tryShutdown(() => resolve());
+            setTimeout(() => server.forceShutdown(), 1000).unref();
+          }),
+      ),
+    );
   }
 }

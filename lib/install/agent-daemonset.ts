@@ -12,6 +12,7 @@
  *   so pods keep their connectivity across an agent restart or upgrade.
  */
 import type { V1Container, V1DaemonSet, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import { HUBBLE_AGENT_PORT, HubbleObjects } from "../api/hubble.js";
 import { MESH_ACCESS, MESH_NAMESPACE } from "../api/rbac.js";
 import { KUBECONFIG_KEY, KUBECONFIG_MOUNT } from "./kubeconfig.js";
 import {
@@ -45,8 +46,11 @@ const hostPath = (name: string, path: string, type: string): V1Volume => ({
   hostPath: { path, type },
 });
 
-function volumes(): V1Volume[] {
+function volumes(settings: InstallSettings): V1Volume[] {
   return [
+    ...(settings.hubbleRelay
+      ? [{ name: "hubble-tls", secret: { secretName: HubbleObjects.agentCert, defaultMode: 0o400 } }]
+      : []),
     hostPath("bpf-maps", NodePaths.bpffs, "DirectoryOrCreate"),
     hostPath("cgroup", NodePaths.hostCgroup, "Directory"),
     hostPath("host-proc", "/proc", "Directory"),
@@ -122,8 +126,19 @@ export function agentArgs(settings: InstallSettings): string[] {
     ...(settings.encryption === "ipsec" && settings.ipsecBackend !== "auto"
       ? [`--ipsec-backend=${settings.ipsecBackend}`]
       : []),
+    // Hubble on the node's address for the relay, mutual TLS (the relay's certificate is the client)
+    ...(settings.hubbleRelay
+      ? [
+          `--hubble-listen-address=:${HUBBLE_AGENT_PORT}`,
+          `--hubble-tls-ca=${HUBBLE_TLS_MOUNT}/ca.crt`,
+          `--hubble-tls-cert=${HUBBLE_TLS_MOUNT}/tls.crt`,
+          `--hubble-tls-key=${HUBBLE_TLS_MOUNT}/tls.key`,
+        ]
+      : []),
   ];
 }
+
+const HUBBLE_TLS_MOUNT = "/var/lib/clustermesh/hubble-tls";
 
 export function agentDaemonSet(settings: InstallSettings): V1DaemonSet {
   const name = InstallNames.agentDaemonSet;
@@ -159,10 +174,15 @@ export function agentDaemonSet(settings: InstallSettings): V1DaemonSet {
               // generous: a start-up loads the datapath; only a hung agent is restarted
               startupProbe: { ...probe, periodSeconds: 2, failureThreshold: 150 },
               livenessProbe: { ...probe, periodSeconds: 10, failureThreshold: 6 },
-              volumeMounts: agentMounts,
+              ports: settings.hubbleRelay
+                ? [{ name: "hubble-grpc", containerPort: HUBBLE_AGENT_PORT, protocol: "TCP" }]
+                : [],
+              volumeMounts: settings.hubbleRelay
+                ? [...agentMounts, { name: "hubble-tls", mountPath: HUBBLE_TLS_MOUNT, readOnly: true }]
+                : agentMounts,
             },
           ],
-          volumes: volumes(),
+          volumes: volumes(settings),
         },
       },
     },

@@ -8,6 +8,12 @@
  * every start (clustermesh-apiserver/etcd-init.ts: Cilium's etcd-init), so no separate init job.
  */
 import type { V1Deployment } from "@kubernetes/client-node";
+import {
+  HUBBLE_AGENT_PORT,
+  HUBBLE_RELAY_MESH_PORT,
+  HUBBLE_RELAY_PORT,
+  HubbleObjects,
+} from "../api/hubble.js";
 import { MESH_ACCESS, MESH_NAMESPACE } from "../api/rbac.js";
 import { MeshObjects } from "../clustermesh/resources.js";
 import { KUBECONFIG_KEY, KUBECONFIG_MOUNT } from "./kubeconfig.js";
@@ -24,6 +30,27 @@ import type { InstallSettings } from "./settings.js";
 const SERVER_CERT_DIR = "/var/lib/etcd-secrets";
 const ADMIN_CERT_DIR = "/var/lib/clustermesh-apiserver/admin";
 const ETCD_DATA_DIR = "/var/run/etcd";
+const RELAY_TLS_DIR = "/var/lib/clustermesh-apiserver/hubble-relay";
+
+/**
+ * The Hubble relay in the apiserver container (clustermesh-apiserver/hubble-relay.ts): plaintext on
+ * 4245 for clients in the cluster (the hubble-relay Service, as Cilium's relay without
+ * server TLS), mutual TLS on 4246 for other clusters' relays; peers are the Nodes' agents and the
+ * relays `clustermesh connect` records.
+ */
+function relayArgs(): string[] {
+  return [
+    `--hubble-relay-address=:${HUBBLE_RELAY_PORT}`,
+    "--hubble-relay-disable-server-tls",
+    `--hubble-relay-mesh-address=:${HUBBLE_RELAY_MESH_PORT}`,
+    "--hubble-relay-discover-nodes",
+    `--hubble-relay-agent-port=${HUBBLE_AGENT_PORT}`,
+    `--hubble-relay-peers-configmap=${HubbleObjects.relayPeers}`,
+    `--hubble-relay-tls-ca=${RELAY_TLS_DIR}/ca.crt`,
+    `--hubble-relay-tls-cert=${RELAY_TLS_DIR}/tls.crt`,
+    `--hubble-relay-tls-key=${RELAY_TLS_DIR}/tls.key`,
+  ];
+}
 
 export function apiserverDeployment(settings: InstallSettings): V1Deployment {
   const name = InstallNames.apiserverDeployment;
@@ -82,8 +109,17 @@ export function apiserverDeployment(settings: InstallSettings): V1Deployment {
                 `--etcd-certfile=${ADMIN_CERT_DIR}/tls.crt`,
                 `--etcd-keyfile=${ADMIN_CERT_DIR}/tls.key`,
                 `--readyz-address=0.0.0.0:${APISERVER_HEALTH_PORT}`,
+                ...(settings.hubbleRelay ? relayArgs() : []),
               ],
-              ports: [{ name: "health", containerPort: APISERVER_HEALTH_PORT, protocol: "TCP" }],
+              ports: [
+                { name: "health", containerPort: APISERVER_HEALTH_PORT, protocol: "TCP" },
+                ...(settings.hubbleRelay
+                  ? [
+                      { name: "hubble-relay", containerPort: HUBBLE_RELAY_PORT, protocol: "TCP" },
+                      { name: "hubble-mesh", containerPort: HUBBLE_RELAY_MESH_PORT, protocol: "TCP" },
+                    ]
+                  : []),
+              ],
               readinessProbe: {
                 httpGet: { path: "/readyz", port: APISERVER_HEALTH_PORT as never },
                 periodSeconds: 5,
@@ -97,6 +133,9 @@ export function apiserverDeployment(settings: InstallSettings): V1Deployment {
               volumeMounts: [
                 { name: "admin-cert", mountPath: ADMIN_CERT_DIR, readOnly: true },
                 { name: "kubeconfig", mountPath: KUBECONFIG_MOUNT, subPath: KUBECONFIG_KEY, readOnly: true },
+                ...(settings.hubbleRelay
+                  ? [{ name: "hubble-relay-tls", mountPath: RELAY_TLS_DIR, readOnly: true }]
+                  : []),
               ],
             },
           ],
@@ -105,6 +144,14 @@ export function apiserverDeployment(settings: InstallSettings): V1Deployment {
             { name: "server-cert", secret: { secretName: MeshObjects.serverCert, defaultMode: 0o400 } },
             { name: "admin-cert", secret: { secretName: MeshObjects.adminCert, defaultMode: 0o400 } },
             { name: "kubeconfig", configMap: { name: InstallNames.kubeconfigConfigMap } },
+            ...(settings.hubbleRelay
+              ? [
+                  {
+                    name: "hubble-relay-tls",
+                    secret: { secretName: HubbleObjects.relayCert, defaultMode: 0o400 },
+                  },
+                ]
+              : []),
           ],
         },
       },

@@ -4,9 +4,11 @@
  * one) converges on the same objects and changes nothing when they are already there.
  */
 import type { KubeConfig } from "@kubernetes/client-node";
+import { HubbleObjects } from "../api/hubble.js";
 import { enableClusterMesh } from "../clustermesh/enable.js";
 import { applyObjects } from "../k8s/apply.js";
 import { WaitAborted, waitFor } from "../process.js";
+import { ensureHubbleCerts } from "./hubble-certs.js";
 import { ensureIpsecKeys, ipsecKeysLine } from "./ipsec-keys.js";
 import { crdObjects, workloadObjects } from "./manifests.js";
 import { clusterFacts, refuseOtherIdentity, refuseOthers } from "./preflight.js";
@@ -98,7 +100,7 @@ export async function install(
   await applyObjects(kc, crds);
   say(`CRDs applied: ${crds.map((c) => c.metadata?.name).join(", ")}`);
   // the CA, the certificate Secrets and the clustermesh-config ConfigMap: what enable makes, same code
-  await enableClusterMesh(kc, {
+  const enabled = await enableClusterMesh(kc, {
     context: options.context,
     kubeconfig: options.kubeconfig,
     clusterName: settings.clusterName,
@@ -108,11 +110,17 @@ export async function install(
     nodePort: settings.nodePort,
     progress: say,
   });
+  if (settings.hubbleRelay) {
+    const issued = await ensureHubbleCerts(kc, enabled.ca, settings.clusterName);
+    say(
+      `Hubble certificates in kube-system: ${HubbleObjects.agentCert}, ${HubbleObjects.relayCert}${issued.length === 0 ? " (kept)" : ""}`,
+    );
+  }
   if (settings.encryption === "ipsec") say(ipsecKeysLine(await ensureIpsecKeys(kc), options.context));
   const objects = workloadObjects(settings);
   await applyObjects(kc, objects);
   say(
-    `Applied ${objects.length} objects: ServiceAccounts and RBAC, ConfigMaps, Service clustermesh-apiserver (${settings.apiserverServiceType}), DaemonSet clustermesh-agent, Deployment clustermesh-apiserver (image ${settings.image})`,
+    `Applied ${objects.length} objects: ServiceAccounts and RBAC, ConfigMaps, Service clustermesh-apiserver (${settings.apiserverServiceType})${settings.hubbleRelay ? `, Services ${HubbleObjects.relayService} and ${HubbleObjects.relayMeshService}` : ""}, DaemonSet clustermesh-agent, Deployment clustermesh-apiserver (image ${settings.image})`,
   );
   if (options.waitMs === undefined) return undefined;
   say(`Waiting up to ${Math.round(options.waitMs / 1000)} s for the agents and the clustermesh-apiserver`);

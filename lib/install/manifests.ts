@@ -10,6 +10,7 @@ import { MESH_ACCESS, MESH_NAMESPACE, rbacObjects } from "../api/rbac.js";
 import { configMapData, DEFAULT_MAX_CONNECTED_CLUSTERS, MeshObjects } from "../clustermesh/resources.js";
 import { agentDaemonSet } from "./agent-daemonset.js";
 import { apiserverDeployment } from "./apiserver-deployment.js";
+import { hubbleRelayServices } from "./hubble-relay-services.js";
 import { kubeconfigConfigMap } from "./kubeconfig.js";
 import { PART_OF } from "./names.js";
 import { apiserverService } from "./service.js";
@@ -48,6 +49,7 @@ export function workloadObjects(settings: InstallSettings): KubernetesObject[] {
     ...rbacObjects(MESH_ACCESS.clustermeshApiserver),
     kubeconfigConfigMap(settings),
     apiserverService(settings),
+    ...(settings.hubbleRelay ? hubbleRelayServices(settings) : []),
     agentDaemonSet(settings),
     apiserverDeployment(settings),
   ];

@@ -12,6 +12,7 @@ import {
   type IpsecBackendChoice,
   isEncryptionMode,
 } from "../api/encryption.js";
+import { DEFAULT_RELAY_MESH_NODE_PORT } from "../api/hubble.js";
 import { checkEnableFlags } from "../clustermesh/enable.js";
 import { DEFAULT_APISERVER_NODE_PORT, DEFAULT_MAX_CONNECTED_CLUSTERS } from "../clustermesh/resources.js";
 import { UsageError } from "../usage-error.js";
@@ -41,6 +42,13 @@ export interface InstallSettings {
   apiserverServiceType: ApiserverServiceType;
   /** Only with apiserverServiceType NodePort. */
   nodePort: number;
+  /**
+   * The Hubble relay in the clustermesh-apiserver pod (on by default): agents serve Hubble on
+   * 4244 with mutual TLS, the relay merges them and the relays of connected clusters.
+   */
+  hubbleRelay: boolean;
+  /** NodePort of the relay's mesh Service (with apiserverServiceType NodePort). */
+  hubbleRelayNodePort: number;
 }
 
 /** The image `npm run image` and the Dockerfile build for this checkout's version. */
@@ -52,6 +60,7 @@ export const DEFAULTS = {
   encryption: "none" as EncryptionMode,
   apiserverServiceType: "NodePort" as ApiserverServiceType,
   nodePort: DEFAULT_APISERVER_NODE_PORT,
+  hubbleRelayNodePort: DEFAULT_RELAY_MESH_NODE_PORT,
 };
 
 /** A DNS-1123 host name (kind's `c1-control-plane`) or an IP address. */
@@ -106,6 +115,13 @@ export function checkInstallSettings(partial: PartialSettings): InstallSettings 
   const nodePort = partial.nodePort ?? DEFAULTS.nodePort;
   if (!Number.isInteger(nodePort) || nodePort < 30000 || nodePort > 32767)
     throw new UsageError(`--node-port: ${nodePort} is not in the default NodePort range 30000..32767`);
+  const relayNodePort = partial.hubbleRelayNodePort ?? DEFAULTS.hubbleRelayNodePort;
+  if (!Number.isInteger(relayNodePort) || relayNodePort < 30000 || relayNodePort > 32767)
+    throw new UsageError(
+      `--hubble-relay-node-port: ${relayNodePort} is not in the default NodePort range 30000..32767`,
+    );
+  if (relayNodePort === nodePort)
+    throw new UsageError(`--hubble-relay-node-port: ${relayNodePort} is already --node-port`);
   return {
     clusterName: partial.clusterName,
     clusterId: partial.clusterId,
@@ -117,5 +133,7 @@ export function checkInstallSettings(partial: PartialSettings): InstallSettings 
     image,
     apiserverServiceType: serviceType,
     nodePort,
+    hubbleRelay: partial.hubbleRelay ?? true,
+    hubbleRelayNodePort: relayNodePort,
   };
 }

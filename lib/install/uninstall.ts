@@ -13,6 +13,7 @@ import {
   V1DeleteOptions,
 } from "@kubernetes/client-node";
 import { IPSEC_KEYS_SECRET } from "../api/encryption.js";
+import { HubbleObjects } from "../api/hubble.js";
 import { MESH_NAMESPACE } from "../api/rbac.js";
 import { ENABLE_OBJECTS } from "../clustermesh/disable.js";
 import { MeshObjects } from "../clustermesh/resources.js";
@@ -52,7 +53,18 @@ function installedObjects(): KubernetesObject[] {
       metadata: { name: o.name, namespace: MESH_NAMESPACE },
     }),
   );
-  return [...workloadObjects(placeholder).reverse(), ...enableOnly];
+  const hubble = [
+    ["Secret", HubbleObjects.agentCert],
+    ["Secret", HubbleObjects.relayCert],
+    ["ConfigMap", HubbleObjects.relayPeers],
+  ].map(
+    ([kind, name]): KubernetesObject => ({
+      apiVersion: "v1",
+      kind,
+      metadata: { name, namespace: MESH_NAMESPACE },
+    }),
+  );
+  return [...workloadObjects(placeholder).reverse(), ...enableOnly, ...hubble];
 }
 
 /** Deletes and waits until it is gone; a workload's pods first (foreground), so its pods are gone too. */
