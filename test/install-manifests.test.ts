@@ -179,7 +179,9 @@ describe("install manifests (kind quickstart settings)", () => {
     );
     const apiserver = find<V1Deployment>("Deployment", "clustermesh-apiserver").spec?.template.spec
       ?.containers[1] as V1Container;
-    const relay = addHubbleRelayOptions(new Command().allowUnknownOption().allowExcessArguments().exitOverride())
+    const relay = addHubbleRelayOptions(
+      new Command().allowUnknownOption().allowExcessArguments().exitOverride(),
+    )
       .parse(apiserver.args ?? [], { from: "user" })
       .opts() as HubbleRelayFlags;
     assert.equal(relay.hubbleRelayAddress, ":4245");

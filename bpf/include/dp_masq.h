@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
 /*
- * Masquerading of pod egress to addresses outside the cluster's pod network (other clusters' node
- * IPs and NodePorts, hosts on the underlay), as Cilium's BPF masquerading
+ * Masquerading of pod egress to addresses outside the mesh (hosts on the underlay, and other
+ * clusters' node IPs and NodePorts until the mesh knows them), as Cilium's BPF masquerading
  * (https://github.com/cilium/cilium/blob/v1.18.4/bpf/lib/nat.h): from-pod SNATs the pod's
  * address:port to nodeIP:port and sends the packet out of the device the routing table picks;
  * the reply to nodeIP:port reaches from-netdev, which restores the pod's address:port and
  * delivers it to the pod. Without it the remote host answers a pod IP it has no route for (a
- * cluster's pod CIDRs are routed only inside that cluster), and the connection never opens.
+ * cluster's pod CIDRs are routed only inside that cluster and the clusters connected to it), and
+ * the connection never opens. An address the ipcache knows (a node of this or of a connected
+ * cluster) is not masqueraded: it routes the pod CIDRs back through the tunnel and sees the pod's
+ * own address and identity; a flow masqueraded before its destination became known stays so.
  *
  * Only TCP and UDP over IPv4 (the underlay is IPv4); ICMP is left to the kernel. Ports come from
  * the NodePort SNAT range (61000-65535, above the kernel's ephemeral range): from-netdev already
@@ -37,18 +40,12 @@ struct {
 	DP_PIN;
 } cm_masq SEC(".maps");
 
-/* Whether from-pod masquerades pkt: a pod's TCP/UDP over IPv4 that the datapath did not deliver
- * to a local endpoint or a tunnel (checked before this is asked), not for this node and not for a
- * node of this cluster (those route the cluster's pod CIDRs and answer pods directly, as before). */
+/* Whether from-pod asks masq_snat about pkt: a pod's TCP/UDP over IPv4 that the datapath did not
+ * deliver to a local endpoint or a tunnel (checked before this is asked), not for this node. */
 static __always_inline int masq_wanted(const struct packet *pkt, const struct dp_node_config *node)
 {
-	struct ipcache_value *dst;
-
-	if (!node || !node->node_ip4 || !node->underlay_ifindex || pkt->family != DP_FAMILY_IPV4 ||
-	    !pkt->has_ports || pkt->daddr.ip4 == node->node_ip4)
-		return 0;
-	dst = lookup_ipcache(&pkt->daddr, pkt->family);
-	return !dst || (dst->flags & IPCACHE_F_REMOTE_CLUSTER);
+	return node && node->node_ip4 && node->underlay_ifindex && pkt->family == DP_FAMILY_IPV4 &&
+	       pkt->has_ports && pkt->daddr.ip4 != node->node_ip4;
 }
 
 static __always_inline __be16 masq_claim_port(const struct packet *pkt, const union dp_addr *node_addr)
@@ -105,6 +102,8 @@ static __always_inline int masq_snat(struct __sk_buff *skb, struct packet *pkt, 
 	} else {
 		if (pkt->proto == IPPROTO_TCP_ && !is_tcp_open(pkt))
 			return -1;
+		if (lookup_ipcache(&pkt->daddr, pkt->family))
+			return -1; /* inside the mesh: routed back to the pod as it is */
 		port = masq_claim_port(pkt, &node_addr);
 		if (!port) {
 			count_metric(METRIC_DROP_SNAT_PORTS, skb->len);

@@ -38,6 +38,7 @@ static __always_inline int nodeport_rev_nat(struct __sk_buff *skb, struct packet
 	struct nodeport_nat *nat;
 	union dp_addr node_addr = {};
 	union dp_addr client;
+	struct ipcache_value *remote;
 	__be16 client_port, node_port;
 
 	ct_key_fill(&key, &pkt->saddr, &pkt->daddr, pkt->sport, pkt->dport, pkt, CT_DIR_REPLY);
@@ -62,6 +63,11 @@ static __always_inline int nodeport_rev_nat(struct __sk_buff *skb, struct packet
 	pkt->daddr = client;
 	pkt->dport = client_port;
 	count_metric(METRIC_NODEPORT_REV_NAT, skb->len);
+	/* a pod of a connected cluster (its node does not masquerade towards nodes the mesh knows):
+	 * back through the tunnel to its node, with this node's identity (the reply is from its address) */
+	remote = lookup_ipcache(&client, pkt->family);
+	if (ipcache_has_ipv4_tunnel(remote))
+		return redirect_to_tunnel(skb, remote, node->host_identity);
 	if (!node->underlay_ifindex) {
 		count_metric(METRIC_DROP_NO_CONFIG, skb->len);
 		return TC_ACT_SHOT;

@@ -12,13 +12,42 @@ import type { ObserveOptions } from "./observe-options.js";
 interface Source {
   name: string;
   target: string;
+  /** the source's own credentials (a cluster's relay), else the --tls-* flags' */
+  tls?: ClientTls;
 }
 
+/**
+ * --server: that server; --name/--node: the lab's agents' sockets; otherwise the Hubble relay of
+ * the cluster of --context (or the current context), which merges every connected cluster.
+ */
 async function sources(options: ObserveOptions): Promise<Source[]> {
   if (options.server) {
-    if (options.name || options.node) throw new UsageError("--server excludes --name and --node");
+    if (options.name || options.node || options.context)
+      throw new UsageError("--server excludes --name, --node and --context");
     return [{ name: options.server, target: options.server }];
   }
+  if (!options.name && !options.node) {
+    const [{ kubeConfigFor }, { relayAccess, RelayAccessError }] = await Promise.all([
+      import("../../lib/k8s/client.js"),
+      import("../../lib/hubble/relay-access.js"),
+    ]);
+    let kc: ReturnType<typeof kubeConfigFor>;
+    try {
+      kc = kubeConfigFor(options.context, options.kubeconfig);
+    } catch (error) {
+      throw new UsageError((error as Error).message, { cause: error });
+    }
+    const context = kc.getCurrentContext();
+    try {
+      const access = await relayAccess(kc, context);
+      return [{ name: `${access.clusterName}/relay`, target: access.target, tls: access.tls }];
+    } catch (error) {
+      if (error instanceof RelayAccessError)
+        throw new UsageError(`${error.message}; or ask a lab's nodes with --name`, { cause: error });
+      throw error;
+    }
+  }
+  if (options.context) throw new UsageError("--context excludes --name and --node");
   const [{ existingLabName }, { labHubbleSockets }] = await Promise.all([
     import("./lab-name.js"),
     import("./lab-facts.js"),
@@ -68,7 +97,7 @@ export async function runObserve(options: ObserveOptions, format: OutputFormat):
   const targets = await sources(options);
   const clients = targets.map((source) => ({
     source,
-    client: HubbleClient.connect(source.target, credentials),
+    client: HubbleClient.connect(source.target, source.tls ?? credentials),
   }));
   const unreachable: string[] = [];
   try {

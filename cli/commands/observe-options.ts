@@ -1,6 +1,9 @@
 /** `meshctl observe`'s options as commander parses them. */
 export interface ObserveOptions {
   server?: string;
+  /** the cluster whose relay is asked (default: the kubeconfig's current context) */
+  context?: string;
+  kubeconfig?: string;
   name?: string;
   node?: string;
   output: string;

@@ -23,6 +23,8 @@ export function observeCommand(): Command {
   return new Command("observe")
     .description("show flows (Hubble's observer API of the agents or a relay), with hubble's filters")
     .option("--server <address>", "a Hubble server: host:port or unix:/path/to/hubble.sock")
+    .option("--context <name>", "ask this cluster's Hubble relay (the default, with the current context)")
+    .option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     .option("--name <lab>", EXISTING_LAB_NAME_HELP)
     .option("--node <node>", "only this lab node (default: every node of the lab)")
     .addOption(repeatable("--from-cluster <name>", "flows from endpoints of this cluster"))

@@ -47,16 +47,24 @@ export const HUBBLE_SOCKET_NAME = "hubble.sock";
 type RawClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
 export class HubbleClient {
-  private constructor(private readonly client: RawClient) {}
+  private constructor(
+    private readonly client: RawClient,
+    private readonly metadata: grpc.Metadata,
+  ) {}
 
-  /** target: "unix:/path/to/hubble.sock" or "host:port" */
-  static connect(target: string, tls?: ClientTls): HubbleClient {
+  /** target: "unix:/path/to/hubble.sock" or "host:port"; metadata: sent with every call */
+  static connect(target: string, tls?: ClientTls, metadata: Record<string, string> = {}): HubbleClient {
     const { ObserverClient } = loadHubbleApi();
     const credentials = tls
       ? grpc.credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null)
       : grpc.credentials.createInsecure();
     const options = tls?.serverName ? { "grpc.ssl_target_name_override": tls.serverName } : {};
-    return new HubbleClient(new ObserverClient(target, credentials, options) as unknown as RawClient);
+    const callMetadata = new grpc.Metadata();
+    for (const [key, value] of Object.entries(metadata)) callMetadata.set(key, value);
+    return new HubbleClient(
+      new ObserverClient(target, credentials, options) as unknown as RawClient,
+      callMetadata,
+    );
   }
 
   /** Streams the responses; resolves when the server ends the stream (or cancel() is called). */
@@ -69,7 +77,11 @@ export class HubbleClient {
     cancel: () => void;
   } {
     const options = deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs };
-    const call = this.client.GetFlows(request, options) as grpc.ClientReadableStream<GetFlowsResponse>;
+    const call = this.client.GetFlows(
+      request,
+      this.metadata,
+      options,
+    ) as grpc.ClientReadableStream<GetFlowsResponse>;
     let cancelled = false;
     const done = new Promise<void>((resolve, reject) => {
       call.on("data", onResponse);
@@ -108,6 +120,7 @@ export class HubbleClient {
     return new Promise((resolve, reject) => {
       this.client[method](
         request,
+        this.metadata,
         { deadline: Date.now() + deadlineMs },
         (error: unknown, response: unknown) => (error ? reject(error) : resolve(response)),
       );

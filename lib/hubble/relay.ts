@@ -32,8 +32,9 @@ export interface RelayOptions {
   version: string;
   tls?: { ca: Buffer; cert: Buffer; key: Buffer };
   /**
-   * Also serve here, with mutual TLS, for other clusters' relays: only this cluster's nodes (peers of
-   * kind "node"), so that two relays merging each other never ask each other in a loop.
+   * Also serve here, with mutual TLS, for other clusters' relays and for clients outside the
+   * cluster (meshctl observe). A relay asks another relay with the RELAY_HOP_HEADER and is answered
+   * from that relay's own nodes only, so two relays merging each other never ask each other in a loop.
    */
   mesh?: { listenAddress: string; tls: { ca: Buffer; cert: Buffer; key: Buffer } };
   /** how long a peer may take to answer a unary call */
@@ -42,7 +43,10 @@ export interface RelayOptions {
   flowsTimeoutMs?: number;
 }
 
-type PeerList = () => readonly RelayPeer[];
+/** Set by a relay on its calls to other relays: "answer from your own nodes only". */
+export const RELAY_HOP_HEADER = "x-clustermesh-relay-hop";
+
+type PeerList = (call: { metadata: grpc.Metadata }) => readonly RelayPeer[];
 
 const bindAddress = (address: string) => (address.startsWith(":") ? `0.0.0.0${address}` : address);
 
@@ -79,7 +83,11 @@ export class HubbleRelay {
     const main = new grpc.Server();
     const port = await bind(main, options.listenAddress, serverCredentials(options.tls));
     const relay = new HubbleRelay(options, port);
-    relay.serve(main, options.peers);
+    const peers: PeerList = (call) =>
+      call.metadata.get(RELAY_HOP_HEADER).length > 0
+        ? options.peers().filter((peer) => (peer.kind ?? "node") === "node")
+        : options.peers();
+    relay.serve(main, peers);
     if (options.mesh) {
       const mesh = new grpc.Server();
       try {
@@ -88,7 +96,7 @@ export class HubbleRelay {
         main.forceShutdown();
         throw error;
       }
-      relay.serve(mesh, () => options.peers().filter((peer) => (peer.kind ?? "node") === "node"));
+      relay.serve(mesh, peers);
     }
     return relay;
   }
@@ -99,15 +107,15 @@ export class HubbleRelay {
       callback({ code: grpc.status.UNIMPLEMENTED, details: "not implemented by this relay" }, null);
     server.addService(api.observerService, {
       GetFlows: (call: grpc.ServerWritableStream<GetFlowsRequestMessage, unknown>) =>
-        this.getFlows(call, peers()),
-      ServerStatus: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
-        this.serverStatus(peers()).then(
+        this.getFlows(call, peers(call)),
+      ServerStatus: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        this.serverStatus(peers(call)).then(
           (status) => callback(null, status),
           (error: Error) => callback({ code: grpc.status.INTERNAL, details: error.message }, null),
         );
       },
-      GetNodes: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
-        this.nodes(peers()).then(
+      GetNodes: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        this.nodes(peers(call)).then(
           (nodes) => callback(null, { nodes }),
           (error: Error) => callback({ code: grpc.status.INTERNAL, details: error.message }, null),
         );
@@ -122,11 +130,15 @@ export class HubbleRelay {
 
   /** A client per peer, replaced when its target or TLS changes. */
   private client(peer: RelayPeer): HubbleClient {
-    const key = `${peer.target}|${peer.tls ? "tls" : ""}`;
+    const key = `${peer.kind ?? "node"}|${peer.target}|${peer.tls ? "tls" : ""}`;
     const existing = this.clients.get(peer.name);
     if (existing && existing.key === key) return existing.client;
     existing?.client.close();
-    const client = HubbleClient.connect(peer.target, peer.tls);
+    const client = HubbleClient.connect(
+      peer.target,
+      peer.tls,
+      peer.kind === "relay" ? { [RELAY_HOP_HEADER]: "1" } : {},
+    );
     this.clients.set(peer.name, { key, client });
     return client;
   }
