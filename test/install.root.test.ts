@@ -15,6 +15,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import type { KubernetesControlPlane } from "../lab/kubernetes/control-plane.js";
 import { IPSEC_KEYS_SECRET } from "../lib/api/encryption.js";
+import { HubbleObjects } from "../lib/api/hubble.js";
 import { MESH_ACCESS, serviceAccountUser } from "../lib/api/rbac.js";
 import { ENABLE_OBJECTS } from "../lib/clustermesh/disable.js";
 import { MeshObjects } from "../lib/clustermesh/resources.js";
@@ -83,6 +84,12 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
         namespace: "kube-system",
       })),
       { kind: "Secret", name: MeshObjects.ca, namespace: "kube-system" },
+      // the Hubble certificates install issues (relay on by default)
+      ...[HubbleObjects.agentCert, HubbleObjects.relayCert].map((name) => ({
+        kind: "Secret",
+        name,
+        namespace: "kube-system",
+      })),
     ];
     const state: Record<string, string> = {};
     for (const o of names) {
@@ -230,6 +237,19 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
     assert.equal(await canI(apiserver, "list", "meshnodes.clustermesh.io"), "yes");
     assert.equal(await canI(apiserver, "create", "meshnodes.clustermesh.io"), "no");
     assert.equal(await canI(apiserver, "get", "secrets", "-n", "kube-system"), "no");
+    // the Hubble relay: Nodes (its agents) and the one ConfigMap of other clusters' relays
+    assert.equal(await canI(apiserver, "watch", "nodes"), "yes");
+    for (const verb of ["get", "list", "watch"])
+      assert.equal(
+        await canI(apiserver, verb, `configmaps/${HubbleObjects.relayPeers}`, "-n", "kube-system"),
+        "yes",
+        verb,
+      );
+    assert.equal(await canI(apiserver, "get", "configmaps/clustermesh-config", "-n", "kube-system"), "no");
+    assert.equal(
+      await canI(apiserver, "update", `configmaps/${HubbleObjects.relayPeers}`, "-n", "kube-system"),
+      "no",
+    );
   });
 
   it("a re-run changes nothing (every resourceVersion stays)", async () => {
