@@ -1,9 +1,11 @@
 /**
  * `meshctl observe`: flows from Hubble's observer API with hubble's filters (--from-cluster,
  * --to-cluster, --verdict, --namespace, --pod, ...), readable or `-o json` (one response per line,
- * as `hubble observe -o json`). Sources: --server (an agent's or relay's address, `unix:/path` for
- * a socket), or a lab's nodes (--name, optionally --node): every node is asked and the flows are
- * merged by time; nodes that cannot be reached are named and the rest still shown.
+ * as `hubble observe -o json`). Sources: by default the Hubble relay of the cluster of --context
+ * (or the current context), which merges every connected cluster (lib/hubble/relay-access.ts);
+ * --server (an agent's or relay's address, `unix:/path` for a socket); or a lab's nodes (--name,
+ * optionally --node): every node is asked and the flows are merged by time; nodes that cannot be
+ * reached are named and the rest still shown.
  */
 import { Command, Option } from "commander";
 import { UsageError } from "../../lib/usage-error.js";
