@@ -101,7 +101,11 @@ export class HubbleRelay {
     return relay;
   }
 
-  private serve(server: grpc.Server, peers: PeerList): void {
+  private serve(server: grpc.Server, listPeers: PeerList): void {
+    const peers: PeerList = (call) => {
+      this.prune();
+      return listPeers(call);
+    };
     const api = loadHubbleApi();
     const unimplemented = (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
       callback({ code: grpc.status.UNIMPLEMENTED, details: "not implemented by this relay" }, null);
@@ -141,6 +145,16 @@ export class HubbleRelay {
     );
     this.clients.set(peer.name, { key, client });
     return client;
+  }
+
+  /** Closes the clients of peers that are gone (a Node deleted, a cluster disconnected). */
+  private prune(): void {
+    const current = new Set(this.options.peers().map((peer) => peer.name));
+    for (const [name, { client }] of this.clients)
+      if (!current.has(name)) {
+        client.close();
+        this.clients.delete(name);
+      }
   }
 
   private get timeoutMs(): number {
