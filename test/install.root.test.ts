@@ -13,16 +13,19 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
+import { startHubbleRelay } from "../clustermesh-apiserver/hubble-relay.js";
 import type { KubernetesControlPlane } from "../lab/kubernetes/control-plane.js";
 import { IPSEC_KEYS_SECRET } from "../lib/api/encryption.js";
 import { HubbleObjects } from "../lib/api/hubble.js";
 import { MESH_ACCESS, serviceAccountUser } from "../lib/api/rbac.js";
 import { ENABLE_OBJECTS } from "../lib/clustermesh/disable.js";
 import { MeshObjects } from "../lib/clustermesh/resources.js";
+import { HubbleClient } from "../lib/hubble/client.js";
 import { ensureIpsecKeys } from "../lib/install/ipsec-keys.js";
 import { installManifests } from "../lib/install/manifests.js";
 import { checkInstallSettings } from "../lib/install/settings.js";
 import { objectName } from "../lib/k8s/apply.js";
+import { createLogger } from "../lib/log.js";
 import { isRunning, waitFor } from "../lib/process.js";
 import { TestKubernetes } from "../testing/kubernetes.js";
 
@@ -250,6 +253,57 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
       await canI(apiserver, "update", `configmaps/${HubbleObjects.relayPeers}`, "-n", "kube-system"),
       "no",
     );
+  });
+
+  it("the relay follows the cluster's Nodes: a new Node is merged, a deleted one dropped, no restart", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.kubeconfigs.admin);
+    // nothing listens on the agent port of 127.0.0.1 here: the ghost node is merged as unavailable
+    const running = await startHubbleRelay(
+      {
+        hubbleRelayAddress: "127.0.0.1:0",
+        hubbleRelayPeer: [],
+        hubbleRelayDiscoverNodes: true,
+        hubbleRelayAgentPort: 1,
+      },
+      { clusterName: cluster, kubeConfig: kc, log: createLogger({ name: "relay-test", level: "silent" }) },
+    );
+    assert.ok(running);
+    const client = HubbleClient.connect(`127.0.0.1:${running.port}`);
+    const ghost = `${cluster}/relay-ghost`;
+    const names = async () => (await client.nodes(10_000)).map((node) => `${node.name} ${node.state}`);
+    try {
+      const manifest = join(dir, "ghost-node.json");
+      writeFileSync(
+        manifest,
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "Node",
+          metadata: { name: "relay-ghost" },
+          status: { addresses: [{ type: "InternalIP", address: "127.0.0.1" }] },
+        }),
+      );
+      await ok("create", "-f", manifest);
+      await waitFor(
+        "the relay to merge the new Node",
+        async () => (await names()).includes(`${ghost} NODE_UNAVAILABLE`),
+        {
+          timeoutMs: 20_000,
+          intervalMs: 200,
+        },
+      );
+      assert.deepEqual((await client.serverStatus()).unavailable_nodes?.includes(ghost), true);
+      await ok("delete", "node", "relay-ghost");
+      await waitFor(
+        "the relay to drop the deleted Node",
+        async () => !(await names()).some((name) => name.startsWith(`${ghost} `)),
+        { timeoutMs: 20_000, intervalMs: 200 },
+      );
+    } finally {
+      client.close();
+      await running.close();
+      await kubectl("delete", "node", "relay-ghost", "--ignore-not-found");
+    }
   });
 
   it("a re-run changes nothing (every resourceVersion stays)", async () => {
