@@ -66,7 +66,7 @@ static __always_inline int nodeport_rev_nat(struct __sk_buff *skb, struct packet
 	/* a pod of a connected cluster (its node does not masquerade towards nodes the mesh knows):
 	 * back through the tunnel to its node, with this node's identity (the reply is from its address) */
 	remote = lookup_ipcache(&client, pkt->family);
-	if (ipcache_has_ipv4_tunnel(remote))
+	if (ipcache_has_ipv4_tunnel(remote) && (remote->flags & IPCACHE_F_REMOTE_CLUSTER))
 		return redirect_to_tunnel(skb, remote, node->host_identity);
 	if (!node->underlay_ifindex) {
 		count_metric(METRIC_DROP_NO_CONFIG, skb->len);
