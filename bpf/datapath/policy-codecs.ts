@@ -6,9 +6,9 @@ export const PolicyDir = { ingress: 0, egress: 1 } as const;
 export type PolicyDirCode = (typeof PolicyDir)[keyof typeof PolicyDir];
 
 /** POLICY_LEVEL_*: which part of the port a cm_policy key matches on. */
-export const PolicyLevel = { port: 0, block: 1, proto: 2, any: 3 } as const;
+export const PolicyLevel = { port: 0, block16: 1, block256: 2, proto: 3, any: 4 } as const;
 export type PolicyLevelCode = (typeof PolicyLevel)[keyof typeof PolicyLevel];
-export const POLICY_LEVELS = 4;
+export const POLICY_LEVELS = 5;
 
 export const PolicyVerdictCode = { allow: 1, deny: 2 } as const;
 
@@ -17,9 +17,9 @@ export const EndpointPolicyFlags = {
   ingressEnforced: 1 << 0,
   egressEnforced: 1 << 1,
   ingressLevelsShift: 2,
-  egressLevelsShift: 10,
-  policyIdShift: 20,
-  maxPolicyId: 0xfff,
+  egressLevelsShift: 12,
+  policyIdShift: 22,
+  maxPolicyId: 0x3ff,
 } as const;
 
 export interface PolicyMapKey {
@@ -29,7 +29,7 @@ export interface PolicyMapKey {
   identity: number;
   /** IANA protocol; 0 with level "any" */
   proto: number;
-  /** host order: the port (level port), the first port of a 256-block (level block), else 0 */
+  /** host order: the port (level port), the first port of a 16- or 256-port block, else 0 */
   port: number;
   level: PolicyLevelCode;
 }

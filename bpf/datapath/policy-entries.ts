@@ -1,10 +1,11 @@
 /**
  * Pure: one endpoint's policy (lib/policy/types.ts, as the resolver states it) → the cm_policy
  * entries and endpoint flags the datapath probes (bpf/include/dp_policy.h).
- *  - port ranges become exact ports plus 256-aligned blocks, so a packet's lookups stay exact-key;
+ *  - port ranges become exact ports plus 16- and 256-aligned blocks (the largest aligned block that
+ *    fits at each step), so a packet's lookups stay exact-key; 1000-2000 is 26 keys;
  *    a range over every port is the protocol's wildcard;
  *  - "deny wins" is resolved here: the datapath takes the first entry it finds, most specific first
- *    (peer identity before identity 0; port, block, protocol, any protocol), so an allow entry that
+ *    (peer identity before identity 0; port, blocks, protocol, any protocol), so an allow entry that
  *    a deny entry found later would also match becomes a deny entry for the overlap.
  *  - the levels the endpoint uses go into its flags: the datapath skips probes that cannot hit.
  */
@@ -17,6 +18,7 @@ import {
 } from "../../lib/policy/types.js";
 import {
   EndpointPolicyFlags,
+  POLICY_LEVELS,
   PolicyDir,
   type PolicyDirCode,
   PolicyLevel,
@@ -26,7 +28,6 @@ import {
   PolicyVerdictCode,
 } from "./policy-codecs.js";
 
-const BLOCK = 256;
 const MAX_PORT = 0xffff;
 
 export type PolicyMapEntries = Map<string, readonly [PolicyMapKey, PolicyMapEntry]>;
@@ -71,9 +72,12 @@ export function expandPorts(key: Pick<PolicyKey, "protocol" | "port" | "endPort"
     return [{ proto: key.protocol, level: PolicyLevel.proto, port: 0 }];
   const out: L4[] = [];
   for (let port = key.port; port <= end; ) {
-    if (port % BLOCK === 0 && port + BLOCK - 1 <= end) {
-      out.push({ proto: key.protocol, level: PolicyLevel.block, port });
-      port += BLOCK;
+    if (port % 256 === 0 && port + 255 <= end) {
+      out.push({ proto: key.protocol, level: PolicyLevel.block256, port });
+      port += 256;
+    } else if (port % 16 === 0 && port + 15 <= end) {
+      out.push({ proto: key.protocol, level: PolicyLevel.block16, port });
+      port += 16;
     } else {
       out.push({ proto: key.protocol, level: PolicyLevel.port, port });
       port += 1;
@@ -88,9 +92,11 @@ function covers(a: L4, b: L4): boolean {
   if (a.proto !== b.proto || b.level === PolicyLevel.any) return false;
   if (a.level === PolicyLevel.proto) return true;
   if (b.level === PolicyLevel.proto) return false;
-  if (a.level === PolicyLevel.block)
-    return b.level === PolicyLevel.block ? a.port === b.port : (b.port & 0xff00) === a.port;
-  return b.level === PolicyLevel.port && a.port === b.port;
+  return a.port <= b.port && b.port + blockSize(b.level) <= a.port + blockSize(a.level);
+}
+
+function blockSize(level: PolicyLevelCode): number {
+  return level === PolicyLevel.block256 ? 256 : level === PolicyLevel.block16 ? 16 : 1;
 }
 
 interface Atom extends L4 {
@@ -170,7 +176,7 @@ export function flattenEndpointPolicy(
   let ingressLevels = 0;
   let egressLevels = 0;
   for (const [key] of entries.values()) {
-    const bit = 1 << (key.level + (key.identity === 0 ? 4 : 0));
+    const bit = 1 << (key.level + (key.identity === 0 ? POLICY_LEVELS : 0));
     if (key.direction === PolicyDir.ingress) ingressLevels |= bit;
     else egressLevels |= bit;
   }

@@ -4,7 +4,7 @@
  * local pods' traffic and the tunnel's, with the source identity in skb->mark).
  *  1. not enforced in that direction (no policy selects the endpoint): pass, no lookup;
  *  2. policy conntrack (cm_policy_ct): an allowed connection, or the reply of one, passes;
- *  3. cm_policy: at most 8 exact-key hash probes, only at levels the endpoint has entries for
+ *  3. cm_policy: at most 10 exact-key hash probes, only at levels the endpoint has entries for
  *     (EP_F_*_LEVELS); the first hit is the verdict because the agent resolved "deny wins" when it
  *     wrote the entries; no hit = default deny. Allowed → conntrack entries for both directions.
  * The cost does not depend on how many rules or identities there are: each probe is one hash lookup.
@@ -95,16 +95,34 @@ echo:
 	return 0;
 }
 
-static __always_inline void policy_ct_fill(struct ct_key *key, const struct packet *pkt, const struct policy_l4 *l4,
-					   int reverse, __u8 direction)
+/* Whether a sorts before b (addresses of one family; the unused words of IPv4 are zero). */
+static __always_inline int addr_before(const union dp_addr *a, const union dp_addr *b)
 {
-	key->saddr = reverse ? pkt->daddr : pkt->saddr;
-	key->daddr = reverse ? pkt->saddr : pkt->daddr;
-	key->sport = reverse ? l4->dport : l4->sport;
-	key->dport = reverse ? l4->sport : l4->dport;
-	key->proto = pkt->proto;
-	key->family = pkt->family;
-	key->direction = direction;
+	for (int i = 0; i < 4; i++) {
+		__u32 x = bpf_ntohl(a->ip6_words[i]), y = bpf_ntohl(b->ip6_words[i]);
+
+		if (x != y)
+			return x < y;
+	}
+	return 0;
+}
+
+/* One key per connection and endpoint, the same for both directions of the connection: the tuple
+ * with the lower address first, and which of the two addresses is the endpoint's (direction = 0:
+ * the first). A request and its replies, egress and ingress, all find the one entry, so a new
+ * connection costs one insert and every later packet one lookup. */
+static __always_inline void policy_ct_key(struct ct_key *key, const union dp_addr *saddr, const union dp_addr *daddr,
+					  __be16 sport, __be16 dport, __u8 proto, __u8 family, int endpoint_is_source)
+{
+	int swap = addr_before(daddr, saddr);
+
+	key->saddr = swap ? *daddr : *saddr;
+	key->daddr = swap ? *saddr : *daddr;
+	key->sport = swap ? dport : sport;
+	key->dport = swap ? sport : dport;
+	key->proto = proto;
+	key->family = family;
+	key->direction = endpoint_is_source ^ !swap; /* 0: the endpoint is key->saddr */
 }
 
 static __always_inline int policy_ct_live(struct policy_ct_entry *entry, __u8 proto, __u64 now)
@@ -118,26 +136,28 @@ static __always_inline int policy_ct_live(struct policy_ct_entry *entry, __u8 pr
 	return 1;
 }
 
-/* An ICMP error about a connection this endpoint's policy let through (in either direction): the
- * embedded header is the packet the error answers, sent the other way. */
+/* An ICMP error about a connection this endpoint's policy let through: the embedded header is the
+ * packet the error answers. */
 static __always_inline int policy_related(struct __sk_buff *skb, const struct packet *pkt, __u8 direction, __u64 now)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
+	union dp_addr inner_saddr = {}, inner_daddr = {};
 	struct ct_key key = {};
 	struct policy_ct_entry *entry;
 	__u32 inner = pkt->l4_offset + 8;
 	__u32 inner_l4;
-	__be16 *ports;
+	__be16 *ports, sport = 0, dport = 0;
+	__u8 proto;
 
 	if (pkt->family == DP_FAMILY_IPV4) {
 		struct iphdr *ip = data + inner;
 
 		if ((void *)(ip + 1) > data_end)
 			return 0;
-		key.saddr.ip4 = ip->saddr;
-		key.daddr.ip4 = ip->daddr;
-		key.proto = ip->protocol;
+		inner_saddr.ip4 = ip->saddr;
+		inner_daddr.ip4 = ip->daddr;
+		proto = ip->protocol;
 		inner_l4 = inner + 20; /* options in an embedded header are rare enough to deny */
 		if (ip->ihl != 5)
 			return 0;
@@ -146,25 +166,24 @@ static __always_inline int policy_related(struct __sk_buff *skb, const struct pa
 
 		if ((void *)(ip6 + 1) > data_end)
 			return 0;
-		__builtin_memcpy(&key.saddr, &ip6->saddr, 16);
-		__builtin_memcpy(&key.daddr, &ip6->daddr, 16);
-		key.proto = ip6->nexthdr;
+		__builtin_memcpy(&inner_saddr, &ip6->saddr, 16);
+		__builtin_memcpy(&inner_daddr, &ip6->daddr, 16);
+		proto = ip6->nexthdr;
 		inner_l4 = inner + IPV6_HLEN;
 	}
 	ports = data + inner_l4;
 	if ((void *)(ports + 2) > data_end)
 		return 0;
-	if (key.proto == IPPROTO_TCP_ || key.proto == IPPROTO_UDP_) {
-		key.sport = ports[0];
-		key.dport = ports[1];
-	} else if (key.proto == IPPROTO_ICMP_ || key.proto == IPPROTO_ICMPV6_) {
-		key.sport = ports[1]; /* the echo id */
-		key.dport = ports[1];
+	if (proto == IPPROTO_TCP_ || proto == IPPROTO_UDP_) {
+		sport = ports[0];
+		dport = ports[1];
+	} else if (proto == IPPROTO_ICMP_ || proto == IPPROTO_ICMPV6_) {
+		sport = ports[1]; /* the echo id */
+		dport = ports[1];
 	}
-	key.family = pkt->family;
-	/* the embedded packet went the other way than the error: its connection entry is the one
-	 * recorded for the opposite direction at this endpoint */
-	key.direction = direction ^ 1;
+	/* the embedded packet is one the endpoint sent (an egress error comes back in) or one the
+	 * endpoint received (the error goes out): the endpoint's address is its source iff ingress */
+	policy_ct_key(&key, &inner_saddr, &inner_daddr, sport, dport, proto, pkt->family, direction == POLICY_DIR_INGRESS);
 	entry = bpf_map_lookup_elem(&cm_policy_ct, &key);
 	return entry && policy_ct_live(entry, key.proto, now);
 }
@@ -199,7 +218,11 @@ static __always_inline struct policy_entry *policy_match(__u16 policy_id, __u8 d
 			entry = policy_probe(&key, levels, base + POLICY_LEVEL_PORT, POLICY_LEVEL_PORT, proto, port);
 			if (entry)
 				return entry;
-			entry = policy_probe(&key, levels, base + POLICY_LEVEL_BLOCK, POLICY_LEVEL_BLOCK, proto,
+			entry = policy_probe(&key, levels, base + POLICY_LEVEL_BLOCK16, POLICY_LEVEL_BLOCK16, proto,
+					     port & 0xfff0);
+			if (entry)
+				return entry;
+			entry = policy_probe(&key, levels, base + POLICY_LEVEL_BLOCK256, POLICY_LEVEL_BLOCK256, proto,
 					     port & 0xff00);
 			if (entry)
 				return entry;
@@ -253,7 +276,8 @@ static __always_inline int policy_enforce(struct __sk_buff *skb, const struct pa
 	if (l4.icmp_neighbor)
 		return TC_ACT_OK;
 	now = bpf_ktime_get_coarse_ns();
-	policy_ct_fill(&key, pkt, &l4, 0, direction);
+	policy_ct_key(&key, &pkt->saddr, &pkt->daddr, l4.sport, l4.dport, pkt->proto, pkt->family,
+		      direction == POLICY_DIR_EGRESS);
 	entry = bpf_map_lookup_elem(&cm_policy_ct, &key);
 	if (entry && policy_ct_live(entry, pkt->proto, now))
 		return TC_ACT_OK;
@@ -261,7 +285,7 @@ static __always_inline int policy_enforce(struct __sk_buff *skb, const struct pa
 		return TC_ACT_OK;
 
 	levels = (ep->flags >> (direction == POLICY_DIR_INGRESS ? EP_F_INGRESS_LEVELS_SHIFT : EP_F_EGRESS_LEVELS_SHIFT)) &
-		 0xff;
+		 EP_F_LEVELS_MASK;
 	verdict = policy_match(policy_id, direction, levels, peer, pkt->proto, bpf_ntohs(pkt->dport),
 			       pkt->has_ports);
 	if (!verdict || verdict->verdict != POLICY_ALLOW) {
@@ -272,8 +296,6 @@ static __always_inline int policy_enforce(struct __sk_buff *skb, const struct pa
 	/* ICMP errors are never connections of their own */
 	if (!l4.icmp_error) {
 		fresh.last_seen_ns = now;
-		bpf_map_update_elem(&cm_policy_ct, &key, &fresh, BPF_ANY);
-		policy_ct_fill(&key, pkt, &l4, 1, direction ^ 1);
 		bpf_map_update_elem(&cm_policy_ct, &key, &fresh, BPF_ANY);
 	}
 	return TC_ACT_OK;

@@ -127,25 +127,28 @@ struct endpoint_info {
 };
 
 /* endpoint_info.flags: whether each direction is enforced, which cm_policy key levels exist for the
- * endpoint (so a packet probes only those), and the endpoint's policy slot. Bits 18-19 are free. */
+ * endpoint (so a packet probes only those), and the endpoint's policy slot. */
 #define EP_F_INGRESS_ENFORCED (1U << 0)
 #define EP_F_EGRESS_ENFORCED (1U << 1)
-#define EP_F_INGRESS_LEVELS_SHIFT 2 /* 8 bits: POLICY_LEVEL_* for the peer identity, then +4 for identity 0 */
-#define EP_F_EGRESS_LEVELS_SHIFT 10
-#define EP_F_POLICY_ID_SHIFT 20 /* 12 bits: 1..4095 (cm_endpoints holds 4096 entries) */
+#define EP_F_INGRESS_LEVELS_SHIFT 2 /* 10 bits: POLICY_LEVEL_* for the peer identity, then +5 for identity 0 */
+#define EP_F_EGRESS_LEVELS_SHIFT 12
+#define EP_F_LEVELS_MASK 0x3ff
+#define EP_F_POLICY_ID_SHIFT 22 /* 10 bits: 1..1023 (a node runs far fewer pods) */
 
 /* cm_policy (hash): one verdict per (endpoint policy slot, direction, peer identity, protocol, port
- * level). A packet probes at most 8 exact keys, most specific first: for the peer identity and
- * then identity 0, (proto, port), (proto, 256-port block), (proto, any port), (any protocol);
- * the agent writes only the levels an endpoint uses (EP_F_*_LEVELS) and resolves "deny wins" ahead
- * of time (bpf/datapath/policy-entries.ts), so the first hit is the verdict. */
+ * level). A packet probes at most 10 exact keys, most specific first: for the peer identity and
+ * then identity 0, (proto, port), (proto, 16-port block), (proto, 256-port block), (proto, any
+ * port), (any protocol); the agent writes only the levels an endpoint uses (EP_F_*_LEVELS) and
+ * resolves "deny wins" ahead of time (bpf/datapath/policy-entries.ts), so the first hit is the
+ * verdict. A port range becomes aligned blocks plus single ports: 1000-2000 is 26 keys. */
 #define POLICY_DIR_INGRESS 0
 #define POLICY_DIR_EGRESS 1
-#define POLICY_LEVEL_PORT 0  /* port = the destination port */
-#define POLICY_LEVEL_BLOCK 1 /* port = destination port & 0xff00: ranges are 256-aligned blocks + ports */
-#define POLICY_LEVEL_PROTO 2 /* port = 0: any port of the protocol */
-#define POLICY_LEVEL_ANY 3   /* proto = 0, port = 0 */
-#define POLICY_LEVELS 4
+#define POLICY_LEVEL_PORT 0     /* port = the destination port */
+#define POLICY_LEVEL_BLOCK16 1  /* port = destination port & 0xfff0 */
+#define POLICY_LEVEL_BLOCK256 2 /* port = destination port & 0xff00 */
+#define POLICY_LEVEL_PROTO 3    /* port = 0: any port of the protocol */
+#define POLICY_LEVEL_ANY 4      /* proto = 0, port = 0 */
+#define POLICY_LEVELS 5
 #define POLICY_ALLOW 1
 #define POLICY_DENY 2
 
@@ -175,9 +178,9 @@ struct policy_drop_key {
 	__u32 rule;
 };
 
-/* cm_policy_ct (LRU), keyed by struct ct_key with direction = POLICY_DIR_*: a connection a policy
- * allowed at that endpoint's hook, plus the reply tuple under the other direction, so established
- * flows and replies skip the policy lookup. ICMP echo uses the echo id as both ports. */
+/* cm_policy_ct (LRU), keyed by struct ct_key in a canonical form (dp_policy.h: policy_ct_key): a
+ * connection an endpoint's policy allowed, in either direction; its later packets and its replies
+ * skip the policy lookup. ICMP echo uses the echo id as both ports. */
 struct policy_ct_entry {
 	__u64 last_seen_ns;
 };
