@@ -421,6 +421,7 @@ export class Agent {
     const skipped = new SkippedObjects(log, () => this.counters.skippedObject());
     const datapathLoop = new DatapathLoop({
       nodeName: config.nodeName,
+      clusterId: config.clusterId,
       nodeIp: node.ip,
       encrypt: config.encryption !== "none",
       caches,

@@ -64,6 +64,10 @@ export function remotePods(endpoints: readonly MeshEndpoint[], localNodeIp: stri
 
 export interface DatapathInputs {
   localNode: string;
+  /** This cluster's id: the nodes of this cluster may send only its identities over the tunnel. */
+  clusterId?: number;
+  /** An endpoint's network policy flags (agent/policy/), by endpoint id; absent: none. */
+  policyFlags?: (endpoint: string) => number;
   nodes: readonly NodeInfo[];
   endpoints: readonly EndpointRecord[];
   services: DesiredService[];
@@ -81,6 +85,7 @@ export function desiredDatapath(inputs: DatapathInputs): DesiredDatapathState {
       identity: record.identity,
       mac: record.podMac,
       nodeMac: record.hostMac,
+      ...(inputs.policyFlags ? { policyFlags: inputs.policyFlags(record.id) } : {}),
     }));
   const remoteNodes: DesiredRemoteNode[] = [];
   for (const node of inputs.nodes) {
@@ -90,6 +95,7 @@ export function desiredDatapath(inputs: DatapathInputs): DesiredDatapathState {
       podCidrs: node.podCidrs,
       nodeIdentity: RESERVED_IDENTITY.remoteNode,
       podCidrIdentity: RESERVED_IDENTITY.world,
+      ...(inputs.clusterId ? { clusterId: inputs.clusterId } : {}),
     });
   }
   const ipcache: DesiredIpcacheEntry[] = [];

@@ -21,6 +21,9 @@ import { planNodeDatapath } from "./datapath-plan.js";
 
 export interface DatapathLoopDeps {
   nodeName: string;
+  clusterId: number;
+  /** Endpoints' network policy flags (agent/policy/); absent: none. */
+  policyFlags?: (endpoint: string) => number;
   nodeIp: string;
   encrypt: boolean;
   caches: AgentCaches;
@@ -111,6 +114,8 @@ export class DatapathLoop {
     const { caches } = deps;
     return planNodeDatapath({
       nodeName: deps.nodeName,
+      clusterId: deps.clusterId,
+      policyFlags: deps.policyFlags,
       nodeIp: deps.nodeIp,
       nodes,
       endpoints: deps.endpoints.list(),

@@ -21,6 +21,10 @@ import { desiredServices, type ServiceProblem } from "../services/desired.js";
 
 export interface NodeDatapathInputs {
   nodeName: string;
+  /** This cluster's id (the cluster of this cluster's nodes in the ipcache). */
+  clusterId?: number;
+  /** Endpoints' network policy flags by endpoint id (agent/policy/). */
+  policyFlags?: (endpoint: string) => number;
   /** This node's address: its own pods are not remote pods. */
   nodeIp: string | undefined;
   nodes: readonly NodeInfo[];
@@ -54,6 +58,8 @@ export function planNodeDatapath(inputs: NodeDatapathInputs): NodeDatapathPlan {
   });
   const planned = desiredDatapath({
     localNode: inputs.nodeName,
+    clusterId: inputs.clusterId,
+    policyFlags: inputs.policyFlags,
     nodes,
     endpoints: inputs.endpoints,
     services,
