@@ -26,6 +26,8 @@ export interface PolicyRuleRef {
   direction: PolicyDirection;
   /** index of the rule within the policy's ingress/egress (or ingressDeny/egressDeny) list */
   index: number;
+  /** CiliumNetworkPolicy with `specs`: index of the spec holding the rule (absent for `spec`) */
+  spec?: number;
 }
 
 export interface PolicyKey {

@@ -1,0 +1,35 @@
+/**
+ * Errors in a policy object, each naming the field it is about (`spec.ingress[0].toPorts[0].ports[1].endPort`),
+ * so the status, the agent's log and `meshctl policy trace` can say exactly what to fix.
+ */
+
+export interface PolicyFieldError {
+  /** JSON path of the field, from the object's root: `spec.egress[1].toCIDRSet[0].cidr` */
+  path: string;
+  message: string;
+}
+
+export function fieldErrorText(error: PolicyFieldError): string {
+  return `${error.path}: ${error.message}`;
+}
+
+/** A policy that cannot be enforced as written; `errors` has one entry per bad field. */
+export class InvalidPolicyError extends Error {
+  readonly errors: PolicyFieldError[];
+  constructor(
+    readonly policy: string,
+    errors: PolicyFieldError[],
+  ) {
+    super(`policy ${policy} is invalid: ${errors.map(fieldErrorText).join("; ")}`);
+    this.name = "InvalidPolicyError";
+    this.errors = errors;
+  }
+}
+
+/** Collects the errors of one parse; parsers keep going after an error so a user sees them all at once. */
+export class FieldErrors {
+  readonly list: PolicyFieldError[] = [];
+  add(path: string, message: string): void {
+    this.list.push({ path, message });
+  }
+}

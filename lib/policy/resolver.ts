@@ -1,0 +1,557 @@
+/**
+ * The incremental policy resolver: policies + identities + local endpoints → each local endpoint's
+ * policy entries (lib/policy/types.ts), as key-level deltas. Pure: no I/O, no clock; the agent feeds
+ * it from its informers and the remote clusters and applies the deltas to the BPF policy maps.
+ *
+ * Every change runs as one batch: contributions (endpoint, key, rule) are added and removed, the
+ * first touch of a key records the value it had, and the batch ends by comparing each touched key's
+ * winning value (deny wins; then the first rule) with the recorded one. So a delta holds exactly
+ * the keys whose value changed, whatever happened in between, and `enforced` whenever it changed.
+ * An identity reaches only the selectors indexed under its cluster (./selector-cache.ts), and a
+ * selector's new identity reaches only the endpoints of the rules that use it.
+ *
+ * Kubernetes semantics: an endpoint that no policy selects in a direction is not enforced there
+ * (the datapath allows everything); once one does, only what some rule allows passes. Replies of
+ * allowed connections are the datapath's (conntrack). Traffic from the local host (kubelet probes)
+ * is allowed to every ingress-enforced endpoint, as Cilium's allow-localhost=always does
+ * (https://github.com/cilium/cilium/blob/main/pkg/policy/resolve.go), unless `allowFromHost` is false.
+ */
+import { cidrContains, parseCidr } from "../cidr.js";
+import {
+  CLUSTER_LABEL,
+  LABEL_SOURCE,
+  NAMESPACE_LABEL,
+  parseLabelList,
+  RESERVED_IDENTITY,
+  RESERVED_SOURCE,
+} from "../identity/labels.js";
+import { type ParsedPolicy, type PolicyRule, type PolicySubject, policyId } from "./rules.js";
+import { selectorMatches } from "./selector.js";
+import { type CachedSelector, type KnownIdentity, RESERVED_LABELS, SelectorCache } from "./selector-cache.js";
+import {
+  ANY_IDENTITY,
+  type CidrIdentity,
+  type EndpointPolicy,
+  type EndpointPolicyDelta,
+  LOCAL_IDENTITY_SCOPE,
+  type PolicyDirection,
+  type PolicyKey,
+  type PolicyKind,
+  type PolicyRuleRef,
+  type PolicyValue,
+} from "./types.js";
+
+export interface ResolverOptions {
+  /** the local cluster's name: selectors without a cluster label match only its identities */
+  clusterName: string;
+  /** allow ingress from the local host (identity 1) to every ingress-enforced endpoint (default true) */
+  allowFromHost?: boolean;
+}
+
+export interface IdentityInput {
+  id: number;
+  /** security labels, `k8s:app=x` form (as MeshIdentity / Cilium's identities carry them) */
+  labels: readonly string[];
+  /** the cluster the identity came from: it overrides any cluster label the labels claim */
+  cluster: string;
+}
+
+export interface EndpointInput {
+  /** the agent's endpoint id */
+  id: string;
+  identity: number;
+  /** the endpoint's security labels, `k8s:app=x` form */
+  labels: readonly string[];
+  namespace: string;
+  /** container ports by name, for ingress named ports */
+  namedPorts?: ReadonlyArray<{ name: string; port: number; protocol: string }>;
+}
+
+/** The rule behind the host's ingress entry (allowFromHost); not a Kubernetes object (`:` is not valid in names). */
+export const ALLOW_FROM_HOST_RULE: PolicyRuleRef = {
+  kind: "CiliumClusterwideNetworkPolicy",
+  name: "builtin:allow-from-host",
+  direction: "ingress",
+  index: 0,
+};
+
+interface RuleState {
+  uid: number;
+  rule: PolicyRule;
+  subject: SubjectState;
+  /** null: every peer */
+  selectors: CachedSelector<RuleState>[] | null;
+  value: PolicyValue;
+  /** "proto/port-end" keys when the ports do not depend on the endpoint (no named port) */
+  fixedPorts?: string[];
+}
+
+interface SubjectState {
+  subject: PolicySubject;
+  endpoints: Set<EndpointState>;
+  rules: Map<string, RuleState>;
+}
+
+interface PolicyState {
+  policy: ParsedPolicy;
+  subjects: Map<string, SubjectState>;
+}
+
+interface EndpointState {
+  input: EndpointInput;
+  labels: Map<string, string>;
+  subjects: Set<SubjectState>;
+  enforced: { ingress: boolean; egress: boolean };
+  /** "direction/proto/port-end" → peer identity → uids of the rules contributing the key */
+  entries: Map<string, Map<number, number[]>>;
+}
+
+interface Touched {
+  enforced: { ingress: boolean; egress: boolean } | undefined;
+  /** the endpoint did not exist before the batch */
+  created: boolean;
+  keys: Map<string, Map<number, PolicyValue | undefined>>;
+}
+
+const PROTOCOL_NUMBERS: Record<string, number> = { TCP: 6, UDP: 17, SCTP: 132 };
+const HOST_RULE_UID = 0;
+const HOST_VALUE: PolicyValue = { verdict: "allow", rule: ALLOW_FROM_HOST_RULE };
+const ANY_PORT = "0/0-0";
+
+function parseKey(portKey: string, identity: number): PolicyKey {
+  const slash = portKey.indexOf("/");
+  const second = portKey.indexOf("/", slash + 1);
+  const dash = portKey.indexOf("-", second);
+  return {
+    direction: portKey.slice(0, slash) as PolicyDirection,
+    identity,
+    protocol: Number(portKey.slice(slash + 1, second)),
+    port: Number(portKey.slice(second + 1, dash)),
+    endPort: Number(portKey.slice(dash + 1)),
+  };
+}
+
+export class PolicyResolver {
+  private readonly cache = new SelectorCache<RuleState>();
+  private readonly policies = new Map<string, PolicyState>();
+  private readonly endpoints = new Map<string, EndpointState>();
+  private readonly rules = new Map<number, RuleState>();
+  private readonly cidrs = new Map<string, { identity: number; refs: number }>();
+  private nextRuleUid = 1;
+  private nextCidrIdentity = LOCAL_IDENTITY_SCOPE + 1;
+  private touched = new Map<EndpointState, Touched>();
+  private readonly allowFromHost: boolean;
+
+  constructor(private readonly options: ResolverOptions) {
+    this.allowFromHost = options.allowFromHost ?? true;
+    for (const [id, name] of Object.entries(RESERVED_LABELS))
+      this.cache.identities.set(Number(id), {
+        id: Number(id),
+        labels: new Map([[`${RESERVED_SOURCE}:${name}`, ""]]),
+      });
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------
+
+  upsertPolicy(policy: ParsedPolicy): EndpointPolicyDelta[] {
+    const id = policyId(policy);
+    const old = this.policies.get(id);
+    const state: PolicyState = { policy, subjects: new Map() };
+    policy.subjects.forEach((subject, i) => {
+      const key = `${i}|${JSON.stringify(subject.selector)}|${subject.enforce.ingress}|${subject.enforce.egress}`;
+      const kept = old?.subjects.get(key);
+      const subjectState: SubjectState = kept ?? { subject, endpoints: new Set(), rules: new Map() };
+      if (!kept)
+        for (const endpoint of this.endpoints.values())
+          if (selectorMatches(subject.selector, endpoint.labels)) this.attachSubject(subjectState, endpoint);
+      const wanted = new Map(subject.rules.map((rule) => [JSON.stringify(rule), rule]));
+      for (const [ruleKey, rule] of subjectState.rules)
+        if (!wanted.has(ruleKey)) {
+          subjectState.rules.delete(ruleKey);
+          this.removeRule(rule);
+        }
+      for (const [ruleKey, rule] of wanted)
+        if (!subjectState.rules.has(ruleKey))
+          subjectState.rules.set(ruleKey, this.addRule(rule, subjectState));
+      subjectState.subject = subject;
+      state.subjects.set(key, subjectState);
+    });
+    for (const [key, subjectState] of old?.subjects ?? [])
+      if (!state.subjects.has(key)) this.dropSubject(subjectState);
+    this.policies.set(id, state);
+    return this.flush();
+  }
+
+  deletePolicy(ref: { kind: PolicyKind; namespace?: string; name: string }): EndpointPolicyDelta[] {
+    const id = policyId(ref);
+    const state = this.policies.get(id);
+    if (!state) return [];
+    this.policies.delete(id);
+    for (const subjectState of state.subjects.values()) this.dropSubject(subjectState);
+    return this.flush();
+  }
+
+  upsertIdentities(identities: readonly IdentityInput[]): EndpointPolicyDelta[] {
+    for (const input of identities) {
+      if (input.id in RESERVED_LABELS || input.id >= LOCAL_IDENTITY_SCOPE || input.id === 0) continue;
+      const labels = parseLabelList(input.labels);
+      // the cluster it came from, not the one it claims: a forged label never makes it local
+      labels.set(`${LABEL_SOURCE}:${CLUSTER_LABEL}`, input.cluster);
+      const old = this.cache.identities.get(input.id);
+      if (old && old.cluster === input.cluster && sameLabels(old.labels, labels)) continue;
+      if (old) this.removeIdentity(old);
+      this.addIdentity({ id: input.id, labels, cluster: input.cluster });
+    }
+    return this.flush();
+  }
+
+  deleteIdentities(ids: readonly number[]): EndpointPolicyDelta[] {
+    for (const id of ids) {
+      const identity = this.cache.identities.get(id);
+      if (identity && !(id in RESERVED_LABELS) && !identity.cidr) this.removeIdentity(identity);
+    }
+    return this.flush();
+  }
+
+  upsertEndpoint(input: EndpointInput): EndpointPolicyDelta[] {
+    const labels = parseLabelList(input.labels);
+    labels.set(`${LABEL_SOURCE}:${NAMESPACE_LABEL}`, input.namespace);
+    labels.set(`${LABEL_SOURCE}:${CLUSTER_LABEL}`, this.options.clusterName);
+    const old = this.endpoints.get(input.id);
+    if (old) {
+      if (
+        sameLabels(old.labels, labels) &&
+        JSON.stringify(old.input.namedPorts ?? []) === JSON.stringify(input.namedPorts ?? [])
+      ) {
+        old.input = input;
+        return [];
+      }
+      this.touch(old);
+      for (const subject of [...old.subjects]) this.detachSubject(subject, old);
+      old.input = input;
+      old.labels = labels;
+      this.matchSubjects(old);
+      return this.flush();
+    }
+    const endpoint: EndpointState = {
+      input,
+      labels,
+      subjects: new Set(),
+      enforced: { ingress: false, egress: false },
+      entries: new Map(),
+    };
+    this.endpoints.set(input.id, endpoint);
+    this.touch(endpoint).created = true;
+    this.matchSubjects(endpoint);
+    return this.flush();
+  }
+
+  deleteEndpoint(id: string): EndpointPolicyDelta[] {
+    const endpoint = this.endpoints.get(id);
+    if (!endpoint) return [];
+    this.touch(endpoint);
+    for (const subject of [...endpoint.subjects]) this.detachSubject(subject, endpoint);
+    const deltas = this.flush();
+    this.endpoints.delete(id);
+    return deltas;
+  }
+
+  // ---- outputs ------------------------------------------------------------------------------
+
+  endpointPolicy(id: string): EndpointPolicy | undefined {
+    const endpoint = this.endpoints.get(id);
+    if (!endpoint) return undefined;
+    const entries: Array<[PolicyKey, PolicyValue]> = [];
+    for (const [portKey, peers] of endpoint.entries)
+      for (const [identity, uids] of peers)
+        entries.push([parseKey(portKey, identity), this.winner(uids) as PolicyValue]);
+    return { endpoint: id, enforced: { ...endpoint.enforced }, entries };
+  }
+
+  /** The CIDR identities policies need, for the ipcache (prefix → identity, no tunnel). */
+  cidrIdentities(): CidrIdentity[] {
+    return [...this.cidrs].map(([prefix, { identity }]) => ({ prefix, identity }));
+  }
+
+  /** A known identity's labels (`k8s:app=x`), for traces and status; undefined when unknown. */
+  identityLabels(id: number): string[] | undefined {
+    const identity = this.cache.identities.get(id);
+    return identity && [...identity.labels].map(([k, v]) => (v === "" ? k : `${k}=${v}`));
+  }
+
+  /** The most specific CIDR identity containing an address, else world (what the ipcache's LPM gives). */
+  identityOfAddress(address: string): number {
+    let best: { identity: number; length: number } | undefined;
+    for (const [prefix, { identity }] of this.cidrs) {
+      const cidr = parseCidr(prefix);
+      if (cidrContains(cidr, address) && (!best || cidr.prefixLength > best.length))
+        best = { identity, length: cidr.prefixLength };
+    }
+    return best?.identity ?? RESERVED_IDENTITY.world;
+  }
+
+  // ---- identities ---------------------------------------------------------------------------
+
+  private addIdentity(identity: KnownIdentity): void {
+    this.cache.identities.set(identity.id, identity);
+    for (const selector of this.cache.candidates(identity))
+      if (selector.matches(identity)) {
+        selector.ids.add(identity.id);
+        for (const rule of selector.users)
+          if (!this.selectedElsewhere(rule, selector, identity.id)) this.ruleGains(rule, identity.id);
+      }
+  }
+
+  private removeIdentity(identity: KnownIdentity): void {
+    for (const selector of this.cache.candidates(identity))
+      if (selector.ids.delete(identity.id))
+        for (const rule of selector.users)
+          if (!this.selectedElsewhere(rule, selector, identity.id)) this.ruleLoses(rule, identity.id);
+    this.cache.identities.delete(identity.id);
+  }
+
+  private selectedElsewhere(rule: RuleState, except: CachedSelector<RuleState>, id: number): boolean {
+    for (const selector of rule.selectors ?? []) if (selector !== except && selector.ids.has(id)) return true;
+    return false;
+  }
+
+  private acquireCidr(prefix: string): void {
+    const known = this.cidrs.get(prefix);
+    if (known) {
+      known.refs++;
+      return;
+    }
+    const identity = this.nextCidrIdentity++;
+    this.cidrs.set(prefix, { identity, refs: 1 });
+    this.addIdentity({
+      id: identity,
+      labels: new Map([
+        [`cidr:${prefix}`, ""],
+        [`${RESERVED_SOURCE}:world`, ""],
+      ]),
+      cidr: parseCidr(prefix),
+    });
+  }
+
+  private releaseCidr(prefix: string): void {
+    const known = this.cidrs.get(prefix);
+    if (!known || --known.refs > 0) return;
+    this.cidrs.delete(prefix);
+    const identity = this.cache.identities.get(known.identity);
+    if (identity) this.removeIdentity(identity);
+  }
+
+  // ---- rules and subjects -------------------------------------------------------------------
+
+  private addRule(rule: PolicyRule, subject: SubjectState): RuleState {
+    const state: RuleState = {
+      uid: this.nextRuleUid++,
+      rule,
+      subject,
+      selectors: null,
+      value: { verdict: rule.verdict, rule: rule.ref },
+    };
+    if (rule.ports === null || rule.ports.every((p) => !("name" in p)))
+      state.fixedPorts =
+        rule.ports === null
+          ? [ANY_PORT]
+          : [...new Set(rule.ports.map((p) => ("name" in p ? "" : `${p.protocol}/${p.port}-${p.endPort}`)))];
+    if (rule.peers !== null) {
+      state.selectors = [];
+      // the prefixes' identities first, so that a selector made next finds them
+      for (const prefix of cidrPrefixes(rule)) this.acquireCidr(prefix);
+      for (const peer of rule.peers) {
+        const selector = this.cache.acquire(peer, state);
+        if (!state.selectors.includes(selector)) state.selectors.push(selector);
+      }
+    }
+    this.rules.set(state.uid, state);
+    for (const endpoint of subject.endpoints) this.applyRule(state, endpoint, +1);
+    return state;
+  }
+
+  private removeRule(state: RuleState): void {
+    for (const endpoint of state.subject.endpoints) this.applyRule(state, endpoint, -1);
+    for (const selector of state.selectors ?? []) this.cache.release(selector, state);
+    for (const prefix of cidrPrefixes(state.rule)) this.releaseCidr(prefix);
+    this.rules.delete(state.uid);
+  }
+
+  private dropSubject(subject: SubjectState): void {
+    for (const endpoint of [...subject.endpoints]) this.detachSubject(subject, endpoint);
+    for (const rule of subject.rules.values()) this.removeRule(rule);
+  }
+
+  private matchSubjects(endpoint: EndpointState): void {
+    for (const policy of this.policies.values())
+      for (const subject of policy.subjects.values())
+        if (selectorMatches(subject.subject.selector, endpoint.labels)) this.attachSubject(subject, endpoint);
+  }
+
+  private attachSubject(subject: SubjectState, endpoint: EndpointState): void {
+    this.touch(endpoint);
+    subject.endpoints.add(endpoint);
+    endpoint.subjects.add(subject);
+    for (const rule of subject.rules.values()) this.applyRule(rule, endpoint, +1);
+  }
+
+  private detachSubject(subject: SubjectState, endpoint: EndpointState): void {
+    this.touch(endpoint);
+    for (const rule of subject.rules.values()) this.applyRule(rule, endpoint, -1);
+    subject.endpoints.delete(endpoint);
+    endpoint.subjects.delete(subject);
+  }
+
+  private portsFor(rule: RuleState, endpoint: EndpointState): string[] {
+    if (rule.fixedPorts) return rule.fixedPorts;
+    const keys = new Set<string>();
+    for (const port of rule.rule.ports ?? []) {
+      if (!("name" in port)) keys.add(`${port.protocol}/${port.port}-${port.endPort}`);
+      else if (rule.rule.ref.direction === "ingress")
+        for (const named of endpoint.input.namedPorts ?? [])
+          if (
+            named.name === port.name &&
+            PROTOCOL_NUMBERS[named.protocol.toUpperCase() || "TCP"] === port.protocol
+          )
+            keys.add(`${port.protocol}/${named.port}-${named.port}`);
+    }
+    return [...keys];
+  }
+
+  private ruleIdentities(rule: RuleState): Iterable<number> {
+    if (rule.selectors === null) return [ANY_IDENTITY];
+    if (rule.selectors.length === 1) return rule.selectors[0].ids;
+    const ids = new Set<number>();
+    for (const selector of rule.selectors) for (const id of selector.ids) ids.add(id);
+    return ids;
+  }
+
+  private applyRule(rule: RuleState, endpoint: EndpointState, sign: 1 | -1): void {
+    const direction = rule.rule.ref.direction;
+    const ports = this.portsFor(rule, endpoint).map((p) => `${direction}/${p}`);
+    if (ports.length === 0) return;
+    for (const id of this.ruleIdentities(rule))
+      for (const portKey of ports) this.contribute(endpoint, portKey, id, rule.uid, sign);
+  }
+
+  private ruleGains(rule: RuleState, id: number): void {
+    for (const endpoint of rule.subject.endpoints) {
+      const direction = rule.rule.ref.direction;
+      for (const port of this.portsFor(rule, endpoint))
+        this.contribute(endpoint, `${direction}/${port}`, id, rule.uid, 1);
+    }
+  }
+
+  private ruleLoses(rule: RuleState, id: number): void {
+    for (const endpoint of rule.subject.endpoints) {
+      const direction = rule.rule.ref.direction;
+      for (const port of this.portsFor(rule, endpoint))
+        this.contribute(endpoint, `${direction}/${port}`, id, rule.uid, -1);
+    }
+  }
+
+  // ---- entries and batches ------------------------------------------------------------------
+
+  private touch(endpoint: EndpointState): Touched {
+    let touched = this.touched.get(endpoint);
+    if (!touched) {
+      touched = { enforced: { ...endpoint.enforced }, created: false, keys: new Map() };
+      this.touched.set(endpoint, touched);
+    }
+    return touched;
+  }
+
+  private contribute(endpoint: EndpointState, portKey: string, id: number, uid: number, sign: 1 | -1): void {
+    let peers = endpoint.entries.get(portKey);
+    if (!peers) {
+      if (sign < 0) return;
+      peers = new Map();
+      endpoint.entries.set(portKey, peers);
+    }
+    const uids = peers.get(id);
+    const touched = this.touch(endpoint);
+    let keys = touched.keys.get(portKey);
+    if (!keys) {
+      keys = new Map();
+      touched.keys.set(portKey, keys);
+    }
+    if (!keys.has(id)) keys.set(id, uids && this.winner(uids));
+    if (sign > 0) {
+      if (!uids) peers.set(id, [uid]);
+      else if (!uids.includes(uid)) uids.push(uid);
+    } else if (uids) {
+      const at = uids.indexOf(uid);
+      if (at >= 0) uids.splice(at, 1);
+      if (uids.length === 0) {
+        peers.delete(id);
+        if (peers.size === 0) endpoint.entries.delete(portKey);
+      }
+    }
+  }
+
+  private winner(uids: number[]): PolicyValue | undefined {
+    let best: PolicyValue | undefined;
+    for (const uid of uids) {
+      const value = uid === HOST_RULE_UID ? HOST_VALUE : this.rules.get(uid)?.value;
+      if (!value) continue;
+      if (!best || (value.verdict === "deny" && best.verdict === "allow")) best = value;
+    }
+    return best;
+  }
+
+  private flush(): EndpointPolicyDelta[] {
+    const deltas: EndpointPolicyDelta[] = [];
+    for (const endpoint of this.touched.keys()) {
+      const enforced = { ingress: false, egress: false };
+      for (const subject of endpoint.subjects) {
+        enforced.ingress ||= subject.subject.enforce.ingress;
+        enforced.egress ||= subject.subject.enforce.egress;
+      }
+      if (this.allowFromHost && enforced.ingress !== endpoint.enforced.ingress)
+        this.contribute(
+          endpoint,
+          `ingress/${ANY_PORT}`,
+          RESERVED_IDENTITY.host,
+          HOST_RULE_UID,
+          enforced.ingress ? 1 : -1,
+        );
+      endpoint.enforced = enforced;
+    }
+    for (const [endpoint, touched] of this.touched) {
+      const delta: EndpointPolicyDelta = { endpoint: endpoint.input.id, upserts: [], deletes: [] };
+      const before = touched.enforced;
+      if (
+        touched.created ||
+        before?.ingress !== endpoint.enforced.ingress ||
+        before?.egress !== endpoint.enforced.egress
+      )
+        delta.enforced = { ...endpoint.enforced };
+      for (const [portKey, ids] of touched.keys) {
+        const peers = endpoint.entries.get(portKey);
+        for (const [id, old] of ids) {
+          const uids = peers?.get(id);
+          const now = uids && this.winner(uids);
+          if (now === old) continue;
+          if (now) delta.upserts.push([parseKey(portKey, id), now]);
+          else delta.deletes.push(parseKey(portKey, id));
+        }
+      }
+      if (delta.enforced || delta.upserts.length > 0 || delta.deletes.length > 0) deltas.push(delta);
+    }
+    this.touched = new Map();
+    return deltas;
+  }
+}
+
+function sameLabels(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, value] of a) if (b.get(key) !== value) return false;
+  return true;
+}
+
+/** The prefixes a rule needs CIDR identities for: its blocks (but a /0, which is world) and their exceptions. */
+function cidrPrefixes(rule: PolicyRule): string[] {
+  return (rule.peers ?? []).flatMap((peer) =>
+    peer.type !== "cidr" ? [] : [...(peer.prefix.endsWith("/0") ? [] : [peer.prefix]), ...peer.except],
+  );
+}
