@@ -216,6 +216,7 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
       ["patch", "nodes"],
       ["create", "meshendpoints.clustermesh.io", "-n", "default"],
       ["get", "secrets", "-n", "kube-system"],
+      ["watch", "networkpolicies.networking.k8s.io", "-A"],
     ])
       assert.equal(await canI(agent, ...allowed), "yes", allowed.join(" "));
     for (const denied of [
@@ -224,6 +225,7 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
       ["delete", "nodes"],
       ["update", "configmaps", "-n", "kube-system"],
       ["delete", "customresourcedefinitions"],
+      ["create", "networkpolicies.networking.k8s.io", "-n", "default"],
     ])
       assert.equal(await canI(agent, ...denied), "no", denied.join(" "));
     const apiserver = serviceAccountUser(MESH_ACCESS.clustermeshApiserver);

@@ -68,6 +68,8 @@ export interface DatapathInputs {
   clusterId?: number;
   /** An endpoint's network policy flags (agent/policy/), by endpoint id; absent: none. */
   policyFlags?: (endpoint: string) => number;
+  /** Prefixes CIDR policy rules name, with their identities (no tunnel: longer prefixes win). */
+  cidrIdentities?: readonly { prefix: string; identity: number }[];
   nodes: readonly NodeInfo[];
   endpoints: readonly EndpointRecord[];
   services: DesiredService[];
@@ -98,7 +100,11 @@ export function desiredDatapath(inputs: DatapathInputs): DesiredDatapathState {
       ...(inputs.clusterId ? { clusterId: inputs.clusterId } : {}),
     });
   }
-  const ipcache: DesiredIpcacheEntry[] = [];
+  // first: an endpoint or pod entry of the same prefix comes later and wins
+  const ipcache: DesiredIpcacheEntry[] = (inputs.cidrIdentities ?? []).map(({ prefix, identity }) => ({
+    prefix,
+    identity,
+  }));
   const seen = new Set<string>();
   for (const record of inputs.endpoints) {
     seen.add(record.ip);

@@ -6,17 +6,21 @@
  * map) is reported and skipped: it never stops the agent.
  */
 import { PolicyDir } from "../../bpf/datapath/policy-codecs.js";
-import type { PolicyMapEntries } from "../../bpf/datapath/policy-entries.js";
+import { type PolicyMapEntries, policyMapKeyString } from "../../bpf/datapath/policy-entries.js";
 import type { PolicyDropCount, PolicyMaps } from "../../bpf/datapath/policy-maps.js";
-import type { EndpointPolicy, EndpointPolicyDelta, PolicyRuleRef } from "../../lib/policy/types.js";
+import type { EndpointPolicyStatus } from "../../lib/api/agent-status.js";
 import type { Logger } from "../../lib/log.js";
+import type { EndpointPolicy, EndpointPolicyDelta, PolicyRuleRef } from "../../lib/policy/types.js";
 import { applyDelta, type EndpointPolicyState, stateOf, UNENFORCED } from "./endpoint-state.js";
 import { planEndpointPolicy } from "./plan.js";
 import { RuleNumbers } from "./rule-numbers.js";
 import { PolicySlots, slotOfFlags } from "./slots.js";
 
 /** The map operations the controller needs (PolicyMaps; a fake in unit tests). */
-export type PolicyMapsIo = Pick<PolicyMaps, "write" | "entries" | "readDrops" | "clearDrops" | "flushConnections">;
+export type PolicyMapsIo = Pick<
+  PolicyMaps,
+  "write" | "entries" | "readDrops" | "clearDrops" | "flushConnections"
+>;
 
 export interface PolicyControllerDeps {
   maps: PolicyMapsIo;
@@ -25,14 +29,6 @@ export interface PolicyControllerDeps {
   /** an endpoint's flags changed: the datapath loop must write cm_endpoints */
   onFlagsChanged: () => void;
   log: Logger;
-}
-
-export interface EndpointPolicyStatus {
-  ingress: boolean;
-  egress: boolean;
-  drops: { ingress: number; egress: number };
-  /** drops by the rule that denied them; "default-deny" when no rule matched */
-  dropsByRule: Array<{ direction: "ingress" | "egress"; rule: string; packets: number }>;
 }
 
 export class PolicyController {
@@ -52,18 +48,22 @@ export class PolicyController {
   adopt(endpoints: ReadonlyArray<{ id: string; flags: number }>): void {
     const bySlot = new Map<number, PolicyMapEntries>();
     for (const [key, value] of this.deps.maps.entries()) {
-      let entries = bySlot.get(key.policyId);
-      if (!entries) bySlot.set(key.policyId, (entries = new Map()));
-      entries.set(`${key.policyId}/${key.direction}/${key.identity}/${key.proto}/${key.level}/${key.port}`, [key, value]);
+      const entries = bySlot.get(key.policyId) ?? new Map();
+      bySlot.set(key.policyId, entries);
+      entries.set(policyMapKeyString(key), [key, value]);
     }
     for (const { id, flags } of endpoints) {
       const slot = slotOfFlags(flags);
-      if (slot && this.slots.adopt(id, slot)) this.written.set(id, { entries: bySlot.get(slot) ?? new Map(), flags });
+      if (slot && this.slots.adopt(id, slot))
+        this.written.set(id, { entries: bySlot.get(slot) ?? new Map(), flags });
     }
     const owned = new Set(this.slots.entries().map(([, slot]) => slot));
     for (const [slot, entries] of bySlot) {
       if (owned.has(slot)) continue;
-      this.deps.maps.write([], [...entries.values()].map(([key]) => key));
+      this.deps.maps.write(
+        [],
+        [...entries.values()].map(([key]) => key),
+      );
       this.deps.maps.clearDrops(slot);
     }
   }
@@ -91,7 +91,11 @@ export class PolicyController {
       if (endpoints.has(endpoint)) continue;
       const written = this.written.get(endpoint);
       try {
-        if (written) this.deps.maps.write([], [...written.entries.values()].map(([key]) => key));
+        if (written)
+          this.deps.maps.write(
+            [],
+            [...written.entries.values()].map(([key]) => key),
+          );
         this.deps.maps.clearDrops(slot);
       } catch (err) {
         this.deps.log.warn({ err, endpoint }, "policy: removing a gone endpoint's entries failed");
@@ -107,10 +111,17 @@ export class PolicyController {
     return this.written.get(endpoint)?.flags ?? 0;
   }
 
-  status(endpoint: string, drops: readonly PolicyDropCount[] = this.deps.maps.readDrops()): EndpointPolicyStatus {
+  status(
+    endpoint: string,
+    drops: readonly PolicyDropCount[] = this.deps.maps.readDrops(),
+  ): EndpointPolicyStatus {
     const state = this.states.get(endpoint) ?? UNENFORCED;
     const slot = this.slots.get(endpoint);
-    const out: EndpointPolicyStatus = { ...state.enforced, drops: { ingress: 0, egress: 0 }, dropsByRule: [] };
+    const out: EndpointPolicyStatus = {
+      ...state.enforced,
+      drops: { ingress: 0, egress: 0 },
+      dropsByRule: [],
+    };
     for (const drop of drops) {
       if (drop.policyId !== slot) continue;
       const direction = drop.direction === PolicyDir.ingress ? "ingress" : "egress";
@@ -119,7 +130,9 @@ export class PolicyController {
       const rule = this.rules.rule(drop.rule);
       out.dropsByRule.push({
         direction,
-        rule: rule ? `${rule.kind}/${rule.namespace ? `${rule.namespace}/` : ""}${rule.name}#${rule.index}` : "default-deny",
+        rule: rule
+          ? `${rule.kind}/${rule.namespace ? `${rule.namespace}/` : ""}${rule.name}#${rule.index}`
+          : "default-deny",
         packets,
       });
     }

@@ -15,7 +15,10 @@ export interface EndpointPolicyState {
   entries: ReadonlyMap<string, readonly [PolicyKey, PolicyValue]>;
 }
 
-export const UNENFORCED: EndpointPolicyState = { enforced: { ingress: false, egress: false }, entries: new Map() };
+export const UNENFORCED: EndpointPolicyState = {
+  enforced: { ingress: false, egress: false },
+  entries: new Map(),
+};
 
 export function stateOf(policy: Omit<EndpointPolicy, "endpoint">): EndpointPolicyState {
   return {
@@ -33,5 +36,8 @@ export function applyDelta(state: EndpointPolicyState, delta: EndpointPolicyDelt
 }
 
 export function asPolicy(state: EndpointPolicyState): Omit<EndpointPolicy, "endpoint"> {
-  return { enforced: state.enforced, entries: [...state.entries.values()] as Array<[PolicyKey, PolicyValue]> };
+  return {
+    enforced: state.enforced,
+    entries: [...state.entries.values()] as Array<[PolicyKey, PolicyValue]>,
+  };
 }

@@ -33,6 +33,8 @@ export function planEndpointPolicy(
   const enforcedBits = EndpointPolicyFlags.ingressEnforced | EndpointPolicyFlags.egressEnforced;
   const newlyEnforced = (flattened.flags & enforcedBits & ~((previous?.flags ?? 0) & enforcedBits)) !== 0;
   const flushConnections =
-    newlyEnforced || deletes.length > 0 || upserts.some(([, entry]) => entry.verdict === PolicyVerdictCode.deny);
+    newlyEnforced ||
+    deletes.length > 0 ||
+    upserts.some(([, entry]) => entry.verdict === PolicyVerdictCode.deny);
   return { flattened, upserts, deletes, flushConnections };
 }

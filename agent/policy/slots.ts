@@ -6,7 +6,9 @@ import { EndpointPolicyFlags } from "../../bpf/datapath/policy-codecs.js";
 
 export class PolicySlotsExhausted extends Error {
   constructor(readonly endpoint: string) {
-    super(`no free policy slot for endpoint ${endpoint} (at most ${EndpointPolicyFlags.maxPolicyId} per node)`);
+    super(
+      `no free policy slot for endpoint ${endpoint} (at most ${EndpointPolicyFlags.maxPolicyId} per node)`,
+    );
   }
 }
 
@@ -16,7 +18,12 @@ export class PolicySlots {
 
   /** The slot a previous run gave the endpoint (read back from its cm_endpoints flags). */
   adopt(endpoint: string, slot: number): boolean {
-    if (slot < 1 || slot > EndpointPolicyFlags.maxPolicyId || this.used.has(slot) || this.byEndpoint.has(endpoint))
+    if (
+      slot < 1 ||
+      slot > EndpointPolicyFlags.maxPolicyId ||
+      this.used.has(slot) ||
+      this.byEndpoint.has(endpoint)
+    )
       return false;
     this.byEndpoint.set(endpoint, slot);
     this.used.add(slot);

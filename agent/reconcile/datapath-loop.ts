@@ -24,6 +24,8 @@ export interface DatapathLoopDeps {
   clusterId: number;
   /** Endpoints' network policy flags (agent/policy/); absent: none. */
   policyFlags?: (endpoint: string) => number;
+  /** Prefixes of CIDR policy rules and their identities, for the ipcache. */
+  cidrIdentities?: () => readonly { prefix: string; identity: number }[];
   nodeIp: string;
   encrypt: boolean;
   caches: AgentCaches;
@@ -116,6 +118,7 @@ export class DatapathLoop {
       nodeName: deps.nodeName,
       clusterId: deps.clusterId,
       policyFlags: deps.policyFlags,
+      cidrIdentities: deps.cidrIdentities?.(),
       nodeIp: deps.nodeIp,
       nodes,
       endpoints: deps.endpoints.list(),

@@ -25,6 +25,8 @@ export interface NodeDatapathInputs {
   clusterId?: number;
   /** Endpoints' network policy flags by endpoint id (agent/policy/). */
   policyFlags?: (endpoint: string) => number;
+  /** Prefixes of CIDR policy rules and their identities (agent/policy/). */
+  cidrIdentities?: readonly { prefix: string; identity: number }[];
   /** This node's address: its own pods are not remote pods. */
   nodeIp: string | undefined;
   nodes: readonly NodeInfo[];
@@ -60,6 +62,7 @@ export function planNodeDatapath(inputs: NodeDatapathInputs): NodeDatapathPlan {
     localNode: inputs.nodeName,
     clusterId: inputs.clusterId,
     policyFlags: inputs.policyFlags,
+    cidrIdentities: inputs.cidrIdentities,
     nodes,
     endpoints: inputs.endpoints,
     services,

@@ -224,7 +224,7 @@ export function expandRemoteNodes(nodes: DesiredRemoteNode[]): DesiredIpcacheEnt
       prefix: normalizePrefix(node.nodeIp),
       identity: node.nodeIdentity,
       remoteCluster: node.remoteCluster,
-      clusterId: node.clusterId,
+      ...(node.clusterId ? { clusterId: node.clusterId } : {}),
     });
     for (const cidr of node.podCidrs) {
       entries.push({
