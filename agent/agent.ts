@@ -361,6 +361,7 @@ export class Agent {
         },
         remoteClustersConfigChanged: () => this.syncRemoteClusters(),
         policyInputChanged: () => this.request("policy"),
+        podLabelsMayHaveChanged: () => this.request("endpointLabels"),
       },
     });
     this.parts.caches = caches;
@@ -484,6 +485,9 @@ export class Agent {
           if (removed > 0) log.info({ removed }, "removed endpoints of deleted pods");
         },
         policy: () => policyLoop.run(),
+        endpointLabels: async () => {
+          await endpoints.refreshIdentities();
+        },
       },
       log,
     );

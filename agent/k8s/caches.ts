@@ -59,6 +59,8 @@ export interface CacheEvents {
   datapathInputChanged(): void;
   /** One of this node's pods was deleted, or a relist may have dropped some. */
   podsDeleted(): void;
+  /** One of this node's pods or a namespace changed (labels: endpoint identities may change). */
+  podLabelsMayHaveChanged(): void;
   /** A MeshEndpoint changed; `ours`: it is (or may be, after a relist) one this node publishes. */
   meshEndpointsChanged(ours: boolean): void;
   /** The Secrets naming the remote clusters changed, or were relisted. */
@@ -121,13 +123,18 @@ export function startAgentCaches({ kubeConfig, meshApi, nodeName, events, log }:
       list: () => core.listPodForAllNamespaces({ fieldSelector: ownPods }),
       onChange: (_pod, event) => {
         if (event === "delete") events.podsDeleted();
+        else events.podLabelsMayHaveChanged();
       },
       // pods deleted while the watch was down show up as missing from the relist
       onListed: () => events.podsDeleted(),
     }),
     namespaces: startInformer<V1Namespace>({
       ...common,
-      ...policyInput,
+      onChange: () => {
+        events.policyInputChanged();
+        events.podLabelsMayHaveChanged();
+      },
+      onListed: () => events.policyInputChanged(),
       name: "namespaces",
       path: "/api/v1/namespaces",
       list: () => core.listNamespace(),

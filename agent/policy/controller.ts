@@ -117,9 +117,12 @@ export class PolicyController {
   ): EndpointPolicyStatus {
     const state = this.states.get(endpoint) ?? UNENFORCED;
     const slot = this.slots.get(endpoint);
+    const peers = new Set([...state.entries.values()].map(([key]) => key.identity));
     const out: EndpointPolicyStatus = {
       ...state.enforced,
       drops: { ingress: 0, egress: 0 },
+      entries: state.entries.size,
+      peers: [...peers].sort((a, b) => a - b),
       dropsByRule: [],
     };
     for (const drop of drops) {

@@ -11,6 +11,10 @@ export interface EndpointPolicyStatus {
   egress: boolean;
   /** packets the policy dropped, by direction */
   drops: { ingress: number; egress: number };
+  /** the entries the resolver gave it (peer identity, protocol, ports), both directions */
+  entries: number;
+  /** the peer identities those entries name (0: any) */
+  peers: number[];
   /** by the rule that denied them (`Kind/namespace/name#index`), or `default-deny` when no rule matched */
   dropsByRule: Array<{ direction: "ingress" | "egress"; rule: string; packets: number }>;
 }
