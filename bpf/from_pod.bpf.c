@@ -144,7 +144,7 @@ static __always_inline int from_pod(struct __sk_buff *skb)
 	ep = lookup_endpoint(&pkt.daddr, pkt.family);
 	remote = ep ? NULL : lookup_ipcache(&pkt.daddr, pkt.family);
 	/* egress policy sees the destination after service translation, as Cilium's does */
-	if (endpoint_enforces(src, POLICY_DIR_EGRESS)) {
+	if (endpoint_has_policy(src)) {
 		__u32 dst_identity = ep ? ep->identity : remote ? remote->identity : IDENTITY_WORLD;
 
 		verdict = policy_enforce(skb, &pkt, src, POLICY_DIR_EGRESS, dst_identity);

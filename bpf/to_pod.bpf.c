@@ -78,7 +78,7 @@ static __always_inline int to_pod(struct __sk_buff *skb)
 	/* ingress policy before reverse NAT: a service reply is judged by the backend that sent it,
 	 * which is the address its connection entry was recorded with */
 	ep = lookup_endpoint(&pkt.daddr, pkt.family);
-	if (endpoint_enforces(ep, POLICY_DIR_INGRESS)) {
+	if (endpoint_has_policy(ep)) {
 		verdict = policy_enforce(skb, &pkt, ep, POLICY_DIR_INGRESS, source_identity(skb, &pkt));
 		if (verdict != TC_ACT_OK)
 			return verdict;

@@ -247,6 +247,28 @@ describe("network policy in the datapath (BPF_PROG_TEST_RUN)", () => {
     assert.equal(drops(), 1n);
   });
 
+  it("an endpoint enforcing ingress only still gets the replies of connections it opens", () => {
+    program(CLIENT, 2, { ingress: true, egress: false }, []);
+    const request = buildPacket({
+      saddr: CLIENT,
+      daddr: REMOTE_POD,
+      proto: Proto.TCP,
+      sport: 42000,
+      dport: 8080,
+    });
+    assert.equal(
+      datapath.program(ProgramName.fromPod).testRun({ data: request }).returnValue,
+      TC_ACT_REDIRECT,
+    );
+    const reply = (sport: number, dport: number) =>
+      datapath.program(ProgramName.toPod).testRun({
+        data: buildPacket({ saddr: REMOTE_POD, daddr: CLIENT, proto: Proto.TCP, sport, dport }),
+        context: identityMarkContext(REMOTE_ID),
+      }).returnValue;
+    assert.equal(reply(8080, 42000), TC_ACT_OK, "the reply");
+    assert.equal(reply(8080, 42001), TC_ACT_SHOT, "not a reply: default deny");
+  });
+
   it("egress to a remote pod is judged by its ipcache identity", () => {
     program(CLIENT, 2, { ingress: false, egress: true }, [
       entry({ direction: "egress", identity: REMOTE_ID, protocol: Proto.UDP, port: 53, endPort: 53 }),

@@ -2,7 +2,8 @@
 /*
  * Network policy enforcement by numeric identity: egress at from-pod, ingress at to-pod (which sees
  * local pods' traffic and the tunnel's, with the source identity in skb->mark).
- *  1. not enforced in that direction (no policy selects the endpoint): pass, no lookup;
+ *  1. no policy selects the endpoint: pass, no lookup; enforced only in the other direction: the
+ *     connection is recorded (its replies come back through the enforced direction) and passes;
  *  2. policy conntrack (cm_policy_ct): an allowed connection, or the reply of one, passes;
  *  3. cm_policy: at most 10 exact-key hash probes, only at levels the endpoint has entries for
  *     (EP_F_*_LEVELS); the first hit is the verdict because the agent resolved "deny wins" when it
@@ -52,6 +53,13 @@ struct {
 static __always_inline int endpoint_enforces(const struct endpoint_info *ep, __u8 direction)
 {
 	return ep && (ep->flags & (direction == POLICY_DIR_INGRESS ? EP_F_INGRESS_ENFORCED : EP_F_EGRESS_ENFORCED));
+}
+
+/* Either direction enforced: the hook must run policy_enforce (which also records connections in
+ * the unenforced direction, whose replies the enforced one must let in). */
+static __always_inline int endpoint_has_policy(const struct endpoint_info *ep)
+{
+	return ep && (ep->flags & (EP_F_INGRESS_ENFORCED | EP_F_EGRESS_ENFORCED));
 }
 
 /* The (sport, dport) a policy conntrack key holds: the ports, or for ICMP echo the echo id twice
@@ -264,11 +272,13 @@ static __always_inline int policy_enforce(struct __sk_buff *skb, const struct pa
 	__u64 now;
 	__u32 levels;
 	__u16 policy_id;
+	int enforced;
 
-	if (!endpoint_enforces(ep, direction))
+	if (!endpoint_has_policy(ep))
 		return TC_ACT_OK;
+	enforced = endpoint_enforces(ep, direction);
 	/* the node itself reaches its pods (kubelet probes), as Cilium's allow-localhost default */
-	if (direction == POLICY_DIR_INGRESS && peer == IDENTITY_HOST)
+	if (enforced && direction == POLICY_DIR_INGRESS && peer == IDENTITY_HOST)
 		return TC_ACT_OK;
 	policy_id = ep->flags >> EP_F_POLICY_ID_SHIFT;
 	if (policy_l4_parse(skb, pkt, &l4))
@@ -283,6 +293,15 @@ static __always_inline int policy_enforce(struct __sk_buff *skb, const struct pa
 		return TC_ACT_OK;
 	if (l4.icmp_error && policy_related(skb, pkt, direction, now))
 		return TC_ACT_OK;
+	/* this direction is open: the connection is recorded all the same, or the other direction,
+	 * which is enforced, would refuse its replies (Cilium tracks every connection likewise) */
+	if (!enforced) {
+		if (!l4.icmp_error) {
+			fresh.last_seen_ns = now;
+			bpf_map_update_elem(&cm_policy_ct, &key, &fresh, BPF_ANY);
+		}
+		return TC_ACT_OK;
+	}
 
 	levels = (ep->flags >> (direction == POLICY_DIR_INGRESS ? EP_F_INGRESS_LEVELS_SHIFT : EP_F_EGRESS_LEVELS_SHIFT)) &
 		 EP_F_LEVELS_MASK;

@@ -86,9 +86,9 @@ describe("network policy across two clusters (root: two-cluster lab)", {
     try {
       const ns = `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${NS}}\n---\n`;
       const c1 = join(mesh.dir, "policy-c1.yaml");
-      writeFileSync(c1, ns + pod("server", "app: server", "clustermesh/echo") + pod("x1", "app: x"));
+      writeFileSync(c1, ns + pod("server", 'app: "server"', "clustermesh/echo") + pod("x1", 'app: "x"'));
       const c2 = join(mesh.dir, "policy-c2.yaml");
-      writeFileSync(c2, ns + pod("x2", "app: x") + pod("y2", "app: y"));
+      writeFileSync(c2, ns + pod("x2", 'app: "x"') + pod("y2", 'app: "y"'));
       k("c1", ["apply", "-f", c1]);
       k("c2", ["apply", "-f", c2]);
       ok(
