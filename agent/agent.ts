@@ -294,6 +294,15 @@ export class Agent {
       datapath: () => datapath.current(),
       packetsByReason: () => datapath.metrics(),
       identities: () => parts.caches?.identities.list().length ?? 0,
+      policyDrops: () => {
+        const status = this.policyStatus();
+        return (parts.endpoints?.list() ?? []).flatMap((record) =>
+          (status?.(record.id)?.dropsByRule ?? []).map((drop) => ({
+            pod: `${record.podNamespace}/${record.podName}`,
+            ...drop,
+          })),
+        );
+      },
     });
     return datapath;
   }
