@@ -73,7 +73,7 @@ describe("network policy across two clusters (root: two-cluster lab)", {
       },
       { timeoutMs: 15_000, intervalMs: 200 },
     ).catch((error) => {
-      throw new Error(`${(error as Error).message}; last seen ${JSON.stringify(seen)}`);
+      throw new Error(`${(error as Error).message}; last seen ${JSON.stringify(seen)}`, { cause: error });
     });
   };
   const serverPolicyStatus = async () => {
