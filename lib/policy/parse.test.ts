@@ -11,14 +11,18 @@ const cnp = (spec: unknown, key = "spec") => ({
   metadata: { name: "p", namespace: "demo" },
   [key]: spec,
 });
-const errorsOf = (object: unknown) => parsePolicy(object, { clusterName: "c1" }).errors.list.map(fieldErrorText);
+const errorsOf = (object: unknown) =>
+  parsePolicy(object, { clusterName: "c1" }).errors.list.map(fieldErrorText);
 const web = { matchLabels: { app: "web" } };
 
 describe("policy parsers: bad input names the field", () => {
   const cases: Array<[string, unknown, string[]]> = [
     [
       "reversed port range",
-      cnp({ endpointSelector: web, ingress: [{ toPorts: [{ ports: [{ port: "80" }, { port: "90", endPort: 85 }] }] }] }),
+      cnp({
+        endpointSelector: web,
+        ingress: [{ toPorts: [{ ports: [{ port: "80" }, { port: "90", endPort: 85 }] }] }],
+      }),
       ["spec.ingress[0].toPorts[0].ports[1].endPort: must be >= port (85 < 90)"],
     ],
     [
@@ -30,7 +34,10 @@ describe("policy parsers: bad input names the field", () => {
     ],
     [
       "bad CIDR",
-      cnp({ endpointSelector: web, egress: [{ toCIDR: ["10.0.0.0/33"] }, { toCIDRSet: [{ cidr: "banana" }] }] }),
+      cnp({
+        endpointSelector: web,
+        egress: [{ toCIDR: ["10.0.0.0/33"] }, { toCIDRSet: [{ cidr: "banana" }] }],
+      }),
       [
         'spec.egress[0].toCIDR[0]: "10.0.0.0/33" has an invalid prefix length (0..32)',
         'spec.egress[1].toCIDRSet[0].cidr: "banana" is not a CIDR (expected address/prefix, e.g. 10.1.0.0/16)',
@@ -38,7 +45,10 @@ describe("policy parsers: bad input names the field", () => {
     ],
     [
       "except outside the block",
-      cnp({ endpointSelector: web, egress: [{ toCIDRSet: [{ cidr: "10.0.0.0/8", except: ["192.168.0.0/16"] }] }] }),
+      cnp({
+        endpointSelector: web,
+        egress: [{ toCIDRSet: [{ cidr: "10.0.0.0/8", except: ["192.168.0.0/16"] }] }],
+      }),
       ["spec.egress[0].toCIDRSet[0].except[0]: 192.168.0.0/16 must be a strict subset of 10.0.0.0/8"],
     ],
     [
@@ -56,12 +66,21 @@ describe("policy parsers: bad input names the field", () => {
     ],
     [
       "specs: the path names the spec",
-      cnp([{ endpointSelector: web }, { endpointSelector: web, ingressDeny: [{ fromEntities: ["bogus"] }] }], "specs"),
-      ['specs[1].ingressDeny[0].fromEntities[0]: unknown entity "bogus" (known: all, world, world-ipv4, world-ipv6, cluster, mesh, host, remote-node, kube-apiserver, health, init, unmanaged)'],
+      cnp(
+        [{ endpointSelector: web }, { endpointSelector: web, ingressDeny: [{ fromEntities: ["bogus"] }] }],
+        "specs",
+      ),
+      [
+        'specs[1].ingressDeny[0].fromEntities[0]: unknown entity "bogus" (known: all, world, world-ipv4, world-ipv6, cluster, mesh, host, remote-node, kube-apiserver, health, init, unmanaged)',
+      ],
     ],
     [
       "missing endpointSelector and a bad operator",
-      cnp({ ingress: [{ fromEndpoints: [{ matchExpressions: [{ key: "app", operator: "Like", values: ["x"] }] }] }] }),
+      cnp({
+        ingress: [
+          { fromEndpoints: [{ matchExpressions: [{ key: "app", operator: "Like", values: ["x"] }] }] },
+        ],
+      }),
       [
         "spec.endpointSelector: missing",
         'spec.ingress[0].fromEndpoints[0].matchExpressions[0].operator: must be one of In, NotIn, Exists, DoesNotExist (got "Like")',
@@ -92,7 +111,11 @@ describe("policy parsers: bad input names the field", () => {
         "spec.ingress[0].ports[2].endPort: cannot be used with a named port",
       ],
     ],
-    ["unknown kind", { kind: "Policy" }, ['kind: must be NetworkPolicy, CiliumNetworkPolicy or CiliumClusterwideNetworkPolicy (got "Policy")']],
+    [
+      "unknown kind",
+      { kind: "Policy" },
+      ['kind: must be NetworkPolicy, CiliumNetworkPolicy or CiliumClusterwideNetworkPolicy (got "Policy")'],
+    ],
   ];
   for (const [name, object, expected] of cases) it(name, () => assert.deepEqual(errorsOf(object), expected));
 
@@ -101,13 +124,25 @@ describe("policy parsers: bad input names the field", () => {
     assert.equal(bad.status, "False");
     assert.match(bad.message, /spec\.ingress\[0\]\.toPorts\[0\]\.ports\[1\]\.endPort: must be >= port/);
     const warned = policyCondition(
-      parsePolicy(cnp({ endpointSelector: web, egress: [{ toPorts: [{ ports: [{ port: "dns", protocol: "UDP" }] }] }] }), {
-        clusterName: "c1",
-      }),
+      parsePolicy(
+        cnp({
+          endpointSelector: web,
+          egress: [{ toPorts: [{ ports: [{ port: "dns", protocol: "UDP" }] }] }],
+        }),
+        {
+          clusterName: "c1",
+        },
+      ),
     );
     assert.equal(warned.reason, "ValidWithWarnings");
-    assert.match(warned.message, /spec\.egress\[0\]\.toPorts: named port "dns" in an egress rule is not supported/);
-    assert.equal(policyCondition(parsePolicy(cnp({ endpointSelector: web }), { clusterName: "c1" })).reason, "Valid");
+    assert.match(
+      warned.message,
+      /spec\.egress\[0\]\.toPorts: named port "dns" in an egress rule is not supported/,
+    );
+    assert.equal(
+      policyCondition(parsePolicy(cnp({ endpointSelector: web }), { clusterName: "c1" })).reason,
+      "Valid",
+    );
   });
 });
 
@@ -128,13 +163,14 @@ describe("policy parsers: semantics", () => {
     assert.ok(policy);
     const [subject] = policy.subjects;
     assert.deepEqual(subject.enforce, { ingress: true, egress: false });
-    assert.deepEqual(subject.selector.requirements.map((r) => `${r.key}=${r.values}`), [
-      "k8s:app=web",
-      "k8s:io.kubernetes.pod.namespace=demo",
-    ]);
+    assert.deepEqual(
+      subject.selector.requirements.map((r) => `${r.key}=${r.values}`),
+      ["k8s:app=web", "k8s:io.kubernetes.pod.namespace=demo"],
+    );
     const [fromClient, l4, nothing] = subject.rules;
     assert.deepEqual(
-      fromClient.peers?.[0].type === "labels" && fromClient.peers[0].selector.requirements.map((r) => `${r.key}=${r.values}`),
+      fromClient.peers?.[0].type === "labels" &&
+        fromClient.peers[0].selector.requirements.map((r) => `${r.key}=${r.values}`),
       ["k8s:app=client", "k8s:io.kubernetes.pod.namespace=demo", "k8s:io.cilium.k8s.policy.cluster=c1"],
     );
     assert.equal(l4.peers, null);
@@ -145,6 +181,39 @@ describe("policy parsers: semantics", () => {
     assert.deepEqual(nothing.peers, []);
   });
 
+  it("NetworkPolicy as @kubernetes/client-node types it (`_from`, absent fields as undefined) parses like the wire form", () => {
+    const wire = {
+      kind: "NetworkPolicy",
+      metadata: { name: "np", namespace: "demo" },
+      spec: { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: "x" } } }] }] },
+    };
+    const typed = {
+      kind: "NetworkPolicy",
+      metadata: { name: "np", namespace: "demo", labels: undefined },
+      spec: {
+        podSelector: { matchLabels: undefined, matchExpressions: undefined },
+        policyTypes: undefined,
+        egress: undefined,
+        ingress: [
+          {
+            _from: [
+              {
+                ipBlock: undefined,
+                namespaceSelector: undefined,
+                podSelector: { matchLabels: { app: "x" } },
+              },
+            ],
+            ports: undefined,
+          },
+        ],
+      },
+    };
+    const a = parsePolicy(wire, { clusterName: "c1" });
+    const b = parsePolicy(typed, { clusterName: "c1" });
+    assert.deepEqual(b.errors.list, []);
+    assert.deepEqual(b.policy, a.policy);
+  });
+
   it("CCNP: no namespace is added; a selector naming the namespace or a cluster keeps it", () => {
     const { policy } = parsePolicy(
       {
@@ -153,7 +222,18 @@ describe("policy parsers: semantics", () => {
         metadata: { name: "cw" },
         spec: {
           endpointSelector: {},
-          ingress: [{ fromEndpoints: [{ matchLabels: { "io.cilium.k8s.policy.cluster": "c2", "k8s:io.kubernetes.pod.namespace": "x" } }] }],
+          ingress: [
+            {
+              fromEndpoints: [
+                {
+                  matchLabels: {
+                    "io.cilium.k8s.policy.cluster": "c2",
+                    "k8s:io.kubernetes.pod.namespace": "x",
+                  },
+                },
+              ],
+            },
+          ],
         },
       },
       { clusterName: "c1" },

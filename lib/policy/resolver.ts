@@ -82,7 +82,7 @@ interface RuleState {
   /** null: every peer */
   selectors: CachedSelector<RuleState>[] | null;
   value: PolicyValue;
-  /** "proto/port-end" keys when the ports do not depend on the endpoint (no named port) */
+  /** "direction/proto/port-end" keys when the ports do not depend on the endpoint (no named port) */
   fixedPorts?: string[];
 }
 
@@ -102,15 +102,36 @@ interface EndpointState {
   labels: Map<string, string>;
   subjects: Set<SubjectState>;
   enforced: { ingress: boolean; egress: boolean };
-  /** "direction/proto/port-end" → peer identity → uids of the rules contributing the key */
-  entries: Map<string, Map<number, number[]>>;
+  /** "direction/proto/port-end" → its entries by peer identity */
+  entries: Map<string, PortSlot>;
+  /** the batch that last touched the endpoint, and what it recorded */
+  batch: number;
+  touched: Touched;
+}
+
+/** The keys of one endpoint that share direction, protocol and ports. */
+interface PortSlot {
+  portKey: string;
+  template: Omit<PolicyKey, "identity">;
+  peers: Map<number, Entry>;
+}
+
+/** One key of one endpoint: the rules contributing it and the value they make. */
+interface Entry {
+  slot: PortSlot;
+  identity: number;
+  uids: number[];
+  value: PolicyValue | undefined;
+  /** the batch that last touched it, and its value before that batch */
+  batch: number;
+  before: PolicyValue | undefined;
 }
 
 interface Touched {
-  enforced: { ingress: boolean; egress: boolean } | undefined;
+  enforced: { ingress: boolean; egress: boolean };
   /** the endpoint did not exist before the batch */
   created: boolean;
-  keys: Map<string, Map<number, PolicyValue | undefined>>;
+  entries: Entry[];
 }
 
 const PROTOCOL_NUMBERS: Record<string, number> = { TCP: 6, UDP: 17, SCTP: 132 };
@@ -118,18 +139,48 @@ const HOST_RULE_UID = 0;
 const HOST_VALUE: PolicyValue = { verdict: "allow", rule: ALLOW_FROM_HOST_RULE };
 const ANY_PORT = "0/0-0";
 
-function parseKey(portKey: string, identity: number): PolicyKey {
+function parseTemplate(portKey: string): Omit<PolicyKey, "identity"> {
   const slash = portKey.indexOf("/");
   const second = portKey.indexOf("/", slash + 1);
   const dash = portKey.indexOf("-", second);
   return {
     direction: portKey.slice(0, slash) as PolicyDirection,
-    identity,
     protocol: Number(portKey.slice(slash + 1, second)),
     port: Number(portKey.slice(second + 1, dash)),
     endPort: Number(portKey.slice(dash + 1)),
   };
 }
+
+const keyOf = (entry: Entry): PolicyKey => {
+  const t = entry.slot.template;
+  return {
+    direction: t.direction,
+    identity: entry.identity,
+    protocol: t.protocol,
+    port: t.port,
+    endPort: t.endPort,
+  };
+};
+
+/** Same verdict by the same rule (a re-parsed policy makes new but equal values). */
+function sameValue(a: PolicyValue | undefined, b: PolicyValue | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.verdict !== b.verdict) return false;
+  const x = a.rule;
+  const y = b.rule;
+  return (
+    x.kind === y.kind &&
+    x.namespace === y.namespace &&
+    x.name === y.name &&
+    x.direction === y.direction &&
+    x.index === y.index &&
+    x.spec === y.spec
+  );
+}
+
+/** Deny wins; between equals the first stays. */
+const better = (current: PolicyValue | undefined, candidate: PolicyValue): PolicyValue =>
+  !current || (candidate.verdict === "deny" && current.verdict === "allow") ? candidate : current;
 
 export class PolicyResolver {
   private readonly cache = new SelectorCache<RuleState>();
@@ -139,7 +190,8 @@ export class PolicyResolver {
   private readonly cidrs = new Map<string, { identity: number; refs: number }>();
   private nextRuleUid = 1;
   private nextCidrIdentity = LOCAL_IDENTITY_SCOPE + 1;
-  private touched = new Map<EndpointState, Touched>();
+  private batch = 1;
+  private touched: EndpointState[] = [];
   private readonly allowFromHost: boolean;
 
   constructor(private readonly options: ResolverOptions) {
@@ -239,6 +291,8 @@ export class PolicyResolver {
       subjects: new Set(),
       enforced: { ingress: false, egress: false },
       entries: new Map(),
+      batch: 0,
+      touched: { enforced: { ingress: false, egress: false }, created: false, entries: [] },
     };
     this.endpoints.set(input.id, endpoint);
     this.touch(endpoint).created = true;
@@ -262,9 +316,8 @@ export class PolicyResolver {
     const endpoint = this.endpoints.get(id);
     if (!endpoint) return undefined;
     const entries: Array<[PolicyKey, PolicyValue]> = [];
-    for (const [portKey, peers] of endpoint.entries)
-      for (const [identity, uids] of peers)
-        entries.push([parseKey(portKey, identity), this.winner(uids) as PolicyValue]);
+    for (const slot of endpoint.entries.values())
+      for (const entry of slot.peers.values()) if (entry.value) entries.push([keyOf(entry), entry.value]);
     return { endpoint: id, enforced: { ...endpoint.enforced }, entries };
   }
 
@@ -352,10 +405,13 @@ export class PolicyResolver {
       value: { verdict: rule.verdict, rule: rule.ref },
     };
     if (rule.ports === null || rule.ports.every((p) => !("name" in p)))
-      state.fixedPorts =
-        rule.ports === null
-          ? [ANY_PORT]
-          : [...new Set(rule.ports.map((p) => ("name" in p ? "" : `${p.protocol}/${p.port}-${p.endPort}`)))];
+      state.fixedPorts = [
+        ...new Set(
+          (rule.ports ?? [{ protocol: 0, port: 0, endPort: 0 }]).map((p) =>
+            "name" in p ? "" : `${rule.ref.direction}/${p.protocol}/${p.port}-${p.endPort}`,
+          ),
+        ),
+      ];
     if (rule.peers !== null) {
       state.selectors = [];
       // the prefixes' identities first, so that a selector made next finds them
@@ -402,18 +458,20 @@ export class PolicyResolver {
     endpoint.subjects.delete(subject);
   }
 
+  /** The rule's "direction/proto/port-end" keys on this endpoint (named ports resolved against it). */
   private portsFor(rule: RuleState, endpoint: EndpointState): string[] {
     if (rule.fixedPorts) return rule.fixedPorts;
+    const direction = rule.rule.ref.direction;
     const keys = new Set<string>();
     for (const port of rule.rule.ports ?? []) {
-      if (!("name" in port)) keys.add(`${port.protocol}/${port.port}-${port.endPort}`);
-      else if (rule.rule.ref.direction === "ingress")
+      if (!("name" in port)) keys.add(`${direction}/${port.protocol}/${port.port}-${port.endPort}`);
+      else if (direction === "ingress")
         for (const named of endpoint.input.namedPorts ?? [])
           if (
             named.name === port.name &&
             PROTOCOL_NUMBERS[named.protocol.toUpperCase() || "TCP"] === port.protocol
           )
-            keys.add(`${port.protocol}/${named.port}-${named.port}`);
+            keys.add(`${direction}/${port.protocol}/${named.port}-${named.port}`);
     }
     return [...keys];
   }
@@ -427,81 +485,86 @@ export class PolicyResolver {
   }
 
   private applyRule(rule: RuleState, endpoint: EndpointState, sign: 1 | -1): void {
-    const direction = rule.rule.ref.direction;
-    const ports = this.portsFor(rule, endpoint).map((p) => `${direction}/${p}`);
+    const ports = this.portsFor(rule, endpoint);
     if (ports.length === 0) return;
     for (const id of this.ruleIdentities(rule))
-      for (const portKey of ports) this.contribute(endpoint, portKey, id, rule.uid, sign);
+      for (const portKey of ports) this.contribute(endpoint, portKey, id, rule.uid, rule.value, sign);
   }
 
   private ruleGains(rule: RuleState, id: number): void {
-    for (const endpoint of rule.subject.endpoints) {
-      const direction = rule.rule.ref.direction;
-      for (const port of this.portsFor(rule, endpoint))
-        this.contribute(endpoint, `${direction}/${port}`, id, rule.uid, 1);
-    }
+    for (const endpoint of rule.subject.endpoints)
+      for (const portKey of this.portsFor(rule, endpoint))
+        this.contribute(endpoint, portKey, id, rule.uid, rule.value, 1);
   }
 
   private ruleLoses(rule: RuleState, id: number): void {
-    for (const endpoint of rule.subject.endpoints) {
-      const direction = rule.rule.ref.direction;
-      for (const port of this.portsFor(rule, endpoint))
-        this.contribute(endpoint, `${direction}/${port}`, id, rule.uid, -1);
-    }
+    for (const endpoint of rule.subject.endpoints)
+      for (const portKey of this.portsFor(rule, endpoint))
+        this.contribute(endpoint, portKey, id, rule.uid, rule.value, -1);
   }
 
   // ---- entries and batches ------------------------------------------------------------------
 
   private touch(endpoint: EndpointState): Touched {
-    let touched = this.touched.get(endpoint);
-    if (!touched) {
-      touched = { enforced: { ...endpoint.enforced }, created: false, keys: new Map() };
-      this.touched.set(endpoint, touched);
+    if (endpoint.batch !== this.batch) {
+      endpoint.batch = this.batch;
+      endpoint.touched = { enforced: { ...endpoint.enforced }, created: false, entries: [] };
+      this.touched.push(endpoint);
     }
-    return touched;
+    return endpoint.touched;
   }
 
-  private contribute(endpoint: EndpointState, portKey: string, id: number, uid: number, sign: 1 | -1): void {
-    let peers = endpoint.entries.get(portKey);
-    if (!peers) {
+  private contribute(
+    endpoint: EndpointState,
+    portKey: string,
+    id: number,
+    uid: number,
+    value: PolicyValue,
+    sign: 1 | -1,
+  ): void {
+    let slot = endpoint.entries.get(portKey);
+    if (!slot) {
       if (sign < 0) return;
-      peers = new Map();
-      endpoint.entries.set(portKey, peers);
+      slot = { portKey, template: parseTemplate(portKey), peers: new Map() };
+      endpoint.entries.set(portKey, slot);
     }
-    const uids = peers.get(id);
-    const touched = this.touch(endpoint);
-    let keys = touched.keys.get(portKey);
-    if (!keys) {
-      keys = new Map();
-      touched.keys.set(portKey, keys);
+    let entry = slot.peers.get(id);
+    if (!entry) {
+      if (sign < 0) return;
+      entry = { slot, identity: id, uids: [], value: undefined, batch: 0, before: undefined };
+      slot.peers.set(id, entry);
     }
-    if (!keys.has(id)) keys.set(id, uids && this.winner(uids));
+    if (entry.batch !== this.batch) {
+      entry.batch = this.batch;
+      entry.before = entry.value;
+      this.touch(endpoint).entries.push(entry);
+    }
     if (sign > 0) {
-      if (!uids) peers.set(id, [uid]);
-      else if (!uids.includes(uid)) uids.push(uid);
-    } else if (uids) {
-      const at = uids.indexOf(uid);
-      if (at >= 0) uids.splice(at, 1);
-      if (uids.length === 0) {
-        peers.delete(id);
-        if (peers.size === 0) endpoint.entries.delete(portKey);
+      if (!entry.uids.includes(uid)) {
+        entry.uids.push(uid);
+        entry.value = better(entry.value, value);
       }
+      return;
     }
+    const at = entry.uids.indexOf(uid);
+    if (at < 0) return;
+    entry.uids.splice(at, 1);
+    if (entry.value === value) entry.value = this.winner(entry.uids);
   }
 
   private winner(uids: number[]): PolicyValue | undefined {
     let best: PolicyValue | undefined;
     for (const uid of uids) {
       const value = uid === HOST_RULE_UID ? HOST_VALUE : this.rules.get(uid)?.value;
-      if (!value) continue;
-      if (!best || (value.verdict === "deny" && best.verdict === "allow")) best = value;
+      if (value) best = better(best, value);
     }
     return best;
   }
 
+  /** Ends a batch: the enforcement and host entries of the endpoints touched, then their deltas. */
   private flush(): EndpointPolicyDelta[] {
     const deltas: EndpointPolicyDelta[] = [];
-    for (const endpoint of this.touched.keys()) {
+    for (const endpoint of this.touched) {
       const enforced = { ingress: false, egress: false };
       for (const subject of endpoint.subjects) {
         enforced.ingress ||= subject.subject.enforce.ingress;
@@ -513,32 +576,37 @@ export class PolicyResolver {
           `ingress/${ANY_PORT}`,
           RESERVED_IDENTITY.host,
           HOST_RULE_UID,
+          HOST_VALUE,
           enforced.ingress ? 1 : -1,
         );
       endpoint.enforced = enforced;
     }
-    for (const [endpoint, touched] of this.touched) {
+    for (const endpoint of this.touched) {
+      const touched = endpoint.touched;
       const delta: EndpointPolicyDelta = { endpoint: endpoint.input.id, upserts: [], deletes: [] };
       const before = touched.enforced;
       if (
         touched.created ||
-        before?.ingress !== endpoint.enforced.ingress ||
-        before?.egress !== endpoint.enforced.egress
+        before.ingress !== endpoint.enforced.ingress ||
+        before.egress !== endpoint.enforced.egress
       )
         delta.enforced = { ...endpoint.enforced };
-      for (const [portKey, ids] of touched.keys) {
-        const peers = endpoint.entries.get(portKey);
-        for (const [id, old] of ids) {
-          const uids = peers?.get(id);
-          const now = uids && this.winner(uids);
-          if (now === old) continue;
-          if (now) delta.upserts.push([parseKey(portKey, id), now]);
-          else delta.deletes.push(parseKey(portKey, id));
+      for (const entry of touched.entries) {
+        if (!sameValue(entry.value, entry.before)) {
+          if (entry.value) delta.upserts.push([keyOf(entry), entry.value]);
+          else delta.deletes.push(keyOf(entry));
+        }
+        // an emptied entry leaves only now, so one removed and re-added within a batch stays one
+        if (entry.uids.length === 0 && entry.slot.peers.get(entry.identity) === entry) {
+          entry.slot.peers.delete(entry.identity);
+          if (entry.slot.peers.size === 0 && endpoint.entries.get(entry.slot.portKey) === entry.slot)
+            endpoint.entries.delete(entry.slot.portKey);
         }
       }
       if (delta.enforced || delta.upserts.length > 0 || delta.deletes.length > 0) deltas.push(delta);
     }
-    this.touched = new Map();
+    this.touched = [];
+    this.batch++;
     return deltas;
   }
 }
