@@ -120,7 +120,9 @@ interface PortSlot {
 interface Entry {
   slot: PortSlot;
   identity: number;
-  uids: number[];
+  /** the first contributing rule's uid (NO_RULE: none), the others in `more` */
+  uid: number;
+  more: number[] | undefined;
   value: PolicyValue | undefined;
   /** the batch that last touched it, and its value before that batch */
   batch: number;
@@ -138,6 +140,7 @@ const PROTOCOL_NUMBERS: Record<string, number> = { TCP: 6, UDP: 17, SCTP: 132 };
 const HOST_RULE_UID = 0;
 const HOST_VALUE: PolicyValue = { verdict: "allow", rule: ALLOW_FROM_HOST_RULE };
 const ANY_PORT = "0/0-0";
+const NO_RULE = -1;
 
 function parseTemplate(portKey: string): Omit<PolicyKey, "identity"> {
   const slash = portKey.indexOf("/");
@@ -192,6 +195,8 @@ export class PolicyResolver {
   private nextCidrIdentity = LOCAL_IDENTITY_SCOPE + 1;
   private batch = 1;
   private touched: EndpointState[] = [];
+  /** identities rules gained (+id) or lost (-id) in this batch, applied to their endpoints together */
+  private pending = new Map<RuleState, number[]>();
   private readonly allowFromHost: boolean;
 
   constructor(private readonly options: ResolverOptions) {
@@ -427,6 +432,7 @@ export class PolicyResolver {
   }
 
   private removeRule(state: RuleState): void {
+    this.settle();
     for (const endpoint of state.subject.endpoints) this.applyRule(state, endpoint, -1);
     for (const selector of state.selectors ?? []) this.cache.release(selector, state);
     for (const prefix of cidrPrefixes(state.rule)) this.releaseCidr(prefix);
@@ -452,6 +458,7 @@ export class PolicyResolver {
   }
 
   private detachSubject(subject: SubjectState, endpoint: EndpointState): void {
+    this.settle();
     this.touch(endpoint);
     for (const rule of subject.rules.values()) this.applyRule(rule, endpoint, -1);
     subject.endpoints.delete(endpoint);
@@ -492,15 +499,35 @@ export class PolicyResolver {
   }
 
   private ruleGains(rule: RuleState, id: number): void {
-    for (const endpoint of rule.subject.endpoints)
-      for (const portKey of this.portsFor(rule, endpoint))
-        this.contribute(endpoint, portKey, id, rule.uid, rule.value, 1);
+    this.defer(rule, id);
   }
 
   private ruleLoses(rule: RuleState, id: number): void {
-    for (const endpoint of rule.subject.endpoints)
-      for (const portKey of this.portsFor(rule, endpoint))
-        this.contribute(endpoint, portKey, id, rule.uid, rule.value, -1);
+    this.defer(rule, -id);
+  }
+
+  /**
+   * Identity changes reach rules one at a time but their endpoints together: a remote cluster's 10k
+   * identities selected by one rule resolve the rule's ports on each endpoint once, not 10k times.
+   * Anything that changes which endpoints or rules exist settles them first.
+   */
+  private defer(rule: RuleState, op: number): void {
+    const ops = this.pending.get(rule);
+    if (ops) ops.push(op);
+    else this.pending.set(rule, [op]);
+  }
+
+  private settle(): void {
+    if (this.pending.size === 0) return;
+    const pending = this.pending;
+    this.pending = new Map();
+    for (const [rule, ops] of pending)
+      for (const endpoint of rule.subject.endpoints)
+        for (const portKey of this.portsFor(rule, endpoint)) {
+          const slot = this.slot(endpoint, portKey);
+          for (const op of ops)
+            this.contributeTo(endpoint, slot, op > 0 ? op : -op, rule.uid, rule.value, op > 0 ? 1 : -1);
+        }
   }
 
   // ---- entries and batches ------------------------------------------------------------------
@@ -514,6 +541,15 @@ export class PolicyResolver {
     return endpoint.touched;
   }
 
+  private slot(endpoint: EndpointState, portKey: string): PortSlot {
+    let slot = endpoint.entries.get(portKey);
+    if (!slot) {
+      slot = { portKey, template: parseTemplate(portKey), peers: new Map() };
+      endpoint.entries.set(portKey, slot);
+    }
+    return slot;
+  }
+
   private contribute(
     endpoint: EndpointState,
     portKey: string,
@@ -522,16 +558,30 @@ export class PolicyResolver {
     value: PolicyValue,
     sign: 1 | -1,
   ): void {
-    let slot = endpoint.entries.get(portKey);
-    if (!slot) {
-      if (sign < 0) return;
-      slot = { portKey, template: parseTemplate(portKey), peers: new Map() };
-      endpoint.entries.set(portKey, slot);
-    }
+    const slot = sign > 0 ? this.slot(endpoint, portKey) : endpoint.entries.get(portKey);
+    if (slot) this.contributeTo(endpoint, slot, id, uid, value, sign);
+  }
+
+  private contributeTo(
+    endpoint: EndpointState,
+    slot: PortSlot,
+    id: number,
+    uid: number,
+    value: PolicyValue,
+    sign: 1 | -1,
+  ): void {
     let entry = slot.peers.get(id);
     if (!entry) {
       if (sign < 0) return;
-      entry = { slot, identity: id, uids: [], value: undefined, batch: 0, before: undefined };
+      entry = {
+        slot,
+        identity: id,
+        uid: NO_RULE,
+        more: undefined,
+        value: undefined,
+        batch: 0,
+        before: undefined,
+      };
       slot.peers.set(id, entry);
     }
     if (entry.batch !== this.batch) {
@@ -540,29 +590,39 @@ export class PolicyResolver {
       this.touch(endpoint).entries.push(entry);
     }
     if (sign > 0) {
-      if (!entry.uids.includes(uid)) {
-        entry.uids.push(uid);
-        entry.value = better(entry.value, value);
-      }
+      if (entry.uid === uid || entry.more?.includes(uid)) return;
+      if (entry.uid === NO_RULE) entry.uid = uid;
+      else if (entry.more) entry.more.push(uid);
+      else entry.more = [uid];
+      entry.value = better(entry.value, value);
       return;
     }
-    const at = entry.uids.indexOf(uid);
-    if (at < 0) return;
-    entry.uids.splice(at, 1);
-    if (entry.value === value) entry.value = this.winner(entry.uids);
+    if (entry.uid === uid) entry.uid = entry.more?.pop() ?? NO_RULE;
+    else {
+      const at = entry.more?.indexOf(uid) ?? -1;
+      if (at < 0) return;
+      entry.more?.splice(at, 1);
+    }
+    if (entry.value === value) entry.value = this.winner(entry);
   }
 
-  private winner(uids: number[]): PolicyValue | undefined {
-    let best: PolicyValue | undefined;
-    for (const uid of uids) {
-      const value = uid === HOST_RULE_UID ? HOST_VALUE : this.rules.get(uid)?.value;
+  private winner(entry: Entry): PolicyValue | undefined {
+    if (entry.uid === NO_RULE) return undefined;
+    let best = this.valueOf(entry.uid);
+    for (const uid of entry.more ?? []) {
+      const value = this.valueOf(uid);
       if (value) best = better(best, value);
     }
     return best;
   }
 
+  private valueOf(uid: number): PolicyValue | undefined {
+    return uid === HOST_RULE_UID ? HOST_VALUE : this.rules.get(uid)?.value;
+  }
+
   /** Ends a batch: the enforcement and host entries of the endpoints touched, then their deltas. */
   private flush(): EndpointPolicyDelta[] {
+    this.settle();
     const deltas: EndpointPolicyDelta[] = [];
     for (const endpoint of this.touched) {
       const enforced = { ingress: false, egress: false };
@@ -597,7 +657,7 @@ export class PolicyResolver {
           else delta.deletes.push(keyOf(entry));
         }
         // an emptied entry leaves only now, so one removed and re-added within a batch stays one
-        if (entry.uids.length === 0 && entry.slot.peers.get(entry.identity) === entry) {
+        if (entry.uid === NO_RULE && entry.slot.peers.get(entry.identity) === entry) {
           entry.slot.peers.delete(entry.identity);
           if (entry.slot.peers.size === 0 && endpoint.entries.get(entry.slot.portKey) === entry.slot)
             endpoint.entries.delete(entry.slot.portKey);
