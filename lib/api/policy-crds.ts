@@ -14,7 +14,26 @@
  * instead of enforcing a wider one.
  */
 import type { V1CustomResourceDefinition, V1JSONSchemaProps } from "@kubernetes/client-node";
-import { ENTITIES } from "../policy/peers.js";
+
+/**
+ * Cilium's entities (https://github.com/cilium/cilium/blob/main/pkg/policy/api/entity.go) plus `mesh`:
+ * every identity of every connected cluster (what `cluster` meant before Cilium 1.19 made selectors
+ * local-cluster by default). lib/policy/peers.ts says what each selects.
+ */
+export const POLICY_ENTITIES = [
+  "all",
+  "world",
+  "world-ipv4",
+  "world-ipv6",
+  "cluster",
+  "mesh",
+  "host",
+  "remote-node",
+  "kube-apiserver",
+  "health",
+  "init",
+  "unmanaged",
+] as const;
 
 export const CILIUM_GROUP = "cilium.io";
 export const CILIUM_VERSION = "v2";
@@ -100,7 +119,7 @@ const portRule = object({
   serverNames: arrayOf(string()),
   listener: unsupported("not supported"),
 });
-const entity = string(`^(${ENTITIES.join("|")})$`);
+const entity = string(`^(${POLICY_ENTITIES.join("|")})$`);
 
 function ruleSchema(direction: "ingress" | "egress", deny: boolean): V1JSONSchemaProps {
   const p = direction === "ingress" ? "from" : "to";

@@ -3,6 +3,7 @@
  * policy-default-local-cluster) to the local cluster unless they name one, CIDR blocks with their
  * exceptions, and Cilium's entities.
  */
+import { POLICY_ENTITIES } from "../api/policy-crds.js";
 import { cidrsOverlap, formatCidr, parseCidr } from "../cidr.js";
 import { CLUSTER_LABEL, LABEL_SOURCE, NAMESPACE_LABEL, RESERVED_SOURCE } from "../identity/labels.js";
 import type { FieldErrors } from "./errors.js";
@@ -82,26 +83,10 @@ export function parseCidrPeer(
 /** Reserved identities that are part of a cluster (Cilium's `cluster` entity adds them to the cluster's pods). */
 const CLUSTER_RESERVED = ["host", "remote-node", "kube-apiserver", "health", "init", "unmanaged"];
 
-/**
- * Cilium's entities (https://github.com/cilium/cilium/blob/main/pkg/policy/api/entity.go) plus `mesh`:
- * every identity of every connected cluster (what `cluster` was before the local-cluster default).
- * null = every peer (`all`).
- */
-export const ENTITIES = [
-  "all",
-  "world",
-  "world-ipv4",
-  "world-ipv6",
-  "cluster",
-  "mesh",
-  "host",
-  "remote-node",
-  "kube-apiserver",
-  "health",
-  "init",
-  "unmanaged",
-] as const;
+/** Entity names, as the CRD schema admits them (lib/api/policy-crds.ts). */
+export const ENTITIES = POLICY_ENTITIES;
 
+/** What an entity selects; null = every peer (`all`), undefined = no such entity. */
 export function entityPeers(entity: string, clusterName: string): PeerSelector[] | null | undefined {
   const labels = (...requirements: Requirement[]): PeerSelector => ({
     type: "labels",
