@@ -172,6 +172,39 @@ describe("PolicyResolver", () => {
     assert.deepEqual(r.upsertIdentities([forged]), []);
   });
 
+  it("a forged id in the local range or an id another cluster holds never replaces a local identity", () => {
+    const r = new PolicyResolver({ clusterName: "c1", clusterId: 1 });
+    r.upsertEndpoint(endpoint("web", 100, { app: "web" }));
+    r.upsertPolicy(webFromClient);
+    const local = identity(65537, "c1", { app: "client" });
+    assert.equal(r.upsertIdentities([local]).length, 1);
+    // c2 publishes an identity in c1's range (cluster bits 1) with other labels: ignored
+    assert.deepEqual(r.upsertIdentities([identity(65537, "c2", { app: "other" })]), []);
+    assert.deepEqual(
+      r.upsertIdentities([identity(65538, "c2", { app: "client", "io.cilium.k8s.policy.cluster": "c1" })]),
+      [],
+    );
+    assert.deepEqual(r.identityLabels(65537)?.includes("k8s:app=client"), true);
+    assert.equal(r.identityLabels(65538), undefined);
+  });
+
+  it("a disconnected cluster's identities stop matching", () => {
+    const r = new PolicyResolver({ clusterName: "c1" });
+    r.upsertEndpoint(endpoint("web", 100, { app: "web" }));
+    r.upsertPolicy(
+      cnp("mesh", {
+        endpointSelector: { matchLabels: { app: "web" } },
+        ingress: [{ fromEntities: ["mesh"] }],
+      }),
+    );
+    const remote = Array.from({ length: 50 }, (_, i) => identity(2 * 65536 + 1 + i, "c2", { app: "x" }));
+    r.upsertIdentities([...remote, identity(65537, "c1", { app: "y" })]);
+    const gone = r.deleteClusterIdentities("c2");
+    assert.equal(gone[0].deletes.length, 50);
+    assert.ok(gone[0].deletes.every((k) => k.identity >> 16 === 2));
+    assert.ok(r.endpointPolicy("web")?.entries.some(([k]) => k.identity === 65537));
+  });
+
   it("deny wins over allow for the same peer", () => {
     const r = new PolicyResolver({ clusterName: "c1" });
     r.upsertIdentities([identity(65537, "c1", { app: "client" }), identity(65538, "c1", { app: "bad" })]);

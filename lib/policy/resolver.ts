@@ -19,6 +19,7 @@
 import { cidrContains, parseCidr } from "../cidr.js";
 import {
   CLUSTER_LABEL,
+  clusterIdOf,
   LABEL_SOURCE,
   NAMESPACE_LABEL,
   parseLabelList,
@@ -46,6 +47,11 @@ export interface ResolverOptions {
   clusterName: string;
   /** allow ingress from the local host (identity 1) to every ingress-enforced endpoint (default true) */
   allowFromHost?: boolean;
+  /**
+   * the local cluster's id: an identity of another cluster in the local range (cluster id bits 16–23)
+   * is forged and ignored, so it can never take a local identity's place
+   */
+  clusterId?: number;
 }
 
 export interface IdentityInput {
@@ -248,17 +254,37 @@ export class PolicyResolver {
     return this.flush();
   }
 
+  /**
+   * Identities of any cluster, the local one's included (reserved ones are built in). Ignored: ids
+   * outside the cluster-scoped space, a remote identity in the local cluster's range (with
+   * `clusterId`), and an id already held by another cluster (ids are per-cluster ranges: the first
+   * holder keeps it).
+   */
   upsertIdentities(identities: readonly IdentityInput[]): EndpointPolicyDelta[] {
     for (const input of identities) {
-      if (input.id in RESERVED_LABELS || input.id >= LOCAL_IDENTITY_SCOPE || input.id === 0) continue;
+      if (input.id in RESERVED_LABELS || input.id >= LOCAL_IDENTITY_SCOPE || input.id <= 0) continue;
+      if (
+        this.options.clusterId !== undefined &&
+        input.cluster !== this.options.clusterName &&
+        clusterIdOf(input.id) === this.options.clusterId
+      )
+        continue;
+      const old = this.cache.identities.get(input.id);
+      if (old && old.cluster !== input.cluster) continue;
       const labels = parseLabelList(input.labels);
       // the cluster it came from, not the one it claims: a forged label never makes it local
       labels.set(`${LABEL_SOURCE}:${CLUSTER_LABEL}`, input.cluster);
-      const old = this.cache.identities.get(input.id);
-      if (old && old.cluster === input.cluster && sameLabels(old.labels, labels)) continue;
+      if (old && sameLabels(old.labels, labels)) continue;
       if (old) this.removeIdentity(old);
       this.addIdentity({ id: input.id, labels, cluster: input.cluster });
     }
+    return this.flush();
+  }
+
+  /** Every identity of a cluster, e.g. when it disconnects: its identities stop matching. */
+  deleteClusterIdentities(cluster: string): EndpointPolicyDelta[] {
+    for (const identity of [...this.cache.identities.values()])
+      if (identity.cluster === cluster) this.removeIdentity(identity);
     return this.flush();
   }
 
