@@ -1,8 +1,10 @@
 /** `meshctl policy trace`'s text output. Pure, so its wording is tested without a cluster. */
 import type { TraceEndpoint, TraceResult, TraceStep } from "../../lib/policy/trace.js";
 
-const describe = (side: TraceEndpoint) =>
-  side.type === "address" ? side.ip : `${side.name} (cluster ${side.cluster})`;
+const describe = (side: TraceEndpoint, identity: number | undefined) =>
+  side.type === "pod"
+    ? `${side.name} (cluster ${side.cluster})`
+    : `${side.ip} (${identity === 2 ? "world" : `CIDR identity ${identity} of a policy's block`})`;
 
 function stepLine(step: TraceStep): string {
   if (!step.evaluated || !step.verdict) return `not evaluated: ${step.note}`;
@@ -23,8 +25,8 @@ export function renderTrace(input: {
   const { result } = input;
   const lines = [
     `Cluster:  ${input.cluster}`,
-    `From:     ${describe(input.from)}`,
-    `To:       ${describe(input.to)}`,
+    `From:     ${describe(input.from, result.fromIdentity)}`,
+    `To:       ${describe(input.to, result.toIdentity)}`,
     `Port:     ${input.dport ?? "any (only rules that allow every port count; give --dport)"}`,
     `Egress:   ${stepLine(result.egress)}`,
     `Ingress:  ${stepLine(result.ingress)}`,
