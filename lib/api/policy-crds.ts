@@ -37,7 +37,6 @@ export const POLICY_ENTITIES = [
 
 export const CILIUM_GROUP = "cilium.io";
 export const CILIUM_VERSION = "v2";
-export const CILIUM_API_VERSION = `${CILIUM_GROUP}/${CILIUM_VERSION}`;
 
 export const PolicyResource = {
   namespaced: {

@@ -357,12 +357,6 @@ export class PolicyResolver {
     return [...this.cidrs].map(([prefix, { identity }]) => ({ prefix, identity }));
   }
 
-  /** A known identity's labels (`k8s:app=x`), for traces and status; undefined when unknown. */
-  identityLabels(id: number): string[] | undefined {
-    const identity = this.cache.identities.get(id);
-    return identity && [...identity.labels].map(([k, v]) => (v === "" ? k : `${k}=${v}`));
-  }
-
   /** The most specific CIDR identity containing an address, else world (what the ipcache's LPM gives). */
   identityOfAddress(address: string): number {
     let best: { identity: number; length: number } | undefined;
