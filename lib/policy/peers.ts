@@ -24,7 +24,8 @@ export interface PeerScope {
 }
 
 /**
- * Restricts a selector to the policy's namespace and the local cluster unless it says otherwise, as
+ * Restricts a selector to the policy's namespace (a cluster-wide policy's: to pods of any namespace)
+ * and to the local cluster unless it says otherwise, as
  * Cilium does (https://github.com/cilium/cilium/blob/main/pkg/k8s/apis/cilium.io/utils/utils.go;
  * the cluster part is Cilium's `policy-default-local-cluster`, on by default since 1.19). Selectors of reserved
  * labels (`reserved:host`) pick identities that belong to no namespace or cluster: left alone.
@@ -32,8 +33,13 @@ export interface PeerScope {
 export function scopeSelector(selector: LabelSelector, scope: PeerScope): LabelSelector {
   if (selector.requirements.some((r) => r.key.startsWith(`${RESERVED_SOURCE}:`))) return selector;
   const requirements = [...selector.requirements];
-  if (scope.namespace !== undefined && !hasRequirementOn(selector, NAMESPACE_KEY))
-    requirements.push({ key: NAMESPACE_KEY, operator: "In", values: [scope.namespace] });
+  // a cluster-wide selector without a namespace still selects only pods (Cilium: namespace Exists)
+  if (!hasRequirementOn(selector, NAMESPACE_KEY))
+    requirements.push(
+      scope.namespace !== undefined
+        ? { key: NAMESPACE_KEY, operator: "In", values: [scope.namespace] }
+        : { key: NAMESPACE_KEY, operator: "Exists", values: [] },
+    );
   if (!hasRequirementOn(selector, CLUSTER_KEY))
     requirements.push({ key: CLUSTER_KEY, operator: "In", values: [scope.clusterName] });
   return { requirements };
