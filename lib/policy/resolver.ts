@@ -14,7 +14,8 @@
  * (the datapath allows everything); once one does, only what some rule allows passes. Replies of
  * allowed connections are the datapath's (conntrack). Traffic from the local host (kubelet probes)
  * is allowed to every ingress-enforced endpoint, as Cilium's allow-localhost=always does
- * (https://github.com/cilium/cilium/blob/main/pkg/policy/resolve.go), unless `allowFromHost` is false.
+ * (determineAllowLocalhostIngress, https://github.com/cilium/cilium/blob/main/pkg/policy/mapstate.go),
+ * unless `allowFromHost` is false.
  */
 import { cidrContains, parseCidr } from "../cidr.js";
 import {
