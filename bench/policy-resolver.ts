@@ -107,6 +107,14 @@ const CASES: Case[] = [
     scratch: () => scratch([web(["80", "443"])]),
   },
   {
+    name: "apply it with a remote cluster's 10k identities present",
+    incremental: () => {
+      const r = world([], remoteIdentities);
+      return () => keys(r.upsertPolicy(web(["80", "443"])));
+    },
+    scratch: () => scratch([web(["80", "443"])], remoteIdentities),
+  },
+  {
     name: "change one port of it",
     incremental: () => {
       const r = world([web(["80", "443"])]);

@@ -209,10 +209,7 @@ export class PolicyResolver {
   constructor(private readonly options: ResolverOptions) {
     this.allowFromHost = options.allowFromHost ?? true;
     for (const [id, name] of Object.entries(RESERVED_LABELS))
-      this.cache.identities.set(Number(id), {
-        id: Number(id),
-        labels: new Map([[`${RESERVED_SOURCE}:${name}`, ""]]),
-      });
+      this.cache.addIdentity({ id: Number(id), labels: new Map([[`${RESERVED_SOURCE}:${name}`, ""]]) });
   }
 
   // ---- inputs -------------------------------------------------------------------------------
@@ -270,7 +267,7 @@ export class PolicyResolver {
         clusterIdOf(input.id) === this.options.clusterId
       )
         continue;
-      const old = this.cache.identities.get(input.id);
+      const old = this.cache.getIdentity(input.id);
       if (old && old.cluster !== input.cluster) continue;
       const labels = parseLabelList(input.labels);
       // the cluster it came from, not the one it claims: a forged label never makes it local
@@ -284,14 +281,13 @@ export class PolicyResolver {
 
   /** Every identity of a cluster, e.g. when it disconnects: its identities stop matching. */
   deleteClusterIdentities(cluster: string): EndpointPolicyDelta[] {
-    for (const identity of [...this.cache.identities.values()])
-      if (identity.cluster === cluster) this.removeIdentity(identity);
+    for (const identity of this.cache.identitiesOf(cluster)) this.removeIdentity(identity);
     return this.flush();
   }
 
   deleteIdentities(ids: readonly number[]): EndpointPolicyDelta[] {
     for (const id of ids) {
-      const identity = this.cache.identities.get(id);
+      const identity = this.cache.getIdentity(id);
       if (identity && !(id in RESERVED_LABELS) && !identity.cidr) this.removeIdentity(identity);
     }
     return this.flush();
@@ -372,7 +368,7 @@ export class PolicyResolver {
   // ---- identities ---------------------------------------------------------------------------
 
   private addIdentity(identity: KnownIdentity): void {
-    this.cache.identities.set(identity.id, identity);
+    this.cache.addIdentity(identity);
     for (const selector of this.cache.candidates(identity))
       if (selector.matches(identity)) {
         selector.ids.add(identity.id);
@@ -386,7 +382,7 @@ export class PolicyResolver {
       if (selector.ids.delete(identity.id))
         for (const rule of selector.users)
           if (!this.selectedElsewhere(rule, selector, identity.id)) this.ruleLoses(rule, identity.id);
-    this.cache.identities.delete(identity.id);
+    this.cache.removeIdentity(identity);
   }
 
   private selectedElsewhere(rule: RuleState, except: CachedSelector<RuleState>, id: number): boolean {
@@ -416,7 +412,7 @@ export class PolicyResolver {
     const known = this.cidrs.get(prefix);
     if (!known || --known.refs > 0) return;
     this.cidrs.delete(prefix);
-    const identity = this.cache.identities.get(known.identity);
+    const identity = this.cache.getIdentity(known.identity);
     if (identity) this.removeIdentity(identity);
   }
 
