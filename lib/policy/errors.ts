@@ -13,19 +13,6 @@ export function fieldErrorText(error: PolicyFieldError): string {
   return `${error.path}: ${error.message}`;
 }
 
-/** A policy that cannot be enforced as written; `errors` has one entry per bad field. */
-export class InvalidPolicyError extends Error {
-  readonly errors: PolicyFieldError[];
-  constructor(
-    readonly policy: string,
-    errors: PolicyFieldError[],
-  ) {
-    super(`policy ${policy} is invalid: ${errors.map(fieldErrorText).join("; ")}`);
-    this.name = "InvalidPolicyError";
-    this.errors = errors;
-  }
-}
-
 /** Collects the errors of one parse; parsers keep going after an error so a user sees them all at once. */
 export class FieldErrors {
   readonly list: PolicyFieldError[] = [];

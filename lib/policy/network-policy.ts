@@ -55,7 +55,8 @@ function parsePeer(
     return undefined;
   }
   const { podSelector, namespaceSelector, ipBlock, ...rest } = peer;
-  for (const key of Object.keys(rest)) errors.add(`${path}.${key}`, "unknown field");
+  for (const key of Object.keys(rest))
+    if (rest[key] !== undefined) errors.add(`${path}.${key}`, "unknown field");
   if (ipBlock !== undefined) {
     if (podSelector !== undefined || namespaceSelector !== undefined)
       errors.add(path, "ipBlock cannot be combined with podSelector or namespaceSelector");
@@ -113,8 +114,11 @@ function parseRules(
       errors.add(path, `must be an object (${peersField}, ports)`);
       return rule;
     }
-    const { [peersField]: peersValue, ports: portsValue, ...rest } = item;
-    for (const key of Object.keys(rest)) errors.add(`${path}.${key}`, "unknown field");
+    // @kubernetes/client-node's typed objects call `from` `_from` (a reserved word in its generator)
+    const { [peersField]: wirePeers, _from: typedFrom, ports: portsValue, ...rest } = item;
+    const peersValue = wirePeers ?? (direction === "ingress" ? typedFrom : undefined);
+    for (const key of Object.keys(rest))
+      if (rest[key] !== undefined) errors.add(`${path}.${key}`, "unknown field");
     const peers = listAt(peersValue, `${path}.${peersField}`, errors);
     // absent or empty: every peer (Kubernetes: "If this field is empty or missing, this rule matches all sources")
     if (peers && peers.length > 0)
@@ -150,7 +154,8 @@ export function parseNetworkPolicy(
     return { errors };
   }
   const { podSelector, policyTypes, ingress, egress, ...rest } = spec;
-  for (const key of Object.keys(rest)) errors.add(`spec.${key}`, "unknown field");
+  for (const key of Object.keys(rest))
+    if (rest[key] !== undefined) errors.add(`spec.${key}`, "unknown field");
   const subject =
     podSelector === undefined
       ? { requirements: [] } // required by the API; absent in a hand-written object means {}

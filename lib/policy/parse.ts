@@ -6,12 +6,6 @@ import type { ParsedPolicy } from "./rules.js";
 
 export type { ParseOptions } from "./network-policy.js";
 
-export const POLICY_API_VERSIONS = {
-  NetworkPolicy: "networking.k8s.io/v1",
-  CiliumNetworkPolicy: "cilium.io/v2",
-  CiliumClusterwideNetworkPolicy: "cilium.io/v2",
-} as const;
-
 /** Parses an object of any supported kind (by `kind`); unknown kinds are an error on `kind`. */
 export function parsePolicy(
   object: unknown,

@@ -3,6 +3,7 @@
  * policy-default-local-cluster) to the local cluster unless they name one, CIDR blocks with their
  * exceptions, and Cilium's entities.
  */
+import { POLICY_ENTITIES } from "../api/policy-crds.js";
 import { cidrsOverlap, formatCidr, parseCidr } from "../cidr.js";
 import { CLUSTER_LABEL, LABEL_SOURCE, NAMESPACE_LABEL, RESERVED_SOURCE } from "../identity/labels.js";
 import type { FieldErrors } from "./errors.js";
@@ -23,7 +24,8 @@ export interface PeerScope {
 }
 
 /**
- * Restricts a selector to the policy's namespace and the local cluster unless it says otherwise, as
+ * Restricts a selector to the policy's namespace (a cluster-wide policy's: to pods of any namespace)
+ * and to the local cluster unless it says otherwise, as
  * Cilium does (https://github.com/cilium/cilium/blob/main/pkg/k8s/apis/cilium.io/utils/utils.go;
  * the cluster part is Cilium's `policy-default-local-cluster`, on by default since 1.19). Selectors of reserved
  * labels (`reserved:host`) pick identities that belong to no namespace or cluster: left alone.
@@ -31,8 +33,13 @@ export interface PeerScope {
 export function scopeSelector(selector: LabelSelector, scope: PeerScope): LabelSelector {
   if (selector.requirements.some((r) => r.key.startsWith(`${RESERVED_SOURCE}:`))) return selector;
   const requirements = [...selector.requirements];
-  if (scope.namespace !== undefined && !hasRequirementOn(selector, NAMESPACE_KEY))
-    requirements.push({ key: NAMESPACE_KEY, operator: "In", values: [scope.namespace] });
+  // a cluster-wide selector without a namespace still selects only pods (Cilium: namespace Exists)
+  if (!hasRequirementOn(selector, NAMESPACE_KEY))
+    requirements.push(
+      scope.namespace !== undefined
+        ? { key: NAMESPACE_KEY, operator: "In", values: [scope.namespace] }
+        : { key: NAMESPACE_KEY, operator: "Exists", values: [] },
+    );
   if (!hasRequirementOn(selector, CLUSTER_KEY))
     requirements.push({ key: CLUSTER_KEY, operator: "In", values: [scope.clusterName] });
   return { requirements };
@@ -82,26 +89,10 @@ export function parseCidrPeer(
 /** Reserved identities that are part of a cluster (Cilium's `cluster` entity adds them to the cluster's pods). */
 const CLUSTER_RESERVED = ["host", "remote-node", "kube-apiserver", "health", "init", "unmanaged"];
 
-/**
- * Cilium's entities (https://github.com/cilium/cilium/blob/main/pkg/policy/api/entity.go) plus `mesh`:
- * every identity of every connected cluster (what `cluster` was before the local-cluster default).
- * null = every peer (`all`).
- */
-export const ENTITIES = [
-  "all",
-  "world",
-  "world-ipv4",
-  "world-ipv6",
-  "cluster",
-  "mesh",
-  "host",
-  "remote-node",
-  "kube-apiserver",
-  "health",
-  "init",
-  "unmanaged",
-] as const;
+/** Entity names, as the CRD schema admits them (lib/api/policy-crds.ts). */
+export const ENTITIES = POLICY_ENTITIES;
 
+/** What an entity selects; null = every peer (`all`), undefined = no such entity. */
 export function entityPeers(entity: string, clusterName: string): PeerSelector[] | null | undefined {
   const labels = (...requirements: Requirement[]): PeerSelector => ({
     type: "labels",

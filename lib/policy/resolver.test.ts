@@ -172,6 +172,91 @@ describe("PolicyResolver", () => {
     assert.deepEqual(r.upsertIdentities([forged]), []);
   });
 
+  it("a forged id in the local range or an id another cluster holds never replaces a local identity", () => {
+    const r = new PolicyResolver({ clusterName: "c1", clusterId: 1 });
+    r.upsertEndpoint(endpoint("web", 100, { app: "web" }));
+    r.upsertPolicy(webFromClient);
+    const local = identity(65537, "c1", { app: "client" });
+    assert.equal(r.upsertIdentities([local]).length, 1);
+    // c2 publishes an identity in c1's range (cluster bits 1) with other labels: ignored
+    assert.deepEqual(r.upsertIdentities([identity(65537, "c2", { app: "other" })]), []);
+    assert.deepEqual(
+      r.upsertIdentities([identity(65538, "c2", { app: "client", "io.cilium.k8s.policy.cluster": "c1" })]),
+      [],
+    );
+    const keys = r.endpointPolicy("web")?.entries.map(([k]) => k.identity);
+    assert.deepEqual(keys?.sort(), [1, 65537], "the local client keeps its entry; nothing of c2's");
+  });
+
+  it("a disconnected cluster's identities stop matching", () => {
+    const r = new PolicyResolver({ clusterName: "c1" });
+    r.upsertEndpoint(endpoint("web", 100, { app: "web" }));
+    r.upsertPolicy(
+      cnp("mesh", {
+        endpointSelector: { matchLabels: { app: "web" } },
+        ingress: [{ fromEntities: ["mesh"] }],
+      }),
+    );
+    const remote = Array.from({ length: 50 }, (_, i) => identity(2 * 65536 + 1 + i, "c2", { app: "x" }));
+    r.upsertIdentities([...remote, identity(65537, "c1", { app: "y" })]);
+    const gone = r.deleteClusterIdentities("c2");
+    assert.equal(gone[0].deletes.length, 50);
+    assert.ok(gone[0].deletes.every((k) => k.identity >> 16 === 2));
+    assert.ok(r.endpointPolicy("web")?.entries.some(([k]) => k.identity === 65537));
+  });
+
+  it("selectors on the cluster label: NotIn and Exists see identities of any cluster", () => {
+    const r = new PolicyResolver({ clusterName: "c1" });
+    r.upsertEndpoint(endpoint("web", 100, { app: "web" }));
+    r.upsertPolicy(
+      cnp("p", {
+        endpointSelector: { matchLabels: { app: "web" } },
+        ingress: [
+          {
+            fromEndpoints: [
+              {
+                matchExpressions: [
+                  { key: "io.cilium.k8s.policy.cluster", operator: "NotIn", values: ["c1", "c3"] },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    const deltas = r.upsertIdentities([
+      identity(65537, "c1", {}),
+      identity(2 * 65536 + 1, "c2", {}),
+      identity(3 * 65536 + 1, "c3", {}),
+      identity(4 * 65536 + 1, "c4", {}),
+    ]);
+    assert.deepEqual(
+      deltas[0].upserts.map(([k]) => k.identity),
+      [2 * 65536 + 1, 4 * 65536 + 1],
+    );
+  });
+
+  it("enableDefaultDeny false with deny rules: not enforced, yet the deny entries deny", () => {
+    const r = new PolicyResolver({ clusterName: "c1" });
+    r.upsertIdentities([identity(65537, "c1", { app: "client" }), identity(65538, "c1", { app: "bad" })]);
+    const [delta] = r.upsertEndpoint(endpoint("web", 100, { app: "web" }));
+    assert.deepEqual(delta.enforced, { ingress: false, egress: false });
+    const [change] = r.upsertPolicy(
+      cnp("p", {
+        endpointSelector: { matchLabels: { app: "web" } },
+        enableDefaultDeny: { ingress: false },
+        ingressDeny: [{ fromEndpoints: [{ matchLabels: { app: "bad" } }] }],
+      }),
+    );
+    assert.equal(change.enforced, undefined, "still not enforced: no change to report");
+    const policy = r.endpointPolicy("web");
+    assert.ok(policy);
+    const verdict = (id: number) =>
+      decide(policy, { direction: "ingress", identity: id, protocol: 6, port: 80 });
+    assert.deepEqual(verdict(65537), { allowed: true, reason: "not-enforced" });
+    assert.equal(verdict(65538).allowed, false);
+  });
+
   it("deny wins over allow for the same peer", () => {
     const r = new PolicyResolver({ clusterName: "c1" });
     r.upsertIdentities([identity(65537, "c1", { app: "client" }), identity(65538, "c1", { app: "bad" })]);

@@ -14,11 +14,13 @@
  * (the datapath allows everything); once one does, only what some rule allows passes. Replies of
  * allowed connections are the datapath's (conntrack). Traffic from the local host (kubelet probes)
  * is allowed to every ingress-enforced endpoint, as Cilium's allow-localhost=always does
- * (https://github.com/cilium/cilium/blob/main/pkg/policy/resolve.go), unless `allowFromHost` is false.
+ * (determineAllowLocalhostIngress, https://github.com/cilium/cilium/blob/main/pkg/policy/mapstate.go),
+ * unless `allowFromHost` is false.
  */
 import { cidrContains, parseCidr } from "../cidr.js";
 import {
   CLUSTER_LABEL,
+  clusterIdOf,
   LABEL_SOURCE,
   NAMESPACE_LABEL,
   parseLabelList,
@@ -46,6 +48,11 @@ export interface ResolverOptions {
   clusterName: string;
   /** allow ingress from the local host (identity 1) to every ingress-enforced endpoint (default true) */
   allowFromHost?: boolean;
+  /**
+   * the local cluster's id: an identity of another cluster in the local range (cluster id bits 16–23)
+   * is forged and ignored, so it can never take a local identity's place
+   */
+  clusterId?: number;
 }
 
 export interface IdentityInput {
@@ -82,7 +89,7 @@ interface RuleState {
   /** null: every peer */
   selectors: CachedSelector<RuleState>[] | null;
   value: PolicyValue;
-  /** "proto/port-end" keys when the ports do not depend on the endpoint (no named port) */
+  /** "direction/proto/port-end" keys when the ports do not depend on the endpoint (no named port) */
   fixedPorts?: string[];
 }
 
@@ -102,34 +109,88 @@ interface EndpointState {
   labels: Map<string, string>;
   subjects: Set<SubjectState>;
   enforced: { ingress: boolean; egress: boolean };
-  /** "direction/proto/port-end" → peer identity → uids of the rules contributing the key */
-  entries: Map<string, Map<number, number[]>>;
+  /** "direction/proto/port-end" → its entries by peer identity */
+  entries: Map<string, PortSlot>;
+  /** the batch that last touched the endpoint, and what it recorded */
+  batch: number;
+  touched: Touched;
+}
+
+/** The keys of one endpoint that share direction, protocol and ports. */
+interface PortSlot {
+  portKey: string;
+  template: Omit<PolicyKey, "identity">;
+  peers: Map<number, Entry>;
+}
+
+/** One key of one endpoint: the rules contributing it and the value they make. */
+interface Entry {
+  slot: PortSlot;
+  identity: number;
+  /** the first contributing rule's uid (NO_RULE: none), the others in `more` */
+  uid: number;
+  more: number[] | undefined;
+  value: PolicyValue | undefined;
+  /** the batch that last touched it, and its value before that batch */
+  batch: number;
+  before: PolicyValue | undefined;
 }
 
 interface Touched {
-  enforced: { ingress: boolean; egress: boolean } | undefined;
+  enforced: { ingress: boolean; egress: boolean };
   /** the endpoint did not exist before the batch */
   created: boolean;
-  keys: Map<string, Map<number, PolicyValue | undefined>>;
+  entries: Entry[];
 }
 
 const PROTOCOL_NUMBERS: Record<string, number> = { TCP: 6, UDP: 17, SCTP: 132 };
 const HOST_RULE_UID = 0;
 const HOST_VALUE: PolicyValue = { verdict: "allow", rule: ALLOW_FROM_HOST_RULE };
 const ANY_PORT = "0/0-0";
+const NO_RULE = -1;
 
-function parseKey(portKey: string, identity: number): PolicyKey {
+function parseTemplate(portKey: string): Omit<PolicyKey, "identity"> {
   const slash = portKey.indexOf("/");
   const second = portKey.indexOf("/", slash + 1);
   const dash = portKey.indexOf("-", second);
   return {
     direction: portKey.slice(0, slash) as PolicyDirection,
-    identity,
     protocol: Number(portKey.slice(slash + 1, second)),
     port: Number(portKey.slice(second + 1, dash)),
     endPort: Number(portKey.slice(dash + 1)),
   };
 }
+
+const keyOf = (entry: Entry): PolicyKey => {
+  const t = entry.slot.template;
+  return {
+    direction: t.direction,
+    identity: entry.identity,
+    protocol: t.protocol,
+    port: t.port,
+    endPort: t.endPort,
+  };
+};
+
+/** Same verdict by the same rule (a re-parsed policy makes new but equal values). */
+function sameValue(a: PolicyValue | undefined, b: PolicyValue | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.verdict !== b.verdict) return false;
+  const x = a.rule;
+  const y = b.rule;
+  return (
+    x.kind === y.kind &&
+    x.namespace === y.namespace &&
+    x.name === y.name &&
+    x.direction === y.direction &&
+    x.index === y.index &&
+    x.spec === y.spec
+  );
+}
+
+/** Deny wins; between equals the first stays. */
+const better = (current: PolicyValue | undefined, candidate: PolicyValue): PolicyValue =>
+  !current || (candidate.verdict === "deny" && current.verdict === "allow") ? candidate : current;
 
 export class PolicyResolver {
   private readonly cache = new SelectorCache<RuleState>();
@@ -139,16 +200,16 @@ export class PolicyResolver {
   private readonly cidrs = new Map<string, { identity: number; refs: number }>();
   private nextRuleUid = 1;
   private nextCidrIdentity = LOCAL_IDENTITY_SCOPE + 1;
-  private touched = new Map<EndpointState, Touched>();
+  private batch = 1;
+  private touched: EndpointState[] = [];
+  /** identities rules gained (+id) or lost (-id) in this batch, applied to their endpoints together */
+  private pending = new Map<RuleState, number[]>();
   private readonly allowFromHost: boolean;
 
   constructor(private readonly options: ResolverOptions) {
     this.allowFromHost = options.allowFromHost ?? true;
     for (const [id, name] of Object.entries(RESERVED_LABELS))
-      this.cache.identities.set(Number(id), {
-        id: Number(id),
-        labels: new Map([[`${RESERVED_SOURCE}:${name}`, ""]]),
-      });
+      this.cache.addIdentity({ id: Number(id), labels: new Map([[`${RESERVED_SOURCE}:${name}`, ""]]) });
   }
 
   // ---- inputs -------------------------------------------------------------------------------
@@ -191,23 +252,42 @@ export class PolicyResolver {
     return this.flush();
   }
 
+  /**
+   * Identities of any cluster, the local one's included (reserved ones are built in). Ignored: ids
+   * outside the cluster-scoped space, a remote identity in the local cluster's range (with
+   * `clusterId`), and an id already held by another cluster (ids are per-cluster ranges: the first
+   * holder keeps it).
+   */
   upsertIdentities(identities: readonly IdentityInput[]): EndpointPolicyDelta[] {
     for (const input of identities) {
-      if (input.id in RESERVED_LABELS || input.id >= LOCAL_IDENTITY_SCOPE || input.id === 0) continue;
+      if (input.id in RESERVED_LABELS || input.id >= LOCAL_IDENTITY_SCOPE || input.id <= 0) continue;
+      if (
+        this.options.clusterId !== undefined &&
+        input.cluster !== this.options.clusterName &&
+        clusterIdOf(input.id) === this.options.clusterId
+      )
+        continue;
+      const old = this.cache.getIdentity(input.id);
+      if (old && old.cluster !== input.cluster) continue;
       const labels = parseLabelList(input.labels);
       // the cluster it came from, not the one it claims: a forged label never makes it local
       labels.set(`${LABEL_SOURCE}:${CLUSTER_LABEL}`, input.cluster);
-      const old = this.cache.identities.get(input.id);
-      if (old && old.cluster === input.cluster && sameLabels(old.labels, labels)) continue;
+      if (old && sameLabels(old.labels, labels)) continue;
       if (old) this.removeIdentity(old);
       this.addIdentity({ id: input.id, labels, cluster: input.cluster });
     }
     return this.flush();
   }
 
+  /** Every identity of a cluster, e.g. when it disconnects: its identities stop matching. */
+  deleteClusterIdentities(cluster: string): EndpointPolicyDelta[] {
+    for (const identity of this.cache.identitiesOf(cluster)) this.removeIdentity(identity);
+    return this.flush();
+  }
+
   deleteIdentities(ids: readonly number[]): EndpointPolicyDelta[] {
     for (const id of ids) {
-      const identity = this.cache.identities.get(id);
+      const identity = this.cache.getIdentity(id);
       if (identity && !(id in RESERVED_LABELS) && !identity.cidr) this.removeIdentity(identity);
     }
     return this.flush();
@@ -239,6 +319,8 @@ export class PolicyResolver {
       subjects: new Set(),
       enforced: { ingress: false, egress: false },
       entries: new Map(),
+      batch: 0,
+      touched: { enforced: { ingress: false, egress: false }, created: false, entries: [] },
     };
     this.endpoints.set(input.id, endpoint);
     this.touch(endpoint).created = true;
@@ -262,21 +344,14 @@ export class PolicyResolver {
     const endpoint = this.endpoints.get(id);
     if (!endpoint) return undefined;
     const entries: Array<[PolicyKey, PolicyValue]> = [];
-    for (const [portKey, peers] of endpoint.entries)
-      for (const [identity, uids] of peers)
-        entries.push([parseKey(portKey, identity), this.winner(uids) as PolicyValue]);
+    for (const slot of endpoint.entries.values())
+      for (const entry of slot.peers.values()) if (entry.value) entries.push([keyOf(entry), entry.value]);
     return { endpoint: id, enforced: { ...endpoint.enforced }, entries };
   }
 
   /** The CIDR identities policies need, for the ipcache (prefix → identity, no tunnel). */
   cidrIdentities(): CidrIdentity[] {
     return [...this.cidrs].map(([prefix, { identity }]) => ({ prefix, identity }));
-  }
-
-  /** A known identity's labels (`k8s:app=x`), for traces and status; undefined when unknown. */
-  identityLabels(id: number): string[] | undefined {
-    const identity = this.cache.identities.get(id);
-    return identity && [...identity.labels].map(([k, v]) => (v === "" ? k : `${k}=${v}`));
   }
 
   /** The most specific CIDR identity containing an address, else world (what the ipcache's LPM gives). */
@@ -293,7 +368,7 @@ export class PolicyResolver {
   // ---- identities ---------------------------------------------------------------------------
 
   private addIdentity(identity: KnownIdentity): void {
-    this.cache.identities.set(identity.id, identity);
+    this.cache.addIdentity(identity);
     for (const selector of this.cache.candidates(identity))
       if (selector.matches(identity)) {
         selector.ids.add(identity.id);
@@ -307,7 +382,7 @@ export class PolicyResolver {
       if (selector.ids.delete(identity.id))
         for (const rule of selector.users)
           if (!this.selectedElsewhere(rule, selector, identity.id)) this.ruleLoses(rule, identity.id);
-    this.cache.identities.delete(identity.id);
+    this.cache.removeIdentity(identity);
   }
 
   private selectedElsewhere(rule: RuleState, except: CachedSelector<RuleState>, id: number): boolean {
@@ -337,7 +412,7 @@ export class PolicyResolver {
     const known = this.cidrs.get(prefix);
     if (!known || --known.refs > 0) return;
     this.cidrs.delete(prefix);
-    const identity = this.cache.identities.get(known.identity);
+    const identity = this.cache.getIdentity(known.identity);
     if (identity) this.removeIdentity(identity);
   }
 
@@ -352,10 +427,13 @@ export class PolicyResolver {
       value: { verdict: rule.verdict, rule: rule.ref },
     };
     if (rule.ports === null || rule.ports.every((p) => !("name" in p)))
-      state.fixedPorts =
-        rule.ports === null
-          ? [ANY_PORT]
-          : [...new Set(rule.ports.map((p) => ("name" in p ? "" : `${p.protocol}/${p.port}-${p.endPort}`)))];
+      state.fixedPorts = [
+        ...new Set(
+          (rule.ports ?? [{ protocol: 0, port: 0, endPort: 0 }]).map((p) =>
+            "name" in p ? "" : `${rule.ref.direction}/${p.protocol}/${p.port}-${p.endPort}`,
+          ),
+        ),
+      ];
     if (rule.peers !== null) {
       state.selectors = [];
       // the prefixes' identities first, so that a selector made next finds them
@@ -371,6 +449,7 @@ export class PolicyResolver {
   }
 
   private removeRule(state: RuleState): void {
+    this.settle();
     for (const endpoint of state.subject.endpoints) this.applyRule(state, endpoint, -1);
     for (const selector of state.selectors ?? []) this.cache.release(selector, state);
     for (const prefix of cidrPrefixes(state.rule)) this.releaseCidr(prefix);
@@ -396,24 +475,27 @@ export class PolicyResolver {
   }
 
   private detachSubject(subject: SubjectState, endpoint: EndpointState): void {
+    this.settle();
     this.touch(endpoint);
     for (const rule of subject.rules.values()) this.applyRule(rule, endpoint, -1);
     subject.endpoints.delete(endpoint);
     endpoint.subjects.delete(subject);
   }
 
+  /** The rule's "direction/proto/port-end" keys on this endpoint (named ports resolved against it). */
   private portsFor(rule: RuleState, endpoint: EndpointState): string[] {
     if (rule.fixedPorts) return rule.fixedPorts;
+    const direction = rule.rule.ref.direction;
     const keys = new Set<string>();
     for (const port of rule.rule.ports ?? []) {
-      if (!("name" in port)) keys.add(`${port.protocol}/${port.port}-${port.endPort}`);
-      else if (rule.rule.ref.direction === "ingress")
+      if (!("name" in port)) keys.add(`${direction}/${port.protocol}/${port.port}-${port.endPort}`);
+      else if (direction === "ingress")
         for (const named of endpoint.input.namedPorts ?? [])
           if (
             named.name === port.name &&
             PROTOCOL_NUMBERS[named.protocol.toUpperCase() || "TCP"] === port.protocol
           )
-            keys.add(`${port.protocol}/${named.port}-${named.port}`);
+            keys.add(`${direction}/${port.protocol}/${named.port}-${named.port}`);
     }
     return [...keys];
   }
@@ -427,81 +509,139 @@ export class PolicyResolver {
   }
 
   private applyRule(rule: RuleState, endpoint: EndpointState, sign: 1 | -1): void {
-    const direction = rule.rule.ref.direction;
-    const ports = this.portsFor(rule, endpoint).map((p) => `${direction}/${p}`);
+    const ports = this.portsFor(rule, endpoint);
     if (ports.length === 0) return;
     for (const id of this.ruleIdentities(rule))
-      for (const portKey of ports) this.contribute(endpoint, portKey, id, rule.uid, sign);
+      for (const portKey of ports) this.contribute(endpoint, portKey, id, rule.uid, rule.value, sign);
   }
 
   private ruleGains(rule: RuleState, id: number): void {
-    for (const endpoint of rule.subject.endpoints) {
-      const direction = rule.rule.ref.direction;
-      for (const port of this.portsFor(rule, endpoint))
-        this.contribute(endpoint, `${direction}/${port}`, id, rule.uid, 1);
-    }
+    this.defer(rule, id);
   }
 
   private ruleLoses(rule: RuleState, id: number): void {
-    for (const endpoint of rule.subject.endpoints) {
-      const direction = rule.rule.ref.direction;
-      for (const port of this.portsFor(rule, endpoint))
-        this.contribute(endpoint, `${direction}/${port}`, id, rule.uid, -1);
-    }
+    this.defer(rule, -id);
+  }
+
+  /**
+   * Identity changes reach rules one at a time but their endpoints together: a remote cluster's 10k
+   * identities selected by one rule resolve the rule's ports on each endpoint once, not 10k times.
+   * Anything that changes which endpoints or rules exist settles them first.
+   */
+  private defer(rule: RuleState, op: number): void {
+    const ops = this.pending.get(rule);
+    if (ops) ops.push(op);
+    else this.pending.set(rule, [op]);
+  }
+
+  private settle(): void {
+    if (this.pending.size === 0) return;
+    const pending = this.pending;
+    this.pending = new Map();
+    for (const [rule, ops] of pending)
+      for (const endpoint of rule.subject.endpoints)
+        for (const portKey of this.portsFor(rule, endpoint)) {
+          const slot = this.slot(endpoint, portKey);
+          for (const op of ops)
+            this.contributeTo(endpoint, slot, op > 0 ? op : -op, rule.uid, rule.value, op > 0 ? 1 : -1);
+        }
   }
 
   // ---- entries and batches ------------------------------------------------------------------
 
   private touch(endpoint: EndpointState): Touched {
-    let touched = this.touched.get(endpoint);
-    if (!touched) {
-      touched = { enforced: { ...endpoint.enforced }, created: false, keys: new Map() };
-      this.touched.set(endpoint, touched);
+    if (endpoint.batch !== this.batch) {
+      endpoint.batch = this.batch;
+      endpoint.touched = { enforced: { ...endpoint.enforced }, created: false, entries: [] };
+      this.touched.push(endpoint);
     }
-    return touched;
+    return endpoint.touched;
   }
 
-  private contribute(endpoint: EndpointState, portKey: string, id: number, uid: number, sign: 1 | -1): void {
-    let peers = endpoint.entries.get(portKey);
-    if (!peers) {
+  private slot(endpoint: EndpointState, portKey: string): PortSlot {
+    let slot = endpoint.entries.get(portKey);
+    if (!slot) {
+      slot = { portKey, template: parseTemplate(portKey), peers: new Map() };
+      endpoint.entries.set(portKey, slot);
+    }
+    return slot;
+  }
+
+  private contribute(
+    endpoint: EndpointState,
+    portKey: string,
+    id: number,
+    uid: number,
+    value: PolicyValue,
+    sign: 1 | -1,
+  ): void {
+    const slot = sign > 0 ? this.slot(endpoint, portKey) : endpoint.entries.get(portKey);
+    if (slot) this.contributeTo(endpoint, slot, id, uid, value, sign);
+  }
+
+  private contributeTo(
+    endpoint: EndpointState,
+    slot: PortSlot,
+    id: number,
+    uid: number,
+    value: PolicyValue,
+    sign: 1 | -1,
+  ): void {
+    let entry = slot.peers.get(id);
+    if (!entry) {
       if (sign < 0) return;
-      peers = new Map();
-      endpoint.entries.set(portKey, peers);
+      entry = {
+        slot,
+        identity: id,
+        uid: NO_RULE,
+        more: undefined,
+        value: undefined,
+        batch: 0,
+        before: undefined,
+      };
+      slot.peers.set(id, entry);
     }
-    const uids = peers.get(id);
-    const touched = this.touch(endpoint);
-    let keys = touched.keys.get(portKey);
-    if (!keys) {
-      keys = new Map();
-      touched.keys.set(portKey, keys);
+    if (entry.batch !== this.batch) {
+      entry.batch = this.batch;
+      entry.before = entry.value;
+      this.touch(endpoint).entries.push(entry);
     }
-    if (!keys.has(id)) keys.set(id, uids && this.winner(uids));
     if (sign > 0) {
-      if (!uids) peers.set(id, [uid]);
-      else if (!uids.includes(uid)) uids.push(uid);
-    } else if (uids) {
-      const at = uids.indexOf(uid);
-      if (at >= 0) uids.splice(at, 1);
-      if (uids.length === 0) {
-        peers.delete(id);
-        if (peers.size === 0) endpoint.entries.delete(portKey);
-      }
+      if (entry.uid === uid || entry.more?.includes(uid)) return;
+      if (entry.uid === NO_RULE) entry.uid = uid;
+      else if (entry.more) entry.more.push(uid);
+      else entry.more = [uid];
+      entry.value = better(entry.value, value);
+      return;
     }
+    if (entry.uid === uid) entry.uid = entry.more?.pop() ?? NO_RULE;
+    else {
+      const at = entry.more?.indexOf(uid) ?? -1;
+      if (at < 0) return;
+      entry.more?.splice(at, 1);
+    }
+    if (entry.value === value) entry.value = this.winner(entry);
   }
 
-  private winner(uids: number[]): PolicyValue | undefined {
-    let best: PolicyValue | undefined;
-    for (const uid of uids) {
-      const value = uid === HOST_RULE_UID ? HOST_VALUE : this.rules.get(uid)?.value;
-      if (!value) continue;
-      if (!best || (value.verdict === "deny" && best.verdict === "allow")) best = value;
+  private winner(entry: Entry): PolicyValue | undefined {
+    if (entry.uid === NO_RULE) return undefined;
+    let best = this.valueOf(entry.uid);
+    for (const uid of entry.more ?? []) {
+      const value = this.valueOf(uid);
+      if (value) best = better(best, value);
     }
     return best;
   }
 
+  private valueOf(uid: number): PolicyValue | undefined {
+    return uid === HOST_RULE_UID ? HOST_VALUE : this.rules.get(uid)?.value;
+  }
+
+  /** Ends a batch: the enforcement and host entries of the endpoints touched, then their deltas. */
   private flush(): EndpointPolicyDelta[] {
+    this.settle();
     const deltas: EndpointPolicyDelta[] = [];
-    for (const endpoint of this.touched.keys()) {
+    for (const endpoint of this.touched) {
       const enforced = { ingress: false, egress: false };
       for (const subject of endpoint.subjects) {
         enforced.ingress ||= subject.subject.enforce.ingress;
@@ -513,32 +653,37 @@ export class PolicyResolver {
           `ingress/${ANY_PORT}`,
           RESERVED_IDENTITY.host,
           HOST_RULE_UID,
+          HOST_VALUE,
           enforced.ingress ? 1 : -1,
         );
       endpoint.enforced = enforced;
     }
-    for (const [endpoint, touched] of this.touched) {
+    for (const endpoint of this.touched) {
+      const touched = endpoint.touched;
       const delta: EndpointPolicyDelta = { endpoint: endpoint.input.id, upserts: [], deletes: [] };
       const before = touched.enforced;
       if (
         touched.created ||
-        before?.ingress !== endpoint.enforced.ingress ||
-        before?.egress !== endpoint.enforced.egress
+        before.ingress !== endpoint.enforced.ingress ||
+        before.egress !== endpoint.enforced.egress
       )
         delta.enforced = { ...endpoint.enforced };
-      for (const [portKey, ids] of touched.keys) {
-        const peers = endpoint.entries.get(portKey);
-        for (const [id, old] of ids) {
-          const uids = peers?.get(id);
-          const now = uids && this.winner(uids);
-          if (now === old) continue;
-          if (now) delta.upserts.push([parseKey(portKey, id), now]);
-          else delta.deletes.push(parseKey(portKey, id));
+      for (const entry of touched.entries) {
+        if (!sameValue(entry.value, entry.before)) {
+          if (entry.value) delta.upserts.push([keyOf(entry), entry.value]);
+          else delta.deletes.push(keyOf(entry));
+        }
+        // an emptied entry leaves only now, so one removed and re-added within a batch stays one
+        if (entry.uid === NO_RULE && entry.slot.peers.get(entry.identity) === entry) {
+          entry.slot.peers.delete(entry.identity);
+          if (entry.slot.peers.size === 0 && endpoint.entries.get(entry.slot.portKey) === entry.slot)
+            endpoint.entries.delete(entry.slot.portKey);
         }
       }
       if (delta.enforced || delta.upserts.length > 0 || delta.deletes.length > 0) deltas.push(delta);
     }
-    this.touched = new Map();
+    this.touched = [];
+    this.batch++;
     return deltas;
   }
 }

@@ -70,9 +70,49 @@ function labelBuckets(selector: LabelSelector): string[] {
 }
 
 export class SelectorCache<User> {
-  readonly identities = new Map<number, KnownIdentity>();
+  private readonly identities = new Map<number, KnownIdentity>();
+  /** the same identities by cluster (undefined: reserved and CIDR), so a new selector reads only its buckets' */
+  private readonly byCluster = new Map<string | undefined, Map<number, KnownIdentity>>();
   private readonly selectors = new Map<string, CachedSelector<User>>();
   private readonly buckets = new Map<string, Set<CachedSelector<User>>>();
+
+  getIdentity(id: number): KnownIdentity | undefined {
+    return this.identities.get(id);
+  }
+
+  addIdentity(identity: KnownIdentity): void {
+    this.identities.set(identity.id, identity);
+    let cluster = this.byCluster.get(identity.cluster);
+    if (!cluster) {
+      cluster = new Map();
+      this.byCluster.set(identity.cluster, cluster);
+    }
+    cluster.set(identity.id, identity);
+  }
+
+  removeIdentity(identity: KnownIdentity): void {
+    this.identities.delete(identity.id);
+    this.byCluster.get(identity.cluster)?.delete(identity.id);
+  }
+
+  identitiesOf(cluster: string): KnownIdentity[] {
+    return [...(this.byCluster.get(cluster)?.values() ?? [])];
+  }
+
+  /** The identities a selector in these buckets can match. */
+  private *identitiesIn(buckets: string[]): Iterable<KnownIdentity> {
+    if (buckets.includes(ANY)) {
+      yield* this.identities.values();
+      return;
+    }
+    for (const bucket of buckets) {
+      if (bucket === NO_CLUSTER) yield* this.byCluster.get(undefined)?.values() ?? [];
+      else if (bucket === ANY_CLUSTER) {
+        for (const [cluster, identities] of this.byCluster)
+          if (cluster !== undefined) yield* identities.values();
+      } else yield* this.byCluster.get(bucket.slice(2))?.values() ?? [];
+    }
+  }
 
   /** Selectors that may match the identity (a superset: callers still test each). */
   *candidates(identity: KnownIdentity): Iterable<CachedSelector<User>> {
@@ -118,7 +158,7 @@ export class SelectorCache<User> {
         }
         bucket.add(selector);
       }
-      for (const identity of this.identities.values())
+      for (const identity of this.identitiesIn(selector.buckets))
         if (selector.matches(identity)) selector.ids.add(identity.id);
     }
     selector.users.add(user);

@@ -31,7 +31,7 @@ export function sourcedKey(key: string): string {
   return key;
 }
 
-export function requirementMatches(requirement: Requirement, labels: SecurityLabels): boolean {
+function requirementMatches(requirement: Requirement, labels: SecurityLabels): boolean {
   const value = labels.get(requirement.key);
   switch (requirement.operator) {
     case "In":

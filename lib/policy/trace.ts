@@ -55,14 +55,16 @@ export interface TraceResult {
   allowed: boolean;
   egress: TraceStep;
   ingress: TraceStep;
-  fromIdentity: number;
-  toIdentity: number;
+  /** an address side's identity: world (2), or the CIDR identity of the most specific policy block holding it */
+  fromIdentity?: number;
+  toIdentity?: number;
   /** policies that could not be parsed (not enforced by the agents either), with their field errors */
   invalidPolicies: Array<{ policy: string; errors: string[] }>;
   /** accepted policies' warnings (e.g. egress named ports) */
   warnings: Array<{ policy: string; warning: string }>;
 }
 
+// Pods get stand-in identities: the answer depends on their labels and cluster, not on the number.
 const FROM_IDENTITY = 0x10000 - 2;
 const TO_IDENTITY = 0x10000 - 1;
 const FROM_ENDPOINT = "trace-from";
@@ -151,5 +153,13 @@ export function tracePolicy(input: TraceInput): TraceResult {
   const egress = step("egress", input.from, FROM_ENDPOINT, toIdentity);
   const ingress = step("ingress", input.to, TO_ENDPOINT, fromIdentity);
   const allowed = [egress, ingress].every((s) => !s.evaluated || s.verdict?.allowed);
-  return { allowed, egress, ingress, fromIdentity, toIdentity, invalidPolicies, warnings };
+  return {
+    allowed,
+    egress,
+    ingress,
+    ...(input.from.type === "address" ? { fromIdentity } : {}),
+    ...(input.to.type === "address" ? { toIdentity } : {}),
+    invalidPolicies,
+    warnings,
+  };
 }
