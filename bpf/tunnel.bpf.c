@@ -66,8 +66,8 @@ static __always_inline int tunnel_ingress(struct __sk_buff *skb)
 		count_metric(METRIC_DROP_CSUM, skb->len);
 		return TC_ACT_SHOT;
 	}
-	/* only an endpoint whose ingress is enforced needs the claim checked (an ipcache lookup) */
-	if (endpoint_enforces(ep, POLICY_DIR_INGRESS))
+	/* only an endpoint with a policy needs the claim checked (an ipcache lookup) */
+	if (endpoint_has_policy(ep))
 		src_identity = tunnel_source_identity(src_identity, bpf_htonl(tunnel.remote_ipv4), skb);
 	skb->mark = (src_identity << MARK_IDENTITY_SHIFT) | MARK_MAGIC_IDENTITY;
 	count_metric(METRIC_TUNNEL_RX, skb->len);

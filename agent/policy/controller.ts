@@ -146,10 +146,14 @@ export class PolicyController {
     let flagsChanged = false;
     const flush = new Set<string>();
     for (const [endpoint, state] of next) {
-      const enforced = state.enforced.ingress || state.enforced.egress;
+      // deny entries act in an unenforced direction too (a policy without default deny)
+      const active =
+        state.enforced.ingress ||
+        state.enforced.egress ||
+        [...state.entries.values()].some(([, value]) => value.verdict === "deny");
       this.states.set(endpoint, state);
       const previous = this.written.get(endpoint);
-      if (!enforced && !previous) continue;
+      if (!active && !previous) continue;
       try {
         const slot = this.slots.acquire(endpoint);
         const plan = planEndpointPolicy(previous, state, slot, this.ruleNumber);

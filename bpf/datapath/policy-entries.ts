@@ -123,7 +123,9 @@ export function flattenEndpointPolicy(
   const allows: Atom[] = [];
   const denies = new Map<string, Atom[]>(); // by direction/identity
   for (const [key, value] of policy.entries as ReadonlyArray<readonly [PolicyKey, PolicyValue]>) {
-    if (!policy.enforced[key.direction]) continue; // an unenforced direction allows everything
+    // an unenforced direction allows everything but what a deny entry names (a policy without
+    // default deny): its allow entries mean nothing there
+    if (!policy.enforced[key.direction] && value.verdict === "allow") continue;
     const invalid = invalidField(key);
     if (invalid) {
       rejected.push({ key: policyKeyString(key), ...invalid });

@@ -155,6 +155,16 @@ describe("network policy in the datapath (BPF_PROG_TEST_RUN)", () => {
     );
   });
 
+  it("deny entries act in a direction no policy enforces (default deny off): the rest passes", () => {
+    program(SERVER, 1, { ingress: false, egress: false }, [
+      entry({ identity: OTHER, protocol: Proto.TCP, port: 22, endPort: 22 }, "deny", rule("no-ssh")),
+      entry({ identity: FRONTEND }), // an allow means nothing here
+    ]);
+    assert.equal(toServer(OTHER, { dport: 22 }), TC_ACT_SHOT, "denied");
+    assert.equal(toServer(OTHER, { dport: 80, sport: 40001 }), TC_ACT_OK, "not denied: open");
+    assert.equal(toServer(REMOTE_ID, { dport: 22, sport: 40002 }), TC_ACT_OK, "another peer");
+  });
+
   it("identity 0, protocol 0 and port 0 are wildcards", () => {
     program(SERVER, 1, { ingress: true, egress: false }, [
       entry({ identity: 0, protocol: Proto.TCP, port: 443, endPort: 443 }),

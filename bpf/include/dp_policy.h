@@ -55,11 +55,14 @@ static __always_inline int endpoint_enforces(const struct endpoint_info *ep, __u
 	return ep && (ep->flags & (direction == POLICY_DIR_INGRESS ? EP_F_INGRESS_ENFORCED : EP_F_EGRESS_ENFORCED));
 }
 
-/* Either direction enforced: the hook must run policy_enforce (which also records connections in
- * the unenforced direction, whose replies the enforced one must let in). */
+/* Either direction enforced, or deny entries in an unenforced one: the hook must run policy_enforce
+ * (which also records connections in an unenforced direction, whose replies the enforced one must
+ * let in). */
 static __always_inline int endpoint_has_policy(const struct endpoint_info *ep)
 {
-	return ep && (ep->flags & (EP_F_INGRESS_ENFORCED | EP_F_EGRESS_ENFORCED));
+	return ep && (ep->flags & (EP_F_INGRESS_ENFORCED | EP_F_EGRESS_ENFORCED |
+				   (EP_F_LEVELS_MASK << EP_F_INGRESS_LEVELS_SHIFT) |
+				   (EP_F_LEVELS_MASK << EP_F_EGRESS_LEVELS_SHIFT)));
 }
 
 /* The (sport, dport) a policy conntrack key holds: the ports, or for ICMP echo the echo id twice
@@ -293,21 +296,15 @@ static __always_inline int policy_enforce(struct __sk_buff *skb, const struct pa
 		return TC_ACT_OK;
 	if (l4.icmp_error && policy_related(skb, pkt, direction, now))
 		return TC_ACT_OK;
-	/* this direction is open: the connection is recorded all the same, or the other direction,
-	 * which is enforced, would refuse its replies (Cilium tracks every connection likewise) */
-	if (!enforced) {
-		if (!l4.icmp_error) {
-			fresh.last_seen_ns = now;
-			bpf_map_update_elem(&cm_policy_ct, &key, &fresh, BPF_ANY);
-		}
-		return TC_ACT_OK;
-	}
-
 	levels = (ep->flags >> (direction == POLICY_DIR_INGRESS ? EP_F_INGRESS_LEVELS_SHIFT : EP_F_EGRESS_LEVELS_SHIFT)) &
 		 EP_F_LEVELS_MASK;
-	verdict = policy_match(policy_id, direction, levels, peer, pkt->proto, bpf_ntohs(pkt->dport),
-			       pkt->has_ports);
-	if (!verdict || verdict->verdict != POLICY_ALLOW) {
+	/* an unenforced direction holds deny entries only (a policy with default deny off): they deny,
+	 * anything else passes. A passing connection is recorded all the same, or the other direction,
+	 * if enforced, would refuse its replies (Cilium tracks every connection likewise). */
+	verdict = levels ? policy_match(policy_id, direction, levels, peer, pkt->proto, bpf_ntohs(pkt->dport),
+					pkt->has_ports)
+			 : NULL;
+	if (enforced ? !verdict || verdict->verdict != POLICY_ALLOW : verdict && verdict->verdict == POLICY_DENY) {
 		policy_count_drop(policy_id, direction, verdict ? verdict->rule : 0);
 		count_metric(METRIC_DROP_POLICY, skb->len);
 		return TC_ACT_SHOT;
