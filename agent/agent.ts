@@ -69,6 +69,7 @@ import { setUpNodeNetworking } from "./node/networking.js";
 import { bootId, ownNodeWithPodCidr, underlayAddress } from "./node/own-node.js";
 import { PolicyController } from "./policy/controller.js";
 import { PolicyLoop } from "./policy/loop.js";
+import { PolicyStatusWriter } from "./policy/status-writer.js";
 import { DatapathLoop, nodesOf } from "./reconcile/datapath-loop.js";
 import { type LoopName, ReconcileLoops } from "./reconcile/loops.js";
 import { statusDocument } from "./status/document.js";
@@ -442,7 +443,7 @@ export class Agent {
   }
 
   private reconcileLoops(
-    { meshApi, caches }: Kubernetes,
+    { kubeConfig, meshApi, caches }: Kubernetes,
     datapath: DatapathController,
     endpoints: EndpointManager,
     node: OwnNode,
@@ -451,6 +452,7 @@ export class Agent {
     const { config, log, parts } = this;
     const skipped = new SkippedObjects(log, () => this.counters.skippedObject());
     const policy = this.policyController(datapath, endpoints);
+    const statusWriter = new PolicyStatusWriter(kubeConfig, log.child({ component: "policy" }));
     const policyLoop = new PolicyLoop({
       clusterName: config.clusterName,
       clusterId: config.clusterId,
@@ -459,6 +461,7 @@ export class Agent {
       remoteIdentities: () => parts.clustermesh?.identities() ?? [],
       controller: policy,
       onCidrIdentitiesChanged: () => this.request("datapath"),
+      writeConditions: (conditions) => statusWriter.write(conditions),
       log: log.child({ component: "policy" }),
     });
     const datapathLoop = new DatapathLoop({

@@ -9,6 +9,7 @@
 import type { PolicyFieldError } from "../../lib/policy/errors.js";
 import { parsePolicy } from "../../lib/policy/parse.js";
 import type { EndpointInput, IdentityInput, PolicyResolver } from "../../lib/policy/resolver.js";
+import { type PolicyCondition, policyCondition } from "../../lib/policy/status.js";
 import type { EndpointPolicyDelta, PolicyKind } from "../../lib/policy/types.js";
 
 export interface PolicyObject {
@@ -36,6 +37,8 @@ export interface FeedResult {
   deltas: EndpointPolicyDelta[];
   /** every policy that is invalid now (also those reported by earlier syncs) */
   invalid: InvalidPolicy[];
+  /** every current policy's Valid condition (lib/policy/status.ts), with the object it is about */
+  conditions: Array<{ policy: PolicyObject; condition: PolicyCondition }>;
 }
 
 const policyName = (p: { kind: PolicyKind; namespace?: string; name: string }) =>
@@ -51,7 +54,10 @@ const endpointSignature = (endpoint: EndpointInput) =>
   ]);
 
 export class PolicyFeed {
-  private readonly policies = new Map<string, { version: string; ref: PolicyObject; fed: boolean }>();
+  private readonly policies = new Map<
+    string,
+    { version: string; ref: PolicyObject; fed: boolean; condition?: PolicyCondition }
+  >();
   private readonly invalid = new Map<string, InvalidPolicy>();
   private readonly identities = new Map<number, string>();
   private readonly endpoints = new Map<string, string>();
@@ -88,19 +94,27 @@ export class PolicyFeed {
       if (this.policies.get(name)?.version === policy.version) continue;
       const fedBefore = this.policies.get(name)?.fed ?? false;
       try {
-        const { policy: parsed, errors } = parsePolicy(policy.object, { clusterName: this.clusterName });
-        if (!parsed || errors.list.length > 0) {
-          this.invalid.set(name, { policy: name, errors: errors.list });
-          this.policies.set(name, { version: policy.version, ref: policy, fed: fedBefore });
+        const result = parsePolicy(policy.object, { clusterName: this.clusterName });
+        const condition = policyCondition(result);
+        if (!result.policy || result.errors.list.length > 0) {
+          this.invalid.set(name, { policy: name, errors: result.errors.list });
+          this.policies.set(name, { version: policy.version, ref: policy, fed: fedBefore, condition });
           continue;
         }
-        add(this.resolver.upsertPolicy(parsed));
+        add(this.resolver.upsertPolicy(result.policy));
         this.invalid.delete(name);
-        this.policies.set(name, { version: policy.version, ref: policy, fed: true });
+        this.policies.set(name, { version: policy.version, ref: policy, fed: true, condition });
       } catch (error) {
         // a parser or resolver bug on some input must not stop the agent: the policy is reported
-        this.invalid.set(name, { policy: name, errors: [{ path: "", message: (error as Error).message }] });
-        this.policies.set(name, { version: policy.version, ref: policy, fed: fedBefore });
+        const message = (error as Error).message;
+        this.invalid.set(name, { policy: name, errors: [{ path: "", message }] });
+        const condition: PolicyCondition = {
+          type: "Valid",
+          status: "False",
+          reason: "InvalidPolicy",
+          message: `not enforced: ${message}`,
+        };
+        this.policies.set(name, { version: policy.version, ref: policy, fed: fedBefore, condition });
       }
     }
 
@@ -119,6 +133,9 @@ export class PolicyFeed {
     if (gone.length > 0) add(this.resolver.deleteIdentities(gone));
     for (const id of gone) this.identities.delete(id);
 
-    return { deltas, invalid: [...this.invalid.values()] };
+    const conditions = [...this.policies.values()].flatMap(({ ref, condition }) =>
+      condition ? [{ policy: ref, condition }] : [],
+    );
+    return { deltas, invalid: [...this.invalid.values()], conditions };
   }
 }

@@ -2,8 +2,8 @@
  * The policy loop's I/O half: one snapshot of the policies (Kubernetes' and Cilium's), this
  * cluster's and the connected remote clusters' identities and the local endpoints → the feed
  * (feed.ts: only what changed reaches the resolver) → the controller (the BPF policy maps), then
- * the endpoints that are gone are forgotten. Invalid policies are logged once per version and shown
- * in the status with their fields.
+ * the endpoints that are gone are forgotten. Invalid policies are logged once per version, shown
+ * in the agent's status with their fields, and (Cilium's kinds) get a `Valid` condition on their status.
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { clusterIdOf } from "../../lib/identity/labels.js";
@@ -14,7 +14,7 @@ import type { CidrIdentity, PolicyKind } from "../../lib/policy/types.js";
 import type { EndpointRecord } from "../endpoints/store.js";
 import type { AgentCaches } from "../k8s/caches.js";
 import type { PolicyController } from "./controller.js";
-import { type InvalidPolicy, PolicyFeed, type PolicyObject } from "./feed.js";
+import { type FeedResult, type InvalidPolicy, PolicyFeed, type PolicyObject } from "./feed.js";
 
 export interface PolicyLoopDeps {
   clusterName: string;
@@ -26,6 +26,8 @@ export interface PolicyLoopDeps {
   controller: PolicyController;
   /** the CIDR identities changed: the datapath loop must put them into the ipcache */
   onCidrIdentitiesChanged: () => void;
+  /** writes the Cilium policies' Valid conditions (status-writer.ts) */
+  writeConditions: (conditions: FeedResult["conditions"]) => Promise<void>;
   log: Logger;
 }
 
@@ -86,7 +88,7 @@ export class PolicyLoop {
         caches.ciliumClusterwideNetworkPolicies.list(),
       ),
     ];
-    const { deltas, invalid } = this.feed.sync({ policies, identities, endpoints });
+    const { deltas, invalid, conditions } = this.feed.sync({ policies, identities, endpoints });
     this.report(invalid);
     deps.controller.apply(deltas);
     deps.controller.retain(new Set(endpoints.map((endpoint) => endpoint.id)));
@@ -95,6 +97,7 @@ export class PolicyLoop {
       this.cidrs = cidrs;
       deps.onCidrIdentitiesChanged();
     }
+    await deps.writeConditions(conditions);
   }
 
   /** The prefixes CIDR rules name, with their identities, for the ipcache. */

@@ -15,6 +15,7 @@ import { PolicyResolver } from "../../lib/policy/resolver.js";
 import { PolicyController, type PolicyMapsIo } from "./controller.js";
 import { PolicyFeed, type PolicyObject, type PolicySnapshot } from "./feed.js";
 import { slotOfFlags } from "./slots.js";
+import { conditionPatch } from "./status-writer.js";
 
 class FakeMaps implements PolicyMapsIo {
   readonly entriesByKey = new Map<string, [PolicyMapKey, PolicyMapEntry]>();
@@ -187,5 +188,44 @@ describe("agent policy: feed, controller", () => {
     restarted.retain(new Set());
     assert.equal(first.maps.entries().length, 0);
     assert.equal(restarted.flagsOf(web.id), 0);
+  });
+});
+
+describe("policy status condition", () => {
+  const invalid = {
+    type: "Valid",
+    status: "False",
+    reason: "InvalidPolicy",
+    message: "not enforced: spec.x: bad",
+  } as const;
+  const now = new Date("2026-12-06T02:00:00Z");
+
+  it("writes the condition an object lacks, with its generation, and nothing once it is there", () => {
+    const patch = conditionPatch({ metadata: { generation: 3 } }, invalid, now);
+    assert.deepEqual(patch, {
+      status: { conditions: [{ ...invalid, lastTransitionTime: now.toISOString(), observedGeneration: 3 }] },
+    });
+    assert.equal(conditionPatch({ metadata: { generation: 3 }, ...patch }, invalid, now), undefined);
+  });
+
+  it("keeps the transition time while the status stays, and other conditions", () => {
+    const earlier = "2026-12-05T00:00:00.000Z";
+    const object = {
+      metadata: { generation: 4 },
+      status: {
+        conditions: [
+          { type: "Other", status: "True" },
+          { ...invalid, message: "old", lastTransitionTime: earlier, observedGeneration: 3 },
+        ],
+      },
+    };
+    const patch = conditionPatch(object, invalid, now);
+    assert.deepEqual(
+      patch?.status.conditions.map((c) => [c.type, c.lastTransitionTime]),
+      [
+        ["Other", undefined],
+        ["Valid", earlier],
+      ],
+    );
   });
 });

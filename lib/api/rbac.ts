@@ -46,6 +46,12 @@ export const MESH_ACCESS = {
         resources: ["ciliumnetworkpolicies", "ciliumclusterwidenetworkpolicies"],
         verbs: READ,
       },
+      // their Valid condition (lib/policy/status.ts), on the status subresource only
+      {
+        apiGroups: ["cilium.io"],
+        resources: ["ciliumnetworkpolicies/status", "ciliumclusterwidenetworkpolicies/status"],
+        verbs: ["patch"],
+      },
       { apiGroups: [MESH_GROUP], resources: meshPlurals, verbs: [...READ, "create", "update", "delete"] },
       // the agent creates the mesh's CRDs when they are missing (kind/lab without an operator)
       {
