@@ -173,6 +173,47 @@ describe("network policy across two clusters (root: two-cluster lab)", {
     assert.ok(Date.now() - relabelled < 2_500);
   });
 
+  it("CiliumNetworkPolicy: a deny wins over the allow; an invalid one is refused naming its field", async () => {
+    const cnp = (name: string, spec: unknown) => ({
+      apiVersion: "cilium.io/v2",
+      kind: "CiliumNetworkPolicy",
+      metadata: { name, namespace: NS },
+      spec,
+    });
+    apply(
+      cnp("deny-c2", {
+        endpointSelector: { matchLabels: { app: "server" } },
+        ingressDeny: [{ fromEndpoints: [{ matchLabels: { [CLUSTER_LABEL]: "c2" } }] }],
+      }),
+    );
+    await expectVerdicts("c2 denied despite the mesh-wide allow", { x1: false, x2: false, y2: false });
+    k("c1", ["-n", NS, "delete", "ciliumnetworkpolicy", "deny-c2"]);
+    await expectVerdicts("the allow again", { x1: false, x2: true, y2: true });
+
+    const bad = cnp("bad-range", {
+      endpointSelector: { matchLabels: { app: "server" } },
+      ingress: [{ toPorts: [{ ports: [{ port: "9000", endPort: 8000, protocol: "TCP" }] }] }],
+    });
+    const applied = mesh.kubectl("c1", ["apply", "-f", "-"], JSON.stringify(bad));
+    if (applied.status !== 0) {
+      assert.match(applied.stderr, /endPort|port/, "the schema's refusal names the field");
+    } else {
+      await waitFor(
+        "the agent's Valid=False condition naming the field",
+        () => {
+          const object = JSON.parse(
+            k("c1", ["-n", NS, "get", "ciliumnetworkpolicy", "bad-range", "-o", "json"]),
+          );
+          const valid = (object.status?.conditions ?? []).find((c: { type: string }) => c.type === "Valid");
+          return valid?.status === "False" && /endPort/.test(valid.message);
+        },
+        { timeoutMs: 15_000, intervalMs: 200 },
+      );
+      k("c1", ["-n", NS, "delete", "ciliumnetworkpolicy", "bad-range"]);
+    }
+    await expectVerdicts("unchanged by the invalid policy", { x1: false, x2: true, y2: true });
+  });
+
   it("c2 disconnected: its identities stop matching", async () => {
     const before = await serverPolicyStatus();
     const x2Identity = Number(
