@@ -21,6 +21,7 @@
 import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
+import { PolicyMaps } from "../bpf/datapath/policy-maps.js";
 import type { CurrentDatapathState } from "../bpf/datapath/reconcile.js";
 import type { AgentStatus } from "../lib/api/agent-status.js";
 import { AGENT_METRICS } from "../lib/api/metrics.js";
@@ -66,6 +67,9 @@ import { registerAgentGauges } from "./metrics/agent-gauges.js";
 import { serveMetrics } from "./metrics/server.js";
 import { setUpNodeNetworking } from "./node/networking.js";
 import { bootId, ownNodeWithPodCidr, underlayAddress } from "./node/own-node.js";
+import { PolicyController } from "./policy/controller.js";
+import { PolicyLoop } from "./policy/loop.js";
+import { PolicyStatusWriter } from "./policy/status-writer.js";
 import { DatapathLoop, nodesOf } from "./reconcile/datapath-loop.js";
 import { type LoopName, ReconcileLoops } from "./reconcile/loops.js";
 import { statusDocument } from "./status/document.js";
@@ -108,6 +112,9 @@ interface Parts {
   clustermesh?: ClusterMeshManager;
   publisher?: MeshPublisher;
   flows?: FlowObserver;
+  policyMaps?: PolicyMaps;
+  policy?: PolicyController;
+  policyLoop?: PolicyLoop;
 }
 
 export class Agent {
@@ -164,6 +171,8 @@ export class Agent {
     parts.clustermesh = this.startClusterMesh(kube.caches);
     await removeLeftovers(endpoints, datapath, podGone, broken, log);
     await this.publishNode(node);
+    // policy before the datapath: the endpoints' policy flags go into cm_endpoints with it
+    await loops.runNow("policy");
     await loops.runNow("datapath");
     await loops.runNow("meshEndpoints");
     // 7. ready
@@ -202,6 +211,7 @@ export class Agent {
       if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     }
     await parts.flows?.close().catch((err) => log.warn({ err }, "stopping flows failed"));
+    parts.policyMaps?.close();
     parts.datapath?.close();
   }
 
@@ -230,12 +240,21 @@ export class Agent {
       identities: parts.caches?.identities.list() ?? [],
       encryption: parts.encryption?.status(),
       counters: { ...this.counters.values, ...(parts.endpoints?.counters ?? {}) },
+      policyOf: this.policyStatus(),
+      invalidPolicies: parts.policyLoop?.invalid,
       clustermesh: parts.clustermesh && {
         remoteClusters: parts.clustermesh.status(drift?.clusters),
         remoteIdentities: parts.clustermesh.identities(),
         ...(drift ? { unowned: drift.unowned } : {}),
       },
     });
+  }
+
+  /** One read of the drop counters per status request; undefined when they cannot be read. */
+  private policyStatus() {
+    const { policy, policyMaps } = this.parts;
+    const drops = policyMaps && readOrUndefined(() => policyMaps.readDrops());
+    return policy && drops ? (endpoint: string) => policy.status(endpoint, drops) : undefined;
   }
 
   /** Published versus programmed per remote; a failure is a bug of ours: logged, the status says "unknown". */
@@ -276,6 +295,15 @@ export class Agent {
       datapath: () => datapath.current(),
       packetsByReason: () => datapath.metrics(),
       identities: () => parts.caches?.identities.list().length ?? 0,
+      policyDrops: () => {
+        const status = this.policyStatus();
+        return (parts.endpoints?.list() ?? []).flatMap((record) =>
+          (status?.(record.id)?.dropsByRule ?? []).map((drop) => ({
+            pod: `${record.podNamespace}/${record.podName}`,
+            ...drop,
+          })),
+        );
+      },
     });
     return datapath;
   }
@@ -342,6 +370,8 @@ export class Agent {
           if (ours) this.request("meshEndpoints", 100);
         },
         remoteClustersConfigChanged: () => this.syncRemoteClusters(),
+        policyInputChanged: () => this.request("policy"),
+        podLabelsMayHaveChanged: () => this.request("endpointLabels"),
       },
     });
     this.parts.caches = caches;
@@ -369,6 +399,8 @@ export class Agent {
       log,
       onChange: () => {
         this.request("meshEndpoints");
+        // policy first (it is quick): a pod whose labels changed gets its verdicts with its identity
+        this.request("policy", 0);
         this.request("datapath");
       },
     });
@@ -411,7 +443,7 @@ export class Agent {
   }
 
   private reconcileLoops(
-    { meshApi, caches }: Kubernetes,
+    { kubeConfig, meshApi, caches }: Kubernetes,
     datapath: DatapathController,
     endpoints: EndpointManager,
     node: OwnNode,
@@ -419,8 +451,24 @@ export class Agent {
   ): ReconcileLoops {
     const { config, log, parts } = this;
     const skipped = new SkippedObjects(log, () => this.counters.skippedObject());
+    const policy = this.policyController(datapath, endpoints);
+    const statusWriter = new PolicyStatusWriter(kubeConfig, log.child({ component: "policy" }));
+    const policyLoop = new PolicyLoop({
+      clusterName: config.clusterName,
+      clusterId: config.clusterId,
+      caches,
+      endpoints: () => endpoints.list(),
+      remoteIdentities: () => parts.clustermesh?.identities() ?? [],
+      controller: policy,
+      onCidrIdentitiesChanged: () => this.request("datapath"),
+      writeConditions: (conditions) => statusWriter.write(conditions),
+      log: log.child({ component: "policy" }),
+    });
     const datapathLoop = new DatapathLoop({
       nodeName: config.nodeName,
+      clusterId: config.clusterId,
+      policyFlags: (endpoint) => policy.flagsOf(endpoint),
+      cidrIdentities: () => policyLoop.cidrIdentities(),
       nodeIp: node.ip,
       encrypt: config.encryption !== "none",
       caches,
@@ -448,11 +496,37 @@ export class Agent {
           const removed = await endpoints.removeStale(podGone);
           if (removed > 0) log.info({ removed }, "removed endpoints of deleted pods");
         },
+        policy: () => policyLoop.run(),
+        endpointLabels: async () => {
+          await endpoints.refreshIdentities();
+        },
       },
       log,
     );
-    Object.assign(parts, { datapathLoop, publisher, loops });
+    Object.assign(parts, { datapathLoop, publisher, loops, policyLoop });
     return loops;
+  }
+
+  /**
+   * The policy maps' applier; after a restart it adopts the slots the endpoints' cm_endpoints
+   * flags name and diffs against what the previous run wrote.
+   */
+  private policyController(datapath: DatapathController, endpoints: EndpointManager): PolicyController {
+    const { config, log, parts } = this;
+    const maps = PolicyMaps.open(config.bpffsRoot);
+    parts.policyMaps = maps;
+    const policy = new PolicyController({
+      maps,
+      addressesOf: (id) => endpoints.list().flatMap((record) => (record.id === id ? [record.ip] : [])),
+      onFlagsChanged: () => this.request("datapath", 0),
+      log: log.child({ component: "policy" }),
+    });
+    const flagsByIp = new Map(
+      datapath.current().endpoints.map(([key, value]) => [key.address, value.flags ?? 0]),
+    );
+    policy.adopt(endpoints.list().map((record) => ({ id: record.id, flags: flagsByIp.get(record.ip) ?? 0 })));
+    parts.policy = policy;
+    return policy;
   }
 
   private async startEncryption(
@@ -518,7 +592,10 @@ export class Agent {
       },
       stateDir: config.stateDir,
       log: log.child({ component: "clustermesh" }),
-      onChange: () => this.request("datapath", 20),
+      onChange: () => {
+        this.request("datapath", 20);
+        this.request("policy", 20); // remote identities came or went
+      },
     });
     registerClusterMeshMetrics(this.metrics, manager, {
       cluster: config.clusterName,

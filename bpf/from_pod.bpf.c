@@ -7,6 +7,7 @@
  *  2. destination lookup: local endpoint -> redirect to its veth; ipcache entry with a tunnel
  *     endpoint -> tunnel key (remote = node IP, id = source identity) and redirect to the VXLAN
  *     device; anything else -> the kernel's routing.
+ *  Between 1 and 2: the sending pod's egress policy on the destination's identity (dp_policy.h).
  * Before both: a backend pod's reply to a NodePort client outside the node (addressed to the node's
  * SNAT port) is translated back and sent out of the underlay (dp_nodeport.h).
  */
@@ -15,6 +16,7 @@
 #include "dp_nodeport.h"
 #include "dp_masq.h"
 #include "dp_flow.h"
+#include "dp_policy.h"
 
 /* Returns TC_ACT_OK to continue with routing, or a verdict to return at once. */
 static __always_inline int service_dnat(struct __sk_buff *skb, struct packet *pkt)
@@ -114,7 +116,7 @@ static __always_inline int service_dnat(struct __sk_buff *skb, struct packet *pk
 static __always_inline int from_pod(struct __sk_buff *skb)
 {
 	struct packet pkt = {};
-	struct endpoint_info *ep;
+	struct endpoint_info *src, *ep;
 	struct ipcache_value *remote;
 	struct dp_node_config *node;
 	int verdict = parse_packet(skb, &pkt);
@@ -137,14 +139,21 @@ static __always_inline int from_pod(struct __sk_buff *skb)
 	if (verdict != TC_ACT_OK)
 		return verdict;
 
-	ep = lookup_endpoint(&pkt.saddr, pkt.family);
-	__u32 src_identity = ep ? ep->identity : IDENTITY_WORLD;
+	src = lookup_endpoint(&pkt.saddr, pkt.family);
+	__u32 src_identity = src ? src->identity : IDENTITY_WORLD;
 
 	ep = lookup_endpoint(&pkt.daddr, pkt.family);
+	remote = ep ? NULL : lookup_ipcache(&pkt.daddr, pkt.family);
+	/* egress policy sees the destination after service translation, as Cilium's does */
+	if (endpoint_has_policy(src)) {
+		__u32 dst_identity = ep ? ep->identity : remote ? remote->identity : IDENTITY_WORLD;
+
+		verdict = policy_enforce(skb, &pkt, src, POLICY_DIR_EGRESS, dst_identity);
+		if (verdict != TC_ACT_OK)
+			return verdict;
+	}
 	if (ep)
 		return redirect_to_endpoint(skb, ep, src_identity);
-
-	remote = lookup_ipcache(&pkt.daddr, pkt.family);
 	if (ipcache_has_ipv4_tunnel(remote))
 		return redirect_to_tunnel(skb, remote, src_identity);
 

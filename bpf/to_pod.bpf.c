@@ -1,26 +1,28 @@
 // SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0)
 /*
  * to-pod: tcx egress of a pod's host-side veth, i.e. every packet about to enter the pod.
- * Reverse-NATs replies (IPv4 and IPv6) of per-packet-LB flows back to the service VIP, then asks the
- * policy hook (allow-all until network policy lands).
+ * Enforces the pod's ingress policy on the source identity (dp_policy.h), then reverse-NATs replies
+ * (IPv4 and IPv6) of per-packet-LB flows back to the service VIP.
  */
 #include "dp_common.h"
 #include "dp_maps.h"
 #include "dp_flow.h"
+#include "dp_policy.h"
 
-static __always_inline __u32 identity_from_mark(const struct __sk_buff *skb)
+/* The source identity the delivering hook recorded (from-pod, tunnel ingress); without one the
+ * packet came through the node's stack: the node itself, else whatever the ipcache says. */
+static __always_inline __u32 source_identity(const struct __sk_buff *skb, const struct packet *pkt)
 {
-	if ((skb->mark & MARK_MAGIC_MASK) != MARK_MAGIC_IDENTITY)
-		return IDENTITY_WORLD;
-	return skb->mark >> MARK_IDENTITY_SHIFT;
-}
+	struct dp_node_config *node;
+	struct ipcache_value *entry;
 
-/* Network policy goes here; it gets the source identity the sending hook recorded. */
-static __always_inline int policy_allows(__u32 src_identity, const struct packet *pkt)
-{
-	(void)src_identity;
-	(void)pkt;
-	return 1;
+	if ((skb->mark & MARK_MAGIC_MASK) == MARK_MAGIC_IDENTITY)
+		return skb->mark >> MARK_IDENTITY_SHIFT;
+	node = load_node_config();
+	if (node && pkt->family == DP_FAMILY_IPV4 && pkt->saddr.ip4 == node->node_ip4)
+		return IDENTITY_HOST;
+	entry = lookup_ipcache(&pkt->saddr, pkt->family);
+	return entry ? entry->identity : IDENTITY_WORLD;
 }
 
 static __always_inline int reverse_nat(struct __sk_buff *skb, struct packet *pkt)
@@ -64,6 +66,7 @@ static __always_inline int reverse_nat(struct __sk_buff *skb, struct packet *pkt
 static __always_inline int to_pod(struct __sk_buff *skb)
 {
 	struct packet pkt = {};
+	struct endpoint_info *ep;
 	int verdict = parse_packet(skb, &pkt);
 
 	if (verdict > 0)
@@ -72,12 +75,16 @@ static __always_inline int to_pod(struct __sk_buff *skb)
 		count_metric(METRIC_DROP_INVALID, skb->len);
 		return TC_ACT_SHOT;
 	}
+	/* ingress policy before reverse NAT: a service reply is judged by the backend that sent it,
+	 * which is the address its connection entry was recorded with */
+	ep = lookup_endpoint(&pkt.daddr, pkt.family);
+	if (endpoint_has_policy(ep)) {
+		verdict = policy_enforce(skb, &pkt, ep, POLICY_DIR_INGRESS, source_identity(skb, &pkt));
+		if (verdict != TC_ACT_OK)
+			return verdict;
+	}
 	if (reverse_nat(skb, &pkt)) {
 		count_metric(METRIC_DROP_CSUM, skb->len);
-		return TC_ACT_SHOT;
-	}
-	if (!policy_allows(identity_from_mark(skb), &pkt)) {
-		count_metric(METRIC_DROP_POLICY, skb->len);
 		return TC_ACT_SHOT;
 	}
 	return TC_ACT_OK;

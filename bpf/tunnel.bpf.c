@@ -2,7 +2,8 @@
 /*
  * The VXLAN collect-metadata ("external") device.
  * tunnel ingress (tcx ingress): the tunnel key's id is the sender's source identity; deliver to the
- * local endpoint with the identity in skb->mark (to-pod's policy hook reads it). A remote NodePort
+ * local endpoint with the identity in skb->mark (to-pod's policy hook reads it); for an endpoint that
+ * enforces ingress, an identity of another cluster than the sending node's becomes world (dp_policy.h). A remote NodePort
  * backend's reply is reverse-translated and sent out of the underlay. Traffic for non-endpoints
  * goes to the stack.
  * tunnel egress (tcx egress): packets from-pod/from-netdev redirected here already carry a tunnel
@@ -15,6 +16,7 @@
 #include "dp_maps.h"
 #include "dp_nodeport.h"
 #include "dp_flow.h"
+#include "dp_policy.h"
 
 static __always_inline int tunnel_ingress(struct __sk_buff *skb)
 {
@@ -64,6 +66,9 @@ static __always_inline int tunnel_ingress(struct __sk_buff *skb)
 		count_metric(METRIC_DROP_CSUM, skb->len);
 		return TC_ACT_SHOT;
 	}
+	/* only an endpoint with a policy needs the claim checked (an ipcache lookup) */
+	if (endpoint_has_policy(ep))
+		src_identity = tunnel_source_identity(src_identity, bpf_htonl(tunnel.remote_ipv4), skb);
 	skb->mark = (src_identity << MARK_IDENTITY_SHIFT) | MARK_MAGIC_IDENTITY;
 	count_metric(METRIC_TUNNEL_RX, skb->len);
 	return bpf_redirect(ep->ifindex, 0);

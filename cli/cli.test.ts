@@ -87,6 +87,8 @@ describe("meshctl (no root, no cluster)", () => {
       ["install"],
       ["uninstall"],
       ["status"],
+      ["policy"],
+      ["policy", "trace"],
     ];
     for (const command of commands) {
       const help = meshctl([...command, "--help"]);
@@ -214,6 +216,23 @@ describe("meshctl (no root, no cluster)", () => {
     assert.match(first, /^Error: --kubeconfig: .*not-a-kubeconfig cannot be read as a kubeconfig/);
     assert.match(cause, /^Error: {3}caused by: \S/);
     assert.deepEqual(rest, [], run.stderr);
+  });
+
+  it("policy trace checks --from, --to and --dport before reaching the cluster", () => {
+    const cases: [string[], RegExp][] = [
+      [["--from", "a/b/c", "--to", "demo/web"], /--from: "a\/b\/c" is not ns\/pod, an IP address or labels/],
+      [["--from", "demo/client", "--to", "app=web,=x"], /--to: "=x" is not key=value/],
+      [
+        ["--from", "demo/client", "--to", "demo/web", "--dport", "80/icmp"],
+        /--dport: "80\/icmp" is not port\[\/protocol\]/,
+      ],
+      [["--from", "demo/client", "--to", "demo/web", "--dport", "70000"], /--dport: "70000"/],
+    ];
+    for (const [args, error] of cases) {
+      const run = meshctl(["policy", "trace", "--context", "x", ...args]);
+      assert.equal(run.status, 2, `${args.join(" ")}: ${run.stderr}`);
+      assert.match(oneLine(run), error);
+    }
   });
 
   it("clustermesh enable checks its flags before reaching the cluster", () => {

@@ -13,6 +13,7 @@ import { clustermeshCommand } from "./commands/clustermesh.js";
 import { installCommands } from "./commands/install.js";
 import { labCommand } from "./commands/lab.js";
 import { observeCommand } from "./commands/observe.js";
+import { policyCommand } from "./commands/policy.js";
 import { versionCommand } from "./commands/version.js";
 
 const program = new Command("meshctl")
@@ -26,6 +27,7 @@ program.addCommand(clustermeshCommand());
 for (const command of installCommands()) program.addCommand(command);
 program.addCommand(agentCommand());
 program.addCommand(observeCommand());
+program.addCommand(policyCommand());
 program.addCommand(versionCommand());
 
 try {

@@ -11,6 +11,7 @@ import { parseAgentFlags } from "../agent/config.js";
 import { addHubbleRelayOptions, type HubbleRelayFlags } from "../clustermesh-apiserver/hubble-relay.js";
 import { MESH_CRDS } from "../lib/api/crds.js";
 import { HubbleObjects } from "../lib/api/hubble.js";
+import { POLICY_CRDS } from "../lib/api/policy-crds.js";
 import { MESH_ACCESS, rbacObjects } from "../lib/api/rbac.js";
 import { MeshObjects } from "../lib/clustermesh/resources.js";
 import { AGENT_TERMINATION_GRACE_SECONDS, agentArgs, cniConflist } from "../lib/install/agent-daemonset.js";
@@ -39,7 +40,12 @@ const agent = podSpec?.containers.find((c) => c.name === "agent") as V1Container
 describe("install manifests (kind quickstart settings)", () => {
   it("carry the CRDs and exactly lib/api/rbac.ts's RBAC, before the workloads", () => {
     const names = objects.map((o) => `${o.kind}/${o.metadata?.name}`);
-    for (const crd of MESH_CRDS) assert.ok(names.includes(`CustomResourceDefinition/${crd.metadata?.name}`));
+    const crds = names.filter((n) => n.startsWith("CustomResourceDefinition/"));
+    assert.deepEqual(
+      crds,
+      [...MESH_CRDS, ...POLICY_CRDS].map((crd) => `CustomResourceDefinition/${crd.metadata?.name}`),
+    );
+    assert.equal(crds.length, 5);
     for (const access of [MESH_ACCESS.agent, MESH_ACCESS.clustermeshApiserver])
       for (const rbac of rbacObjects(access))
         assert.deepEqual(find(rbac.kind as string, rbac.metadata?.name as string), rbac);

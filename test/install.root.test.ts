@@ -226,6 +226,7 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
       ["patch", "nodes"],
       ["create", "meshendpoints.clustermesh.io", "-n", "default"],
       ["get", "secrets", "-n", "kube-system"],
+      ["watch", "networkpolicies.networking.k8s.io", "-A"],
     ])
       assert.equal(await canI(agent, ...allowed), "yes", allowed.join(" "));
     for (const denied of [
@@ -234,6 +235,7 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
       ["delete", "nodes"],
       ["update", "configmaps", "-n", "kube-system"],
       ["delete", "customresourcedefinitions"],
+      ["create", "networkpolicies.networking.k8s.io", "-n", "default"],
     ])
       assert.equal(await canI(agent, ...denied), "no", denied.join(" "));
     const apiserver = serviceAccountUser(MESH_ACCESS.clustermeshApiserver);
@@ -311,6 +313,187 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
     const again = await meshctl(...installFlags());
     assert.equal(again.code, 0, again.stderr);
     assert.deepEqual(await installedState(), before);
+  });
+
+  it("the policy CRDs take Cilium's L3/L4 policies, keep unsupported fields for the agent, refuse what the schema can", async () => {
+    const policy = (name: string, spec: unknown) =>
+      JSON.stringify({
+        apiVersion: "cilium.io/v2",
+        kind: "CiliumNetworkPolicy",
+        metadata: { name, namespace: "default" },
+        spec,
+      });
+    const write = (name: string, body: string) => {
+      const file = join(dir, `${name}.json`);
+      writeFileSync(file, body);
+      return file;
+    };
+    const good = write(
+      "cnp-good",
+      policy("good", {
+        endpointSelector: { matchLabels: { app: "web" } },
+        ingress: [
+          {
+            fromEndpoints: [{ matchLabels: { app: "client", "io.cilium.k8s.policy.cluster": "c2" } }],
+            fromEntities: ["mesh", "host"],
+            fromCIDRSet: [{ cidr: "10.0.0.0/8", except: ["10.1.0.0/16"] }],
+            toPorts: [
+              {
+                ports: [{ port: "8000", endPort: 8080, protocol: "TCP" }, { port: "http" }],
+                rules: { http: [{ method: "GET" }] },
+              },
+            ],
+          },
+        ],
+        egressDeny: [{ toCIDR: ["192.0.2.0/24"] }],
+      }),
+    );
+    await ok("apply", "--server-side", "--dry-run=server", "-f", good);
+    await ok("apply", "--server-side", "-f", good);
+    const stored = JSON.parse(await ok("get", "cnp", "good", "-n", "default", "-o", "json"));
+    assert.equal(stored.spec.ingress[0].toPorts[0].ports[1].port, "http");
+    assert.equal(stored.spec.egressDeny[0].toCIDR[0], "192.0.2.0/24");
+    assert.ok(
+      "rules" in stored.spec.ingress[0].toPorts[0],
+      "the L7 field survives pruning, for the agent to refuse",
+    );
+    await ok("delete", "cnp", "good", "-n", "default");
+    const clusterwide = write(
+      "ccnp-good",
+      JSON.stringify({
+        apiVersion: "cilium.io/v2",
+        kind: "CiliumClusterwideNetworkPolicy",
+        metadata: { name: "cw" },
+        specs: [{ endpointSelector: {}, egress: [{ toEntities: ["cluster"] }] }],
+      }),
+    );
+    await ok("apply", "--server-side", "--dry-run=server", "-f", clusterwide);
+    const refused: Array<[string, unknown, RegExp]> = [
+      ["entity", { endpointSelector: {}, ingress: [{ fromEntities: ["everything"] }] }, /fromEntities\[0\]/],
+      [
+        "port",
+        { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: "70000" }] }] }] },
+        /ports\[0\]\.port/,
+      ],
+      [
+        "endport",
+        { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: "80", endPort: 70000 }] }] }] },
+        /endPort/,
+      ],
+      [
+        "protocol",
+        { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: "80", protocol: "HTTP" }] }] }] },
+        /protocol/,
+      ],
+      ["operator", { endpointSelector: { matchExpressions: [{ key: "a", operator: "Like" }] } }, /operator/],
+      ["cidr", { endpointSelector: {}, egress: [{ toCIDR: ["banana"] }] }, /toCIDR\[0\]/],
+    ];
+    for (const [name, spec, field] of refused) {
+      const result = await kubectl(
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "-f",
+        write(`cnp-${name}`, policy(name, spec)),
+      );
+      assert.notEqual(result.code, 0, `${name} accepted`);
+      assert.match(result.stderr, field, name);
+    }
+  });
+
+  it("policy trace reads the policies, pods and namespaces and names the deciding rule", async () => {
+    const file = join(dir, "trace.json");
+    const pod = (name: string, labels: Record<string, string>) => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, namespace: "pm-demo", labels },
+      spec: {
+        automountServiceAccountToken: false,
+        containers: [
+          { name: "c", image: "registry.k8s.io/pause:3.10", ports: [{ name: "http", containerPort: 8080 }] },
+        ],
+      },
+    });
+    const objects = [
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: "pm-demo", labels: { team: "a" } } },
+      { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace: "pm-demo" } },
+      pod("web", { app: "web" }),
+      pod("client", { app: "client" }),
+      {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name: "web", namespace: "pm-demo" },
+        spec: {
+          podSelector: { matchLabels: { app: "web" } },
+          ingress: [
+            { from: [{ namespaceSelector: { matchLabels: { team: "a" } } }], ports: [{ port: "http" }] },
+          ],
+        },
+      },
+      {
+        apiVersion: "cilium.io/v2",
+        kind: "CiliumNetworkPolicy",
+        metadata: { name: "mesh", namespace: "pm-demo" },
+        spec: {
+          endpointSelector: { matchLabels: { app: "web" } },
+          ingress: [{ fromEntities: ["mesh"], toPorts: [{ ports: [{ port: "9090" }] }] }],
+        },
+      },
+    ];
+    writeFileSync(file, JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
+    await ok("apply", "--server-side", "-f", file);
+    try {
+      const trace = async (...args: string[]) => {
+        const result = await meshctl("policy", "trace", "-o", "json", ...args);
+        assert.equal(result.code, 0, result.stderr);
+        return JSON.parse(result.stdout);
+      };
+      const named = await trace("--from", "pm-demo/client", "--to", "pm-demo/web", "--dport", "8080/tcp");
+      assert.equal(named.allowed, true);
+      assert.equal(named.ingress.rule, "NetworkPolicy pm-demo/web ingress[0]");
+      assert.equal(named.egress.verdict.reason, "not-enforced");
+      const other = await trace("--from", "pm-demo/client", "--to", "pm-demo/web", "--dport", "80/tcp");
+      assert.equal(other.allowed, false);
+      assert.equal(other.ingress.verdict.reason, "default-deny");
+      const remote = await trace(
+        "--from",
+        "app=client,io.kubernetes.pod.namespace=pm-demo,io.cilium.k8s.namespace.labels.team=a",
+        "--from-cluster",
+        "c9",
+        "--to",
+        "pm-demo/web",
+        "--dport",
+        "8080/tcp",
+      );
+      assert.equal(remote.allowed, false, "the namespace selector matches only the local cluster");
+      const mesh = await trace(
+        "--from",
+        "app=client",
+        "--from-cluster",
+        "c9",
+        "--to",
+        "pm-demo/web",
+        "--dport",
+        "9090/tcp",
+      );
+      assert.equal(mesh.ingress.rule, "CiliumNetworkPolicy pm-demo/mesh ingress[0]");
+      const text = await meshctl(
+        "policy",
+        "trace",
+        "--from",
+        "pm-demo/client",
+        "--to",
+        "pm-demo/web",
+        "--dport",
+        "80/tcp",
+      );
+      assert.match(text.stdout, /Ingress: +DENIED: policies select the pod for ingress and none allows this/);
+      const missing = await meshctl("policy", "trace", "--from", "pm-demo/nope", "--to", "pm-demo/web");
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /--from: no pod pm-demo\/nope/);
+    } finally {
+      await ok("delete", "namespace", "pm-demo", "--wait=false");
+    }
   });
 
   it("refuses another cluster name or id on an installed cluster", async () => {
@@ -466,6 +649,8 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
       .map(([name]) => name)
       .sort();
     assert.deepEqual(remaining, [
+      "CustomResourceDefinition//ciliumclusterwidenetworkpolicies.cilium.io",
+      "CustomResourceDefinition//ciliumnetworkpolicies.cilium.io",
       "CustomResourceDefinition//meshendpoints.clustermesh.io",
       "CustomResourceDefinition//meshidentities.clustermesh.io",
       "CustomResourceDefinition//meshnodes.clustermesh.io",
@@ -479,6 +664,7 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
     const crds = await meshctl("uninstall", "--delete-crds");
     assert.equal(crds.code, 0, crds.stderr);
     assert.equal((await kubectl("get", "crd", "meshnodes.clustermesh.io")).code, 1);
+    assert.equal((await kubectl("get", "crd", "ciliumnetworkpolicies.cilium.io")).code, 1);
     await ok("-n", "kube-system", "delete", "secret", MeshObjects.ca);
     const nothing = await meshctl("uninstall");
     assert.equal(nothing.code, 0, nothing.stderr);

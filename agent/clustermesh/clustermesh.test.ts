@@ -194,6 +194,7 @@ describe("merging remote clusters into datapath inputs", () => {
         nodeIdentity: 6,
         podCidrIdentity: 2,
         remoteCluster: true,
+        clusterId: 2,
       },
     ]);
     assert.deepEqual(out.tunnelNodes, [

@@ -204,6 +204,8 @@ export function meshDatapathInputs(
         nodeIdentity: RESERVED_IDENTITY.remoteNode,
         podCidrIdentity: RESERVED_IDENTITY.world,
         remoteCluster: true,
+        // the datapath trusts only identities of this cluster from this node (tunnel ingress)
+        clusterId: remote.id,
       });
       out.tunnelNodes.push({ name: `${remote.name}/${node.Name}`, internalIp: ip, podCidrs: cidrs });
     }

@@ -64,6 +64,12 @@ export function remotePods(endpoints: readonly MeshEndpoint[], localNodeIp: stri
 
 export interface DatapathInputs {
   localNode: string;
+  /** This cluster's id: the nodes of this cluster may send only its identities over the tunnel. */
+  clusterId?: number;
+  /** An endpoint's network policy flags (agent/policy/), by endpoint id; absent: none. */
+  policyFlags?: (endpoint: string) => number;
+  /** Prefixes CIDR policy rules name, with their identities (no tunnel: longer prefixes win). */
+  cidrIdentities?: readonly { prefix: string; identity: number }[];
   nodes: readonly NodeInfo[];
   endpoints: readonly EndpointRecord[];
   services: DesiredService[];
@@ -81,6 +87,7 @@ export function desiredDatapath(inputs: DatapathInputs): DesiredDatapathState {
       identity: record.identity,
       mac: record.podMac,
       nodeMac: record.hostMac,
+      ...(inputs.policyFlags ? { policyFlags: inputs.policyFlags(record.id) } : {}),
     }));
   const remoteNodes: DesiredRemoteNode[] = [];
   for (const node of inputs.nodes) {
@@ -90,9 +97,14 @@ export function desiredDatapath(inputs: DatapathInputs): DesiredDatapathState {
       podCidrs: node.podCidrs,
       nodeIdentity: RESERVED_IDENTITY.remoteNode,
       podCidrIdentity: RESERVED_IDENTITY.world,
+      ...(inputs.clusterId ? { clusterId: inputs.clusterId } : {}),
     });
   }
-  const ipcache: DesiredIpcacheEntry[] = [];
+  // first: an endpoint or pod entry of the same prefix comes later and wins
+  const ipcache: DesiredIpcacheEntry[] = (inputs.cidrIdentities ?? []).map(({ prefix, identity }) => ({
+    prefix,
+    identity,
+  }));
   const seen = new Set<string>();
   for (const record of inputs.endpoints) {
     seen.add(record.ip);

@@ -343,6 +343,44 @@ export class EndpointManager {
     return removed;
   }
 
+  /**
+   * Pods whose labels (or namespace labels) changed since their ADD get the identity of their new
+   * labels: the record, the datapath and the policies follow through onChange. Returns how many
+   * endpoints changed identity.
+   */
+  async refreshIdentities(): Promise<number> {
+    let changed = 0;
+    for (const record of this.list()) {
+      if (record.state !== "ready") continue;
+      const pod = await this.deps.pods.getPod(record.podNamespace, record.podName, record.podUid);
+      if (!pod || pod.terminating) continue; // the stale sweep's business
+      const labels = securityLabels({
+        namespace: record.podNamespace,
+        podLabels: pod.labels,
+        namespaceLabels: pod.namespaceLabels,
+        serviceAccount: pod.serviceAccount,
+        clusterName: this.deps.clusterName,
+      });
+      const list = labelList(labels);
+      if (sameLabels(list, record.labels)) continue;
+      const identity = await this.deps.identities.resolve(labels);
+      await this.locked(record.id, async () => {
+        if (this.records.get(record.id) !== record) return; // replaced or removed meanwhile
+        record.identity = identity;
+        record.labels = list;
+        record.namedPorts = pod.namedPorts;
+        this.deps.store.save(record);
+      });
+      this.deps.log.info(
+        { endpoint: record.id, pod: `${record.podNamespace}/${record.podName}`, identity },
+        "endpoint labels changed: new identity",
+      );
+      changed++;
+    }
+    if (changed > 0) this.deps.onChange();
+    return changed;
+  }
+
   private linkPresent(record: EndpointRecord): boolean {
     try {
       return interfaceIndex(record.id) === record.ifindex;
@@ -404,4 +442,9 @@ function checkAttachment(request: AgentCniRequest): { containerId: string; ifnam
     throw new CniError(CniErrorCode.InvalidEnvironment, "netns must be a string");
   }
   return { containerId: request.containerId, ifname, netns: request.netns ?? "" };
+}
+
+function sameLabels(a: readonly string[], b: readonly string[]): boolean {
+  const sortedB = [...b].sort();
+  return a.length === b.length && [...a].sort().every((label, index) => label === sortedB[index]);
 }

@@ -1,81 +1,19 @@
 /**
- * Security labels and the numeric identity space, as Cilium has them (labels: https://github.com/cilium/cilium/blob/main/pkg/labels/labels.go,
- * identity space: https://github.com/cilium/cilium/blob/main/pkg/identity/numericidentity.go). Pure.
- *
- * A pod's security labels, in Cilium's `k8s:` source form:
- *   k8s:<pod label>=<value>                         (minus per-rollout labels, see EXCLUDED_POD_LABELS)
- *   k8s:io.kubernetes.pod.namespace=<namespace>
- *   k8s:io.cilium.k8s.namespace.labels.<key>=<value> (the namespace's labels)
- *   k8s:io.cilium.k8s.policy.serviceaccount=<sa>
- *   k8s:io.cilium.k8s.policy.cluster=<cluster>
- * The identity key is the sorted list `k8s:a=b;k8s:c=d;` (Cilium's SortedList form).
+ * The identity allocator's part of the identity space (Cilium:
+ * https://github.com/cilium/cilium/blob/main/pkg/identity/numericidentity.go): per-cluster ranges,
+ * the identity key's length limit and the deterministic candidate ids. The labels themselves are
+ * shared with the policy resolver and live in lib/identity/labels.ts (re-exported here).
  */
+import { CLUSTER_ID_SHIFT } from "../../lib/identity/labels.js";
 
-export type SecurityLabels = ReadonlyMap<string, string>;
+export * from "../../lib/identity/labels.js";
 
-export const RESERVED_IDENTITY = {
-  unknown: 0,
-  host: 1,
-  world: 2,
-  unmanaged: 3,
-  health: 4,
-  init: 5,
-  remoteNode: 6,
-  kubeApiserver: 7,
-} as const;
-
-export const LABEL_SOURCE = "k8s";
-export const NAMESPACE_LABEL = "io.kubernetes.pod.namespace";
-export const NAMESPACE_LABELS_PREFIX = "io.cilium.k8s.namespace.labels.";
-export const SERVICE_ACCOUNT_LABEL = "io.cilium.k8s.policy.serviceaccount";
-export const CLUSTER_LABEL = "io.cilium.k8s.policy.cluster";
-/** Labels that change with every rollout; keeping them would give each ReplicaSet its own identity. */
-export const EXCLUDED_POD_LABELS = new Set([
-  "pod-template-hash",
-  "controller-revision-hash",
-  "pod-template-generation",
-  "statefulset.kubernetes.io/pod-name",
-  "batch.kubernetes.io/controller-uid",
-  "controller-uid",
-]);
 /** Longest identity key accepted; longer label sets are refused (the pod's ADD fails, see identity errors). */
 export const MAX_IDENTITY_KEY_LENGTH = 2048;
 
-/** cluster id bits 16–23 of a 24-bit identity (ClusterIDMax 255). */
-export const CLUSTER_ID_SHIFT = 16;
 export const IDENTITIES_PER_CLUSTER = (1 << CLUSTER_ID_SHIFT) - 1;
 
 export class IdentityKeyTooLongError extends Error {}
-
-export interface PodLabelInputs {
-  namespace: string;
-  podLabels?: Record<string, string>;
-  namespaceLabels?: Record<string, string>;
-  serviceAccount?: string;
-  clusterName: string;
-}
-
-export function securityLabels(inputs: PodLabelInputs): Map<string, string> {
-  const labels = new Map<string, string>();
-  const add = (key: string, value: string) => labels.set(`${LABEL_SOURCE}:${key}`, value);
-  for (const [key, value] of Object.entries(inputs.podLabels ?? {})) {
-    if (!EXCLUDED_POD_LABELS.has(key)) add(key, value);
-  }
-  for (const [key, value] of Object.entries(inputs.namespaceLabels ?? {})) {
-    add(`${NAMESPACE_LABELS_PREFIX}${key}`, value);
-  }
-  add(NAMESPACE_LABEL, inputs.namespace);
-  add(SERVICE_ACCOUNT_LABEL, inputs.serviceAccount || "default");
-  add(CLUSTER_LABEL, inputs.clusterName);
-  return new Map([...labels].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
-
-export function identityKey(labels: SecurityLabels): string {
-  return [...labels]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([key, value]) => `${key}=${value};`)
-    .join("");
-}
 
 /** Throws when the label set's key is too long to be an identity (logged with the pod by the caller). */
 export function checkIdentityKey(key: string): void {
@@ -84,14 +22,6 @@ export function checkIdentityKey(key: string): void {
       `security labels make an identity key of ${key.length} characters (limit ${MAX_IDENTITY_KEY_LENGTH})`,
     );
   }
-}
-
-export function labelList(labels: SecurityLabels): string[] {
-  return [...labels].map(([key, value]) => `${key}=${value}`);
-}
-
-export function clusterIdOf(identity: number): number {
-  return (identity >>> CLUSTER_ID_SHIFT) & 0xff;
 }
 
 export function clusterIdentityRange(clusterId: number): { first: number; last: number } {

@@ -5,12 +5,16 @@
  */
 import {
   CoreV1Api,
+  CustomObjectsApi,
   DiscoveryV1Api,
   type KubeConfig,
+  type KubernetesListObject,
   type KubernetesObject,
+  NetworkingV1Api,
   type V1ConfigMap,
   type V1EndpointSlice,
   type V1Namespace,
+  type V1NetworkPolicy,
   type V1Node,
   type V1Pod,
   type V1Secret,
@@ -41,17 +45,28 @@ export interface AgentCaches {
   /** kube-system Secrets and ConfigMaps: the mesh's remote-cluster configuration. */
   meshSecrets: Informer<V1Secret>;
   meshConfigMaps: Informer<V1ConfigMap>;
+  /** Network policies: Kubernetes' and Cilium's (agent/policy/ parses them). */
+  networkPolicies: Informer<V1NetworkPolicy>;
+  ciliumNetworkPolicies: Informer<KubernetesObject>;
+  ciliumClusterwideNetworkPolicies: Informer<KubernetesObject>;
 }
+
+/** cilium.io/v2, the API group and version of CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy. */
+export const CILIUM_POLICY_API = { group: "cilium.io", version: "v2" } as const;
 
 export interface CacheEvents {
   /** A Node, Service or EndpointSlice changed, or was relisted. */
   datapathInputChanged(): void;
   /** One of this node's pods was deleted, or a relist may have dropped some. */
   podsDeleted(): void;
+  /** One of this node's pods or a namespace changed (labels: endpoint identities may change). */
+  podLabelsMayHaveChanged(): void;
   /** A MeshEndpoint changed; `ours`: it is (or may be, after a relist) one this node publishes. */
   meshEndpointsChanged(ours: boolean): void;
   /** The Secrets naming the remote clusters changed, or were relisted. */
   remoteClustersConfigChanged(): void;
+  /** A network policy, namespace or identity changed, or was relisted. */
+  policyInputChanged(): void;
 }
 
 export interface CacheOptions {
@@ -65,6 +80,13 @@ export interface CacheOptions {
 export function startAgentCaches({ kubeConfig, meshApi, nodeName, events, log }: CacheOptions): AgentCaches {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
+  const networking = kubeConfig.makeApiClient(NetworkingV1Api);
+  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  const policyInput = {
+    onChange: () => events.policyInputChanged(),
+    onListed: () => events.policyInputChanged(),
+  };
+  const { group, version } = CILIUM_POLICY_API;
   const common = { kubeConfig, log };
   const datapathInput = {
     onChange: () => events.datapathInputChanged(),
@@ -101,18 +123,25 @@ export function startAgentCaches({ kubeConfig, meshApi, nodeName, events, log }:
       list: () => core.listPodForAllNamespaces({ fieldSelector: ownPods }),
       onChange: (_pod, event) => {
         if (event === "delete") events.podsDeleted();
+        else events.podLabelsMayHaveChanged();
       },
       // pods deleted while the watch was down show up as missing from the relist
       onListed: () => events.podsDeleted(),
     }),
     namespaces: startInformer<V1Namespace>({
       ...common,
+      onChange: () => {
+        events.policyInputChanged();
+        events.podLabelsMayHaveChanged();
+      },
+      onListed: () => events.policyInputChanged(),
       name: "namespaces",
       path: "/api/v1/namespaces",
       list: () => core.listNamespace(),
     }),
     identities: startInformer<MeshIdentity & KubernetesObject>({
       ...common,
+      ...policyInput,
       name: "meshidentities",
       path: `/apis/${MESH_GROUP}/${MESH_VERSION}/meshidentities`,
       list: () => meshApi.listIdentities(),
@@ -134,6 +163,40 @@ export function startAgentCaches({ kubeConfig, meshApi, nodeName, events, log }:
       name: "mesh-configmaps",
       path: `/api/v1/namespaces/${MESH_NAMESPACE}/configmaps`,
       list: () => core.listNamespacedConfigMap({ namespace: MESH_NAMESPACE }),
+    }),
+    networkPolicies: startInformer<V1NetworkPolicy>({
+      ...common,
+      ...policyInput,
+      name: "networkpolicies",
+      path: "/apis/networking.k8s.io/v1/networkpolicies",
+      list: () => networking.listNetworkPolicyForAllNamespaces(),
+    }),
+    // Cilium's policy CRDs may not be installed: they list as empty until they are
+    ciliumNetworkPolicies: startInformer<KubernetesObject>({
+      ...common,
+      ...policyInput,
+      name: "ciliumnetworkpolicies",
+      path: `/apis/${group}/${version}/ciliumnetworkpolicies`,
+      list: () =>
+        custom.listCustomObjectForAllNamespaces({
+          group,
+          version,
+          plural: "ciliumnetworkpolicies",
+        }) as Promise<KubernetesListObject<KubernetesObject>>,
+      notServedAsEmpty: true,
+    }),
+    ciliumClusterwideNetworkPolicies: startInformer<KubernetesObject>({
+      ...common,
+      ...policyInput,
+      name: "ciliumclusterwidenetworkpolicies",
+      path: `/apis/${group}/${version}/ciliumclusterwidenetworkpolicies`,
+      list: () =>
+        custom.listClusterCustomObject({
+          group,
+          version,
+          plural: "ciliumclusterwidenetworkpolicies",
+        }) as Promise<KubernetesListObject<KubernetesObject>>,
+      notServedAsEmpty: true,
     }),
     meshEndpoints: startInformer<MeshEndpoint & KubernetesObject>({
       ...common,

@@ -11,6 +11,8 @@ export interface GaugeSources {
   datapath: () => CurrentDatapathState | undefined;
   packetsByReason: () => Record<string, { packets: bigint }>;
   identities: () => number;
+  /** Network policy drops per endpoint, direction and rule (reads cm_policy_drops). */
+  policyDrops: () => ReadonlyArray<{ pod: string; direction: string; rule: string; packets: number }>;
 }
 
 /** Frontends = the services map's slot-0 entries (slots 1..n are the backends). */
@@ -39,5 +41,14 @@ export function registerAgentGauges(metrics: MetricsRegistry, sources: GaugeSour
       labels: { reason },
       value: Number(value.packets),
     })),
+  );
+  metrics.collectedCounter(
+    AGENT_METRICS.policyDropsTotal,
+    "packets network policy dropped, by pod, direction and rule",
+    ["pod", "direction", "rule"],
+    () =>
+      sources
+        .policyDrops()
+        .map(({ pod, direction, rule, packets }) => ({ labels: { pod, direction, rule }, value: packets })),
   );
 }

@@ -21,6 +21,11 @@ import { planNodeDatapath } from "./datapath-plan.js";
 
 export interface DatapathLoopDeps {
   nodeName: string;
+  clusterId: number;
+  /** Endpoints' network policy flags (agent/policy/); absent: none. */
+  policyFlags?: (endpoint: string) => number;
+  /** Prefixes of CIDR policy rules and their identities, for the ipcache. */
+  cidrIdentities?: () => readonly { prefix: string; identity: number }[];
   nodeIp: string;
   encrypt: boolean;
   caches: AgentCaches;
@@ -111,6 +116,9 @@ export class DatapathLoop {
     const { caches } = deps;
     return planNodeDatapath({
       nodeName: deps.nodeName,
+      clusterId: deps.clusterId,
+      policyFlags: deps.policyFlags,
+      cidrIdentities: deps.cidrIdentities?.(),
       nodeIp: deps.nodeIp,
       nodes,
       endpoints: deps.endpoints.list(),

@@ -21,6 +21,12 @@ import { desiredServices, type ServiceProblem } from "../services/desired.js";
 
 export interface NodeDatapathInputs {
   nodeName: string;
+  /** This cluster's id (the cluster of this cluster's nodes in the ipcache). */
+  clusterId?: number;
+  /** Endpoints' network policy flags by endpoint id (agent/policy/). */
+  policyFlags?: (endpoint: string) => number;
+  /** Prefixes of CIDR policy rules and their identities (agent/policy/). */
+  cidrIdentities?: readonly { prefix: string; identity: number }[];
   /** This node's address: its own pods are not remote pods. */
   nodeIp: string | undefined;
   nodes: readonly NodeInfo[];
@@ -54,6 +60,9 @@ export function planNodeDatapath(inputs: NodeDatapathInputs): NodeDatapathPlan {
   });
   const planned = desiredDatapath({
     localNode: inputs.nodeName,
+    clusterId: inputs.clusterId,
+    policyFlags: inputs.policyFlags,
+    cidrIdentities: inputs.cidrIdentities,
     nodes,
     endpoints: inputs.endpoints,
     services,

@@ -5,7 +5,13 @@ import { waitFor } from "../../lib/process.js";
 import { type LoopName, ReconcileLoops } from "./loops.js";
 
 function countingLoops() {
-  const runs: Record<LoopName, number> = { datapath: 0, meshEndpoints: 0, staleEndpoints: 0 };
+  const runs: Record<LoopName, number> = {
+    datapath: 0,
+    meshEndpoints: 0,
+    staleEndpoints: 0,
+    policy: 0,
+    endpointLabels: 0,
+  };
   const work = (loop: LoopName) => async () => {
     runs[loop]++;
   };
@@ -14,6 +20,8 @@ function countingLoops() {
       datapath: work("datapath"),
       meshEndpoints: work("meshEndpoints"),
       staleEndpoints: work("staleEndpoints"),
+      policy: work("policy"),
+      endpointLabels: work("endpointLabels"),
     },
     silentLogger(),
   );
@@ -28,7 +36,13 @@ describe("reconcile loops", () => {
     loops.request("datapath", 0);
     loops.request("staleEndpoints", 0);
     await idle();
-    assert.deepEqual(runs, { datapath: 0, meshEndpoints: 0, staleEndpoints: 0 });
+    assert.deepEqual(runs, {
+      datapath: 0,
+      meshEndpoints: 0,
+      staleEndpoints: 0,
+      policy: 0,
+      endpointLabels: 0,
+    });
     await loops.runNow("meshEndpoints");
     assert.equal(runs.meshEndpoints, 1);
     loops.close();
@@ -45,7 +59,13 @@ describe("reconcile loops", () => {
       timeoutMs: 2_000,
     });
     await idle();
-    assert.deepEqual(runs, { datapath: 1, meshEndpoints: 1, staleEndpoints: 1 });
+    assert.deepEqual(runs, {
+      datapath: 1,
+      meshEndpoints: 1,
+      staleEndpoints: 1,
+      policy: 0,
+      endpointLabels: 0,
+    });
     loops.close();
   });
 

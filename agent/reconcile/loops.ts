@@ -11,7 +11,7 @@
 import type { Logger } from "../../lib/log.js";
 import { Trigger } from "../../lib/trigger.js";
 
-export type LoopName = "datapath" | "meshEndpoints" | "staleEndpoints";
+export type LoopName = "datapath" | "meshEndpoints" | "staleEndpoints" | "policy" | "endpointLabels";
 
 export class ReconcileLoops {
   private readonly triggers: Record<LoopName, Trigger>;
@@ -24,6 +24,8 @@ export class ReconcileLoops {
       datapath: new Trigger("datapath", work.datapath, log),
       meshEndpoints: new Trigger("mesh-endpoints", work.meshEndpoints, log),
       staleEndpoints: new Trigger("stale-endpoints", work.staleEndpoints, log),
+      policy: new Trigger("policy", work.policy, log),
+      endpointLabels: new Trigger("endpoint-labels", work.endpointLabels, log),
     };
   }
 

@@ -3,7 +3,7 @@
  * parts; a part that does not exist yet (start-up) is simply absent. Pure.
  */
 import type { CurrentDatapathState } from "../../bpf/datapath/reconcile.js";
-import type { AgentStatus, EncryptionStatus } from "../../lib/api/agent-status.js";
+import type { AgentStatus, EncryptionStatus, EndpointPolicyStatus } from "../../lib/api/agent-status.js";
 import type { MeshIdentity } from "../../lib/api/crds.js";
 import type { EndpointRecord } from "../endpoints/store.js";
 import { clusterIdOf, labelList } from "../identity/labels.js";
@@ -27,6 +27,9 @@ export interface StatusSnapshot {
   encryption: EncryptionStatus | undefined;
   counters: Record<string, number>;
   clustermesh: AgentStatus["clustermesh"] | undefined;
+  /** an endpoint's network policy state, by endpoint id (absent before the policy loop runs) */
+  policyOf?: (endpoint: string) => EndpointPolicyStatus | undefined;
+  invalidPolicies?: NonNullable<AgentStatus["policies"]>["invalid"];
 }
 
 /** This cluster's identities, by id. */
@@ -57,7 +60,11 @@ export function statusDocument(snapshot: StatusSnapshot): AgentStatus {
     },
     podCidr: snapshot.podCidr,
     nodeIp: snapshot.nodeIp,
-    endpoints: endpointTable(snapshot.endpoints),
+    endpoints: endpointTable(snapshot.endpoints).map((endpoint) => {
+      const policy = snapshot.policyOf?.(endpoint.id);
+      return policy ? { ...endpoint, policy } : endpoint;
+    }),
+    policies: { invalid: snapshot.invalidPolicies ?? [] },
     services: serviceTable(snapshot.datapath.current),
     identities: localIdentities(snapshot.identities, snapshot.cluster.id),
     ipcache: ipcacheTable(snapshot.datapath.current),

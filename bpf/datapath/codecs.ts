@@ -28,6 +28,8 @@ export const Metric = {
   NodePortRevNat: 10,
   TunnelHostTx: 11,
   ForwardNetdev: 12,
+  /** a tunnel identity of another cluster than the sending node's, taken as world (not a drop) */
+  PolicyForgedIdentity: 13,
   MasqSnat: 14,
   MasqRevNat: 15,
   DropNoBackend: 16,
@@ -337,6 +339,8 @@ export interface IpcacheValue {
   tunnelEndpoint?: string;
   remoteCluster?: boolean;
   encryptKey?: number;
+  /** a node's own entry: the cluster owning the node (tunnel ingress checks identities against it) */
+  clusterId?: number;
 }
 
 export const ipcacheValueCodec: Codec<IpcacheValue> = {
@@ -352,6 +356,7 @@ export const ipcacheValueCodec: Codec<IpcacheValue> = {
     }
     target[offset + m.flags] = flags;
     target[offset + m.encrypt_key] = value.encryptKey ?? 0;
+    target.writeUInt16LE(value.clusterId ?? 0, offset + m.cluster_id);
   },
   decode(source, offset) {
     const m = L.ipcache_value.members;
@@ -364,6 +369,8 @@ export const ipcacheValueCodec: Codec<IpcacheValue> = {
     if (flags & IpcacheFlags.RemoteCluster) value.remoteCluster = true;
     const encryptKey = source[offset + m.encrypt_key];
     if (encryptKey) value.encryptKey = encryptKey;
+    const clusterId = source.readUInt16LE(offset + m.cluster_id);
+    if (clusterId) value.clusterId = clusterId;
     return value;
   },
 };

@@ -30,7 +30,7 @@ export const STRUCT_LAYOUTS = {
   ipcache_key: { size: 24, members: { prefixlen: 0, cluster_id: 4, pad: 6, family: 7, address: 8 } },
   ipcache_value: {
     size: 24,
-    members: { identity: 0, tunnel_endpoint: 4, flags: 20, encrypt_key: 21, pad: 22 },
+    members: { identity: 0, tunnel_endpoint: 4, flags: 20, encrypt_key: 21, cluster_id: 22 },
   },
   endpoint_key: { size: 20, members: { address: 0, family: 16, pad: 17 } },
   endpoint_info: { size: 24, members: { ifindex: 0, identity: 4, mac: 8, node_mac: 14, flags: 20 } },
@@ -62,4 +62,11 @@ export const STRUCT_LAYOUTS = {
   sock_revnat_key: { size: 32, members: { cookie: 0, address: 8, port: 24, family: 26, pad: 27 } },
   sock_revnat_value: { size: 20, members: { address: 0, port: 16, rev_nat_index: 18 } },
   dp_metric_value: { size: 16, members: { packets: 0, bytes: 8 } },
+  policy_key: {
+    size: 12,
+    members: { identity: 0, policy_id: 4, port: 6, proto: 8, direction: 9, level: 10, pad: 11 },
+  },
+  policy_entry: { size: 8, members: { verdict: 0, pad: 1, pad2: 2, rule: 4 } },
+  policy_drop_key: { size: 8, members: { policy_id: 0, direction: 2, pad: 3, rule: 4 } },
+  policy_ct_entry: { size: 8, members: { last_seen_ns: 0 } },
 } as const satisfies Record<string, StructSpec>;

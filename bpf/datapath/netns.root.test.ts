@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runSync } from "../../lib/exec.js";
+import type { PolicyKey, PolicyRuleRef, PolicyValue } from "../../lib/policy/types.js";
 import { type ProcessRef, startDaemon, stopProcess, waitFor } from "../../lib/process.js";
 import {
   createTestCgroup,
@@ -22,6 +23,8 @@ import {
 import { reconcileMaps } from "./apply.js";
 import { ConfigFlags, Proto } from "./codecs.js";
 import { Datapath } from "./loader.js";
+import { flattenEndpointPolicy } from "./policy-entries.js";
+import { PolicyMaps } from "./policy-maps.js";
 import type { DesiredDatapathState, DesiredEndpoint } from "./reconcile.js";
 
 const id = uniqueSuffix();
@@ -46,6 +49,9 @@ const NODE_PORT_LOCAL = 30080; // on node A's address, backend on node A
 const NODE_PORT_REMOTE = 30081; // on node A's address, backend on node B
 const NODE_PORT_UDP = 30053; // on node A's address, backend on node B
 const HOST_IDENTITY = 1;
+const NODE_B_CLUSTER = 2;
+/** an identity of node A's own cluster (1), which a pod on node B has no business sending */
+const FORGED_IDENTITY = 0x01_0005;
 
 interface Pod {
   netns: string;
@@ -57,7 +63,8 @@ interface Pod {
 const pods = {
   a1: { netns: ns.podA1, ip: "10.1.0.10", ip6: "fd00:1::10", hostIf: `lxc${id}a1`, identity: 1001 },
   a2: { netns: ns.podA2, ip: "10.1.0.20", ip6: "fd00:1::20", hostIf: `lxc${id}a2`, identity: 1002 },
-  b1: { netns: ns.podB1, ip: "10.2.0.10", ip6: "fd00:2::10", hostIf: `lxc${id}b1`, identity: 2001 },
+  // node B belongs to cluster 2: its pods' identities carry cluster id 2 in bits 16-23
+  b1: { netns: ns.podB1, ip: "10.2.0.10", ip6: "fd00:2::10", hostIf: `lxc${id}b1`, identity: 0x02_07d1 },
 } satisfies Record<string, Pod>;
 
 function sh(netns: string, command: string, timeoutMs = 10_000): string {
@@ -126,6 +133,8 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
   let logDir: string;
   let nodeA: Datapath;
   let nodeB: Datapath;
+  let stateA: DesiredDatapathState;
+  let stateB: DesiredDatapathState;
   let socketLbCgroup: { path: string; cleanup(): void } | undefined;
   const servers: ProcessRef[] = [];
   const namespaces = Object.values(ns);
@@ -193,15 +202,21 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
         backends: [{ address: pods.b1.ip6, port: 5353 }],
       },
     ];
-    const stateA: DesiredDatapathState = {
+    stateA = {
       services,
       endpoints: [...endpointsOf(ns.nodeA, pods.a1), ...endpointsOf(ns.nodeA, pods.a2)],
       remoteNodes: [
-        { nodeIp: NODE_B_IP, podCidrs: ["10.2.0.0/24", "fd00:2::/64"], nodeIdentity: 6, podCidrIdentity: 2 },
+        {
+          nodeIp: NODE_B_IP,
+          podCidrs: ["10.2.0.0/24", "fd00:2::/64"],
+          nodeIdentity: 6,
+          podCidrIdentity: 2,
+          clusterId: NODE_B_CLUSTER,
+        },
       ],
       ipcache: [{ prefix: `${pods.b1.ip}/32`, identity: pods.b1.identity, tunnelEndpoint: NODE_B_IP }],
     };
-    const stateB: DesiredDatapathState = {
+    stateB = {
       services,
       endpoints: endpointsOf(ns.nodeB, pods.b1),
       remoteNodes: [
@@ -414,6 +429,80 @@ describe("datapath in network namespaces (two nodes over VXLAN)", { timeout: 60_
     const trace = nodeA.maps.readTrace();
     assert.equal(trace.rxIdentity, HOST_IDENTITY, "node A saw node B's host identity in the key");
     assert.equal(trace.rxRemoteIp, NODE_B_IP);
+  });
+
+  it("network policy: a2 admits b1 (cluster 2) over the tunnel, not a1; a forged identity from node B never matches", () => {
+    const policy = PolicyMaps.open(join(bpffs.path, "nodeA"));
+    const rule: PolicyRuleRef = {
+      kind: "CiliumNetworkPolicy",
+      namespace: "default",
+      name: "a2",
+      direction: "ingress",
+      index: 0,
+    };
+    const allowOn8080 = (identity: number): [PolicyKey, PolicyValue] => [
+      { direction: "ingress", identity, protocol: Proto.TCP, port: 8080, endPort: 8080 },
+      { verdict: "allow", rule },
+    ];
+    const flat = flattenEndpointPolicy(
+      {
+        enforced: { ingress: true, egress: false },
+        // the forged identity is allowed too: what must stop it is the cluster check, not the rule
+        entries: [allowOn8080(pods.b1.identity), allowOn8080(FORGED_IDENTITY)],
+      },
+      { policyId: 1, ruleNumber: () => 1 },
+    );
+    const a2 = new Set([pods.a2.ip, pods.a2.ip6]);
+    const enforcedA = {
+      ...stateA,
+      endpoints: stateA.endpoints.map((endpoint) =>
+        a2.has(endpoint.address) ? { ...endpoint, policyFlags: flat.flags } : endpoint,
+      ),
+    };
+    const from = (pod: Pod) => (command: string[]) => [
+      "nsenter",
+      `--net=/run/netns/${pod.netns}`,
+      ...command,
+    ];
+    try {
+      policy.write([...flat.entries.values()], []);
+      reconcileMaps(nodeA.maps, enforcedA);
+      const before = nodeA.maps.readMetrics();
+      assert.deepEqual(probe(["tcp", pods.a2.ip, "8080"], from(pods.b1)), {
+        reply: `tcp-from-${pods.b1.ip}`,
+        peer: `${pods.a2.ip}:8080`,
+      });
+      assert.throws(() => probe(["tcp", pods.a2.ip, "8080"], from(pods.a1), 1_000), "a1 is not admitted");
+      const afterLocal = nodeA.maps.readMetrics();
+      assert.ok(afterLocal.DropPolicy.packets > before.DropPolicy.packets, "counted as a policy drop");
+      assert.ok(
+        policy.readDrops().some((drop) => drop.policyId === 1 && drop.rule === 0 && drop.packets > 0n),
+        "and against a2's default deny",
+      );
+
+      // node B now claims a cluster-1 identity for b1: node A owns no such trust for node B
+      reconcileMaps(nodeB.maps, {
+        ...stateB,
+        endpoints: stateB.endpoints.map((endpoint) => ({ ...endpoint, identity: FORGED_IDENTITY })),
+      });
+      assert.throws(
+        () => probe(["tcp", pods.a2.ip, "8080"], from(pods.b1), 1_000),
+        "the forged identity is world",
+      );
+      assert.equal(nodeB.maps.readTrace().txTunnelId, FORGED_IDENTITY, "node B did send the forged identity");
+      assert.ok(
+        nodeA.maps.readMetrics().PolicyForgedIdentity.packets > afterLocal.PolicyForgedIdentity.packets,
+        "node A counted the forgery",
+      );
+    } finally {
+      reconcileMaps(nodeB.maps, stateB);
+      reconcileMaps(nodeA.maps, stateA);
+      policy.write(
+        [],
+        [...flat.entries.values()].map(([key]) => key),
+      );
+      policy.close();
+    }
   });
 
   it("removes everything it attached", () => {

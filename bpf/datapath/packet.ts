@@ -169,3 +169,36 @@ export function parsePacket(frame: Buffer): ParsedPacket {
     l4Checksum,
   };
 }
+
+const MARK_MAGIC_IDENTITY = 0x0e;
+const MARK_IDENTITY_SHIFT = 8;
+const SKB_MARK_OFFSET = 8; // struct __sk_buff: len, pkt_type, mark
+
+/** A BPF_PROG_TEST_RUN context (struct __sk_buff prefix) whose mark carries a source identity, as
+ * from-pod and the tunnel ingress leave it for to-pod. */
+export function identityMarkContext(identity: number): Buffer {
+  const context = Buffer.alloc(SKB_MARK_OFFSET + 4);
+  context.writeUInt32LE(((identity << MARK_IDENTITY_SHIFT) | MARK_MAGIC_IDENTITY) >>> 0, SKB_MARK_OFFSET);
+  return context;
+}
+
+/** An ICMP (IPv4) or ICMPv6 message: type, code, then the rest of the header and body as given. */
+export function buildIcmp(spec: {
+  saddr: string;
+  daddr: string;
+  type: number;
+  id?: number;
+  body?: Buffer;
+}): Buffer {
+  const v6 = spec.saddr.includes(":");
+  const header = Buffer.alloc(8);
+  header[0] = spec.type;
+  header.writeUInt16BE(spec.id ?? 0, 4);
+  header.writeUInt16BE(1, 6); // sequence
+  return buildPacket({
+    saddr: spec.saddr,
+    daddr: spec.daddr,
+    proto: v6 ? 58 : 1,
+    payload: Buffer.concat([header, spec.body ?? Buffer.alloc(0)]),
+  });
+}

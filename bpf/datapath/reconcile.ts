@@ -52,6 +52,8 @@ export interface DesiredEndpoint {
   identity: number;
   mac: string;
   nodeMac: string;
+  /** EP_F_* network policy bits (policy slot, enforced directions, key levels): bpf/datapath/policy-entries.ts */
+  policyFlags?: number;
 }
 
 export interface DesiredIpcacheEntry {
@@ -60,6 +62,8 @@ export interface DesiredIpcacheEntry {
   tunnelEndpoint?: string;
   remoteCluster?: boolean;
   encryptKey?: number;
+  /** a node's own entry: the cluster owning it (tunnel ingress drops the trust of other clusters' identities) */
+  clusterId?: number;
 }
 
 export interface DesiredRemoteNode {
@@ -72,6 +76,8 @@ export interface DesiredRemoteNode {
   /** identity of pod-CIDR addresses not known individually (reserved:world, as in Cilium) */
   podCidrIdentity: number;
   remoteCluster?: boolean;
+  /** the cluster owning the node (its cluster id, 1-255); identities it sends must carry it */
+  clusterId?: number;
 }
 
 export interface DesiredDatapathState {
@@ -149,7 +155,8 @@ function sameIpcache(a: IpcacheValue, b: IpcacheValue): boolean {
     a.identity === b.identity &&
     a.tunnelEndpoint === b.tunnelEndpoint &&
     Boolean(a.remoteCluster) === Boolean(b.remoteCluster) &&
-    (a.encryptKey ?? 0) === (b.encryptKey ?? 0)
+    (a.encryptKey ?? 0) === (b.encryptKey ?? 0) &&
+    (a.clusterId ?? 0) === (b.clusterId ?? 0)
   );
 }
 
@@ -217,6 +224,7 @@ export function expandRemoteNodes(nodes: DesiredRemoteNode[]): DesiredIpcacheEnt
       prefix: normalizePrefix(node.nodeIp),
       identity: node.nodeIdentity,
       remoteCluster: node.remoteCluster,
+      ...(node.clusterId ? { clusterId: node.clusterId } : {}),
     });
     for (const cidr of node.podCidrs) {
       entries.push({
@@ -355,7 +363,7 @@ export function reconcileDatapath(
       identity: endpoint.identity,
       mac: endpoint.mac,
       nodeMac: endpoint.nodeMac,
-      flags: 0,
+      flags: endpoint.policyFlags ?? 0,
     };
     const old = currentEndpoints.get(endpoint.address);
     if (!old || !sameEndpoint(old, value)) {
@@ -376,6 +384,7 @@ export function reconcileDatapath(
     if (entry.tunnelEndpoint !== undefined) value.tunnelEndpoint = entry.tunnelEndpoint;
     if (entry.remoteCluster) value.remoteCluster = true;
     if (entry.encryptKey) value.encryptKey = entry.encryptKey;
+    if (entry.clusterId) value.clusterId = entry.clusterId;
     desiredIpcache.set(ipcacheId(key), { key, value });
   }
   const currentIpcache = new Map(current.ipcache.map(([key, value]) => [ipcacheId(key), value]));

@@ -10,6 +10,8 @@ import { mountPrivateBpffs, type PrivateBpffs, uniqueSuffix } from "../testing.j
 import { reconcileMaps } from "./apply.js";
 import { Proto } from "./codecs.js";
 import { Datapath } from "./loader.js";
+import { flattenEndpointPolicy, policyMapKeyString } from "./policy-entries.js";
+import { PolicyMaps } from "./policy-maps.js";
 
 function linkInfoOf(datapath: Datapath, name: string) {
   const link = BpfLink.openPinned(datapath.linkPath(name));
@@ -141,6 +143,66 @@ describe("datapath across an agent restart", () => {
       replaced.close();
     } finally {
       second.detachAll();
+      second.close();
+    }
+  });
+
+  it("keeps network policy across a restart: endpoint flags (an existing member, same size) and cm_policy", () => {
+    const flat = flattenEndpointPolicy(
+      {
+        enforced: { ingress: true, egress: false },
+        entries: [
+          [
+            { direction: "ingress", identity: 0x02_0100, protocol: Proto.TCP, port: 80, endPort: 80 },
+            {
+              verdict: "allow",
+              rule: { kind: "NetworkPolicy", namespace: "d", name: "web", direction: "ingress", index: 0 },
+            },
+          ],
+        ],
+      },
+      { policyId: 7, ruleNumber: () => 1 },
+    );
+    const desired = {
+      services: [],
+      endpoints: [
+        {
+          address: "10.1.0.9",
+          ifindex: ifindexOf("lxc1"),
+          identity: 0x01_0100,
+          mac: "02:aa:00:00:00:09",
+          nodeMac: "02:bb:00:00:00:09",
+          policyFlags: flat.flags,
+        },
+      ],
+      remoteNodes: [],
+      ipcache: [],
+    };
+    const first = Datapath.load({ pinRoot });
+    const firstPolicy = PolicyMaps.open(pinRoot);
+    try {
+      reconcileMaps(first.maps, desired);
+      firstPolicy.write([...flat.entries.values()], []);
+    } finally {
+      firstPolicy.close();
+      first.close();
+    }
+    const second = Datapath.load({ pinRoot });
+    const secondPolicy = PolicyMaps.open(pinRoot);
+    try {
+      assert.deepEqual(reconcileMaps(second.maps, desired), [], "the endpoint and its policy flags survived");
+      assert.deepEqual(
+        secondPolicy.entries().map(([key]) => policyMapKeyString(key)),
+        [...flat.entries.keys()],
+        "cm_policy survived",
+      );
+      secondPolicy.write(
+        [],
+        [...flat.entries.values()].map(([key]) => key),
+      );
+      reconcileMaps(second.maps, { ...desired, endpoints: [] });
+    } finally {
+      secondPolicy.close();
       second.close();
     }
   });

@@ -102,7 +102,9 @@ struct ipcache_value {
 	union dp_addr tunnel_endpoint;
 	__u8 flags; /* IPCACHE_F_* */
 	__u8 encrypt_key;
-	__u16 pad;
+	/* a node's own entry: the cluster that owns the node (tunnel ingress checks the cluster bits
+	 * of the identities it sends against it); 0 = not known. Was padding: older pins stay valid. */
+	__u16 cluster_id;
 };
 
 #define IPCACHE_F_HAS_TUNNEL 1
@@ -121,8 +123,71 @@ struct endpoint_info {
 	__u32 identity;
 	__u8 mac[6];        /* pod's eth0 */
 	__u8 node_mac[6];   /* host-side veth */
-	__u32 flags;
+	__u32 flags;        /* EP_F_*: network policy (dp_policy.h); the member existed, so pins keep their size */
 };
+
+/* endpoint_info.flags: whether each direction is enforced, which cm_policy key levels exist for the
+ * endpoint (so a packet probes only those), and the endpoint's policy slot. */
+#define EP_F_INGRESS_ENFORCED (1U << 0)
+#define EP_F_EGRESS_ENFORCED (1U << 1)
+#define EP_F_INGRESS_LEVELS_SHIFT 2 /* 10 bits: POLICY_LEVEL_* for the peer identity, then +5 for identity 0 */
+#define EP_F_EGRESS_LEVELS_SHIFT 12
+#define EP_F_LEVELS_MASK 0x3ff
+#define EP_F_POLICY_ID_SHIFT 22 /* 10 bits: 1..1023 (a node runs far fewer pods) */
+
+/* cm_policy (hash): one verdict per (endpoint policy slot, direction, peer identity, protocol, port
+ * level). A packet probes at most 10 exact keys, most specific first: for the peer identity and
+ * then identity 0, (proto, port), (proto, 16-port block), (proto, 256-port block), (proto, any
+ * port), (any protocol); the agent writes only the levels an endpoint uses (EP_F_*_LEVELS) and
+ * resolves "deny wins" ahead of time (bpf/datapath/policy-entries.ts), so the first hit is the
+ * verdict. A port range becomes aligned blocks plus single ports: 1000-2000 is 26 keys. */
+#define POLICY_DIR_INGRESS 0
+#define POLICY_DIR_EGRESS 1
+#define POLICY_LEVEL_PORT 0     /* port = the destination port */
+#define POLICY_LEVEL_BLOCK16 1  /* port = destination port & 0xfff0 */
+#define POLICY_LEVEL_BLOCK256 2 /* port = destination port & 0xff00 */
+#define POLICY_LEVEL_PROTO 3    /* port = 0: any port of the protocol */
+#define POLICY_LEVEL_ANY 4      /* proto = 0, port = 0 */
+#define POLICY_LEVELS 5
+#define POLICY_ALLOW 1
+#define POLICY_DENY 2
+
+struct policy_key {
+	__u32 identity; /* peer: source for ingress, destination for egress; 0 = any */
+	__u16 policy_id;
+	__u16 port; /* host order, see POLICY_LEVEL_* */
+	__u8 proto;
+	__u8 direction;
+	__u8 level;
+	__u8 pad;
+};
+
+struct policy_entry {
+	__u8 verdict; /* POLICY_ALLOW / POLICY_DENY */
+	__u8 pad;
+	__u16 pad2;
+	__u32 rule; /* the agent's number of the rule that produced it: key of cm_policy_drops */
+};
+
+/* cm_policy_drops (per-CPU hash): packets denied, by endpoint slot, direction and rule
+ * (rule 0: no entry matched, the default deny of an enforced direction). */
+struct policy_drop_key {
+	__u16 policy_id;
+	__u8 direction;
+	__u8 pad;
+	__u32 rule;
+};
+
+/* cm_policy_ct (LRU), keyed by struct ct_key in a canonical form (dp_policy.h: policy_ct_key): a
+ * connection an endpoint's policy allowed, in either direction; its later packets and its replies
+ * skip the policy lookup. ICMP echo uses the echo id as both ports. */
+struct policy_ct_entry {
+	__u64 last_seen_ns;
+};
+
+#define POLICY_CT_LIFETIME_TCP_NS (6ULL * 3600 * 1000000000ULL) /* Cilium's ct-tcp default */
+#define POLICY_CT_LIFETIME_NONTCP_NS (60ULL * 1000000000ULL)
+#define POLICY_CT_REFRESH_NS 1000000000ULL /* write last_seen at most once a second per entry */
 
 /* cm_config, single entry at key 0 */
 struct dp_config {
@@ -208,6 +273,7 @@ enum dp_metric {
 	METRIC_NODEPORT_REV_NAT = 10, /* NodePort reply rewritten back to nodeIP:nodePort -> client */
 	METRIC_TUNNEL_HOST_TX = 11,   /* the node's own traffic given a tunnel key on the VXLAN egress */
 	METRIC_FWD_NETDEV = 12,       /* redirected out of a device the routing table chose (underlay, WireGuard, ipsec0) */
+	METRIC_POLICY_FORGED_IDENTITY = 13, /* tunnel identity of another cluster than the sending node's: taken as world */
 	METRIC_MASQ_SNAT = 14,        /* pod egress leaving the cluster's pod network SNATed to the node IP (dp_masq.h) */
 	METRIC_MASQ_REV_NAT = 15,     /* its reply restored to the pod's address */
 	METRIC_DROP_NO_BACKEND = 16,    /* service has zero backends */

@@ -1,5 +1,16 @@
-/** The encryption section of `meshctl agent status` (text), from the agent's status document. Pure. */
-import type { EncryptionPeerStatus, EncryptionStatus } from "../../lib/api/agent-status.js";
+/** Sections of `meshctl agent status` (text) from the agent's status document: encryption, endpoint policy. Pure. */
+import type {
+  EncryptionPeerStatus,
+  EncryptionStatus,
+  EndpointPolicyStatus,
+} from "../../lib/api/agent-status.js";
+
+/** An endpoint's POLICY IN/OUT and DROPS IN/OUT cells: "enforced"/"-" per direction, drop counts. */
+export function policyCells(policy: EndpointPolicyStatus | undefined): [string, string] {
+  if (!policy) return ["-/-", "-"];
+  const mark = (on: boolean) => (on ? "enforced" : "-");
+  return [`${mark(policy.ingress)}/${mark(policy.egress)}`, `${policy.drops.ingress}/${policy.drops.egress}`];
+}
 
 function ago(iso: string | undefined, now: number): string {
   if (!iso) return "never";

@@ -9,7 +9,7 @@ import { type AgentStatus, getAgentStatus } from "../../lib/api/agent-status.js"
 import { inSync } from "../../lib/clustermesh/status.js";
 import { UsageError } from "../../lib/usage-error.js";
 import { parseOutputFormat, printJson, printTable } from "../output.js";
-import { encryptionSummary } from "./agent-status-text.js";
+import { encryptionSummary, policyCells } from "./agent-status-text.js";
 import { EXISTING_LAB_NAME_HELP } from "./lab.js";
 
 /** The command that shows a lab node's agent status, exactly as a user runs it (used in hints). */
@@ -47,8 +47,8 @@ export function printAgentStatus(status: AgentStatus): void {
   out(`Endpoints (${status.endpoints.length}):`);
   if (status.endpoints.length > 0)
     printTable(
-      ["POD", "IP", "IDENTITY", "ENDPOINT", "STATE"],
-      status.endpoints.map((e) => [e.pod, e.ip, e.identity, e.id, e.state]),
+      ["POD", "IP", "IDENTITY", "ENDPOINT", "STATE", "POLICY IN/OUT", "DROPS IN/OUT"],
+      status.endpoints.map((e) => [e.pod, e.ip, e.identity, e.id, e.state, ...policyCells(e.policy)]),
     );
   out();
   out(`Services (${status.services.length}):`);

@@ -6,6 +6,19 @@
 import { request } from "node:http";
 import type { EncryptionBackendName, EncryptionMode } from "./encryption.js";
 
+export interface EndpointPolicyStatus {
+  ingress: boolean;
+  egress: boolean;
+  /** packets the policy dropped, by direction */
+  drops: { ingress: number; egress: number };
+  /** the entries the resolver gave it (peer identity, protocol, ports), both directions */
+  entries: number;
+  /** the peer identities those entries name (0: any) */
+  peers: number[];
+  /** by the rule that denied them (`Kind/namespace/name#index`), or `default-deny` when no rule matched */
+  dropsByRule: Array<{ direction: "ingress" | "egress"; rule: string; packets: number }>;
+}
+
 export interface AgentStatus {
   node: string;
   cluster: { name: string; id: number };
@@ -26,7 +39,11 @@ export interface AgentStatus {
     identity: number;
     ifindex: number | undefined;
     state: string;
+    /** network policy: whether each direction is enforced (no policy selects it: everything passes) and what it dropped */
+    policy?: EndpointPolicyStatus;
   }[];
+  /** Network policies the agent could not enforce, with the fields at fault (a valid earlier version stays in force). */
+  policies?: { invalid: { policy: string; errors: { path: string; message: string }[] }[] };
   services: { frontend: string; backends: { address: string; state: "active" | "terminating" }[] }[];
   identities: { id: number; labels: string[] }[];
   ipcache: { prefix: string; identity: number; tunnelEndpoint?: string; remoteCluster?: boolean }[];

@@ -11,6 +11,7 @@ import {
   type MeshNode,
   NODE_LABEL,
 } from "./crds.js";
+import { POLICY_CRDS, POLICY_SCHEMA } from "./policy-crds.js";
 
 // Every field these objects carry must be declared: a real kube-apiserver prunes undeclared fields.
 const node: MeshNode = {
@@ -97,7 +98,7 @@ describe("mesh CRDs", () => {
   });
 
   it("carry structural schemas, the same object on the wire as in TypeScript", () => {
-    for (const crd of MESH_CRDS) {
+    for (const crd of [...MESH_CRDS, ...POLICY_CRDS]) {
       const name = crd.metadata?.name;
       const schema = crd.spec.versions[0].schema?.openAPIV3Schema as V1JSONSchemaProps;
       assert.deepEqual(structuralProblems(schema, name ?? ""), []);
@@ -107,6 +108,46 @@ describe("mesh CRDs", () => {
     assert.deepEqual(
       MESH_CRDS.map((c) => c.metadata?.name),
       ["meshnodes.clustermesh.io", "meshendpoints.clustermesh.io", "meshidentities.clustermesh.io"],
+    );
+  });
+
+  it("policy CRDs declare every L3/L4 field the parser reads, so none is pruned", () => {
+    const rule = {
+      fromEndpoints: [
+        { matchLabels: { app: "x" }, matchExpressions: [{ key: "a", operator: "In", values: ["b"] }] },
+      ],
+      fromEntities: ["mesh"],
+      fromCIDR: ["10.0.0.0/8"],
+      fromCIDRSet: [{ cidr: "10.0.0.0/8", except: ["10.1.0.0/16"] }],
+      toPorts: [{ ports: [{ port: "80", endPort: 90, protocol: "TCP" }] }],
+    };
+    const egress = {
+      toEndpoints: rule.fromEndpoints,
+      toEntities: ["world"],
+      toCIDR: ["192.0.2.0/24"],
+      toCIDRSet: rule.fromCIDRSet,
+      toPorts: rule.toPorts,
+    };
+    const spec = {
+      endpointSelector: { matchLabels: { app: "web" } },
+      ingress: [rule],
+      ingressDeny: [rule],
+      egress: [egress],
+      egressDeny: [egress],
+      enableDefaultDeny: { ingress: true, egress: false },
+    };
+    const body = {
+      spec,
+      specs: [spec],
+      status: { conditions: [{ type: "Valid", status: "True", reason: "Valid", message: "enforced" }] },
+    };
+    assert.deepEqual(undeclared(body, POLICY_SCHEMA, "CiliumNetworkPolicy"), []);
+    assert.deepEqual(
+      POLICY_CRDS.map((c) => [c.metadata?.name, c.spec.scope]),
+      [
+        ["ciliumnetworkpolicies.cilium.io", "Namespaced"],
+        ["ciliumclusterwidenetworkpolicies.cilium.io", "Cluster"],
+      ],
     );
   });
 });

@@ -20,6 +20,8 @@ export const AGENT_METRICS = {
   agentIpcacheEntries: "clustermesh_agent_ipcache_entries",
   agentIdentities: "clustermesh_agent_identities",
   datapathPacketsTotal: "clustermesh_datapath_packets_total",
+  /** packets network policy dropped, by pod, direction and rule ("default-deny": no rule matched) */
+  policyDropsTotal: "clustermesh_policy_drops_total",
   metricsCollectErrorsTotal: "clustermesh_metrics_collect_errors_total",
   encryptionPeers: "clustermesh_encryption_peers",
   encryptionSkippedPeersTotal: "clustermesh_encryption_skipped_peers_total",

@@ -40,6 +40,19 @@ export const MESH_ACCESS = {
       // the WireGuard public key annotation on its own Node, as Cilium's agent sets it
       { apiGroups: [""], resources: ["nodes"], verbs: ["patch"] },
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: READ },
+      // network policies it enforces (agent/policy/): read only
+      { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: READ },
+      {
+        apiGroups: ["cilium.io"],
+        resources: ["ciliumnetworkpolicies", "ciliumclusterwidenetworkpolicies"],
+        verbs: READ,
+      },
+      // their Valid condition (lib/policy/status.ts), on the status subresource only
+      {
+        apiGroups: ["cilium.io"],
+        resources: ["ciliumnetworkpolicies/status", "ciliumclusterwidenetworkpolicies/status"],
+        verbs: ["patch"],
+      },
       { apiGroups: [MESH_GROUP], resources: meshPlurals, verbs: [...READ, "create", "update", "delete"] },
       // the agent creates the mesh's CRDs when they are missing (kind/lab without an operator)
       {

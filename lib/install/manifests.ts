@@ -6,6 +6,7 @@
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { MESH_CRDS } from "../api/crds.js";
+import { POLICY_CRDS } from "../api/policy-crds.js";
 import { MESH_ACCESS, MESH_NAMESPACE, rbacObjects } from "../api/rbac.js";
 import { configMapData, DEFAULT_MAX_CONNECTED_CLUSTERS, MeshObjects } from "../clustermesh/resources.js";
 import { agentDaemonSet } from "./agent-daemonset.js";
@@ -34,8 +35,12 @@ export function clusterConfigMap(
   };
 }
 
+/** The mesh's CRDs and the policy CRDs (cilium.io/v2 CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy). */
 export function crdObjects(): KubernetesObject[] {
-  return MESH_CRDS.map((crd) => ({ ...crd, metadata: { ...crd.metadata, labels: { ...PART_OF } } }));
+  return [...MESH_CRDS, ...POLICY_CRDS].map((crd) => ({
+    ...crd,
+    metadata: { ...crd.metadata, labels: { ...PART_OF } },
+  }));
 }
 
 /**

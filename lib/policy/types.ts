@@ -26,6 +26,8 @@ export interface PolicyRuleRef {
   direction: PolicyDirection;
   /** index of the rule within the policy's ingress/egress (or ingressDeny/egressDeny) list */
   index: number;
+  /** CiliumNetworkPolicy with `specs`: index of the spec holding the rule (absent for `spec`) */
+  spec?: number;
 }
 
 export interface PolicyKey {
@@ -54,7 +56,11 @@ export function policyKeyString(key: PolicyKey): string {
  * What changed for one local endpoint. `enforced` is present when whether a direction is enforced
  * changed (an endpoint no policy selects for a direction allows everything in that direction —
  * Kubernetes' default); upserts and deletes are key-level deltas, so a remote cluster adding 10k
- * identities touches only the entries of endpoints whose selectors match them.
+ * identities touches only the entries of endpoints whose selectors match them. A direction that is
+ * not enforced may still have deny entries (a CiliumNetworkPolicy with `enableDefaultDeny: false`
+ * and deny rules): they deny, and nothing else is looked at (lib/policy/verdict.ts is the lookup).
+ * The first delta of an endpoint always carries `enforced`; a deleted endpoint's last delta deletes
+ * its keys and sets both directions to false.
  */
 export interface EndpointPolicyDelta {
   /** the agent's endpoint id (EndpointRecord.id, the host-side interface name) */

@@ -1,0 +1,180 @@
+/**
+ * The agent's policy applier: folds the resolver's per-endpoint deltas (lib/policy/types.ts) into
+ * each endpoint's policy, writes the key-level changes to cm_policy (plan.ts decides them), keeps
+ * the endpoint flags the datapath loop puts into cm_endpoints, and answers the status (enforced
+ * directions, drops by direction and rule). A policy the datapath cannot take (a bad entry, a full
+ * map) is reported and skipped: it never stops the agent.
+ */
+import { PolicyDir } from "../../bpf/datapath/policy-codecs.js";
+import { type PolicyMapEntries, policyMapKeyString } from "../../bpf/datapath/policy-entries.js";
+import type { PolicyDropCount, PolicyMaps } from "../../bpf/datapath/policy-maps.js";
+import type { EndpointPolicyStatus } from "../../lib/api/agent-status.js";
+import type { Logger } from "../../lib/log.js";
+import type { EndpointPolicy, EndpointPolicyDelta, PolicyRuleRef } from "../../lib/policy/types.js";
+import { applyDelta, type EndpointPolicyState, stateOf, UNENFORCED } from "./endpoint-state.js";
+import { planEndpointPolicy } from "./plan.js";
+import { RuleNumbers } from "./rule-numbers.js";
+import { PolicySlots, slotOfFlags } from "./slots.js";
+
+/** The map operations the controller needs (PolicyMaps; a fake in unit tests). */
+export type PolicyMapsIo = Pick<
+  PolicyMaps,
+  "write" | "entries" | "readDrops" | "clearDrops" | "flushConnections"
+>;
+
+export interface PolicyControllerDeps {
+  maps: PolicyMapsIo;
+  /** the endpoint's addresses (its conntrack entries are keyed by them) */
+  addressesOf: (endpoint: string) => string[];
+  /** an endpoint's flags changed: the datapath loop must write cm_endpoints */
+  onFlagsChanged: () => void;
+  log: Logger;
+}
+
+export class PolicyController {
+  private readonly states = new Map<string, EndpointPolicyState>();
+  private readonly written = new Map<string, { entries: PolicyMapEntries; flags: number }>();
+  private readonly slots = new PolicySlots();
+  private readonly rules = new RuleNumbers();
+  private readonly ruleNumber = (rule: PolicyRuleRef) => this.rules.number(rule);
+
+  constructor(private readonly deps: PolicyControllerDeps) {}
+
+  /**
+   * After a restart: endpoints keep the slots their cm_endpoints flags name, and what a previous
+   * run wrote for a slot is the base the first diff is taken against (so nothing is rewritten that
+   * did not change); entries of slots no endpoint owns any more are deleted.
+   */
+  adopt(endpoints: ReadonlyArray<{ id: string; flags: number }>): void {
+    const bySlot = new Map<number, PolicyMapEntries>();
+    for (const [key, value] of this.deps.maps.entries()) {
+      const entries = bySlot.get(key.policyId) ?? new Map();
+      bySlot.set(key.policyId, entries);
+      entries.set(policyMapKeyString(key), [key, value]);
+    }
+    for (const { id, flags } of endpoints) {
+      const slot = slotOfFlags(flags);
+      if (slot && this.slots.adopt(id, slot))
+        this.written.set(id, { entries: bySlot.get(slot) ?? new Map(), flags });
+    }
+    const owned = new Set(this.slots.entries().map(([, slot]) => slot));
+    for (const [slot, entries] of bySlot) {
+      if (owned.has(slot)) continue;
+      this.deps.maps.write(
+        [],
+        [...entries.values()].map(([key]) => key),
+      );
+      this.deps.maps.clearDrops(slot);
+    }
+  }
+
+  /** The resolver's deltas, in order. */
+  apply(deltas: readonly EndpointPolicyDelta[]): void {
+    const touched = new Map<string, EndpointPolicyState>();
+    for (const delta of deltas) {
+      const base = touched.get(delta.endpoint) ?? this.states.get(delta.endpoint) ?? UNENFORCED;
+      touched.set(delta.endpoint, applyDelta(base, delta));
+    }
+    this.program(touched);
+  }
+
+  /** The whole policy of every endpoint (a full resync); endpoints not named are unenforced. */
+  replace(policies: readonly EndpointPolicy[]): void {
+    const next = new Map(policies.map((policy) => [policy.endpoint, stateOf(policy)]));
+    for (const endpoint of this.states.keys()) if (!next.has(endpoint)) next.set(endpoint, UNENFORCED);
+    this.program(next);
+  }
+
+  /** Forgets endpoints that are gone: their entries, slot and counters. */
+  retain(endpoints: ReadonlySet<string>): void {
+    for (const [endpoint, slot] of this.slots.entries()) {
+      if (endpoints.has(endpoint)) continue;
+      const written = this.written.get(endpoint);
+      try {
+        if (written)
+          this.deps.maps.write(
+            [],
+            [...written.entries.values()].map(([key]) => key),
+          );
+        this.deps.maps.clearDrops(slot);
+      } catch (err) {
+        this.deps.log.warn({ err, endpoint }, "policy: removing a gone endpoint's entries failed");
+      }
+      this.slots.release(endpoint);
+      this.written.delete(endpoint);
+      this.states.delete(endpoint);
+    }
+  }
+
+  /** EP_F_* bits for the endpoint's cm_endpoints entry (0: not enforced). */
+  flagsOf(endpoint: string): number {
+    return this.written.get(endpoint)?.flags ?? 0;
+  }
+
+  status(
+    endpoint: string,
+    drops: readonly PolicyDropCount[] = this.deps.maps.readDrops(),
+  ): EndpointPolicyStatus {
+    const state = this.states.get(endpoint) ?? UNENFORCED;
+    const slot = this.slots.get(endpoint);
+    const peers = new Set([...state.entries.values()].map(([key]) => key.identity));
+    const out: EndpointPolicyStatus = {
+      ...state.enforced,
+      drops: { ingress: 0, egress: 0 },
+      entries: state.entries.size,
+      peers: [...peers].sort((a, b) => a - b),
+      dropsByRule: [],
+    };
+    for (const drop of drops) {
+      if (drop.policyId !== slot) continue;
+      const direction = drop.direction === PolicyDir.ingress ? "ingress" : "egress";
+      const packets = Number(drop.packets);
+      out.drops[direction] += packets;
+      const rule = this.rules.rule(drop.rule);
+      out.dropsByRule.push({
+        direction,
+        rule: rule
+          ? `${rule.kind}/${rule.namespace ? `${rule.namespace}/` : ""}${rule.name}#${rule.index}`
+          : "default-deny",
+        packets,
+      });
+    }
+    return out;
+  }
+
+  private program(next: ReadonlyMap<string, EndpointPolicyState>): void {
+    let flagsChanged = false;
+    const flush = new Set<string>();
+    for (const [endpoint, state] of next) {
+      // deny entries act in an unenforced direction too (a policy without default deny)
+      const active =
+        state.enforced.ingress ||
+        state.enforced.egress ||
+        [...state.entries.values()].some(([, value]) => value.verdict === "deny");
+      this.states.set(endpoint, state);
+      const previous = this.written.get(endpoint);
+      if (!active && !previous) continue;
+      try {
+        const slot = this.slots.acquire(endpoint);
+        const plan = planEndpointPolicy(previous, state, slot, this.ruleNumber);
+        for (const rejected of plan.flattened.rejected)
+          this.deps.log.warn({ endpoint, ...rejected }, "policy: entry refused by the datapath");
+        this.deps.maps.write(plan.upserts, plan.deletes);
+        this.written.set(endpoint, { entries: plan.flattened.entries, flags: plan.flattened.flags });
+        if ((previous?.flags ?? 0) !== plan.flattened.flags) flagsChanged = true;
+        if (plan.flushConnections) for (const address of this.deps.addressesOf(endpoint)) flush.add(address);
+      } catch (err) {
+        // the previous entries stay (the map may hold part of the new ones); the next resync retries
+        this.deps.log.error({ err, endpoint }, "policy: programming the endpoint's policy failed");
+      }
+    }
+    if (flush.size > 0) {
+      try {
+        this.deps.maps.flushConnections(flush);
+      } catch (err) {
+        this.deps.log.warn({ err }, "policy: forgetting allowed connections failed");
+      }
+    }
+    if (flagsChanged) this.deps.onFlagsChanged();
+  }
+}

@@ -1,0 +1,231 @@
+// The agent's policy path without a kernel: policies, identities and endpoints fed level-triggered
+// (only changes reach the resolver), deltas applied as key-level map writes, slots, flags, removal,
+// adoption after a restart, invalid policies reported with their fields.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  EndpointPolicyFlags,
+  type PolicyMapEntry,
+  type PolicyMapKey,
+} from "../../bpf/datapath/policy-codecs.js";
+import { policyMapKeyString } from "../../bpf/datapath/policy-entries.js";
+import type { PolicyDropCount } from "../../bpf/datapath/policy-maps.js";
+import { silentLogger } from "../../lib/log.js";
+import { PolicyResolver } from "../../lib/policy/resolver.js";
+import { PolicyController, type PolicyMapsIo } from "./controller.js";
+import { PolicyFeed, type PolicyObject, type PolicySnapshot } from "./feed.js";
+import { slotOfFlags } from "./slots.js";
+import { conditionPatch } from "./status-writer.js";
+
+class FakeMaps implements PolicyMapsIo {
+  readonly entriesByKey = new Map<string, [PolicyMapKey, PolicyMapEntry]>();
+  writes = 0;
+  flushed: string[] = [];
+  drops: PolicyDropCount[] = [];
+  write(
+    upserts: ReadonlyArray<readonly [PolicyMapKey, PolicyMapEntry]>,
+    deletes: readonly PolicyMapKey[],
+  ): void {
+    for (const [key, value] of upserts) this.entriesByKey.set(policyMapKeyString(key), [key, value]);
+    for (const key of deletes)
+      assert.ok(this.entriesByKey.delete(policyMapKeyString(key)), "delete of an absent key");
+    this.writes += upserts.length + deletes.length;
+  }
+  entries(): Array<[PolicyMapKey, PolicyMapEntry]> {
+    return [...this.entriesByKey.values()];
+  }
+  readDrops(): PolicyDropCount[] {
+    return this.drops;
+  }
+  clearDrops(): void {}
+  flushConnections(addresses: ReadonlySet<string>): number {
+    this.flushed.push(...addresses);
+    return 0;
+  }
+}
+
+const webPolicy = (version: string, port: unknown = 80): PolicyObject => ({
+  kind: "NetworkPolicy",
+  namespace: "demo",
+  name: "web",
+  version,
+  object: {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: "web", namespace: "demo" },
+    spec: {
+      podSelector: { matchLabels: { app: "web" } },
+      ingress: [
+        {
+          from: [{ podSelector: { matchLabels: { app: "client" } } }],
+          ports: [{ protocol: "TCP", port }],
+        },
+      ],
+    },
+  },
+});
+const clientIdentity = (id: number, cluster: string) => ({
+  id,
+  cluster,
+  labels: ["k8s:app=client", "k8s:io.kubernetes.pod.namespace=demo"],
+});
+const web = { id: "lxcweb", identity: 0x01_0100, labels: ["k8s:app=web"], namespace: "demo" };
+
+function setup() {
+  const maps = new FakeMaps();
+  let flagChanges = 0;
+  const controller = new PolicyController({
+    maps,
+    addressesOf: (id) => (id === web.id ? ["10.1.0.5"] : []),
+    onFlagsChanged: () => flagChanges++,
+    log: silentLogger(),
+  });
+  const feed = new PolicyFeed(new PolicyResolver({ clusterName: "c1" }), "c1");
+  const sync = (snapshot: PolicySnapshot) => {
+    const result = feed.sync(snapshot);
+    controller.apply(result.deltas);
+    controller.retain(new Set(snapshot.endpoints.map((endpoint) => endpoint.id)));
+    return result;
+  };
+  return { maps, controller, sync, flagChanges: () => flagChanges };
+}
+
+describe("agent policy: feed, controller", () => {
+  it("enforces a NetworkPolicy on the selected endpoint; the local-cluster default keeps cluster 2 out", () => {
+    const { maps, controller, sync, flagChanges } = setup();
+    const identities = [clientIdentity(0x01_0200, "c1"), clientIdentity(0x02_0200, "c2")];
+    sync({ policies: [webPolicy("1")], identities, endpoints: [web] });
+    const flags = controller.flagsOf(web.id);
+    assert.ok(flags & EndpointPolicyFlags.ingressEnforced);
+    assert.ok(!(flags & EndpointPolicyFlags.egressEnforced));
+    assert.equal(flagChanges(), 1);
+    const peers = maps.entries().map(([key]) => key.identity);
+    assert.ok(peers.includes(0x01_0200), "c1's client admitted");
+    assert.ok(!peers.includes(0x02_0200), "a selector without a cluster label does not admit cluster 2");
+    assert.deepEqual(maps.flushed, ["10.1.0.5"], "newly enforced: connections judged again");
+  });
+
+  it("feeds only changes: an unchanged sync writes nothing; 10k unmatched remote identities write nothing", () => {
+    const { maps, sync } = setup();
+    const base = {
+      policies: [webPolicy("1")],
+      identities: [clientIdentity(0x01_0200, "c1")],
+      endpoints: [web],
+    };
+    sync(base);
+    const writes = maps.writes;
+    sync(base);
+    const remote = Array.from({ length: 10_000 }, (_, index) => ({
+      id: 0x02_0000 + 256 + index,
+      cluster: "c2",
+      labels: ["k8s:app=other"],
+    }));
+    sync({ ...base, identities: [...base.identities, ...remote] });
+    assert.equal(maps.writes, writes);
+  });
+
+  it("a remote cluster disconnected: its identities stop matching", () => {
+    const { maps, sync } = setup();
+    // allow from cluster c2's clients explicitly (cluster label in the selector)
+    const policy = webPolicy("1");
+    const spec = (policy.object as { spec: { ingress: Array<{ from: unknown[] }> } }).spec;
+    spec.ingress[0].from = [
+      { podSelector: { matchLabels: { app: "client", "io.cilium.k8s.policy.cluster": "c2" } } },
+    ];
+    const remote = clientIdentity(0x02_0200, "c2");
+    sync({ policies: [policy], identities: [remote], endpoints: [web] });
+    assert.ok(maps.entries().some(([key]) => key.identity === remote.id));
+    sync({ policies: [policy], identities: [], endpoints: [web] });
+    assert.ok(!maps.entries().some(([key]) => key.identity === remote.id));
+  });
+
+  it("an invalid policy is reported with its field and does not replace the valid version", () => {
+    const { maps, sync } = setup();
+    const identities = [clientIdentity(0x01_0200, "c1")];
+    sync({ policies: [webPolicy("1")], identities, endpoints: [web] });
+    const before = maps.entries().length;
+    const result = sync({
+      policies: [webPolicy("2", "eighty-thousand-and-one")],
+      identities,
+      endpoints: [web],
+    });
+    assert.equal(result.invalid.length, 1);
+    assert.match(
+      result.invalid[0].errors.map((error) => error.path).join(),
+      /spec\.ingress\[0\]\.ports\[0\]\.port/,
+    );
+    assert.equal(maps.entries().length, before, "the earlier version stays in force");
+  });
+
+  it("a gone endpoint's entries and slot are released; a restart adopts slots and rewrites nothing", () => {
+    const first = setup();
+    const snapshot = {
+      policies: [webPolicy("1")],
+      identities: [clientIdentity(0x01_0200, "c1")],
+      endpoints: [web],
+    };
+    first.sync(snapshot);
+    const flags = first.controller.flagsOf(web.id);
+
+    // the next agent: same maps, the endpoint's flags as cm_endpoints holds them
+    const restarted = new PolicyController({
+      maps: first.maps,
+      addressesOf: () => [],
+      onFlagsChanged: () => undefined,
+      log: silentLogger(),
+    });
+    restarted.adopt([{ id: web.id, flags }]);
+    const feed = new PolicyFeed(new PolicyResolver({ clusterName: "c1" }), "c1");
+    const writes = first.maps.writes;
+    const keys = first.maps.entries().length;
+    restarted.apply(feed.sync(snapshot).deltas);
+    assert.equal(restarted.flagsOf(web.id), flags);
+    assert.equal(slotOfFlags(restarted.flagsOf(web.id)), slotOfFlags(flags));
+    // rule numbers are the new run's: values may be rewritten in place, never keys added or deleted
+    assert.equal(first.maps.entries().length, keys);
+    assert.ok(first.maps.writes - writes <= keys);
+
+    restarted.retain(new Set());
+    assert.equal(first.maps.entries().length, 0);
+    assert.equal(restarted.flagsOf(web.id), 0);
+  });
+});
+
+describe("policy status condition", () => {
+  const invalid = {
+    type: "Valid",
+    status: "False",
+    reason: "InvalidPolicy",
+    message: "not enforced: spec.x: bad",
+  } as const;
+  const now = new Date("2026-12-06T02:00:00Z");
+
+  it("writes the condition an object lacks, with its generation, and nothing once it is there", () => {
+    const patch = conditionPatch({ metadata: { generation: 3 } }, invalid, now);
+    assert.deepEqual(patch, {
+      status: { conditions: [{ ...invalid, lastTransitionTime: now.toISOString(), observedGeneration: 3 }] },
+    });
+    assert.equal(conditionPatch({ metadata: { generation: 3 }, ...patch }, invalid, now), undefined);
+  });
+
+  it("keeps the transition time while the status stays, and other conditions", () => {
+    const earlier = "2026-12-05T00:00:00.000Z";
+    const object = {
+      metadata: { generation: 4 },
+      status: {
+        conditions: [
+          { type: "Other", status: "True" },
+          { ...invalid, message: "old", lastTransitionTime: earlier, observedGeneration: 3 },
+        ],
+      },
+    };
+    const patch = conditionPatch(object, invalid, now);
+    assert.deepEqual(
+      patch?.status.conditions.map((c) => [c.type, c.lastTransitionTime]),
+      [
+        ["Other", undefined],
+        ["Valid", earlier],
+      ],
+    );
+  });
+});

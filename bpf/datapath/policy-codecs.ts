@@ -1,0 +1,119 @@
+/** Codecs for the network policy maps (C in bpf/include/dp_types.h, layouts in layout.ts). */
+import type { Codec } from "../libbpf-ts/index.js";
+import { STRUCT_LAYOUTS as L } from "./layout.js";
+
+export const PolicyDir = { ingress: 0, egress: 1 } as const;
+export type PolicyDirCode = (typeof PolicyDir)[keyof typeof PolicyDir];
+
+/** POLICY_LEVEL_*: which part of the port a cm_policy key matches on. */
+export const PolicyLevel = { port: 0, block16: 1, block256: 2, proto: 3, any: 4 } as const;
+export type PolicyLevelCode = (typeof PolicyLevel)[keyof typeof PolicyLevel];
+export const POLICY_LEVELS = 5;
+
+export const PolicyVerdictCode = { allow: 1, deny: 2 } as const;
+
+/** endpoint_info.flags (EP_F_*). */
+export const EndpointPolicyFlags = {
+  ingressEnforced: 1 << 0,
+  egressEnforced: 1 << 1,
+  ingressLevelsShift: 2,
+  egressLevelsShift: 12,
+  policyIdShift: 22,
+  maxPolicyId: 0x3ff,
+} as const;
+
+export interface PolicyMapKey {
+  policyId: number;
+  direction: PolicyDirCode;
+  /** peer identity; 0 = any */
+  identity: number;
+  /** IANA protocol; 0 with level "any" */
+  proto: number;
+  /** host order: the port (level port), the first port of a 16- or 256-port block, else 0 */
+  port: number;
+  level: PolicyLevelCode;
+}
+
+export interface PolicyMapEntry {
+  verdict: (typeof PolicyVerdictCode)[keyof typeof PolicyVerdictCode];
+  /** the agent's rule number (cm_policy_drops key) */
+  rule: number;
+}
+
+export const policyKeyCodec: Codec<PolicyMapKey> = {
+  size: L.policy_key.size,
+  encode(key, target, offset) {
+    const m = L.policy_key.members;
+    target.fill(0, offset, offset + this.size);
+    target.writeUInt32LE(key.identity, offset + m.identity);
+    target.writeUInt16LE(key.policyId, offset + m.policy_id);
+    target.writeUInt16LE(key.port, offset + m.port);
+    target[offset + m.proto] = key.proto;
+    target[offset + m.direction] = key.direction;
+    target[offset + m.level] = key.level;
+  },
+  decode(source, offset) {
+    const m = L.policy_key.members;
+    return {
+      identity: source.readUInt32LE(offset + m.identity),
+      policyId: source.readUInt16LE(offset + m.policy_id),
+      port: source.readUInt16LE(offset + m.port),
+      proto: source[offset + m.proto],
+      direction: source[offset + m.direction] as PolicyDirCode,
+      level: source[offset + m.level] as PolicyLevelCode,
+    };
+  },
+};
+
+export const policyEntryCodec: Codec<PolicyMapEntry> = {
+  size: L.policy_entry.size,
+  encode(value, target, offset) {
+    const m = L.policy_entry.members;
+    target.fill(0, offset, offset + this.size);
+    target[offset + m.verdict] = value.verdict;
+    target.writeUInt32LE(value.rule, offset + m.rule);
+  },
+  decode(source, offset) {
+    const m = L.policy_entry.members;
+    return {
+      verdict: source[offset + m.verdict] as PolicyMapEntry["verdict"],
+      rule: source.readUInt32LE(offset + m.rule),
+    };
+  },
+};
+
+export interface PolicyDropKey {
+  policyId: number;
+  direction: PolicyDirCode;
+  /** 0: the default deny of an enforced direction (no entry matched) */
+  rule: number;
+}
+
+export const policyDropKeyCodec: Codec<PolicyDropKey> = {
+  size: L.policy_drop_key.size,
+  encode(key, target, offset) {
+    const m = L.policy_drop_key.members;
+    target.fill(0, offset, offset + this.size);
+    target.writeUInt16LE(key.policyId, offset + m.policy_id);
+    target[offset + m.direction] = key.direction;
+    target.writeUInt32LE(key.rule, offset + m.rule);
+  },
+  decode(source, offset) {
+    const m = L.policy_drop_key.members;
+    return {
+      policyId: source.readUInt16LE(offset + m.policy_id),
+      direction: source[offset + m.direction] as PolicyDirCode,
+      rule: source.readUInt32LE(offset + m.rule),
+    };
+  },
+};
+
+export const policyCtEntryCodec: Codec<{ lastSeenNs: bigint }> = {
+  size: L.policy_ct_entry.size,
+  encode(value, target, offset) {
+    target.writeBigUInt64LE(value.lastSeenNs, offset + L.policy_ct_entry.members.last_seen_ns);
+  },
+  decode(source, offset) {
+    return { lastSeenNs: source.readBigUInt64LE(offset + L.policy_ct_entry.members.last_seen_ns) };
+  },
+};

@@ -1,0 +1,104 @@
+/**
+ * The network policy maps of a node's datapath (bpf/include/dp_policy.h), opened from their pins:
+ * cm_policy (verdicts), cm_policy_ct (allowed connections), cm_policy_drops (denials per rule).
+ * Thin I/O: what to write comes from policy-entries.ts.
+ */
+import { join } from "node:path";
+import { BpfMap, u64Codec } from "../libbpf-ts/index.js";
+import { type CtKey, ctKeyCodec } from "./codecs.js";
+import { mapsDirectory } from "./maps.js";
+import {
+  type PolicyDirCode,
+  type PolicyDropKey,
+  type PolicyMapEntry,
+  type PolicyMapKey,
+  policyCtEntryCodec,
+  policyDropKeyCodec,
+  policyEntryCodec,
+  policyKeyCodec,
+} from "./policy-codecs.js";
+
+export const PolicyMapName = {
+  policy: "cm_policy",
+  conntrack: "cm_policy_ct",
+  drops: "cm_policy_drops",
+} as const;
+
+export interface PolicyDropCount extends PolicyDropKey {
+  packets: bigint;
+}
+
+export class PolicyMaps {
+  private constructor(
+    readonly policy: BpfMap<PolicyMapKey, PolicyMapEntry>,
+    readonly conntrack: BpfMap<CtKey, { lastSeenNs: bigint }>,
+    readonly drops: BpfMap<PolicyDropKey, bigint>,
+  ) {}
+
+  /** Opens the pins a loaded datapath created under pinRoot. */
+  static open(pinRoot: string): PolicyMaps {
+    const dir = mapsDirectory(pinRoot);
+    const opened: Array<{ close(): void }> = [];
+    try {
+      const policy = BpfMap.openPinned(join(dir, PolicyMapName.policy), policyKeyCodec, policyEntryCodec);
+      opened.push(policy);
+      const conntrack = BpfMap.openPinned(join(dir, PolicyMapName.conntrack), ctKeyCodec, policyCtEntryCodec);
+      opened.push(conntrack);
+      const drops = BpfMap.openPinned(join(dir, PolicyMapName.drops), policyDropKeyCodec, u64Codec);
+      return new PolicyMaps(policy, conntrack, drops);
+    } catch (error) {
+      for (const map of opened) map.close();
+      throw error;
+    }
+  }
+
+  /** Writes upserts (batched), then deletes. */
+  write(
+    upserts: ReadonlyArray<readonly [PolicyMapKey, PolicyMapEntry]>,
+    deletes: readonly PolicyMapKey[],
+  ): void {
+    this.policy.updateBatch(upserts);
+    this.policy.deleteBatch(deletes);
+  }
+
+  /** Every cm_policy entry (restart: what a previous agent wrote). */
+  entries(): Array<[PolicyMapKey, PolicyMapEntry]> {
+    return [...this.policy.entries()];
+  }
+
+  /** Drop counters summed over CPUs. */
+  readDrops(): PolicyDropCount[] {
+    const out: PolicyDropCount[] = [];
+    for (const key of [...this.drops.keys()]) {
+      const perCpu = this.drops.getPerCpu(key);
+      if (perCpu) out.push({ ...key, packets: perCpu.reduce((sum, value) => sum + value, 0n) });
+    }
+    return out;
+  }
+
+  /** Forgets a slot's drop counters (its endpoint is gone, the slot will be reused). */
+  clearDrops(policyId: number, direction?: PolicyDirCode): void {
+    for (const key of [...this.drops.keys()]) {
+      if (key.policyId === policyId && (direction === undefined || key.direction === direction))
+        this.drops.delete(key);
+    }
+  }
+
+  /**
+   * Forgets the connections policy allowed to or from these addresses: after a policy or identity
+   * change, a flow the new policy denies must be judged again rather than ride its old entry.
+   */
+  flushConnections(addresses: ReadonlySet<string>): number {
+    const stale = [...this.conntrack.keys()].filter(
+      (key) => addresses.has(key.saddr) || addresses.has(key.daddr),
+    );
+    for (const key of stale) this.conntrack.delete(key);
+    return stale.length;
+  }
+
+  close(): void {
+    this.policy.close();
+    this.conntrack.close();
+    this.drops.close();
+  }
+}
