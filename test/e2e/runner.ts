@@ -6,9 +6,11 @@
 import { spawn } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { componentKubeconfigPath } from "../../lab/control-plane.js";
 import { loadImages } from "../../lab/image.js";
 import { goBuild } from "../../lab/kubernetes/binaries.js";
-import { labDir } from "../../lab/state.js";
+import { LabJournal } from "../../lab/state.js";
+import { labPaths } from "../../lab/up.js";
 import { e2eImages } from "./images.js";
 import { countByGroup, type GroupCounts, parseJUnit, type SpecResult } from "./junit.js";
 import { SpecProgress } from "./progress.js";
@@ -43,25 +45,24 @@ export class E2eRunError extends Error {
   }
 }
 
-/** The cluster's admin kubeconfig the lab keeps (the one meshctl uses). */
-export function labKubeconfig(lab: string, cluster: string): string {
-  return join(labDir(lab), "clusters", cluster, "kubeconfig", "meshctl.yaml");
-}
-
 export async function runE2e(options: E2eOptions): Promise<E2eResult> {
   const progress = options.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const dir = labDir(options.lab);
-  const kubeconfig = labKubeconfig(options.lab, options.cluster);
-  if (!existsSync(join(dir, "images.json")) || !existsSync(kubeconfig)) {
+  const journal = LabJournal.open(options.lab);
+  if (!journal) throw new E2eRunError(`--name: no lab "${options.lab}"; start one with meshctl lab up`);
+  const plan = journal.snapshot.plan;
+  const clusters = plan.clusters.map((cluster) => cluster.name);
+  if (!clusters.includes(options.cluster)) {
     throw new E2eRunError(
-      `no lab "${options.lab}" with a cluster "${options.cluster}" (looked for ${kubeconfig}); start one with meshctl lab up`,
+      `--cluster: lab "${options.lab}" has no cluster "${options.cluster}" (it has ${clusters.join(", ")})`,
     );
   }
+  // the cluster's admin kubeconfig the lab keeps (the one meshctl uses)
+  const kubeconfig = componentKubeconfigPath(journal, options.cluster, "meshctl");
+  const paths = labPaths(plan);
   const bin = (await goBuild(["kubernetes-e2e"], progress))["kubernetes-e2e"];
-  // the agnhost layer goes on the lab's tmpfs (/dev/shm/clustermesh-<lab>, removed by lab down):
-  // overlayfs refuses a lower layer inside another one, and the host's root is the layer below it
-  const layer = join("/dev/shm", `clustermesh-${options.lab}`, "e2e-images", "agnhost");
-  loadImages(join(dir, "images.json"), e2eImages(join(bin, "agnhost"), layer));
+  // the agnhost layer goes on the lab's tmpfs (removed by lab down): overlayfs refuses a lower
+  // layer inside another one, and the host's root (where the lab's state is) is the layer below
+  loadImages(paths.imageStore, e2eImages(join(bin, "agnhost"), join(paths.shm, "e2e-images", "agnhost")));
 
   const focus = new RegExp(options.focus);
   const skip = options.skip ? new RegExp(options.skip) : undefined;
