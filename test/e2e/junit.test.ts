@@ -19,6 +19,9 @@ const REPORT = `<?xml version="1.0" encoding="UTF-8"?>
     <testcase name="[It] [sig-apps] Job should delete a job [Conformance]" classname="Kubernetes e2e suite" status="skipped" time="0">
       <skipped message="skipped"></skipped>
     </testcase>
+    <testcase name="[It] [sig-network] Netpol NetworkPolicy between server and client should support allow-all policy [Feature:NetworkPolicy]" classname="Kubernetes e2e suite" status="skipped" time="0">
+      <skipped message="skipped"></skipped>
+    </testcase>
   </testsuite>
 </testsuites>`;
 
@@ -31,11 +34,12 @@ describe("the e2e JUnit report", () => {
         ["[sig-network] Services", "passed", undefined],
         ["[sig-network] Services", "failed", "[FAILED] Affinity should hold but didn't."],
         ["[sig-network] Netpol", "skipped", "skipped - no policy support"],
+        ["[sig-network] Netpol", "notRun", "skipped"],
       ],
     );
     assert.deepEqual(Object.fromEntries(countByGroup(specs)), {
-      "[sig-network] Netpol": { passed: 0, failed: 0, skipped: 1 },
-      "[sig-network] Services": { passed: 1, failed: 1, skipped: 0 },
+      "[sig-network] Netpol": { passed: 0, failed: 0, skipped: 1, notRun: 1 },
+      "[sig-network] Services": { passed: 1, failed: 1, skipped: 0, notRun: 0 },
     });
   });
 

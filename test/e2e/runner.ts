@@ -120,7 +120,8 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
 /** "group: N passed, N failed, N skipped" lines, then each failed spec with its first message line. */
 export function summary(result: E2eResult): string[] {
   const lines = [...result.groups].map(
-    ([group, c]) => `${group}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped`,
+    ([group, c]) =>
+      `${group}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped${c.notRun ? `, ${c.notRun} not run (suite timeout or interrupt)` : ""}`,
   );
   for (const spec of result.specs.filter((s) => s.state === "failed"))
     lines.push(`FAILED ${spec.name}${spec.message ? `\n    ${spec.message}` : ""}`);
