@@ -13,6 +13,7 @@
  */
 #include "dp_common.h"
 #include "dp_lb.h"
+#include "dp_lb_affinity.h"
 #include "dp_nodeport.h"
 #include "dp_masq.h"
 #include "dp_flow.h"
@@ -74,7 +75,10 @@ static __always_inline int service_dnat(struct __sk_buff *skb, struct packet *pk
 		}
 	}
 	if (!backend) {
-		backend_id = lb_pick_backend_id(&pkt->daddr, pkt->family, pkt->dport, pkt->proto, frontend->count);
+		struct lb_affinity_key akey = {};
+
+		lb_affinity_key_by_addr(&akey, &pkt->saddr);
+		backend_id = lb_select_backend_id(frontend, &akey, &pkt->daddr, pkt->family, pkt->dport, pkt->proto);
 		backend = backend_id ? bpf_map_lookup_elem(&cm_backends, &backend_id) : NULL;
 		if (!backend || backend->family != pkt->family) {
 			count_metric(METRIC_DROP_BACKEND_SLOT, skb->len);

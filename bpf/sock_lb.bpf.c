@@ -8,6 +8,7 @@
  */
 #include "dp_common.h"
 #include "dp_lb.h"
+#include "dp_lb_affinity.h"
 
 #define SOCK_ALLOW 1
 #define SOCK_REFUSE 0
@@ -55,6 +56,7 @@ static __always_inline int sock_forward(struct bpf_sock_addr *ctx, int is_v6)
 	struct lb_service_value *frontend;
 	struct sock_revnat_key rkey = {};
 	struct sock_revnat_value rval = {};
+	struct lb_affinity_key akey = {};
 	struct lb_backend *backend;
 	__u32 backend_id;
 
@@ -62,7 +64,8 @@ static __always_inline int sock_forward(struct bpf_sock_addr *ctx, int is_v6)
 	frontend = lb_lookup_frontend(&vip, family, vport, proto);
 	if (!frontend)
 		return SOCK_ALLOW;
-	backend_id = lb_pick_backend_id(&vip, family, vport, proto, frontend->count);
+	lb_affinity_key_by_netns(&akey, bpf_get_netns_cookie(ctx));
+	backend_id = lb_select_backend_id(frontend, &akey, &vip, family, vport, proto);
 	backend = backend_id ? bpf_map_lookup_elem(&cm_backends, &backend_id) : NULL;
 	if (!backend || backend->family != family) {
 		/* refuse rather than let the VIP leak to the wire, where nothing answers */

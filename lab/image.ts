@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultImage } from "../lib/install/settings.js";
 import { DIST } from "./control-plane.js";
-import { type ImageStore, imageKey, type StoredImage } from "./kubelet/images.js";
+import { type ImageStore, imageKey, readImageStore, type StoredImage } from "./kubelet/images.js";
 
 /**
  * The mesh image on the lab's nodes, as `kind load image-archive` puts it on kind's: the layers
@@ -55,4 +55,17 @@ export function writeImageStore(file: string, mesh: Pick<StoredImage, "layers" |
     [imageKey(defaultImage())]: { ...mesh, entrypoint: [], cmd: ["meshctl", "--help"] },
   };
   writeFileSync(file, `${JSON.stringify(store, null, 2)}\n`);
+}
+
+/**
+ * Adds images to a lab's image store, as `kind load` puts images on a cluster's nodes: entries of
+ * the same reference are replaced, the others kept. Kubelets read the store at every container
+ * start, so the images can run at once.
+ */
+export function loadImages(file: string, images: ImageStore): void {
+  const store = { ...readImageStore(file), ...images };
+  // renamed into place: a kubelet reading it meanwhile sees the old store or the new, never half
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(store, null, 2)}\n`);
+  renameSync(tmp, file);
 }

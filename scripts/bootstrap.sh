@@ -18,6 +18,8 @@ DEBIAN_PACKAGES=(
   charon-systemd libcharon-extra-plugins libstrongswan-standard-plugins strongswan-swanctl
   tcpdump iputils-ping socat iperf3 containernetworking-plugins iptables file
   mmdebstrap umoci runc
+  # what Kubernetes' e2e tests exec in the lab's busybox/agnhost images (nc, dig/nslookup, curl)
+  netcat-openbsd bind9-dnsutils curl
 )
 
 missing=()

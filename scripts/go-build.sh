@@ -2,13 +2,13 @@
 # Builds pinned third-party programs from the Go module proxy, once, into a cache outside the
 # repository. Each target is a wrapper Go module under toolchain/<target>/ (see toolchain/README.md).
 #
-# Usage: scripts/go-build.sh <target> [<target> ...]      targets: kubernetes etcd coredns
+# Usage: scripts/go-build.sh <target> [<target> ...]      targets: kubernetes etcd coredns kubernetes-e2e
 #        scripts/go-build.sh --list                        prints the targets
 # Prints, last, one line per target on stdout: the directory holding its binaries.
 # Progress, timings and errors go to stderr.
 #
 # Cache: ${CLUSTERMESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clustermesh}/bin/<target>-<release>-<key>/
-#   <key> is a hash of the wrapper's go.mod and go.sum: a different pinned release (or any other
+#   <key> is a hash of the wrapper's go.mod and go.sum (and its own packages' .go files, if any): a different pinned release (or any other
 #   pinned dependency) gets a different directory, so nothing built from another pin is ever
 #   used. The Go toolchain version is NOT part of the key: the sources are fixed by go.sum, a Go
 #   patch release does not change what the binaries do for our tests, and rebuilding the
@@ -32,12 +32,19 @@ target_spec() {
 			"kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager" \
 			"kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler"
 		;;
+	# e2e.test is a test binary (`go test -c` of the wrapper's own e2e package: only the suites
+	# the lab runs); agnhost is the e2e tests' Swiss-army image program, run as the lab's agnhost image.
+	kubernetes-e2e)
+		echo "k8s.io/kubernetes" \
+			"e2e.test=clustermesh.local/toolchain/kubernetes-e2e/e2e" \
+			"agnhost=k8s.io/kubernetes/test/images/agnhost"
+		;;
 	etcd) echo "go.etcd.io/etcd/server/v3" "etcd=go.etcd.io/etcd/server/v3" ;;
 	coredns) echo "github.com/coredns/coredns" "coredns=github.com/coredns/coredns" ;;
 	*) return 1 ;;
 	esac
 }
-all_targets="kubernetes etcd coredns"
+all_targets="kubernetes etcd coredns kubernetes-e2e"
 
 # The release's version stamp, as upstream's build sets it (hack/lib/version.sh:
 # https://github.com/kubernetes/kubernetes/blob/v1.33.0/hack/lib/version.sh#L151). gitCommit stays
@@ -46,7 +53,7 @@ all_targets="kubernetes etcd coredns"
 target_ldflags() {
 	local target="$1" release="$2"
 	case "$target" in
-	kubernetes)
+	kubernetes | kubernetes-e2e)
 		local major minor flags="" pkg
 		major="${release#v}"
 		major="${major%%.*}"
@@ -124,7 +131,12 @@ build_target() {
 		log "${gomod#"$repo"/} has no 'require $module vX' line"
 		exit 2
 	}
-	key="$(cat "$gomod" "$mod/go.sum" | sha256sum | cut -c1-12)"
+	# the wrapper's own packages (e.g. kubernetes-e2e's e2e/) are sources of the build too; tools.go
+	# only names packages, so it stays out (and the existing targets keep their keys)
+	local own_sources
+	own_sources="$(find "$mod" -mindepth 2 -name '*.go' | LC_ALL=C sort)"
+	# shellcheck disable=SC2086 # one path per line, no spaces in the repository's paths
+	key="$(cat "$gomod" "$mod/go.sum" $own_sources | sha256sum | cut -c1-12)"
 	name="$target-$release-$key"
 	out="$cache_root/bin/$name"
 	# Fast path (no Go, no lock): a complete build was renamed into place with its BUILD-INFO.
@@ -173,8 +185,11 @@ build_target() {
 		bin="${pair%%=*}"
 		pkg="${pair#*=}"
 		log "$target $release: building $bin ($i/$n)"
+		# a `<name>.test` binary is the package's tests compiled (`go test -c`), not a command
+		local gocmd=(build -v)
+		[ "${bin%.test}" = "$bin" ] || gocmd=(test -c -v)
 		build_one "$bin" "$cache_root/logs/$name-$bin.log" \
-			nice -n 10 go -C "$mod" build -v -ldflags="$ldflags" -o "$tmp/$bin" "$pkg" || exit 1
+			nice -n 10 go -C "$mod" "${gocmd[@]}" -ldflags="$ldflags" -o "$tmp/$bin" "$pkg" || exit 1
 		[ -x "$tmp/$bin" ] || {
 			log "$target $release: go build exited 0 but wrote no $bin; log: $cache_root/logs/$name-$bin.log"
 			exit 1

@@ -9,6 +9,7 @@ import {
   serviceNameOf,
 } from "../../lib/api/service-annotations.js";
 import type { PortConfiguration } from "../../lib/kvstore/values/service.js";
+import { sessionAffinityTimeout } from "./session-affinity.js";
 
 export interface ServiceProblem {
   object: string;
@@ -178,6 +179,10 @@ export function desiredServices(inputs: ServiceInputs): DesiredService[] {
     const global = isGlobalService(service);
     const affinity = serviceAffinity(service);
     const remoteOfService = inputs.remoteBackends?.get(name) ?? [];
+    const affinityTimeout = sessionAffinityTimeout(service, (message) =>
+      inputs.onProblem?.({ object: `Service ${name}`, message }),
+    );
+    const sticky = affinityTimeout === undefined ? {} : { affinityTimeoutSeconds: affinityTimeout };
     for (const port of spec.ports ?? []) {
       const proto = protocolNumber(port.protocol);
       if (proto === undefined) continue; // SCTP and others are not load-balanced (yet)
@@ -193,7 +198,7 @@ export function desiredServices(inputs: ServiceInputs): DesiredService[] {
         ? remoteBackendsFor(remoteOfService, port.name ?? "", port.protocol ?? "TCP")
         : [];
       const backends = global ? selectBackends(localBackends, remote, affinity) : localBackends;
-      result.push({ frontend: { address: clusterIp, port: port.port, proto }, backends });
+      result.push({ frontend: { address: clusterIp, port: port.port, proto }, backends, ...sticky });
       const nodePortService = spec.type === "NodePort" || spec.type === "LoadBalancer";
       if (nodePortService && port.nodePort) {
         if (port.nodePort < 1 || port.nodePort > 65535) {
@@ -204,7 +209,7 @@ export function desiredServices(inputs: ServiceInputs): DesiredService[] {
           continue;
         }
         for (const address of inputs.nodeAddresses) {
-          result.push({ frontend: { address, port: port.nodePort, proto }, backends });
+          result.push({ frontend: { address, port: port.nodePort, proto }, backends, ...sticky });
         }
       }
     }

@@ -145,8 +145,14 @@ export const serviceKeyCodec: Codec<ServiceKey> = {
   },
 };
 
+/** lb_service_value.flags of a frontend entry (include/dp_lb_affinity.h). */
+export const ServiceFlags = {
+  /** ClientIP session affinity; the frontend's backendId holds the timeout in seconds */
+  Affinity: 0x1,
+} as const;
+
 export interface ServiceValue {
-  /** slot > 0: the backend; 0 in the frontend entry */
+  /** slot > 0: the backend; the frontend entry: the affinity timeout (s) with ServiceFlags.Affinity, else 0 */
   backendId: number;
   /** frontend entry: number of backend slots */
   count: number;

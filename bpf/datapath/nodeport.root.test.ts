@@ -155,6 +155,23 @@ describe("NodePort from outside the node and host traffic into the tunnel (BPF_P
     assert.equal(ports.size, 20);
   });
 
+  it("ClientIP affinity: an outside client's new connections stick to one backend", () => {
+    const backends = Array.from({ length: 8 }, (_, i) => `10.2.0.${i + 1}`);
+    const connect = (client: string, sport: number) =>
+      parsePacket(
+        run(
+          ProgramName.fromNetdev,
+          buildPacket({ saddr: client, daddr: NODE_IP, proto: Proto.TCP, sport, dport: NODE_PORT }),
+        ).data,
+      ).daddr;
+    reconcileMaps(datapath.maps, state([{ ...nodePort(Proto.TCP, backends), affinityTimeoutSeconds: 60 }]));
+    const sticky = new Set(Array.from({ length: 12 }, (_, i) => connect(EXTERNAL_CLIENT, 41000 + i)));
+    assert.equal(sticky.size, 1, `went to ${[...sticky]}`);
+    reconcileMaps(datapath.maps, state([nodePort(Proto.TCP, backends)]));
+    const spread = new Set(Array.from({ length: 24 }, (_, i) => connect(EXTERNAL_CLIENT, 42000 + i)));
+    assert.ok(spread.size > 1, "without affinity new connections spread");
+  });
+
   it("leaves everything that is not a NodePort untouched", () => {
     reconcileMaps(datapath.maps, state([nodePort(Proto.TCP, [LOCAL_POD])]));
     const untouched = [

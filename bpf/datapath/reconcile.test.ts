@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Backend, ServiceKey, ServiceValue } from "./codecs.js";
-import { Proto } from "./codecs.js";
+import { Proto, ServiceFlags } from "./codecs.js";
 import {
   type CurrentDatapathState,
   type DatapathOp,
@@ -118,6 +118,23 @@ describe("reconcileDatapath", () => {
         "set services slot 0",
       ],
     );
+  });
+
+  it("writes ClientIP affinity (flag + timeout) into the frontend entry only, and rewrites it when it changes", () => {
+    const maps = new FakeMaps();
+    const sticky = { ...svc(["10.0.0.1", "10.0.0.2"]), affinityTimeoutSeconds: 30 };
+    maps.converge({ ...NOTHING, services: [sticky] });
+    const frontend = () => maps.services.get("10.96.0.10|80|6|0")?.[1];
+    assert.deepEqual([frontend()?.flags, frontend()?.backendId], [ServiceFlags.Affinity, 30]);
+    const slot = maps.services.get("10.96.0.10|80|6|1")?.[1];
+    assert.equal(slot?.flags ?? 0, 0, "backend slots carry no affinity");
+    assert.deepEqual(reconcileDatapath({ ...NOTHING, services: [sticky] }, maps.current()), []);
+    const ops = maps.converge({ ...NOTHING, services: [svc(["10.0.0.1", "10.0.0.2"])] });
+    assert.deepEqual(
+      ops.map((op) => `${op.op} ${op.map}${op.map === "services" ? ` slot ${op.key.backendSlot}` : ""}`),
+      ["set services slot 0"],
+    );
+    assert.deepEqual([frontend()?.flags, frontend()?.backendId], [0, 0]);
   });
 
   it("is idempotent: converged maps produce no ops", () => {

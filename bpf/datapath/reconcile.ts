@@ -22,6 +22,7 @@ import {
   type IpcacheKey,
   type IpcacheValue,
   type RevNat,
+  ServiceFlags,
   type ServiceKey,
   type ServiceValue,
 } from "./codecs.js";
@@ -44,6 +45,8 @@ export interface DesiredBackend {
 export interface DesiredService {
   frontend: Frontend;
   backends: DesiredBackend[];
+  /** ClientIP session affinity: a client's new flows stick to its backend for this long (seconds). */
+  affinityTimeoutSeconds?: number;
 }
 
 export interface DesiredEndpoint {
@@ -322,7 +325,13 @@ export function reconcileDatapath(
         serviceOps.push({ op: "set", map: "services", key: { ...baseKey, backendSlot: slot }, value });
       }
     });
-    const frontendValue: ServiceValue = { backendId: 0, count: slots.length, revNatIndex };
+    const affinity = service.affinityTimeoutSeconds ?? 0;
+    const frontendValue: ServiceValue = {
+      backendId: affinity,
+      count: slots.length,
+      revNatIndex,
+      flags: affinity > 0 ? ServiceFlags.Affinity : 0,
+    };
     if (!existing?.frontend || !sameServiceValue(existing.frontend, frontendValue)) {
       serviceOps.push({ op: "set", map: "services", key: baseKey, value: frontendValue });
     }

@@ -11,7 +11,11 @@ import type { ContainerMount, Propagation } from "./volumes.js";
  * under /run, no other pod's files). Images without layers of their own (the lab's host-binary
  * images) use the host's root file system as their one, read-only-in-effect, layer.
  *
- * Built as one `unshare --mount` + `sh` whose last step execs the command chrooted
+ * Its own UTS namespace too, named as the pod's hostname (a runtime gives the pod sandbox one): a
+ * program asking the kernel for its hostname (os.Hostname(), `hostname`) gets the pod's name, not
+ * the node's — Kubernetes' e2e tests tell backends apart by what agnhost's /hostname answers.
+ *
+ * Built as one `unshare --mount --uts` + `sh` whose last step execs the command chrooted
  * (`unshare --root`), so the container's PID is the one the kubelet spawned; just before, it
  * closes fd 3, which the kubelet gives it as a pipe to learn that the root is ready.
  */
@@ -26,6 +30,8 @@ export interface ContainerRoot {
   files: { target: string; source: string }[];
   privileged: boolean;
   workingDir: string;
+  /** The UTS namespace's hostname: the pod's (spec.hostname or its name), the node's with hostNetwork. */
+  hostname: string;
 }
 
 /**
@@ -97,6 +103,7 @@ export function rootedArgv(root: ContainerRoot, argv: string[]): string[] {
     'mount --rbind /dev "$R/dev"',
     'mount -t tmpfs -o mode=1777 shm "$R/dev/shm"',
     'mount -t tmpfs -o mode=0755 run "$R/run"',
+    `hostname ${q(root.hostname)}`,
   ];
   // An image of its own gets a fresh /tmp; the host-binary images run programs of this checkout,
   // which may itself live under /tmp (a CI clone), so theirs stays the host's (writes still go to
@@ -123,6 +130,7 @@ export function rootedArgv(root: ContainerRoot, argv: string[]): string[] {
   return [
     "unshare",
     "--mount",
+    "--uts",
     "--propagation",
     "slave",
     "--",
@@ -134,7 +142,7 @@ export function rootedArgv(root: ContainerRoot, argv: string[]): string[] {
   ];
 }
 
-/** argv that runs a command in a running container: its mount namespace, root, cwd and network. */
+/** argv that runs a command in a running container: its mount and UTS namespaces, root, cwd and network. */
 export function enterContainerArgv(pid: number, argv: string[]): string[] {
-  return ["nsenter", `--target=${pid}`, "--mount", "--net", "--root", "--wd", "--", ...argv];
+  return ["nsenter", `--target=${pid}`, "--mount", "--uts", "--net", "--root", "--wd", "--", ...argv];
 }

@@ -282,8 +282,9 @@ describe("lab kubelet with bridge + host-local (root)", { timeout: 120_000 }, ()
     assert.match(logs.body, /echo: default\/echo-a on node-a \(c1\)/);
 
     // Exec over WebSocket v5: runs in the pod netns, stdin works, exit codes come back.
-    const ok = await wsExec("echo-a", ["sh", "-c", "cat; ip -4 -o addr show eth0"], "from-stdin\n");
+    const ok = await wsExec("echo-a", ["sh", "-c", "cat; ip -4 -o addr show eth0; hostname"], "from-stdin\n");
     assert.match(ok.stdout, /from-stdin/);
+    assert.match(ok.stdout, /^echo-a$/m, "the container's UTS namespace has the pod's hostname");
     assert.match(ok.stdout, new RegExp(`inet ${a.status?.podIP}/`));
     assert.match(ok.status, /"Success"/);
     const failed = await wsExec("echo-a", ["sh", "-c", "echo oops >&2; exit 7"]);

@@ -479,12 +479,18 @@ export class PodWorker {
     }
   }
 
+  /** The pod's hostname: spec.hostname, else its name; the node's name with hostNetwork. */
+  private hostname(): string {
+    if (this.pod.spec?.hostNetwork === true) return this.node.nodeName;
+    return this.pod.spec?.hostname ?? this.name;
+  }
+
   /** The files a runtime puts in every container's /etc: resolv.conf (per dnsPolicy), hosts, hostname. */
   private writeEtcFiles(): void {
     const dir = join(this.podDir, "etc");
     mkdirSync(dir, { recursive: true });
     const hostNetwork = this.pod.spec?.hostNetwork === true;
-    const hostname = hostNetwork ? this.node.nodeName : (this.pod.spec?.hostname ?? this.name);
+    const hostname = this.hostname();
     writeFileSync(
       join(dir, "resolv.conf"),
       podResolvConf(this.pod, this.node.dns) ?? readFileSync("/etc/resolv.conf"),
@@ -580,6 +586,7 @@ export class PodWorker {
         })),
         privileged: spec.securityContext?.privileged === true,
         workingDir: spec.workingDir || "/",
+        hostname: this.hostname(),
       };
     } catch (error) {
       if (!(error instanceof ContainerConfigError || error instanceof VolumeError)) throw error;
