@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { CustomObjectsApi } from "@kubernetes/client-node";
+import { CustomObjectsApi, NetworkingV1Api } from "@kubernetes/client-node";
 import { runSync } from "../lib/exec.js";
 import { isRunning, stopProcess, waitFor } from "../lib/process.js";
 import {
@@ -93,6 +93,50 @@ describe("agent (root: netns, BPF, real Kubernetes control plane)", { timeout: 1
     );
     cluster.inPod(pods.a2, `ping -c 2 -i 0.05 -W 2 -q ${pods.b1.ip}`);
     cluster.inPod(pods.b1, `ping -c 2 -i 0.05 -W 2 -q ${pods.a1.ip}`);
+  });
+
+  it("a pod a default-deny policy selects is enforced from its first packet: its policy is in the maps when ADD returns", async () => {
+    const networking = cluster.kubeConfig.makeApiClient(NetworkingV1Api);
+    const policy = { metadata: { name: "sealed-deny-ingress", namespace: "default" } };
+    await networking.createNamespacedNetworkPolicy({
+      namespace: "default",
+      body: {
+        ...policy,
+        spec: { podSelector: { matchLabels: { app: "sealed" } }, policyTypes: ["Ingress"] },
+      },
+    });
+    const sealed: TestPod[] = [];
+    const agent = n1.agent;
+    assert.ok(agent);
+    try {
+      // the agent knows the policy once an endpoint it selects is enforced
+      sealed.push(await cluster.startPod(n1, { labels: { app: "sealed" } }));
+      await waitFor("the first sealed pod to be enforced", async () =>
+        (await cluster.status(n1)).endpoints.some((e) => e.ip === sealed[0].ip && e.policy?.ingress),
+      );
+      const pod = await cluster.createPod(n1, { labels: { app: "sealed" } });
+      sealed.push(pod);
+      const result = await cluster.cniDirect(n1, "ADD", pod);
+      // from here the agent does nothing more: what the datapath does is what ADD left in the maps
+      process.kill(agent.pid, "SIGSTOP");
+      try {
+        pod.ip = result?.ips?.[0]?.address.split("/")[0];
+        assert.ok(pod.ip);
+        assert.throws(
+          () => cluster.inPod(pods.a2, `ping -c 1 -W 1 -q ${pod.ip}`),
+          "the first packet to the new pod is dropped",
+        );
+      } finally {
+        process.kill(agent.pid, "SIGCONT");
+      }
+      const status = await cluster.status(n1);
+      const endpoint = status.endpoints.find((e) => e.ip === pod.ip);
+      assert.equal(endpoint?.policy?.ingress, true);
+      assert.ok((endpoint?.policy?.drops.ingress ?? 0) >= 1, "the drop is the policy's");
+    } finally {
+      for (const pod of sealed) await cluster.removePod(pod);
+      await networking.deleteNamespacedNetworkPolicy({ ...policy.metadata });
+    }
   });
 
   it("ClusterIP TCP and UDP are load-balanced over all backends (socket LB and per-packet)", async () => {

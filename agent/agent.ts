@@ -44,7 +44,7 @@ import { reattachEndpoints, removeLeftovers } from "./endpoints/adoption.js";
 import { EndpointManager } from "./endpoints/manager.js";
 import { KernelNetlink } from "./endpoints/netlink.js";
 import { ApiPodDirectory } from "./endpoints/pod-directory.js";
-import { EndpointStore } from "./endpoints/store.js";
+import { type EndpointRecord, EndpointStore } from "./endpoints/store.js";
 import { agentDirectoryInputs, serviceByFrontend } from "./flows/agent-directory.js";
 import { FlowObserver } from "./flows/observer.js";
 import { IdentityAllocator } from "./identity/allocator.js";
@@ -68,7 +68,7 @@ import { serveMetrics } from "./metrics/server.js";
 import { setUpNodeNetworking } from "./node/networking.js";
 import { bootId, ownNodeWithPodCidr, underlayAddress } from "./node/own-node.js";
 import { PolicyController } from "./policy/controller.js";
-import { PolicyLoop } from "./policy/loop.js";
+import { EndpointPolicyError, PolicyLoop } from "./policy/loop.js";
 import { PolicyStatusWriter } from "./policy/status-writer.js";
 import { DatapathLoop, nodesOf } from "./reconcile/datapath-loop.js";
 import { type LoopName, ReconcileLoops } from "./reconcile/loops.js";
@@ -162,7 +162,7 @@ export class Agent {
     node.tunnelIfindex = await setUpNodeNetworking(datapath, config, node.ip);
     if (config.encryption !== "none")
       parts.encryption = await this.startEncryption(kube.kubeConfig, config.encryption, node);
-    await reattachEndpoints(endpoints, datapath, broken);
+    await reattachEndpoints(endpoints, datapath, broken, (id) => parts.policy?.flagsOf(id) ?? 0);
     // 6. full sync, then remote clusters, stale removal, our MeshNode and the first reconciles
     await this.waitUntil("informers to sync", () => cachesSynced(kube.caches), {
       timeoutMs: 120_000,
@@ -384,6 +384,7 @@ export class Agent {
       store: new EndpointStore(config.stateDir),
       netlink: new KernelNetlink(),
       datapath,
+      policy: { prepare: (record) => this.endpointPolicy(record) },
       identities: new IdentityAllocator(meshApi, caches.identities, config.clusterId, log),
       pods: new ApiPodDirectory(
         kubeConfig,
@@ -406,6 +407,19 @@ export class Agent {
     });
     this.parts.endpoints = endpoints;
     return endpoints;
+  }
+
+  /**
+   * A new endpoint's policy, in the maps before its ADD returns: a policy run that starts now sees
+   * the endpoint (its record exists) and programs it; its flags go into the endpoints-map entry.
+   */
+  private async endpointPolicy(record: EndpointRecord): Promise<number> {
+    const { loops, policyLoop, policy } = this.parts;
+    if (!loops || !policyLoop || !policy)
+      throw new EndpointPolicyError(record.id, "the policy loop is not running yet");
+    await loops.runNow("policy");
+    policyLoop.assertProgrammed(record.id);
+    return policy.flagsOf(record.id);
   }
 
   private async ownNode(caches: AgentCaches): Promise<OwnNode> {

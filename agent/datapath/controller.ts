@@ -23,7 +23,7 @@ export class DatapathController implements EndpointDatapath {
     return new DatapathController(Datapath.load({ pinRoot, endpointAttachMode }));
   }
 
-  async attach(record: EndpointRecord): Promise<void> {
+  async attach(record: EndpointRecord, policyFlags: number): Promise<void> {
     if (record.ifindex === undefined) throw new Error(`endpoint ${record.id} has no ifindex`);
     await this.datapath.attachEndpointAsync(record.id, record.ifindex);
     this.datapath.maps.endpoints.set(
@@ -33,7 +33,7 @@ export class DatapathController implements EndpointDatapath {
         identity: record.identity,
         mac: record.podMac,
         nodeMac: record.hostMac,
-        flags: 0,
+        flags: policyFlags,
       },
     );
   }

@@ -10,7 +10,7 @@ import type { EndpointRecord } from "./store.js";
 
 /** The datapath as adoption uses it (agent/datapath implements it). */
 export interface AdoptingDatapath {
-  attach(record: EndpointRecord): Promise<void>;
+  attach(record: EndpointRecord, policyFlags: number): Promise<void>;
   /** Unpins endpoint links whose endpoint is not in keep; returns their endpoint ids. */
   removeStaleLinks(keep: ReadonlySet<string>): string[];
 }
@@ -28,9 +28,12 @@ export async function reattachEndpoints(
   endpoints: EndpointManager,
   datapath: AdoptingDatapath,
   broken: readonly EndpointRecord[],
+  /** the flags the previous run wrote (the policy controller adopted them): enforcement never lapses */
+  policyFlags: (endpoint: string) => number,
 ): Promise<void> {
   // one after another: the kernel serialises a device's attaches anyway
-  for (const record of endpointsToReattach(endpoints.list(), broken)) await datapath.attach(record);
+  for (const record of endpointsToReattach(endpoints.list(), broken))
+    await datapath.attach(record, policyFlags(record.id));
 }
 
 export async function removeLeftovers(

@@ -2,7 +2,11 @@
  * Pod endpoints: what CNI ADD/DEL/CHECK/GC do, and the resync that removes endpoints whose pods
  * are gone. Each attachment (container id + ifname) is serialized; different pods run in parallel.
  * Order on ADD: resolve the identity (may refuse the pod) → allocate the IP and write the record →
- * veth + addresses + routes → BPF links and the endpoints-map entry → confirm the pod still exists.
+ * veth + addresses + routes → the endpoint's network policy into the policy maps → BPF links and
+ * the endpoints-map entry with its policy flags → confirm the pod still exists. The pod is thus
+ * enforced from its first packet (Cilium's CNI plugin likewise asks for SyncBuildEndpoint, so the
+ * endpoint is regenerated with its policy before ADD returns, GH-4409:
+ * https://github.com/cilium/cilium/blob/main/plugins/cilium-cni/cmd/cmd.go).
  * Any failure tears down exactly what was created, so a failed or raced ADD leaks nothing.
  */
 import { existsSync } from "node:fs";
@@ -61,16 +65,28 @@ export interface IdentityResolver {
 }
 
 export interface EndpointDatapath {
-  /** The programs on the host veth (clsact filters or tcx links) and the endpoints-map entry. */
-  attach(record: EndpointRecord): Promise<void>;
+  /**
+   * The programs on the host veth (clsact filters or tcx links) and the endpoints-map entry,
+   * carrying the endpoint's network policy flags (EP_F_*).
+   */
+  attach(record: EndpointRecord, policyFlags: number): Promise<void>;
   detach(record: EndpointRecord): Promise<void>;
   hasEndpoint(ip: string): boolean;
+}
+
+export interface EndpointPolicyGate {
+  /**
+   * Resolves the new endpoint's network policy and writes it to the policy maps; resolves to the
+   * EP_F_* flags of its endpoints-map entry, rejects when the policy could not be programmed.
+   */
+  prepare(record: EndpointRecord): Promise<number>;
 }
 
 export interface EndpointManagerDeps {
   store: EndpointStore;
   netlink: EndpointNetlink;
   datapath: EndpointDatapath;
+  policy: EndpointPolicyGate;
   identities: IdentityResolver;
   pods: PodDirectory;
   clusterName: string;
@@ -235,7 +251,7 @@ export class EndpointManager {
       this.deps.store.save(record);
       this.records.set(id, record);
       try {
-        await this.deps.netlink.create({
+        record.ifindex = await this.deps.netlink.create({
           hostIf: id,
           hostMac: macs.hostMac,
           podMac: macs.podMac,
@@ -244,8 +260,20 @@ export class EndpointManager {
           podIp: ip,
           mtu: this.deps.podMtu,
         });
-        record.ifindex = interfaceIndex(id);
-        await this.deps.datapath.attach(record);
+        // no packet before the policy: the pod runs only once ADD returned, and by then its
+        // policy entries are in cm_policy and its flags in the endpoints-map entry
+        let policyFlags: number;
+        try {
+          policyFlags = await this.deps.policy.prepare(record);
+        } catch (error) {
+          throw new CniError(
+            CniErrorCode.TryAgainLater,
+            `network policy of ${podNamespace}/${podName}: ${(error as Error).message}`,
+            undefined,
+            { cause: error },
+          );
+        }
+        await this.deps.datapath.attach(record, policyFlags);
         // The pod may have been deleted while we worked: then nobody will DEL this attachment.
         // (A deletion the cache has not seen yet is caught by the stale-endpoint sweep its event triggers.)
         const still = await this.deps.pods.getPod(podNamespace, podName, pod.uid);

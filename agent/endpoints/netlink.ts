@@ -39,7 +39,8 @@ export interface HostLink {
 }
 
 export interface EndpointNetlink {
-  create(spec: EndpointLinkSpec): Promise<void>;
+  /** Creates the veth pair and the pod's addresses and routes; resolves to the host side's ifindex. */
+  create(spec: EndpointLinkSpec): Promise<number>;
   /** Removes the host side (the pod side goes with it). Absent = success. */
   remove(hostIf: string): Promise<void>;
   /** Host-side endpoint links present in the node's netns. */
@@ -59,13 +60,15 @@ export class KernelNetlink implements EndpointNetlink {
     return this.hostNetnsPath ? inNetworkNamespace(this.hostNetnsPath, lookup) : lookup();
   }
 
-  async create(spec: EndpointLinkSpec): Promise<void> {
+  async create(spec: EndpointLinkSpec): Promise<number> {
     const host = RtnetlinkSocket.open(this.hostNetnsPath);
     const podNetnsFd = openSync(spec.netnsPath, "r");
+    let hostIndex: number;
     try {
       await host.request(addVeth({ ...spec, podNetnsFd }));
       await host.request(linkUp(spec.hostIf));
-      await host.request(linkRoute32(spec.podIp, this.hostIndex(spec.hostIf), "replace"));
+      hostIndex = this.hostIndex(spec.hostIf);
+      await host.request(linkRoute32(spec.podIp, hostIndex, "replace"));
     } finally {
       closeSync(podNetnsFd);
       host.close();
@@ -82,6 +85,7 @@ export class KernelNetlink implements EndpointNetlink {
       ],
       spec.netnsPath,
     );
+    return hostIndex;
   }
 
   async remove(hostIf: string): Promise<void> {

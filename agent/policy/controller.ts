@@ -34,6 +34,8 @@ export interface PolicyControllerDeps {
 export class PolicyController {
   private readonly states = new Map<string, EndpointPolicyState>();
   private readonly written = new Map<string, { entries: PolicyMapEntries; flags: number }>();
+  /** endpoints whose last programming failed (their previous entries stay until a retry works) */
+  private readonly failed = new Set<string>();
   private readonly slots = new PolicySlots();
   private readonly rules = new RuleNumbers();
   private readonly ruleNumber = (rule: PolicyRuleRef) => this.rules.number(rule);
@@ -87,6 +89,7 @@ export class PolicyController {
 
   /** Forgets endpoints that are gone: their entries, slot and counters. */
   retain(endpoints: ReadonlySet<string>): void {
+    for (const endpoint of this.failed) if (!endpoints.has(endpoint)) this.failed.delete(endpoint);
     for (const [endpoint, slot] of this.slots.entries()) {
       if (endpoints.has(endpoint)) continue;
       const written = this.written.get(endpoint);
@@ -101,9 +104,15 @@ export class PolicyController {
         this.deps.log.warn({ err, endpoint }, "policy: removing a gone endpoint's entries failed");
       }
       this.slots.release(endpoint);
+      this.failed.delete(endpoint);
       this.written.delete(endpoint);
       this.states.delete(endpoint);
     }
+  }
+
+  /** Whether the endpoint's policy, as last stated, is in the maps. */
+  programmed(endpoint: string): boolean {
+    return !this.failed.has(endpoint);
   }
 
   /** EP_F_* bits for the endpoint's cm_endpoints entry (0: not enforced). */
@@ -153,7 +162,10 @@ export class PolicyController {
         [...state.entries.values()].some(([, value]) => value.verdict === "deny");
       this.states.set(endpoint, state);
       const previous = this.written.get(endpoint);
-      if (!active && !previous) continue;
+      if (!active && !previous) {
+        this.failed.delete(endpoint);
+        continue;
+      }
       try {
         const slot = this.slots.acquire(endpoint);
         const plan = planEndpointPolicy(previous, state, slot, this.ruleNumber);
@@ -163,7 +175,9 @@ export class PolicyController {
         this.written.set(endpoint, { entries: plan.flattened.entries, flags: plan.flattened.flags });
         if ((previous?.flags ?? 0) !== plan.flattened.flags) flagsChanged = true;
         if (plan.flushConnections) for (const address of this.deps.addressesOf(endpoint)) flush.add(address);
+        this.failed.delete(endpoint);
       } catch (err) {
+        this.failed.add(endpoint);
         // the previous entries stay (the map may hold part of the new ones); the next resync retries
         this.deps.log.error({ err, endpoint }, "policy: programming the endpoint's policy failed");
       }

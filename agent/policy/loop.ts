@@ -31,6 +31,17 @@ export interface PolicyLoopDeps {
   log: Logger;
 }
 
+/** An endpoint whose policy is not (yet) in the maps: its ADD must not succeed. */
+export class EndpointPolicyError extends Error {
+  constructor(
+    readonly endpoint: string,
+    readonly reason: string,
+  ) {
+    super(`the network policy of endpoint ${endpoint} is not programmed: ${reason}`);
+    this.name = "EndpointPolicyError";
+  }
+}
+
 function policyObjects(
   kind: PolicyKind,
   apiVersion: string,
@@ -51,6 +62,8 @@ export class PolicyLoop {
   private readonly feed: PolicyFeed;
   private reported = new Map<string, string>();
   private cidrs = "";
+  /** the endpoints the last completed run resolved and handed to the controller */
+  private resolved: ReadonlySet<string> = new Set();
   invalid: InvalidPolicy[] = [];
 
   constructor(private readonly deps: PolicyLoopDeps) {
@@ -91,13 +104,25 @@ export class PolicyLoop {
     const { deltas, invalid, conditions } = this.feed.sync({ policies, identities, endpoints });
     this.report(invalid);
     deps.controller.apply(deltas);
-    deps.controller.retain(new Set(endpoints.map((endpoint) => endpoint.id)));
+    this.resolved = new Set(endpoints.map((endpoint) => endpoint.id));
+    deps.controller.retain(this.resolved);
     const cidrs = JSON.stringify(this.cidrIdentities());
     if (cidrs !== this.cidrs) {
       this.cidrs = cidrs;
       deps.onCidrIdentitiesChanged();
     }
     await deps.writeConditions(conditions);
+  }
+
+  /**
+   * Throws EndpointPolicyError unless the last completed run resolved the endpoint and the
+   * controller wrote its policy (a run that failed before the controller leaves it unresolved).
+   */
+  assertProgrammed(endpoint: string): void {
+    if (!this.resolved.has(endpoint))
+      throw new EndpointPolicyError(endpoint, "the policy loop has not resolved it (see the agent log)");
+    if (!this.deps.controller.programmed(endpoint))
+      throw new EndpointPolicyError(endpoint, "writing its policy to the maps failed (see the agent log)");
   }
 
   /** The prefixes CIDR rules name, with their identities, for the ipcache. */

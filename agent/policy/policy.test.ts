@@ -105,6 +105,32 @@ describe("agent policy: feed, controller", () => {
     assert.deepEqual(maps.flushed, ["10.1.0.5"], "newly enforced: connections judged again");
   });
 
+  it("a write that fails leaves the endpoint not programmed (its ADD must fail) until a retry works", () => {
+    const { maps, controller, sync } = setup();
+    const snapshot = {
+      policies: [webPolicy("1")],
+      identities: [clientIdentity(0x01_0200, "c1")],
+      endpoints: [web],
+    };
+    const write = maps.write.bind(maps);
+    maps.write = () => {
+      throw new Error("map full");
+    };
+    sync(snapshot);
+    assert.equal(controller.programmed(web.id), false);
+    assert.equal(controller.flagsOf(web.id), 0);
+    maps.write = write;
+    // the next run states the endpoint again
+    controller.apply([
+      { endpoint: web.id, enforced: { ingress: true, egress: false }, upserts: [], deletes: [] },
+    ]);
+    assert.equal(controller.programmed(web.id), true);
+    assert.ok(controller.flagsOf(web.id) & EndpointPolicyFlags.ingressEnforced);
+    assert.ok(maps.entries().length > 0, "the entries the failed write lacked are written");
+    controller.retain(new Set());
+    assert.equal(controller.programmed(web.id), true, "a gone endpoint is forgotten");
+  });
+
   it("feeds only changes: an unchanged sync writes nothing; 10k unmatched remote identities write nothing", () => {
     const { maps, sync } = setup();
     const base = {
