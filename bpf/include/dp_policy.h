@@ -74,6 +74,16 @@ struct policy_l4 {
 	__u8 icmp_neighbor; /* ICMPv6 neighbour/router discovery: always passes */
 };
 
+/* pkt->l4_offset re-bounded for the verifier: once pkt is spilled to the stack the reloaded u16 may
+ * be anything up to 0xffff, and data + 0xffff + 8 is never proven inside the packet (the program
+ * is refused, "R2 offset is outside of the packet"). parse_packet sets at most ETH_HLEN + 60. */
+static __always_inline __u32 policy_l4_offset(const struct packet *pkt)
+{
+	__u32 offset = pkt->l4_offset;
+
+	return offset > ETH_HLEN + 60 ? ETH_HLEN + 60 : offset;
+}
+
 static __always_inline int policy_l4_parse(struct __sk_buff *skb, const struct packet *pkt, struct policy_l4 *l4)
 {
 	void *data = (void *)(long)skb->data;
@@ -84,7 +94,7 @@ static __always_inline int policy_l4_parse(struct __sk_buff *skb, const struct p
 	l4->dport = pkt->dport;
 	if (pkt->proto != IPPROTO_ICMP_ && pkt->proto != IPPROTO_ICMPV6_)
 		return 0;
-	icmp = data + pkt->l4_offset;
+	icmp = data + policy_l4_offset(pkt);
 	if ((void *)(icmp + 8) > data_end)
 		return -1;
 	__u8 type = icmp[0];
@@ -156,7 +166,7 @@ static __always_inline int policy_related(struct __sk_buff *skb, const struct pa
 	union dp_addr inner_saddr = {}, inner_daddr = {};
 	struct ct_key key = {};
 	struct policy_ct_entry *entry;
-	__u32 inner = pkt->l4_offset + 8;
+	__u32 inner = policy_l4_offset(pkt) + 8;
 	__u32 inner_l4;
 	__be16 *ports, sport = 0, dport = 0;
 	__u8 proto;
