@@ -16,6 +16,7 @@ import {
   type TestPod,
   tail,
 } from "../testing/agent-cluster.js";
+import { promlint } from "../testing/promlint.js";
 
 const SLICE = "echo-abc12";
 let clusterIp = "";
@@ -247,6 +248,11 @@ describe("agent (root: netns, BPF, real Kubernetes control plane)", { timeout: 1
     assert.match(metrics, /^clustermesh_agent_ready 1$/m);
     assert.match(metrics, /^clustermesh_agent_cni_requests_total\{command="add",result="ok"\} \d+$/m);
     assert.match(metrics, /^clustermesh_datapath_packets_total\{reason="LbDnat"\} [1-9]/m);
+    // Prometheus' parser accepts it and `promtool check metrics` finds no problem, Cilium's names
+    // included (so no exception list)
+    const report = await promlint(metrics);
+    assert.ok(report.families >= 10, `${report.families} families`);
+    assert.deepEqual(report.problems, []);
     // CNI ADD latency: every bucket and the count of the ADDs answered
     const adds = Number(
       /^clustermesh_agent_cni_requests_total\{command="add",result="ok"\} (\d+)$/m.exec(metrics)?.[1],

@@ -36,6 +36,7 @@ import { WatchStore, watchWhenSynced } from "../lib/kvstore/watch-store.js";
 import { silentLogger } from "../lib/log.js";
 import { isRunning, type ProcessRef, startDaemon, stopProcess, waitFor } from "../lib/process.js";
 import { TestKubernetes } from "../testing/kubernetes.js";
+import { promlint } from "../testing/promlint.js";
 
 const CLUSTER = "c1";
 const SERVICE_KEY = keys.service(CLUSTER, "demo", "echo");
@@ -243,6 +244,11 @@ describe("clustermesh-apiserver (root: etcd + real Kubernetes control plane)", {
       new RegExp(`^cilium_clustermesh_apiserver_bootstrap_seconds\\{source_cluster="${CLUSTER}"\\} `, "m"),
     );
     assert.match(metrics, /^# TYPE cilium_clustermesh_apiserver_metrics_collect_errors_total counter$/m);
+    // Prometheus' parser accepts it and `promtool check metrics` finds no problem, Cilium's names
+    // included (so no exception list)
+    const report = await promlint(metrics);
+    assert.ok(report.families >= 5, `${report.families} families`);
+    assert.deepEqual(report.problems, []);
     assert.equal((await fetch(`${readyzUrl}/healthz`)).status, 200);
   });
 

@@ -2,7 +2,7 @@
 # Builds pinned third-party programs from the Go module proxy, once, into a cache outside the
 # repository. Each target is a wrapper Go module under toolchain/<target>/ (see toolchain/README.md).
 #
-# Usage: scripts/go-build.sh <target> [<target> ...]      targets: kubernetes etcd coredns kubernetes-e2e
+# Usage: scripts/go-build.sh <target> [<target> ...]      targets: kubernetes etcd coredns kubernetes-e2e promlint
 #        scripts/go-build.sh --list                        prints the targets
 # Prints, last, one line per target on stdout: the directory holding its binaries.
 # Progress, timings and errors go to stderr.
@@ -41,10 +41,12 @@ target_spec() {
 		;;
 	etcd) echo "go.etcd.io/etcd/server/v3" "etcd=go.etcd.io/etcd/server/v3" ;;
 	coredns) echo "github.com/coredns/coredns" "coredns=github.com/coredns/coredns" ;;
+	# the tests' check of /metrics with Prometheus' parser and promlint (the wrapper's own command)
+	promlint) echo "github.com/prometheus/client_golang" "promlint=clustermesh.local/toolchain/promlint/cmd/promlint" ;;
 	*) return 1 ;;
 	esac
 }
-all_targets="kubernetes etcd coredns kubernetes-e2e"
+all_targets="kubernetes etcd coredns kubernetes-e2e promlint"
 
 # The release's version stamp, as upstream's build sets it (hack/lib/version.sh:
 # https://github.com/kubernetes/kubernetes/blob/v1.33.0/hack/lib/version.sh#L151). gitCommit stays

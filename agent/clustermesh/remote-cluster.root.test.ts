@@ -18,6 +18,7 @@ import { rfc3339 } from "../../lib/kvstore/values/timestamp.js";
 import { createLogger, silentLogger } from "../../lib/log.js";
 import { MetricsRegistry } from "../../lib/metrics/registry.js";
 import { waitFor } from "../../lib/process.js";
+import { promlint } from "../../testing/promlint.js";
 import type { RemoteEntry } from "./config.js";
 import { DEFAULT_LIFECYCLE } from "./lifecycle.js";
 import { ClusterMeshManager } from "./manager.js";
@@ -180,6 +181,11 @@ describe("remote cluster lifecycle against a real etcd (root: etcd)", () => {
       sample(text, "clustermesh_agent_remote_cluster_change_to_datapath_seconds_count", target),
       1,
     );
+    // Prometheus' parser accepts it and `promtool check metrics` finds no problem, Cilium's names
+    // included (so no exception list)
+    const report = await promlint(text);
+    assert.ok(report.families >= 10, `${report.families} families`);
+    assert.deepEqual(report.problems, []);
 
     // one more change: observed once it is in a run's inputs and that run wrote the maps
     await etcd

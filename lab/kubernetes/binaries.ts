@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 export const GO_BUILD_SCRIPT = join(REPO, "scripts", "go-build.sh");
 
-export type GoBuildTarget = "kubernetes" | "etcd" | "coredns" | "kubernetes-e2e";
+export type GoBuildTarget = "kubernetes" | "etcd" | "coredns" | "kubernetes-e2e" | "promlint";
 
 export class GoBuildError extends Error {
   constructor(
