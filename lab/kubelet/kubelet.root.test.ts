@@ -277,9 +277,23 @@ describe("lab kubelet with bridge + host-local (root)", { timeout: 120_000 }, ()
     await run(["ping", "-c", "1", "-W", "2", b.status?.podIP ?? ""], { netns: netnsA });
 
     // Logs through the HTTPS endpoint (mutual TLS).
-    const logs = await httpsGet("/api/v1/namespaces/default/pods/echo-a/log?tailLines=5");
-    assert.equal(logs.status, 200);
-    assert.match(logs.body, /echo: default\/echo-a on node-a \(c1\)/);
+    // (the container's output reaches its log file asynchronously: wait for the start-up line)
+    let logs = { status: 0, body: "" };
+    await waitFor(
+      "echo-a's start-up line in its log",
+      async () => {
+        logs = await httpsGet("/api/v1/namespaces/default/pods/echo-a/log?tailLines=5");
+        return logs.status === 200 && /echo: default\/echo-a on node-a \(c1\)/.test(logs.body);
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    ).catch((error) => {
+      throw new Error(
+        `${(error as Error).message}; last answer ${logs.status} ${JSON.stringify(logs.body)}`,
+        {
+          cause: error,
+        },
+      );
+    });
 
     // Exec over WebSocket v5: runs in the pod netns, stdin works, exit codes come back.
     const ok = await wsExec("echo-a", ["sh", "-c", "cat; ip -4 -o addr show eth0; hostname"], "from-stdin\n");
