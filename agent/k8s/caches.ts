@@ -32,6 +32,7 @@ import { MeshObjects } from "../../lib/clustermesh/resources.js";
 import { type Informer, startInformer } from "../../lib/k8s/informer.js";
 import type { Logger } from "../../lib/log.js";
 import type { MeshApi } from "./mesh-api.js";
+import { onProjectionChange } from "./relevant-change.js";
 
 export interface AgentCaches {
   nodes: Informer<V1Node>;
@@ -55,7 +56,7 @@ export interface AgentCaches {
 export const CILIUM_POLICY_API = { group: "cilium.io", version: "v2" } as const;
 
 export interface CacheEvents {
-  /** A Node, Service or EndpointSlice changed, or was relisted. */
+  /** A Service or EndpointSlice changed, a Node's name, address or pod CIDRs changed, or one was relisted. */
   datapathInputChanged(): void;
   /** One of this node's pods was deleted, or a relist may have dropped some. */
   podsDeleted(): void;
@@ -75,6 +76,11 @@ export interface CacheOptions {
   nodeName: string;
   events: CacheEvents;
   log: Logger;
+}
+
+/** What the agent reads of a Node, comparable. */
+export function nodeAddressing(node: V1Node): string {
+  return JSON.stringify([node.status?.addresses ?? [], node.spec?.podCIDRs ?? [], node.spec?.podCIDR ?? ""]);
 }
 
 export function startAgentCaches({ kubeConfig, meshApi, nodeName, events, log }: CacheOptions): AgentCaches {
@@ -97,6 +103,9 @@ export function startAgentCaches({ kubeConfig, meshApi, nodeName, events, log }:
     nodes: startInformer<V1Node>({
       ...common,
       ...datapathInput,
+      // the datapath reads a Node's addresses and pod CIDRs (agent/datapath/desired.ts, nodeInfo):
+      // status heartbeats are not news
+      onChange: onProjectionChange(nodeAddressing, events.datapathInputChanged),
       name: "nodes",
       path: "/api/v1/nodes",
       list: () => core.listNode(),

@@ -100,8 +100,8 @@ export class FakeKubeletApi implements KubeletApi {
 
   async updateNodeStatus(
     _name: string,
-    status: (previous: V1NodeStatus | undefined) => V1NodeStatus,
+    status: (previous: V1NodeStatus | undefined) => V1NodeStatus | undefined,
   ): Promise<void> {
-    if (this.node) this.node.status = status(this.node.status);
+    if (this.node) this.node.status = status(this.node.status) ?? this.node.status;
   }
 }

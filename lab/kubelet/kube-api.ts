@@ -318,11 +318,12 @@ export class KubeApi implements KubeletApi {
 
   async updateNodeStatus(
     name: string,
-    status: (previous: V1NodeStatus | undefined) => V1NodeStatus,
+    status: (previous: V1NodeStatus | undefined) => V1NodeStatus | undefined,
   ): Promise<void> {
     await this.retryOnConflict(`update status of node ${name}`, async () => {
       const current = await this.core.readNode({ name });
-      await this.core.replaceNodeStatus({ name, body: { ...current, status: status(current.status) } });
+      const next = status(current.status);
+      if (next) await this.core.replaceNodeStatus({ name, body: { ...current, status: next } });
     });
   }
 }

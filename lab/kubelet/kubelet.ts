@@ -3,7 +3,14 @@ import { errorChainSummary } from "../../lib/error-chain.js";
 import type { Logger } from "../../lib/log.js";
 import type { CniRuntime } from "./cni.js";
 import type { ClusterDns } from "./dns.js";
-import { type NetworkState, type NodeIdentity, nodeObject, nodeStatus, readyOf } from "./node-status.js";
+import {
+  type NetworkState,
+  type NodeIdentity,
+  nodeObject,
+  nodeStatus,
+  nodeStatusChanged,
+  readyOf,
+} from "./node-status.js";
 import { type NodeContext, type PodApi, PodWorker, teardownRecord } from "./pod-worker.js";
 import type { StateStore } from "./state.js";
 import { type NodeFileSystem, SHARED_NODE_PATHS } from "./volumes.js";
@@ -21,7 +28,11 @@ export interface KubeletApi extends PodApi {
   ): Promise<{ stop(): Promise<void> }>;
   /** Creates the node or, when it exists, merges labels/taints into it; returns the stored object. */
   registerNode(node: V1Node): Promise<V1Node>;
-  updateNodeStatus(name: string, status: (previous: V1NodeStatus | undefined) => V1NodeStatus): Promise<void>;
+  /** `status` answers undefined when there is nothing to write. */
+  updateNodeStatus(
+    name: string,
+    status: (previous: V1NodeStatus | undefined) => V1NodeStatus | undefined,
+  ): Promise<void>;
   /** Creates or renews the node's Lease (kube-node-lease/<node>). */
   renewLease(node: { name: string; uid?: string }, durationSeconds: number): Promise<void>;
 }
@@ -43,7 +54,10 @@ export interface KubeletOptions {
   state: StateStore;
   api: KubeletApi;
   log: Logger;
+  /** How often the node status is computed (the kubelet's nodeStatusUpdateFrequency, 10 s). */
   heartbeatMs?: number;
+  /** An unchanged status is written once per this (the kubelet's nodeStatusReportFrequency, 5 min). */
+  statusReportMs?: number;
   /** Node lease renewal period (the kubelet renews every 10 s a lease of 40 s). */
   leaseRenewMs?: number;
   leaseDurationSeconds?: number;
@@ -64,6 +78,7 @@ export class Kubelet {
   private lastLeaseRenewal = 0;
   private watch: { stop(): Promise<void> } | undefined;
   private lastHeartbeat = 0;
+  private lastStatusReport = 0;
   private stopping = false;
 
   constructor(private readonly options: KubeletOptions) {
@@ -148,8 +163,11 @@ export class Kubelet {
     try {
       await this.options.api.updateNodeStatus(this.options.identity.name, (previous) => {
         const status = nodeStatus(this.options.identity, this.network, previous);
+        const reportDue = Date.now() - this.lastStatusReport >= (this.options.statusReportMs ?? 300_000);
+        if (!reportDue && !nodeStatusChanged(previous, status)) return undefined;
         if (readyOf(previous) !== readyOf(status))
           this.options.log.info({ ready: readyOf(status) }, "node Ready changed");
+        this.lastStatusReport = Date.now();
         return status;
       });
       this.lastHeartbeat = Date.now();

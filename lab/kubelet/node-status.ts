@@ -173,6 +173,27 @@ export function nodeObject(identity: NodeIdentity, network: NetworkState): V1Nod
   };
 }
 
+/**
+ * Whether a status says something the API's copy does not: a condition's status, reason or message,
+ * or the addresses (heartbeat times are not news). The kubelet writes its Node's status when it
+ * changed and otherwise once per nodeStatusReportFrequency (nodeStatusHasChanged in
+ * https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/kubelet_node_status.go): every
+ * write wakes every watcher of Nodes in the cluster.
+ */
+export function nodeStatusChanged(previous: V1NodeStatus | undefined, next: V1NodeStatus): boolean {
+  const view = (status: V1NodeStatus | undefined) =>
+    JSON.stringify({
+      conditions: (status?.conditions ?? []).map(({ type, status, reason, message }) => ({
+        type,
+        status,
+        reason,
+        message,
+      })),
+      addresses: status?.addresses ?? [],
+    });
+  return view(previous) !== view(next);
+}
+
 /** Ready-relevant view of a status (no heartbeat times), to log transitions. */
 export function readyOf(status: V1NodeStatus | undefined): string {
   return status?.conditions?.find((c) => c.type === "Ready")?.status ?? "Unknown";
