@@ -104,7 +104,8 @@ async function main(): Promise<Figures> {
     fixture.cleanup();
   });
   say(`bringing up lab ${fixture.name} (two clusters) …`);
-  const up = meshctl(labUpArgs(fixture), fixture.env);
+  // lab up is slow on a loaded machine: a longer deadline than meshctl()'s
+  const up = meshctl(labUpArgs(fixture), fixture.env, 600_000);
   if (up.status !== 0) throw new Error(`lab up failed: ${up.stderr}${up.stdout}`);
   const journal = LabJournal.open(fixture.name);
   if (!journal) throw new Error("no lab journal");
