@@ -20,7 +20,8 @@ import { conditionPatch } from "./status-writer.js";
 class FakeMaps implements PolicyMapsIo {
   readonly entriesByKey = new Map<string, [PolicyMapKey, PolicyMapEntry]>();
   writes = 0;
-  flushed: string[] = [];
+  /** slots whose revision was bumped, in order */
+  bumped: number[] = [];
   drops: PolicyDropCount[] = [];
   write(
     upserts: ReadonlyArray<readonly [PolicyMapKey, PolicyMapEntry]>,
@@ -38,9 +39,9 @@ class FakeMaps implements PolicyMapsIo {
     return this.drops;
   }
   clearDrops(): void {}
-  flushConnections(addresses: ReadonlySet<string>): number {
-    this.flushed.push(...addresses);
-    return 0;
+  bumpRevisions(slots: Iterable<number>): Map<number, number> {
+    this.bumped.push(...slots);
+    return new Map();
   }
 }
 
@@ -76,7 +77,6 @@ function setup() {
   let flagChanges = 0;
   const controller = new PolicyController({
     maps,
-    addressesOf: (id) => (id === web.id ? ["10.1.0.5"] : []),
     onFlagsChanged: () => flagChanges++,
     log: silentLogger(),
   });
@@ -102,7 +102,14 @@ describe("agent policy: feed, controller", () => {
     const peers = maps.entries().map(([key]) => key.identity);
     assert.ok(peers.includes(0x01_0200), "c1's client admitted");
     assert.ok(!peers.includes(0x02_0200), "a selector without a cluster label does not admit cluster 2");
-    assert.deepEqual(maps.flushed, ["10.1.0.5"], "newly enforced: connections judged again");
+    const slot = slotOfFlags(flags);
+    assert.deepEqual(maps.bumped, [slot], "newly enforced: connections judged again");
+    controller.flagsWritten(new Map([[web.id, 0]]));
+    assert.deepEqual(maps.bumped, [slot], "not before the datapath has the new flags");
+    controller.flagsWritten(new Map([[web.id, flags]]));
+    assert.deepEqual(maps.bumped, [slot, slot], "and again once it has them");
+    controller.flagsWritten(new Map([[web.id, flags]]));
+    assert.equal(maps.bumped.length, 2, "once");
   });
 
   it("a write that fails leaves the endpoint not programmed (its ADD must fail) until a retry works", () => {
@@ -196,7 +203,6 @@ describe("agent policy: feed, controller", () => {
     // the next agent: same maps, the endpoint's flags as cm_endpoints holds them
     const restarted = new PolicyController({
       maps: first.maps,
-      addressesOf: () => [],
       onFlagsChanged: () => undefined,
       log: silentLogger(),
     });
@@ -214,6 +220,37 @@ describe("agent policy: feed, controller", () => {
     restarted.retain(new Set());
     assert.equal(first.maps.entries().length, 0);
     assert.equal(restarted.flagsOf(web.id), 0);
+    assert.equal(
+      first.maps.bumped.at(-1),
+      slotOfFlags(flags),
+      "the released slot's connections judged again",
+    );
+  });
+
+  it("a narrowing bumps the endpoint slot's revision after its writes; a widening does not", () => {
+    const { maps, controller, sync } = setup();
+    const identities = [clientIdentity(0x01_0200, "c1"), clientIdentity(0x01_0300, "c1")];
+    sync({ policies: [webPolicy("1")], identities, endpoints: [web] });
+    const slot = slotOfFlags(controller.flagsOf(web.id));
+    maps.bumped.length = 0;
+    let writesAtBump = -1;
+    const bump = maps.bumpRevisions.bind(maps);
+    maps.bumpRevisions = (slots) => {
+      writesAtBump = maps.writes;
+      return bump(slots);
+    };
+    const writes = maps.writes;
+    sync({
+      policies: [webPolicy("1")],
+      identities: [...identities, clientIdentity(0x01_0400, "c1")],
+      endpoints: [web],
+    });
+    assert.deepEqual(maps.bumped, [], "a peer more: nothing to judge again");
+    sync({ policies: [webPolicy("1")], identities: identities.slice(0, 1), endpoints: [web] });
+    assert.deepEqual(maps.bumped, [slot], "peers fewer: judged again");
+    assert.ok(writesAtBump > writes + 1, "after the deletes were written");
+    sync({ policies: [webPolicy("2", 8080)], identities: identities.slice(0, 1), endpoints: [web] });
+    assert.deepEqual(maps.bumped, [slot, slot], "another port: judged again");
   });
 });
 
