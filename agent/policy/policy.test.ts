@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   EndpointPolicyFlags,
+  PolicyDir,
   type PolicyMapEntry,
   type PolicyMapKey,
 } from "../../bpf/datapath/policy-codecs.js";
@@ -170,6 +171,59 @@ describe("agent policy: feed, controller", () => {
     assert.ok(maps.entries().some(([key]) => key.identity === remote.id));
     sync({ policies: [policy], identities: [], endpoints: [web] });
     assert.ok(!maps.entries().some(([key]) => key.identity === remote.id));
+  });
+
+  it("an egress named port resolves against the cluster's pods' container ports, and follows them", () => {
+    const { maps, sync } = setup();
+    const client = { id: "lxcclient", identity: 0x01_0200, labels: ["k8s:app=client"], namespace: "demo" };
+    const webIdentity = {
+      id: web.identity,
+      cluster: "c1",
+      labels: ["k8s:app=web", "k8s:io.kubernetes.pod.namespace=demo"],
+    };
+    const egress: PolicyObject = {
+      kind: "NetworkPolicy",
+      namespace: "demo",
+      name: "to-web",
+      version: "1",
+      object: {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name: "to-web", namespace: "demo" },
+        spec: {
+          podSelector: { matchLabels: { app: "client" } },
+          policyTypes: ["Egress"],
+          egress: [{ to: [{ podSelector: { matchLabels: { app: "web" } } }], ports: [{ port: "http" }] }],
+        },
+      },
+    };
+    const egressPorts = () =>
+      maps
+        .entries()
+        .filter(([key]) => key.direction === PolicyDir.egress)
+        .map(([key]) => `${key.identity}/${key.proto}/${key.port}`)
+        .sort();
+    const snapshot = (namedPorts: Array<{ name: string; port: number; protocol: string }>) => ({
+      policies: [egress],
+      identities: [webIdentity],
+      endpoints: [client],
+      namedPorts,
+    });
+    let result = sync(snapshot([{ name: "http", port: 8080, protocol: "TCP" }]));
+    assert.deepEqual(egressPorts(), [`${web.identity}/6/8080`]);
+    assert.equal(result.conditions[0].condition.reason, "Valid");
+
+    result = sync(
+      snapshot([
+        { name: "http", port: 8081, protocol: "" },
+        { name: "dns", port: 53, protocol: "UDP" },
+      ]),
+    );
+    assert.deepEqual(egressPorts(), [`${web.identity}/6/8081`], "the pods' port changed: so does the entry");
+    result = sync(snapshot([{ name: "http", port: 8081, protocol: "UDP" }]));
+    assert.deepEqual(egressPorts(), [], "no pod has it over TCP: it matches nothing");
+    assert.equal(result.conditions[0].condition.reason, "ValidWithWarnings");
+    assert.match(result.conditions[0].condition.message, /named port "http" in an egress rule/);
   });
 
   it("an invalid policy is reported with its field and does not replace the valid version", () => {
