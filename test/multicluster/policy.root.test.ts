@@ -278,8 +278,7 @@ describe("network policy across two clusters (root: two-cluster lab)", {
 
   it("a narrowed policy stops an established connection it no longer allows", async () => {
     // on the echo port (9000), which the policies of the cases before leave closed; ingress and
-    // egress enforced: the connection's replies need its conntrack entry, so that it is the entry's
-    // revision (bumped by the narrowing) that stops it, not a verdict per packet
+    // egress enforced: the connection's replies need its conntrack entry
     const streamPolicy = (from: unknown[]) => ({
       apiVersion: "networking.k8s.io/v1",
       kind: "NetworkPolicy",
@@ -327,6 +326,13 @@ describe("network policy across two clusters (root: two-cluster lab)", {
     });
     try {
       await waitFor("the connection echoes", () => echoes >= 5, { timeoutMs: 30_000, intervalMs: 100 });
+      // a change that takes nothing from x2 leaves the connection alone
+      apply(streamPolicy([...c2("x"), ...c2("y")]));
+      const widened = echoes;
+      await waitFor("the connection still echoes after a widening", () => echoes >= widened + 30, {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      });
       apply(streamPolicy(c2("nobody")));
       await x2Reaches(false);
       const before = echoes;
