@@ -482,6 +482,7 @@ export class Agent {
       nodeName: config.nodeName,
       clusterId: config.clusterId,
       policyFlags: (endpoint) => policy.flagsOf(endpoint),
+      onPolicyFlagsWritten: (flags) => policy.flagsWritten(flags),
       cidrIdentities: () => policyLoop.cidrIdentities(),
       nodeIp: node.ip,
       encrypt: config.encryption !== "none",
@@ -531,7 +532,6 @@ export class Agent {
     parts.policyMaps = maps;
     const policy = new PolicyController({
       maps,
-      addressesOf: (id) => endpoints.list().flatMap((record) => (record.id === id ? [record.ip] : [])),
       onFlagsChanged: () => this.request("datapath", 0),
       log: log.child({ component: "policy" }),
     });

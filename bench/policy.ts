@@ -4,21 +4,29 @@
  * side by side in one run (BPF_PROG_TEST_RUN; cases interleaved per round, medians of the rounds).
  * Per case and hook:
  *   established — a packet of an allowed connection (policy conntrack hit; what almost every packet is);
- *   new         — the first packet of an allowed connection: every probe, plus two conntrack inserts
- *                 (single runs, the connection forgotten before each, median);
+ *   new         — the first packet of an allowed connection: the probes and the conntrack insert
+ *                 (single runs, median; before each the connection's entry is deleted by its key);
+ *   established single — single runs of the established packet after one delete syscall of a key that
+ *                 is not there: the same run-to-run overhead as "new", so the two compare directly;
  *   denied      — a packet no rule admits: every probe the endpoint's levels allow, a drop counted.
  * "rules" are allow entries, one peer identity each, spread over the key levels (exact port, port range,
  * any port of the protocol, any protocol) so that every probe level is in use; the measured peer is
  * the last one written. The identities case also puts 10k remote pods into the ipcache.
- * Also: time to apply a policy change to 100 endpoints, and to absorb 10k remote identities.
+ * "both directions enforced": the endpoints enforce the reverse direction too, so that a connection
+ * needs its conntrack entry (its replies would be refused); elsewhere the verdicts are cheap and
+ * the replies pass, and connections get no entry (dp_policy.h).
+ * Also: time to apply a policy change to 100 endpoints, and to absorb 10k remote identities; time
+ * to make a narrowed policy apply to established connections (a conntrack scan vs a revision bump).
  *
  *   npx tsc -p . && make -s -C bpf && node dist/bench/policy.js [--rounds 7] [--repeat 50000] [--samples 500]
+ *     [--objects <dir of *.bpf.o>]
  */
 
 import { reconcileMaps } from "../bpf/datapath/apply.js";
-import { Proto } from "../bpf/datapath/codecs.js";
+import { type CtKey, Proto } from "../bpf/datapath/codecs.js";
 import { Datapath, ProgramName } from "../bpf/datapath/loader.js";
 import { buildPacket, identityMarkContext } from "../bpf/datapath/packet.js";
+import type { PolicyCtEntry } from "../bpf/datapath/policy-codecs.js";
 import {
   diffPolicyEntries,
   flattenEndpointPolicy,
@@ -38,6 +46,9 @@ function argument(name: string, fallback: number): number {
   return at >= 0 ? Number(process.argv[at + 1]) : fallback;
 }
 
+/** another build of the BPF objects (e.g. an ablation: a variant compiled with a part left out) */
+const objectsAt = process.argv.indexOf("--objects");
+const OBJECT_DIR = objectsAt >= 0 ? process.argv[objectsAt + 1] : undefined;
 const ROUNDS = argument("rounds", 7);
 const REPEAT = argument("repeat", 50_000);
 const SAMPLES = argument("samples", 500);
@@ -61,6 +72,8 @@ interface Case {
   name: string;
   rules: number;
   remoteIdentities: number;
+  /** the endpoints enforce the other direction too (with no rules there): connections need entries */
+  both?: boolean;
 }
 
 const CASES: Case[] = [
@@ -70,6 +83,7 @@ const CASES: Case[] = [
   { name: "10k rules", rules: 10_000, remoteIdentities: 0 },
   { name: "no policy, 10k remote identities", rules: 0, remoteIdentities: 10_000 },
   { name: "10k rules, 10k remote identities", rules: 10_000, remoteIdentities: 10_000 },
+  { name: "10k rules, both directions enforced", rules: 10_000, remoteIdentities: 0, both: true },
 ];
 
 /** Rule i admits peer PEER_BASE+i; the levels rotate so that every probe level has entries. */
@@ -127,8 +141,8 @@ class Bench {
       [CLIENT, 2, "egress"],
     ] as const) {
       const enforced = {
-        ingress: direction === "ingress" && c.rules > 0,
-        egress: direction === "egress" && c.rules > 0,
+        ingress: (direction === "ingress" || c.both === true) && c.rules > 0,
+        egress: (direction === "egress" || c.both === true) && c.rules > 0,
       };
       const flat = flattenEndpointPolicy(
         { enforced, entries: entriesFor(direction, c.rules) },
@@ -181,7 +195,7 @@ class Bench {
     return PEER_BASE + Math.max(c.rules - 1, 0);
   }
 
-  /** The same syscalls as forgetConnections on a key that is not there. */
+  /** One delete of a key that is not there: the syscall "new" makes, without its effect. */
   forgetOther(): void {
     this.policy.conntrack.delete({
       saddr: "192.0.2.1",
@@ -193,6 +207,7 @@ class Bench {
     });
   }
 
+  /** Every connection entry (a walk of the whole map: its buckets evict the caches, so only between cases). */
   forgetConnections(): void {
     for (const key of [...this.policy.conntrack.keys()]) this.policy.conntrack.delete(key);
   }
@@ -212,21 +227,27 @@ class Bench {
 
     this.forgetConnections();
     run(allowed);
+    // the measured connection's entries: "new" deletes exactly these before each run (one delete
+    // syscall, as "established single" makes), not a walk of the map that would leave every cache cold
+    const connection = [...this.policy.conntrack.keys()];
     const established = run(allowed, REPEAT).durationNs;
+    // "new" and "established single" alternate sample by sample, so that drift (other processes,
+    // the CPU's clock, what ran before) weighs on both alike: the first packet of the connection,
+    // then, after one delete syscall of a key that is not there, a packet of it established
     const fresh: number[] = [];
+    const single: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {
-      this.forgetConnections();
+      if (connection.length === 0) this.forgetOther();
+      for (const key of connection)
+        if (!this.policy.conntrack.delete(key))
+          throw new Error(`${c.name}/${hook}: the previous run did not record the connection`);
       fresh.push(run(allowed).durationNs);
+      this.forgetOther();
+      single.push(run(allowed).durationNs);
     }
     const drop = run(denied, REPEAT);
     if (c.rules > 0 && drop.returnValue !== TC_ACT_SHOT)
       throw new Error(`${c.name}: the denied packet passed`);
-    // single runs of the established packet, with the same syscall in between as for "new"
-    const single: number[] = [];
-    for (let i = 0; i < SAMPLES; i++) {
-      this.forgetOther();
-      single.push(run(allowed).durationNs);
-    }
     return [established, median(fresh), drop.durationNs, median(single)];
   }
 }
@@ -291,12 +312,66 @@ function applyTimes(bench: Bench, policy: PolicyMaps): Array<Array<string | numb
   return rows;
 }
 
+/**
+ * A policy narrows for one endpoint while the node tracks 60k connections (600 of them the
+ * endpoint's), side by side: what the agent did before, a scan of cm_policy_ct deleting the
+ * endpoint's entries, and what it does now, a bump of the endpoint slot's revision (dp_policy.h).
+ */
+function narrowingTimes(policy: PolicyMaps): Array<Array<string | number>> {
+  const connections = 60_000;
+  const endpointAddress = "10.1.0.99";
+  const rounds = 5;
+  const fill = () => {
+    const entries: Array<[CtKey, PolicyCtEntry]> = [];
+    for (let index = 0; index < connections; index++) {
+      const own = index % 100 === 0;
+      entries.push([
+        {
+          saddr: own ? endpointAddress : `10.1.${(index >> 8) & 0xff}.${index & 0xff}`,
+          daddr: remotePod(index % 10_000),
+          sport: 1024 + index, // unique: 600 of the keys are the endpoint's
+          dport: 80,
+          proto: Proto.TCP,
+          direction: 0,
+        },
+        { lastSeen: 0, revision: 0, egress: true },
+      ]);
+    }
+    policy.conntrack.updateBatch(entries);
+  };
+  const scanMs: number[] = [];
+  const bumpMs: number[] = [];
+  let deleted = 0;
+  for (let round = 0; round < rounds; round++) {
+    fill();
+    let start = process.hrtime.bigint();
+    // the former PolicyMaps.flushConnections
+    const stale = [...policy.conntrack.keys()].filter(
+      (key) => key.saddr === endpointAddress || key.daddr === endpointAddress,
+    );
+    for (const key of stale) policy.conntrack.delete(key);
+    scanMs.push(Number(process.hrtime.bigint() - start) / 1e6);
+    deleted = stale.length;
+    fill();
+    start = process.hrtime.bigint();
+    policy.bumpRevisions([7]);
+    bumpMs.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  for (const key of [...policy.conntrack.keys()]) policy.conntrack.delete(key);
+  const scan = median(scanMs);
+  const bump = median(bumpMs);
+  return [
+    [`scan cm_policy_ct, delete the endpoint's entries (before)`, deleted, scan.toFixed(1), "1"],
+    ["bump the endpoint slot's revision (now)", 1, bump.toFixed(3), (bump / scan).toPrecision(2)],
+  ];
+}
+
 function main(): void {
   const bpffs = mountPrivateBpffs("cm-bench-policy-");
   let datapath: Datapath | undefined;
   let policy: PolicyMaps | undefined;
   try {
-    datapath = Datapath.load({ pinRoot: `${bpffs.path}/node` });
+    datapath = Datapath.load({ pinRoot: `${bpffs.path}/node`, objectDir: OBJECT_DIR });
     datapath.maps.setConfig({ tunnelIfindex: 77, flags: 0, worldIdentity: 2 });
     policy = PolicyMaps.open(`${bpffs.path}/node`);
     const bench = new Bench(datapath, policy);
@@ -346,7 +421,7 @@ function main(): void {
       `Per-packet cost with network policy (BPF_PROG_TEST_RUN; medians of ${ROUNDS} interleaved rounds;`,
     );
     console.log(
-      `established: repeat ${REPEAT}; new: median of ${SAMPLES} single runs, connection forgotten before each)`,
+      `established: repeat ${REPEAT}; new: median of ${SAMPLES} single runs, the connection's entry deleted before each)`,
     );
     console.log(
       table(
@@ -367,6 +442,9 @@ function main(): void {
     bench.setup(CASES[0]); // empties the measured endpoints' policies
     console.log("Applying policy (flatten + diff + batched writes)");
     console.log(table(["change", "map writes", "ms"], applyTimes(bench, policy)));
+    console.log();
+    console.log("A policy narrows: established connections judged again (60k tracked, medians of 5)");
+    console.log(table(["how", "entries written", "ms", "ratio"], narrowingTimes(policy)));
   } finally {
     policy?.close();
     datapath?.close();

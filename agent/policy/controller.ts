@@ -1,8 +1,9 @@
 /**
  * The agent's policy applier: folds the resolver's per-endpoint deltas (lib/policy/types.ts) into
  * each endpoint's policy, writes the key-level changes to cm_policy (plan.ts decides them), keeps
- * the endpoint flags the datapath loop puts into cm_endpoints, and answers the status (enforced
- * directions, drops by direction and rule). A policy the datapath cannot take (a bad entry, a full
+ * the endpoint flags the datapath loop puts into cm_endpoints, makes the datapath judge again the
+ * connections of an endpoint whose policy narrowed (a revision bump per slot, no conntrack scan),
+ * and answers the status (enforced directions, drops by direction and rule). A policy the datapath cannot take (a bad entry, a full
  * map) is reported and skipped: it never stops the agent.
  */
 import { PolicyDir } from "../../bpf/datapath/policy-codecs.js";
@@ -19,13 +20,11 @@ import { PolicySlots, slotOfFlags } from "./slots.js";
 /** The map operations the controller needs (PolicyMaps; a fake in unit tests). */
 export type PolicyMapsIo = Pick<
   PolicyMaps,
-  "write" | "entries" | "readDrops" | "clearDrops" | "flushConnections"
+  "write" | "entries" | "readDrops" | "clearDrops" | "bumpRevisions"
 >;
 
 export interface PolicyControllerDeps {
   maps: PolicyMapsIo;
-  /** the endpoint's addresses (its conntrack entries are keyed by them) */
-  addressesOf: (endpoint: string) => string[];
   /** an endpoint's flags changed: the datapath loop must write cm_endpoints */
   onFlagsChanged: () => void;
   log: Logger;
@@ -36,6 +35,12 @@ export class PolicyController {
   private readonly written = new Map<string, { entries: PolicyMapEntries; flags: number }>();
   /** endpoints whose last programming failed (their previous entries stay until a retry works) */
   private readonly failed = new Set<string>();
+  /**
+   * endpoints whose policy narrowed with their flags (a direction newly enforced), by the flags: the
+   * datapath judges connections by the flags in cm_endpoints, so their slots' revisions are bumped
+   * again once the datapath loop has written these flags (flagsWritten)
+   */
+  private readonly awaitingFlags = new Map<string, number>();
   private readonly slots = new PolicySlots();
   private readonly rules = new RuleNumbers();
   private readonly ruleNumber = (rule: PolicyRuleRef) => this.rules.number(rule);
@@ -100,14 +105,33 @@ export class PolicyController {
             [...written.entries.values()].map(([key]) => key),
           );
         this.deps.maps.clearDrops(slot);
+        // the slot's next endpoint may get the address too: the connections recorded for this one
+        // must not admit its traffic
+        this.deps.maps.bumpRevisions([slot]);
       } catch (err) {
         this.deps.log.warn({ err, endpoint }, "policy: removing a gone endpoint's entries failed");
       }
       this.slots.release(endpoint);
+      this.awaitingFlags.delete(endpoint);
       this.failed.delete(endpoint);
       this.written.delete(endpoint);
       this.states.delete(endpoint);
     }
+  }
+
+  /**
+   * The datapath loop wrote these endpoints' flags to cm_endpoints: connections of the endpoints
+   * whose narrowing changed their flags are judged again now that the datapath sees the new flags.
+   */
+  flagsWritten(written: ReadonlyMap<string, number>): void {
+    const slots: number[] = [];
+    for (const [endpoint, flags] of this.awaitingFlags) {
+      if (written.get(endpoint) !== flags) continue;
+      this.awaitingFlags.delete(endpoint);
+      const slot = this.slots.get(endpoint);
+      if (slot !== undefined) slots.push(slot);
+    }
+    this.bump(slots);
   }
 
   /** Whether the endpoint's policy, as last stated, is in the maps. */
@@ -153,7 +177,7 @@ export class PolicyController {
 
   private program(next: ReadonlyMap<string, EndpointPolicyState>): void {
     let flagsChanged = false;
-    const flush = new Set<string>();
+    const narrowed: number[] = [];
     for (const [endpoint, state] of next) {
       // deny entries act in an unenforced direction too (a policy without default deny)
       const active =
@@ -173,8 +197,12 @@ export class PolicyController {
           this.deps.log.warn({ endpoint, ...rejected }, "policy: entry refused by the datapath");
         this.deps.maps.write(plan.upserts, plan.deletes);
         this.written.set(endpoint, { entries: plan.flattened.entries, flags: plan.flattened.flags });
-        if ((previous?.flags ?? 0) !== plan.flattened.flags) flagsChanged = true;
-        if (plan.flushConnections) for (const address of this.deps.addressesOf(endpoint)) flush.add(address);
+        const flagsDiffer = (previous?.flags ?? 0) !== plan.flattened.flags;
+        if (flagsDiffer) flagsChanged = true;
+        if (plan.narrows) {
+          narrowed.push(slot);
+          if (flagsDiffer) this.awaitingFlags.set(endpoint, plan.flattened.flags);
+        }
         this.failed.delete(endpoint);
       } catch (err) {
         this.failed.add(endpoint);
@@ -182,13 +210,17 @@ export class PolicyController {
         this.deps.log.error({ err, endpoint }, "policy: programming the endpoint's policy failed");
       }
     }
-    if (flush.size > 0) {
-      try {
-        this.deps.maps.flushConnections(flush);
-      } catch (err) {
-        this.deps.log.warn({ err }, "policy: forgetting allowed connections failed");
-      }
-    }
+    // after the writes: a packet judged again in between must already see the narrowed entries
+    this.bump(narrowed);
     if (flagsChanged) this.deps.onFlagsChanged();
+  }
+
+  private bump(slots: readonly number[]): void {
+    if (slots.length === 0) return;
+    try {
+      this.deps.maps.bumpRevisions(slots);
+    } catch (err) {
+      this.deps.log.warn({ err, slots }, "policy: bumping the policy revisions failed");
+    }
   }
 }

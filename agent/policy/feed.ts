@@ -7,6 +7,12 @@
  * stays in force (an edit that breaks a policy does not open what it closed). No I/O.
  */
 import type { PolicyFieldError } from "../../lib/policy/errors.js";
+import {
+  hasEgressNamedPorts,
+  type NamedPort,
+  NamedPortIndex,
+  resolveEgressNamedPorts,
+} from "../../lib/policy/named-ports.js";
 import { parsePolicy } from "../../lib/policy/parse.js";
 import type { EndpointInput, IdentityInput, PolicyResolver } from "../../lib/policy/resolver.js";
 import { type PolicyCondition, policyCondition } from "../../lib/policy/status.js";
@@ -26,6 +32,8 @@ export interface PolicySnapshot {
   /** every identity policies may select: this cluster's and the connected remote clusters' */
   identities: readonly IdentityInput[];
   endpoints: readonly EndpointInput[];
+  /** the container ports of the cluster's pods, by name: what egress rules' named ports resolve to */
+  namedPorts?: readonly NamedPort[];
 }
 
 export interface InvalidPolicy {
@@ -56,7 +64,14 @@ const endpointSignature = (endpoint: EndpointInput) =>
 export class PolicyFeed {
   private readonly policies = new Map<
     string,
-    { version: string; ref: PolicyObject; fed: boolean; condition?: PolicyCondition }
+    {
+      version: string;
+      ref: PolicyObject;
+      fed: boolean;
+      condition?: PolicyCondition;
+      /** the named-port index its egress named ports were resolved against (absent: it has none) */
+      namedPorts?: string;
+    }
   >();
   private readonly invalid = new Map<string, InvalidPolicy>();
   private readonly identities = new Map<number, string>();
@@ -90,20 +105,35 @@ export class PolicyFeed {
     }
 
     const policies = new Map(snapshot.policies.map((policy) => [policyName(policy), policy]));
+    const namedPorts = NamedPortIndex.of(snapshot.namedPorts ?? []);
     for (const [name, policy] of policies) {
-      if (this.policies.get(name)?.version === policy.version) continue;
+      const known = this.policies.get(name);
+      // a policy with egress named ports is fed again when the pods' named ports change
+      if (
+        known?.version === policy.version &&
+        (known.namedPorts === undefined || known.namedPorts === namedPorts.signature)
+      )
+        continue;
       const fedBefore = this.policies.get(name)?.fed ?? false;
       try {
         const result = parsePolicy(policy.object, { clusterName: this.clusterName });
-        const condition = policyCondition(result);
         if (!result.policy || result.errors.list.length > 0) {
           this.invalid.set(name, { policy: name, errors: result.errors.list });
+          const condition = policyCondition(result);
           this.policies.set(name, { version: policy.version, ref: policy, fed: fedBefore, condition });
           continue;
         }
-        add(this.resolver.upsertPolicy(result.policy));
+        const named = hasEgressNamedPorts(result.policy);
+        const parsed = named ? resolveEgressNamedPorts(result.policy, namedPorts) : result.policy;
+        add(this.resolver.upsertPolicy(parsed));
         this.invalid.delete(name);
-        this.policies.set(name, { version: policy.version, ref: policy, fed: true, condition });
+        this.policies.set(name, {
+          version: policy.version,
+          ref: policy,
+          fed: true,
+          condition: policyCondition({ ...result, policy: parsed }),
+          ...(named ? { namedPorts: namedPorts.signature } : {}),
+        });
       } catch (error) {
         // a parser or resolver bug on some input must not stop the agent: the policy is reported
         const message = (error as Error).message;

@@ -8,6 +8,7 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { clusterIdOf } from "../../lib/identity/labels.js";
 import type { Logger } from "../../lib/log.js";
+import type { NamedPort } from "../../lib/policy/named-ports.js";
 import type { EndpointInput, IdentityInput } from "../../lib/policy/resolver.js";
 import { PolicyResolver } from "../../lib/policy/resolver.js";
 import type { CidrIdentity, PolicyKind } from "../../lib/policy/types.js";
@@ -101,7 +102,12 @@ export class PolicyLoop {
         caches.ciliumClusterwideNetworkPolicies.list(),
       ),
     ];
-    const { deltas, invalid, conditions } = this.feed.sync({ policies, identities, endpoints });
+    const { deltas, invalid, conditions } = this.feed.sync({
+      policies,
+      identities,
+      endpoints,
+      namedPorts: this.namedPorts(),
+    });
     this.report(invalid);
     deps.controller.apply(deltas);
     this.resolved = new Set(endpoints.map((endpoint) => endpoint.id));
@@ -123,6 +129,15 @@ export class PolicyLoop {
       throw new EndpointPolicyError(endpoint, "the policy loop has not resolved it (see the agent log)");
     if (!this.deps.controller.programmed(endpoint))
       throw new EndpointPolicyError(endpoint, "writing its policy to the maps failed (see the agent log)");
+  }
+
+  /** The container ports of this cluster's pods (MeshEndpoints, this node's endpoints), for egress named ports. */
+  private namedPorts(): NamedPort[] {
+    const ports: NamedPort[] = [];
+    for (const endpoint of this.deps.caches.meshEndpoints.list())
+      for (const port of endpoint.status?.namedPorts ?? []) ports.push(port);
+    for (const record of this.deps.endpoints()) for (const port of record.namedPorts) ports.push(port);
+    return ports;
   }
 
   /** The prefixes CIDR rules name, with their identities, for the ipcache. */

@@ -18,8 +18,8 @@ export interface EndpointPolicyPlan {
   flattened: FlattenedPolicy;
   upserts: ReturnType<typeof diffPolicyEntries>["upserts"];
   deletes: ReturnType<typeof diffPolicyEntries>["deletes"];
-  /** established connections of the endpoint must go through the policy again */
-  flushConnections: boolean;
+  /** the policy narrowed: connections of the endpoint allowed so far must be judged again */
+  narrows: boolean;
 }
 
 export function planEndpointPolicy(
@@ -32,9 +32,9 @@ export function planEndpointPolicy(
   const { upserts, deletes } = diffPolicyEntries(previous?.entries ?? new Map(), flattened.entries);
   const enforcedBits = EndpointPolicyFlags.ingressEnforced | EndpointPolicyFlags.egressEnforced;
   const newlyEnforced = (flattened.flags & enforcedBits & ~((previous?.flags ?? 0) & enforcedBits)) !== 0;
-  const flushConnections =
+  const narrows =
     newlyEnforced ||
     deletes.length > 0 ||
     upserts.some(([, entry]) => entry.verdict === PolicyVerdictCode.deny);
-  return { flattened, upserts, deletes, flushConnections };
+  return { flattened, upserts, deletes, narrows };
 }

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   EndpointPolicyFlags,
+  PolicyDir,
   type PolicyMapEntry,
   type PolicyMapKey,
 } from "../../bpf/datapath/policy-codecs.js";
@@ -20,7 +21,8 @@ import { conditionPatch } from "./status-writer.js";
 class FakeMaps implements PolicyMapsIo {
   readonly entriesByKey = new Map<string, [PolicyMapKey, PolicyMapEntry]>();
   writes = 0;
-  flushed: string[] = [];
+  /** slots whose revision was bumped, in order */
+  bumped: number[] = [];
   drops: PolicyDropCount[] = [];
   write(
     upserts: ReadonlyArray<readonly [PolicyMapKey, PolicyMapEntry]>,
@@ -38,9 +40,9 @@ class FakeMaps implements PolicyMapsIo {
     return this.drops;
   }
   clearDrops(): void {}
-  flushConnections(addresses: ReadonlySet<string>): number {
-    this.flushed.push(...addresses);
-    return 0;
+  bumpRevisions(slots: Iterable<number>): Map<number, number> {
+    this.bumped.push(...slots);
+    return new Map();
   }
 }
 
@@ -76,7 +78,6 @@ function setup() {
   let flagChanges = 0;
   const controller = new PolicyController({
     maps,
-    addressesOf: (id) => (id === web.id ? ["10.1.0.5"] : []),
     onFlagsChanged: () => flagChanges++,
     log: silentLogger(),
   });
@@ -102,7 +103,14 @@ describe("agent policy: feed, controller", () => {
     const peers = maps.entries().map(([key]) => key.identity);
     assert.ok(peers.includes(0x01_0200), "c1's client admitted");
     assert.ok(!peers.includes(0x02_0200), "a selector without a cluster label does not admit cluster 2");
-    assert.deepEqual(maps.flushed, ["10.1.0.5"], "newly enforced: connections judged again");
+    const slot = slotOfFlags(flags);
+    assert.deepEqual(maps.bumped, [slot], "newly enforced: connections judged again");
+    controller.flagsWritten(new Map([[web.id, 0]]));
+    assert.deepEqual(maps.bumped, [slot], "not before the datapath has the new flags");
+    controller.flagsWritten(new Map([[web.id, flags]]));
+    assert.deepEqual(maps.bumped, [slot, slot], "and again once it has them");
+    controller.flagsWritten(new Map([[web.id, flags]]));
+    assert.equal(maps.bumped.length, 2, "once");
   });
 
   it("a write that fails leaves the endpoint not programmed (its ADD must fail) until a retry works", () => {
@@ -165,6 +173,59 @@ describe("agent policy: feed, controller", () => {
     assert.ok(!maps.entries().some(([key]) => key.identity === remote.id));
   });
 
+  it("an egress named port resolves against the cluster's pods' container ports, and follows them", () => {
+    const { maps, sync } = setup();
+    const client = { id: "lxcclient", identity: 0x01_0200, labels: ["k8s:app=client"], namespace: "demo" };
+    const webIdentity = {
+      id: web.identity,
+      cluster: "c1",
+      labels: ["k8s:app=web", "k8s:io.kubernetes.pod.namespace=demo"],
+    };
+    const egress: PolicyObject = {
+      kind: "NetworkPolicy",
+      namespace: "demo",
+      name: "to-web",
+      version: "1",
+      object: {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name: "to-web", namespace: "demo" },
+        spec: {
+          podSelector: { matchLabels: { app: "client" } },
+          policyTypes: ["Egress"],
+          egress: [{ to: [{ podSelector: { matchLabels: { app: "web" } } }], ports: [{ port: "http" }] }],
+        },
+      },
+    };
+    const egressPorts = () =>
+      maps
+        .entries()
+        .filter(([key]) => key.direction === PolicyDir.egress)
+        .map(([key]) => `${key.identity}/${key.proto}/${key.port}`)
+        .sort();
+    const snapshot = (namedPorts: Array<{ name: string; port: number; protocol: string }>) => ({
+      policies: [egress],
+      identities: [webIdentity],
+      endpoints: [client],
+      namedPorts,
+    });
+    let result = sync(snapshot([{ name: "http", port: 8080, protocol: "TCP" }]));
+    assert.deepEqual(egressPorts(), [`${web.identity}/6/8080`]);
+    assert.equal(result.conditions[0].condition.reason, "Valid");
+
+    result = sync(
+      snapshot([
+        { name: "http", port: 8081, protocol: "" },
+        { name: "dns", port: 53, protocol: "UDP" },
+      ]),
+    );
+    assert.deepEqual(egressPorts(), [`${web.identity}/6/8081`], "the pods' port changed: so does the entry");
+    result = sync(snapshot([{ name: "http", port: 8081, protocol: "UDP" }]));
+    assert.deepEqual(egressPorts(), [], "no pod has it over TCP: it matches nothing");
+    assert.equal(result.conditions[0].condition.reason, "ValidWithWarnings");
+    assert.match(result.conditions[0].condition.message, /named port "http" in an egress rule/);
+  });
+
   it("an invalid policy is reported with its field and does not replace the valid version", () => {
     const { maps, sync } = setup();
     const identities = [clientIdentity(0x01_0200, "c1")];
@@ -196,7 +257,6 @@ describe("agent policy: feed, controller", () => {
     // the next agent: same maps, the endpoint's flags as cm_endpoints holds them
     const restarted = new PolicyController({
       maps: first.maps,
-      addressesOf: () => [],
       onFlagsChanged: () => undefined,
       log: silentLogger(),
     });
@@ -214,6 +274,37 @@ describe("agent policy: feed, controller", () => {
     restarted.retain(new Set());
     assert.equal(first.maps.entries().length, 0);
     assert.equal(restarted.flagsOf(web.id), 0);
+    assert.equal(
+      first.maps.bumped.at(-1),
+      slotOfFlags(flags),
+      "the released slot's connections judged again",
+    );
+  });
+
+  it("a narrowing bumps the endpoint slot's revision after its writes; a widening does not", () => {
+    const { maps, controller, sync } = setup();
+    const identities = [clientIdentity(0x01_0200, "c1"), clientIdentity(0x01_0300, "c1")];
+    sync({ policies: [webPolicy("1")], identities, endpoints: [web] });
+    const slot = slotOfFlags(controller.flagsOf(web.id));
+    maps.bumped.length = 0;
+    let writesAtBump = -1;
+    const bump = maps.bumpRevisions.bind(maps);
+    maps.bumpRevisions = (slots) => {
+      writesAtBump = maps.writes;
+      return bump(slots);
+    };
+    const writes = maps.writes;
+    sync({
+      policies: [webPolicy("1")],
+      identities: [...identities, clientIdentity(0x01_0400, "c1")],
+      endpoints: [web],
+    });
+    assert.deepEqual(maps.bumped, [], "a peer more: nothing to judge again");
+    sync({ policies: [webPolicy("1")], identities: identities.slice(0, 1), endpoints: [web] });
+    assert.deepEqual(maps.bumped, [slot], "peers fewer: judged again");
+    assert.ok(writesAtBump > writes + 1, "after the deletes were written");
+    sync({ policies: [webPolicy("2", 8080)], identities: identities.slice(0, 1), endpoints: [web] });
+    assert.deepEqual(maps.bumped, [slot, slot], "another port: judged again");
   });
 });
 

@@ -24,6 +24,8 @@ export interface DatapathLoopDeps {
   clusterId: number;
   /** Endpoints' network policy flags (agent/policy/); absent: none. */
   policyFlags?: (endpoint: string) => number;
+  /** After a run wrote cm_endpoints: the policy flags it wrote, by endpoint. */
+  onPolicyFlagsWritten?: (flags: ReadonlyMap<string, number>) => void;
   /** Prefixes of CIDR policy rules and their identities, for the ipcache. */
   cidrIdentities?: () => readonly { prefix: string; identity: number }[];
   nodeIp: string;
@@ -61,7 +63,20 @@ export class DatapathLoop {
     const encryption = deps.encryption();
     const nodes = nodesOf(caches);
     const mesh = clustermesh?.datapathInputs(nodes);
-    const plan = this.plan(nodes, mesh, (problem) => deps.onProblem(problem.object, problem.message));
+    const written = new Map<string, number>();
+    const policyFlags =
+      deps.policyFlags &&
+      ((endpoint: string) => {
+        const flags = (deps.policyFlags as (endpoint: string) => number)(endpoint);
+        written.set(endpoint, flags);
+        return flags;
+      });
+    const plan = this.plan(
+      nodes,
+      mesh,
+      (problem) => deps.onProblem(problem.object, problem.message),
+      policyFlags,
+    );
     // remote clusters' nodes (as the mesh merge accepted them) are peers like local ones
     if (encryption && clustermesh && mesh)
       encryption.setRemoteNodes(remoteClusterNodes(clustermesh.views(), mesh.tunnelNodes));
@@ -70,6 +85,7 @@ export class DatapathLoop {
     try {
       ops = deps.datapath.reconcile(plan.maps).length;
       this.lastDesired = plan.maps;
+      deps.onPolicyFlagsWritten?.(written);
       clustermesh?.datapathProgrammed(true);
       await syncTunnelRoutes(plan.tunnelRoutes);
       this.last = { at: new Date().toISOString(), ops };
@@ -111,13 +127,14 @@ export class DatapathLoop {
     nodes: NodeInfo[],
     mesh: MeshDatapathInputs | undefined,
     onProblem: (problem: { object: string; message: string }) => void,
+    policyFlags = this.deps.policyFlags,
   ) {
     const { deps } = this;
     const { caches } = deps;
     return planNodeDatapath({
       nodeName: deps.nodeName,
       clusterId: deps.clusterId,
-      policyFlags: deps.policyFlags,
+      policyFlags,
       cidrIdentities: deps.cidrIdentities?.(),
       nodeIp: deps.nodeIp,
       nodes,

@@ -68,5 +68,5 @@ export const STRUCT_LAYOUTS = {
   },
   policy_entry: { size: 8, members: { verdict: 0, pad: 1, pad2: 2, rule: 4 } },
   policy_drop_key: { size: 8, members: { policy_id: 0, direction: 2, pad: 3, rule: 4 } },
-  policy_ct_entry: { size: 8, members: { last_seen_ns: 0 } },
+  policy_ct_entry: { size: 8, members: { last_seen: 0, revision: 4 } },
 } as const satisfies Record<string, StructSpec>;

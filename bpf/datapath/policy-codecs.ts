@@ -108,12 +108,35 @@ export const policyDropKeyCodec: Codec<PolicyDropKey> = {
   },
 };
 
-export const policyCtEntryCodec: Codec<{ lastSeenNs: bigint }> = {
+/** A cm_policy_ct entry (dp_types.h struct policy_ct_entry). */
+export interface PolicyCtEntry {
+  /** bpf_ktime_get_coarse_ns() >> 30 when a packet last used it */
+  lastSeen: number;
+  /** the endpoint slot's policy revision when the connection was last judged (31 bits) */
+  revision: number;
+  /** the endpoint opened the connection (an egress request) */
+  egress: boolean;
+}
+
+const POLICY_CT_F_EGRESS = 0x8000_0000;
+/** Revisions are 31 bits (the top bit of the entry's word is POLICY_CT_F_EGRESS); they wrap. */
+export const POLICY_REVISION_MASK = 0x7fff_ffff;
+
+export const policyCtEntryCodec: Codec<PolicyCtEntry> = {
   size: L.policy_ct_entry.size,
   encode(value, target, offset) {
-    target.writeBigUInt64LE(value.lastSeenNs, offset + L.policy_ct_entry.members.last_seen_ns);
+    const m = L.policy_ct_entry.members;
+    target.writeUInt32LE(value.lastSeen >>> 0, offset + m.last_seen);
+    const flags = value.egress ? POLICY_CT_F_EGRESS : 0;
+    target.writeUInt32LE(((value.revision & POLICY_REVISION_MASK) | flags) >>> 0, offset + m.revision);
   },
   decode(source, offset) {
-    return { lastSeenNs: source.readBigUInt64LE(offset + L.policy_ct_entry.members.last_seen_ns) };
+    const m = L.policy_ct_entry.members;
+    const word = source.readUInt32LE(offset + m.revision);
+    return {
+      lastSeen: source.readUInt32LE(offset + m.last_seen),
+      revision: word & POLICY_REVISION_MASK,
+      egress: (word & POLICY_CT_F_EGRESS) !== 0,
+    };
   },
 };

@@ -1,13 +1,16 @@
 /**
  * The network policy maps of a node's datapath (bpf/include/dp_policy.h), opened from their pins:
- * cm_policy (verdicts), cm_policy_ct (allowed connections), cm_policy_drops (denials per rule).
+ * cm_policy (verdicts), cm_policy_ct (allowed connections), cm_policy_drops (denials per rule),
+ * cm_policy_rev (each endpoint slot's policy revision).
  * Thin I/O: what to write comes from policy-entries.ts.
  */
 import { join } from "node:path";
-import { BpfMap, u64Codec } from "../libbpf-ts/index.js";
+import { BpfMap, u32Codec, u64Codec } from "../libbpf-ts/index.js";
 import { type CtKey, ctKeyCodec } from "./codecs.js";
 import { mapsDirectory } from "./maps.js";
 import {
+  POLICY_REVISION_MASK,
+  type PolicyCtEntry,
   type PolicyDirCode,
   type PolicyDropKey,
   type PolicyMapEntry,
@@ -22,6 +25,7 @@ export const PolicyMapName = {
   policy: "cm_policy",
   conntrack: "cm_policy_ct",
   drops: "cm_policy_drops",
+  revisions: "cm_policy_rev",
 } as const;
 
 export interface PolicyDropCount extends PolicyDropKey {
@@ -31,8 +35,9 @@ export interface PolicyDropCount extends PolicyDropKey {
 export class PolicyMaps {
   private constructor(
     readonly policy: BpfMap<PolicyMapKey, PolicyMapEntry>,
-    readonly conntrack: BpfMap<CtKey, { lastSeenNs: bigint }>,
+    readonly conntrack: BpfMap<CtKey, PolicyCtEntry>,
     readonly drops: BpfMap<PolicyDropKey, bigint>,
+    readonly revisions: BpfMap<number, number>,
   ) {}
 
   /** Opens the pins a loaded datapath created under pinRoot. */
@@ -45,7 +50,9 @@ export class PolicyMaps {
       const conntrack = BpfMap.openPinned(join(dir, PolicyMapName.conntrack), ctKeyCodec, policyCtEntryCodec);
       opened.push(conntrack);
       const drops = BpfMap.openPinned(join(dir, PolicyMapName.drops), policyDropKeyCodec, u64Codec);
-      return new PolicyMaps(policy, conntrack, drops);
+      opened.push(drops);
+      const revisions = BpfMap.openPinned(join(dir, PolicyMapName.revisions), u32Codec, u32Codec);
+      return new PolicyMaps(policy, conntrack, drops, revisions);
     } catch (error) {
       for (const map of opened) map.close();
       throw error;
@@ -85,20 +92,26 @@ export class PolicyMaps {
   }
 
   /**
-   * Forgets the connections policy allowed to or from these addresses: after a policy or identity
-   * change, a flow the new policy denies must be judged again rather than ride its old entry.
+   * Makes the datapath judge again the connections these slots' policies allowed so far: bumps each
+   * slot's revision, so that a packet finding an entry of an older one has its connection judged
+   * against the policy as it is now (dp_policy.h). Call after writing the narrowed policy. Costs one
+   * lookup and one update per slot, however many connections there are (what replaced a scan of
+   * cm_policy_ct). Returns the new revisions.
    */
-  flushConnections(addresses: ReadonlySet<string>): number {
-    const stale = [...this.conntrack.keys()].filter(
-      (key) => addresses.has(key.saddr) || addresses.has(key.daddr),
-    );
-    for (const key of stale) this.conntrack.delete(key);
-    return stale.length;
+  bumpRevisions(slots: Iterable<number>): Map<number, number> {
+    const bumped = new Map<number, number>();
+    for (const slot of slots) {
+      const revision = ((this.revisions.get(slot) ?? 0) + 1) & POLICY_REVISION_MASK;
+      this.revisions.set(slot, revision);
+      bumped.set(slot, revision);
+    }
+    return bumped;
   }
 
   close(): void {
     this.policy.close();
     this.conntrack.close();
     this.drops.close();
+    this.revisions.close();
   }
 }

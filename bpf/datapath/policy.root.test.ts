@@ -323,6 +323,101 @@ describe("network policy in the datapath (BPF_PROG_TEST_RUN)", () => {
     assert.equal(ingress(unreachable(5354)), TC_ACT_SHOT, "error about no flow of ours");
   });
 
+  it("a narrowed policy stops an established connection once the slot's revision is bumped, no scan", () => {
+    // egress enforced too: the replies need the connection's entry, so the connection has one
+    const allowClient = entry({ identity: CLIENT_ID, protocol: Proto.TCP, port: 80, endPort: 80 });
+    program(SERVER, 1, { ingress: true, egress: true }, [allowClient]);
+    const request = buildPacket({ saddr: CLIENT, daddr: SERVER, proto: Proto.TCP, sport: 43000, dport: 80 });
+    const reply = buildPacket({ saddr: SERVER, daddr: CLIENT, proto: Proto.TCP, sport: 80, dport: 43000 });
+    const inbound = () =>
+      datapath.program(ProgramName.toPod).testRun({ data: request, context: identityMarkContext(CLIENT_ID) })
+        .returnValue;
+    const outbound = () => datapath.program(ProgramName.fromPod).testRun({ data: reply }).returnValue;
+    assert.equal(inbound(), TC_ACT_OK);
+    assert.equal(outbound(), TC_ACT_REDIRECT, "the reply rides the connection's entry");
+    const [[, recorded]] = [...policy.conntrack.entries()];
+    assert.equal(recorded.egress, false, "opened towards the endpoint");
+
+    program(SERVER, 1, { ingress: true, egress: true }, []); // the client is no longer admitted
+    assert.equal(inbound(), TC_ACT_OK, "the entry is of the current revision until the bump");
+    policy.bumpRevisions([1]);
+    assert.equal(inbound(), TC_ACT_SHOT, "judged again: denied");
+    assert.equal(outbound(), TC_ACT_SHOT, "its replies too (judged as the connection was opened)");
+    assert.deepEqual(
+      policy.readDrops().map(({ direction, rule, packets }) => ({ direction, rule, packets })),
+      [{ direction: PolicyDir.ingress, rule: 0, packets: 2n }],
+    );
+    assert.equal(policy.conntrack.entries().next().done, false, "the stale entry stays");
+
+    program(SERVER, 1, { ingress: true, egress: true }, [allowClient]);
+    assert.equal(inbound(), TC_ACT_OK, "widened again: the stale entry is judged, passes, is refreshed");
+    policy.bumpRevisions([2]); // another endpoint's slot: this connection is not judged again
+    assert.equal(outbound(), TC_ACT_REDIRECT);
+    assert.equal(drops(), 2n);
+  });
+
+  it("a connection whose verdicts are cheap in both directions gets no entry: narrowing applies at once", () => {
+    program(CLIENT, 2, { ingress: false, egress: true }, [
+      entry({ direction: "egress", identity: REMOTE_ID, protocol: Proto.TCP, port: 80, endPort: 80 }),
+    ]);
+    const send = () =>
+      datapath.program(ProgramName.fromPod).testRun({
+        data: buildPacket({ saddr: CLIENT, daddr: REMOTE_POD, proto: Proto.TCP, sport: 44000, dport: 80 }),
+      }).returnValue;
+    const reply = () =>
+      datapath.program(ProgramName.toPod).testRun({
+        data: buildPacket({ saddr: REMOTE_POD, daddr: CLIENT, proto: Proto.TCP, sport: 80, dport: 44000 }),
+        context: identityMarkContext(REMOTE_ID),
+      }).returnValue;
+    assert.equal(send(), TC_ACT_REDIRECT);
+    assert.equal(reply(), TC_ACT_OK, "ingress has no policy: the reply passes");
+    assert.equal(send(), TC_ACT_REDIRECT);
+    assert.equal(policy.conntrack.entries().next().done, true, "neither packet recorded the connection");
+
+    program(CLIENT, 2, { ingress: false, egress: true }, []);
+    assert.equal(send(), TC_ACT_SHOT, "no entry to ride: the narrowed policy applies to the next packet");
+  });
+
+  it("a connection opened where no policy applies is recorded if the other direction would refuse its replies", () => {
+    // egress admits the remote pod on port 80 only: a connection the remote pod opens to port 8080
+    // has replies to its ephemeral port, which egress refuses; one to port 80 from port 80 would not
+    program(CLIENT, 2, { ingress: false, egress: true }, [
+      entry({ direction: "egress", identity: REMOTE_ID, protocol: Proto.TCP, port: 80, endPort: 80 }),
+    ]);
+    const inbound = buildPacket({
+      saddr: REMOTE_POD,
+      daddr: CLIENT,
+      proto: Proto.TCP,
+      sport: 45000,
+      dport: 8080,
+    });
+    assert.equal(
+      datapath.program(ProgramName.toPod).testRun({ data: inbound, context: identityMarkContext(REMOTE_ID) })
+        .returnValue,
+      TC_ACT_OK,
+    );
+    const [[, recorded]] = [...policy.conntrack.entries()];
+    assert.equal(recorded.egress, false);
+    const answer = buildPacket({
+      saddr: CLIENT,
+      daddr: REMOTE_POD,
+      proto: Proto.TCP,
+      sport: 8080,
+      dport: 45000,
+    });
+    assert.equal(
+      datapath.program(ProgramName.fromPod).testRun({ data: answer }).returnValue,
+      TC_ACT_REDIRECT,
+    );
+    policy.bumpRevisions([2]);
+    assert.equal(
+      datapath.program(ProgramName.fromPod).testRun({ data: answer }).returnValue,
+      TC_ACT_REDIRECT,
+      "judged again as opened (ingress, no policy there): still allowed",
+    );
+    assert.equal(drops(), 0n);
+  });
+
   it("an update rewrites only what changed", () => {
     const many = Array.from({ length: 1000 }, (_, index) => entry({ identity: 0x02_0000 + 256 + index }));
     program(SERVER, 1, { ingress: true, egress: false }, many);

@@ -4,10 +4,12 @@
  * local pods' traffic and the tunnel's, with the source identity in skb->mark).
  *  1. no policy selects the endpoint: pass, no lookup; enforced only in the other direction: the
  *     connection is recorded (its replies come back through the enforced direction) and passes;
- *  2. policy conntrack (cm_policy_ct): an allowed connection, or the reply of one, passes;
+ *  2. policy conntrack (cm_policy_ct): an allowed connection, or the reply of one, passes if its entry
+ *     carries the endpoint slot's current policy revision (cm_policy_rev); an entry of an older
+ *     revision (the policy narrowed since) has its connection judged again as it was opened;
  *  3. cm_policy: at most 10 exact-key hash probes, only at levels the endpoint has entries for
  *     (EP_F_*_LEVELS); the first hit is the verdict because the agent resolved "deny wins" when it
- *     wrote the entries; no hit = default deny. Allowed → conntrack entries for both directions.
+ *     wrote the entries; no hit = default deny. Allowed → one conntrack entry for both directions.
  * The cost does not depend on how many rules or identities there are: each probe is one hash lookup.
  * Modelled on Cilium's bpf/lib/policy.h (https://github.com/cilium/cilium/blob/main/bpf/lib/policy.h),
  * which probes an LPM map instead.
@@ -41,6 +43,17 @@ struct {
 	__type(value, struct policy_ct_entry);
 	DP_PIN;
 } cm_policy_ct SEC(".maps");
+
+/* Per endpoint policy slot (endpoint_info.flags >> EP_F_POLICY_ID_SHIFT): the revision of its
+ * policy. The agent bumps it when the policy narrows (an entry deleted or turned deny, a direction
+ * newly enforced), after writing cm_policy: connection entries of older revisions are judged again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, POLICY_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+	DP_PIN;
+} cm_policy_rev SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -146,20 +159,30 @@ static __always_inline void policy_ct_key(struct ct_key *key, const union dp_add
 	key->direction = endpoint_is_source ^ !swap; /* 0: the endpoint is key->saddr */
 }
 
-static __always_inline int policy_ct_live(struct policy_ct_entry *entry, __u8 proto, __u64 now)
+/* now: bpf_ktime_get_coarse_ns() >> POLICY_CT_TIME_SHIFT. Refreshes last_seen at most once a unit. */
+static __always_inline int policy_ct_live(struct policy_ct_entry *entry, __u8 proto, __u32 now)
 {
-	__u64 lifetime = proto == IPPROTO_TCP_ ? POLICY_CT_LIFETIME_TCP_NS : POLICY_CT_LIFETIME_NONTCP_NS;
+	__u32 lifetime = proto == IPPROTO_TCP_ ? POLICY_CT_LIFETIME_TCP : POLICY_CT_LIFETIME_NONTCP;
 
-	if (now - entry->last_seen_ns > lifetime)
+	if (now - entry->last_seen > lifetime)
 		return 0;
-	if (now - entry->last_seen_ns > POLICY_CT_REFRESH_NS)
-		entry->last_seen_ns = now;
+	if (entry->last_seen != now)
+		entry->last_seen = now;
 	return 1;
+}
+
+static __always_inline __u32 policy_revision(__u16 policy_id)
+{
+	__u32 slot = policy_id;
+	__u32 *revision = bpf_map_lookup_elem(&cm_policy_rev, &slot);
+
+	return revision ? *revision & POLICY_CT_REV_MASK : 0;
 }
 
 /* An ICMP error about a connection this endpoint's policy let through: the embedded header is the
  * packet the error answers. */
-static __always_inline int policy_related(struct __sk_buff *skb, const struct packet *pkt, __u8 direction, __u64 now)
+static __always_inline int policy_related(struct __sk_buff *skb, const struct packet *pkt, __u8 direction, __u32 now,
+					  __u32 revision)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -206,7 +229,8 @@ static __always_inline int policy_related(struct __sk_buff *skb, const struct pa
 	 * endpoint received (the error goes out): the endpoint's address is its source iff ingress */
 	policy_ct_key(&key, &inner_saddr, &inner_daddr, sport, dport, proto, pkt->family, direction == POLICY_DIR_INGRESS);
 	entry = bpf_map_lookup_elem(&cm_policy_ct, &key);
-	return entry && policy_ct_live(entry, key.proto, now);
+	/* of a connection judged under an older policy: not before a packet of its own is judged again */
+	return entry && (entry->revision & POLICY_CT_REV_MASK) == revision && policy_ct_live(entry, key.proto, now);
 }
 
 static __always_inline struct policy_entry *policy_probe(struct policy_key *key, __u32 levels, __u32 bit,
@@ -220,7 +244,8 @@ static __always_inline struct policy_entry *policy_probe(struct policy_key *key,
 	return bpf_map_lookup_elem(&cm_policy, key);
 }
 
-/* The entry that decides, most specific first; NULL = no rule matched (default deny). */
+/* The entry that decides, most specific first (the probe order is the levels' bit order); NULL = no
+ * rule matched (default deny). */
 static __always_inline struct policy_entry *policy_match(__u16 policy_id, __u8 direction, __u32 levels,
 							  __u32 identity, __u8 proto, __u16 port, int has_port)
 {
@@ -273,55 +298,117 @@ static __always_inline void policy_count_drop(__u16 policy_id, __u8 direction, _
 		bpf_map_update_elem(&cm_policy_drops, &key, &one, BPF_NOEXIST);
 }
 
+static __always_inline __u32 endpoint_levels(const struct endpoint_info *ep, __u8 direction)
+{
+	return (ep->flags >> (direction == POLICY_DIR_INGRESS ? EP_F_INGRESS_LEVELS_SHIFT : EP_F_EGRESS_LEVELS_SHIFT)) &
+	       EP_F_LEVELS_MASK;
+}
+
+/* Whether the endpoint's policy in this direction, probed at these levels, lets a connection to port
+ * (host order) open with peer; *rule: the rule of the entry that decided (0: none, the default). An
+ * unenforced direction holds deny entries only (a policy with default deny off): they deny, anything
+ * else passes. */
+static __always_inline int policy_admits(const struct endpoint_info *ep, __u16 policy_id, __u8 direction, __u32 levels,
+					 __u32 peer, __u8 proto, __u16 port, int has_port, __u32 *rule)
+{
+	struct policy_entry *verdict =
+		levels ? policy_match(policy_id, direction, levels, peer, proto, port, has_port) : NULL;
+
+	*rule = verdict ? verdict->rule : 0;
+	if (endpoint_enforces(ep, direction))
+		return verdict && verdict->verdict == POLICY_ALLOW;
+	return !verdict || verdict->verdict != POLICY_DENY;
+}
+
+/* Admitted at the first POLICY_QUICK_LEVELS levels the endpoint has in this direction: a hit there
+ * is the verdict all levels would give (the first hit decides); no hit there is an answer only when
+ * there are no further levels (an unenforced direction passes what no deny entry matches).
+ * 0: denied, or not known without more probes. */
+static __always_inline int policy_admits_quickly(const struct endpoint_info *ep, __u16 policy_id, __u8 direction,
+						 __u32 peer, __u8 proto, __u16 port, int has_port)
+{
+	__u32 levels = endpoint_levels(ep, direction), quick = 0, rest = levels, rule;
+
+#pragma unroll
+	for (int i = 0; i < POLICY_QUICK_LEVELS; i++) {
+		quick |= rest & -rest; /* the lowest level left: the next probe */
+		rest &= rest - 1;
+	}
+	if (rest && !endpoint_enforces(ep, direction))
+		return 0;
+	return policy_admits(ep, policy_id, direction, quick, peer, proto, port, has_port, &rule);
+}
+
 /* The verdict of the endpoint's policy on this packet in this direction (peer = the other side's
- * identity): TC_ACT_OK, or TC_ACT_SHOT counted as METRIC_DROP_POLICY and per rule. */
+ * identity): TC_ACT_OK, or TC_ACT_SHOT counted as METRIC_DROP_POLICY and per rule.
+ * Quick path: when the packet is admitted at the first POLICY_QUICK_LEVELS levels of this direction
+ * and a reply to it would be at those of the other, the verdicts of the connection are a pure
+ * function of its packets and the policy: the packet passes with no conntrack lookup, and its
+ * connection gets no entry. That spares a new connection the LRU insert, which was most of its cost
+ * (bench/policy.ts), and makes a narrowed policy apply at once. Anything else takes the tracked
+ * path: the conntrack entry, or all levels and an entry for the connection. */
 static __always_inline int policy_enforce(struct __sk_buff *skb, const struct packet *pkt,
 					  const struct endpoint_info *ep, __u8 direction, __u32 peer)
 {
 	struct policy_l4 l4 = {};
 	struct ct_key key = {};
 	struct policy_ct_entry *entry, fresh = {};
-	struct policy_entry *verdict;
-	__u64 now;
-	__u32 levels;
-	__u16 policy_id;
-	int enforced;
+	__u32 now, revision, rule;
+	__u8 reverse = direction == POLICY_DIR_INGRESS ? POLICY_DIR_EGRESS : POLICY_DIR_INGRESS;
+	__u8 judged = direction;
+	__u16 policy_id, port;
 
 	if (!endpoint_has_policy(ep))
 		return TC_ACT_OK;
-	enforced = endpoint_enforces(ep, direction);
 	/* the node itself reaches its pods (kubelet probes), as Cilium's allow-localhost default */
-	if (enforced && direction == POLICY_DIR_INGRESS && peer == IDENTITY_HOST)
+	if (direction == POLICY_DIR_INGRESS && peer == IDENTITY_HOST && endpoint_enforces(ep, direction))
 		return TC_ACT_OK;
 	policy_id = ep->flags >> EP_F_POLICY_ID_SHIFT;
 	if (policy_l4_parse(skb, pkt, &l4))
 		goto drop_invalid;
 	if (l4.icmp_neighbor)
 		return TC_ACT_OK;
-	now = bpf_ktime_get_coarse_ns();
+	port = bpf_ntohs(pkt->dport);
+	if (policy_admits_quickly(ep, policy_id, direction, peer, pkt->proto, port, pkt->has_ports) &&
+	    policy_admits_quickly(ep, policy_id, reverse, peer, pkt->proto, bpf_ntohs(pkt->sport), pkt->has_ports))
+		return TC_ACT_OK;
+
+	now = bpf_ktime_get_coarse_ns() >> POLICY_CT_TIME_SHIFT;
+	revision = policy_revision(policy_id);
 	policy_ct_key(&key, &pkt->saddr, &pkt->daddr, l4.sport, l4.dport, pkt->proto, pkt->family,
 		      direction == POLICY_DIR_EGRESS);
 	entry = bpf_map_lookup_elem(&cm_policy_ct, &key);
-	if (entry && policy_ct_live(entry, pkt->proto, now))
-		return TC_ACT_OK;
-	if (l4.icmp_error && policy_related(skb, pkt, direction, now))
-		return TC_ACT_OK;
-	levels = (ep->flags >> (direction == POLICY_DIR_INGRESS ? EP_F_INGRESS_LEVELS_SHIFT : EP_F_EGRESS_LEVELS_SHIFT)) &
-		 EP_F_LEVELS_MASK;
-	/* an unenforced direction holds deny entries only (a policy with default deny off): they deny,
-	 * anything else passes. A passing connection is recorded all the same, or the other direction,
-	 * if enforced, would refuse its replies (Cilium tracks every connection likewise). */
-	verdict = levels ? policy_match(policy_id, direction, levels, peer, pkt->proto, bpf_ntohs(pkt->dport),
-					pkt->has_ports)
-			 : NULL;
-	if (enforced ? !verdict || verdict->verdict != POLICY_ALLOW : verdict && verdict->verdict == POLICY_DENY) {
-		policy_count_drop(policy_id, direction, verdict ? verdict->rule : 0);
+	if (entry && policy_ct_live(entry, pkt->proto, now)) {
+		if ((entry->revision & POLICY_CT_REV_MASK) == revision)
+			return TC_ACT_OK;
+		/* the policy narrowed since: the connection is judged again as it was opened (a reply's
+		 * source port is the request's destination port) */
+		judged = entry->revision & POLICY_CT_F_EGRESS ? POLICY_DIR_EGRESS : POLICY_DIR_INGRESS;
+		if (judged != direction)
+			port = bpf_ntohs(pkt->sport);
+	} else {
+		entry = NULL;
+		if (l4.icmp_error && policy_related(skb, pkt, direction, now, revision))
+			return TC_ACT_OK;
+	}
+	if (!policy_admits(ep, policy_id, judged, endpoint_levels(ep, judged), peer, pkt->proto, port, pkt->has_ports,
+			   &rule)) {
+		/* a stale entry stays: its connection's packets keep being judged (and pass again if the
+		 * policy widens); deleting it would let a reply re-open the connection the other way */
+		policy_count_drop(policy_id, judged, rule);
 		count_metric(METRIC_DROP_POLICY, skb->len);
 		return TC_ACT_SHOT;
 	}
-	/* ICMP errors are never connections of their own */
+	if (entry) {
+		entry->revision = (entry->revision & POLICY_CT_F_EGRESS) | revision;
+		return TC_ACT_OK;
+	}
+	/* ICMP errors are never connections of their own. A connection opened in a direction without
+	 * policy of its own is recorded all the same (its replies need the entry, or the quick path
+	 * would have passed the packet); Cilium tracks every connection likewise. */
 	if (!l4.icmp_error) {
-		fresh.last_seen_ns = now;
+		fresh.last_seen = now;
+		fresh.revision = revision | (direction == POLICY_DIR_EGRESS ? POLICY_CT_F_EGRESS : 0);
 		bpf_map_update_elem(&cm_policy_ct, &key, &fresh, BPF_ANY);
 	}
 	return TC_ACT_OK;

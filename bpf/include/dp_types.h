@@ -134,6 +134,7 @@ struct endpoint_info {
 #define EP_F_EGRESS_LEVELS_SHIFT 12
 #define EP_F_LEVELS_MASK 0x3ff
 #define EP_F_POLICY_ID_SHIFT 22 /* 10 bits: 1..1023 (a node runs far fewer pods) */
+#define POLICY_SLOTS 1024      /* cm_policy_rev: one revision per slot (0 unused) */
 
 /* cm_policy (hash): one verdict per (endpoint policy slot, direction, peer identity, protocol, port
  * level). A packet probes at most 10 exact keys, most specific first: for the peer identity and
@@ -180,14 +181,23 @@ struct policy_drop_key {
 
 /* cm_policy_ct (LRU), keyed by struct ct_key in a canonical form (dp_policy.h: policy_ct_key): a
  * connection an endpoint's policy allowed, in either direction; its later packets and its replies
- * skip the policy lookup. ICMP echo uses the echo id as both ports. */
+ * skip the policy lookup. ICMP echo uses the echo id as both ports.
+ * revision: the endpoint slot's policy revision (cm_policy_rev) when the connection was last judged,
+ * and whether the endpoint opened it (POLICY_CT_F_EGRESS). When a policy narrows, the agent bumps the
+ * slot's revision instead of scanning this map: a packet that finds an entry of an older revision
+ * has its connection judged again, as it was opened, and the entry refreshed or the packet dropped.
+ * 8 bytes, as the entry was before (a u64 last_seen_ns): pins keep their size. */
 struct policy_ct_entry {
-	__u64 last_seen_ns;
+	__u32 last_seen; /* bpf_ktime_get_coarse_ns() >> POLICY_CT_TIME_SHIFT */
+	__u32 revision;  /* POLICY_CT_REV_MASK | POLICY_CT_F_EGRESS */
 };
 
-#define POLICY_CT_LIFETIME_TCP_NS (6ULL * 3600 * 1000000000ULL) /* Cilium's ct-tcp default */
-#define POLICY_CT_LIFETIME_NONTCP_NS (60ULL * 1000000000ULL)
-#define POLICY_CT_REFRESH_NS 1000000000ULL /* write last_seen at most once a second per entry */
+#define POLICY_CT_TIME_SHIFT 30 /* ~1.07 s units: a u32 lasts 146 years of uptime */
+#define POLICY_CT_LIFETIME_TCP ((6ULL * 3600 * 1000000000ULL) >> POLICY_CT_TIME_SHIFT) /* Cilium's ct-tcp default */
+#define POLICY_CT_LIFETIME_NONTCP ((60ULL * 1000000000ULL) >> POLICY_CT_TIME_SHIFT)
+#define POLICY_CT_REV_MASK 0x7fffffffU
+#define POLICY_CT_F_EGRESS 0x80000000U /* the endpoint opened the connection (egress request) */
+#define POLICY_QUICK_LEVELS 2 /* dp_policy.h: the quick path probes at most this many levels per direction */
 
 /* cm_config, single entry at key 0 */
 struct dp_config {

@@ -137,7 +137,7 @@ describe("policy parsers: bad input names the field", () => {
     assert.equal(warned.reason, "ValidWithWarnings");
     assert.match(
       warned.message,
-      /spec\.egress\[0\]\.toPorts: named port "dns" in an egress rule is not supported/,
+      /spec\.egress\[0\]\.toPorts: named port "dns" in an egress rule: no container port of this cluster's pods has that name/,
     );
     assert.equal(
       policyCondition(parsePolicy(cnp({ endpointSelector: web }), { clusterName: "c1" })).reason,

@@ -60,7 +60,12 @@ export function ruleRefText(ref: PolicyRuleRef, verdict: PolicyVerdict = "allow"
   return `${ref.kind} ${where} ${spec}${ref.direction}${verdict === "deny" ? "Deny" : ""}[${ref.index}]`;
 }
 
-/** Egress named ports would need every peer's container ports: not supported, said in the status. */
+const EGRESS_NAMED_PORT_WARNING = /^named port "(.*)" in an egress rule: /;
+
+/**
+ * An egress rule's named port resolves against the container ports of the cluster's pods, which only
+ * the agent knows (named-ports.ts): until it has, each is said to match nothing.
+ */
 export function egressNamedPortWarnings(
   rules: PolicyRule[],
   pathOf: (rule: PolicyRule) => string,
@@ -73,10 +78,15 @@ export function egressNamedPortWarnings(
             ? [
                 {
                   path: pathOf(rule),
-                  message: `named port "${port.name}" in an egress rule is not supported (named ports resolve only in ingress rules, against the selected pod's container ports): it matches no traffic`,
+                  message: `named port "${port.name}" in an egress rule: no container port of this cluster's pods has that name and protocol, so it matches no traffic`,
                 },
               ]
             : [],
         ),
   );
+}
+
+/** The port name an egressNamedPortWarnings warning is about (undefined: another warning). */
+export function egressNamedPortOfWarning(warning: PolicyFieldError): string | undefined {
+  return EGRESS_NAMED_PORT_WARNING.exec(warning.message)?.[1];
 }

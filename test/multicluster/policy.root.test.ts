@@ -5,11 +5,13 @@
  *   - only c2's x (io.cilium.k8s.policy.cluster: c2);
  *   - default deny with a mesh-wide allow (any cluster's x);
  *   - a pod whose labels change gets its verdict within a second;
+ *   - a narrowed policy stops an established connection it no longer allows;
  *   - c2 disconnected: its identities are gone from the server's policy.
  * Drops are visible per endpoint in the agent's status. (A forged identity is checked in the
  * datapath's own namespace test: bpf/datapath/netns.root.test.ts.)
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -272,6 +274,80 @@ describe("network policy across two clusters (root: two-cluster lab)", {
       k("c1", ["-n", NS, "delete", "ciliumnetworkpolicy", "bad-range"]);
     }
     await expectVerdicts("unchanged by the invalid policy", { x1: false, x2: true, y2: true });
+  });
+
+  it("a narrowed policy stops an established connection it no longer allows", async () => {
+    // on the echo port (9000), which the policies of the cases before leave closed; ingress and
+    // egress enforced: the connection's replies need its conntrack entry
+    const streamPolicy = (from: unknown[]) => ({
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: { name: "stream", namespace: NS },
+      spec: {
+        podSelector: { matchLabels: { app: "server" } },
+        policyTypes: ["Ingress", "Egress"],
+        ingress: [{ from, ports: [{ protocol: "TCP", port: 9000 }] }],
+      },
+    });
+    const c2 = (app: string) => [{ podSelector: { matchLabels: { app, [CLUSTER_LABEL]: "c2" } } }];
+    const echo = (lines: string) =>
+      `const s=require("net").connect(9000,${JSON.stringify(serverIp)});${lines}s.on("data",d=>process.stdout.write(d));s.on("error",()=>process.exit(1));s.on("close",()=>process.exit(0));`;
+    const exec = (script: string) => ["-n", NS, "exec", "x2", "--", process.execPath, "-e", script];
+    /** One new connection to the echo port, answered within a second. */
+    const x2Echoes = () =>
+      mesh
+        .kubectl("c2", exec(echo(`s.write("x");setTimeout(()=>process.exit(1),1000);`)))
+        .stdout.includes('"echo"');
+    const x2Reaches = (want: boolean) =>
+      waitFor(`x2 ${want ? "reaches" : "does not reach"} the echo port`, () => x2Echoes() === want, {
+        timeoutMs: 15_000,
+        intervalMs: 200,
+      });
+    await x2Reaches(false);
+    apply(streamPolicy(c2("x")));
+    await x2Reaches(true);
+    // x2 keeps one connection and sends a line every 100 ms
+    const stream = spawn(
+      "kubectl",
+      ["--context", mesh.context("c2"), ...exec(echo(`setInterval(()=>s.write("x"),100);`))],
+      {
+        env: mesh.lab?.env ?? process.env,
+        stdio: ["ignore", "pipe", "ignore"],
+      },
+    );
+    let echoes = 0;
+    let lastEcho = 0;
+    stream.stdout.on("data", (chunk: Buffer) => {
+      echoes += chunk
+        .toString()
+        .split("\n")
+        .filter((line) => line.includes('"echo"')).length;
+      lastEcho = Date.now();
+    });
+    try {
+      await waitFor("the connection echoes", () => echoes >= 5, { timeoutMs: 30_000, intervalMs: 100 });
+      // a change that takes nothing from x2 leaves the connection alone
+      apply(streamPolicy([...c2("x"), ...c2("y")]));
+      const widened = echoes;
+      await waitFor("the connection still echoes after a widening", () => echoes >= widened + 30, {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      });
+      apply(streamPolicy(c2("nobody")));
+      // no exec into x2 while its stream runs (watched: only the stream's own output); echoes came
+      // every 100 ms, so two silent seconds mean the connection no longer gets through
+      const before = echoes;
+      await waitFor("the established connection stops", () => Date.now() - lastEcho > 2_000, {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      });
+      assert.ok(echoes - before < 200, `echoes after the narrowing: ${echoes - before}`);
+      stream.kill();
+      await x2Reaches(false); // and no new connection either
+    } finally {
+      stream.kill();
+      remove("stream");
+    }
   });
 
   it("c2 disconnected: its identities stop matching", async () => {
