@@ -102,7 +102,7 @@ struct {
 /* note->enabled after flow_begin */
 enum flow_report {
 	FLOW_REPORT_OFF = 0,
-	FLOW_REPORT_DROPS = 1, /* aggregated: only a drop is reported */
+	FLOW_REPORT_AGGREGATED = 1, /* a drop, or what the aggregation table lets through */
 	FLOW_REPORT_ALL = 2,
 };
 
@@ -117,17 +117,19 @@ static __always_inline void flow_begin(struct __sk_buff *skb, __u8 hook)
 	note->metrics = 0;
 	note->last = 0;
 	note->enabled = FLOW_REPORT_OFF;
+	note->agg_key = 0;
 	if (!config || !(config->flags & DP_CONFIG_FLOWS))
 		return;
-	note->enabled = FLOW_REPORT_DROPS;
+	note->enabled = FLOW_REPORT_AGGREGATED;
 	/* not IP: never an event */
 	if (parse_packet(skb, &pkt) != 0)
 		return;
 	note->orig_daddr = pkt.daddr;
 	note->orig_dport = pkt.dport;
-	/* aggregation is decided on the packet as the hook received it, before any translation */
-	if ((config->flags & DP_CONFIG_FLOWS_ALL) || flow_agg_report(&pkt, hook))
+	if (config->flags & DP_CONFIG_FLOWS_ALL)
 		note->enabled = FLOW_REPORT_ALL;
+	else
+		note->agg_key = flow_agg_key(&pkt, hook);
 }
 
 static __always_inline int flow_end(struct __sk_buff *skb, int verdict, __u8 hook)
@@ -145,8 +147,8 @@ static __always_inline int flow_end(struct __sk_buff *skb, int verdict, __u8 hoo
 	 * to-pod counts nothing for a plain delivery, but that delivery is the flow's last step */
 	if (verdict != TC_ACT_SHOT && !note->metrics && hook != FLOW_HOOK_TO_POD)
 		return verdict;
-	/* aggregated (decided by flow_begin, before parsing the packet again) */
-	if (verdict != TC_ACT_SHOT && note->enabled != FLOW_REPORT_ALL)
+	/* aggregated (before parsing the packet again) */
+	if (verdict != TC_ACT_SHOT && note->enabled != FLOW_REPORT_ALL && !flow_agg_report(note->agg_key))
 		return verdict;
 	if (parse_packet(skb, &pkt) > 0)
 		return verdict; /* not IP */

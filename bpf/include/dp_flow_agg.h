@@ -9,7 +9,10 @@
  * One difference from Cilium, for cost: a TCP segment without SYN, FIN or RST (an established
  * connection's data and ACKs, most packets) is not reported without looking at the table, so a
  * long-lived connection is not reported again every 5 s. The table costs ~10 ns a packet (hash +
- * lookup, bench/flows.ts), which would be +10 % on those packets alone.
+ * lookup, bench/flows.ts), which would be +10 % on those packets alone. The key is taken as the
+ * hook begins (flow_begin: the packet as received), the table looked at as it ends, only for a
+ * forwarded packet the hook acted on: a drop (always reported) or a packet passed through costs
+ * no lookup.
  * Cilium keeps the flags and the report time in its conntrack entry (__ct_update_timeout in
  * https://github.com/cilium/cilium/blob/v1.18.4/bpf/lib/conntrack.h, emit_trace_notify in
  * bpf/lib/trace.h). Our conntrack covers services only, so the state lives in a per-CPU,
@@ -23,7 +26,7 @@
 
 #include "dp_common.h"
 
-#define FLOW_AGG_SLOTS 1024          /* per CPU; index = the hash's top 10 bits */
+#define FLOW_AGG_SLOTS 1024 /* per CPU; index = the key's top 10 bits */
 #define FLOW_AGG_SLOT_SHIFT 22
 #define FLOW_CLOCK_SHIFT 20 /* the table keeps the coarse clock in units of 2^20 ns (~1.05 ms) */
 #define FLOW_REPORT_INTERVAL ((5ULL * 1000 * 1000 * 1000) >> FLOW_CLOCK_SHIFT) /* 5 s: Cilium's CT_REPORT_INTERVAL */
@@ -32,8 +35,8 @@
 #define TCP_FLAGS_REPORTED (TCP_FLAG_FIN_ | TCP_FLAG_SYN | TCP_FLAG_RST_)
 
 struct flow_agg_slot {
-	__u32 tag;   /* the full hash of the connection, | 1 (0: empty) */
-	__u32 last;   /* coarse clock >> FLOW_CLOCK_SHIFT at the last report; wraps, compared by difference */
+	__u32 tag;   /* the connection's key without its TCP flags (0: empty) */
+	__u32 last;  /* coarse clock >> FLOW_CLOCK_SHIFT at the last report; wraps, compared by difference */
 	__u32 flags; /* TCP_FLAGS_REPORTED seen since the connection was first reported */
 };
 
@@ -52,8 +55,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cm_flow_agg SEC(".maps");
 
-/* Short dependency chains (the multiplies run in parallel): this runs for every packet with flows
- * on, so a word-by-word multiply chain (~10 ns) would cost more than the table lookup. */
+/* Short dependency chains (the multiplies run in parallel): a word-by-word multiply chain costs
+ * ~10 ns, more than the table lookup. */
 static __always_inline __u32 flow_agg_hash(const struct packet *pkt, __u32 hook)
 {
 	const __u32 *s = pkt->saddr.ip6_words, *d = pkt->daddr.ip6_words;
@@ -65,26 +68,38 @@ static __always_inline __u32 flow_agg_hash(const struct packet *pkt, __u32 hook)
 	return (hash ^ hash >> 16) * 0x7feb352d;
 }
 
-/* 1: report this packet if it is forwarded (a drop is reported anyway); 0: aggregated. Records the
- * report, as Cilium's __ct_update_timeout does when it returns TRACE_PAYLOAD_LEN. A function of
- * its own (a BPF-to-BPF call), so the packet stays on the stack: inlined, the compiler keeps its
- * addresses in registers across the whole hook and spills them, which cost every packet ~5 ns. */
-static __noinline int flow_agg_lookup(const struct packet *pkt, __u32 hook)
+/*
+ * The packet's aggregation key, taken when the hook begins (before any translation): the hash's
+ * top 23 bits (the top 10 pick the slot), bit 8 set, and the TCP flags in the low byte. 0: an
+ * established TCP segment, never reported without looking at the table. A function of its own (a
+ * BPF-to-BPF call) so the packet stays on the stack: inlined, the compiler keeps its addresses in
+ * registers across the whole hook and spills them, which cost every packet ~5 ns.
+ */
+static __noinline __u32 flow_agg_key(const struct packet *pkt, __u32 hook)
 {
-	__u32 hash;
-	struct flow_agg_slot *slot;
-	struct flow_agg_table *table;
-	__u32 zero = 0, now, seen, tag;
-	__u8 flags = pkt->tcp_flags & TCP_FLAGS_REPORTED;
+	if (pkt->proto == IPPROTO_TCP_ && !(pkt->tcp_flags & TCP_FLAGS_REPORTED))
+		return 0;
+	return (flow_agg_hash(pkt, hook) & ~0x1ffU) | 0x100 | pkt->tcp_flags;
+}
 
-	hash = flow_agg_hash(pkt, hook);
+/* 1: report this forwarded packet; 0: aggregated. Records the report, as Cilium's
+ * __ct_update_timeout does when it returns TRACE_PAYLOAD_LEN. Drops do not come here. */
+static __noinline int flow_agg_report(__u32 key)
+{
+	__u32 zero = 0, now, seen, tag = key & ~0xffU;
+	__u8 tcp_flags = key & 0xff, flags = tcp_flags & TCP_FLAGS_REPORTED;
+	struct flow_agg_table *table;
+	struct flow_agg_slot *slot;
+
+	if (!key)
+		return 0;
 	table = bpf_map_lookup_elem(&cm_flow_agg, &zero);
 	if (!table)
 		return 1;
-	tag = hash | 1;
-	slot = &table->slots[(hash >> FLOW_AGG_SLOT_SHIFT) & (FLOW_AGG_SLOTS - 1)];
+	slot = &table->slots[(key >> FLOW_AGG_SLOT_SHIFT) & (FLOW_AGG_SLOTS - 1)];
 	now = (__u32)(bpf_ktime_get_coarse_ns() >> FLOW_CLOCK_SHIFT);
-	if (slot->tag != tag || (is_tcp_open(pkt) && (slot->flags & (TCP_FLAG_FIN_ | TCP_FLAG_RST_)))) {
+	if (slot->tag != tag ||
+	    ((tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN && (slot->flags & (TCP_FLAG_FIN_ | TCP_FLAG_RST_)))) {
 		/* a connection not seen (or evicted), or a closed one opened again */
 		slot->tag = tag;
 		slot->flags = flags;
@@ -97,14 +112,6 @@ static __noinline int flow_agg_lookup(const struct packet *pkt, __u32 hook)
 	slot->flags = seen;
 	slot->last = now;
 	return 1;
-}
-
-static __always_inline int flow_agg_report(const struct packet *pkt, __u8 hook)
-{
-	/* an established connection's segment: no table (see above) */
-	if (pkt->proto == IPPROTO_TCP_ && !(pkt->tcp_flags & TCP_FLAGS_REPORTED))
-		return 0;
-	return flow_agg_lookup(pkt, hook);
 }
 
 #endif

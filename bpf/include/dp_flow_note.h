@@ -14,9 +14,9 @@
 struct flow_note {
 	__u32 metrics; /* bitmask of the enum dp_metric reasons counted during this run */
 	__u8 last;     /* the last reason counted: the drop reason when the verdict is a drop */
-	__u8 enabled;  /* enum flow_report (dp_flow.h): off, drops only (aggregated), every outcome */
+	__u8 enabled;  /* enum flow_report (dp_flow.h): off, aggregated, every outcome */
 	__be16 orig_dport;
-	__u32 pad;     /* unused: the map is pinned, so its value size stays */
+	__u32 agg_key; /* flow_agg_key() of the packet as the run began (dp_flow_agg.h) */
 	union dp_addr orig_daddr; /* destination before any translation */
 };
 
