@@ -128,8 +128,8 @@ static __always_inline void flow_begin(struct __sk_buff *skb, __u8 hook)
 	note->orig_dport = pkt.dport;
 	if (config->flags & DP_CONFIG_FLOWS_ALL)
 		note->enabled = FLOW_REPORT_ALL;
-	else
-		note->agg_key = flow_agg_key(&pkt, hook);
+	else if (pkt.proto != IPPROTO_TCP_ || (pkt.tcp_flags & TCP_FLAGS_REPORTED))
+		note->agg_key = flow_agg_key(&pkt, hook); /* else 0: an established TCP segment */
 }
 
 static __always_inline int flow_end(struct __sk_buff *skb, int verdict, __u8 hook)
@@ -148,7 +148,8 @@ static __always_inline int flow_end(struct __sk_buff *skb, int verdict, __u8 hoo
 	if (verdict != TC_ACT_SHOT && !note->metrics && hook != FLOW_HOOK_TO_POD)
 		return verdict;
 	/* aggregated (before parsing the packet again) */
-	if (verdict != TC_ACT_SHOT && note->enabled != FLOW_REPORT_ALL && !flow_agg_report(note->agg_key))
+	if (verdict != TC_ACT_SHOT && note->enabled != FLOW_REPORT_ALL &&
+	    (!note->agg_key || !flow_agg_report(note->agg_key)))
 		return verdict;
 	if (parse_packet(skb, &pkt) > 0)
 		return verdict; /* not IP */

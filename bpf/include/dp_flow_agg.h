@@ -70,19 +70,18 @@ static __always_inline __u32 flow_agg_hash(const struct packet *pkt, __u32 hook)
 
 /*
  * The packet's aggregation key, taken when the hook begins (before any translation): the hash's
- * top 23 bits (the top 10 pick the slot), bit 8 set, and the TCP flags in the low byte. 0: an
- * established TCP segment, never reported without looking at the table. A function of its own (a
- * BPF-to-BPF call) so the packet stays on the stack: inlined, the compiler keeps its addresses in
- * registers across the whole hook and spills them, which cost every packet ~5 ns.
+ * top 23 bits (the top 10 pick the slot), bit 8 set (never 0), and the TCP flags in the low byte.
+ * Not called for an established TCP segment: flow_begin leaves its key 0, and flow_end reports
+ * nothing for a forwarded packet with key 0 without calling flow_agg_report. Both are functions
+ * of their own (BPF-to-BPF calls) reached only off that path: inlined, the compiler kept the
+ * packet's addresses in registers across the whole hook and spilled them, ~5 ns on every packet.
  */
 static __noinline __u32 flow_agg_key(const struct packet *pkt, __u32 hook)
 {
-	if (pkt->proto == IPPROTO_TCP_ && !(pkt->tcp_flags & TCP_FLAGS_REPORTED))
-		return 0;
 	return (flow_agg_hash(pkt, hook) & ~0x1ffU) | 0x100 | pkt->tcp_flags;
 }
 
-/* 1: report this forwarded packet; 0: aggregated. Records the report, as Cilium's
+/* 1: report this forwarded packet (key: not 0); 0: aggregated. Records the report, as Cilium's
  * __ct_update_timeout does when it returns TRACE_PAYLOAD_LEN. Drops do not come here. */
 static __noinline int flow_agg_report(__u32 key)
 {
@@ -91,8 +90,6 @@ static __noinline int flow_agg_report(__u32 key)
 	struct flow_agg_table *table;
 	struct flow_agg_slot *slot;
 
-	if (!key)
-		return 0;
 	table = bpf_map_lookup_elem(&cm_flow_agg, &zero);
 	if (!table)
 		return 1;
