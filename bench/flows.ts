@@ -2,13 +2,17 @@
  * Flow events benchmark (root), issue 17 item 1: the per-packet cost of from-pod with flows off vs
  * on, side by side (BPF_PROG_TEST_RUN, rounds interleaved, order alternating), and what a reader that
  * falls behind costs: events lost and counted, packets never.
- *   - "on": a reader drains the ring after every batch of BATCH packets (below the ring's capacity),
- *     so every packet writes a full event: the cost a live agent's datapath pays.
- *   - "behind": one run of far more packets than the ring holds, nobody reading: the first ~40k
- *     events fill the ring, the rest take the lost path (one per-CPU counter increment).
+ *   - "on" (the default, Cilium's "medium" aggregation, bpf/include/dp_flow_agg.h): a run repeats
+ *     one packet, so after the first only a drop is reported; the rows show what aggregated
+ *     packets cost (the table lookup for SYN/FIN/RST and non-TCP, nothing for an established
+ *     segment) and what a drop costs (always an event).
+ *   - "all" (--hubble-flows all): every packet writes a full event: the cost of a reported packet.
+ *   A reader drains the ring after every batch of BATCH packets (below the ring's capacity).
+ *   - "behind": one run of far more packets than the ring holds, every packet reported, nobody
+ *     reading: the first ~40k events fill the ring, the rest take the lost path (a per-CPU counter).
  * Cases: "tunnel" = a packet to a remote cluster's pod (ipcache → VXLAN redirect), "service hit" =
- * an established flow to a VIP (conntrack hit, DNAT), "drop" = a VIP with no backend; each SYN, so
- * each packet is reported; "established (ACK)" = a segment the default aggregation does not report.
+ * an established flow to a VIP (conntrack hit, DNAT), "drop" = a VIP with no backend, "UDP" = a
+ * datagram to the remote pod.
  *
  *   npx tsc -p . && make -s -C bpf && node dist/bench/flows.js [--rounds 15] [--batch 20000]
  */
@@ -16,7 +20,7 @@ import { reconcileMaps } from "../bpf/datapath/apply.js";
 import { Proto } from "../bpf/datapath/codecs.js";
 import { Datapath, ProgramName } from "../bpf/datapath/loader.js";
 import { buildPacket, TcpFlag } from "../bpf/datapath/packet.js";
-import { FlowSource } from "../bpf/flows/source.js";
+import { type FlowReporting, FlowSource } from "../bpf/flows/source.js";
 import { mountPrivateBpffs } from "../bpf/testing.js";
 
 function argument(name: string, fallback: number): number {
@@ -87,33 +91,37 @@ function main(): void {
       ],
     });
     const program = datapath.program(ProgramName.fromPod);
-    const packet = (daddr: string, tcpFlags: number = TcpFlag.SYN) =>
-      buildPacket({ saddr: CLIENT, daddr, proto: Proto.TCP, sport: 40000, dport: 80, tcpFlags });
-    const cases = [
-      ["tunnel (cross-cluster), SYN", packet(REMOTE_POD)],
-      ["service hit (DNAT), SYN", packet(VIP)],
-      ["drop (no backend)", packet(DEAD_VIP)],
-      ["tunnel, established (ACK): aggregated", packet(REMOTE_POD, TcpFlag.ACK)],
-    ] as const;
+    const packet = (daddr: string, tcpFlags: number = TcpFlag.SYN, proto: number = Proto.TCP) =>
+      buildPacket({ saddr: CLIENT, daddr, proto, sport: 40000, dport: 80, tcpFlags });
+    const cases: ReadonlyArray<readonly [string, Buffer, FlowReporting]> = [
+      ["on: tunnel, SYN retransmit (aggregated)", packet(REMOTE_POD), "on"],
+      ["on: tunnel, established (ACK)", packet(REMOTE_POD, TcpFlag.ACK), "on"],
+      ["on: tunnel, UDP stream (aggregated)", packet(REMOTE_POD, 0, Proto.UDP), "on"],
+      ["on: service hit (DNAT), SYN (aggregated)", packet(VIP), "on"],
+      ["on: drop (no backend): always an event", packet(DEAD_VIP), "on"],
+      ["all: tunnel, SYN: every packet an event", packet(REMOTE_POD), "all"],
+      ["all: service hit (DNAT), SYN", packet(VIP), "all"],
+      ["all: tunnel, established (ACK)", packet(REMOTE_POD, TcpFlag.ACK), "all"],
+    ];
     program.testRun({ data: packet(VIP) }); // establish the service flow
 
     const flowSource = source;
-    const measure = (data: Buffer, on: boolean): number => {
-      flowSource.setEnabled(on);
+    const measure = (data: Buffer, reporting: FlowReporting): number => {
+      flowSource.setReporting(reporting);
       const ns = program.testRun({ data, repeat: BATCH }).durationNs;
       flowSource.drain();
       return ns;
     };
     const rows: Array<Array<string | number>> = [];
-    for (const [name, data] of cases) {
+    for (const [name, data, reporting] of cases) {
       const off: number[] = [];
       const on: number[] = [];
       const ratios: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         // alternate which goes first, so drift in the machine's load hits both alike
         const first = round % 2 === 0;
-        const a = measure(data, !first);
-        const b = measure(data, first);
+        const a = measure(data, first ? "off" : reporting);
+        const b = measure(data, first ? reporting : "off");
         const [offNs, onNs] = first ? [a, b] : [b, a];
         off.push(offNs);
         on.push(onNs);
@@ -130,14 +138,14 @@ function main(): void {
     const lostBeforeOn = source.lostEvents();
 
     console.log(
-      `from-pod per-packet cost, flows off vs on (BPF_PROG_TEST_RUN, ${BATCH / 1000}k packets per run, ` +
+      `from-pod per-packet cost, flows off vs on/all (BPF_PROG_TEST_RUN, ${BATCH / 1000}k packets per run, ` +
         `${ROUNDS} interleaved rounds, ring drained after each run)`,
     );
-    console.log(table(["case", "off ns", "on ns", "on/off − 1 (median)", "range"], rows));
+    console.log(table(["reporting: case", "off ns", "on ns", "on/off − 1 (median)", "range"], rows));
     if (source.lostEvents() !== lostBeforeOn) throw new Error("events were lost while the reader kept up");
 
-    // a reader that falls behind: one long run, nobody draining
-    source.setEnabled(true);
+    // a reader that falls behind: one long run, every packet reported, nobody draining
+    source.setReporting("all");
     received = 0;
     const lostBefore = source.lostEvents();
     const forwardedBefore = datapath.maps.readMetrics().ForwardTunnel.packets;

@@ -241,6 +241,6 @@ static __always_inline int from_netdev(struct __sk_buff *skb)
 SEC("tc")
 int cm_from_netdev(struct __sk_buff *skb)
 {
-	flow_begin(skb);
+	flow_begin(skb, FLOW_HOOK_FROM_NETDEV);
 	return flow_end(skb, from_netdev(skb), FLOW_HOOK_FROM_NETDEV);
 }

@@ -175,6 +175,6 @@ static __always_inline int from_pod(struct __sk_buff *skb)
 SEC("tc")
 int cm_from_pod(struct __sk_buff *skb)
 {
-	flow_begin(skb);
+	flow_begin(skb, FLOW_HOOK_FROM_POD);
 	return flow_end(skb, from_pod(skb), FLOW_HOOK_FROM_POD);
 }

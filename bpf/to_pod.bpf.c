@@ -93,6 +93,6 @@ static __always_inline int to_pod(struct __sk_buff *skb)
 SEC("tc")
 int cm_to_pod(struct __sk_buff *skb)
 {
-	flow_begin(skb);
+	flow_begin(skb, FLOW_HOOK_TO_POD);
 	return flow_end(skb, to_pod(skb), FLOW_HOOK_TO_POD);
 }

@@ -77,7 +77,7 @@ static __always_inline int tunnel_ingress(struct __sk_buff *skb)
 SEC("tc")
 int cm_tunnel_ingress(struct __sk_buff *skb)
 {
-	flow_begin(skb);
+	flow_begin(skb, FLOW_HOOK_FROM_TUNNEL);
 	return flow_end(skb, tunnel_ingress(skb), FLOW_HOOK_FROM_TUNNEL);
 }
 
@@ -123,6 +123,6 @@ static __always_inline int tunnel_egress(struct __sk_buff *skb)
 SEC("tc")
 int cm_tunnel_egress(struct __sk_buff *skb)
 {
-	flow_begin(skb);
+	flow_begin(skb, FLOW_HOOK_TO_TUNNEL);
 	return flow_end(skb, tunnel_egress(skb), FLOW_HOOK_TO_TUNNEL);
 }

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { HUBBLE_SOCKET_NAME } from "../../lib/hubble/client.js";
 
 export interface HubbleConfig {
-  /** off: no flow events; on: drops and TCP SYN/FIN/RST plus every non-TCP packet; all: every packet */
+  /** off: no flow events; on: drops, and connections aggregated like Cilium's "medium" monitor
+   *  aggregation (a new TCP SYN/FIN/RST, else once per 5 s: bpf/include/dp_flow_agg.h); all: every packet */
   flows: "off" | "on" | "all";
   /** Hubble's observer API on a Unix socket (always, unless flows are off); default: beside the agent's socket */
   socketPath: string;

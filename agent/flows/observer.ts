@@ -92,7 +92,7 @@ export class FlowObserver {
 
   private ensureEnabled(): void {
     const { flows } = this.options.config;
-    this.source?.setEnabled(flows !== "off", flows === "all");
+    this.source?.setReporting(flows);
   }
 
   private onEvent(event: FlowEvent): void {
@@ -118,7 +118,7 @@ export class FlowObserver {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     try {
-      this.source?.setEnabled(false);
+      this.source?.setReporting("off");
     } catch {
       // the maps may already be gone with the datapath: nothing left to switch off
     }

@@ -1,6 +1,7 @@
 // The Hubble relay (lib/hubble/relay.ts): cluster c1's relay merges its node's observer, cluster
 // c2's relay (over mutual TLS, which serves c2's node) and a node that is gone: flows of both
-// clusters merged, the missing node named, `hubble status` and `hubble observe` against it.
+// clusters merged, the missing node named, `hubble status` and `hubble observe` against it; a count
+// (--last N) means N flows overall, merged by time, with and without follow.
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -16,6 +17,7 @@ import type { DesiredDatapathState } from "../../bpf/datapath/reconcile.js";
 import { mountPrivateBpffs, type PrivateBpffs } from "../../bpf/testing.js";
 import { createCa, issueServerCert } from "../../certs/authority.js";
 import { HubbleClient } from "../../lib/hubble/client.js";
+import { type HubbleFlow, timestampToNs } from "../../lib/hubble/flow.js";
 import { HubbleRelay } from "../../lib/hubble/relay.js";
 import { agentDirectoryInputs } from "./agent-directory.js";
 import { FlowObserver } from "./observer.js";
@@ -24,6 +26,21 @@ const POD_C1 = "10.1.0.10";
 const ID_C1 = 0x10000 | 300;
 const POD_C2 = "10.2.0.10";
 const ID_C2 = 0x20000 | 77;
+
+function until<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const value = probe();
+      if (value !== undefined) return resolve(value);
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(attempt, 20);
+    };
+    attempt();
+  });
+}
+
+const sourcePort = (flow: HubbleFlow) => flow.l4?.TCP?.source_port ?? 0;
 
 interface Node {
   datapath: Datapath;
@@ -98,10 +115,14 @@ describe("Hubble relay (root)", () => {
     return made;
   }
 
-  const send = (target: Node, program: string, saddr: string, daddr: string) =>
+  // a connection's first SYN (another SYN of the same connection would be aggregated)
+  const send = (target: Node, program: string, saddr: string, daddr: string, sport = 40001) =>
     target.datapath.program(program).testRun({
-      data: buildPacket({ saddr, daddr, proto: Proto.TCP, sport: 40001, dport: 80, tcpFlags: TcpFlag.SYN }),
+      data: buildPacket({ saddr, daddr, proto: Proto.TCP, sport, dport: 80, tcpFlags: TcpFlag.SYN }),
     });
+  const flowsOf = async (client: HubbleClient, request: object) =>
+    (await client.flows(request)).flatMap((response) => (response.flow ? [response.flow] : []));
+  const at = (flow: HubbleFlow) => timestampToNs(flow.time);
 
   before(async () => {
     bpffs = mountPrivateBpffs("cm-flw-relay-");
@@ -175,6 +196,53 @@ describe("Hubble relay (root)", () => {
     }
   });
 
+  it("--last N through the relay: the last N flows overall, merged by time across nodes and clusters", async () => {
+    const [c1, c2] = nodes;
+    // new connections on both clusters' nodes, interleaved: each node holds more than N
+    for (let sport = 42001; sport <= 42004; sport++)
+      if (sport % 2) send(c1, ProgramName.fromPod, POD_C1, POD_C2, sport);
+      else send(c2, ProgramName.fromPod, POD_C2, POD_C1, sport);
+    for (const each of nodes) each.observer.tick();
+    const client = HubbleClient.connect(`127.0.0.1:${relay.port}`);
+    try {
+      const all = await flowsOf(client, {});
+      assert.ok(all.length >= 6, `every stored flow: ${all.length}`);
+      const times = all.map(at).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const last = await flowsOf(client, { number: 3 });
+      assert.equal(last.length, 3, "3 flows, not 3 per node");
+      assert.deepEqual(last.map(at), times.slice(-3), "the latest, oldest first");
+      const first = await flowsOf(client, { number: 2, first: true });
+      assert.deepEqual(first.map(at), times.slice(0, 2));
+    } finally {
+      client.close();
+    }
+  });
+
+  it("--follow --last 1 through the relay: one stored flow overall, then new flows", async () => {
+    const client = HubbleClient.connect(`127.0.0.1:${relay.port}`);
+    const received: HubbleFlow[] = [];
+    const stream = client.getFlows({ follow: true, number: 1 }, (response) => {
+      if (response.flow) received.push(response.flow);
+    });
+    try {
+      await until("the stored flow", () => received[0]);
+      assert.ok(sourcePort(received[0]) < 43000);
+      // the peers' streams are open once they have the call: open new connections until one arrives
+      let sport = 43000;
+      const fresh = await until("a new flow", () => {
+        send(nodes[1], ProgramName.fromPod, POD_C2, POD_C1, sport++);
+        nodes[1].observer.tick();
+        return received.find((flow) => sourcePort(flow) >= 43000);
+      });
+      assert.equal(received.indexOf(fresh), 1, "one stored flow (not one per node), then the new one");
+    } finally {
+      stream.cancel();
+      // cancelled above: the stream ends with CANCELLED, which is not a failure of the test
+      await stream.done.catch(() => undefined);
+      client.close();
+    }
+  });
+
   it("c2's relay requires a client certificate from our CA", async () => {
     const anonymous = HubbleClient.connect(`127.0.0.1:${relayC2.port}`, {
       ca: Buffer.from(ca.certPem),
@@ -218,6 +286,11 @@ describe("Hubble relay (root)", () => {
       )
       .filter((line) => line.flow);
     assert.equal(lines.length, 1);
+    const last = (await run("observe", "--server", server, "--last", "2", "-o", "json"))
+      .trim()
+      .split("\n")
+      .filter((line) => JSON.parse(line).flow);
+    assert.equal(last.length, 2, "--last 2: two flows, not two per node");
     assert.deepEqual(
       [lines[0].flow?.node_name, lines[0].flow?.source.cluster_name, lines[0].flow?.destination.cluster_name],
       ["c1/c1-worker", "c2", "c1"],

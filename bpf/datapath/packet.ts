@@ -19,7 +19,7 @@ export interface PacketSpec {
   tcpFlags?: number;
 }
 
-export const TcpFlag = { SYN: 0x02, ACK: 0x10 } as const;
+export const TcpFlag = { FIN: 0x01, SYN: 0x02, RST: 0x04, ACK: 0x10 } as const;
 
 export interface ParsedPacket {
   srcMac: string;

@@ -34,7 +34,7 @@ export const FLOW_EVENT_LAYOUT = {
 
 /** cm_config.flags bit that turns flow events on (DP_CONFIG_FLOWS). */
 export const CONFIG_FLAG_FLOWS = 2;
-/** ... for every packet, not only TCP's SYN/FIN/RST (DP_CONFIG_FLOWS_ALL). */
+/** ... for every packet, without aggregation (DP_CONFIG_FLOWS_ALL; bpf/include/dp_flow_agg.h). */
 export const CONFIG_FLAG_FLOWS_ALL = 4;
 
 export const FlowType = { Trace: 1, Drop: 2, PolicyVerdict: 3 } as const;

@@ -1,16 +1,19 @@
 // Flow events from real program runs (BPF_PROG_TEST_RUN): what each packet produces, and that a full
 // ring costs events (counted), never packets.
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { reconcileMaps } from "../datapath/apply.js";
-import { ConfigFlags, type DatapathConfig, Proto } from "../datapath/codecs.js";
+import { ConfigFlags, Proto } from "../datapath/codecs.js";
 import { Datapath, ProgramName } from "../datapath/loader.js";
+import { mapsDirectory } from "../datapath/maps.js";
 import { buildPacket, TcpFlag } from "../datapath/packet.js";
 import type { DesiredDatapathState, DesiredService } from "../datapath/reconcile.js";
+import { BpfMap, bytesCodec, u32Codec } from "../libbpf-ts/index.js";
 import { mountPrivateBpffs, type PrivateBpffs } from "../testing.js";
 import { AddressBook } from "./address-book.js";
-import { CONFIG_FLAG_FLOWS, CONFIG_FLAG_FLOWS_ALL, type FlowEvent, FlowType, FlowVerdict } from "./event.js";
-import { FlowSource } from "./source.js";
+import { CONFIG_FLAG_FLOWS, type FlowEvent, FlowType, FlowVerdict } from "./event.js";
+import { FlowAggregation, FlowMapName, FlowSource } from "./source.js";
 
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
@@ -22,6 +25,7 @@ const VIP = "10.96.0.10";
 const REMOTE_NODE = "172.20.0.2";
 const REMOTE_POD = "10.2.0.10";
 const REMOTE_IDENTITY = (2 << 16) | 77; // cluster id 2
+const TABLE_BYTES = FlowAggregation.slots * FlowAggregation.slotBytes;
 
 function state(services: DesiredService[]): DesiredDatapathState {
   return {
@@ -89,12 +93,14 @@ describe("flow events (BPF_PROG_TEST_RUN)", () => {
     bpffs?.cleanup();
   });
   beforeEach(() => {
-    source.setEnabled(true);
+    source.setReporting("on");
+    // the tests reuse one connection's addresses: each starts with nothing reported yet
+    source.clearAggregation();
     drained();
   });
 
   it("emits nothing while flows are off, and keeps the other config bits when switched", () => {
-    source.setEnabled(false);
+    source.setReporting("off");
     program(state([]));
     assert.equal(fromPod(REMOTE_POD, 80).returnValue, TC_ACT_REDIRECT);
     assert.deepEqual(drained(), []);
@@ -146,16 +152,69 @@ describe("flow events (BPF_PROG_TEST_RUN)", () => {
     program(state([]));
     fromPod(REMOTE_POD, 80, TcpFlag.ACK);
     assert.deepEqual(drained(), [], "ACK only: aggregated away, as Cilium's monitor aggregation does");
-    datapath.maps.setConfig({
-      ...(datapath.maps.config.get(0) as DatapathConfig),
-      flags: ConfigFlags.Trace | CONFIG_FLAG_FLOWS | CONFIG_FLAG_FLOWS_ALL,
-    });
+    source.setReporting("all");
     fromPod(REMOTE_POD, 80, TcpFlag.ACK);
     assert.equal(drained().length, 1);
-    datapath.maps.setConfig({
-      ...(datapath.maps.config.get(0) as DatapathConfig),
-      flags: ConfigFlags.Trace | CONFIG_FLAG_FLOWS,
-    });
+    source.setReporting("on");
+    assert.equal(datapath.maps.config.get(0)?.flags, ConfigFlags.Trace | CONFIG_FLAG_FLOWS, "trace bit kept");
+  });
+
+  it("aggregation: a connection is reported when it shows a new SYN, FIN or RST, not for a retransmit", () => {
+    program(state([]));
+    const flagsSeen = () => drained().map((event) => event.tcpFlags);
+    fromPod(REMOTE_POD, 80, TcpFlag.SYN);
+    fromPod(REMOTE_POD, 80, TcpFlag.SYN);
+    assert.deepEqual(flagsSeen(), [TcpFlag.SYN], "the retransmitted SYN is aggregated");
+    fromPod(REMOTE_POD, 80, TcpFlag.ACK);
+    fromPod(REMOTE_POD, 80, TcpFlag.FIN | TcpFlag.ACK);
+    fromPod(REMOTE_POD, 80, TcpFlag.FIN | TcpFlag.ACK);
+    assert.deepEqual(flagsSeen(), [TcpFlag.FIN | TcpFlag.ACK], "the close, once");
+    fromPod(REMOTE_POD, 80, TcpFlag.SYN);
+    assert.deepEqual(flagsSeen(), [TcpFlag.SYN], "the same ports opened again: a new connection");
+    fromPod(REMOTE_POD, 81, TcpFlag.SYN);
+    assert.deepEqual(flagsSeen(), [TcpFlag.SYN], "another connection has its own state");
+  });
+
+  it("aggregation: a UDP stream is reported once per interval; drops always; switching on starts afresh", () => {
+    program(state([{ frontend: { address: VIP, port: 53, proto: Proto.UDP }, backends: [] }]));
+    const udp = (daddr: string) =>
+      datapath.program(ProgramName.fromPod).testRun({
+        data: buildPacket({ saddr: CLIENT, daddr, proto: Proto.UDP, sport: 40001, dport: 53 }),
+        repeat: 5,
+      });
+    assert.equal(udp(REMOTE_POD).returnValue, TC_ACT_REDIRECT);
+    assert.equal(drained().length, 1, "5 datagrams, 1 event (the next after 5 s)");
+    // age the stream's report by the interval rather than wait 5 s. Slots are {tag, last, flags};
+    // the stream's slot is on the CPU the test ran on: aged, it is written to every CPU
+    const table = BpfMap.openPinned(
+      join(mapsDirectory(`${bpffs.path}/node`), FlowMapName.aggregation),
+      u32Codec,
+      bytesCodec(TABLE_BYTES),
+    );
+    try {
+      const aged = Buffer.alloc(TABLE_BYTES);
+      for (const cpu of table.getPerCpu(0) ?? [])
+        for (let offset = 0; offset < aged.length; offset += FlowAggregation.slotBytes)
+          if (cpu.readUInt32LE(offset) !== 0) {
+            cpu.copy(aged, offset, offset, offset + FlowAggregation.slotBytes);
+            aged.writeUInt32LE(
+              (cpu.readUInt32LE(offset + 4) - FlowAggregation.intervalUnits) >>> 0,
+              offset + 4,
+            );
+          }
+      assert.notDeepEqual(aged, Buffer.alloc(aged.length), "the stream has a slot");
+      table.setPerCpu(0, aged);
+    } finally {
+      table.close();
+    }
+    udp(REMOTE_POD);
+    assert.equal(drained().length, 1, "5 s after the last report: reported again, once");
+    assert.equal(udp(VIP).returnValue, TC_ACT_SHOT);
+    assert.equal(drained().filter((event) => event.type === FlowType.Drop).length, 5, "every drop");
+    source.setReporting("off");
+    source.setReporting("on");
+    udp(REMOTE_POD);
+    assert.equal(drained().length, 1, "reported again after flows were switched back on");
   });
 
   it("a cross-cluster forward: tunnel peer and the remote identity (with its cluster id)", () => {
@@ -183,6 +242,7 @@ describe("flow events (BPF_PROG_TEST_RUN)", () => {
 
   it("a reader that falls behind: events are lost and counted, every packet still forwarded", () => {
     program(state([]));
+    source.setReporting("all"); // the same packet over and over: aggregated otherwise
     const lostBefore = source.lostEvents();
     const packets = 60_000; // more than the 4 MiB ring holds (~40k events)
     const result = datapath.program(ProgramName.fromPod).testRun({
@@ -197,5 +257,6 @@ describe("flow events (BPF_PROG_TEST_RUN)", () => {
     assert.ok(lost > 0, "the ring filled up");
     assert.equal(received + lost, packets, `received ${received} + lost ${lost}`);
     assert.equal(datapath.maps.readMetrics().ForwardTunnel.packets >= BigInt(packets), true);
+    source.setReporting("on");
   });
 });

@@ -156,7 +156,7 @@ describe("flow events from real packets (network namespaces, VXLAN)", { timeout:
       datapath.attachEndpoint(pod.hostIf, link(node, pod.hostIf).ifindex, { netnsPath });
       const events: FlowEvent[] = [];
       const source = FlowSource.open(pinRoot, { onEvent: (event) => events.push(event) });
-      source.setEnabled(true);
+      source.setReporting("on");
       nodes.push({ datapath, source, book: new AddressBook(states[index]), events });
     }
   });

@@ -2,14 +2,31 @@
  * Reads the datapath's flow events: the cm_flows ring (drained on a timer, never blocking) and the
  * cm_flow_lost counter (events the ring had no room for because the reader fell behind). Turning
  * flows on or off is the DP_CONFIG_FLOWS bit of cm_config; other bits are left as they are.
+ * Turning them on clears cm_flow_agg, the aggregation table (dp_flow_agg.h), so every connection
+ * is reported again once rather than staying aggregated on what was reported before.
  */
 import { join } from "node:path";
 import { configCodec } from "../datapath/codecs.js";
 import { mapsDirectory } from "../datapath/maps.js";
-import { BpfMap, RingBufferReader, u32Codec, u64Codec } from "../libbpf-ts/index.js";
+import { BpfMap, bytesCodec, RingBufferReader, u32Codec, u64Codec } from "../libbpf-ts/index.js";
 import { CONFIG_FLAG_FLOWS, CONFIG_FLAG_FLOWS_ALL, decodeFlowEvent, type FlowEvent } from "./event.js";
 
-export const FlowMapName = { ring: "cm_flows", lost: "cm_flow_lost" } as const;
+export const FlowMapName = { ring: "cm_flows", lost: "cm_flow_lost", aggregation: "cm_flow_agg" } as const;
+
+/**
+ * struct flow_agg_table in dp_flow_agg.h (the map's value size is checked on open): slots of
+ * {tag, last, flags} (u32 each), `last` in units of 2^20 ns; a connection is reported again after
+ * intervalUnits (5 s).
+ */
+export const FlowAggregation = {
+  slots: 1024,
+  slotBytes: 12,
+  intervalUnits: Math.floor(5e9 / 2 ** 20),
+} as const;
+const AGGREGATION_TABLE_BYTES = FlowAggregation.slots * FlowAggregation.slotBytes;
+
+/** on: drops plus what Cilium's "medium" monitor aggregation reports; all: every packet */
+export type FlowReporting = "off" | "on" | "all";
 
 export interface FlowSourceOptions {
   /** called on the event loop for every event, in ring order */
@@ -26,6 +43,7 @@ export class FlowSource {
     private readonly ring: RingBufferReader,
     private readonly lostMap: BpfMap<number, bigint>,
     private readonly configMap: BpfMap<number, import("../datapath/codecs.js").DatapathConfig>,
+    private readonly aggregationMap: BpfMap<number, Buffer>,
     private readonly options: FlowSourceOptions,
   ) {}
 
@@ -33,8 +51,14 @@ export class FlowSource {
     const dir = mapsDirectory(pinRoot);
     const lostMap = BpfMap.openPinned(join(dir, FlowMapName.lost), u32Codec, u64Codec);
     let configMap: BpfMap<number, import("../datapath/codecs.js").DatapathConfig> | undefined;
+    let aggregationMap: BpfMap<number, Buffer> | undefined;
     try {
       configMap = BpfMap.openPinned(join(dir, "cm_config"), u32Codec, configCodec);
+      aggregationMap = BpfMap.openPinned(
+        join(dir, FlowMapName.aggregation),
+        u32Codec,
+        bytesCodec(AGGREGATION_TABLE_BYTES),
+      );
       let source: FlowSource | undefined;
       const ring = RingBufferReader.openPinned(join(dir, FlowMapName.ring), (record) => {
         try {
@@ -44,9 +68,10 @@ export class FlowSource {
           if (source) source.undecodable++;
         }
       });
-      source = new FlowSource(ring, lostMap, configMap, options);
+      source = new FlowSource(ring, lostMap, configMap, aggregationMap, options);
       return source;
     } catch (error) {
+      aggregationMap?.close();
       configMap?.close();
       lostMap.close();
       throw error;
@@ -54,15 +79,23 @@ export class FlowSource {
   }
 
   /**
-   * Sets or clears DP_CONFIG_FLOWS (and DP_CONFIG_FLOWS_ALL: every packet rather than TCP's
-   * SYN/FIN/RST only), keeping the other config bits.
+   * Sets DP_CONFIG_FLOWS and DP_CONFIG_FLOWS_ALL for the reporting wanted, keeping the other config
+   * bits; from off to on, the aggregation table is cleared first.
    */
-  setEnabled(enabled: boolean, everyPacket = false): void {
+  setReporting(reporting: FlowReporting): void {
     const config = this.configMap.get(0) ?? { tunnelIfindex: 0, flags: 0, worldIdentity: 2 };
     const bits = CONFIG_FLAG_FLOWS | CONFIG_FLAG_FLOWS_ALL;
-    const wanted = enabled ? CONFIG_FLAG_FLOWS | (everyPacket ? CONFIG_FLAG_FLOWS_ALL : 0) : 0;
+    const wanted =
+      reporting === "off" ? 0 : CONFIG_FLAG_FLOWS | (reporting === "all" ? CONFIG_FLAG_FLOWS_ALL : 0);
     const flags = (config.flags & ~bits) | wanted;
-    if (flags !== config.flags) this.configMap.set(0, { ...config, flags });
+    if (flags === config.flags) return;
+    if (wanted !== 0 && (config.flags & CONFIG_FLAG_FLOWS) === 0) this.clearAggregation();
+    this.configMap.set(0, { ...config, flags });
+  }
+
+  /** Forgets which connections were reported: the next packet of each is reported. */
+  clearAggregation(): void {
+    this.aggregationMap.setPerCpu(0, Buffer.alloc(AGGREGATION_TABLE_BYTES));
   }
 
   enabled(): boolean {
@@ -100,5 +133,6 @@ export class FlowSource {
     this.ring.close();
     this.lostMap.close();
     this.configMap.close();
+    this.aggregationMap.close();
   }
 }

@@ -12,18 +12,19 @@
  * Cost on (bench/flows.ts): the ring write is most of it, so the event carries only what the
  * datapath knows for free; identities it did not read from the packet (tunnel key, mark) are 0 and
  * the agent resolves them from the addresses with the same tables it programmed the maps from.
- * Like Cilium's default monitor aggregation ("medium"), a forwarded TCP segment is reported only
- * when it carries SYN, FIN or RST, unless DP_CONFIG_FLOWS_ALL; drops are always reported.
+ * Like Cilium's default monitor aggregation ("medium"), a forwarded packet is reported only when
+ * its connection shows a new TCP flag or was last reported 5 s ago (dp_flow_agg.h), unless
+ * DP_CONFIG_FLOWS_ALL; drops are always reported.
  * Cilium's equivalent: bpf/lib/trace.h, bpf/lib/drop.h (https://github.com/cilium/cilium/tree/main/bpf/lib).
  */
 #ifndef DP_FLOW_H
 #define DP_FLOW_H
 
+#include "dp_flow_agg.h"
 #include "dp_forward.h"
 
 #define DP_CONFIG_FLOWS 2     /* cm_config.flags: emit flow events */
-#define DP_CONFIG_FLOWS_ALL 4 /* ... for every packet, not only TCP's SYN/FIN/RST (see flow_end) */
-#define TCP_FLAGS_REPORTED 0x07 /* FIN SYN RST */
+#define DP_CONFIG_FLOWS_ALL 4 /* ... for every packet: no aggregation (dp_flow_agg.h) */
 
 enum flow_type {
 	FLOW_TYPE_TRACE = 1,          /* forwarded (possibly translated or tunnelled) */
@@ -98,7 +99,14 @@ struct {
 
 #define BPF_RB_NO_WAKEUP_ 1 /* the agent polls on a timer: no wakeup per event */
 
-static __always_inline void flow_begin(struct __sk_buff *skb)
+/* note->enabled after flow_begin */
+enum flow_report {
+	FLOW_REPORT_OFF = 0,
+	FLOW_REPORT_AGGREGATED = 1, /* a drop, or what the aggregation table lets through */
+	FLOW_REPORT_ALL = 2,
+};
+
+static __always_inline void flow_begin(struct __sk_buff *skb, __u8 hook)
 {
 	struct flow_note *note = flow_note_slot();
 	struct dp_config *config = load_config();
@@ -108,15 +116,20 @@ static __always_inline void flow_begin(struct __sk_buff *skb)
 		return;
 	note->metrics = 0;
 	note->last = 0;
-	note->enabled = config && (config->flags & DP_CONFIG_FLOWS) ? 1 + !!(config->flags & DP_CONFIG_FLOWS_ALL) : 0;
-	note->orig_proto = 0;
-	note->orig_tcp_flags = 0;
-	if (note->enabled && parse_packet(skb, &pkt) == 0) {
-		note->orig_daddr = pkt.daddr;
-		note->orig_dport = pkt.dport;
-		note->orig_proto = pkt.proto;
-		note->orig_tcp_flags = pkt.tcp_flags;
-	}
+	note->enabled = FLOW_REPORT_OFF;
+	note->agg_key = 0;
+	if (!config || !(config->flags & DP_CONFIG_FLOWS))
+		return;
+	note->enabled = FLOW_REPORT_AGGREGATED;
+	/* not IP: never an event */
+	if (parse_packet(skb, &pkt) != 0)
+		return;
+	note->orig_daddr = pkt.daddr;
+	note->orig_dport = pkt.dport;
+	if (config->flags & DP_CONFIG_FLOWS_ALL)
+		note->enabled = FLOW_REPORT_ALL;
+	else if (pkt.proto != IPPROTO_TCP_ || (pkt.tcp_flags & TCP_FLAGS_REPORTED))
+		note->agg_key = flow_agg_key(&pkt, hook); /* else 0: an established TCP segment */
 }
 
 static __always_inline int flow_end(struct __sk_buff *skb, int verdict, __u8 hook)
@@ -134,9 +147,9 @@ static __always_inline int flow_end(struct __sk_buff *skb, int verdict, __u8 hoo
 	 * to-pod counts nothing for a plain delivery, but that delivery is the flow's last step */
 	if (verdict != TC_ACT_SHOT && !note->metrics && hook != FLOW_HOOK_TO_POD)
 		return verdict;
-	/* aggregated: an established connection's segment (decided before parsing the packet again) */
-	if (verdict != TC_ACT_SHOT && note->enabled == 1 && note->orig_proto == IPPROTO_TCP_ &&
-	    !(note->orig_tcp_flags & TCP_FLAGS_REPORTED))
+	/* aggregated (before parsing the packet again) */
+	if (verdict != TC_ACT_SHOT && note->enabled != FLOW_REPORT_ALL &&
+	    (!note->agg_key || !flow_agg_report(note->agg_key)))
 		return verdict;
 	if (parse_packet(skb, &pkt) > 0)
 		return verdict; /* not IP */

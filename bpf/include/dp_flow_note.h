@@ -14,11 +14,9 @@
 struct flow_note {
 	__u32 metrics; /* bitmask of the enum dp_metric reasons counted during this run */
 	__u8 last;     /* the last reason counted: the drop reason when the verdict is a drop */
-	__u8 enabled;  /* flows were on when the run began (2: every packet) */
+	__u8 enabled;  /* enum flow_report (dp_flow.h): off, aggregated, every outcome */
 	__be16 orig_dport;
-	__u8 orig_proto;     /* the packet as the run began: aggregation is decided on it */
-	__u8 orig_tcp_flags;
-	__u16 pad;
+	__u32 agg_key; /* flow_agg_key() of the packet as the run began (dp_flow_agg.h) */
 	union dp_addr orig_daddr; /* destination before any translation */
 };
 

@@ -3,8 +3,8 @@ import { readFileSync } from "node:fs";
 import { observeRequest } from "../../lib/hubble/cli-filters.js";
 import { type ClientTls, type GetFlowsResponse, HubbleClient } from "../../lib/hubble/client.js";
 import { FlowFilterError } from "../../lib/hubble/filter.js";
-import { timestampToNs } from "../../lib/hubble/flow.js";
 import { formatFlow } from "../../lib/hubble/format.js";
+import { mergeFlowResponses } from "../../lib/hubble/relay-merge.js";
 import { UsageError } from "../../lib/usage-error.js";
 import type { OutputFormat } from "../output.js";
 import type { ObserveOptions } from "./observe-options.js";
@@ -125,11 +125,13 @@ export async function runObserve(options: ObserveOptions, format: OutputFormat):
           }
         }),
       );
-      const at = (response: GetFlowsResponse) => (response.time ? timestampToNs(response.time) : 0n);
-      collected.sort((a, b) =>
-        at(a.response) < at(b.response) ? -1 : at(a.response) > at(b.response) ? 1 : 0,
-      );
-      for (const { response, source } of collected) print(response, format, source);
+      // --last N: the last N overall, not N per server (several clusters' relays, the lab's agents)
+      const plan = {
+        number: request.number ? Number(request.number) : undefined,
+        first: request.first === true,
+      };
+      for (const { response, source } of mergeFlowResponses(collected, plan, (item) => item.response))
+        print(response, format, source);
     }
   } finally {
     for (const { client } of clients) client.close();

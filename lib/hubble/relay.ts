@@ -4,16 +4,19 @@
  * (https://github.com/cilium/cilium/tree/v1.18.4/hubble-relay): a peer that cannot be reached does
  * not fail the request; the rest are served, and the missing ones are named — as a NodeStatusEvent
  * (NODE_UNAVAILABLE) in GetFlows, in ServerStatus' unavailable_nodes, and as NODE_UNAVAILABLE in
- * GetNodes. Without follow, flows are merged by time; with follow they are passed on as they come,
- * and a client that stops reading loses flows (counted in a LostEvent) rather than stalling peers.
+ * GetNodes. Without follow, flows are merged by time and a count means that many overall
+ * (relay-merge.ts); with follow, the stored flows come first, merged the same way, then new flows
+ * as they come, and a client that stops reading loses flows (counted in a LostEvent) rather than
+ * stalling peers.
  */
 import * as grpc from "@grpc/grpc-js";
 import { type ClientTls, type GetFlowsResponse, HubbleClient, type ServerStatus } from "./client.js";
 import { FlowFilterError } from "./filter.js";
-import { nsToTimestamp, timestampToNs } from "./flow.js";
+import { nsToTimestamp } from "./flow.js";
 import { healthImplementation, healthService } from "./health.js";
 import { loadHubbleApi } from "./proto.js";
-import { type GetFlowsRequestMessage, planFlowsRequest } from "./request.js";
+import { mergeFlowResponses } from "./relay-merge.js";
+import { type FlowsRequestPlan, type GetFlowsRequestMessage, planFlowsRequest } from "./request.js";
 
 export interface RelayPeer {
   /** shown in unavailable_nodes: a node name, or "<cluster>/relay" for another cluster's relay */
@@ -65,6 +68,9 @@ function bind(server: grpc.Server, address: string, credentials: grpc.ServerCred
 }
 
 const now = () => nsToTimestamp(BigInt(Date.now()) * 1_000_000n);
+
+/** new flows held per follower while the stored ones are fetched (more are counted as lost) */
+const MAX_HELD_RESPONSES = 4096;
 
 export class HubbleRelay {
   private readonly clients = new Map<string, { key: string; client: HubbleClient }>();
@@ -238,78 +244,114 @@ export class HubbleRelay {
     return [...own, ...remote.flatMap((nodes) => (nodes ?? []) as unknown as Array<Record<string, unknown>>)];
   }
 
+  /**
+   * Every peer's stored flows for a request without follow, merged (relay-merge.ts: the last N
+   * overall, not N per peer); peers that fail are returned by name. An invalid request rejects.
+   */
+  private async history(
+    request: GetFlowsRequestMessage,
+    peers: readonly RelayPeer[],
+    plan: FlowsRequestPlan,
+  ): Promise<{ responses: GetFlowsResponse[]; unavailable: string[] }> {
+    const collected: GetFlowsResponse[] = [];
+    const unavailable: string[] = [];
+    await Promise.all(
+      peers.map(async (peer) => {
+        try {
+          // a peer that hangs is cut at the deadline and named, never stalls the others
+          collected.push(...(await this.client(peer).flows(request, this.options.flowsTimeoutMs ?? 10_000)));
+        } catch (error) {
+          // an invalid request is the client's, not a missing node: pass it on
+          if ((error as grpc.ServiceError).code === grpc.status.INVALID_ARGUMENT) throw error;
+          unavailable.push(peer.name);
+        }
+      }),
+    );
+    return { responses: mergeFlowResponses(collected, plan, (response) => response), unavailable };
+  }
+
   private getFlows(
     call: grpc.ServerWritableStream<GetFlowsRequestMessage, unknown>,
     peers: readonly RelayPeer[],
   ): void {
-    let follow: boolean;
+    let plan: FlowsRequestPlan;
     try {
-      follow = planFlowsRequest(call.request).follow;
+      plan = planFlowsRequest(call.request);
     } catch (error) {
       const details = error instanceof FlowFilterError ? error.message : String(error);
       call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details });
       return;
     }
-    const unavailable: string[] = [];
-    const tellUnavailable = () => {
-      if (unavailable.length === 0) return;
+    const told = new Set<string>();
+    const tellUnavailable = (names: readonly string[]) => {
+      const fresh = names.filter((name) => !told.has(name));
+      if (fresh.length === 0) return;
+      for (const name of fresh) told.add(name);
       call.write({
-        node_status: { state_change: "NODE_UNAVAILABLE", node_names: [...unavailable], message: "" },
+        node_status: { state_change: "NODE_UNAVAILABLE", node_names: fresh, message: "" },
         time: now(),
       });
-      unavailable.length = 0;
     };
-    if (!follow) {
-      const collected: GetFlowsResponse[] = [];
-      Promise.all(
-        peers.map(async (peer) => {
-          try {
-            // a peer that hangs is cut at the deadline and named, never stalls the others
-            collected.push(
-              ...(await this.client(peer).flows(call.request, this.options.flowsTimeoutMs ?? 10_000)),
-            );
-          } catch (error) {
-            // an invalid request is the client's, not a missing node: pass it on
-            if ((error as grpc.ServiceError).code === grpc.status.INVALID_ARGUMENT) throw error;
-            unavailable.push(peer.name);
-          }
-        }),
-      ).then(
-        () => {
-          tellUnavailable();
-          const at = (response: GetFlowsResponse) => (response.time ? timestampToNs(response.time) : 0n);
-          collected.sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : 0));
-          for (const response of collected) call.write(response);
-          call.end();
-        },
-        (error: grpc.ServiceError) => call.emit("error", { code: error.code, details: error.details }),
-      );
+    const failed = (error: grpc.ServiceError) =>
+      call.emit("error", { code: error.code, details: error.details });
+    if (!plan.follow) {
+      this.history(call.request, peers, plan).then(({ responses, unavailable }) => {
+        tellUnavailable(unavailable);
+        for (const response of responses) call.write(response);
+        call.end();
+      }, failed);
       return;
     }
+    this.follow(call, peers, plan, tellUnavailable, failed);
+  }
+
+  /**
+   * Follow mode. With a count or a since, the stored flows come first, merged across peers like a
+   * request without follow (the last N overall); the peers' streams are opened before that, asked
+   * for new flows only, and what they send meanwhile is held and passed on after the stored flows,
+   * less any flow (by uuid) the stored ones already had.
+   */
+  private follow(
+    call: grpc.ServerWritableStream<GetFlowsRequestMessage, unknown>,
+    peers: readonly RelayPeer[],
+    plan: FlowsRequestPlan,
+    tellUnavailable: (names: readonly string[]) => void,
+    failed: (error: grpc.ServiceError) => void,
+  ): void {
+    const withHistory = plan.number !== undefined || plan.sinceNs !== undefined;
     let congested = false;
     let dropped = 0;
+    const pass = (response: GetFlowsResponse) => {
+      if (congested) {
+        if (response.flow) dropped++;
+        return;
+      }
+      if (!call.write(response)) congested = true;
+    };
+    const tellLost = () => {
+      if (dropped === 0) return;
+      congested = !call.write({
+        lost_events: { source: "OBSERVER_EVENTS_QUEUE", num_events_lost: String(dropped) },
+        time: now(),
+      });
+      dropped = 0;
+    };
     call.on("drain", () => {
       congested = false;
-      if (dropped > 0) {
-        congested = !call.write({
-          lost_events: { source: "OBSERVER_EVENTS_QUEUE", num_events_lost: String(dropped) },
-          time: now(),
-        });
-        dropped = 0;
-      }
+      tellLost();
     });
+    // held while the stored flows are fetched; bounded like a stuck client's buffer
+    let held: GetFlowsResponse[] | undefined = withHistory ? [] : undefined;
+    const live: GetFlowsRequestMessage = withHistory
+      ? { ...call.request, number: 0, first: false, since: undefined }
+      : call.request;
     const streams = peers.map((peer) => {
-      const stream = this.client(peer).getFlows(call.request, (response) => {
-        if (congested) {
-          if (response.flow) dropped++;
-          return;
-        }
-        if (!call.write(response)) congested = true;
+      const stream = this.client(peer).getFlows(live, (response) => {
+        if (!held) return pass(response);
+        if (held.length < MAX_HELD_RESPONSES) held.push(response);
+        else if (response.flow) dropped++;
       });
-      stream.done.catch(() => {
-        unavailable.push(peer.name);
-        tellUnavailable();
-      });
+      stream.done.catch(() => tellUnavailable([peer.name]));
       return stream;
     });
     const cancelAll = () => {
@@ -318,6 +360,20 @@ export class HubbleRelay {
     call.on("cancelled", cancelAll);
     call.on("close", cancelAll);
     call.on("error", cancelAll);
+    if (!held) return;
+    this.history({ ...call.request, follow: false }, peers, plan).then(({ responses, unavailable }) => {
+      tellUnavailable(unavailable);
+      const seen = new Set<string>();
+      for (const response of responses) {
+        if (response.flow?.uuid) seen.add(response.flow.uuid);
+        pass(response);
+      }
+      const pending = held ?? [];
+      held = undefined;
+      for (const response of pending)
+        if (!response.flow?.uuid || !seen.has(response.flow.uuid)) pass(response);
+      if (!congested) tellLost();
+    }, failed);
   }
 
   async close(): Promise<void> {
