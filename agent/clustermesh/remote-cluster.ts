@@ -23,6 +23,7 @@ import {
 } from "../../lib/clustermesh/lifecycle.js";
 import { connectRemote } from "../../lib/clustermesh/remote-client.js";
 import type { RemoteConnection } from "../../lib/clustermesh/remote-entries.js";
+import { sleep, withDeadline } from "../../lib/clustermesh/timing.js";
 import { errorChainSummary } from "../../lib/error-chain.js";
 import type { RejectReason } from "../../lib/kvstore/errors.js";
 import {
@@ -86,29 +87,6 @@ class SessionEnd extends Error {
   ) {
     super(message, options);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 export class RemoteCluster {
