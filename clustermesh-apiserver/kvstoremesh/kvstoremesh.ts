@@ -63,8 +63,13 @@ export class KvStoreMesh {
 
   /** The configured remotes (all of them); resolves once removed remotes' caches are deleted. */
   setRemotes(entries: readonly RemoteEntry[]): Promise<void> {
-    this.queue = this.queue.then(() => this.apply(entries));
-    return this.queue;
+    const run = this.queue.then(() => this.apply(entries));
+    // the next call waits for this one, failed or not; its error goes to this call's caller
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   private async apply(entries: readonly RemoteEntry[]): Promise<void> {
@@ -154,7 +159,7 @@ export class KvStoreMesh {
 
   /** Shutdown: sessions end, caches stay for the next run. */
   async stop(): Promise<void> {
-    await this.queue.catch(() => undefined);
+    await this.queue;
     await Promise.all(this.cachedRemotes().map((remote) => remote.stop()));
     await this.clusterConfigs.stop();
     this.leases.close();

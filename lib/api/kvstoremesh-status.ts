@@ -4,8 +4,6 @@
  * (https://github.com/cilium/cilium/blob/main/api/v1/models/remote_cluster.go), plus the entries
  * the validation refused (ours).
  */
-import type { RejectReason } from "../kvstore/errors.js";
-
 export const KVSTOREMESH_STATUS_PATH = "/v1/cluster";
 
 export interface KvStoreMeshRemoteStatus {
@@ -24,7 +22,7 @@ export interface KvStoreMeshRemoteStatus {
   "num-failures": number;
   "last-failure"?: string;
   /** Refused remote entries since the start, by reason (never written to the cache). */
-  "rejected-total": Partial<Record<RejectReason, number>>;
+  "rejected-total": Record<string, number>;
   /** Remote keys whose current value is refused, by reason. */
-  "rejected-now": Partial<Record<RejectReason, number>>;
+  "rejected-now": Record<string, number>;
 }
