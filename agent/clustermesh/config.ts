@@ -6,7 +6,7 @@
  * any config directory (lib/clustermesh/remote-entries.ts). Pure: the watcher feeds it the
  * Secrets' data.
  */
-import { COMMON_CLIENT } from "../../lib/clustermesh/remote-config.js";
+import { COMMON_CLIENT, LOCAL_CLIENT } from "../../lib/clustermesh/remote-config.js";
 import { type RemoteEntry, remoteEntriesFromFiles } from "../../lib/clustermesh/remote-entries.js";
 
 export interface SecretsInput {
@@ -15,6 +15,8 @@ export interface SecretsInput {
   remotes: Record<string, string> | undefined;
   /** `clustermesh-apiserver-remote-cert` data (ca.crt, tls.crt, tls.key, base64). */
   remoteCert: Record<string, string> | undefined;
+  /** `clustermesh-apiserver-local-cert` data: KVStoreMesh mode's entries point at the local etcd with it. */
+  localCert?: Record<string, string> | undefined;
 }
 
 const decode = (value: string) => Buffer.from(value, "base64").toString("utf8");
@@ -22,14 +24,21 @@ const decode = (value: string) => Buffer.from(value, "base64").toString("utf8");
 export function remoteEntries(input: SecretsInput): RemoteEntry[] {
   const files = new Map<string, string>();
   for (const [name, value] of Object.entries(input.remotes ?? {})) files.set(name, decode(value));
-  const certFiles: Record<string, string> = {
-    "ca.crt": COMMON_CLIENT.ca,
-    "tls.crt": COMMON_CLIENT.cert,
-    "tls.key": COMMON_CLIENT.key,
+  const mount = (
+    secret: Record<string, string> | undefined,
+    names: typeof COMMON_CLIENT | typeof LOCAL_CLIENT,
+  ) => {
+    const certFiles: Record<string, string> = {
+      "ca.crt": names.ca,
+      "tls.crt": names.cert,
+      "tls.key": names.key,
+    };
+    for (const [key, file] of Object.entries(certFiles)) {
+      const value = secret?.[key];
+      if (value !== undefined) files.set(file, decode(value));
+    }
   };
-  for (const [key, file] of Object.entries(certFiles)) {
-    const value = input.remoteCert?.[key];
-    if (value !== undefined) files.set(file, decode(value));
-  }
+  mount(input.remoteCert, COMMON_CLIENT);
+  mount(input.localCert, LOCAL_CLIENT);
   return remoteEntriesFromFiles(input.localClusterName, files);
 }

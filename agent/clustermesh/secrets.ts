@@ -19,5 +19,6 @@ export function configuredRemotes(
     localClusterName,
     remotes: secrets.get(MeshObjects.remotes, MESH_NAMESPACE)?.data,
     remoteCert: secrets.get(MeshObjects.remoteCert, MESH_NAMESPACE)?.data,
+    localCert: secrets.get(MeshObjects.localCert, MESH_NAMESPACE)?.data,
   });
 }

@@ -15,6 +15,7 @@ import {
   HubbleObjects,
 } from "../api/hubble.js";
 import { MESH_ACCESS, MESH_NAMESPACE } from "../api/rbac.js";
+import { COMMON_CLIENT } from "../clustermesh/remote-config.js";
 import { MeshObjects } from "../clustermesh/resources.js";
 import { KUBECONFIG_KEY, KUBECONFIG_MOUNT } from "./kubeconfig.js";
 import {
@@ -31,6 +32,34 @@ const SERVER_CERT_DIR = "/var/lib/etcd-secrets";
 const ADMIN_CERT_DIR = "/var/lib/clustermesh-apiserver/admin";
 const ETCD_DATA_DIR = "/var/run/etcd";
 const RELAY_TLS_DIR = "/var/lib/clustermesh-apiserver/hubble-relay";
+const KVSTOREMESH_CONFIG_DIR = "/var/lib/cilium/clustermesh";
+
+/**
+ * KVStoreMesh: the remotes `clustermesh connect` records in the clustermesh-kvstoremesh Secret
+ * (optional: none before the first connect), with this cluster's remote client certificate as
+ * common-etcd-client.* beside them — Cilium's kvstoremesh volume.
+ */
+function kvstoremeshVolume() {
+  return {
+    name: "kvstoremesh-config",
+    projected: {
+      defaultMode: 0o400,
+      sources: [
+        { secret: { name: MeshObjects.kvstoremesh, optional: true } },
+        {
+          secret: {
+            name: MeshObjects.remoteCert,
+            items: [
+              { key: "ca.crt", path: COMMON_CLIENT.ca },
+              { key: "tls.crt", path: COMMON_CLIENT.cert },
+              { key: "tls.key", path: COMMON_CLIENT.key },
+            ],
+          },
+        },
+      ],
+    },
+  };
+}
 
 /**
  * The Hubble relay in the apiserver container (clustermesh-apiserver/hubble-relay.ts): plaintext on
@@ -110,6 +139,9 @@ export function apiserverDeployment(settings: InstallSettings): V1Deployment {
                 `--etcd-keyfile=${ADMIN_CERT_DIR}/tls.key`,
                 `--readyz-address=0.0.0.0:${APISERVER_HEALTH_PORT}`,
                 ...(settings.hubbleRelay ? relayArgs() : []),
+                ...(settings.kvstoremesh
+                  ? ["--kvstoremesh=true", `--clustermesh-config=${KVSTOREMESH_CONFIG_DIR}`]
+                  : []),
               ],
               ports: [
                 { name: "health", containerPort: APISERVER_HEALTH_PORT, protocol: "TCP" },
@@ -136,6 +168,9 @@ export function apiserverDeployment(settings: InstallSettings): V1Deployment {
                 ...(settings.hubbleRelay
                   ? [{ name: "hubble-relay-tls", mountPath: RELAY_TLS_DIR, readOnly: true }]
                   : []),
+                ...(settings.kvstoremesh
+                  ? [{ name: "kvstoremesh-config", mountPath: KVSTOREMESH_CONFIG_DIR, readOnly: true }]
+                  : []),
               ],
             },
           ],
@@ -152,6 +187,7 @@ export function apiserverDeployment(settings: InstallSettings): V1Deployment {
                   },
                 ]
               : []),
+            ...(settings.kvstoremesh ? [kvstoremeshVolume()] : []),
           ],
         },
       },
