@@ -9,6 +9,8 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { Command, InvalidArgumentError } from "commander";
 import { DEFAULT_LIFECYCLE } from "../lib/clustermesh/lifecycle.js";
+import type { RemoteEntry } from "../lib/clustermesh/remote-entries.js";
+import { MeshObjects } from "../lib/clustermesh/resources.js";
 import { formatErrorChain } from "../lib/error-chain.js";
 import { connectEtcd, tlsFromFiles } from "../lib/etcd/client.js";
 import {
@@ -22,6 +24,7 @@ import { ClusterMeshApiServer } from "./apiserver.js";
 import { startHealthServer } from "./health.js";
 import { addHubbleRelayOptions, type HubbleRelayFlags, startHubbleRelay } from "./hubble-relay.js";
 import { type ConfigDirWatch, watchConfigDir } from "./kvstoremesh/config-dir.js";
+import { watchConfigSecret } from "./kvstoremesh/config-secret.js";
 import { KvStoreMesh } from "./kvstoremesh/kvstoremesh.js";
 import { kvstoreMeshMetricFamilies } from "./kvstoremesh/metrics.js";
 
@@ -81,6 +84,10 @@ const program = new Command("clustermesh-apiserver")
     "--clustermesh-config <dir>",
     "KVStoreMesh: directory of per-remote etcd client configs (the cilium-kvstoremesh Secret)",
     "/var/lib/cilium/clustermesh",
+  )
+  .option(
+    "--clustermesh-config-secret <name>",
+    "KVStoreMesh: read the remotes from this Secret (and the client certificate from clustermesh-apiserver-remote-cert) through the Kubernetes API instead of --clustermesh-config",
   )
   .option("--log-level <level>", "pino log level", process.env.MESH_LOG_LEVEL ?? "info");
 addHubbleRelayOptions(program);
@@ -145,18 +152,31 @@ async function main(): Promise<void> {
   const startKvStoreMesh = async (kvstoremesh: KvStoreMesh) => {
     // after the apiserver's start: etcd is up and its users/roles exist
     await kvstoremesh.start();
-    configWatch = watchConfigDir(
-      opts.clustermeshConfig,
-      opts.clusterName,
-      (entries) => {
-        log.info({ remotes: entries.map((e) => e.name) }, "kvstoremesh: remote clusters configured");
-        kvstoremesh
-          .setRemotes(entries)
-          .catch((error) => log.warn({ err: error }, "kvstoremesh: applying the remote clusters failed"));
+    const apply = (entries: RemoteEntry[]) => {
+      log.info({ remotes: entries.map((e) => e.name) }, "kvstoremesh: remote clusters configured");
+      kvstoremesh
+        .setRemotes(entries)
+        .catch((error) => log.warn({ err: error }, "kvstoremesh: applying the remote clusters failed"));
+    };
+    const unreadable = (error: Error) =>
+      log.warn({ err: error }, "kvstoremesh: remote cluster configuration unreadable; keeping the last one");
+    configWatch = opts.clustermeshConfigSecret
+      ? watchConfigSecret(
+          kubeConfig,
+          { remotes: opts.clustermeshConfigSecret, clientCert: MeshObjects.remoteCert },
+          opts.clusterName,
+          apply,
+          unreadable,
+        )
+      : watchConfigDir(opts.clustermeshConfig, opts.clusterName, apply, unreadable);
+    log.info(
+      {
+        source: opts.clustermeshConfigSecret
+          ? `Secret ${opts.clustermeshConfigSecret}`
+          : opts.clustermeshConfig,
       },
-      (error) => log.warn({ err: error }, "kvstoremesh: clustermesh config unreadable; keeping the last one"),
+      "kvstoremesh enabled",
     );
-    log.info({ dir: opts.clustermeshConfig }, "kvstoremesh enabled");
   };
   let stopping = false;
   const shutdown = async (signal: string) => {

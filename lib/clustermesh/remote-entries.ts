@@ -71,3 +71,32 @@ export function remoteEntriesFromFiles(
   }
   return entries;
 }
+
+/** A client certificate Secret's keys (kubernetes.io/tls + ca.crt) → the file names configs use. */
+export interface CertificateFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/**
+ * A config directory as a projected volume lays Secrets out: the remotes Secret's keys as they
+ * are, each client certificate Secret's ca.crt/tls.crt/tls.key under its file names. Secret data
+ * is base64, as the API returns it. Pure.
+ */
+export function secretsAsFiles(
+  remotes: Record<string, string> | undefined,
+  certificates: readonly { data: Record<string, string> | undefined; files: CertificateFiles }[],
+): Map<string, string> {
+  const decode = (value: string) => Buffer.from(value, "base64").toString("utf8");
+  const files = new Map<string, string>();
+  for (const [name, value] of Object.entries(remotes ?? {})) files.set(name, decode(value));
+  for (const { data, files: names } of certificates) {
+    const keys: Record<string, string> = { "ca.crt": names.ca, "tls.crt": names.cert, "tls.key": names.key };
+    for (const [key, file] of Object.entries(keys)) {
+      const value = data?.[key];
+      if (value !== undefined) files.set(file, decode(value));
+    }
+  }
+  return files;
+}

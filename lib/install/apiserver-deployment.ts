@@ -15,7 +15,6 @@ import {
   HubbleObjects,
 } from "../api/hubble.js";
 import { MESH_ACCESS, MESH_NAMESPACE } from "../api/rbac.js";
-import { COMMON_CLIENT } from "../clustermesh/remote-config.js";
 import { MeshObjects } from "../clustermesh/resources.js";
 import { KUBECONFIG_KEY, KUBECONFIG_MOUNT } from "./kubeconfig.js";
 import {
@@ -32,35 +31,6 @@ const SERVER_CERT_DIR = "/var/lib/etcd-secrets";
 const ADMIN_CERT_DIR = "/var/lib/clustermesh-apiserver/admin";
 const ETCD_DATA_DIR = "/var/run/etcd";
 const RELAY_TLS_DIR = "/var/lib/clustermesh-apiserver/hubble-relay";
-const KVSTOREMESH_CONFIG_DIR = "/var/lib/cilium/clustermesh";
-
-/**
- * KVStoreMesh: the remotes `clustermesh connect` records in the clustermesh-kvstoremesh Secret
- * (optional: none before the first connect), with this cluster's remote client certificate as
- * common-etcd-client.* beside them — Cilium's kvstoremesh volume.
- */
-function kvstoremeshVolume() {
-  return {
-    name: "kvstoremesh-config",
-    projected: {
-      defaultMode: 0o400,
-      sources: [
-        { secret: { name: MeshObjects.kvstoremesh, optional: true } },
-        {
-          secret: {
-            name: MeshObjects.remoteCert,
-            items: [
-              { key: "ca.crt", path: COMMON_CLIENT.ca },
-              { key: "tls.crt", path: COMMON_CLIENT.cert },
-              { key: "tls.key", path: COMMON_CLIENT.key },
-            ],
-          },
-        },
-      ],
-    },
-  };
-}
-
 /**
  * The Hubble relay in the apiserver container (clustermesh-apiserver/hubble-relay.ts): plaintext on
  * 4245 for clients in the cluster (the hubble-relay Service, as Cilium's relay without
@@ -140,7 +110,9 @@ export function apiserverDeployment(settings: InstallSettings): V1Deployment {
                 `--readyz-address=0.0.0.0:${APISERVER_HEALTH_PORT}`,
                 ...(settings.hubbleRelay ? relayArgs() : []),
                 ...(settings.kvstoremesh
-                  ? ["--kvstoremesh=true", `--clustermesh-config=${KVSTOREMESH_CONFIG_DIR}`]
+                  ? // the remotes `clustermesh connect` records, read through the API: a mounted
+                    // Secret reaches the pod only at the kubelet's next sync (a minute or more)
+                    ["--kvstoremesh=true", `--clustermesh-config-secret=${MeshObjects.kvstoremesh}`]
                   : []),
               ],
               ports: [
@@ -168,9 +140,6 @@ export function apiserverDeployment(settings: InstallSettings): V1Deployment {
                 ...(settings.hubbleRelay
                   ? [{ name: "hubble-relay-tls", mountPath: RELAY_TLS_DIR, readOnly: true }]
                   : []),
-                ...(settings.kvstoremesh
-                  ? [{ name: "kvstoremesh-config", mountPath: KVSTOREMESH_CONFIG_DIR, readOnly: true }]
-                  : []),
               ],
             },
           ],
@@ -187,7 +156,6 @@ export function apiserverDeployment(settings: InstallSettings): V1Deployment {
                   },
                 ]
               : []),
-            ...(settings.kvstoremesh ? [kvstoremeshVolume()] : []),
           ],
         },
       },
