@@ -14,6 +14,7 @@
  */
 import type { Etcd3 } from "etcd3";
 import type { RemoteClusterStatus } from "../../lib/api/agent-status.js";
+import { cacheReachabilityKey, decodeCacheReachability } from "../../lib/clustermesh/cache-reachability.js";
 import { type LocalCluster, remoteConfigProblem } from "../../lib/clustermesh/cluster-config.js";
 import {
   backendsExpired,
@@ -277,7 +278,25 @@ export class RemoteCluster {
           this.heartbeatRevision = revision;
         }
         probeFailures = 0;
-        this.markReachable();
+        // Behind a KVStoreMesh the local etcd answers while the remote may not: its mirror says
+        // since when the remote is unreachable, and the backend TTL runs from there.
+        const remoteUnreachableSince =
+          this.config?.capabilities.cached && this.configRetrieved
+            ? decodeCacheReachability(
+                await withDeadline(
+                  client.get(cacheReachabilityKey(this.name)).string(),
+                  settings.probeTimeoutMs,
+                  "cache reachability",
+                ),
+              )
+            : undefined;
+        if (signal.aborted) return;
+        if (remoteUnreachableSince === undefined) this.markReachable();
+        else {
+          this.connected = true;
+          this.unreachableSince = remoteUnreachableSince;
+          this.checkExpiry();
+        }
       } catch (error) {
         if (signal.aborted) return;
         probeFailures++;

@@ -16,6 +16,7 @@
  */
 import type { Etcd3 } from "etcd3";
 import type { KvStoreMeshRemoteStatus } from "../../lib/api/kvstoremesh-status.js";
+import { cacheReachabilityKey } from "../../lib/clustermesh/cache-reachability.js";
 import { type LocalCluster, remoteConfigProblem } from "../../lib/clustermesh/cluster-config.js";
 import { etcdReplacedReason, type SeenEtcd } from "../../lib/clustermesh/etcd-replaced.js";
 import {
@@ -80,6 +81,8 @@ export interface CachedRemoteDeps {
   leases: LeaseManager;
   /** Holds the cilium/cluster-config/<remote> keys of the cached remotes. */
   clusterConfigs: SyncStore;
+  /** The remote's unreachability changed (undefined: it answers): mirrored for the agents' TTL. */
+  onReachability: (name: string, unreachableSince: number | undefined) => void;
   /** Reserves `id` for `name`; returns why not (another remote uses it). */
   reserveId: (name: string, id: number) => string | undefined;
   releaseId: (name: string) => void;
@@ -125,6 +128,8 @@ export class CachedRemote {
   /** Unix seconds of the last failure (Cilium's remote_cluster_last_failure_ts). */
   lastFailureTs = 0;
   private lastHeartbeatAt = Date.now();
+  /** Since when the remote does not answer (a remote never reached counts from the start). */
+  private unreachableSince: number | undefined = Date.now();
 
   constructor(
     readonly name: string,
@@ -152,7 +157,14 @@ export class CachedRemote {
   }
 
   start(): void {
+    this.deps.onReachability(this.name, this.unreachableSince);
     this.loopDone = this.loop();
+  }
+
+  private setReachable(reachable: boolean): void {
+    if (reachable === (this.unreachableSince === undefined)) return;
+    this.unreachableSince = reachable ? undefined : Date.now();
+    this.deps.onReachability(this.name, this.unreachableSince);
   }
 
   /** New connection settings: reconnect only if something relevant changed. */
@@ -180,6 +192,7 @@ export class CachedRemote {
     this.deps.clusterConfigs.delete(this.name);
     const etcd = this.deps.localEtcd;
     await etcd.delete().key(keys.clusterConfig(this.name)).exec();
+    await etcd.delete().key(cacheReachabilityKey(this.name)).exec();
     for (const kind of CACHED_KINDS) await etcd.delete().key(cacheCanaryKey(kind, this.name)).exec();
     for (const kind of CACHED_KINDS) await etcd.delete().prefix(cacheRoot(kind, this.name)).exec();
     this.log.info({ cluster: this.name }, "remote cluster removed: its cache is deleted");
@@ -223,6 +236,7 @@ export class CachedRemote {
         this.consecutiveFailures++;
         this.lastFailure = reason.message;
         this.lastFailureTs = Math.floor(Date.now() / 1000);
+        this.setReachable(false);
       }
       const delay = reason.failure ? reconnectDelayMs(this.consecutiveFailures, this.deps.settings) : 0;
       this.statusText = `${reason.message}; reconnecting${delay ? ` in ${(delay / 1000).toFixed(1)} s` : ""}`;
@@ -265,10 +279,12 @@ export class CachedRemote {
         }
         probeFailures = 0;
         this.connected = true;
+        this.setReachable(true);
       } catch (error) {
         if (signal.aborted) return;
         probeFailures++;
         this.connected = false;
+        this.setReachable(false);
         this.statusText = `unreachable: ${errorChainSummary(error)}`;
         if (probeFailures >= settings.probeFailuresBeforeReconnect)
           this.endSession(new SessionEnd(`unreachable: ${(error as Error).message}`, true, { cause: error }));

@@ -7,6 +7,10 @@
  */
 import type { Etcd3 } from "etcd3";
 import type { KvStoreMeshRemoteStatus } from "../../lib/api/kvstoremesh-status.js";
+import {
+  CACHE_REACHABILITY_PREFIX,
+  encodeCacheReachability,
+} from "../../lib/clustermesh/cache-reachability.js";
 import type { LocalCluster } from "../../lib/clustermesh/cluster-config.js";
 import type { LifecycleSettings } from "../../lib/clustermesh/lifecycle.js";
 import type { RemoteConnection, RemoteEntry } from "../../lib/clustermesh/remote-entries.js";
@@ -35,6 +39,8 @@ export class KvStoreMesh {
   private readonly ids = new Map<number, string>();
   private readonly leases: LeaseManager;
   private readonly clusterConfigs: SyncStore;
+  /** The cached remotes' reachability mirrors (lib/clustermesh/cache-reachability.ts). */
+  private readonly reachability: SyncStore;
   private started = false;
   /** setRemotes() calls run one after the other (a removal awaits the cache deletion). */
   private queue: Promise<void> = Promise.resolve();
@@ -53,11 +59,22 @@ export class KvStoreMesh {
       driftRepair: options.driftRepair,
       log: options.log.child({ store: "kvstoremesh-cluster-config" }),
     });
+    this.reachability = new SyncStore({
+      client: options.localEtcd,
+      leases: this.leases,
+      prefix: CACHE_REACHABILITY_PREFIX,
+      // a removed remote's key is deleted by its removal; a previous run's expire with their lease
+      manageExisting: false,
+      driftRepair: options.driftRepair,
+      log: options.log.child({ store: "kvstoremesh-reachability" }),
+    });
   }
 
   async start(): Promise<void> {
     await this.clusterConfigs.start();
     this.clusterConfigs.synced();
+    await this.reachability.start();
+    this.reachability.synced();
     this.started = true;
   }
 
@@ -88,6 +105,7 @@ export class KvStoreMesh {
     for (const [name, remote] of [...this.remotes]) {
       if (wanted.has(name) || this.invalid.has(name)) continue;
       this.remotes.delete(name);
+      this.reachability.delete(name);
       try {
         await remote.remove();
       } catch (error) {
@@ -106,6 +124,10 @@ export class KvStoreMesh {
         localEtcd: this.options.localEtcd,
         leases: this.leases,
         clusterConfigs: this.clusterConfigs,
+        onReachability: (cluster, since) => {
+          if (this.remotes.get(cluster) === remote)
+            this.reachability.upsert(cluster, encodeCacheReachability(since));
+        },
         reserveId: (cluster, id) => this.reserveId(cluster, id),
         releaseId: (cluster) => this.releaseId(cluster),
         driftRepair: this.options.driftRepair,
@@ -162,6 +184,7 @@ export class KvStoreMesh {
     await this.queue;
     await Promise.all(this.cachedRemotes().map((remote) => remote.stop()));
     await this.clusterConfigs.stop();
+    await this.reachability.stop();
     this.leases.close();
   }
 }

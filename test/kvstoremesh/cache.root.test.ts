@@ -16,6 +16,11 @@ import { cacheCanaryKey } from "../../clustermesh-apiserver/kvstoremesh/layout.j
 import { kvstoreMeshMetricFamilies } from "../../clustermesh-apiserver/kvstoremesh/metrics.js";
 import { apiserverMetrics } from "../../clustermesh-apiserver/metrics.js";
 import type { KvStoreMeshRemoteStatus } from "../../lib/api/kvstoremesh-status.js";
+import {
+  CACHE_REACHABILITY_PREFIX,
+  cacheReachabilityKey,
+  decodeCacheReachability,
+} from "../../lib/clustermesh/cache-reachability.js";
 import { DEFAULT_LIFECYCLE } from "../../lib/clustermesh/lifecycle.js";
 import type { RemoteEntry } from "../../lib/clustermesh/remote-entries.js";
 import { CANARY_NAMES, HEARTBEAT_KEY, keys } from "../../lib/kvstore/paths.js";
@@ -87,9 +92,12 @@ async function publish(admin: Etcd3, backends: string[]): Promise<void> {
     await admin.put(keys.canary("c2", name)).value(rfc3339()).exec();
 }
 
-/** Every key under `prefix` with its value. */
+/** Every key under `prefix` with its value; the reachability mirrors are not cached data. */
 async function dump(client: Etcd3, prefix: string): Promise<Record<string, string>> {
-  return client.getAll().prefix(prefix).strings();
+  const all = await client.getAll().prefix(prefix).strings();
+  return Object.fromEntries(
+    Object.entries(all).filter(([key]) => !key.startsWith(CACHE_REACHABILITY_PREFIX)),
+  );
 }
 
 describe("KVStoreMesh caches a remote cluster into the local etcd (root: etcd)", () => {
@@ -120,7 +128,10 @@ describe("KVStoreMesh caches a remote cluster into the local etcd (root: etcd)",
     localAdmin = local.client("root");
     remoteAdmin = remote.client("root");
     const watcher = await localAdmin.watch().prefix("cilium/cache/").create();
-    watcher.on("delete", (kv) => cacheDeletes.push(kv.key.toString()));
+    watcher.on("delete", (kv) => {
+      const key = kv.key.toString();
+      if (!key.startsWith(CACHE_REACHABILITY_PREFIX)) cacheDeletes.push(key);
+    });
   });
   after(async () => {
     try {
@@ -213,7 +224,7 @@ describe("KVStoreMesh caches a remote cluster into the local etcd (root: etcd)",
   it("serves our agent: its ClusterMeshManager reads c2 from the cache with nothing rejected", async () => {
     agent = new ClusterMeshManager({
       local: { name: "c1", id: 1, maxConnectedClusters: 255 },
-      settings: SETTINGS,
+      settings: { ...SETTINGS, backendTtlMs: 2_000 },
       stateDir,
       log: log(),
       onChange: () => {},
@@ -247,6 +258,30 @@ describe("KVStoreMesh caches a remote cluster into the local etcd (root: etcd)",
       .datapathInputs([{ name: "c1-w", internalIp: "172.30.0.3", podCidrs: ["10.1.0.0/24"] }])
       .remoteBackends.get("demo/echo")?.[0]?.backends;
     assert.deepEqual(Object.keys(backends ?? {}).sort(), ["10.2.0.7", "10.2.0.8"]);
+  });
+
+  it("the backend TTL holds through the cache: a remote unreachable from the KVStoreMesh has its backends withdrawn by the agent, and restored", async () => {
+    const agentStatus = () => agent?.status().find((s) => s.name === "c2");
+    const cacheBefore = await dump(localAdmin, "cilium/cache/");
+    await remote.halt();
+    await waitFor("mirrored unreachability", async () =>
+      decodeCacheReachability(await localAdmin.get(cacheReachabilityKey("c2")).string()),
+    );
+    await waitFor("backends withdrawn after the TTL", () => agentStatus()?.backendsWithdrawn, {
+      timeoutMs: 15_000,
+    });
+    // the cache itself is untouched: nodes and ipcache stay, only new connections avoid c2
+    assert.deepEqual(await dump(localAdmin, "cilium/cache/"), cacheBefore);
+    assert.equal(agentStatus()?.numNodes, 1);
+    await remote.restart();
+    await waitFor(
+      "backends restored",
+      () => agentStatus()?.backendsWithdrawn === false && statusOf()?.ready,
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    assert.equal(await localAdmin.get(cacheReachabilityKey("c2")).string(), "{}");
   });
 
   it("a remote restart and a wiped remote etcd do not flap the cache; the relist reconciles", async () => {
