@@ -41,7 +41,7 @@ export function kvstoreMeshHealthy(report: KvStoreMeshReport, expected: readonly
 }
 
 export function kvstoreMeshLines(report: KvStoreMeshReport): string[] {
-  const lines = ["", "🗄️  KVStoreMesh (clustermesh-apiserver ↔ remote clusters, cached in the local etcd):"];
+  const lines = ["🗄️  KVStoreMesh (clustermesh-apiserver ↔ remote clusters, cached in the local etcd):"];
   if ("error" in report) return [...lines, `  ❌ ${report.error}`];
   if (report.remotes.length === 0) return [...lines, "  ⚠️  no remote cluster configured"];
   for (const r of report.remotes) {
