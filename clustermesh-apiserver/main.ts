@@ -39,6 +39,13 @@ function booleanFlag(value: string | boolean): boolean {
   throw new InvalidArgumentError(`"${value}" is not true or false`);
 }
 
+function envFlag(name: string): boolean {
+  const value = process.env[name] ?? "false";
+  if (value !== "true" && value !== "false")
+    throw new InvalidArgumentError(`${name}: "${value}" is not true or false`);
+  return value === "true";
+}
+
 const program = new Command("clustermesh-apiserver")
   .version(versionLine("clustermesh-apiserver"))
   .requiredOption("--cluster-name <name>", "this cluster's name")
@@ -78,7 +85,7 @@ const program = new Command("clustermesh-apiserver")
     "--kvstoremesh [enabled]",
     "KVStoreMesh: cache the remote clusters of --clustermesh-config into the local etcd (env CLUSTERMESH_APISERVER_KVSTOREMESH)",
     booleanFlag,
-    booleanFlag(process.env.CLUSTERMESH_APISERVER_KVSTOREMESH ?? "false"),
+    envFlag("CLUSTERMESH_APISERVER_KVSTOREMESH"),
   )
   .option(
     "--clustermesh-config <dir>",
