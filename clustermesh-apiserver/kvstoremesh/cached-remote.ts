@@ -16,7 +16,6 @@
  */
 import type { Etcd3 } from "etcd3";
 import type { KvStoreMeshRemoteStatus } from "../../lib/api/kvstoremesh-status.js";
-import { cacheReachabilityKey } from "../../lib/clustermesh/cache-reachability.js";
 import { type LocalCluster, remoteConfigProblem } from "../../lib/clustermesh/cluster-config.js";
 import { etcdReplacedReason, type SeenEtcd } from "../../lib/clustermesh/etcd-replaced.js";
 import {
@@ -54,14 +53,8 @@ import {
 } from "../../lib/kvstore/values/cluster-config.js";
 import { WatchStore, watchWhenSynced } from "../../lib/kvstore/watch-store.js";
 import type { Logger } from "../../lib/log.js";
-import {
-  CACHED_KINDS,
-  cacheCanaryKey,
-  cachedClusterConfig,
-  cacheRoot,
-  cacheStorePrefix,
-  sourceLayout,
-} from "./layout.js";
+import { deleteCache } from "./cache-removal.js";
+import { CACHED_KINDS, cachedClusterConfig, cacheStorePrefix, sourceLayout } from "./layout.js";
 import { validatedRaw } from "./validated-raw.js";
 
 const CONFIG_POLL_MS = 1_000;
@@ -190,11 +183,7 @@ export class CachedRemote {
     await this.stop();
     this.deps.releaseId(this.name);
     this.deps.clusterConfigs.delete(this.name);
-    const etcd = this.deps.localEtcd;
-    await etcd.delete().key(keys.clusterConfig(this.name)).exec();
-    await etcd.delete().key(cacheReachabilityKey(this.name)).exec();
-    for (const kind of CACHED_KINDS) await etcd.delete().key(cacheCanaryKey(kind, this.name)).exec();
-    for (const kind of CACHED_KINDS) await etcd.delete().prefix(cacheRoot(kind, this.name)).exec();
+    await deleteCache(this.deps.localEtcd, this.name);
     this.log.info({ cluster: this.name }, "remote cluster removed: its cache is deleted");
   }
 

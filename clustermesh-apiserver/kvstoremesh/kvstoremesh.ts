@@ -19,6 +19,7 @@ import { LeaseManager } from "../../lib/kvstore/leases.js";
 import { CLUSTER_CONFIG_PREFIX } from "../../lib/kvstore/paths.js";
 import { SyncStore } from "../../lib/kvstore/sync-store.js";
 import type { Logger } from "../../lib/log.js";
+import { deleteCache, orphanedCaches } from "./cache-removal.js";
 import { CachedRemote } from "./cached-remote.js";
 
 export interface KvStoreMeshOptions {
@@ -42,6 +43,7 @@ export class KvStoreMesh {
   /** The cached remotes' reachability mirrors (lib/clustermesh/cache-reachability.ts). */
   private readonly reachability: SyncStore;
   private started = false;
+  private orphansCollected = false;
   /** setRemotes() calls run one after the other (a removal awaits the cache deletion). */
   private queue: Promise<void> = Promise.resolve();
 
@@ -101,6 +103,16 @@ export class KvStoreMesh {
           "remote cluster configuration unusable",
         );
       } else wanted.set(entry.name, entry.connection);
+    }
+    if (!this.orphansCollected) {
+      // the first configuration: caches of remotes removed while we were down go now, not when
+      // their leases expire (Cilium leaves them to the leases)
+      this.orphansCollected = true;
+      const configured = new Set([...wanted.keys(), ...this.invalid.keys(), this.options.local.name]);
+      for (const name of await orphanedCaches(this.options.localEtcd, configured)) {
+        this.options.log.info({ cluster: name }, "deleting the cache of a remote no longer configured");
+        await deleteCache(this.options.localEtcd, name);
+      }
     }
     for (const [name, remote] of [...this.remotes]) {
       if (wanted.has(name) || this.invalid.has(name)) continue;

@@ -347,4 +347,36 @@ describe("KVStoreMesh caches a remote cluster into the local etcd (root: etcd)",
       { timeoutMs: 5_000 },
     );
   });
+
+  it("a restarted KVStoreMesh deletes the caches of remotes removed while it was down, nothing else", async () => {
+    const cached = {
+      ...ownClusterConfig(9, 255),
+      capabilities: { ...ownClusterConfig(9, 255).capabilities, cached: true },
+    };
+    await localAdmin.put(keys.clusterConfig("c9")).value(encodeClusterConfig(cached)).exec();
+    await localAdmin.put("cilium/cache/nodes/v1/c9/w").value("{}").exec();
+    await localAdmin.put(cacheCanaryKey("nodes", "c9")).value(rfc3339()).exec();
+    // the local cluster's own config and an uncached one are not caches
+    await localAdmin
+      .put(keys.clusterConfig("c1"))
+      .value(encodeClusterConfig(ownClusterConfig(1, 255)))
+      .exec();
+    const restarted = new KvStoreMesh({
+      local: LOCAL,
+      settings: SETTINGS,
+      localEtcd: localAdmin,
+      leaseTtlSeconds: 60,
+      log: log(),
+    });
+    try {
+      await restarted.start();
+      await restarted.setRemotes([]);
+      assert.equal(await localAdmin.get(keys.clusterConfig("c9")).string(), null);
+      assert.deepEqual(await dump(localAdmin, "cilium/cache/"), {});
+      assert.deepEqual(await dump(localAdmin, "cilium/synced/c9/"), {});
+      assert.ok(await localAdmin.get(keys.clusterConfig("c1")).string());
+    } finally {
+      await restarted.stop();
+    }
+  });
 });
