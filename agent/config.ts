@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import type { EndpointAttachMode } from "../bpf/datapath/loader.js";
 import { IPSEC_BACKEND_CHOICES, type IpsecBackendChoice } from "../lib/api/encryption.js";
-import { parseDuration } from "./clustermesh/lifecycle.js";
+import { parseDuration } from "../lib/clustermesh/lifecycle.js";
 import { HUBBLE_FLAG_OPTIONS, HUBBLE_USAGE, type HubbleConfig, parseHubbleFlags } from "./flows/config.js";
 
 export interface AgentConfig {

@@ -77,6 +77,8 @@ export interface ApiServerOptions {
   /** How the stores notice drift in etcd (default "watch"; see lib/kvstore/drift-monitor.ts). */
   driftRepair?: DriftRepairMode;
   driftPollIntervalMs?: number;
+  /** More metric families on the same registry (the KVStoreMesh's). */
+  extraMetrics?: readonly MetricFamily[];
   log: Logger;
 }
 
@@ -124,8 +126,9 @@ export class ClusterMeshApiServer {
 
   constructor(private readonly options: ApiServerOptions) {
     this.log = options.log;
-    this.metricsRegistry = apiserverMetrics(this.metricFamilies(), (metric, error) =>
-      this.log.warn({ metric, err: error }, "metric collector failed"),
+    this.metricsRegistry = apiserverMetrics(
+      [...this.metricFamilies(), ...(options.extraMetrics ?? [])],
+      (metric, error) => this.log.warn({ metric, err: error }, "metric collector failed"),
     );
   }
 

@@ -1,11 +1,17 @@
-/** HTTP endpoints: /readyz (200 "Ready" once every kind is synced, else 500 "NotReady"), /healthz, /metrics. */
+/**
+ * HTTP endpoints: /readyz (200 "Ready" once every kind is synced, else 500 "NotReady"), /healthz,
+ * /metrics, and in KVStoreMesh mode /v1/cluster (the cached remotes, like Cilium's kvstoremesh API).
+ */
 import { createServer, type Server } from "node:http";
+import { KVSTOREMESH_STATUS_PATH } from "../lib/api/kvstoremesh-status.js";
 import { METRICS_CONTENT_TYPE } from "../lib/metrics/registry.js";
 
 export interface HealthSource {
   readiness(): { ready: boolean; synced: Record<string, boolean> };
   healthy(): { ok: boolean; detail: string };
   metrics(): Promise<string>;
+  /** KVStoreMesh mode: the remote clusters' status (JSON array); absent = 404. */
+  clusters?: () => unknown[];
 }
 
 export async function startHealthServer(
@@ -41,6 +47,9 @@ export async function startHealthServer(
           response.end(`metrics: ${(error as Error).message}`);
         },
       );
+    } else if (path === KVSTOREMESH_STATUS_PATH && source.clusters) {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(JSON.stringify(source.clusters()));
     } else {
       response.writeHead(404).end();
     }

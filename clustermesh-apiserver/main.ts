@@ -4,9 +4,13 @@
  *   node dist/clustermesh-apiserver/main.js --cluster-name c1 --cluster-id 1 --kubeconfig f
  *     --etcd-servers https://127.0.0.1:2379 --etcd-cafile ca.crt --etcd-certfile admin.crt
  *     --etcd-keyfile admin.key --readyz-address 127.0.0.1:9880 [--max-connected-clusters 255]
+ *     [--kvstoremesh --clustermesh-config DIR]   (cache the remotes in DIR into the local etcd)
  */
 import { KubeConfig } from "@kubernetes/client-node";
 import { Command, InvalidArgumentError } from "commander";
+import { DEFAULT_LIFECYCLE } from "../lib/clustermesh/lifecycle.js";
+import type { RemoteEntry } from "../lib/clustermesh/remote-entries.js";
+import { MeshObjects } from "../lib/clustermesh/resources.js";
 import { formatErrorChain } from "../lib/error-chain.js";
 import { connectEtcd, tlsFromFiles } from "../lib/etcd/client.js";
 import {
@@ -19,11 +23,28 @@ import { versionLine } from "../lib/version.js";
 import { ClusterMeshApiServer } from "./apiserver.js";
 import { startHealthServer } from "./health.js";
 import { addHubbleRelayOptions, type HubbleRelayFlags, startHubbleRelay } from "./hubble-relay.js";
+import { type ConfigDirWatch, watchConfigDir } from "./kvstoremesh/config-dir.js";
+import { watchConfigSecret } from "./kvstoremesh/config-secret.js";
+import { KvStoreMesh } from "./kvstoremesh/kvstoremesh.js";
+import { kvstoreMeshMetricFamilies } from "./kvstoremesh/metrics.js";
 
 const integer = (value: string) => {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError("not a non-negative integer");
   return Number(value);
 };
+
+function booleanFlag(value: string | boolean): boolean {
+  if (value === true || value === "true") return true;
+  if (value === false || value === "false" || value === "") return false;
+  throw new InvalidArgumentError(`"${value}" is not true or false`);
+}
+
+function envFlag(name: string): boolean {
+  const value = process.env[name] ?? "false";
+  if (value !== "true" && value !== "false")
+    throw new InvalidArgumentError(`${name}: "${value}" is not true or false`);
+  return value === "true";
+}
 
 const program = new Command("clustermesh-apiserver")
   .version(versionLine("clustermesh-apiserver"))
@@ -60,6 +81,21 @@ const program = new Command("clustermesh-apiserver")
     integer,
     2_000,
   )
+  .option(
+    "--kvstoremesh [enabled]",
+    "KVStoreMesh: cache the remote clusters of --clustermesh-config into the local etcd (env CLUSTERMESH_APISERVER_KVSTOREMESH)",
+    booleanFlag,
+    envFlag("CLUSTERMESH_APISERVER_KVSTOREMESH"),
+  )
+  .option(
+    "--clustermesh-config <dir>",
+    "KVStoreMesh: directory of per-remote etcd client configs (the cilium-kvstoremesh Secret)",
+    "/var/lib/cilium/clustermesh",
+  )
+  .option(
+    "--clustermesh-config-secret <name>",
+    "KVStoreMesh: read the remotes from this Secret (and the client certificate from clustermesh-apiserver-remote-cert) through the Kubernetes API instead of --clustermesh-config",
+  )
   .option("--log-level <level>", "pino log level", process.env.MESH_LOG_LEVEL ?? "info");
 addHubbleRelayOptions(program);
 
@@ -80,6 +116,17 @@ async function main(): Promise<void> {
     tls: tlsFromFiles({ ca: opts.etcdCafile, cert: opts.etcdCertfile, key: opts.etcdKeyfile }),
     serverName: opts.etcdServerName,
   });
+  const mesh: KvStoreMesh | undefined = opts.kvstoremesh
+    ? new KvStoreMesh({
+        local: { name: opts.clusterName, id: opts.clusterId, maxConnectedClusters: maxConnected },
+        settings: DEFAULT_LIFECYCLE,
+        localEtcd: etcd,
+        leaseTtlSeconds: opts.leaseTtl,
+        driftRepair: opts.kvstoreDriftRepair,
+        log: log.child({ component: "kvstoremesh" }),
+      })
+    : undefined;
+  let configWatch: ConfigDirWatch | undefined;
   const create = () =>
     new ClusterMeshApiServer({
       clusterName: opts.clusterName,
@@ -92,6 +139,7 @@ async function main(): Promise<void> {
       leaseTtlSeconds: opts.leaseTtl,
       driftRepair: opts.kvstoreDriftRepair,
       driftPollIntervalMs: opts.kvstoreDriftPollInterval,
+      extraMetrics: mesh ? kvstoreMeshMetricFamilies(mesh, opts.clusterName) : [],
       log,
     });
   let apiserver = create();
@@ -99,6 +147,7 @@ async function main(): Promise<void> {
     readiness: () => apiserver.readiness(),
     healthy: () => apiserver.health(),
     metrics: () => apiserver.metrics(),
+    ...(mesh ? { clusters: () => mesh.status() } : {}),
   });
   log.info({ cluster: opts.clusterName, id: opts.clusterId, health: health.url }, "starting");
   const relay = await startHubbleRelay(opts as HubbleRelayFlags, {
@@ -107,11 +156,42 @@ async function main(): Promise<void> {
     log,
   });
   if (relay) log.info({ port: relay.port, meshPort: relay.meshPort }, "hubble relay serving");
+  const startKvStoreMesh = async (kvstoremesh: KvStoreMesh) => {
+    // after the apiserver's start: etcd is up and its users/roles exist
+    await kvstoremesh.start();
+    const apply = (entries: RemoteEntry[]) => {
+      log.info({ remotes: entries.map((e) => e.name) }, "kvstoremesh: remote clusters configured");
+      kvstoremesh
+        .setRemotes(entries)
+        .catch((error) => log.warn({ err: error }, "kvstoremesh: applying the remote clusters failed"));
+    };
+    const unreadable = (error: Error) =>
+      log.warn({ err: error }, "kvstoremesh: remote cluster configuration unreadable; keeping the last one");
+    configWatch = opts.clustermeshConfigSecret
+      ? watchConfigSecret(
+          kubeConfig,
+          { remotes: opts.clustermeshConfigSecret, clientCert: MeshObjects.remoteCert },
+          opts.clusterName,
+          apply,
+          unreadable,
+        )
+      : watchConfigDir(opts.clustermeshConfig, opts.clusterName, apply, unreadable);
+    log.info(
+      {
+        source: opts.clustermeshConfigSecret
+          ? `Secret ${opts.clustermeshConfigSecret}`
+          : opts.clustermeshConfig,
+      },
+      "kvstoremesh enabled",
+    );
+  };
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "stopping");
+    configWatch?.stop();
+    await mesh?.stop();
     await apiserver.stop();
     await relay?.close();
     health.server.close();
@@ -125,6 +205,7 @@ async function main(): Promise<void> {
     try {
       await apiserver.start();
       log.info("started; syncing");
+      if (mesh) await startKvStoreMesh(mesh);
       return;
     } catch (error) {
       log.warn({ attempt, err: error }, "start failed; retrying");

@@ -7,7 +7,9 @@ import { APISERVER_METRIC_NAMESPACE, APISERVER_METRICS } from "../lib/api/metric
 import { type Collect, MetricsRegistry } from "../lib/metrics/registry.js";
 
 export interface MetricFamily {
-  /** without the namespace: a value of APISERVER_METRICS */
+  /** default: the apiserver's (APISERVER_METRIC_NAMESPACE); KVStoreMesh: cilium_kvstoremesh */
+  namespace?: string;
+  /** without the namespace: a value of APISERVER_METRICS (or KVSTOREMESH_METRICS) */
   name: string;
   help: string;
   type: "counter" | "gauge";
@@ -24,7 +26,7 @@ export function apiserverMetrics(
     onCollectError,
   });
   for (const family of families) {
-    const name = `${APISERVER_METRIC_NAMESPACE}_${family.name}`;
+    const name = `${family.namespace ?? APISERVER_METRIC_NAMESPACE}_${family.name}`;
     if (family.type === "counter")
       registry.collectedCounter(name, family.help, family.labelNames, family.collect);
     else registry.gauge(name, family.help, family.labelNames, family.collect);

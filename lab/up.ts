@@ -231,6 +231,8 @@ async function installMesh(
         ipsecBackend: options.ipsecBackend,
         // the lab's knob for tests of the stale-backend TTL (the agent's own default reads it too)
         clustermeshBackendTtl: process.env.MESH_CLUSTERMESH_BACKEND_TTL,
+        // KVStoreMesh unless MESH_KVSTOREMESH=false (the multicluster suite runs in both modes)
+        kvstoremesh: process.env.MESH_KVSTOREMESH !== "false",
         k8sServiceHost: controlPlaneOf(cluster).ip,
         k8sServicePort: API_SERVER_PORT,
         image: defaultImage(),

@@ -15,7 +15,7 @@ import { POLICY_CRDS } from "../lib/api/policy-crds.js";
 import { MESH_ACCESS, rbacObjects } from "../lib/api/rbac.js";
 import { MeshObjects } from "../lib/clustermesh/resources.js";
 import { AGENT_TERMINATION_GRACE_SECONDS, agentArgs, cniConflist } from "../lib/install/agent-daemonset.js";
-import { installManifests } from "../lib/install/manifests.js";
+import { clusterConfigMap, installManifests } from "../lib/install/manifests.js";
 import { AGENT_HEALTH_PORT, APISERVER_HEALTH_PORT, NodePaths } from "../lib/install/names.js";
 import { checkInstallSettings } from "../lib/install/settings.js";
 
@@ -221,6 +221,24 @@ describe("install manifests (kind quickstart settings)", () => {
       deploy.spec?.template.spec?.containers[1].args?.filter((a) => a.startsWith("--hubble-relay")).length,
       0,
     );
+  });
+
+  it("KVStoreMesh (default on): the apiserver caches the remotes of the clustermesh-kvstoremesh Secret; off: no such flag", () => {
+    const apiserverArgs = (settings: typeof KIND) =>
+      (installManifests(settings).find((o) => o.kind === "Deployment") as V1Deployment).spec?.template.spec
+        ?.containers[1].args ?? [];
+    assert.equal(KIND.kvstoremesh, true);
+    assert.deepEqual(
+      apiserverArgs(KIND).filter((a) => /kvstoremesh|clustermesh-config/.test(a)),
+      ["--kvstoremesh=true", `--clustermesh-config-secret=${MeshObjects.kvstoremesh}`],
+    );
+    assert.equal(
+      apiserverArgs({ ...KIND, kvstoremesh: false }).filter((a) => /kvstoremesh/.test(a)).length,
+      0,
+    );
+    // recorded where `clustermesh connect` reads it
+    assert.equal(clusterConfigMap(KIND).data.kvstoremesh, "true");
+    assert.equal(clusterConfigMap({ ...KIND, kvstoremesh: false }).data.kvstoremesh, "false");
   });
 });
 

@@ -81,8 +81,10 @@ describe("meshctl install against a real kube-apiserver (root; builds the binari
         name: o.metadata?.name as string,
         namespace: o.metadata?.namespace,
       })),
-      // the remotes Secret is connect's, not install's
-      ...ENABLE_OBJECTS.filter((o) => o.kind === "Secret" && o.name !== MeshObjects.remotes).map((o) => ({
+      // the remotes Secrets (agents', KVStoreMesh's) are connect's, not install's
+      ...ENABLE_OBJECTS.filter(
+        (o) => o.kind === "Secret" && o.name !== MeshObjects.remotes && o.name !== MeshObjects.kvstoremesh,
+      ).map((o) => ({
         ...o,
         namespace: "kube-system",
       })),

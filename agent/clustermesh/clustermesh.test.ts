@@ -2,19 +2,19 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import pino from "pino";
 import { isGlobalService, isSharedService, serviceAffinity } from "../../lib/api/service-annotations.js";
-import { ownClusterConfig } from "../../lib/kvstore/values/cluster-config.js";
-import { emptyNode, type NodeValue } from "../../lib/kvstore/values/node.js";
-import type { ClusterService } from "../../lib/kvstore/values/service.js";
-import { remoteConfigProblem } from "./cluster-config.js";
-import { remoteEntries } from "./config.js";
-import { DropLedger } from "./drops.js";
+import { remoteConfigProblem } from "../../lib/clustermesh/cluster-config.js";
 import {
   backendsExpired,
   DEFAULT_LIFECYCLE,
   heartbeatSilent,
   parseDuration,
   reconnectDelayMs,
-} from "./lifecycle.js";
+} from "../../lib/clustermesh/lifecycle.js";
+import { ownClusterConfig } from "../../lib/kvstore/values/cluster-config.js";
+import { emptyNode, type NodeValue } from "../../lib/kvstore/values/node.js";
+import type { ClusterService } from "../../lib/kvstore/values/service.js";
+import { remoteEntries } from "./config.js";
+import { DropLedger } from "./drops.js";
 import { meshDatapathInputs, type RemoteClusterView } from "./merge.js";
 
 const b64 = (text: string) => Buffer.from(text).toString("base64");

@@ -5,10 +5,10 @@
  */
 import type { V1ConfigMap } from "@kubernetes/client-node";
 import { MESH_NAMESPACE } from "../../lib/api/rbac.js";
+import type { LocalCluster } from "../../lib/clustermesh/cluster-config.js";
 import { MeshObjects, parseConfigMapData } from "../../lib/clustermesh/resources.js";
 import type { Informer } from "../../lib/k8s/informer.js";
 import type { MaxConnectedClusters } from "../../lib/kvstore/cluster-identity.js";
-import type { LocalCluster } from "./cluster-config.js";
 
 export interface LocalClusterProblem {
   level: "error" | "warn";

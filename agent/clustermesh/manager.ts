@@ -8,14 +8,14 @@
 import { join } from "node:path";
 import type { Etcd3 } from "etcd3";
 import type { RemoteClusterStatus } from "../../lib/api/agent-status.js";
+import type { LocalCluster } from "../../lib/clustermesh/cluster-config.js";
+import type { LifecycleSettings } from "../../lib/clustermesh/lifecycle.js";
+import type { RemoteConnection, RemoteEntry } from "../../lib/clustermesh/remote-entries.js";
 import type { Logger } from "../../lib/log.js";
 import type { NodeInfo } from "../datapath/desired.js";
 import { ChangeLatency } from "./change-latency.js";
-import type { LocalCluster } from "./cluster-config.js";
-import type { RemoteConnection, RemoteEntry } from "./config.js";
 import type { RemoteDatapathDrift } from "./datapath-drift.js";
 import { DropLedger } from "./drops.js";
-import type { LifecycleSettings } from "./lifecycle.js";
 import { type MeshDatapathInputs, meshDatapathInputs, type RemoteClusterView } from "./merge.js";
 import { RemoteStateDir } from "./persist.js";
 import { RemoteCluster } from "./remote-cluster.js";

@@ -8,6 +8,8 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { DEFAULT_LIFECYCLE } from "../../lib/clustermesh/lifecycle.js";
+import type { RemoteEntry } from "../../lib/clustermesh/remote-entries.js";
 import { CANARY_NAMES, HEARTBEAT_KEY, keys } from "../../lib/kvstore/paths.js";
 import { TestEtcd } from "../../lib/kvstore/testing.js";
 import { encodeClusterConfig, ownClusterConfig } from "../../lib/kvstore/values/cluster-config.js";
@@ -19,8 +21,6 @@ import { createLogger, silentLogger } from "../../lib/log.js";
 import { MetricsRegistry } from "../../lib/metrics/registry.js";
 import { waitFor } from "../../lib/process.js";
 import { promlint } from "../../testing/promlint.js";
-import type { RemoteEntry } from "./config.js";
-import { DEFAULT_LIFECYCLE } from "./lifecycle.js";
 import { ClusterMeshManager } from "./manager.js";
 import { registerClusterMeshMetrics } from "./metrics.js";
 

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import type { Etcd3 } from "etcd3";
+import { DEFAULT_LIFECYCLE } from "../../lib/clustermesh/lifecycle.js";
 import type { WatchStore } from "../../lib/kvstore/watch-store.js";
 import { createLogger, silentLogger } from "../../lib/log.js";
-import { DEFAULT_LIFECYCLE } from "./lifecycle.js";
 import { RemoteCluster } from "./remote-cluster.js";
 
 function capturingLogger(): { log: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {

@@ -12,8 +12,19 @@
  * TTL has its service backends withdrawn (and restored when it answers again). stop({drain:true})
  * (the cluster was disconnected) removes everything of it.
  */
-import { Etcd3 } from "etcd3";
+import type { Etcd3 } from "etcd3";
 import type { RemoteClusterStatus } from "../../lib/api/agent-status.js";
+import { cacheReachabilityKey, decodeCacheReachability } from "../../lib/clustermesh/cache-reachability.js";
+import { type LocalCluster, remoteConfigProblem } from "../../lib/clustermesh/cluster-config.js";
+import {
+  backendsExpired,
+  heartbeatSilent,
+  type LifecycleSettings,
+  reconnectDelayMs,
+} from "../../lib/clustermesh/lifecycle.js";
+import { connectRemote } from "../../lib/clustermesh/remote-client.js";
+import type { RemoteConnection } from "../../lib/clustermesh/remote-entries.js";
+import { sleep, withDeadline } from "../../lib/clustermesh/timing.js";
 import { errorChainSummary } from "../../lib/error-chain.js";
 import type { RejectReason } from "../../lib/kvstore/errors.js";
 import {
@@ -37,9 +48,6 @@ import type { NodeValue } from "../../lib/kvstore/values/node.js";
 import type { ClusterService } from "../../lib/kvstore/values/service.js";
 import { WatchStore, watchWhenSynced } from "../../lib/kvstore/watch-store.js";
 import type { Logger } from "../../lib/log.js";
-import { type LocalCluster, remoteConfigProblem } from "./cluster-config.js";
-import type { RemoteConnection } from "./config.js";
-import { backendsExpired, heartbeatSilent, type LifecycleSettings, reconnectDelayMs } from "./lifecycle.js";
 import type { RemoteClusterView } from "./merge.js";
 import type { PersistedRemote } from "./persist.js";
 
@@ -80,29 +88,6 @@ class SessionEnd extends Error {
   ) {
     super(message, options);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 export class RemoteCluster {
@@ -198,7 +183,7 @@ export class RemoteCluster {
       const tasks: Promise<unknown>[] = [];
       let client: Etcd3 | undefined;
       try {
-        client = (this.deps.connect ?? defaultConnect)(this.connection);
+        client = (this.deps.connect ?? connectRemote)(this.connection);
         await this.runSession(client, session, tasks);
       } catch (error) {
         if (!this.sessionEndReason)
@@ -293,7 +278,25 @@ export class RemoteCluster {
           this.heartbeatRevision = revision;
         }
         probeFailures = 0;
-        this.markReachable();
+        // Behind a KVStoreMesh the local etcd answers while the remote may not: its mirror says
+        // since when the remote is unreachable, and the backend TTL runs from there.
+        const remoteUnreachableSince =
+          this.config?.capabilities.cached && this.configRetrieved
+            ? decodeCacheReachability(
+                await withDeadline(
+                  client.get(cacheReachabilityKey(this.name)).string(),
+                  settings.probeTimeoutMs,
+                  "cache reachability",
+                ),
+              )
+            : undefined;
+        if (signal.aborted) return;
+        if (remoteUnreachableSince === undefined) this.markReachable();
+        else {
+          this.connected = true;
+          this.unreachableSince = remoteUnreachableSince;
+          this.checkExpiry();
+        }
       } catch (error) {
         if (signal.aborted) return;
         probeFailures++;
@@ -661,24 +664,4 @@ export class RemoteCluster {
  */
 function layoutOf(config: ClusterConfig): RemoteLayout {
   return config.capabilities.cached ? "cache" : "state";
-}
-
-/** Lists of a large remote come back in one response (WatchStore does not paginate): allow big ones. */
-const MAX_RECEIVE_BYTES = 512 * 1024 * 1024;
-
-function defaultConnect(connection: RemoteConnection): Etcd3 {
-  return new Etcd3({
-    hosts: connection.endpoints,
-    credentials: {
-      rootCertificate: Buffer.from(connection.tls.ca),
-      certChain: Buffer.from(connection.tls.cert),
-      privateKey: Buffer.from(connection.tls.key),
-    },
-    grpcOptions: {
-      "grpc.ssl_target_name_override": connection.serverName,
-      "grpc.default_authority": connection.serverName,
-      "grpc.max_receive_message_length": MAX_RECEIVE_BYTES,
-    },
-    dialTimeout: 3_000,
-  });
 }

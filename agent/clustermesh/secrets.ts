@@ -4,9 +4,10 @@
  */
 import type { V1Secret } from "@kubernetes/client-node";
 import { MESH_NAMESPACE } from "../../lib/api/rbac.js";
+import type { RemoteEntry } from "../../lib/clustermesh/remote-entries.js";
 import { MeshObjects } from "../../lib/clustermesh/resources.js";
 import type { Informer } from "../../lib/k8s/informer.js";
-import { type RemoteEntry, remoteEntries } from "./config.js";
+import { remoteEntries } from "./config.js";
 
 /** undefined until the cache has synced (an empty cache then would disconnect every remote). */
 export function configuredRemotes(
@@ -18,5 +19,6 @@ export function configuredRemotes(
     localClusterName,
     remotes: secrets.get(MeshObjects.remotes, MESH_NAMESPACE)?.data,
     remoteCert: secrets.get(MeshObjects.remoteCert, MESH_NAMESPACE)?.data,
+    localCert: secrets.get(MeshObjects.localCert, MESH_NAMESPACE)?.data,
   });
 }

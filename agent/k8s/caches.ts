@@ -162,7 +162,7 @@ export function startAgentCaches({ kubeConfig, meshApi, nodeName, events, log }:
       list: () => core.listNamespacedSecret({ namespace: MESH_NAMESPACE }),
       onChange: (secret) => {
         const name = secret.metadata?.name;
-        if (name === MeshObjects.remotes || name === MeshObjects.remoteCert)
+        if (name === MeshObjects.remotes || name === MeshObjects.remoteCert || name === MeshObjects.localCert)
           events.remoteClustersConfigChanged();
       },
       onListed: () => events.remoteClustersConfigChanged(),

@@ -16,6 +16,12 @@ import { isReady, meshWorkloadStatus } from "../../lib/install/workload-status.j
 import { coreApi, decodeSecretData, readSecret } from "../../lib/k8s/client.js";
 import { tableLines } from "../output.js";
 import { agentStatusCommand } from "./agent.js";
+import {
+  type KvStoreMeshReport,
+  kvstoreMeshHealthy,
+  kvstoreMeshLines,
+  kvstoreMeshStatus,
+} from "./kvstoremesh-status.js";
 import { type LabClusterFacts, labClusterOf } from "./lab-facts.js";
 
 export interface MeshStatusReport {
@@ -29,6 +35,8 @@ export interface MeshStatusReport {
   };
   apiserver: { ready: boolean | undefined; detail: string };
   connectivity: ConnectivitySummary;
+  /** KVStoreMesh mode: the apiserver's hop to each remote (the agents' hop is `connectivity`). */
+  kvstoremesh?: KvStoreMeshReport;
   /** What to run next when the cluster is connected to none: a command to copy. */
   connect_hint?: string;
 }
@@ -98,7 +106,11 @@ export async function clustermeshStatus(
     .sort();
   const nodes = (await core.listNode()).items.map((n) => n.metadata?.name ?? "").sort();
   const lab = await labClusterOf(kc);
-  const [apiserver, statuses] = await Promise.all([apiserverReadiness(kc), nodeStatuses(lab, nodes)]);
+  const [apiserver, statuses, kvstoremesh] = await Promise.all([
+    apiserverReadiness(kc),
+    nodeStatuses(lab, nodes),
+    access.kvstoremesh ? kvstoreMeshStatus(kc) : undefined,
+  ]);
   const connectivity = summarizeConnectivity(
     expected,
     statuses,
@@ -115,6 +127,7 @@ export async function clustermeshStatus(
     },
     apiserver,
     connectivity,
+    ...(kvstoremesh ? { kvstoremesh } : {}),
     ...(expected.length === 0 ? { connect_hint: connectHint(lab, context, kubeconfig) } : {}),
   };
 }
@@ -126,7 +139,8 @@ export function isHealthy(report: MeshStatusReport): boolean {
     report.apiserver.ready !== false &&
     c.fullyConnected === c.totalNodes &&
     c.errors.length === 0 &&
-    c.drift.length === 0
+    c.drift.length === 0 &&
+    (report.kvstoremesh === undefined || kvstoreMeshHealthy(report.kvstoremesh, c.expectedClusters))
   );
 }
 
@@ -205,7 +219,12 @@ export function renderStatus(report: MeshStatusReport, now = Date.now()): string
       `⚠️  ${c.totalNodes - c.fullyConnected}/${c.totalNodes} nodes are not connected to all clusters ${range}`,
     );
   lines.push("");
-  lines.push("🔌 Cluster Connections:");
+  if (report.kvstoremesh) lines.push(...kvstoreMeshLines(report.kvstoremesh), "");
+  lines.push(
+    report.kvstoremesh
+      ? "🔌 Cluster Connections (agents ↔ the local KVStoreMesh cache):"
+      : "🔌 Cluster Connections:",
+  );
   for (const [name, counts] of Object.entries(c.clusters)) {
     lines.push(
       `  - ${name}: ${counts.configured}/${c.totalNodes} configured, ${counts.connected}/${c.totalNodes} connected`,

@@ -36,6 +36,7 @@ export interface InstallFlags extends Target {
   /** commander's --no-hubble-relay */
   hubbleRelay: boolean;
   hubbleRelayNodePort: number;
+  kvstoremeshEnabled: "true" | "false";
   caCert?: string;
   caKey?: string;
   dryRun?: boolean;
@@ -67,6 +68,7 @@ export async function installAction(flags: InstallFlags): Promise<void> {
     nodePort: flags.nodePort,
     hubbleRelay: flags.hubbleRelay,
     hubbleRelayNodePort: flags.hubbleRelayNodePort,
+    kvstoremesh: flags.kvstoremeshEnabled !== "false",
   };
   if (flags.dryRun) {
     process.stdout.write(manifestsYaml(installManifests(checkInstallSettings(partial))));

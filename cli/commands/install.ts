@@ -89,6 +89,14 @@ function installCommand(): Command {
       integer("--hubble-relay-node-port"),
       32446,
     )
+    .addOption(
+      new Option(
+        "--kvstoremesh-enabled <bool>",
+        "KVStoreMesh: the clustermesh-apiserver caches the connected clusters and the agents read them from it (Cilium's clustermesh.apiserver.kvstoremesh.enabled)",
+      )
+        .choices(["true", "false"])
+        .default("true"),
+    )
     .option("--ca-cert <file>", "PEM CA certificate to issue from (share one CA across the mesh)")
     .option("--ca-key <file>", "PEM key of --ca-cert")
     .option("--dry-run", "print the manifests as YAML and change nothing")

@@ -72,3 +72,25 @@ export const APISERVER_METRICS = {
   bootstrapSeconds: "bootstrap_seconds",
   metricsCollectErrorsTotal: "metrics_collect_errors_total",
 } as const;
+
+/** Prefix of the clustermesh-apiserver's KVStoreMesh metrics, as in Cilium's kvstoremesh. */
+export const KVSTOREMESH_METRIC_NAMESPACE = "cilium_kvstoremesh";
+
+/**
+ * KVStoreMesh metrics without the namespace. Cilium's names and labels where Cilium has them
+ * (pkg/clustermesh/common/metrics.go, pkg/kvstore/store/metrics.go): source_cluster = this cluster,
+ * target_cluster = the cached remote, scope = the cache prefix ("cache/nodes/v1").
+ */
+export const KVSTOREMESH_METRICS = {
+  remoteClusters: "remote_clusters",
+  remoteClusterReadinessStatus: "remote_cluster_readiness_status",
+  remoteClusterFailures: "remote_cluster_failures",
+  remoteClusterLastFailureTs: "remote_cluster_last_failure_ts",
+  kvstoreSyncQueueSize: "kvstore_sync_queue_size",
+  kvstoreSyncErrorsTotal: "kvstore_sync_errors_total",
+  kvstoreInitialSyncCompleted: "kvstore_initial_sync_completed",
+  // ours
+  remoteClusterCachedEntries: "remote_cluster_cached_entries",
+  remoteClusterRejectedTotal: "remote_cluster_rejected_total",
+  remoteClusterRejectedEntries: "remote_cluster_rejected_entries",
+} as const;

@@ -75,6 +75,14 @@ export const MESH_ACCESS = {
     // certificates are mounted Secrets, which need no grant
     namespaceRules: [
       { apiGroups: [""], resources: ["configmaps"], resourceNames: [HubbleObjects.relayPeers], verbs: READ },
+      // KVStoreMesh: the remotes `clustermesh connect` records and this cluster's client
+      // certificate for them (lib/clustermesh/resources.ts MeshObjects.kvstoremesh, .remoteCert)
+      {
+        apiGroups: [""],
+        resources: ["secrets"],
+        resourceNames: ["clustermesh-kvstoremesh", "clustermesh-apiserver-remote-cert"],
+        verbs: ["get"],
+      },
     ],
   },
 } as const satisfies Record<string, ComponentAccess>;

@@ -17,6 +17,8 @@ export interface ClusterAccess {
   endpoints: string[];
   caPem: string;
   serviceType: string;
+  /** KVStoreMesh mode: its apiserver caches the remotes, its agents read the local etcd. */
+  kvstoremesh: boolean;
 }
 
 export class NotEnabledError extends UsageError {}
@@ -80,6 +82,7 @@ export async function readClusterAccess(
     endpoints,
     caPem,
     serviceType: service.spec?.type ?? "ClusterIP",
+    kvstoremesh: config.kvstoremesh,
   };
 }
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createCa } from "../../certs/authority.js";
 import { type ClusterAccess, connectProblems } from "./access.js";
-import { connectionPairs } from "./connect.js";
+import { connectionPairs, remoteConfigChanges } from "./connect.js";
 
 const ca = createCa().certPem;
 const access = (
@@ -19,6 +19,7 @@ const access = (
   endpoints: ["https://172.30.0.2:32379"],
   caPem: ca,
   serviceType: "NodePort",
+  kvstoremesh: false,
   ...extra,
 });
 
@@ -64,5 +65,26 @@ describe("connect", () => {
       /max-connected-clusters differs/,
     );
     assert.match(problems([access("x", "default", 1), access("y", "c2", 2)]), /"default" cannot join/);
+  });
+
+  it("records the remote for the agents directly, or with KVStoreMesh for the apiserver and the local etcd for the agents", () => {
+    const c2 = access("y", "c2", 2, { endpoints: ["https://172.30.0.9:32379"] });
+    const direct = remoteConfigChanges(access("x", "c1", 1), c2);
+    assert.match(direct.agents.c2 ?? "", /172\.30\.0\.9:32379[\s\S]*common-etcd-client-ca\.crt/);
+    assert.deepEqual(direct.kvstoremesh, { c2: undefined, "c2.etcd-client-ca.crt": undefined });
+
+    const cached = remoteConfigChanges(access("x", "c1", 1, { kvstoremesh: true }), c2);
+    assert.equal(cached.kvstoremesh.c2, direct.agents.c2);
+    // the agents of c1 read c2 from c1's own etcd, as local-c1
+    assert.match(cached.agents.c2 ?? "", /172\.30\.0\.2:32379[\s\S]*local-etcd-client-ca\.crt/);
+    assert.match(cached.agents.c2 ?? "", /local-etcd-client\.crt[\s\S]*local-etcd-client\.key/);
+    assert.equal(cached.agents["c2.etcd-client-ca.crt"], undefined);
+
+    const otherCa = remoteConfigChanges(access("x", "c1", 1, { kvstoremesh: true }), {
+      ...c2,
+      caPem: createCa().certPem,
+    });
+    assert.match(otherCa.kvstoremesh.c2 ?? "", /c2\.etcd-client-ca\.crt/);
+    assert.match(otherCa.kvstoremesh["c2.etcd-client-ca.crt"] ?? "", /BEGIN CERTIFICATE/);
   });
 });

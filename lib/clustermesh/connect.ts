@@ -4,7 +4,7 @@ import { apiErrorMessage, coreApi, isConflict, isNotFound, readSecret } from "..
 import { UsageError } from "../usage-error.js";
 import { type ClusterAccess, connectProblems, readClusterAccess, sameCa } from "./access.js";
 import { readRelayMeshEndpoint, updateRelayPeers } from "./relay-peers.js";
-import { COMMON_CLIENT, remoteCaKey, renderRemoteClusterConfig } from "./remote-config.js";
+import { COMMON_CLIENT, LOCAL_CLIENT, remoteCaKey, renderRemoteClusterConfig } from "./remote-config.js";
 import { MeshObjects } from "./resources.js";
 
 export type ConnectionMode = "bidirectional" | "mesh" | "unicast";
@@ -81,23 +81,68 @@ export function connectionPairs(
   );
 }
 
-/** Read-modify-write of the remotes Secret with optimistic concurrency: concurrent connects never lose each other's entries. */
-async function updateRemotes(core: CoreV1Api, change: (data: Record<string, string>) => void): Promise<void> {
+/** Secret key → text to write, or undefined to delete the key. */
+export type SecretChanges = Record<string, string | undefined>;
+
+/**
+ * What `from` records to reach `to`, per Secret. Pure. Without KVStoreMesh the agents' remotes
+ * Secret points at `to`'s etcd (with `to`'s CA unless the CA is shared). With KVStoreMesh that entry
+ * goes to the clustermesh-apiserver's Secret instead, and the agents' entry for `to` points at
+ * `from`'s own etcd with the local-etcd-client certificate (Cilium's kvstoremesh layout: the
+ * agents never connect to another cluster).
+ */
+export function remoteConfigChanges(
+  from: ClusterAccess,
+  to: ClusterAccess,
+): { agents: SecretChanges; kvstoremesh: SecretChanges } {
+  const sharedCa = sameCa(from.caPem, to.caPem);
+  const caKey = remoteCaKey(to.clusterName);
+  const direct: SecretChanges = {
+    [to.clusterName]: renderRemoteClusterConfig({
+      name: to.clusterName,
+      endpoints: to.endpoints,
+      trustedCaFile: sharedCa ? COMMON_CLIENT.ca : caKey,
+      certFile: COMMON_CLIENT.cert,
+      keyFile: COMMON_CLIENT.key,
+    }),
+    [caKey]: sharedCa ? undefined : to.caPem,
+  };
+  const none: SecretChanges = { [to.clusterName]: undefined, [caKey]: undefined };
+  if (!from.kvstoremesh) return { agents: direct, kvstoremesh: none };
+  return {
+    kvstoremesh: direct,
+    agents: {
+      [to.clusterName]: renderRemoteClusterConfig({
+        name: to.clusterName,
+        endpoints: from.endpoints,
+        trustedCaFile: LOCAL_CLIENT.ca,
+        certFile: LOCAL_CLIENT.cert,
+        keyFile: LOCAL_CLIENT.key,
+      }),
+      [caKey]: undefined,
+    },
+  };
+}
+
+/**
+ * Read-modify-write of a remotes Secret with optimistic concurrency: concurrent connects never lose
+ * each other's entries. A missing Secret is created only if something is to be written.
+ */
+async function updateRemotes(core: CoreV1Api, name: string, changes: SecretChanges): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    const secret = await readSecret(core, MeshObjects.remotes);
+    const secret = await readSecret(core, name);
     const data: Record<string, string> = { ...(secret?.data ?? {}) };
-    change(data);
+    for (const [key, value] of Object.entries(changes)) {
+      if (value === undefined) delete data[key];
+      else data[key] = b64(value);
+    }
     try {
       if (secret) {
-        await core.replaceNamespacedSecret({
-          name: MeshObjects.remotes,
-          namespace: MESH_NAMESPACE,
-          body: { ...secret, data },
-        });
-      } else {
+        await core.replaceNamespacedSecret({ name, namespace: MESH_NAMESPACE, body: { ...secret, data } });
+      } else if (Object.values(changes).some((value) => value !== undefined)) {
         await core.createNamespacedSecret({
           namespace: MESH_NAMESPACE,
-          body: { metadata: { name: MeshObjects.remotes, namespace: MESH_NAMESPACE }, data },
+          body: { metadata: { name, namespace: MESH_NAMESPACE }, data },
         });
       }
       return;
@@ -133,19 +178,10 @@ export async function connectClusters(
     const from = byContext.get(fromContext) as Peer;
     const to = byContext.get(toContext) as Peer;
     const sharedCa = sameCa(from.access.caPem, to.access.caPem);
-    await updateRemotes(from.core, (data) => {
-      data[to.access.clusterName] = b64(
-        renderRemoteClusterConfig({
-          name: to.access.clusterName,
-          endpoints: to.access.endpoints,
-          trustedCaFile: sharedCa ? COMMON_CLIENT.ca : remoteCaKey(to.access.clusterName),
-          certFile: COMMON_CLIENT.cert,
-          keyFile: COMMON_CLIENT.key,
-        }),
-      );
-      if (sharedCa) delete data[remoteCaKey(to.access.clusterName)];
-      else data[remoteCaKey(to.access.clusterName)] = b64(to.access.caPem);
-    });
+    const changes = remoteConfigChanges(from.access, to.access);
+    // the cache first: agents pointed at it wait for its canaries anyway
+    await updateRemotes(from.core, MeshObjects.kvstoremesh, changes.kvstoremesh);
+    await updateRemotes(from.core, MeshObjects.remotes, changes.agents);
     // the Hubble relays merge each other over mutual TLS checked against each one's own CA
     const relay = await readRelayMeshEndpoint(to.core);
     if (relay && sharedCa)
@@ -178,10 +214,9 @@ export async function disconnectClusters(
     const from = byContext.get(fromContext) as Peer;
     const to = byContext.get(toContext) as Peer;
     try {
-      await updateRemotes(from.core, (data) => {
-        delete data[to.access.clusterName];
-        delete data[remoteCaKey(to.access.clusterName)];
-      });
+      const gone = { [to.access.clusterName]: undefined, [remoteCaKey(to.access.clusterName)]: undefined };
+      await updateRemotes(from.core, MeshObjects.remotes, gone);
+      await updateRemotes(from.core, MeshObjects.kvstoremesh, gone);
       await updateRelayPeers(from.core, (data) => {
         delete data[to.access.clusterName];
       });

@@ -28,6 +28,7 @@ export const ENABLE_OBJECTS: { kind: "ConfigMap" | "Secret" | "Service"; name: s
   { kind: "Secret", name: MeshObjects.remoteCert },
   { kind: "Secret", name: MeshObjects.localCert },
   { kind: "Secret", name: MeshObjects.remotes },
+  { kind: "Secret", name: MeshObjects.kvstoremesh },
 ];
 
 /** The clusters this cluster is configured to connect to (keys of its remotes Secret). */

@@ -40,6 +40,8 @@ export interface EnableOptions {
   clusterId?: number;
   maxConnectedClusters?: number;
   encryption?: EncryptionMode;
+  /** KVStoreMesh mode (recorded in the ConfigMap for `connect`); default: as enabled before, else off. */
+  kvstoremesh?: boolean;
   /** Use this CA (PEM) instead of the cluster's existing one or a new one: clusters of a mesh share a CA. */
   ca?: { certPem: string; keyPem: string };
   nodePort?: number;
@@ -132,6 +134,7 @@ function resolveIdentity(options: EnableOptions, existing: MeshClusterConfig | u
     maxConnectedClusters,
     tunnelProtocol: "vxlan",
     encryption: options.encryption ?? existing?.encryption ?? "none",
+    kvstoremesh: options.kvstoremesh ?? existing?.kvstoremesh ?? false,
   };
 }
 

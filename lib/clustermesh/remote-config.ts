@@ -20,6 +20,16 @@ export const COMMON_CLIENT = {
   key: "common-etcd-client.key",
 } as const;
 
+/**
+ * This cluster's own client certificate for its local etcd (the clustermesh-apiserver-local-cert
+ * Secret, CN local-<cluster>): in KVStoreMesh mode the agents read every remote with it.
+ */
+export const LOCAL_CLIENT = {
+  ca: "local-etcd-client-ca.crt",
+  cert: "local-etcd-client.crt",
+  key: "local-etcd-client.key",
+} as const;
+
 export function remoteCaKey(cluster: string): string {
   return `${cluster}.etcd-client-ca.crt`;
 }

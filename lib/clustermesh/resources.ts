@@ -18,6 +18,11 @@ export const MeshObjects = {
   localCert: "clustermesh-apiserver-local-cert",
   /** Secret: one key per connected cluster (an etcd client config), as Cilium's cilium-clustermesh. */
   remotes: "clustermesh-remotes",
+  /**
+   * Secret: the remotes the clustermesh-apiserver caches in KVStoreMesh mode (Cilium's
+   * cilium-kvstoremesh), same format; the agents' remotes Secret then points at the local etcd.
+   */
+  kvstoremesh: "clustermesh-kvstoremesh",
   /** Service through which other clusters reach this cluster's clustermesh-apiserver etcd. */
   service: "clustermesh-apiserver",
 } as const;
@@ -33,6 +38,8 @@ export interface MeshClusterConfig {
   maxConnectedClusters: number;
   tunnelProtocol: string;
   encryption: EncryptionMode;
+  /** The clustermesh-apiserver caches the remotes (KVStoreMesh); agents read them from the local etcd. */
+  kvstoremesh: boolean;
 }
 
 export function configMapData(config: MeshClusterConfig): Record<string, string> {
@@ -42,6 +49,7 @@ export function configMapData(config: MeshClusterConfig): Record<string, string>
     "max-connected-clusters": String(config.maxConnectedClusters),
     "tunnel-protocol": config.tunnelProtocol,
     encryption: config.encryption,
+    kvstoremesh: String(config.kvstoremesh),
   };
 }
 
@@ -64,5 +72,7 @@ export function parseConfigMapData(
     maxConnectedClusters: max,
     tunnelProtocol: data?.["tunnel-protocol"] ?? "vxlan",
     encryption,
+    // absent: enabled before KVStoreMesh existed, its agents connect to the remotes directly
+    kvstoremesh: data?.kvstoremesh === "true",
   };
 }

@@ -31,7 +31,6 @@ const SERVER_CERT_DIR = "/var/lib/etcd-secrets";
 const ADMIN_CERT_DIR = "/var/lib/clustermesh-apiserver/admin";
 const ETCD_DATA_DIR = "/var/run/etcd";
 const RELAY_TLS_DIR = "/var/lib/clustermesh-apiserver/hubble-relay";
-
 /**
  * The Hubble relay in the apiserver container (clustermesh-apiserver/hubble-relay.ts): plaintext on
  * 4245 for clients in the cluster (the hubble-relay Service, as Cilium's relay without
@@ -110,6 +109,11 @@ export function apiserverDeployment(settings: InstallSettings): V1Deployment {
                 `--etcd-keyfile=${ADMIN_CERT_DIR}/tls.key`,
                 `--readyz-address=0.0.0.0:${APISERVER_HEALTH_PORT}`,
                 ...(settings.hubbleRelay ? relayArgs() : []),
+                ...(settings.kvstoremesh
+                  ? // the remotes `clustermesh connect` records, read through the API: a mounted
+                    // Secret reaches the pod only at the kubelet's next sync (a minute or more)
+                    ["--kvstoremesh=true", `--clustermesh-config-secret=${MeshObjects.kvstoremesh}`]
+                  : []),
               ],
               ports: [
                 { name: "health", containerPort: APISERVER_HEALTH_PORT, protocol: "TCP" },

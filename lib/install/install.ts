@@ -106,6 +106,7 @@ export async function install(
     clusterName: settings.clusterName,
     clusterId: settings.clusterId,
     encryption: settings.encryption,
+    kvstoremesh: settings.kvstoremesh,
     ca: options.ca,
     nodePort: settings.nodePort,
     progress: say,

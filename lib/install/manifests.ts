@@ -31,6 +31,7 @@ export function clusterConfigMap(
       maxConnectedClusters: DEFAULT_MAX_CONNECTED_CLUSTERS,
       tunnelProtocol: "vxlan",
       encryption: settings.encryption,
+      kvstoremesh: settings.kvstoremesh,
     }),
   };
 }

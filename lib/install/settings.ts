@@ -49,6 +49,12 @@ export interface InstallSettings {
   hubbleRelay: boolean;
   /** NodePort of the relay's mesh Service (with apiserverServiceType NodePort). */
   hubbleRelayNodePort: number;
+  /**
+   * KVStoreMesh (on by default, as Cilium >= 1.16's clustermesh.apiserver.kvstoremesh.enabled):
+   * the clustermesh-apiserver caches the connected clusters into its etcd and the agents read
+   * every remote from there.
+   */
+  kvstoremesh: boolean;
 }
 
 /** The image `npm run image` and the Dockerfile build for this checkout's version. */
@@ -135,5 +141,6 @@ export function checkInstallSettings(partial: PartialSettings): InstallSettings 
     nodePort,
     hubbleRelay: partial.hubbleRelay ?? true,
     hubbleRelayNodePort: relayNodePort,
+    kvstoremesh: partial.kvstoremesh ?? true,
   };
 }

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
-import { remoteConfigProblem } from "../../agent/clustermesh/cluster-config.js";
+import { remoteConfigProblem } from "../../lib/clustermesh/cluster-config.js";
 import { InvalidEntryError } from "../../lib/kvstore/errors.js";
 import {
   CLUSTER_CONFIG_PREFIX,

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import type { KvStoreMeshRemoteStatus } from "../../lib/api/kvstoremesh-status.js";
 import { connectEtcd, tlsFromFiles } from "../../lib/etcd/client.js";
 import { run } from "../../lib/exec.js";
 import { waitFor } from "../../lib/process.js";
@@ -17,6 +18,12 @@ import { type ClusterRef, type MeshProvider, meshProvider } from "./provider.js"
 
 /** Short TTL so the unreachable-cluster scenario stays quick; long enough for an etcd restart. */
 const BACKEND_TTL_S = 20;
+/**
+ * MESH_KVSTOREMESH=false: the lab's agents read the remote cluster directly; default: through their
+ * own clustermesh-apiserver's KVStoreMesh cache, where the remote's etcd session (and the
+ * validation of its entries) is the apiserver's.
+ */
+const KVSTOREMESH = process.env.MESH_KVSTOREMESH !== "false";
 const NS = `mc-${Math.random().toString(36).slice(2, 7)}`;
 const CLUSTERS: ClusterRef[] = ["c1", "c2"];
 
@@ -311,13 +318,32 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
 
   const remoteStatus = async (node: string, cluster: ClusterRef) =>
     (await mesh.lab?.agentStatus(node))?.clustermesh.remoteClusters.find((r) => r.name === cluster);
+  /** KVStoreMesh mode: c1's clustermesh-apiserver's session to c2 (its /v1/cluster, via meshctl status). */
+  const cachedC2 = (): KvStoreMeshRemoteStatus | undefined => {
+    const result = mesh.meshctl(["clustermesh", "status", "--context", mesh.context("c1"), "-o", "json"]);
+    try {
+      const report = JSON.parse(result.stdout) as { kvstoremesh?: { remotes?: KvStoreMeshRemoteStatus[] } };
+      return report.kvstoremesh?.remotes?.find((r) => r.name === "c2");
+    } catch {
+      return undefined; // not JSON (the command failed): not seen yet, the wait goes on
+    }
+  };
+  /** Who holds the session to c2's etcd: the c1 agent, or (KVStoreMesh) c1's clustermesh-apiserver. */
+  const c2Session = async (node: string) => {
+    if (!KVSTOREMESH) {
+      const status = await remoteStatus(node, "c2");
+      return { failures: status?.numFailures ?? 0, ready: status?.ready === true };
+    }
+    const cached = cachedC2();
+    return { failures: cached?.["num-failures"] ?? 0, ready: cached?.ready === true };
+  };
 
   it("keeps every remote backend while the remote's clustermesh-apiserver pod is replaced with a wiped etcd", async (t) => {
     const lab = mesh.lab;
     if (!lab) return t.skip("needs the agents' status (lab)");
     const node = clientNode("c1");
     const { samples, gaps } = await sampleWhile(async (moreSamples) => {
-      const before = (await remoteStatus(node, "c2"))?.numFailures ?? 0;
+      const before = (await c2Session(node)).failures;
       // a new pod: a new etcd whose emptyDir starts empty, as when Cilium's pod is rescheduled
       ok(
         mesh.kubectl("c2", [
@@ -331,20 +357,24 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
         "delete the clustermesh-apiserver pod",
       );
       await waitFor(
-        "the c1 agent to notice the new etcd",
+        `${KVSTOREMESH ? "c1's KVStoreMesh" : "the c1 agent"} to notice the new etcd`,
         async () => {
-          const status = await remoteStatus(node, "c2");
-          return (status?.numFailures ?? 0) > before || status?.ready === false;
+          const session = await c2Session(node);
+          return session.failures > before || !session.ready;
         },
         {
           timeoutMs: 30_000,
           intervalMs: 200,
         },
       );
-      await waitFor("c2 ready again in the c1 agent", async () => (await remoteStatus(node, "c2"))?.ready, {
-        timeoutMs: 60_000,
-        intervalMs: 200,
-      });
+      await waitFor(
+        "c2 ready again in the c1 agent",
+        async () => (await remoteStatus(node, "c2"))?.ready && (await c2Session(node)).ready,
+        {
+          timeoutMs: 60_000,
+          intervalMs: 200,
+        },
+      );
       // keep sampling after the resync: backends must not drop once it is "done" either (a count of
       // samples, not a time: under load a sample takes longer)
       await moreSamples(20);
@@ -391,7 +421,9 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
       assert.ok(withdrawnAfter <= BACKEND_TTL_S + 10, `withdrawn after ${withdrawnAfter} s`);
       const status = await remoteStatus(node, "c2");
       assert.equal(status?.backendsWithdrawn, true);
-      assert.equal(status?.connected, false);
+      // KVStoreMesh: the agent's session is to its local cache, which stays up
+      assert.equal(status?.connected, KVSTOREMESH);
+      if (KVSTOREMESH) assert.equal(cachedC2()?.connected, false);
       assert.equal(await remoteIpcache(), 2, "pod-to-pod state is kept");
       assert.deepEqual([...new Set(answeringClusters("c1", 10))], ["c1"], "traffic stays on live backends");
     } finally {
@@ -461,18 +493,35 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
     };
     const sum = (counts: Record<string, number> | undefined) =>
       Object.values(counts ?? {}).reduce((a, b) => a + b, 0);
-    const before = await lab.agentStatus(node);
-    const rejectedBefore = sum(before.clustermesh.remoteClusters.find((r) => r.name === "c2")?.rejectedTotal);
+    /**
+     * Refusals of c2's entries by reason: the agent's, plus (KVStoreMesh) those of c1's
+     * clustermesh-apiserver, which validates before caching — the agent then refuses only what
+     * needs its own cluster's state (foreign-address).
+     */
+    const refusals = async () => {
+      const agent = await remoteStatus(node, "c2");
+      const cached = KVSTOREMESH ? cachedC2() : undefined;
+      const merge = (a: Record<string, number> | undefined, b: Record<string, number> | undefined) => {
+        const out: Record<string, number> = { ...(a ?? {}) };
+        for (const [reason, count] of Object.entries(b ?? {})) out[reason] = (out[reason] ?? 0) + count;
+        return out;
+      };
+      return {
+        now: merge(agent?.rejectedNow, cached?.["rejected-now"]),
+        total: merge(agent?.rejectedTotal, cached?.["rejected-total"]),
+      };
+    };
+    const before = await refusals();
+    const rejectedBefore = sum(before.total);
     // c2's own clustermesh-apiserver would delete these stray keys within milliseconds (drift
     // repair): freeze it, as a malicious remote would not run it
     const thaw = await lab.freeze("clustermesh-apiserver", "c2");
     try {
       for (const [key, value] of Object.entries(evil)) await etcd.put(key).value(value).exec();
       await waitFor(
-        "the c1 agent to count the rejections",
+        "c1 to count the rejections",
         async () => {
-          const status = await remoteStatus(node, "c2");
-          const r = status?.rejectedNow ?? {};
+          const r = (await refusals()).now;
           return (
             (r["cluster-mismatch"] ?? 0) >= 2 &&
             (r["not-json"] ?? 0) >= 1 &&
@@ -485,7 +534,7 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
       );
       const after = await lab.agentStatus(node);
       assert.equal(after.ready, true, "the agent keeps running");
-      const total = sum(after.clustermesh.remoteClusters.find((r) => r.name === "c2")?.rejectedTotal);
+      const total = sum((await refusals()).total);
       assert.ok(total >= rejectedBefore + 7, `rejected ${rejectedBefore} → ${total}`);
       const hijacked = after.ipcache.find((e) => e.prefix === `${c1Pod.ip}/32`);
       assert.ok(
@@ -508,13 +557,16 @@ describe("clustermesh across two clusters (root: two-cluster lab)", () => {
       etcd.close();
     }
     // what is refused now goes back to what it was; the totals stay
-    const nowBefore = sum(before.clustermesh.remoteClusters.find((r) => r.name === "c2")?.rejectedNow);
+    const nowBefore = sum(before.now);
     await waitFor(
       "current rejections gone with the entries",
-      async () => sum((await remoteStatus(node, "c2"))?.rejectedNow) === nowBefore,
-      { timeoutMs: 15_000, intervalMs: 200 },
+      async () => sum((await refusals()).now) === nowBefore,
+      {
+        timeoutMs: 15_000,
+        intervalMs: 200,
+      },
     );
-    assert.ok(sum((await remoteStatus(node, "c2"))?.rejectedTotal) >= rejectedBefore + 7);
+    assert.ok(sum((await refusals()).total) >= rejectedBefore + 7);
   });
 
   it("disconnect removes everything of the remote from every agent", async () => {

@@ -7,8 +7,8 @@ import {
   clusterIdProblem,
   clusterNameProblem,
   type MaxConnectedClusters,
-} from "../../lib/kvstore/cluster-identity.js";
-import type { ClusterConfig } from "../../lib/kvstore/values/cluster-config.js";
+} from "../kvstore/cluster-identity.js";
+import type { ClusterConfig } from "../kvstore/values/cluster-config.js";
 
 export interface LocalCluster {
   name: string;
