@@ -81,6 +81,13 @@ export function connectionPairs(
   );
 }
 
+/** The pairs grouped by the cluster that gets the connection configs, in pair order. Pure. */
+export function groupBySource(pairs: [string, string][]): Map<string, string[]> {
+  const grouped = new Map<string, string[]>();
+  for (const [from, to] of pairs) grouped.set(from, [...(grouped.get(from) ?? []), to]);
+  return grouped;
+}
+
 /** Read-modify-write of the remotes Secret with optimistic concurrency: concurrent connects never lose each other's entries. */
 async function updateRemotes(core: CoreV1Api, change: (data: Record<string, string>) => void): Promise<void> {
   for (let attempt = 0; ; attempt++) {
@@ -125,38 +132,51 @@ export async function connectClusters(
   if (problems.length) throw new UsageError(problems.join("\n"));
 
   const byContext = new Map(peers.map((p) => [p.access.context, p]));
-  for (const [fromContext, toContext] of connectionPairs(
-    options.source,
-    options.destinations,
-    options.mode,
-  )) {
-    const from = byContext.get(fromContext) as Peer;
-    const to = byContext.get(toContext) as Peer;
-    const sharedCa = sameCa(from.access.caPem, to.access.caPem);
-    await updateRemotes(from.core, (data) => {
-      data[to.access.clusterName] = b64(
-        renderRemoteClusterConfig({
-          name: to.access.clusterName,
-          endpoints: to.access.endpoints,
-          trustedCaFile: sharedCa ? COMMON_CLIENT.ca : remoteCaKey(to.access.clusterName),
-          certFile: COMMON_CLIENT.cert,
-          keyFile: COMMON_CLIENT.key,
-        }),
-      );
-      if (sharedCa) delete data[remoteCaKey(to.access.clusterName)];
-      else data[remoteCaKey(to.access.clusterName)] = b64(to.access.caPem);
-    });
-    // the Hubble relays merge each other over mutual TLS checked against each one's own CA
-    const relay = await readRelayMeshEndpoint(to.core);
-    if (relay && sharedCa)
-      await updateRelayPeers(from.core, (data) => {
-        data[to.access.clusterName] = relay;
+  // Each cluster's relay address is read once, not once per pair (a full mesh of n has n·(n-1) pairs).
+  const relays = new Map(
+    await Promise.all(
+      peers.map(async (p) => [p.access.context, await readRelayMeshEndpoint(p.core)] as const),
+    ),
+  );
+  // One write of the remotes Secret per cluster with all its new remotes, every cluster at once: the
+  // agents see one change each instead of one per remote, and a mesh of n costs n writes, not n².
+  const grouped = groupBySource(connectionPairs(options.source, options.destinations, options.mode));
+  await Promise.all(
+    [...grouped].map(async ([fromContext, toContexts]) => {
+      const from = byContext.get(fromContext) as Peer;
+      const tos = toContexts.map((context) => byContext.get(context) as Peer);
+      await updateRemotes(from.core, (data) => {
+        for (const to of tos) {
+          const sharedCa = sameCa(from.access.caPem, to.access.caPem);
+          data[to.access.clusterName] = b64(
+            renderRemoteClusterConfig({
+              name: to.access.clusterName,
+              endpoints: to.access.endpoints,
+              trustedCaFile: sharedCa ? COMMON_CLIENT.ca : remoteCaKey(to.access.clusterName),
+              certFile: COMMON_CLIENT.cert,
+              keyFile: COMMON_CLIENT.key,
+            }),
+          );
+          if (sharedCa) delete data[remoteCaKey(to.access.clusterName)];
+          else data[remoteCaKey(to.access.clusterName)] = b64(to.access.caPem);
+        }
       });
-    else if (relay)
-      options.progress(
-        `Hubble relay of ${from.access.clusterName} does not merge ${to.access.clusterName}'s: their CAs differ`,
-      );
-  }
+      // the Hubble relays merge each other over mutual TLS checked against each one's own CA
+      const relayPeers = tos.flatMap((to) => {
+        const relay = relays.get(to.access.context);
+        if (relay && sameCa(from.access.caPem, to.access.caPem)) return [[to.access.clusterName, relay]];
+        if (relay)
+          options.progress(
+            `Hubble relay of ${from.access.clusterName} does not merge ${to.access.clusterName}'s: their CAs differ`,
+          );
+        return [];
+      });
+      if (relayPeers.length)
+        await updateRelayPeers(from.core, (data) => {
+          for (const [name, relay] of relayPeers) data[name] = relay;
+        });
+    }),
+  );
   const arrow = options.mode === "unicast" ? "=>" : "<=>";
   const names = peers.map((p) => p.access.clusterName);
   if (options.mode === "mesh") options.progress(`Connected clusters ${names.join(", ")} with each other`);
