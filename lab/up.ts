@@ -24,7 +24,7 @@ import {
   startControlPlane,
 } from "./control-plane.js";
 import { labDown } from "./down.js";
-import { generatedClusters } from "./generated-clusters.js";
+import { generatedLab } from "./generated-clusters.js";
 import { meshImageLayers, writeImageStore } from "./image.js";
 import { createCgroup, mountBpffs } from "./kernel-objects.js";
 import { type ControlPlaneBinaries, controlPlaneBinaries, corednsBinary } from "./kubernetes/binaries.js";
@@ -39,7 +39,7 @@ import {
   linkExists,
   listNetns,
 } from "./network.js";
-import { checkHostRoutes, type LabPlan, planLab } from "./plan.js";
+import { checkHostRoutes, hostRouteOverlapping, type LabPlan, planLab } from "./plan.js";
 import { preflightProblems } from "./preflight.js";
 import { LabJournal, labDir } from "./state.js";
 
@@ -87,10 +87,15 @@ export async function prepareLab(options: UpOptions): Promise<{ plan: LabPlan; m
   const problems = preflightProblems();
   if (problems.length > 0) throw new PreflightError(problems.join("\n"));
 
+  const routes = await hostRoutes();
   const { clusters, mesh } =
     options.clusters === undefined
       ? loadLabInputs(options.configFiles, options.meshFile)
-      : { clusters: generatedClusters(options.clusters), mesh: loadMeshFile(options.meshFile) };
+      : generatedLab(
+          options.clusters,
+          loadMeshFile(options.meshFile),
+          (prefix) => !hostRouteOverlapping(routes, prefix),
+        );
   const plan = planLab(options.name, clusters, mesh);
 
   const existing = LabJournal.open(plan.name);
@@ -112,7 +117,7 @@ export async function prepareLab(options: UpOptions): Promise<{ plan: LabPlan; m
   if (await linkExists(plan.bridge.name)) {
     throw new LabExistsError(`link ${plan.bridge.name} already exists; remove it or use another --name`);
   }
-  checkHostRoutes(plan, await hostRoutes(), mesh.file);
+  checkHostRoutes(plan, routes, mesh.file);
   return { plan, meshFile: mesh.file };
 }
 
