@@ -26,8 +26,10 @@ import {
 import { labDown } from "./down.js";
 import { generatedLab } from "./generated-clusters.js";
 import { meshImageLayers, writeImageStore } from "./image.js";
+import { inotifyInstancesInUse, inotifyLimit, inotifyProblem } from "./inotify-budget.js";
 import { createCgroup, mountBpffs } from "./kernel-objects.js";
 import { type ControlPlaneBinaries, controlPlaneBinaries, corednsBinary } from "./kubernetes/binaries.js";
+import { checkKvstoremeshChoice, withKvstoremesh } from "./kvstoremesh-setting.js";
 import { loadLabInputs, loadMeshFile } from "./load-config.js";
 import { mapConcurrent } from "./map-concurrent.js";
 import {
@@ -49,6 +51,8 @@ export interface UpOptions {
   /** Instead of configFiles: this many generated one-node clusters (generated-clusters.ts). */
   clusters?: number;
   meshFile?: string;
+  /** KVStoreMesh mode of the install (on/off); undefined: the install's default. */
+  kvstoremesh?: boolean;
   /** After the install: connect every cluster with every other and wait until every node is programmed. */
   connect?: boolean;
   /** Node-to-node encryption in every cluster (default none); IPsec gets one random key shared by all clusters. */
@@ -86,6 +90,7 @@ export function labPaths(plan: LabPlan) {
 export async function prepareLab(options: UpOptions): Promise<{ plan: LabPlan; meshFile?: string }> {
   const problems = preflightProblems();
   if (problems.length > 0) throw new PreflightError(problems.join("\n"));
+  checkKvstoremeshChoice(options.kvstoremesh);
 
   const routes = await hostRoutes();
   const { clusters, mesh } =
@@ -118,6 +123,8 @@ export async function prepareLab(options: UpOptions): Promise<{ plan: LabPlan; m
     throw new LabExistsError(`link ${plan.bridge.name} already exists; remove it or use another --name`);
   }
   checkHostRoutes(plan, routes, mesh.file);
+  const inotify = inotifyProblem(plan.clusters.length, inotifyInstancesInUse(), inotifyLimit());
+  if (inotify) throw new PreflightError(inotify);
   return { plan, meshFile: mesh.file };
 }
 
@@ -245,19 +252,22 @@ async function installMesh(
         data: encodeSecretData({ [IPSEC_KEYS_SECRET.key]: ipsecKeys }),
       });
     }
-    const settings = checkInstallSettings({
-      clusterName: cluster.name,
-      clusterId: cluster.id,
-      encryption,
-      ipsecBackend: options.ipsecBackend,
-      // the lab's knob for tests of the stale-backend TTL (the agent's own default reads it too)
-      clustermeshBackendTtl: process.env.MESH_CLUSTERMESH_BACKEND_TTL,
-      k8sServiceHost: controlPlaneOf(cluster).ip,
-      k8sServicePort: API_SERVER_PORT,
-      image: defaultImage(),
-      apiserverServiceType: "NodePort",
-      nodePort: DEFAULT_APISERVER_NODE_PORT,
-    });
+    const settings = withKvstoremesh(
+      checkInstallSettings({
+        clusterName: cluster.name,
+        clusterId: cluster.id,
+        encryption,
+        ipsecBackend: options.ipsecBackend,
+        // the lab's knob for tests of the stale-backend TTL (the agent's own default reads it too)
+        clustermeshBackendTtl: process.env.MESH_CLUSTERMESH_BACKEND_TTL,
+        k8sServiceHost: controlPlaneOf(cluster).ip,
+        k8sServicePort: API_SERVER_PORT,
+        image: defaultImage(),
+        apiserverServiceType: "NodePort",
+        nodePort: DEFAULT_APISERVER_NODE_PORT,
+      }),
+      options.kvstoremesh,
+    );
     await install(kc, settings, {
       context: kubeContextName(plan, cluster.name),
       force: false,

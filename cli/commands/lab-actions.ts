@@ -17,6 +17,7 @@ export async function labUpAction(options: {
   mesh?: string;
   /** --connect / --no-connect; default: connect with --clusters only. */
   connect?: boolean;
+  kvstoremesh?: "on" | "off";
   encryption: EncryptionMode;
   ipsecBackend?: string;
   /** false with --no-install: no meshctl install after the clusters are up. */
@@ -58,6 +59,7 @@ export async function labUpAction(options: {
     clusters,
     meshFile: options.mesh,
     connect,
+    kvstoremesh: options.kvstoremesh === undefined ? undefined : options.kvstoremesh === "on",
     encryption: options.encryption,
     ipsecBackend: options.ipsecBackend as IpsecBackendChoice | undefined,
     noMesh: !options.install,

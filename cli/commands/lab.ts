@@ -54,6 +54,12 @@ export function labCommand(): Command {
     )
     .option("--no-connect", "with --clusters: leave the clusters unconnected")
     .addOption(
+      new Option(
+        "--kvstoremesh <mode>",
+        "KVStoreMesh in every cluster's clustermesh-apiserver (clustermesh.apiserver.kvstoremesh.enabled); default: the install's",
+      ).choices(["on", "off"]),
+    )
+    .addOption(
       new Option("--encryption <mode>", "node-to-node encryption of pod traffic in every cluster")
         .choices(["none", "wireguard", "ipsec"])
         .default("none"),
