@@ -190,24 +190,26 @@ export async function disconnectClusters(
   const contexts = [options.source, ...options.destinations];
   const peers = await readPeers(contexts, kcFor, options.timeoutMs ?? 15_000, options.kubeconfig);
   const byContext = new Map(peers.map((p) => [p.access.context, p]));
-  for (const [fromContext, toContext] of connectionPairs(
-    options.source,
-    options.destinations,
-    options.mode,
-  )) {
-    const from = byContext.get(fromContext) as Peer;
-    const to = byContext.get(toContext) as Peer;
-    try {
-      await updateRemotes(from.core, (data) => {
-        delete data[to.access.clusterName];
-        delete data[remoteCaKey(to.access.clusterName)];
-      });
-      await updateRelayPeers(from.core, (data) => {
-        delete data[to.access.clusterName];
-      });
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
-    options.progress(`Disconnected ${from.access.clusterName} from ${to.access.clusterName}`);
-  }
+  // as connect: one write per cluster with all the remotes it drops, every cluster at once
+  const grouped = groupBySource(connectionPairs(options.source, options.destinations, options.mode));
+  await Promise.all(
+    [...grouped].map(async ([fromContext, toContexts]) => {
+      const from = byContext.get(fromContext) as Peer;
+      const names = toContexts.map((context) => (byContext.get(context) as Peer).access.clusterName);
+      try {
+        await updateRemotes(from.core, (data) => {
+          for (const name of names) {
+            delete data[name];
+            delete data[remoteCaKey(name)];
+          }
+        });
+        await updateRelayPeers(from.core, (data) => {
+          for (const name of names) delete data[name];
+        });
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+      for (const name of names) options.progress(`Disconnected ${from.access.clusterName} from ${name}`);
+    }),
+  );
 }
