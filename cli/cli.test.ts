@@ -183,6 +183,13 @@ describe("meshctl (no root, no cluster)", () => {
         /--ipsec-backend: "xfrm" is not one of/,
       ],
       [["--name", "Bad_Name", "--config", config], /--name: "Bad_Name" must be 1-8 lower-case/],
+      [
+        ["--clusters", "10", "--config", config],
+        /--clusters: generates the kind configs; leave out --config/,
+      ],
+      [["--clusters", "ten"], /--clusters: "ten" is not a whole number/],
+      [["--clusters", "100"], /--clusters: must be a whole number 1\.\.99 \(got 100\)/],
+      [["--clusters", "3", "--no-install"], /--connect: needs the mesh installed/],
     ];
     for (const [args, error] of cases) {
       const run = meshctl(["lab", "up", ...args]);

@@ -200,6 +200,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<{
           `--client-ca-file=${kube.pki.ca.cert}`,
           `--cluster-dns=${clusterDns}`,
           ...(node.role === "control-plane" ? ["--control-plane"] : []),
+          // kind untaints the control plane of a cluster without workers, so its workloads run there
+          ...(node.role === "control-plane" && cluster.nodes.length === 1
+            ? ["--schedulable-control-plane"]
+            : []),
           ...(labels.length ? [`--node-labels=${labels.join(",")}`] : []),
         ],
       }),

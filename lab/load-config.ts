@@ -28,3 +28,8 @@ export function loadLabInputs(configFiles: string[], meshFile?: string): LabInpu
       : { clusterIds: new Map<string, number>() };
   return { clusters, mesh };
 }
+
+/** The mesh file given with generated clusters (`--clusters N --mesh FILE`); none: the defaults. */
+export function loadMeshFile(meshFile: string | undefined): MeshFile {
+  return meshFile ? parseMeshFile(meshFile, readText(meshFile)) : { clusterIds: new Map<string, number>() };
+}

@@ -200,29 +200,34 @@ export interface HostRoute {
   table?: string;
 }
 
-/** Refuses a plan whose prefixes overlap a route the host already has (other than default routes). */
-export function checkHostRoutes(plan: LabPlan, routes: HostRoute[], meshFile: string | undefined): void {
-  const labPrefixes = [plan.bridge.subnet, ...plan.blackholes.map((route) => route.prefix)];
-  for (const route of routes) {
-    if (route.dst === "default" || route.dst.startsWith("fe80") || route.dst.startsWith("ff00")) continue;
+/** The host route (other than default and link-local ones) that overlaps prefix, if any. */
+export function hostRouteOverlapping(routes: HostRoute[], prefix: string): HostRoute | undefined {
+  const cidr = parseCidr(prefix);
+  return routes.find((route) => {
+    if (route.dst === "default" || route.dst.startsWith("fe80") || route.dst.startsWith("ff00")) return false;
     let hostCidr: Cidr;
     try {
       hostCidr = parseCidr(
         route.dst.includes("/") ? route.dst : `${route.dst}/${route.dst.includes(":") ? 128 : 32}`,
       );
     } catch {
-      continue;
+      return false;
     }
-    if (hostCidr.prefixLength === 0) continue;
-    for (const prefix of labPrefixes) {
-      if (cidrsOverlap(parseCidr(prefix), hostCidr)) {
-        const { source, field } = prefixSource(plan, meshFile, prefix);
-        throw new LabConfigError(
-          source,
-          field,
-          `${prefix} overlaps the host route ${route.dst}${route.dev ? ` dev ${route.dev}` : ""}; pick a subnet the host does not use`,
-        );
-      }
+    return hostCidr.prefixLength !== 0 && cidrsOverlap(cidr, hostCidr);
+  });
+}
+
+/** Refuses a plan whose prefixes overlap a route the host already has (other than default routes). */
+export function checkHostRoutes(plan: LabPlan, routes: HostRoute[], meshFile: string | undefined): void {
+  for (const prefix of [plan.bridge.subnet, ...plan.blackholes.map((route) => route.prefix)]) {
+    const route = hostRouteOverlapping(routes, prefix);
+    if (route) {
+      const { source, field } = prefixSource(plan, meshFile, prefix);
+      throw new LabConfigError(
+        source,
+        field,
+        `${prefix} overlaps the host route ${route.dst}${route.dev ? ` dev ${route.dev}` : ""}; pick a subnet the host does not use`,
+      );
     }
   }
 }

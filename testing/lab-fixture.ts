@@ -102,8 +102,16 @@ export interface CliResult {
   stderr: string;
 }
 
-export function meshctl(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 120_000): CliResult {
-  const result = spawnSync(process.execPath, [MESHCTL, ...args], { encoding: "utf8", env, timeout: timeoutMs });
+export function meshctl(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 120_000,
+): CliResult {
+  const result = spawnSync(process.execPath, [MESHCTL, ...args], {
+    encoding: "utf8",
+    env,
+    timeout: timeoutMs,
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

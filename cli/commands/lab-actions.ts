@@ -12,7 +12,12 @@ import { existingLabName } from "./lab-name.js";
 export async function labUpAction(options: {
   name?: string;
   config: string[];
+  /** --clusters N: generated one-node clusters instead of --config files. */
+  clusters?: string;
   mesh?: string;
+  /** --connect / --no-connect; default: connect with --clusters only. */
+  connect?: boolean;
+  kvstoremesh?: "on" | "off";
   encryption: EncryptionMode;
   ipsecBackend?: string;
   /** false with --no-install: no meshctl install after the clusters are up. */
@@ -33,12 +38,28 @@ export async function labUpAction(options: {
         `--ipsec-backend: only with --encryption ipsec (this lab's encryption is ${options.encryption})`,
       );
   }
+  let clusters: number | undefined;
+  if (options.clusters !== undefined) {
+    if (options.config.length > 0)
+      throw new UsageError(
+        "--clusters: generates the kind configs; leave out --config (or give only --config files)",
+      );
+    if (!/^\d+$/.test(options.clusters))
+      throw new UsageError(`--clusters: "${options.clusters}" is not a whole number of clusters`);
+    clusters = Number(options.clusters);
+  }
+  const connect = options.connect ?? clusters !== undefined;
+  if (connect && !options.install)
+    throw new UsageError("--connect: needs the mesh installed; leave out --no-install (or add --no-connect)");
   const started = Date.now();
   const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
   const plan = await labUp({
     name: options.name ?? DEFAULT_LAB_NAME,
     configFiles: options.config,
+    clusters,
     meshFile: options.mesh,
+    connect,
+    kvstoremesh: options.kvstoremesh === undefined ? undefined : options.kvstoremesh === "on",
     encryption: options.encryption,
     ipsecBackend: options.ipsecBackend as IpsecBackendChoice | undefined,
     noMesh: !options.install,

@@ -41,8 +41,23 @@ export function labCommand(): Command {
       (value: string, previous: string[] = []) => [...previous, value],
     )
     .option(
+      "--clusters <n>",
+      "instead of --config: n one-node clusters cluster1..n (pods 10.<i>.0.0/16, services 10.<100+i>.0.0/16, id i), connected as a full mesh",
+    )
+    .option(
       "--mesh <file>",
       "mesh file with cluster ids and the node subnet (default: mesh.yaml beside the first config)",
+    )
+    .option(
+      "--connect",
+      "after the install, connect every cluster with every other (meshctl clustermesh connect --connection-mode mesh) and wait until every node is programmed (default with --clusters)",
+    )
+    .option("--no-connect", "with --clusters: leave the clusters unconnected")
+    .addOption(
+      new Option(
+        "--kvstoremesh <mode>",
+        "KVStoreMesh in every cluster's clustermesh-apiserver (clustermesh.apiserver.kvstoremesh.enabled); default: the install's",
+      ).choices(["on", "off"]),
     )
     .addOption(
       new Option("--encryption <mode>", "node-to-node encryption of pod traffic in every cluster")
@@ -57,9 +72,12 @@ export function labCommand(): Command {
       "--no-install",
       "only the clusters (nodes NotReady, as a fresh kind cluster): install the mesh yourself with meshctl install",
     )
-    .addHelpText("after", `\nWithout --config: ${DEFAULT_CONFIGS.join(" and ")}.`)
+    .addHelpText("after", `\nWithout --config or --clusters: ${DEFAULT_CONFIGS.join(" and ")}.`)
     .action(async (options) =>
-      (await actions()).labUpAction({ ...options, config: options.config ?? DEFAULT_CONFIGS }),
+      (await actions()).labUpAction({
+        ...options,
+        config: options.config ?? (options.clusters === undefined ? DEFAULT_CONFIGS : []),
+      }),
     );
 
   lab

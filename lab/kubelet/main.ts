@@ -53,6 +53,11 @@ const program = new Command()
   .option("--cluster-dns <ips>", "kube-dns Service IP(s), comma-separated, for ClusterFirst pods")
   .option("--cluster-domain <domain>", "cluster DNS domain", "cluster.local")
   .option("--control-plane", "label node-role.kubernetes.io/control-plane and taint it NoSchedule", false)
+  .option(
+    "--schedulable-control-plane",
+    "with --control-plane: no NoSchedule taint (kind removes it when a cluster has no workers)",
+    false,
+  )
   .option("--register-with-taints <taints>", "extra taints key[=value]:Effect,…")
   .option("--node-labels <labels>", "extra labels key=value,…")
   .option("--node-status-update-frequency <seconds>", "heartbeat period", "10")
@@ -110,6 +115,7 @@ async function main(): Promise<void> {
       ips: String(opts.nodeIp).split(",").filter(Boolean),
       port,
       controlPlane: Boolean(opts.controlPlane),
+      schedulableControlPlane: Boolean(opts.schedulableControlPlane),
       taints: parseTaints(opts.registerWithTaints),
       labels,
     },

@@ -12,6 +12,8 @@ export interface NodeIdentity {
   ips: string[];
   port: number;
   controlPlane: boolean;
+  /** A control plane that runs workloads too (kind's clusters without workers): no NoSchedule taint. */
+  schedulableControlPlane?: boolean;
   taints: V1Taint[];
   labels: Record<string, string>;
 }
@@ -75,7 +77,11 @@ export function restrictedNodeLabels(labels: Record<string, string>): string[] {
 
 export function nodeTaints(identity: NodeIdentity): V1Taint[] {
   const taints = [...identity.taints];
-  if (identity.controlPlane && !taints.some((t) => t.key === CONTROL_PLANE_LABEL)) {
+  if (
+    identity.controlPlane &&
+    !identity.schedulableControlPlane &&
+    !taints.some((t) => t.key === CONTROL_PLANE_LABEL)
+  ) {
     taints.push({ key: CONTROL_PLANE_LABEL, effect: "NoSchedule" });
   }
   return taints;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createCa } from "../../certs/authority.js";
 import { type ClusterAccess, connectProblems } from "./access.js";
-import { connectionPairs, remoteConfigChanges } from "./connect.js";
+import { connectionPairs, groupBySource, remoteConfigChanges } from "./connect.js";
 
 const ca = createCa().certPem;
 const access = (
@@ -34,6 +34,26 @@ describe("connect", () => {
       ["a", "c"],
     ]);
     assert.equal(connectionPairs("a", ["b", "c"], "mesh").length, 6);
+  });
+
+  it("writes each cluster once in a full mesh of ten: 10 sources with the 9 others each", () => {
+    const names = Array.from({ length: 10 }, (_, i) => `c${i + 1}`);
+    const grouped = groupBySource(connectionPairs(names[0], names.slice(1), "mesh"));
+    assert.equal(grouped.size, 10);
+    for (const name of names) {
+      assert.deepEqual(
+        grouped.get(name),
+        names.filter((other) => other !== name),
+      );
+    }
+    assert.deepEqual(
+      [...groupBySource(connectionPairs("a", ["b", "c"], "bidirectional"))],
+      [
+        ["a", ["b", "c"]],
+        ["b", ["a"]],
+        ["c", ["a"]],
+      ],
+    );
   });
 
   it("accepts distinct names and ids with a shared CA", () => {

@@ -81,6 +81,13 @@ export function connectionPairs(
   );
 }
 
+/** The pairs grouped by the cluster that gets the connection configs, in pair order. Pure. */
+export function groupBySource(pairs: [string, string][]): Map<string, string[]> {
+  const grouped = new Map<string, string[]>();
+  for (const [from, to] of pairs) grouped.set(from, [...(grouped.get(from) ?? []), to]);
+  return grouped;
+}
+
 /** Secret key → text to write, or undefined to delete the key. */
 export type SecretChanges = Record<string, string | undefined>;
 
@@ -170,29 +177,45 @@ export async function connectClusters(
   if (problems.length) throw new UsageError(problems.join("\n"));
 
   const byContext = new Map(peers.map((p) => [p.access.context, p]));
-  for (const [fromContext, toContext] of connectionPairs(
-    options.source,
-    options.destinations,
-    options.mode,
-  )) {
-    const from = byContext.get(fromContext) as Peer;
-    const to = byContext.get(toContext) as Peer;
-    const sharedCa = sameCa(from.access.caPem, to.access.caPem);
-    const changes = remoteConfigChanges(from.access, to.access);
-    // the cache first: agents pointed at it wait for its canaries anyway
-    await updateRemotes(from.core, MeshObjects.kvstoremesh, changes.kvstoremesh);
-    await updateRemotes(from.core, MeshObjects.remotes, changes.agents);
-    // the Hubble relays merge each other over mutual TLS checked against each one's own CA
-    const relay = await readRelayMeshEndpoint(to.core);
-    if (relay && sharedCa)
-      await updateRelayPeers(from.core, (data) => {
-        data[to.access.clusterName] = relay;
+  // Each cluster's relay address is read once, not once per pair (a full mesh of n has n·(n-1) pairs).
+  const relays = new Map(
+    await Promise.all(
+      peers.map(async (p) => [p.access.context, await readRelayMeshEndpoint(p.core)] as const),
+    ),
+  );
+  // One write of each Secret per cluster with all its new remotes, every cluster at once: the
+  // agents see one change each instead of one per remote, and a mesh of n costs n writes, not n².
+  const grouped = groupBySource(connectionPairs(options.source, options.destinations, options.mode));
+  await Promise.all(
+    [...grouped].map(async ([fromContext, toContexts]) => {
+      const from = byContext.get(fromContext) as Peer;
+      const tos = toContexts.map((context) => byContext.get(context) as Peer);
+      const agents: SecretChanges = {};
+      const kvstoremesh: SecretChanges = {};
+      for (const to of tos) {
+        const changes = remoteConfigChanges(from.access, to.access);
+        Object.assign(agents, changes.agents);
+        Object.assign(kvstoremesh, changes.kvstoremesh);
+      }
+      // the cache first: agents pointed at it wait for its canaries anyway
+      await updateRemotes(from.core, MeshObjects.kvstoremesh, kvstoremesh);
+      await updateRemotes(from.core, MeshObjects.remotes, agents);
+      // the Hubble relays merge each other over mutual TLS checked against each one's own CA
+      const relayPeers = tos.flatMap((to) => {
+        const relay = relays.get(to.access.context);
+        if (relay && sameCa(from.access.caPem, to.access.caPem)) return [[to.access.clusterName, relay]];
+        if (relay)
+          options.progress(
+            `Hubble relay of ${from.access.clusterName} does not merge ${to.access.clusterName}'s: their CAs differ`,
+          );
+        return [];
       });
-    else if (relay)
-      options.progress(
-        `Hubble relay of ${from.access.clusterName} does not merge ${to.access.clusterName}'s: their CAs differ`,
-      );
-  }
+      if (relayPeers.length)
+        await updateRelayPeers(from.core, (data) => {
+          for (const [name, relay] of relayPeers) data[name] = relay;
+        });
+    }),
+  );
   const arrow = options.mode === "unicast" ? "=>" : "<=>";
   const names = peers.map((p) => p.access.clusterName);
   if (options.mode === "mesh") options.progress(`Connected clusters ${names.join(", ")} with each other`);
@@ -206,23 +229,24 @@ export async function disconnectClusters(
   const contexts = [options.source, ...options.destinations];
   const peers = await readPeers(contexts, kcFor, options.timeoutMs ?? 15_000, options.kubeconfig);
   const byContext = new Map(peers.map((p) => [p.access.context, p]));
-  for (const [fromContext, toContext] of connectionPairs(
-    options.source,
-    options.destinations,
-    options.mode,
-  )) {
-    const from = byContext.get(fromContext) as Peer;
-    const to = byContext.get(toContext) as Peer;
-    try {
-      const gone = { [to.access.clusterName]: undefined, [remoteCaKey(to.access.clusterName)]: undefined };
-      await updateRemotes(from.core, MeshObjects.remotes, gone);
-      await updateRemotes(from.core, MeshObjects.kvstoremesh, gone);
-      await updateRelayPeers(from.core, (data) => {
-        delete data[to.access.clusterName];
-      });
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
-    options.progress(`Disconnected ${from.access.clusterName} from ${to.access.clusterName}`);
-  }
+  // as connect: one write per cluster with all the remotes it drops, every cluster at once
+  const grouped = groupBySource(connectionPairs(options.source, options.destinations, options.mode));
+  await Promise.all(
+    [...grouped].map(async ([fromContext, toContexts]) => {
+      const from = byContext.get(fromContext) as Peer;
+      const names = toContexts.map((context) => (byContext.get(context) as Peer).access.clusterName);
+      try {
+        const gone: SecretChanges = {};
+        for (const name of names) Object.assign(gone, { [name]: undefined, [remoteCaKey(name)]: undefined });
+        await updateRemotes(from.core, MeshObjects.remotes, gone);
+        await updateRemotes(from.core, MeshObjects.kvstoremesh, gone);
+        await updateRelayPeers(from.core, (data) => {
+          for (const name of names) delete data[name];
+        });
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+      for (const name of names) options.progress(`Disconnected ${from.access.clusterName} from ${name}`);
+    }),
+  );
 }
