@@ -432,9 +432,9 @@ export class RemoteCluster {
       name: this.name,
       clusterId: view.id,
       savedAt: new Date().toISOString(),
-      nodes: [...view.nodes],
-      services: [...view.services],
-      ipcache: [...view.ipcache],
+      nodes: view.nodes,
+      services: view.services,
+      ipcache: view.ipcache,
     };
   }
 
@@ -541,10 +541,20 @@ export class RemoteCluster {
    * same source as the nodes until the nodes are listed: each kind lists on its own, and Cilium's
    * clustermesh-apiserver may well have the ipcache synced before the nodes.
    */
-  private values<T>(kind: "nodes" | "services" | "ipcache"): T[] {
-    if (this.listedOnce(kind) && (kind === "nodes" || this.listedOnce("nodes")))
-      return [...(this.stores as Stores)[kind].entries().values()] as T[];
+  private values<T>(kind: "nodes" | "services" | "ipcache"): readonly T[] {
+    if (this.listedOnce(kind) && (kind === "nodes" || this.listedOnce("nodes"))) {
+      // the store's own array (shared until its next change): a view is taken at every datapath
+      // run and status read, and copying 50k entries each time was the agent's main garbage
+      const values = (this.stores as Stores)[kind].values() as readonly T[];
+      this.dropPersistedOnceListed();
+      return values;
+    }
     return (this.persisted?.[kind] ?? []) as T[];
+  }
+
+  /** The persisted state is only a stand-in until every kind listed: then it is a dead copy. */
+  private dropPersistedOnceListed(): void {
+    if (this.persisted && KINDS.every((kind) => this.listedOnce(kind))) this.persisted = undefined;
   }
 
   view(): RemoteClusterView | undefined {
@@ -560,8 +570,8 @@ export class RemoteCluster {
     };
   }
 
-  identities(): RemoteIdentity[] {
-    return [...(this.stores?.identities.entries().values() ?? [])];
+  identities(): readonly RemoteIdentity[] {
+    return this.stores?.identities.values() ?? [];
   }
 
   private schedulePersist(): void {
@@ -663,7 +673,10 @@ function layoutOf(config: ClusterConfig): RemoteLayout {
   return config.capabilities.cached ? "cache" : "state";
 }
 
-/** Lists of a large remote come back in one response (WatchStore does not paginate): allow big ones. */
+/**
+ * WatchStore lists in pages (LIST_PAGE_KEYS), so no response is near this; it stays generous for a
+ * single huge value (a service with many backends) rather than failing its key.
+ */
 const MAX_RECEIVE_BYTES = 512 * 1024 * 1024;
 
 function defaultConnect(connection: RemoteConnection): Etcd3 {
