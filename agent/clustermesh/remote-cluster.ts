@@ -479,10 +479,16 @@ export class RemoteCluster {
       this.deps.onChange();
       this.schedulePersist();
     };
+    // Until a kind is served from its store (values()), its entries change nothing the datapath
+    // or the saved state sees: a first list of 50k entries is one change (onSynced), not 50k
+    // datapath runs between its pages.
+    const changedIfServed = (kind: DataKind) => () => {
+      if (this.served(kind)) changed();
+    };
     const common = <T>(kind: DataKind) => ({
       prefix: remoteWatchPrefix(kind, this.name, layout),
-      onUpsert: changed as (suffix: string, value: T) => void,
-      onDelete: changed as (suffix: string, value: T) => void,
+      onUpsert: changedIfServed(kind) as (suffix: string, value: T) => void,
+      onDelete: changedIfServed(kind) as (suffix: string, value: T) => void,
       onSynced: () => {
         this.log.info({ cluster: this.name, kind }, "remote cluster kind synced");
         changed();
@@ -541,8 +547,12 @@ export class RemoteCluster {
    * same source as the nodes until the nodes are listed: each kind lists on its own, and Cilium's
    * clustermesh-apiserver may well have the ipcache synced before the nodes.
    */
+  private served(kind: DataKind): boolean {
+    return this.listedOnce(kind) && (kind === "nodes" || this.listedOnce("nodes"));
+  }
+
   private values<T>(kind: "nodes" | "services" | "ipcache"): readonly T[] {
-    if (this.listedOnce(kind) && (kind === "nodes" || this.listedOnce("nodes"))) {
+    if (this.served(kind)) {
       // the store's own array (shared until its next change): a view is taken at every datapath
       // run and status read, and copying 50k entries each time was the agent's main garbage
       const values = (this.stores as Stores)[kind].values() as readonly T[];
