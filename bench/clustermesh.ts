@@ -340,13 +340,23 @@ async function main(): Promise<void> {
     apps1.readNamespacedDaemonSet({ name: InstallNames.agentDaemonSet, namespace: MESH_NAMESPACE });
   const thisImage = (await daemonSet()).spec?.template.spec?.containers[0].image ?? "";
 
-  /** Switches c1's agents to `image` and waits for the observer's new agent to be connected to c2. */
+  /** Restarts c1's agents with `image` and waits for the observer's new agent to be connected to c2. */
   const rollAgent = async (image: string) => {
     const oldPid = await agentPid();
     const ds = await daemonSet();
     const container = ds.spec?.template.spec?.containers[0];
     if (!container) throw new Error("the agent DaemonSet has no container");
     container.image = image;
+    // a new pod also when the image stays (as `kubectl rollout restart`): every build starts fresh
+    const template = ds.spec?.template;
+    if (template)
+      template.metadata = {
+        ...template.metadata,
+        annotations: {
+          ...template.metadata?.annotations,
+          "bench.clustermesh.io/restarted-at": new Date().toISOString(),
+        },
+      };
     await apps1.replaceNamespacedDaemonSet({
       name: InstallNames.agentDaemonSet,
       namespace: MESH_NAMESPACE,

@@ -47,8 +47,7 @@ interface KnownEntry<T> {
 /**
  * Keys per list request (etcd's `limit`). 10k ipcache entries are ~1 MB on the wire, 10k services
  * of 10 backends ~8 MB: a 50k-endpoint remote lists in ~11 round trips instead of one response of
- * 13 MB decoded at once (pages of 2000 made the lab's sync twice as slow: one request per 2000
- * keys on a loaded machine).
+ * 13 MB decoded at once.
  */
 export const LIST_PAGE_KEYS = 10_000;
 
