@@ -8,26 +8,43 @@
  *   2. sync of a large remote cluster into one agent: 10k global services × 10 backends, 50k
  *      endpoints (ip/v1), 50 nodes, 500 identities written straight into a fake remote's etcd with
  *      lib/kvstore's encoders; then the remote is added to c1's remotes Secret: time until the
- *      agent reports it synced, until its 50k ipcache entries are in the BPF map, and agent RSS.
+ *      agent reports it synced, until its 50k ipcache entries are in the BPF map; the agent's idle
+ *      RSS (connected to c2 only, 10 s after it is ready), its RSS with the large remote (when
+ *      programmed, and 10 s later without status reads — each status read copies the BPF maps),
+ *      and the settled difference per remote endpoint (issue 18: ≤ 1.5 KiB; idle ≤ 100 MB);
+ *   3. with `--before <other checkout>` (built: npm run bootstrap there), part 2 runs first with that
+ *      checkout's agent (its image layers loaded into the lab as `clustermesh/clustermesh:before`,
+ *      the agent DaemonSet switched to it), then with this build's, in the same lab and run: the
+ *      figures side by side. The remote is removed (drained) between the two.
  * Everything (lab, the fake remote's etcd) is removed at the end, also on failure and SIGINT.
  *
  *   npx tsc -p . && node dist/bench/clustermesh.js [--changes 200] [--services 10000]
- *     [--backends 10] [--endpoints 50000]
+ *     [--backends 10] [--endpoints 50000] [--before /path/to/other/checkout [--this-build-first]]
  */
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { CoreV1Api, DiscoveryV1Api, KubeConfig, type V1EndpointSlice } from "@kubernetes/client-node";
+import {
+  AppsV1Api,
+  CoreV1Api,
+  DiscoveryV1Api,
+  KubeConfig,
+  type V1EndpointSlice,
+} from "@kubernetes/client-node";
 import { issueClientCert, issueServerCert } from "../certs/authority.js";
 import { loadBundle, saveBundle } from "../certs/store.js";
 import { agentSocketPath, agentStatus } from "../lab/agent-socket.js";
+import { loadImages } from "../lab/image.js";
 import { containerProcess, MESH_POD_ROLES, meshPods } from "../lab/mesh-pods.js";
 import { LabJournal } from "../lab/state.js";
 import { getAgentStatus } from "../lib/api/agent-status.js";
+import { MESH_NAMESPACE } from "../lib/api/rbac.js";
 import { COMMON_CLIENT, renderRemoteClusterConfig } from "../lib/clustermesh/remote-config.js";
 import { MeshObjects } from "../lib/clustermesh/resources.js";
 import { connectEtcd } from "../lib/etcd/client.js";
 import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
 import { freePort } from "../lib/free-port.js";
+import { InstallNames } from "../lib/install/names.js";
 import { CANARY_NAMES, HEARTBEAT_KEY, keys } from "../lib/kvstore/paths.js";
 import { encodeClusterConfig, ownClusterConfig } from "../lib/kvstore/values/cluster-config.js";
 import { encodeIpIdentityPair } from "../lib/kvstore/values/ipcache.js";
@@ -46,6 +63,17 @@ const CHANGES = option("changes", "200");
 const SERVICES = option("services", "10000");
 const BACKENDS = option("backends", "10");
 const ENDPOINTS = option("endpoints", "50000");
+const BEFORE = (() => {
+  const at = process.argv.indexOf("--before");
+  if (at < 0) return undefined;
+  const dir = process.argv[at + 1];
+  if (!dir || !existsSync(join(dir, "dist", "agent", "main.js")))
+    throw new Error(`--before: no built checkout at "${dir ?? ""}" (dist/agent/main.js missing)`);
+  return dir;
+})();
+const BEFORE_IMAGE = "clustermesh/clustermesh:before";
+/** Idle RSS is read this long after the agent reports ready (start-up garbage collected by then). */
+const IDLE_SETTLE_MS = 10_000;
 const FAKE_NODES = 50;
 const FAKE_IDENTITIES = 500;
 const FAKE_CLUSTER = { name: "bigremote", id: 99 };
@@ -275,62 +303,154 @@ async function main(): Promise<void> {
     await etcd.put(keys.canary(FAKE_CLUSTER.name, name)).value(rfc3339()).exec();
   const writeSeconds = (performance.now() - writeStarted) / 1000;
 
-  const [agentPod] = await meshPods(journal, "c1", MESH_POD_ROLES.agent, observer);
-  const agentPid = agentPod && containerProcess(journal, agentPod, "agent");
-  if (!agentPid) throw new Error(`no running agent container on ${observer}`);
-  const rssBefore = rssMb(agentPid.pid);
-  say(`adding ${FAKE_CLUSTER.name} to c1's remotes Secret; waiting for ${observer} to sync …`);
-  const secret = await core1.readNamespacedSecret({ name: MeshObjects.remotes, namespace: "kube-system" });
-  const syncStarted = performance.now();
-  await core1.replaceNamespacedSecret({
-    name: MeshObjects.remotes,
-    namespace: "kube-system",
-    body: {
-      ...secret,
-      data: {
-        ...(secret.data ?? {}),
-        [FAKE_CLUSTER.name]: Buffer.from(
-          renderRemoteClusterConfig({
-            name: FAKE_CLUSTER.name,
-            endpoints: [etcdServer.clientUrl],
-            trustedCaFile: COMMON_CLIENT.ca,
-            certFile: COMMON_CLIENT.cert,
-            keyFile: COMMON_CLIENT.key,
-          }),
-        ).toString("base64"),
-      },
-    },
-  });
+  const secretData = (
+    await core1.readNamespacedSecret({ name: MeshObjects.remotes, namespace: "kube-system" })
+  ).data;
+  const setRemotes = async (data: Record<string, string>) => {
+    const secret = await core1.readNamespacedSecret({ name: MeshObjects.remotes, namespace: "kube-system" });
+    await core1.replaceNamespacedSecret({
+      name: MeshObjects.remotes,
+      namespace: "kube-system",
+      body: { ...secret, data },
+    });
+  };
+  const bigRemoteConfig = Buffer.from(
+    renderRemoteClusterConfig({
+      name: FAKE_CLUSTER.name,
+      endpoints: [etcdServer.clientUrl],
+      trustedCaFile: COMMON_CLIENT.ca,
+      certFile: COMMON_CLIENT.cert,
+      keyFile: COMMON_CLIENT.key,
+    }),
+  ).toString("base64");
   const bigStatus = async () =>
     (await getAgentStatus(agentSocketPath(fixture.name, observer), 30_000)).clustermesh.remoteClusters.find(
       (r) => r.name === FAKE_CLUSTER.name,
     );
-  await waitFor(
-    `${FAKE_CLUSTER.name} synced in ${observer}`,
-    async () => {
-      const s = await bigStatus();
-      return (
-        s?.ready &&
-        s.numEndpoints === ENDPOINTS &&
-        s.numSharedServices === SERVICES &&
-        s.numNodes === FAKE_NODES
-      );
-    },
-    { timeoutMs: 600_000, intervalMs: 250 },
-  );
-  const syncedSeconds = (performance.now() - syncStarted) / 1000;
-  await waitFor(
-    `${ENDPOINTS} remote ipcache entries in ${observer}'s BPF map`,
-    async () =>
-      (await getAgentStatus(agentSocketPath(fixture.name, observer), 30_000)).ipcache.filter(
-        (e) => e.remoteCluster,
-      ).length >= ENDPOINTS,
-    { timeoutMs: 600_000, intervalMs: 500 },
-  );
-  const programmedSeconds = (performance.now() - syncStarted) / 1000;
-  const rssAfter = rssMb(agentPid.pid);
-  const rejected = (await bigStatus())?.rejectedNow ?? {};
+  const remoteIpcacheEntries = async () =>
+    (await getAgentStatus(agentSocketPath(fixture.name, observer), 30_000)).ipcache.filter(
+      (e) => e.remoteCluster,
+    ).length;
+  const agentPid = async () => {
+    const [agentPod] = await meshPods(journal, "c1", MESH_POD_ROLES.agent, observer);
+    return agentPod && containerProcess(journal, agentPod, "agent")?.pid;
+  };
+  const apps1 = kc("c1").makeApiClient(AppsV1Api);
+  const daemonSet = () =>
+    apps1.readNamespacedDaemonSet({ name: InstallNames.agentDaemonSet, namespace: MESH_NAMESPACE });
+  const thisImage = (await daemonSet()).spec?.template.spec?.containers[0].image ?? "";
 
+  /** Restarts c1's agents with `image` and waits for the observer's new agent to be connected to c2. */
+  const rollAgent = async (image: string) => {
+    const oldPid = await agentPid();
+    const ds = await daemonSet();
+    const container = ds.spec?.template.spec?.containers[0];
+    if (!container) throw new Error("the agent DaemonSet has no container");
+    container.image = image;
+    // a new pod also when the image stays (as `kubectl rollout restart`): every build starts fresh
+    const template = ds.spec?.template;
+    if (template)
+      template.metadata = {
+        ...template.metadata,
+        annotations: {
+          ...template.metadata?.annotations,
+          "bench.clustermesh.io/restarted-at": new Date().toISOString(),
+        },
+      };
+    await apps1.replaceNamespacedDaemonSet({
+      name: InstallNames.agentDaemonSet,
+      namespace: MESH_NAMESPACE,
+      body: ds,
+    });
+    await waitFor(
+      `${observer}'s agent restarted with ${image}, connected to c2`,
+      async () => {
+        const pid = await agentPid().catch(() => undefined);
+        if (!pid || pid === oldPid) return false;
+        const status = await getAgentStatus(agentSocketPath(fixture.name, observer), 5_000).catch(
+          () => undefined,
+        );
+        return status?.clustermesh.remoteClusters.find((r) => r.name === "c2")?.ready;
+      },
+      { timeoutMs: 180_000, intervalMs: 500 },
+    );
+  };
+
+  /** Part 2 for the agent running now: idle RSS, then the large remote added, synced, removed. */
+  const largeRemote = async () => {
+    const pid = await agentPid();
+    if (!pid) throw new Error(`no running agent container on ${observer}`);
+    // a settle window, not a condition: the figure is the RSS of an agent left alone this long
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+    const idle = rssMb(pid);
+    say(`adding ${FAKE_CLUSTER.name} to c1's remotes Secret; waiting for ${observer} to sync …`);
+    const started = performance.now();
+    await setRemotes({ ...(secretData ?? {}), [FAKE_CLUSTER.name]: bigRemoteConfig });
+    await waitFor(
+      `${FAKE_CLUSTER.name} synced in ${observer}`,
+      async () => {
+        const s = await bigStatus();
+        return (
+          s?.ready &&
+          s.numEndpoints === ENDPOINTS &&
+          s.numSharedServices === SERVICES &&
+          s.numNodes === FAKE_NODES
+        );
+      },
+      { timeoutMs: 600_000, intervalMs: 250 },
+    );
+    const synced = (performance.now() - started) / 1000;
+    await waitFor(
+      `${ENDPOINTS} remote ipcache entries in ${observer}'s BPF map`,
+      async () => (await remoteIpcacheEntries()) >= ENDPOINTS,
+      { timeoutMs: 600_000, intervalMs: 500 },
+    );
+    const programmed = (performance.now() - started) / 1000;
+    const loadedNow = rssMb(pid);
+    // the same settle window as idle: what the agent keeps, not the garbage of the status polls above
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+    const loaded = rssMb(pid);
+    const rejected = (await bigStatus())?.rejectedNow ?? {};
+    say(`removing ${FAKE_CLUSTER.name}; waiting for ${observer} to drain it …`);
+    await setRemotes({ ...(secretData ?? {}) });
+    await waitFor(
+      `${FAKE_CLUSTER.name} drained from ${observer}`,
+      async () => !(await bigStatus()) && (await remoteIpcacheEntries()) < ENDPOINTS,
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+    return { idle, loadedNow, loaded, synced, programmed, rejected };
+  };
+
+  const builds: { label: string; image?: string }[] = BEFORE
+    ? [
+        { label: "--before", image: BEFORE_IMAGE },
+        { label: "this build", image: thisImage },
+      ]
+    : [{ label: "this build" }];
+  // the second build measured meets a remote etcd that already served one full list: swapping the
+  // order tells that apart from a difference between the builds
+  if (process.argv.includes("--this-build-first")) builds.reverse();
+  if (BEFORE) {
+    say(`building the --before image layers from ${BEFORE} …`);
+    const layers = spawnSync("bash", [join(BEFORE, "image", "lab-layers.sh")], { encoding: "utf8" });
+    if (layers.status !== 0) throw new Error(`--before image layers failed: ${layers.stderr.slice(-2000)}`);
+    const image = JSON.parse(layers.stdout) as { layers: string[]; env: Record<string, string> };
+    loadImages(join(journal.path(), "images.json"), {
+      [BEFORE_IMAGE]: { ...image, entrypoint: [], cmd: ["meshctl", "--help"] },
+    });
+  }
+  const results: (Awaited<ReturnType<typeof largeRemote>> & { label: string })[] = [];
+  for (const build of builds) {
+    if (build.image) {
+      say(`switching c1's agents to ${build.label} (${build.image}) …`);
+      await rollAgent(build.image);
+    }
+    results.push({ label: build.label, ...(await largeRemote()) });
+  }
+
+  const perEndpoint = (r: (typeof results)[number]) =>
+    `${(((r.loaded - r.idle) * 1024 * 1024) / ENDPOINTS / 1024).toFixed(2)} KiB`;
+  const column = (value: (r: (typeof results)[number]) => string) => results.map(value).join(" | ");
   const rows: [string, string][] = [
     [
       `propagation c2 EndpointSlice → c1 BPF backend, p50 (${CHANGES} changes)`,
@@ -342,10 +462,23 @@ async function main(): Promise<void> {
       `large remote: ${SERVICES} services × ${BACKENDS} backends, ${ENDPOINTS} endpoints, ${FAKE_NODES} nodes, ${FAKE_IDENTITIES} identities — written in`,
       `${writeSeconds.toFixed(1)} s (${puts.length} keys)`,
     ],
-    ["large remote: Secret written → agent reports it synced", `${syncedSeconds.toFixed(1)} s`],
-    ["large remote: Secret written → all endpoints in the BPF ipcache", `${programmedSeconds.toFixed(1)} s`],
-    ["agent RSS before → after", `${rssBefore.toFixed(0)} MB → ${rssAfter.toFixed(0)} MB`],
-    ["large remote entries rejected now", JSON.stringify(rejected)],
+    [`builds measured`, column((r) => r.label)],
+    ["large remote: Secret written → agent reports it synced", column((r) => `${r.synced.toFixed(1)} s`)],
+    [
+      "large remote: Secret written → all endpoints in the BPF ipcache",
+      column((r) => `${r.programmed.toFixed(1)} s`),
+    ],
+    [
+      `agent RSS idle (c2 only, ${IDLE_SETTLE_MS / 1000} s after ready)`,
+      column((r) => `${r.idle.toFixed(0)} MB`),
+    ],
+    ["agent RSS with the large remote, when programmed", column((r) => `${r.loadedNow.toFixed(0)} MB`)],
+    [
+      `agent RSS with the large remote, ${IDLE_SETTLE_MS / 1000} s later (no status reads)`,
+      column((r) => `${r.loaded.toFixed(0)} MB`),
+    ],
+    ["agent RSS per remote endpoint ((with, settled − idle) / endpoints)", column(perEndpoint)],
+    ["large remote entries rejected now", column((r) => JSON.stringify(r.rejected))],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(`\n| ${"measurement".padEnd(width)} | value |\n|${"-".repeat(width + 2)}|-------|\n`);

@@ -17,9 +17,9 @@ export interface PersistedRemote {
   name: string;
   clusterId: number;
   savedAt: string;
-  nodes: NodeValue[];
-  services: ClusterService[];
-  ipcache: IPIdentityPair[];
+  nodes: readonly NodeValue[];
+  services: readonly ClusterService[];
+  ipcache: readonly IPIdentityPair[];
 }
 
 const FILE_SUFFIX = ".json";

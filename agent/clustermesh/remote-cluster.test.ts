@@ -81,7 +81,7 @@ describe("RemoteCluster", () => {
     );
     const store = (lists: number, entries: [string, unknown][]) => ({
       lists,
-      entries: () => new Map(entries),
+      values: () => entries.map(([, value]) => value),
     });
     const node = { Name: "w", Cluster: "c2" };
     const stores = {

@@ -435,9 +435,9 @@ export class RemoteCluster {
       name: this.name,
       clusterId: view.id,
       savedAt: new Date().toISOString(),
-      nodes: [...view.nodes],
-      services: [...view.services],
-      ipcache: [...view.ipcache],
+      nodes: view.nodes,
+      services: view.services,
+      ipcache: view.ipcache,
     };
   }
 
@@ -482,10 +482,16 @@ export class RemoteCluster {
       this.deps.onChange();
       this.schedulePersist();
     };
+    // Until a kind is served from its store (values()), its entries change nothing the datapath
+    // or the saved state sees: a first list of 50k entries is one change (onSynced), not 50k
+    // datapath runs between its pages.
+    const changedIfServed = (kind: DataKind) => () => {
+      if (this.served(kind)) changed();
+    };
     const common = <T>(kind: DataKind) => ({
       prefix: remoteWatchPrefix(kind, this.name, layout),
-      onUpsert: changed as (suffix: string, value: T) => void,
-      onDelete: changed as (suffix: string, value: T) => void,
+      onUpsert: changedIfServed(kind) as (suffix: string, value: T) => void,
+      onDelete: changedIfServed(kind) as (suffix: string, value: T) => void,
       onSynced: () => {
         this.log.info({ cluster: this.name, kind }, "remote cluster kind synced");
         changed();
@@ -544,10 +550,24 @@ export class RemoteCluster {
    * same source as the nodes until the nodes are listed: each kind lists on its own, and Cilium's
    * clustermesh-apiserver may well have the ipcache synced before the nodes.
    */
-  private values<T>(kind: "nodes" | "services" | "ipcache"): T[] {
-    if (this.listedOnce(kind) && (kind === "nodes" || this.listedOnce("nodes")))
-      return [...(this.stores as Stores)[kind].entries().values()] as T[];
+  private served(kind: DataKind): boolean {
+    return this.listedOnce(kind) && (kind === "nodes" || this.listedOnce("nodes"));
+  }
+
+  private values<T>(kind: "nodes" | "services" | "ipcache"): readonly T[] {
+    if (this.served(kind)) {
+      // the store's own array (shared until its next change): a view is taken at every datapath
+      // run and status read, and copying 50k entries each time was the agent's main garbage
+      const values = (this.stores as Stores)[kind].values() as readonly T[];
+      this.dropPersistedOnceListed();
+      return values;
+    }
     return (this.persisted?.[kind] ?? []) as T[];
+  }
+
+  /** The persisted state is only a stand-in until every kind listed: then it is a dead copy. */
+  private dropPersistedOnceListed(): void {
+    if (this.persisted && KINDS.every((kind) => this.listedOnce(kind))) this.persisted = undefined;
   }
 
   view(): RemoteClusterView | undefined {
@@ -563,8 +583,8 @@ export class RemoteCluster {
     };
   }
 
-  identities(): RemoteIdentity[] {
-    return [...(this.stores?.identities.entries().values() ?? [])];
+  identities(): readonly RemoteIdentity[] {
+    return this.stores?.identities.values() ?? [];
   }
 
   private schedulePersist(): void {

@@ -2,7 +2,10 @@
 import { Etcd3 } from "etcd3";
 import type { RemoteConnection } from "./remote-entries.js";
 
-/** Lists of a large remote come back in one response (WatchStore does not paginate): allow big ones. */
+/**
+ * WatchStore lists in pages (LIST_PAGE_KEYS), so no response is near this; it stays generous for a
+ * single huge value (a service with many backends) rather than failing its key.
+ */
 const MAX_RECEIVE_BYTES = 512 * 1024 * 1024;
 
 export function connectRemote(connection: RemoteConnection): Etcd3 {

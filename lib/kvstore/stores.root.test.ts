@@ -404,6 +404,49 @@ describe("watch store (root: real etcd)", () => {
     }
   });
 
+  it("lists page by page at one revision: every key once, writes during the list come by the watch", async () => {
+    const prefix = `${remoteWatchPrefix("nodes", CLUSTER)}`;
+    const names = ["p1", "p2", "p3", "p4", "p5"];
+    for (const name of names) await admin.put(keys.node(CLUSTER, name)).value(node(name));
+    const upserts: string[] = [];
+    let pages = 0;
+    const counting = etcd.client("root");
+    // counts the range requests the store makes (one per page)
+    counting.getAll = new Proxy(counting.getAll, {
+      apply(target, self, args) {
+        pages++;
+        return Reflect.apply(target, self, args);
+      },
+    });
+    const store = new WatchStore<NodeValue>({
+      prefix,
+      decode: remoteNodeDecoder({ name: CLUSTER, id: 2 }),
+      onUpsert: (suffix) => upserts.push(suffix),
+      onDelete: () => undefined,
+      listPageKeys: 2,
+      log,
+    });
+    const abort = new AbortController();
+    const running = store.run(counting, abort.signal);
+    try {
+      await waitFor("listed", () => store.synced);
+      const listed = names.filter((name) => store.get(name) !== undefined);
+      assert.deepEqual(listed, names);
+      assert.deepEqual(upserts.filter((s) => s.startsWith("p")).sort(), names, "each key once");
+      assert.ok(pages >= 3, `5 keys in pages of 2 take 3 requests (made ${pages})`);
+      assert.equal(store.values().length, store.size);
+      assert.strictEqual(store.values(), store.values(), "one array until the next change");
+      const before = store.values();
+      await admin.put(keys.node(CLUSTER, "p6")).value(node("p6"));
+      await waitFor("watched", () => store.get("p6") !== undefined);
+      assert.notStrictEqual(store.values(), before);
+    } finally {
+      abort.abort();
+      await running;
+      for (const name of [...names, "p6"]) await admin.delete().key(keys.node(CLUSTER, name));
+    }
+  });
+
   it("waiting for keys again and again leaves no abort listener behind", async () => {
     const abort = new AbortController();
     for (let i = 0; i < 15; i++) {

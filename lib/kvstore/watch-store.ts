@@ -6,15 +6,20 @@
  *     rejection) and reported (onRejected); `rejectedNow` counts the keys whose current value is
  *     invalid. A key that was valid and is overwritten with garbage is reported deleted (the
  *     remote no longer asserts the valid value);
- *   - unchanged values (same bytes) are not re-reported;
+ *   - unchanged values (same bytes) are not re-reported; the bytes are not kept, only a
+ *     fingerprint (content-hash.ts) — at 50k remote endpoints the raw JSON was ~15 MB of strings;
+ *   - the (re)list is paginated (LIST_PAGE_KEYS per request, all at the first page's revision, so
+ *     the pages are one consistent snapshot): a large remote never arrives as one huge gRPC
+ *     response decoded into ~100k Buffers at once (the agent's peak RSS followed that response);
  *   - run() may be called again after a broken watch or with a new client (reconnect): known keys
  *     are kept meanwhile, the new list updates what changed, and only keys that really disappeared
  *     are reported deleted (mark and sweep) — never drop everything and re-add;
  *   - `watchWhenSynced` gates each (re)list on the remote's sync canary, so a remote etcd that was
  *     wiped and is still being refilled is never taken as the truth.
  */
-import type { Etcd3, IKeyValue } from "etcd3";
+import { type Etcd3, type IKeyValue, Range } from "etcd3";
 import type { Logger } from "../log.js";
+import { contentHash } from "./content-hash.js";
 import { emptyRejectCounters, InvalidEntryError, type RejectReason } from "./errors.js";
 import { keys } from "./paths.js";
 import type { EntryDecoder } from "./remote-validation.js";
@@ -28,13 +33,23 @@ export interface WatchStoreOptions<T> {
   onRejected?: (error: InvalidEntryError) => void;
   /** Called once, after the first complete list. */
   onSynced?: () => void;
+  /** Keys per list request (default LIST_PAGE_KEYS). */
+  listPageKeys?: number;
   log: Logger;
 }
 
 interface KnownEntry<T> {
-  raw: string;
+  /** contentHash of the value's bytes */
+  hash: number;
   value: T;
 }
+
+/**
+ * Keys per list request (etcd's `limit`). 10k ipcache entries are ~1 MB on the wire, 10k services
+ * of 10 backends ~8 MB: a 50k-endpoint remote lists in ~11 round trips instead of one response of
+ * 13 MB decoded at once.
+ */
+export const LIST_PAGE_KEYS = 10_000;
 
 /** Why run() returned control: the watch broke and the caller should relist (after the canary). */
 export class WatchBroken extends Error {}
@@ -42,7 +57,9 @@ export class WatchBroken extends Error {}
 export class WatchStore<T> {
   private readonly known = new Map<string, KnownEntry<T>>();
   /** Keys whose current value is invalid: its bytes and why. */
-  private readonly invalid = new Map<string, { raw: string; reason: RejectReason }>();
+  private readonly invalid = new Map<string, { hash: number; reason: RejectReason }>();
+  /** The values in key order of insertion, rebuilt only after a change (views read it often). */
+  private valuesCache: T[] | undefined;
   private hasSynced = false;
   /** Rejections since the store was created, by reason (running totals). */
   readonly rejected: Record<RejectReason, number> = emptyRejectCounters();
@@ -73,6 +90,20 @@ export class WatchStore<T> {
     return new Map([...this.known].map(([suffix, entry]) => [suffix, entry.value]));
   }
 
+  /**
+   * The current values; the same array until the next change, so readers that only look (the
+   * remote cluster's view, its status counts) share one copy instead of building their own.
+   */
+  values(): readonly T[] {
+    if (!this.valuesCache) {
+      const values: T[] = new Array(this.known.size);
+      let i = 0;
+      for (const entry of this.known.values()) values[i++] = entry.value;
+      this.valuesCache = values;
+    }
+    return this.valuesCache;
+  }
+
   get rejectedTotal(): number {
     return Object.values(this.rejected).reduce((a, b) => a + b, 0);
   }
@@ -90,13 +121,12 @@ export class WatchStore<T> {
    */
   async run(client: Etcd3, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
-    const listed = await client.getAll().prefix(this.options.prefix).exec();
     const stale = new Set([...this.known.keys(), ...this.invalid.keys()]);
-    for (const kv of listed.kvs) {
+    const listed = await this.list(client, (kv) => {
       const suffix = this.suffixOf(kv);
       stale.delete(suffix);
       this.handlePut(suffix, kv.value);
-    }
+    });
     for (const suffix of stale) this.handleDelete(suffix);
     this.lists++;
     if (!this.hasSynced) {
@@ -104,14 +134,14 @@ export class WatchStore<T> {
       this.options.onSynced?.();
     }
     if (signal.aborted) return;
-    const clusterId = listed.header.cluster_id;
+    const clusterId = listed.clusterId;
     // watcher(), not create(): every handler is on before the stream opens. create() resolves only
     // on the first confirmation, and a stream that breaks before it is silently reopened — possibly
     // on a wiped etcd whose revisions restart below ours, where the watch would wait forever.
     const watcher = client
       .watch()
       .prefix(this.options.prefix)
-      .startRevision(String(BigInt(listed.header.revision) + 1n))
+      .startRevision(String(BigInt(listed.revision) + 1n))
       .watcher();
     await new Promise<void>((resolve, reject) => {
       let finished = false;
@@ -144,6 +174,34 @@ export class WatchStore<T> {
     });
   }
 
+  /**
+   * Lists the prefix page by page, every page at the first page's revision (a consistent snapshot;
+   * a revision compacted meanwhile fails the list, and the caller relists). Each page is handled
+   * and dropped before the next is asked for.
+   */
+  private async list(
+    client: Etcd3,
+    onKv: (kv: IKeyValue) => void,
+  ): Promise<{ revision: string; clusterId: string }> {
+    const { end } = Range.prefix(this.options.prefix);
+    let start: Buffer = Buffer.from(this.options.prefix);
+    let snapshot: { revision: string; clusterId: string } | undefined;
+    for (;;) {
+      const request = client
+        .getAll()
+        .inRange(new Range(start, end))
+        .limit(this.options.listPageKeys ?? LIST_PAGE_KEYS);
+      if (snapshot) request.revision(snapshot.revision);
+      const page = await request.exec();
+      snapshot ??= { revision: page.header.revision, clusterId: page.header.cluster_id };
+      for (const kv of page.kvs) onKv(kv);
+      const last = page.kvs[page.kvs.length - 1];
+      if (!page.more || !last) return snapshot;
+      // the next page starts right after the last key (keys are ordered bytewise)
+      start = Buffer.concat([last.key, Buffer.from([0])]);
+    }
+  }
+
   /** Reports every known entry deleted and forgets them (the remote cluster was disconnected). */
   drain(): void {
     this.invalid.clear();
@@ -156,9 +214,9 @@ export class WatchStore<T> {
 
   private handlePut(suffix: string, rawValue: Buffer): void {
     const key = this.options.prefix + suffix;
-    const raw = rawValue.toString("utf8");
+    const hash = contentHash(rawValue);
     const previous = this.known.get(suffix);
-    if (previous?.raw === raw || this.invalid.get(suffix)?.raw === raw) return;
+    if (previous?.hash === hash || this.invalid.get(suffix)?.hash === hash) return;
     let value: T;
     try {
       value = this.options.decode(key, suffix, rawValue);
@@ -175,11 +233,12 @@ export class WatchStore<T> {
       );
       this.options.onRejected?.(rejection);
       if (previous) this.handleDelete(suffix);
-      this.invalid.set(suffix, { raw, reason: rejection.reason });
+      this.invalid.set(suffix, { hash, reason: rejection.reason });
       return;
     }
     this.invalid.delete(suffix);
-    this.known.set(suffix, { raw, value });
+    this.known.set(suffix, { hash, value });
+    this.valuesCache = undefined;
     this.options.onUpsert(suffix, value, previous?.value);
   }
 
@@ -188,6 +247,7 @@ export class WatchStore<T> {
     const previous = this.known.get(suffix);
     if (!previous) return;
     this.known.delete(suffix);
+    this.valuesCache = undefined;
     this.options.onDelete(suffix, previous.value);
   }
 }

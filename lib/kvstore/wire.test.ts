@@ -230,6 +230,32 @@ describe("node values", () => {
 });
 
 describe("service values", () => {
+  it("decodes backends with the same ports to one shared port object, others to their own", () => {
+    const http = { http: { Protocol: "TCP" as const, Port: 8080 } };
+    const service = decodeService(
+      "k",
+      encodeService({
+        cluster: "c2",
+        namespace: "demo",
+        name: "echo",
+        frontends: {},
+        backends: {
+          "10.2.0.7": http,
+          "10.2.0.8": http,
+          "10.2.0.9": { http: { Protocol: "TCP", Port: 9090 } },
+        },
+        labels: {},
+        selector: {},
+        includeExternal: false,
+        shared: true,
+        clusterID: 2,
+      }),
+    );
+    assert.strictEqual(service.backends["10.2.0.7"], service.backends["10.2.0.8"]);
+    assert.deepEqual(service.backends["10.2.0.8"], http);
+    assert.deepEqual(service.backends["10.2.0.9"], { http: { Protocol: "TCP", Port: 9090 } });
+  });
+
   it("decodes the golden service and re-encodes it byte-identically", () => {
     const service = decodeService("k", GOLDEN_SERVICE);
     assert.deepEqual(service.backends, { "10.244.1.10": { http: { Protocol: "TCP", Port: 8080 } } });
