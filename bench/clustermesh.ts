@@ -365,8 +365,10 @@ async function main(): Promise<void> {
     await waitFor(
       `${observer}'s agent restarted with ${image}, connected to c2`,
       async () => {
+        // the old container gone and the new one not started yet: not there, asked again
         const pid = await agentPid().catch(() => undefined);
         if (!pid || pid === oldPid) return false;
+        // a starting agent does not answer yet: asked again until the deadline
         const status = await getAgentStatus(agentSocketPath(fixture.name, observer), 5_000).catch(
           () => undefined,
         );

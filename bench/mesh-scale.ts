@@ -9,8 +9,7 @@
  *      BPF service map of every other cluster's node (read through each agent's status API, which
  *      reads the pinned maps), p50/p99 per observer and until the last of them has it.
  * `--kvstoremesh on|off` picks the clustermesh-apiserver's mode (Cilium's
- * clustermesh.apiserver.kvstoremesh.enabled); a build without the setting runs `off` as today's
- * direct mode and refuses `on` (exit 1). The lab is removed at the end, also on failure and SIGINT.
+ * clustermesh.apiserver.kvstoremesh.enabled; `off`: agents watch every remote's etcd). The lab is removed at the end, also on failure and SIGINT.
  *
  *   npx tsc -p . && node dist/bench/mesh-scale.js [--kvstoremesh off|on] [--clusters 10]
  *     [--changes 50] [--name meshscl] [-o json]
@@ -25,7 +24,6 @@ import { CoreV1Api, DiscoveryV1Api, KubeConfig, type V1EndpointSlice } from "@ku
 import { agentStatus } from "../lab/agent-socket.js";
 import { connectLabMesh } from "../lab/connect-mesh.js";
 import { componentKubeconfigPath } from "../lab/control-plane.js";
-import { kvstoremeshAvailable } from "../lab/kvstoremesh-setting.js";
 import { LabJournal } from "../lab/state.js";
 import { waitFor } from "../lib/process.js";
 import { MESHCTL } from "../testing/lab-fixture.js";
@@ -100,18 +98,14 @@ const stat = (values: number[]): Stat => {
 };
 
 /** `meshctl lab up --clusters N --no-connect` in the bench's own kubeconfig, removed at the end. */
-async function labUp(
-  available: boolean,
-): Promise<{ seconds: number; load: { max1m: number; end1m: number } }> {
+async function labUp(): Promise<{ seconds: number; load: { max1m: number; end1m: number } }> {
   const dir = mkdtempSync(join(tmpdir(), "mesh-scale-"));
   const env = { ...process.env, KUBECONFIG: join(dir, "kubeconfig") };
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   cleanups.push(async () => {
     await meshctl(["lab", "down", "--name", values.name], env);
   });
-  say(
-    `lab up: ${CLUSTERS} one-node clusters, KVStoreMesh ${MODE}${available ? "" : " (direct mode: this build has no KVStoreMesh)"} …`,
-  );
+  say(`lab up: ${CLUSTERS} one-node clusters, KVStoreMesh ${MODE} …`);
   let maxLoad = 0;
   const loadTimer = setInterval(() => {
     maxLoad = Math.max(maxLoad, loadavg()[0]);
@@ -126,7 +120,8 @@ async function labUp(
       "--clusters",
       String(CLUSTERS),
       "--no-connect",
-      ...(available ? ["--kvstoremesh", MODE] : []),
+      "--kvstoremesh",
+      MODE,
     ],
     env,
   );
@@ -137,14 +132,7 @@ async function labUp(
 
 async function main(): Promise<Report> {
   if (MODE !== "on" && MODE !== "off") throw new Error(`--kvstoremesh: "${MODE}" is not on or off`);
-  const available = kvstoremeshAvailable();
-  if (MODE === "on" && !available) {
-    say(
-      "--kvstoremesh on: this build's meshctl install has no KVStoreMesh setting (clustermesh.apiserver.kvstoremesh.enabled) — nothing measured; run it once KVStoreMesh is merged",
-    );
-    process.exit(1);
-  }
-  const up = values.lab ? undefined : await labUp(available);
+  const up = values.lab ? undefined : await labUp();
   const labName = values.lab ?? values.name;
   const journal = LabJournal.open(labName);
   if (!journal) throw new Error(`lab ${labName} has no journal`);
@@ -245,7 +233,7 @@ async function main(): Promise<Report> {
     allObservers.push(Math.max(...seen));
   }
   return {
-    mode: available ? MODE : "off (direct mode; no KVStoreMesh in this build)",
+    mode: MODE,
     clusters: plan.clusters.length,
     labUpSeconds: up?.seconds,
     loadDuringUp: up?.load,

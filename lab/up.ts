@@ -29,7 +29,6 @@ import { meshImageLayers, writeImageStore } from "./image.js";
 import { inotifyInstancesInUse, inotifyLimit, inotifyProblem } from "./inotify-budget.js";
 import { createCgroup, mountBpffs } from "./kernel-objects.js";
 import { type ControlPlaneBinaries, controlPlaneBinaries, corednsBinary } from "./kubernetes/binaries.js";
-import { checkKvstoremeshChoice, withKvstoremesh } from "./kvstoremesh-setting.js";
 import { loadLabInputs, loadMeshFile } from "./load-config.js";
 import { mapConcurrent } from "./map-concurrent.js";
 import {
@@ -90,7 +89,6 @@ export function labPaths(plan: LabPlan) {
 export async function prepareLab(options: UpOptions): Promise<{ plan: LabPlan; meshFile?: string }> {
   const problems = preflightProblems();
   if (problems.length > 0) throw new PreflightError(problems.join("\n"));
-  checkKvstoremeshChoice(options.kvstoremesh);
 
   const routes = await hostRoutes();
   const { clusters, mesh } =
@@ -252,24 +250,22 @@ async function installMesh(
         data: encodeSecretData({ [IPSEC_KEYS_SECRET.key]: ipsecKeys }),
       });
     }
-    const settings = withKvstoremesh(
-      checkInstallSettings({
-        clusterName: cluster.name,
-        clusterId: cluster.id,
-        encryption,
-        ipsecBackend: options.ipsecBackend,
-        // the lab's knob for tests of the stale-backend TTL (the agent's own default reads it too)
-        clustermeshBackendTtl: process.env.MESH_CLUSTERMESH_BACKEND_TTL,
-        // KVStoreMesh unless MESH_KVSTOREMESH=false (the multicluster suite runs in both modes)
-        kvstoremesh: process.env.MESH_KVSTOREMESH !== "false",
-        k8sServiceHost: controlPlaneOf(cluster).ip,
-        k8sServicePort: API_SERVER_PORT,
-        image: defaultImage(),
-        apiserverServiceType: "NodePort",
-        nodePort: DEFAULT_APISERVER_NODE_PORT,
-      }),
-      options.kvstoremesh,
-    );
+    const settings = checkInstallSettings({
+      clusterName: cluster.name,
+      clusterId: cluster.id,
+      encryption,
+      ipsecBackend: options.ipsecBackend,
+      // the lab's knob for tests of the stale-backend TTL (the agent's own default reads it too)
+      clustermeshBackendTtl: process.env.MESH_CLUSTERMESH_BACKEND_TTL,
+      // `lab up --kvstoremesh on|off`, else KVStoreMesh unless MESH_KVSTOREMESH=false (the
+      // multicluster suite runs in both modes)
+      kvstoremesh: options.kvstoremesh ?? process.env.MESH_KVSTOREMESH !== "false",
+      k8sServiceHost: controlPlaneOf(cluster).ip,
+      k8sServicePort: API_SERVER_PORT,
+      image: defaultImage(),
+      apiserverServiceType: "NodePort",
+      nodePort: DEFAULT_APISERVER_NODE_PORT,
+    });
     await install(kc, settings, {
       context: kubeContextName(plan, cluster.name),
       force: false,
