@@ -200,7 +200,10 @@ for (const release of CILIUM_RELEASES) {
 
     before(async () => {
       cilium = ciliumBinaries(release);
-      mesh = await meshProvider();
+      // Direct mode: c2's publisher becomes Cilium's `clustermesh-apiserver clustermesh`, which runs
+      // no KVStoreMesh, so with ours on, c2's agents (pointed at their local cache) would never
+      // learn c1 and c2's replies to c1 would have no route.
+      mesh = await meshProvider({ MESH_KVSTOREMESH: "false" });
       try {
         const journal = LabJournal.open(lab().name);
         assert.ok(journal);
