@@ -22,7 +22,7 @@
  *     [--backends 10] [--endpoints 50000] [--before /path/to/other/checkout [--this-build-first]]
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   AppsV1Api,
@@ -31,28 +31,17 @@ import {
   KubeConfig,
   type V1EndpointSlice,
 } from "@kubernetes/client-node";
-import { issueClientCert, issueServerCert } from "../certs/authority.js";
-import { loadBundle, saveBundle } from "../certs/store.js";
 import { agentSocketPath, agentStatus } from "../lab/agent-socket.js";
 import { loadImages } from "../lab/image.js";
 import { containerProcess, MESH_POD_ROLES, meshPods } from "../lab/mesh-pods.js";
 import { LabJournal } from "../lab/state.js";
 import { getAgentStatus } from "../lib/api/agent-status.js";
 import { MESH_NAMESPACE } from "../lib/api/rbac.js";
-import { COMMON_CLIENT, renderRemoteClusterConfig } from "../lib/clustermesh/remote-config.js";
 import { MeshObjects } from "../lib/clustermesh/resources.js";
-import { connectEtcd } from "../lib/etcd/client.js";
-import { type EtcdServer, startEtcd, stopEtcd, waitEtcdHealthy } from "../lib/etcd/launcher.js";
-import { freePort } from "../lib/free-port.js";
 import { InstallNames } from "../lib/install/names.js";
-import { CANARY_NAMES, HEARTBEAT_KEY, keys } from "../lib/kvstore/paths.js";
-import { encodeClusterConfig, ownClusterConfig } from "../lib/kvstore/values/cluster-config.js";
-import { encodeIpIdentityPair } from "../lib/kvstore/values/ipcache.js";
-import { emptyNode, encodeNode } from "../lib/kvstore/values/node.js";
-import { encodeService } from "../lib/kvstore/values/service.js";
-import { rfc3339 } from "../lib/kvstore/values/timestamp.js";
 import { waitFor } from "../lib/process.js";
 import { labFixture, labUpArgs, meshctl } from "../testing/lab-fixture.js";
+import { fakeRemoteSecretValue, ipv4, startFakeRemote } from "./fake-remote.js";
 
 function option(name: string, fallback: string): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -102,9 +91,6 @@ const rssMb = (pid: number) => {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return match ? Number(match[1]) / 1024 : Number.NaN;
 };
-function ipv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => (value >>> shift) & 255).join(".");
-}
 
 async function main(): Promise<void> {
   const fixture = await labFixture([{ workers: 1 }, { workers: 1 }]);
@@ -117,7 +103,6 @@ async function main(): Promise<void> {
   if (up.status !== 0) throw new Error(`lab up failed: ${up.stderr}${up.stdout}`);
   const journal = LabJournal.open(fixture.name);
   if (!journal) throw new Error("no lab journal");
-  const plan = journal.snapshot.plan;
   const kc = (cluster: string) => {
     const config = new KubeConfig();
     config.loadFromFile(fixture.kubeconfig);
@@ -205,103 +190,20 @@ async function main(): Promise<void> {
   latencies.sort((a, b) => a - b);
 
   // ---- 2. a large remote cluster ----
-  const bridgeIp = plan.bridge.address.split("/")[0];
-  const dir = journal.path("bench-bigremote");
-  mkdirSync(dir, { recursive: true });
-  const ca = loadBundle(journal.path("pki"), "ca");
-  saveBundle(dir, "server", issueServerCert(ca, { ipAddresses: [bridgeIp] }));
-  const rootCert = issueClientCert(ca, { commonName: "root" });
-  const tls = { ca: ca.certPem, cert: rootCert.certPem, key: rootCert.keyPem };
-  const ports = { client: await freePort(), peer: await freePort() };
-  const etcdServer: EtcdServer = startEtcd({
-    name: FAKE_CLUSTER.name,
-    listenAddress: bridgeIp,
-    clientPort: ports.client,
-    peerPort: ports.peer,
-    dataDir: join("/dev/shm", `clustermesh-bench-${fixture.name}`),
-    logFile: join(dir, "etcd.log"),
-    tlsFiles: { cert: join(dir, "server.crt"), key: join(dir, "server.key"), ca: join(dir, "ca.crt") },
-  });
-  cleanups.push(async () => {
-    await stopEtcd(etcdServer, { removeData: true });
-    rmSync(dir, { recursive: true, force: true });
-  });
-  await waitEtcdHealthy(etcdServer, tls, { logFile: join(dir, "etcd.log") });
-  const etcd = connectEtcd({ endpoints: [etcdServer.clientUrl], tls });
-  cleanups.push(() => etcd.close());
-
-  say(
-    `writing ${SERVICES} services × ${BACKENDS} backends, ${ENDPOINTS} endpoints, ${FAKE_NODES} nodes into ${FAKE_CLUSTER.name}'s etcd …`,
+  const fake = await startFakeRemote(
+    journal,
+    FAKE_CLUSTER,
+    {
+      services: SERVICES,
+      backends: BACKENDS,
+      endpoints: ENDPOINTS,
+      nodes: FAKE_NODES,
+      identities: FAKE_IDENTITIES,
+    },
+    say,
   );
-  const writeStarted = performance.now();
-  const puts: [string, string][] = [];
-  const podBase = (100 << 24) + (64 << 16);
-  const perNode = 1024;
-  const bridgeBase = bridgeIp.split(".").reduce((a, o) => a * 256 + Number(o), 0) - 1;
-  for (let n = 0; n < FAKE_NODES; n++) {
-    const node = {
-      ...emptyNode(`node-${n}`, FAKE_CLUSTER.name, FAKE_CLUSTER.id),
-      IPAddresses: [{ Type: "InternalIP" as const, IP: ipv4(bridgeBase + 150 + n) }],
-      IPv4AllocCIDR: `${ipv4(podBase + n * perNode)}/22`,
-    };
-    puts.push([keys.node(FAKE_CLUSTER.name, node.Name), encodeNode(node)]);
-  }
-  const firstIdentity = FAKE_CLUSTER.id * 65536 + 1;
-  for (let i = 0; i < FAKE_IDENTITIES; i++) {
-    puts.push([
-      keys.identity(firstIdentity + i),
-      `k8s:app=app-${i};k8s:io.cilium.k8s.policy.cluster=${FAKE_CLUSTER.name};k8s:io.kubernetes.pod.namespace=ns-${i % 100};`,
-    ]);
-  }
-  const endpointIp = (i: number) => ipv4(podBase + Math.floor(i / 1000) * perNode + (i % 1000) + 1);
-  for (let i = 0; i < ENDPOINTS; i++) {
-    const node = Math.floor(i / 1000) % FAKE_NODES;
-    puts.push([
-      keys.ip(endpointIp(i)),
-      encodeIpIdentityPair({
-        IP: endpointIp(i),
-        prefixLength: null,
-        HostIP: ipv4(bridgeBase + 150 + node),
-        ID: firstIdentity + (i % FAKE_IDENTITIES),
-        Key: 0,
-        Metadata: "",
-      }),
-    ]);
-  }
-  for (let s = 0; s < SERVICES; s++) {
-    const backends = Object.fromEntries(
-      Array.from({ length: BACKENDS }, (_, b) => [
-        endpointIp((s * BACKENDS + b) % ENDPOINTS),
-        { http: { Protocol: "TCP" as const, Port: 8080 } },
-      ]),
-    );
-    puts.push([
-      keys.service(FAKE_CLUSTER.name, `ns-${s % 100}`, `svc-${s}`),
-      encodeService({
-        cluster: FAKE_CLUSTER.name,
-        namespace: `ns-${s % 100}`,
-        name: `svc-${s}`,
-        frontends: { [ipv4((10 << 24) + (250 << 16) + s)]: { http: { Protocol: "TCP", Port: 80 } } },
-        backends,
-        labels: {},
-        selector: { app: `svc-${s}` },
-        includeExternal: true,
-        shared: true,
-        clusterID: FAKE_CLUSTER.id,
-      }),
-    ]);
-  }
-  for (let i = 0; i < puts.length; i += 500) {
-    await Promise.all(puts.slice(i, i + 500).map(([key, value]) => etcd.put(key).value(value).exec()));
-  }
-  await etcd
-    .put(keys.clusterConfig(FAKE_CLUSTER.name))
-    .value(encodeClusterConfig(ownClusterConfig(FAKE_CLUSTER.id, 255)))
-    .exec();
-  await etcd.put(HEARTBEAT_KEY).value(rfc3339()).exec();
-  for (const name of Object.values(CANARY_NAMES))
-    await etcd.put(keys.canary(FAKE_CLUSTER.name, name)).value(rfc3339()).exec();
-  const writeSeconds = (performance.now() - writeStarted) / 1000;
+  cleanups.push(() => fake.stop());
+  const writeSeconds = fake.writeSeconds;
 
   const secretData = (
     await core1.readNamespacedSecret({ name: MeshObjects.remotes, namespace: "kube-system" })
@@ -314,15 +216,7 @@ async function main(): Promise<void> {
       body: { ...secret, data },
     });
   };
-  const bigRemoteConfig = Buffer.from(
-    renderRemoteClusterConfig({
-      name: FAKE_CLUSTER.name,
-      endpoints: [etcdServer.clientUrl],
-      trustedCaFile: COMMON_CLIENT.ca,
-      certFile: COMMON_CLIENT.cert,
-      keyFile: COMMON_CLIENT.key,
-    }),
-  ).toString("base64");
+  const bigRemoteConfig = fakeRemoteSecretValue(fake);
   const bigStatus = async () =>
     (await getAgentStatus(agentSocketPath(fixture.name, observer), 30_000)).clustermesh.remoteClusters.find(
       (r) => r.name === FAKE_CLUSTER.name,
@@ -462,7 +356,7 @@ async function main(): Promise<void> {
     ["propagation max", `${latencies[latencies.length - 1].toFixed(0)} ms`],
     [
       `large remote: ${SERVICES} services × ${BACKENDS} backends, ${ENDPOINTS} endpoints, ${FAKE_NODES} nodes, ${FAKE_IDENTITIES} identities — written in`,
-      `${writeSeconds.toFixed(1)} s (${puts.length} keys)`,
+      `${writeSeconds.toFixed(1)} s (${fake.keys} keys)`,
     ],
     [`builds measured`, column((r) => r.label)],
     ["large remote: Secret written → agent reports it synced", column((r) => `${r.synced.toFixed(1)} s`)],

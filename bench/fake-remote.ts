@@ -178,7 +178,20 @@ export function fakeRemoteKeys(
   return puts;
 }
 
-/** Adds the fake remote to a cluster's remotes Secret (the agents connect with the common client certificate). */
+/** The fake remote's entry of a remotes Secret, base64 (the agents connect with the common client certificate). */
+export function fakeRemoteSecretValue(remote: FakeRemote): string {
+  return Buffer.from(
+    renderRemoteClusterConfig({
+      name: remote.name,
+      endpoints: [remote.clientUrl],
+      trustedCaFile: COMMON_CLIENT.ca,
+      certFile: COMMON_CLIENT.cert,
+      keyFile: COMMON_CLIENT.key,
+    }),
+  ).toString("base64");
+}
+
+/** Adds the fake remote to a cluster's remotes Secret. */
 export async function addToRemotesSecret(core: CoreV1Api, remote: FakeRemote): Promise<void> {
   const secret = await core.readNamespacedSecret({ name: MeshObjects.remotes, namespace: "kube-system" });
   await core.replaceNamespacedSecret({
@@ -186,18 +199,7 @@ export async function addToRemotesSecret(core: CoreV1Api, remote: FakeRemote): P
     namespace: "kube-system",
     body: {
       ...secret,
-      data: {
-        ...(secret.data ?? {}),
-        [remote.name]: Buffer.from(
-          renderRemoteClusterConfig({
-            name: remote.name,
-            endpoints: [remote.clientUrl],
-            trustedCaFile: COMMON_CLIENT.ca,
-            certFile: COMMON_CLIENT.cert,
-            keyFile: COMMON_CLIENT.key,
-          }),
-        ).toString("base64"),
-      },
+      data: { ...(secret.data ?? {}), [remote.name]: fakeRemoteSecretValue(remote) },
     },
   });
 }
