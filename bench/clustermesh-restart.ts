@@ -22,6 +22,7 @@ import { type AgentStatus, getAgentStatus } from "../lib/api/agent-status.js";
 import { waitFor } from "../lib/process.js";
 import { echoDeploymentYaml } from "../testing/echo-deployment.js";
 import { kubectl, labFixture, labUpArgs, meshctl, meshctlAsync } from "../testing/lab-fixture.js";
+import { cleanup, cleanupOnSignals, cleanups } from "./cleanups.js";
 import { addToRemotesSecret, type FakeRemote, startFakeRemote } from "./fake-remote.js";
 
 const { values } = parseArgs({
@@ -43,21 +44,7 @@ const NS = "restart";
 const OBSERVER = "c1-worker";
 const FAKE = { name: "bigremote", id: 99 };
 
-const cleanups: (() => Promise<void> | void)[] = [];
-async function cleanup(): Promise<void> {
-  for (const step of cleanups.splice(0).reverse()) {
-    try {
-      await step();
-    } catch (error) {
-      process.stderr.write(`cleanup: ${(error as Error).message}\n`);
-    }
-  }
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+cleanupOnSignals();
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const rssMb = (pid: number) => {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));

@@ -41,6 +41,7 @@ import { MeshObjects } from "../lib/clustermesh/resources.js";
 import { InstallNames } from "../lib/install/names.js";
 import { waitFor } from "../lib/process.js";
 import { labFixture, labUpArgs, meshctl } from "../testing/lab-fixture.js";
+import { cleanup, cleanupOnSignals, cleanups } from "./cleanups.js";
 import { fakeRemoteSecretValue, ipv4, startFakeRemote } from "./fake-remote.js";
 
 function option(name: string, fallback: string): number {
@@ -68,22 +69,7 @@ const FAKE_IDENTITIES = 500;
 const FAKE_CLUSTER = { name: "bigremote", id: 99 };
 const NS = "bench";
 
-const cleanups: (() => Promise<void> | void)[] = [];
-async function cleanup(): Promise<void> {
-  for (const step of cleanups.splice(0).reverse()) {
-    try {
-      await step();
-    } catch (error) {
-      process.stderr.write(`cleanup: ${(error as Error).message}\n`);
-    }
-  }
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
+cleanupOnSignals();
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];

@@ -27,6 +27,7 @@ import { componentKubeconfigPath } from "../lab/control-plane.js";
 import { LabJournal } from "../lab/state.js";
 import { waitFor } from "../lib/process.js";
 import { MESHCTL } from "../testing/lab-fixture.js";
+import { cleanup, cleanupOnSignals, cleanups } from "./cleanups.js";
 import { type EtcdSessions, etcdSessions } from "./etcd-sessions.js";
 import { type KindRss, labRssByKind } from "./lab-rss.js";
 
@@ -46,19 +47,7 @@ const CLUSTERS = Number(values.clusters);
 const CHANGES = Number(values.changes);
 const NS = "bench";
 
-const cleanups: (() => Promise<void> | void)[] = [];
-async function cleanup(): Promise<void> {
-  for (const step of cleanups.splice(0).reverse()) {
-    try {
-      await step();
-    } catch (error) {
-      process.stderr.write(`cleanup: ${(error as Error).message}\n`);
-    }
-  }
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.on(signal, () => void cleanup().finally(() => process.exit(130)));
-
+cleanupOnSignals();
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
